@@ -1,0 +1,35 @@
+# augrepro: `make demo` runs the whole chain on the embedded dataset; `make test` runs the tests.
+# Both create the virtual environment .venv on first use (Python 3.11 and the package registries only).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Scripts that Snakemake starts must find the environment's python and snakemake first.
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: demo test venv dry-run-paper clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "augrepro needs Python 3.11 or newer: make PYTHON=python3.11"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/snakemake --cores all
+	@echo "Open results/report/report.html"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+# What the cluster would run, without running it.
+dry-run-paper: $(STAMP)
+	$(BIN)/snakemake --profile slurm --dry-run --quiet rules
+
+clean:
+	rm -rf results .snakemake

@@ -1,0 +1,130 @@
+"""The batch-level mixing interface shared by every method.
+
+A method is a dataclass whose fields are its parameters (so the config's keys are checked by
+name and type), registered by name. Calling it on a batch of *normalized* float images returns a
+:class:`MixResult`; the loss is ``lam * CE(out, y) + lam_b * CE(out, y[index])`` per sample.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from augrepro.registry import Registry
+
+
+@dataclass
+class MixResult:
+    images: torch.Tensor  # N x C x H x W, mixed, normalized
+    index: torch.Tensor  # N, partner index of each sample (arange when unmixed)
+    lam: torch.Tensor  # N, weight of each sample's own label
+    lam_b: torch.Tensor | None = None  # N, weight of the partner's label; None means 1 - lam
+    boxes: torch.Tensor | None = None  # N x 4 (y1, x1, y2, x2), the pasted region, for box methods
+
+    @property
+    def partner_weight(self) -> torch.Tensor:
+        return 1.0 - self.lam if self.lam_b is None else self.lam_b
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Mean over the batch of the per-sample mixed cross-entropy."""
+        own = F.cross_entropy(logits, labels, reduction="none")
+        partner = F.cross_entropy(logits, labels[self.index], reduction="none")
+        return (self.lam * own + self.partner_weight * partner).mean()
+
+    def correct(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Label-weighted number of correct top-1 predictions (for the training error)."""
+        pred = logits.argmax(1)
+        own = (pred == labels).float()
+        partner = (pred == labels[self.index]).float()
+        return (self.lam * own + self.partner_weight * partner).sum()
+
+
+@dataclass
+class Context:
+    """What a method may need beyond the batch: the dataset's spec and the RNG streams."""
+
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    generator: torch.Generator  # CPU torch generator (permutations, per-sample draws)
+    rng: np.random.Generator  # numpy generator (scalar draws such as lam ~ Beta)
+    epoch: int = 1
+    model: torch.nn.Module | None = None
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
+        return (x * std + mean).mul(255.0).round().clamp(0, 255).to(torch.uint8)
+
+
+class Augmentation:
+    """Base class. Subclasses are dataclasses; ``source`` cites the paper section or released code."""
+
+    name: ClassVar[str] = ""
+    source: ClassVar[str] = ""
+    variant: ClassVar[str | None] = None  # overridden by methods that have named variants
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor, ctx: Context) -> MixResult:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        params = dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
+        return {"method": self.name, "variant": getattr(self, "variant", None), "params": params, "source": self.source}
+
+
+AUGMENTATIONS: Registry[type[Augmentation]] = Registry("augmentation method")
+
+
+def register(name: str):
+    def decorator(cls):
+        cls.name = name
+        AUGMENTATIONS.register(name)(cls)
+        return cls
+
+    return decorator
+
+
+def identity(images: torch.Tensor) -> MixResult:
+    n = images.shape[0]
+    return MixResult(
+        images=images,
+        index=torch.arange(n, device=images.device),
+        lam=torch.ones(n, device=images.device),
+    )
+
+
+def _check_type(method: str, key: str, hint: Any, value: Any) -> Any:
+    """Check ``value`` against the field's annotation (``int``, ``float``, ``str``, ``X | None``)."""
+    expected = tuple(t for t in (typing.get_args(hint) or (hint,)) if isinstance(t, type))
+    if not expected:
+        return value
+    if float in expected and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
+        names = " or ".join("null" if t is type(None) else t.__name__ for t in expected)
+        raise ValueError(f"{method}.{key}: expected {names}, got {value!r}")
+    return value
+
+
+def build_augmentation(method: str, params: dict[str, Any] | None, dataset_spec) -> Augmentation:
+    """Build a registered method from config parameters; unknown or mistyped parameters fail by name."""
+    cls = AUGMENTATIONS.get(method)
+    params = dict(params or {})
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(params) - set(fields))
+    if unknown:
+        raise ValueError(
+            f"unknown parameter(s) {', '.join(unknown)} for method {method!r}; "
+            f"valid parameters: {', '.join(fields) or '(none)'}"
+        )
+    hints = typing.get_type_hints(cls)
+    typed = {k: _check_type(method, k, hints.get(k), v) for k, v in params.items()}
+    instance = cls(**typed)
+    if hasattr(instance, "bind"):
+        instance.bind(dataset_spec)
+    return instance

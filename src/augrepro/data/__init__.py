@@ -1,0 +1,13 @@
+"""Datasets: specs, download/verify, safe extraction, preparation, and the device-resident loader."""
+
+from augrepro.data.datasets import DATASETS, DatasetSpec, parse_dataset_key, get_spec
+from augrepro.data.prepare import PreparedData, load_prepared
+
+__all__ = [
+    "DATASETS",
+    "DatasetSpec",
+    "PreparedData",
+    "get_spec",
+    "load_prepared",
+    "parse_dataset_key",
+]

@@ -1,0 +1,247 @@
+"""Turn run directories into three tables: runs, summary and curves.
+
+A run directory (``results/runs/{dataset}/{model}/{augmentation}/seed{seed}/``) holds
+``metrics.csv`` (one row per epoch), ``timing.json`` and ``meta.json``. Errors are in percent.
+
+* ``runs``: one row per run with best / final / median-of-last-10 top-1 error, best top-5
+  error, time and device.
+* ``summary``: one row per (dataset, traditional, model, augmentation, method, variant) with
+  the number of seeds and mean / sample std (ddof=1) of the error columns.
+* ``curves``: one row per (run, epoch), for learning-curve figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+METRICS_COLUMNS = [
+    "epoch",
+    "lr",
+    "train_loss",
+    "train_top1_error",
+    "test_loss",
+    "test_top1_error",
+    "test_top5_error",
+    "epoch_seconds",
+]
+REQUIRED_FILES = ("metrics.csv", "timing.json", "meta.json")
+GROUP_KEYS = ["dataset", "traditional", "model", "augmentation", "method", "variant"]
+SUMMARY_METRICS = [
+    "best_top1_error",
+    "final_top1_error",
+    "median_last10_top1_error",
+    "best_top5_error",
+]
+RUN_COLUMNS = [
+    "dataset",
+    "traditional",
+    "model",
+    "augmentation",
+    "method",
+    "variant",
+    "seed",
+    "epochs",
+    "best_top1_error",
+    "best_epoch",
+    "final_top1_error",
+    "median_last10_top1_error",
+    "best_top5_error",
+    "final_top5_error",
+    "hours",
+    "train_hours",
+    "images_per_second",
+    "device",
+    "device_name",
+    "run_dir",
+]
+CURVE_COLUMNS = [
+    "dataset",
+    "traditional",
+    "model",
+    "augmentation",
+    "seed",
+    "epoch",
+    "train_loss",
+    "test_top1_error",
+    "test_top5_error",
+]
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return data
+
+
+def _read_metrics(path: Path) -> pd.DataFrame:
+    try:
+        metrics = pd.read_csv(path)
+    except pd.errors.EmptyDataError as exc:
+        raise ValueError(f"{path}: metrics.csv is empty") from exc
+    missing = [c for c in METRICS_COLUMNS if c not in metrics.columns]
+    if missing:
+        raise ValueError(f"{path}: metrics.csv lacks column(s) {', '.join(missing)}")
+    if metrics.empty:
+        raise ValueError(f"{path}: metrics.csv has no epoch rows")
+    return metrics.sort_values("epoch", kind="stable").reset_index(drop=True)
+
+
+def _run_identity(meta: dict, path: Path) -> dict:
+    run = meta.get("run")
+    if not isinstance(run, dict):
+        raise ValueError(f"{path}: meta.json has no 'run' object")
+    for key in ("dataset", "model", "augmentation", "seed"):
+        if key not in run:
+            raise ValueError(f"{path}: meta.json 'run' lacks '{key}'")
+    dataset_key = str(run.get("dataset_key") or run["dataset"])
+    traditional = run.get("traditional")
+    if traditional is None:
+        traditional = dataset_key.endswith("+")
+    variant = run.get("variant")
+    return {
+        "dataset": str(run["dataset"]).rstrip("+"),
+        "traditional": bool(traditional),
+        "model": str(run["model"]),
+        "augmentation": str(run["augmentation"]),
+        "method": str(run.get("method") or run["augmentation"]),
+        "variant": None if variant is None else str(variant),
+        "seed": int(run["seed"]),
+    }
+
+
+def _load_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
+    for name in REQUIRED_FILES:
+        if not (run_dir / name).is_file():
+            raise ValueError(f"run directory {run_dir}: missing file {name} ({run_dir / name})")
+    metrics = _read_metrics(run_dir / "metrics.csv")
+    timing = _read_json(run_dir / "timing.json")
+    meta_path = run_dir / "meta.json"
+    ident = _run_identity(_read_json(meta_path), meta_path)
+
+    top1 = metrics["test_top1_error"].to_numpy(dtype=float)
+    top5 = metrics["test_top5_error"].to_numpy(dtype=float)
+    epochs = metrics["epoch"].to_numpy()
+    if np.all(np.isnan(top1)):
+        raise ValueError(f"{run_dir / 'metrics.csv'}: test_top1_error has no values")
+    best_idx = int(np.nanargmin(top1))
+    last = top1[-min(10, len(top1)):]
+
+    def _seconds(key: str) -> float:
+        value = timing.get(key)
+        return float(value) / 3600.0 if value is not None else float("nan")
+
+    row = dict(ident)
+    row.update(
+        {
+            "epochs": int(epochs.max()),
+            "best_top1_error": float(top1[best_idx]),
+            "best_epoch": int(epochs[best_idx]),
+            "final_top1_error": float(top1[-1]),
+            "median_last10_top1_error": float(np.nanmedian(last)),
+            "best_top5_error": float(np.nanmin(top5)) if not np.all(np.isnan(top5)) else float("nan"),
+            "final_top5_error": float(top5[-1]),
+            "hours": _seconds("wall_seconds"),
+            "train_hours": _seconds("train_seconds"),
+            "images_per_second": float(timing.get("images_per_second", float("nan"))),
+            "device": timing.get("device"),
+            "device_name": timing.get("device_name"),
+            "run_dir": str(run_dir),
+        }
+    )
+    curve = pd.DataFrame(
+        {
+            "dataset": ident["dataset"],
+            "traditional": ident["traditional"],
+            "model": ident["model"],
+            "augmentation": ident["augmentation"],
+            "seed": ident["seed"],
+            "epoch": metrics["epoch"].astype(int),
+            "train_loss": metrics["train_loss"].astype(float),
+            "test_top1_error": metrics["test_top1_error"].astype(float),
+            "test_top5_error": metrics["test_top5_error"].astype(float),
+        }
+    )
+    return row, curve
+
+
+def collect_runs(run_dirs: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read each run directory; return ``(runs, curves)``.
+
+    Raises ValueError naming the directory and file when a file is missing or empty.
+    """
+    rows: list[dict] = []
+    curves: list[pd.DataFrame] = []
+    for run_dir in run_dirs:
+        row, curve = _load_run(Path(run_dir))
+        rows.append(row)
+        curves.append(curve)
+    runs = pd.DataFrame(rows, columns=RUN_COLUMNS)
+    if curves:
+        curves_df = pd.concat(curves, ignore_index=True)[CURVE_COLUMNS]
+    else:
+        curves_df = pd.DataFrame(columns=CURVE_COLUMNS)
+    runs = runs.sort_values(["dataset", "traditional", "model", "augmentation", "seed"], kind="stable")
+    return runs.reset_index(drop=True), curves_df
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sample std (ddof=1, NaN for a single run) over seeds per configuration.
+
+    Groups by (dataset, traditional, model, augmentation, method, variant), keeping rows
+    whose variant is null.
+    """
+    out_cols = GROUP_KEYS + ["n", "epochs"]
+    for col in SUMMARY_METRICS:
+        out_cols += [f"{col}_mean", f"{col}_std"]
+    out_cols.append("hours_mean")
+    if runs.empty:
+        return pd.DataFrame(columns=out_cols)
+
+    grouped = runs.groupby(GROUP_KEYS, dropna=False, sort=True)
+    agg: dict[str, tuple[str, str]] = {"n": ("seed", "size"), "epochs": ("epochs", "max")}
+    for col in SUMMARY_METRICS:
+        agg[f"{col}_mean"] = (col, "mean")
+        agg[f"{col}_std"] = (col, "std")  # pandas: ddof=1, NaN for one value
+    agg["hours_mean"] = ("hours", "mean")
+    summary = grouped.agg(**agg).reset_index()
+    summary["variant"] = summary["variant"].astype(object).where(summary["variant"].notna(), None)
+    return summary[out_cols]
+
+
+def _atomic_write_csv(df: pd.DataFrame, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            df.to_csv(fh, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_aggregate(
+    run_dirs: list[str | Path],
+    runs_csv: str | Path,
+    summary_csv: str | Path,
+    curves_csv: str | Path,
+) -> None:
+    """Collect the runs and write runs, summary and curves CSVs, each atomically."""
+    runs, curves = collect_runs(run_dirs)
+    summary = summarize(runs)
+    _atomic_write_csv(runs, runs_csv)
+    _atomic_write_csv(summary, summary_csv)
+    _atomic_write_csv(curves, curves_csv)

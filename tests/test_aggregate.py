@@ -1,0 +1,164 @@
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from augrepro.results.aggregate import collect_runs, summarize, write_aggregate
+
+HEADER = "epoch,lr,train_loss,train_top1_error,test_loss,test_top1_error,test_top5_error,epoch_seconds"
+
+
+def make_run(
+    root: Path,
+    top1: list[float],
+    top5: list[float] | None = None,
+    *,
+    dataset="cifar10",
+    traditional=True,
+    model="resnet18",
+    augmentation="saliencymix",
+    method=None,
+    variant="official",
+    seed=0,
+    wall_seconds=7200.0,
+    skip: str | None = None,
+) -> Path:
+    run_dir = root / dataset / model / augmentation / f"seed{seed}"
+    run_dir.mkdir(parents=True)
+    top5 = top5 if top5 is not None else [e / 4 for e in top1]
+    lines = [HEADER]
+    for i, (e1, e5) in enumerate(zip(top1, top5), start=1):
+        lines.append(f"{i},0.1,{2.0 / i:.4f},{e1 + 1},{1.0 / i:.4f},{e1},{e5},3.5")
+    files = {
+        "metrics.csv": "\n".join(lines) + "\n",
+        "timing.json": json.dumps(
+            {
+                "wall_seconds": wall_seconds,
+                "train_seconds": wall_seconds * 0.9,
+                "eval_seconds": wall_seconds * 0.1,
+                "images_per_second": 1234.5,
+                "device": "cuda",
+                "device_name": "Test GPU",
+                "epochs": len(top1),
+            }
+        ),
+        "meta.json": json.dumps(
+            {
+                "run": {
+                    "dataset": dataset,
+                    "dataset_key": dataset + ("+" if traditional else ""),
+                    "traditional": traditional,
+                    "model": model,
+                    "augmentation": augmentation,
+                    "method": method or augmentation,
+                    "variant": variant,
+                    "seed": seed,
+                },
+                "config": {},
+                "code_version": "abc123",
+                "packages": {"torch": "2.4.0"},
+                "python": "3.11.9",
+                "hostname": "node1",
+            }
+        ),
+    }
+    for name, text in files.items():
+        if name != skip:
+            (run_dir / name).write_text(text)
+    return run_dir
+
+
+# 12 epochs: best 3.0 at epoch 4; last 10 = epochs 3..12
+SEED0 = [9.0, 7.0, 5.0, 3.0, 6.0, 5.5, 4.0, 4.5, 5.0, 6.5, 4.2, 4.8]
+SEED1 = [8.0, 6.0, 4.0, 5.0, 3.5, 4.5, 4.4, 4.6, 4.0, 3.9, 4.1, 4.4]
+
+
+def test_per_run_statistics(tmp_path):
+    top5 = [2.0, 1.5, 1.0, 1.2, 0.8, 0.9, 1.1, 1.3, 0.95, 1.0, 1.05, 1.1]
+    run = make_run(tmp_path, SEED0, top5, seed=0)
+    runs, curves = collect_runs([run])
+    assert len(runs) == 1
+    row = runs.iloc[0]
+    assert row["best_top1_error"] == pytest.approx(3.0)
+    assert row["best_epoch"] == 4
+    assert row["final_top1_error"] == pytest.approx(4.8)
+    expected_median = float(pd.Series(SEED0[-10:]).median())
+    assert expected_median != pytest.approx(float(pd.Series(SEED0).median()))
+    assert row["median_last10_top1_error"] == pytest.approx(expected_median)
+    assert row["best_top5_error"] == pytest.approx(0.8)  # minimum over epochs, not at best top-1
+    assert row["final_top5_error"] == pytest.approx(1.1)
+    assert row["epochs"] == 12
+    assert row["hours"] == pytest.approx(2.0)
+    assert row["train_hours"] == pytest.approx(1.8)
+    assert row["device_name"] == "Test GPU"
+    assert row["traditional"] is True or row["traditional"] == True  # noqa: E712
+    assert len(curves) == 12
+    assert list(curves["epoch"]) == list(range(1, 13))
+    assert set(curves.columns) >= {"dataset", "traditional", "model", "augmentation", "seed", "epoch",
+                                   "train_loss", "test_top1_error", "test_top5_error"}
+
+
+def test_short_run_median_uses_all_epochs(tmp_path):
+    run = make_run(tmp_path, [5.0, 1.0, 3.0], seed=0)
+    runs, _ = collect_runs([run])
+    assert runs.iloc[0]["median_last10_top1_error"] == pytest.approx(3.0)
+    assert runs.iloc[0]["best_epoch"] == 2
+
+
+def test_summarize_over_seeds_and_null_variant(tmp_path):
+    runs_dirs = [
+        make_run(tmp_path, SEED0, seed=0),
+        make_run(tmp_path, SEED1, seed=1),
+        make_run(tmp_path, [10.0, 9.0], augmentation="baseline", variant=None, seed=0),
+    ]
+    runs, _ = collect_runs(runs_dirs)
+    summary = summarize(runs)
+    assert len(summary) == 2  # the baseline row with a null variant is kept
+
+    sal = summary[summary["augmentation"] == "saliencymix"].iloc[0]
+    assert sal["n"] == 2
+    assert sal["variant"] == "official"
+    assert sal["best_top1_error_mean"] == pytest.approx((3.0 + 3.5) / 2)
+    # sample std (ddof=1) of [3.0, 3.5]
+    assert sal["best_top1_error_std"] == pytest.approx(math.sqrt(0.125))
+    assert sal["final_top1_error_mean"] == pytest.approx((4.8 + 4.4) / 2)
+    assert sal["hours_mean"] == pytest.approx(2.0)
+
+    base = summary[summary["augmentation"] == "baseline"].iloc[0]
+    assert base["n"] == 1
+    assert pd.isna(base["variant"])
+    assert math.isnan(base["best_top1_error_std"])
+    assert base["best_top1_error_mean"] == pytest.approx(9.0)
+
+
+def test_write_aggregate_roundtrip(tmp_path):
+    dirs = [make_run(tmp_path / "runs", SEED0, seed=0), make_run(tmp_path / "runs", SEED1, seed=1)]
+    out = tmp_path / "out"
+    write_aggregate(dirs, out / "runs.csv", out / "summary.csv", out / "curves.csv")
+    assert sorted(p.name for p in out.iterdir()) == ["curves.csv", "runs.csv", "summary.csv"]
+    runs = pd.read_csv(out / "runs.csv")
+    summary = pd.read_csv(out / "summary.csv")
+    curves = pd.read_csv(out / "curves.csv")
+    assert len(runs) == 2 and len(summary) == 1 and len(curves) == 24
+    assert summary.loc[0, "n"] == 2
+
+
+@pytest.mark.parametrize("missing", ["metrics.csv", "timing.json", "meta.json"])
+def test_missing_file_names_path(tmp_path, missing):
+    run = make_run(tmp_path, SEED0, skip=missing)
+    with pytest.raises(ValueError) as err:
+        collect_runs([run])
+    assert missing in str(err.value)
+    assert str(run) in str(err.value)
+
+
+def test_empty_metrics_raises(tmp_path):
+    run = make_run(tmp_path, SEED0)
+    (run / "metrics.csv").write_text("")
+    with pytest.raises(ValueError, match="metrics.csv"):
+        collect_runs([run])
+    (run / "metrics.csv").write_text(HEADER + "\n")
+    with pytest.raises(ValueError, match="metrics.csv"):
+        collect_runs([run])

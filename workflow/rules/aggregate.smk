@@ -1,0 +1,20 @@
+# All runs -> one row per run, one per-epoch long table, and mean±std per cell.
+
+
+rule aggregate:
+    input:
+        metrics=get_run_outputs("metrics.csv"),
+        timing=get_run_outputs("timing.json"),
+        meta=get_run_outputs("meta.json"),
+    output:
+        runs="results/aggregate/runs.csv",
+        summary="results/aggregate/summary.csv",
+        curves="results/aggregate/curves.csv",
+    params:
+        run_dirs=get_run_dirs(),
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/aggregate.log",
+    script:
+        "../scripts/aggregate.py"

@@ -1,0 +1,16 @@
+"""Adapter: rule prepare -> augrepro.data.prepare.prepare."""
+
+import sys
+from pathlib import Path
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (snakemake is injected)
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
+
+from augrepro.data.datasets import get_spec  # noqa: E402
+from augrepro.data.prepare import prepare  # noqa: E402
+
+data = prepare(get_spec(snakemake.wildcards.data_name), snakemake.input[0], snakemake.output[0])  # noqa: F821
+print(
+    f"prepared {len(data.train_y)} training and {len(data.test_y)} test images, classes: {data.classes}",
+    file=sys.stderr,
+)

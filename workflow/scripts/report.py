@@ -1,0 +1,32 @@
+"""Adapter: rule report -> augrepro.report.render.build_report."""
+
+import sys
+from pathlib import Path
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (snakemake is injected)
+root = Path(snakemake.scriptdir).resolve().parents[1]  # noqa: F821
+sys.path.insert(0, str(root / "src"))
+
+from augrepro.provenance import describe_environment  # noqa: E402
+from augrepro.report.render import build_report  # noqa: E402
+
+env = describe_environment()
+config = snakemake.config  # noqa: F821
+build_report(
+    snakemake.input.summary,  # noqa: F821
+    snakemake.input.runs,  # noqa: F821
+    snakemake.input.curves,  # noqa: F821
+    config["published"],
+    snakemake.output[0],  # noqa: F821
+    provenance={
+        "code version": env["code_version"],
+        "packages": env["packages"],
+        "python": env["python"],
+        "grid": (
+            f"{len(config['datasets'])} datasets x {len(config['models'])} models x "
+            f"{len(config['augmentations'])} augmentations x {len(config['seeds'])} seeds"
+        ),
+        "epochs": config["training"]["epochs"],
+    },
+    templates_dir=root / "report",
+)
