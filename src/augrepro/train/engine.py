@@ -112,10 +112,16 @@ def evaluate(model: torch.nn.Module, data: DeviceData, batch_size: int) -> tuple
     return loss_sum.item() / n, 100.0 * err1.item() / n, 100.0 * err5.item() / n
 
 
+def _numpy_global_state() -> tuple:
+    kind, keys, pos, has_gauss, gauss = np.random.get_state(legacy=True)
+    return kind, keys.tolist(), int(pos), int(has_gauss), float(gauss)
+
+
 def _rng_state(gen: torch.Generator, rng: np.random.Generator) -> dict:
     return {
         "python": random.getstate(),
-        "numpy_global": np.random.get_state(legacy=False),
+        # The legacy global numpy state holds an array: kept as a list so weights_only loading accepts it.
+        "numpy_global": _numpy_global_state(),
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "data": gen.get_state(),
@@ -125,7 +131,8 @@ def _rng_state(gen: torch.Generator, rng: np.random.Generator) -> dict:
 
 def _set_rng_state(state: dict, gen: torch.Generator, rng: np.random.Generator) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy_global"])
+    kind, keys, pos, has_gauss, gauss = state["numpy_global"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])

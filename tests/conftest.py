@@ -1,0 +1,64 @@
+"""Shared fixtures: a throwaway copy of the project in which Snakemake can run."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ITEMS = ["Snakefile", "workflow", "config", "resources", "report", "slurm", "src", "environment.yml"]
+
+
+def copy_project(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for item in PROJECT_ITEMS:
+        src = ROOT / item
+        if src.is_dir():
+            shutil.copytree(src, dest / item, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy2(src, dest / item)
+    return dest
+
+
+def snakemake(project: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run Snakemake from this Python environment in ``project``; output is captured as text."""
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a Snakemake run or dry-run, as {rule: count}."""
+    counts: dict[str, int] = {}
+    section = output.split("Job stats:", 1)[-1]
+    for line in section.splitlines():
+        m = re.match(r"^([A-Za-z_]\w*)\s+(\d+)\s*$", line)
+        if m:
+            counts[m.group(1)] = int(m.group(2))
+        elif counts and not line.strip():
+            break
+    return counts
+
+
+def write_config(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return copy_project(tmp_path / "project")
