@@ -1,0 +1,94 @@
+"""Tests of augrepro.models: published parameter counts, output shapes, the registry."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from augrepro.models import MODELS, build_model
+from augrepro.registry import UnknownNameError
+
+# Published sizes (CIFAR-10 heads unless noted): ResNet-18 11.2 M, ResNet-50 23.5 M,
+# ResNet-101 42.5 M, WideResNet-28-10 36.5 M.
+PUBLISHED = {
+    "resnet18": 11.2e6,
+    "resnet50": 23.5e6,
+    "resnet101": 42.5e6,
+    "wrn28_10": 36.5e6,
+}
+
+
+def n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.fixture(scope="module")
+def models_c10() -> dict[str, torch.nn.Module]:
+    torch.manual_seed(0)
+    return {name: build_model(name, 10).eval() for name in MODELS.names()}
+
+
+@pytest.mark.parametrize("name, published", sorted(PUBLISHED.items()))
+def test_parameter_count_matches_published(models_c10, name, published):
+    count = n_params(models_c10[name])
+    assert abs(count - published) <= 0.01 * published, f"{name}: {count:,} parameters"
+
+
+def test_resnet18_exact_parameter_count(models_c10):
+    assert n_params(models_c10["resnet18"]) == 11_173_962
+
+
+def test_resnet8_is_small(models_c10):
+    assert 50_000 < n_params(models_c10["resnet8"]) < 120_000
+
+
+def test_head_follows_num_classes():
+    # Only the classifier grows with the number of classes: 512 features (+1 bias) per class for ResNet-18.
+    r10, r100 = build_model("resnet18", 10), build_model("resnet18", 100)
+    assert n_params(r100) - n_params(r10) == 90 * (512 + 1)
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_every_model_maps_batch_to_logits(models_c10, name):
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        out = models_c10[name](x)
+    assert out.shape == (2, 10)
+    assert torch.isfinite(out).all()
+    # the two samples are processed independently in eval mode (no mixing across the batch)
+    with torch.no_grad():
+        single = models_c10[name](x[1:])
+    torch.testing.assert_close(single[0], out[1], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["resnet8", "resnet18"])
+def test_num_classes_sets_output_width(name):
+    model = build_model(name, 100).eval()
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 32, 32)).shape == (2, 100)
+
+
+def test_resnet18_accepts_tiny_imagenet_size():
+    model = build_model("resnet18", 200).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, 64, 64))
+    assert out.shape == (2, 200)
+    assert torch.isfinite(out).all()
+
+
+def test_models_train_mode_backward():
+    model = build_model("resnet8", 10).train()
+    x = torch.randn(4, 3, 32, 32)
+    loss = torch.nn.functional.cross_entropy(model(x), torch.tensor([0, 1, 2, 3]))
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_unknown_model_lists_valid_names():
+    with pytest.raises(UnknownNameError) as info:
+        build_model("resnet34", 10)
+    message = str(info.value)
+    assert "resnet34" in message
+    for name in ("resnet8", "resnet18", "resnet50", "resnet101", "wrn28_10"):
+        assert name in message
+    assert isinstance(info.value, KeyError)
