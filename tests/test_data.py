@@ -541,7 +541,7 @@ def test_parse_dataset_key(key, expected):
     assert parse_dataset_key(key) == expected
 
 
-@pytest.mark.parametrize("key", ["imagenet", "imagenet+", "cifar10++", "CIFAR10", ""])
+@pytest.mark.parametrize("key", ["svhn", "svhn+", "cifar10++", "CIFAR10", ""])
 def test_parse_dataset_key_unknown(key):
     with pytest.raises(UnknownNameError) as info:
         parse_dataset_key(key)

@@ -122,3 +122,127 @@ def test_non_finite_loss_stops_without_outputs(tiny_npz, tmp_path):
     with pytest.raises(NonFiniteLossError, match=r"epoch 1, step \d+"):
         train_run(make_run("baseline", lr=1e12), tiny_npz, tmp_path, threads=1)
     assert not any((tmp_path / name).exists() for name in ("metrics.csv", "checkpoint.pt", "timing.json", "meta.json"))
+
+
+# --- A real training process, killed and resumed -------------------------------------------------
+
+import json as _json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def _process_run(tiny_npz, out, run_file, threads=1):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen(
+        [sys.executable, "-m", "augrepro.train", str(run_file), str(tiny_npz), str(out), "--threads", str(threads)],
+        stdout=subprocess.DEVNULL,
+        stderr=open(out.parent / f"{out.name}.log", "ab"),
+        env=env,
+    )
+
+
+@pytest.fixture(scope="module")
+def long_npz(tmp_path_factory):
+    rng = np.random.default_rng(1)
+    labels = np.arange(600) % 10
+    images = rng.integers(0, 256, size=(600, 3, 32, 32), dtype=np.uint8)
+    path = tmp_path_factory.mktemp("long") / "data.npz"
+    save_prepared(PreparedData(images[:512], labels[:512], images[512:], labels[512:], [str(i) for i in range(10)]), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def straight_run(long_npz, tmp_path_factory):
+    """The uninterrupted reference, trained in its own process like the interrupted ones."""
+    base = tmp_path_factory.mktemp("straight")
+    run = make_run("cutmix", epochs=8)
+    run_file = base / "run.json"
+    run_file.write_text(_json.dumps(run))
+    proc = _process_run(long_npz, base / "out", run_file)
+    assert proc.wait(timeout=300) == 0
+    return run_file, base / "out"
+
+
+def _assert_same_result(a: Path, b: Path) -> None:
+    assert read_metrics(a / "metrics.csv") == read_metrics(b / "metrics.csv")
+    wa = torch.load(a / "checkpoint.pt", weights_only=True)["model"]
+    wb = torch.load(b / "checkpoint.pt", weights_only=True)["model"]
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_sigkill_at_random_moments_then_resume_is_bitwise_equal(long_npz, straight_run, tmp_path):
+    run_file, reference = straight_run
+    out = tmp_path / "out"
+    # Kill each start at a random moment after it has finished at least one more epoch (so the kill lands
+    # anywhere: inside an epoch, during evaluation, or while resume.pt is being written), three times;
+    # then let a last start run to completion.
+    log = tmp_path / "out.log"
+    chooser = random.Random(os.getpid())
+    kills = 0
+    for _ in range(3):
+        done_before = log.read_text().count(" lr ") if log.exists() else 0
+        proc = _process_run(long_npz, out, run_file)
+        while proc.poll() is None and log.read_text().count(" lr ") <= done_before:
+            time.sleep(0.02)
+        time.sleep(chooser.uniform(0.0, 0.6))
+        if proc.poll() is not None:
+            break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        kills += 1
+        assert not (out / "metrics.csv").exists()
+    if not (out / "metrics.csv").exists():
+        proc = _process_run(long_npz, out, run_file)
+        assert proc.wait(timeout=300) == 0, log.read_text()[-2000:]
+    assert kills >= 2, "the process finished before it could be killed twice"
+    assert (tmp_path / "out.log").read_text().count("resuming from") >= 1
+    _assert_same_result(reference, out)
+
+
+def test_sigterm_saves_a_mid_epoch_checkpoint_and_the_resume_is_bitwise_equal(long_npz, straight_run, tmp_path):
+    run_file, reference = straight_run
+    out = tmp_path / "out"
+    proc = _process_run(long_npz, out, run_file)
+    deadline = time.time() + 120
+    while not (out / "resume.pt").exists() and time.time() < deadline:  # wait until epoch 1 is done
+        time.sleep(0.05)
+    time.sleep(0.1)  # now inside epoch 2
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == engine.PREEMPTED_EXIT_CODE
+    state = torch.load(out / "resume.pt", weights_only=True)
+    assert state["partial"] is not None and 0 < state["partial"]["step"] < 32  # 512 images / batch 16
+    assert state["run"] == _json.loads(run_file.read_text())
+    assert "SIGTERM in epoch" in (tmp_path / "out.log").read_text()
+    proc = _process_run(long_npz, out, run_file)
+    assert proc.wait(timeout=300) == 0
+    _assert_same_result(reference, out)
+
+
+def test_imagenet_file_lists_train_through_dataloader_workers(tmp_path):
+    """ImageNet's prepared data are file lists: decoded by DataLoader workers, torchvision's ResNet-50."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    files = []
+    for i in range(12):
+        path = tmp_path / "images" / f"n{i % 2:08d}" / f"img_{i}.JPEG"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (80 + 8 * i, 96, 3), dtype=np.uint8)).save(path)
+        files.append(str(path))
+    labels = np.arange(12) % 2
+    data = PreparedData(None, labels[:8], None, labels[8:], [f"n{c:08d}" for c in range(1000)],
+                        train_files=np.asarray(files[:8]), test_files=np.asarray(files[8:]))
+    save_prepared(data, tmp_path / "data.npz")
+    run = make_run("cutmix", epochs=1)
+    run.update(dataset="imagenet", dataset_key="imagenet", traditional=False, model="resnet50")
+    run["training"].update(batch_size=4, eval_batch_size=4, workers=2)
+    result = train_run(run, tmp_path / "data.npz", tmp_path / "out", threads=2)
+    assert len(result["metrics"]) == 1
+    assert result["metrics"][0]["test_top1_error"] in (0.0, 25.0, 50.0, 75.0, 100.0)  # 4 test images
+    state = torch.load(tmp_path / "out/checkpoint.pt", weights_only=True)
+    assert state["model"]["fc.weight"].shape == (1000, 2048)  # torchvision's ResNet-50 head

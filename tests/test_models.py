@@ -92,3 +92,32 @@ def test_unknown_model_lists_valid_names():
     for name in ("resnet8", "resnet18", "resnet50", "resnet101", "wrn28_10"):
         assert name in message
     assert isinstance(info.value, KeyError)
+
+
+def test_new_cifar_models_match_published_parameter_counts():
+    from augrepro.models import build_model
+
+    def millions(name, classes):
+        return sum(p.numel() for p in build_model(name, classes).parameters()) / 1e6
+
+    # SalfMix paper section 5.1 gives 11 M, 24 M and 43 M: equal at that precision.
+    assert [round(millions(n, 10)) for n in ("preactresnet18", "preactresnet50", "preactresnet101")] == [11, 24, 43]
+    # CutMix code / REFERENCE.md: PyramidNet-110 (alpha 64) 1.7 M; PyramidNet-200 (alpha 240) 26.8 M: within 1 %.
+    assert abs(millions("pyramidnet110", 10) - 1.7) / 1.7 < 0.01
+    assert abs(millions("pyramidnet200", 100) - 26.8) / 26.8 < 0.01
+
+
+def test_imagenet_models_come_from_torchvision():
+    import torch
+    import torchvision
+
+    from augrepro.models import build_model
+
+    m50 = build_model("resnet50", 1000, dataset="imagenet")
+    assert isinstance(m50, torchvision.models.ResNet)
+    assert sum(p.numel() for p in m50.parameters()) == 25_557_032  # torchvision ResNet-50
+    m101 = build_model("resnet101", 1000, dataset="imagenet")
+    assert abs(sum(p.numel() for p in m101.parameters()) - 44.5e6) / 44.5e6 < 0.01
+    assert m50(torch.randn(1, 3, 224, 224)).shape == (1, 1000)
+    with pytest.raises(ValueError, match="valid models on imagenet: resnet50, resnet101"):
+        build_model("wrn28_10", 1000, dataset="imagenet")

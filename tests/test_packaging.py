@@ -15,7 +15,7 @@ def pins(lines):
     for line in lines:
         line = line.split("#", 1)[0].strip()
         if line:
-            name, version = re.fullmatch(r"([A-Za-z0-9_.\-]+)==([^\s]+)", line).groups()
+            name, version = re.fullmatch(r"([A-Za-z0-9_.\-]+)(===?[^\s]+)", line).groups()
             out[name.lower()] = version
     return out
 

@@ -17,6 +17,7 @@ TINY = {
     "augmentations": ["baseline", "saliencymix"],
     "seeds": [0, 1],
     "training": {
+        "preset": "demo",
         "epochs": 2,
         "batch_size": 32,
         "milestones": [1],
@@ -134,6 +135,7 @@ BAD_CONFIGS = {
     "unknown method parameter": ({"methods": {"cutmix": {"alpha": 1.0}}}, ["methods.cutmix", "alpha", "beta, prob"]),
     "bad variant": ({"methods": {"saliencymix": {"variant": "magic"}}}, ["saliencymix", "magic", "official, paper"]),
     "wrong type": ({"training": {"epochs": "ten"}}, ["epochs", "ten", "integer"]),
+    "unknown preset": ({"training": {"preset": "fastest"}}, ["training.preset", "fastest", "saliencymix_cifar"]),
     "seeds not integers": ({"seeds": [0, "one"]}, ["seeds", "one", "integer"]),
 }
 

@@ -9,14 +9,16 @@ validate(config, schema="../schemas/config.schema.yaml")
 # The library lives in src/; make it importable for the workflow itself when it is not installed.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from augrepro.data.datasets import DATASETS, get_spec, parse_dataset_key  # noqa: E402
-from augrepro.train.config import ConfigError, resolve_run, validate_config  # noqa: E402
+from augrepro.train.config import ConfigError, load_presets, resolve_run, validate_config  # noqa: E402
 
 try:
-    validate_config(config)
+    PRESETS = load_presets(config["presets"])
+    validate_config(config, PRESETS)
 except ConfigError as exc:
     raise WorkflowError(f"Invalid config: {exc}")
 
 RUN_DIR = "results/runs/{dataset}/{model}/{augmentation}/seed{seed}"  # one folder per run
+TRAIN_LOG = "results/logs/train/{dataset}/{model}/{augmentation}/seed{seed}.log"  # rule train's log
 
 
 wildcard_constraints:
@@ -52,9 +54,26 @@ def get_published_tables():
 
 
 def get_archive(wildcards):
-    """The downloaded archive behind a dataset, under its official file name."""
+    """What the prepare step reads - the downloaded archive under its official file name, or, for a
+    dataset that is never downloaded (ImageNet), the folder given by data.<name>_path."""
     spec = get_spec(wildcards.data_name)
-    return f"results/downloads/{spec.name}/{spec.archive}"
+    if spec.downloadable:
+        return f"results/downloads/{spec.name}/{spec.archive}"
+    key = f"{spec.name}_path"
+    path = (config.get("data") or {}).get(key)
+    if not path:
+        raise WorkflowError(
+            f"{spec.name} is never downloaded: set data.{key} to a folder holding the ILSVRC2012 tarballs and "
+            "devkit, or extracted train/ and val/ class folders (see resources/datasets.md)"
+        )
+    if not Path(path).is_dir():
+        raise WorkflowError(f"data.{key} is {path!r}, which is not a folder; point it at your {spec.name} copy")
+    return path
+
+
+def get_checksum(wildcards):
+    """The md5 that data.checksums sets for this dataset's archive (a repackaging mirror), or None."""
+    return ((config.get("data") or {}).get("checksums") or {}).get(wildcards.data_name)
 
 
 def get_prepared(wildcards):
@@ -64,9 +83,66 @@ def get_prepared(wildcards):
 
 def get_run_config(wildcards):
     """The resolved configuration of one run; it depends on that run's wildcards alone."""
-    return resolve_run(config, wildcards.dataset, wildcards.model, wildcards.augmentation, int(wildcards.seed))
+    return resolve_run(
+        config, wildcards.dataset, wildcards.model, wildcards.augmentation, int(wildcards.seed), PRESETS
+    )
 
 
 def get_train_runtime(wildcards, attempt):
     """Minutes of wall time for a training job; grows with each retry."""
     return int(config["resources"]["train_runtime_min"]) * attempt
+
+
+def get_preview_paths():
+    """Where `augrepro preview` writes the gallery images; the report embeds those that exist."""
+    names = []
+    for key in config["datasets"]:
+        name, _ = parse_dataset_key(key)
+        names += [name, key]
+    return expand("results/preview/{dataset}/{augmentation}.png", dataset=list(dict.fromkeys(names)),
+                  augmentation=config["augmentations"])
+
+
+def get_grid_runs(wildcards=None):
+    """Every configured run with its identity, output folder and training log (for partial reports)."""
+    from types import SimpleNamespace
+
+    grid = []
+    for key in config["datasets"]:
+        for model in config["models"]:
+            for augmentation in config["augmentations"]:
+                for seed in config["seeds"]:
+                    fields = {"dataset": key, "model": model, "augmentation": augmentation, "seed": seed}
+                    # the same resolution as rule train's params, so the two never disagree
+                    run = get_run_config(SimpleNamespace(**{k: str(v) for k, v in fields.items()}))
+                    grid.append(
+                        {
+                            "dataset": run["dataset"],
+                            "traditional": run["traditional"],
+                            "model": model,
+                            "augmentation": augmentation,
+                            "method": run["method"],
+                            "variant": run["method_params"].get("variant"),
+                            "seed": int(seed),
+                            "epochs": int(run["training"]["epochs"]),
+                            "run_dir": RUN_DIR.format(**fields),
+                            "log": TRAIN_LOG.format(**fields),
+                        }
+                    )
+    return grid
+
+
+def get_grid_state(wildcards=None):
+    """A fingerprint of what the grid's runs left on disk: it changes whenever a run finishes,
+    fails or is retried, so that `snakemake report_partial` reruns exactly then."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for run in get_grid_runs():
+        for path in (f"{run['run_dir']}/metrics.csv", f"{run['run_dir']}/meta.json", run["log"]):
+            try:
+                st = Path(path).stat()
+                digest.update(f"{path}:{st.st_size}:{st.st_mtime_ns};".encode())
+            except OSError:
+                digest.update(f"{path}:absent;".encode())
+    return digest.hexdigest()

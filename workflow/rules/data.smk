@@ -1,13 +1,16 @@
 # Dataset archives: fetched once (a local rule: compute nodes often have no internet), verified,
-# then prepared into one .npz of uint8 arrays. The embedded demo goes through the same two rules.
+# then prepared into one data.npz. The embedded demo goes through the same two rules. ImageNet is
+# never downloaded: rule prepare reads the folder given by data.imagenet_path.
+# data.mirror and data.local_dir are read by the script from the config, not passed as params, so
+# that switching between a mirror and a local folder does not rerun finished downloads (and all
+# that depends on them); data.checksums.{data_name} is a param: another expected file is another archive.
 
 
 rule download:
     output:
         "results/downloads/{data_name}/{archive}",
     params:
-        mirror=config["data"]["mirror"],
-        local_dir=config["data"]["local_dir"],
+        checksum=get_checksum,
     conda:
         "../../environment.yml"
     log:

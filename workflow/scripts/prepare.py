@@ -9,8 +9,14 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src")) 
 from augrepro.data.datasets import get_spec  # noqa: E402
 from augrepro.data.prepare import prepare  # noqa: E402
 
-data = prepare(get_spec(snakemake.wildcards.data_name), snakemake.input[0], snakemake.output[0])  # noqa: F821
+data = prepare(
+    get_spec(snakemake.wildcards.data_name),  # noqa: F821
+    snakemake.input[0],  # noqa: F821
+    snakemake.output[0],  # noqa: F821
+    log=lambda msg: print(msg, file=sys.stderr),
+)
 print(
-    f"prepared {len(data.train_y)} training and {len(data.test_y)} test images, classes: {data.classes}",
+    f"prepared {len(data.train_y)} training and {len(data.test_y)} test images ({data.kind}), "
+    f"{len(data.classes)} classes: {data.classes[:10]}",
     file=sys.stderr,
 )

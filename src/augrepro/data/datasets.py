@@ -7,9 +7,12 @@ CIFAR table (seed 001); ``cifar10`` means no crop and no flip.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 from augrepro.registry import UnknownNameError
+
+_MD5 = re.compile(r"^[0-9a-f]{32}$")
 
 
 @dataclass(frozen=True)
@@ -20,24 +23,41 @@ class DatasetSpec:
     # Per-channel normalization in [0, 1] units.
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
-    # Archive as downloaded (file name, official URL, md5); url "embedded:" = built locally.
+    # Archive as downloaded (file name, official URL, md5); url "embedded:" = built locally,
+    # url "user:" = never downloaded (ImageNet: the user points data.imagenet_path at it).
     archive: str
     url: str
     md5: str | None
-    # Layout of the archive: "cifar10" (data_batch_1..5/test_batch/batches.meta, key b"labels")
-    # or "cifar100" (train/test/meta, key b"fine_labels").
+    # Layout of the archive: "cifar10" (data_batch_1..5/test_batch/batches.meta, key b"labels"),
+    # "cifar100" (train/test/meta, key b"fine_labels"), "tinyimagenet" (the official zip),
+    # "imagenet" (ILSVRC2012 tarballs + devkit, or extracted train/ and val/ class folders).
     layout: str
     inner_dir: str
     # Zero padding of the traditional random crop (RandomCrop(32, padding=4) in the released code).
     crop_padding: int = 4
     # Cutout's hole length for this dataset (Cutout README: 16 on CIFAR-10, 8 on CIFAR-100).
     cutout_length: int = 16
+    # What the prepared data.npz holds: "pixels" (uint8 arrays) or "files" (image paths; ImageNet).
+    kind: str = "pixels"
+    # Image counts that preparation must find (None: not checked; CIFAR and Tiny-ImageNet are
+    # pinned by their md5 instead). ImageNet has no archive checksum, so its counts are checked.
+    expected_train: int | None = None
+    expected_test: int | None = None
+
+    @property
+    def downloadable(self) -> bool:
+        """False for datasets that are never downloaded (ImageNet needs an account)."""
+        return self.url != "user:"
 
 
 # Normalization of the SaliencyMix CIFAR code (SaliencyMix_CIFAR/saliencymix.py):
 # mean (125.3, 123.0, 113.9)/255, std (63.0, 62.1, 66.7)/255.
 _CIFAR_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)
 _CIFAR_STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)
+# Normalization of the released "ImageNet" script, which reads Tiny-ImageNet
+# (SaliencyMix-ImageNet/train.py: Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])).
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
 
 DATASETS: dict[str, DatasetSpec] = {
     # Built offline from data shipped in scikit-learn (see augrepro.data.demo); CIFAR-10 layout.
@@ -81,6 +101,47 @@ DATASETS: dict[str, DatasetSpec] = {
         inner_dir="cifar-100-python",
         cutout_length=8,
     ),
+    # http://cs231n.stanford.edu/tiny-imagenet-200.zip; the course page publishes no md5: this is
+    # the value public loaders check (lvyilin/pytorch-fgvc-dataset, tiny_imagenet.py, and many
+    # others); data.checksums.tinyimagenet overrides it. See resources/datasets.md.
+    "tinyimagenet": DatasetSpec(
+        name="tinyimagenet",
+        num_classes=200,
+        image_size=64,
+        mean=_IMAGENET_MEAN,
+        std=_IMAGENET_STD,
+        archive="tiny-imagenet-200.zip",
+        url="http://cs231n.stanford.edu/tiny-imagenet-200.zip",
+        md5="90528d7ca1a48142e341f4ef8d21d0de",
+        layout="tinyimagenet",
+        inner_dir="tiny-imagenet-200",
+        # The CIFAR padding, kept at 64x64 (SalfMix, seed 002 section 5.1, names crop + flip only).
+        crop_padding=4,
+        # SalfMix section 5.1: "Cutout ... mask size is set to 0.5 ratio of the input image size".
+        cutout_length=32,
+    ),
+    # ILSVRC2012 (https://image-net.org/challenges/LSVRC/2012/): never downloaded (it needs an
+    # account); `archive` names the folder given by data.imagenet_path. Counts from the devkit's
+    # readme.txt (ILSVRC2012_devkit_t12): 1,281,167 training images, 50,000 validation, 1000 synsets.
+    "imagenet": DatasetSpec(
+        name="imagenet",
+        num_classes=1000,
+        image_size=224,
+        mean=_IMAGENET_MEAN,
+        std=_IMAGENET_STD,
+        archive="ILSVRC2012",
+        url="user:",
+        md5=None,
+        layout="imagenet",
+        inner_dir="",
+        # ImageNet training uses RandomResizedCrop(224), not a padded crop (SaliencyMix-ImageNet/train.py).
+        crop_padding=0,
+        # 0.5 of the 224 side, the ratio of SalfMix section 5.1.
+        cutout_length=112,
+        kind="files",
+        expected_train=1_281_167,
+        expected_test=50_000,
+    ),
 }
 
 
@@ -91,6 +152,22 @@ def get_spec(name: str) -> DatasetSpec:
         raise UnknownNameError(
             f"unknown dataset {name!r}; valid datasets: {', '.join(sorted(DATASETS))}"
         ) from None
+
+
+def with_checksum(spec: DatasetSpec, md5: str | None) -> DatasetSpec:
+    """``spec`` with its md5 replaced by ``md5`` (config data.checksums: a mirror that repackages
+    an archive); ``None`` keeps the published value."""
+    if md5 is None:
+        return spec
+    md5 = str(md5).strip().lower()
+    if not _MD5.match(md5):
+        raise ValueError(
+            f"data.checksums.{spec.name} is {md5!r}, not an md5 (32 hexadecimal digits); "
+            f"fix it, or remove the entry to use the published {spec.md5}"
+        )
+    if not spec.downloadable or spec.url == "embedded:":
+        raise ValueError(f"data.checksums.{spec.name}: {spec.name} has no archive to check; remove the entry")
+    return replace(spec, md5=md5)
 
 
 def parse_dataset_key(key: str) -> tuple[str, bool]:

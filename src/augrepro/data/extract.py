@@ -1,28 +1,65 @@
-"""Safe archive extraction: every member must land inside the target folder."""
+"""Safe archive extraction: every member must land inside the target folder.
+
+Tar and zip members are checked before a single byte is written: an absolute path, a ``..``
+component, a link or a device refuses the whole archive. Extraction goes to a temporary sibling
+folder that is renamed into place only when complete, so a failure leaves no half-extracted target.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tarfile
 import tempfile
-from pathlib import Path
+import zipfile
+from pathlib import Path, PurePosixPath
 
 
 class UnsafeArchiveError(ValueError):
     """An archive member would land outside the target folder, or is a link or device."""
 
 
-def _check_member(member: tarfile.TarInfo, archive: Path) -> None:
-    name = member.name
-    if os.path.isabs(name) or name.startswith(("/", "\\")):
+def check_member_name(name: str, archive: str | os.PathLike) -> None:
+    """Refuse a member name that is absolute, has a drive or a backslash, or contains ``..``."""
+    if not name or name.startswith(("/", "\\")) or os.path.isabs(name) or (len(name) > 1 and name[1] == ":"):
         raise UnsafeArchiveError(f"{archive}: member {name!r} has an absolute path; refusing to extract")
-    if ".." in Path(name).parts:
+    if "\\" in name:
+        raise UnsafeArchiveError(f"{archive}: member {name!r} contains a backslash; refusing to extract")
+    if ".." in PurePosixPath(name).parts:
         raise UnsafeArchiveError(f"{archive}: member {name!r} contains '..'; refusing to extract")
+
+
+def check_tar_member(member: tarfile.TarInfo, archive: str | os.PathLike) -> None:
+    check_member_name(member.name, archive)
     if member.issym() or member.islnk():
-        raise UnsafeArchiveError(f"{archive}: member {name!r} is a link; refusing to extract")
+        raise UnsafeArchiveError(f"{archive}: member {member.name!r} is a link; refusing to extract")
     if not (member.isfile() or member.isdir()):
-        raise UnsafeArchiveError(f"{archive}: member {name!r} is not a regular file or folder")
+        raise UnsafeArchiveError(f"{archive}: member {member.name!r} is not a regular file or folder")
+
+
+def _check_zip_member(info: zipfile.ZipInfo, archive: Path) -> None:
+    check_member_name(info.filename, archive)
+    kind = stat.S_IFMT(info.external_attr >> 16)  # Unix file type, when the zip records one
+    if kind == stat.S_IFLNK:
+        raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is a link; refusing to extract")
+    if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+        raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is not a regular file or folder; refusing to extract")
+
+
+def _into_place(archive: Path, target: Path, fill) -> Path:
+    """Run ``fill(tmp)`` on a temporary sibling of ``target``, then rename it to ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        fill(tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
 
 
 def extract_tar(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
@@ -32,23 +69,53 @@ def extract_tar(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
     so a failure leaves no half-extracted ``target``.
     """
     archive, target = Path(archive), Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+
+    def fill(tmp: Path) -> None:
         try:
             with tarfile.open(archive, "r:*") as tar:
                 members = tar.getmembers()
                 for member in members:
-                    _check_member(member, archive)
+                    check_tar_member(member, archive)
                 tar.extractall(tmp, members=members, filter="data")
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise ValueError(
                 f"{archive}: not a readable tar archive ({exc}); delete it and download it again"
             ) from exc
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
+
+    return _into_place(archive, target, fill)
+
+
+def extract_zip(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Extract a zip archive into ``target`` after checking every member (same rules as tar).
+
+    Every member's CRC is checked while it is read, so a corrupt member fails the extraction.
+    """
+    archive, target = Path(archive), Path(target)
+
+    def fill(tmp: Path) -> None:
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                infos = zf.infolist()
+                for info in infos:
+                    _check_zip_member(info, archive)
+                for info in infos:
+                    out = tmp.joinpath(*PurePosixPath(info.filename).parts)
+                    if info.is_dir():
+                        out.mkdir(parents=True, exist_ok=True)
+                        continue
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    with zf.open(info) as src, open(out, "wb") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 20)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
+            raise ValueError(
+                f"{archive}: not a readable zip archive ({exc}); delete it and download it again"
+            ) from exc
+
+    return _into_place(archive, target, fill)
+
+
+def extract_archive(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Extract a zip (``*.zip``) or a tar archive safely into ``target``."""
+    if str(archive).lower().endswith(".zip"):
+        return extract_zip(archive, target)
+    return extract_tar(archive, target)

@@ -1,6 +1,6 @@
 """Model registry: ``build_model(name, num_classes)``; an unknown name lists the valid ones."""
 
 from augrepro.models.registry import MODELS, build_model
-from augrepro.models import resnet_cifar, wide_resnet  # noqa: F401  (register the models)
+from augrepro.models import preact_resnet, pyramidnet, resnet_cifar, wide_resnet  # noqa: F401  (register the models)
 
 __all__ = ["MODELS", "build_model"]

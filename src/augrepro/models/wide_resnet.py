@@ -54,9 +54,11 @@ class WideResNet(nn.Module):
             elif isinstance(m, nn.Linear):
                 nn.init.zeros_(m.bias)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.bn(self.blocks(self.conv1(x))))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn(self.blocks(self.conv1(x))))
-        return self.linear(F.adaptive_avg_pool2d(out, 1).flatten(1))
+        return self.linear(F.adaptive_avg_pool2d(self.features(x), 1).flatten(1))
 
 
 # SaliencyMix code: WideResNet(depth=28, widen_factor=10, dropRate=0.3) on CIFAR (36.5 M params).

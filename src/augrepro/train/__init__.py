@@ -1,5 +1,5 @@
 """The training engine and the resolution of one run's configuration."""
 
-from augrepro.train.config import ConfigError, resolve_run, validate_config
+from augrepro.train.config import ConfigError, load_presets, resolve_run, resolve_training, validate_config
 
-__all__ = ["ConfigError", "resolve_run", "validate_config"]
+__all__ = ["ConfigError", "load_presets", "resolve_run", "resolve_training", "validate_config"]

@@ -8,16 +8,47 @@ refused before any job starts, with the key and the valid values in the message.
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from augrepro.augment import AUGMENTATIONS, build_augmentation
 from augrepro.data.datasets import DATASETS, get_spec, parse_dataset_key
 from augrepro.models import MODELS
+from augrepro.models.registry import IMAGENET_MODELS
 from augrepro.registry import UnknownNameError
 
 
 class ConfigError(ValueError):
     pass
+
+
+# The optimization keys every preset must give (config/presets.yaml).
+OPTIMIZATION_KEYS = ("epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "milestones", "gamma")
+
+
+def load_presets(path: str | Path) -> dict[str, dict[str, Any]]:
+    """The training presets (config/presets.yaml): name -> optimization settings."""
+    with open(path) as f:
+        presets = yaml.safe_load(f) or {}
+    for name, values in presets.items():
+        missing = [k for k in OPTIMIZATION_KEYS if k not in (values or {})]
+        if missing:
+            raise ConfigError(f"{path}: preset {name!r} lacks {', '.join(missing)}")
+    return presets
+
+
+def resolve_training(training: dict[str, Any], presets: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The preset named by ``training.preset``, overridden by every other non-null key of ``training``."""
+    name = training.get("preset")
+    if name not in presets:
+        raise ConfigError(
+            f"config key 'training.preset': unknown preset {name!r}; valid presets: {', '.join(sorted(presets))}"
+        )
+    resolved = copy.deepcopy(presets[name])
+    resolved.update({k: copy.deepcopy(v) for k, v in training.items() if v is not None})
+    return resolved
 
 
 def method_of(config: dict, augmentation: str) -> tuple[str, dict[str, Any]]:
@@ -30,7 +61,8 @@ def method_of(config: dict, augmentation: str) -> tuple[str, dict[str, Any]]:
     return method, entry
 
 
-def validate_config(config: dict) -> None:
+def validate_config(config: dict, presets: dict[str, dict[str, Any]]) -> None:
+    resolve_training(config.get("training", {}), presets)
     for key in config.get("datasets", []):
         try:
             parse_dataset_key(key)
@@ -42,6 +74,11 @@ def validate_config(config: dict) -> None:
     for name in config.get("models", []):
         if name not in MODELS:
             raise ConfigError(f"config key 'models': unknown model {name!r}; valid models: {', '.join(MODELS.names())}")
+        if any(parse_dataset_key(k)[0] == "imagenet" for k in config.get("datasets", [])) and name not in IMAGENET_MODELS:
+            raise ConfigError(
+                f"config key 'models': {name!r} has no ImageNet-style version; with imagenet in 'datasets' "
+                f"the valid models are {', '.join(IMAGENET_MODELS)}"
+            )
     for aug in config.get("augmentations", []):
         method, params = method_of(config, aug)
         if method not in AUGMENTATIONS:
@@ -60,7 +97,9 @@ def validate_config(config: dict) -> None:
         raise ConfigError(f"config key 'seeds': duplicate seeds in {seeds}")
 
 
-def resolve_run(config: dict, dataset_key: str, model: str, augmentation: str, seed: int) -> dict[str, Any]:
+def resolve_run(
+    config: dict, dataset_key: str, model: str, augmentation: str, seed: int, presets: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     """Everything one training run depends on, and nothing else (so that adding a method to the
     config leaves every other run's parameters, and hence its outputs, untouched)."""
     name, traditional = parse_dataset_key(dataset_key)
@@ -74,5 +113,5 @@ def resolve_run(config: dict, dataset_key: str, model: str, augmentation: str, s
         "method": method,
         "method_params": params,
         "seed": int(seed),
-        "training": copy.deepcopy(config["training"]),
+        "training": resolve_training(config["training"], presets),
     }

@@ -1,9 +1,14 @@
 """Train one run: device-resident data, batch-level mixing, per-epoch evaluation, atomic outputs.
 
 Outputs in ``out_dir``: ``metrics.csv`` (one row per epoch), ``checkpoint.pt`` (final weights and the
-resolved config), ``timing.json`` and ``meta.json``. While training, the full state (model, optimizer,
-scheduler, epoch, every RNG state, metrics so far) is saved after every epoch to ``resume.pt``, which
-a restarted job picks up; it is not a declared Snakemake output, so a failed job does not delete it.
+resolved config), ``timing.json`` and ``meta.json``, all written at the end, atomically.
+
+While training, the full state (model, optimizer, scheduler, epoch, every RNG state, metrics so far) is
+written atomically to ``resume.pt`` after every epoch, and in the middle of an epoch when SIGTERM arrives
+(what SLURM sends before a time limit or a preemption); the job then exits with :data:`PREEMPTED_EXIT_CODE`.
+A job started where ``resume.pt`` exists resumes from it. ``resume.pt`` is not a declared Snakemake
+output, so a failed or killed job does not lose it. On the CPU, with the same thread count, a resumed
+run ends bitwise equal to an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -13,8 +18,11 @@ import io
 import json
 import os
 import random
+import signal
 import sys
+import threading
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,7 +31,7 @@ import torch
 
 from augrepro.augment import Context, build_augmentation
 from augrepro.data.datasets import get_spec
-from augrepro.data.loader import DeviceData
+from augrepro.data.loader import DeviceData, FileData
 from augrepro.data.prepare import load_prepared
 from augrepro.models import build_model
 from augrepro.provenance import describe_environment
@@ -38,10 +46,19 @@ METRIC_COLUMNS = [
     "test_top5_error",
     "epoch_seconds",
 ]
+# 128 + SIGTERM: the shell's convention for "terminated by SIGTERM"; non-zero, so Snakemake retries the
+# job (--retries) and SLURM's requeue resubmits it; either way the next start resumes from resume.pt.
+PREEMPTED_EXIT_CODE = 143
 
 
 class NonFiniteLossError(RuntimeError):
     pass
+
+
+class Preempted(RuntimeError):
+    """SIGTERM arrived; the state was saved to resume.pt. Exit with ``exit_code``."""
+
+    exit_code = PREEMPTED_EXIT_CODE
 
 
 def pick_device(setting: str) -> torch.device:
@@ -94,15 +111,49 @@ def topk_errors(logits: torch.Tensor, labels: torch.Tensor, ks=(1, 5)) -> list[t
     return [(~hit[:, : min(k, kmax)].any(1)).sum() for k in ks]
 
 
+class _Accelerator:
+    """bf16 autocast and channels-last on a GPU (off on the CPU, where they do not help)."""
+
+    def __init__(self, device: torch.device, cfg: dict) -> None:
+        on_gpu = device.type == "cuda"
+        amp = cfg.get("amp", "auto")
+        self.bf16 = amp == "bf16" or (amp == "auto" and on_gpu)
+        layout = cfg.get("channels_last", "auto")
+        self.channels_last = layout is True or (layout == "auto" and on_gpu)
+        self.device = device
+
+    def autocast(self):
+        if not self.bf16:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def layout(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+
+def train_step(forward, optimizer, augmentation, x: torch.Tensor, y: torch.Tensor, ctx: Context, accel: _Accelerator):
+    """One SGD step on a mixed batch; returns (MixResult, logits, loss)."""
+    mixed = augmentation(x, y, ctx)
+    with accel.autocast():
+        logits = forward(accel.layout(mixed.images)).float()
+    loss = mixed.loss(logits, y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return mixed, logits, loss
+
+
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, data: DeviceData, batch_size: int) -> tuple[float, float, float]:
+def evaluate(model, data: DeviceData, batch_size: int, accel: _Accelerator | None = None) -> tuple[float, float, float]:
     """(mean loss, top-1 error %, top-5 error %) over the whole split."""
+    accel = accel or _Accelerator(data.device, {"amp": "off", "channels_last": False})
     model.eval()
     loss_sum = torch.zeros((), device=data.device)
     err1 = torch.zeros((), device=data.device)
     err5 = torch.zeros((), device=data.device)
     for x, y in data.eval_batches(batch_size):
-        logits = model(x)
+        with accel.autocast():
+            logits = model(accel.layout(x)).float()
         loss_sum += torch.nn.functional.cross_entropy(logits, y, reduction="sum")
         e1, e5 = topk_errors(logits, y)
         err1 += e1
@@ -113,6 +164,7 @@ def evaluate(model: torch.nn.Module, data: DeviceData, batch_size: int) -> tuple
 
 
 def _numpy_global_state() -> tuple:
+    # The legacy global numpy state holds an array: kept as a list so weights_only loading accepts it.
     kind, keys, pos, has_gauss, gauss = np.random.get_state(legacy=True)
     return kind, keys.tolist(), int(pos), int(has_gauss), float(gauss)
 
@@ -120,7 +172,6 @@ def _numpy_global_state() -> tuple:
 def _rng_state(gen: torch.Generator, rng: np.random.Generator) -> dict:
     return {
         "python": random.getstate(),
-        # The legacy global numpy state holds an array: kept as a list so weights_only loading accepts it.
         "numpy_global": _numpy_global_state(),
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -144,6 +195,83 @@ def _subset(x: np.ndarray, y: np.ndarray, limit: int | None):
     return (x, y) if limit is None else (x[:limit], y[:limit])
 
 
+class _StopFlag:
+    """Set by SIGTERM while training; checked at every step boundary."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+class _EpochState:
+    """What a mid-epoch checkpoint must hold to replay the rest of the epoch exactly."""
+
+    def __init__(self, order: torch.Tensor, device: torch.device) -> None:
+        self.order = order
+        self.step = 0
+        self.loss_sum = torch.zeros((), device=device)
+        self.correct = torch.zeros((), device=device)
+        self.step_losses: list[torch.Tensor] = []
+        self.seconds = 0.0
+        self.gpu_seconds = 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "order": self.order,
+            "step": self.step,
+            "loss_sum": self.loss_sum.detach().cpu(),
+            "correct": self.correct.detach().cpu(),
+            "step_losses": torch.stack(self.step_losses).cpu() if self.step_losses else torch.zeros(0),
+            "seconds": self.seconds,
+            "gpu_seconds": self.gpu_seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict, device: torch.device) -> "_EpochState":
+        state = cls(d["order"], device)
+        state.step = int(d["step"])
+        state.loss_sum = d["loss_sum"].to(device)
+        state.correct = d["correct"].to(device)
+        state.step_losses = list(d["step_losses"].to(device).unbind()) if len(d["step_losses"]) else []
+        state.seconds = float(d["seconds"])
+        state.gpu_seconds = float(d["gpu_seconds"])
+        return state
+
+
+def _load_splits(data_path, spec, cfg: dict, device: torch.device, threads: int | None):
+    """Pixel datasets live on the training device as uint8; file datasets (ImageNet) go through
+    DataLoader workers (``training.workers``, default: the job's threads)."""
+    data = load_prepared(data_path)
+    if data.kind == "files":
+        workers = int(cfg.get("workers") or threads or 4)
+        splits = []
+        for files, labels, limit, is_train in (
+            (data.train_files, data.train_y, cfg.get("max_train_images"), True),
+            (data.test_files, data.test_y, cfg.get("max_test_images"), False),
+        ):
+            files, labels = _subset(files, labels, limit)
+            splits.append(FileData(files, labels, spec.mean, spec.std, device, is_train, workers))
+        return tuple(splits)
+    train_x, train_y = _subset(data.train_x, data.train_y, cfg.get("max_train_images"))
+    test_x, test_y = _subset(data.test_x, data.test_y, cfg.get("max_test_images"))
+    return (
+        DeviceData(torch.from_numpy(train_x), torch.from_numpy(train_y), spec.mean, spec.std, device),
+        DeviceData(torch.from_numpy(test_x), torch.from_numpy(test_y), spec.mean, spec.std, device),
+    )
+
+
 def train_run(
     run: dict[str, Any],
     data_path: str | os.PathLike,
@@ -162,6 +290,7 @@ def train_run(
     if threads:
         torch.set_num_threads(int(threads))
     device = pick_device(cfg.get("device", "auto"))
+    accel = _Accelerator(device, cfg)
 
     random.seed(seed)
     np.random.seed(seed)
@@ -169,14 +298,13 @@ def train_run(
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
 
-    data = load_prepared(data_path)
-    train_x, train_y = _subset(data.train_x, data.train_y, cfg.get("max_train_images"))
-    test_x, test_y = _subset(data.test_x, data.test_y, cfg.get("max_test_images"))
-    train = DeviceData(torch.from_numpy(train_x), torch.from_numpy(train_y), spec.mean, spec.std, device)
-    test = DeviceData(torch.from_numpy(test_x), torch.from_numpy(test_y), spec.mean, spec.std, device)
+    train, test = _load_splits(data_path, spec, cfg, device, threads)
     crop_padding = spec.crop_padding if run["traditional"] else None
 
-    model = build_model(run["model"], spec.num_classes).to(device)
+    model = build_model(run["model"], spec.num_classes, dataset=spec.name).to(device)
+    if accel.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    forward = torch.compile(model) if cfg.get("compile") else model
     augmentation = build_augmentation(run["method"], run["method_params"], spec)
     optimizer = torch.optim.SGD(
         model.parameters(),
@@ -187,10 +315,11 @@ def train_run(
     )
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=cfg["milestones"], gamma=cfg["gamma"])
     epochs, batch_size = int(cfg["epochs"]), int(cfg["batch_size"])
+    steps = train.num_batches(batch_size)
 
     rows: list[dict[str, float]] = []
-    totals = {"train_seconds": 0.0, "eval_seconds": 0.0, "images": 0, "previous_wall_seconds": 0.0}
-    start_epoch = 1
+    totals = {"train_seconds": 0.0, "eval_seconds": 0.0, "gpu_seconds": 0.0, "images": 0, "previous_wall_seconds": 0.0}
+    start_epoch, partial = 1, None
     resume_path = out / "resume.pt"
     if resume_path.exists():
         state = torch.load(resume_path, map_location=device, weights_only=True)
@@ -204,78 +333,19 @@ def train_run(
         _set_rng_state(state["rng"], gen, rng)
         rows, totals = state["metrics"], state["totals"]
         start_epoch = state["epoch"] + 1
-        log(f"resuming from {resume_path} after epoch {state['epoch']}")
+        if state["partial"] is not None:
+            partial = _EpochState.from_dict(state["partial"], device)
+            start_epoch = state["epoch"]
+            log(f"resuming from {resume_path} in epoch {start_epoch} after step {partial.step}/{steps}")
+        else:
+            log(f"resuming from {resume_path} after epoch {state['epoch']}")
 
-    log(
-        f"run {run['dataset_key']}/{run['model']}/{run['augmentation']}/seed{seed}: "
-        f"{augmentation.describe()['method']} {augmentation.describe()['params']} on {device} "
-        f"({device_name(device)}), {len(train)} train / {len(test)} test images, {epochs} epochs"
-    )
-    session_start = time.perf_counter()
-    from tqdm import tqdm
-
-    for epoch in range(start_epoch, epochs + 1):
-        epoch_start = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-        ctx = Context(spec.mean, spec.std, gen, rng, epoch=epoch, model=model)
-        step_losses = []
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device)
-        bar = tqdm(
-            train.train_batches(batch_size, gen, crop_padding),
-            total=train.num_batches(batch_size),
-            desc=f"epoch {epoch}/{epochs}",
-            file=sys.stderr,
-            mininterval=1.0 if sys.stderr.isatty() else 10.0,
-            leave=False,
-        )
-        for x, y in bar:
-            mixed = augmentation(x, y, ctx)
-            logits = model(mixed.images)
-            loss = mixed.loss(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step_losses.append(loss.detach())
-            loss_sum += loss.detach() * len(y)
-            correct += mixed.correct(logits.detach(), y)
-        bar.close()
-        losses = torch.stack(step_losses)
-        finite = torch.isfinite(losses)
-        if not bool(finite.all()):
-            step = int((~finite).nonzero()[0]) + 1
-            raise NonFiniteLossError(
-                f"loss became {losses[step - 1].item()} at epoch {epoch}, step {step}; "
-                "stopping without writing outputs (lower training.lr or check the method's parameters)"
-            )
-        train_seconds = time.perf_counter() - epoch_start
-        scheduler.step()
-        eval_start = time.perf_counter()
-        test_loss, top1, top5 = evaluate(model, test, int(cfg.get("eval_batch_size", 500)))
-        eval_seconds = time.perf_counter() - eval_start
-        totals["train_seconds"] += train_seconds
-        totals["eval_seconds"] += eval_seconds
-        totals["images"] += len(train)
-        row = {
-            "epoch": epoch,
-            "lr": lr,
-            "train_loss": loss_sum.item() / len(train),
-            "train_top1_error": 100.0 * (1.0 - correct.item() / len(train)),
-            "test_loss": test_loss,
-            "test_top1_error": top1,
-            "test_top5_error": top5,
-            "epoch_seconds": train_seconds + eval_seconds,
-        }
-        rows.append(row)
-        log(
-            f"epoch {epoch}/{epochs} lr {lr:.4g} train_loss {row['train_loss']:.4f} "
-            f"train_err {row['train_top1_error']:.2f} test_loss {test_loss:.4f} "
-            f"test_top1_err {top1:.2f} test_top5_err {top5:.2f} ({row['epoch_seconds']:.1f}s)"
-        )
+    def save_state(epoch: int, epoch_state: _EpochState | None) -> None:
         atomic_torch_save(
             {
                 "run": run,
                 "epoch": epoch,
+                "partial": epoch_state.to_dict() if epoch_state is not None else None,
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
@@ -289,17 +359,105 @@ def train_run(
             resume_path,
         )
 
+    described = augmentation.describe()
+    log(
+        f"run {run['dataset_key']}/{run['model']}/{run['augmentation']}/seed{seed}: "
+        f"{described['method']} {described['params']} on {device} ({device_name(device)}), "
+        f"{len(train)} train / {len(test)} test images, {epochs} epochs, bf16 {accel.bf16}, "
+        f"channels_last {accel.channels_last}, compile {bool(cfg.get('compile'))}"
+    )
+    from tqdm import tqdm
+
+    with _StopFlag() as stop:
+        for epoch in range(start_epoch, epochs + 1):
+            lr = optimizer.param_groups[0]["lr"]
+            ctx = Context(spec.mean, spec.std, gen, rng, epoch=epoch, model=model)
+            es = partial if partial is not None else _EpochState(train.epoch_order(gen), device)
+            partial = None
+            segment_start = time.perf_counter()
+            if device.type == "cuda":
+                gpu_start, gpu_end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                gpu_start.record()
+            bar = tqdm(
+                total=steps,
+                initial=es.step,
+                desc=f"epoch {epoch}/{epochs}",
+                file=sys.stderr,
+                mininterval=1.0 if sys.stderr.isatty() else 10.0,
+                leave=False,
+            )
+            for x, y in train.iterate(es.order, es.step, batch_size, gen, crop_padding):
+                mixed, logits, loss = train_step(forward, optimizer, augmentation, x, y, ctx, accel)
+                es.step_losses.append(loss.detach())
+                es.loss_sum += loss.detach() * len(y)
+                es.correct += mixed.correct(logits.detach(), y)
+                es.step += 1
+                bar.update(1)
+                # Checked after a whole step, before the next batch draws anything from the generators.
+                if stop.requested and es.step < steps:
+                    bar.close()
+                    es.seconds += time.perf_counter() - segment_start
+                    save_state(epoch, es)
+                    raise Preempted(
+                        f"SIGTERM in epoch {epoch} at step {es.step}/{steps}: state saved to {resume_path}; "
+                        f"exiting with code {PREEMPTED_EXIT_CODE}; the next start resumes from here"
+                    )
+            bar.close()
+            losses = torch.stack(es.step_losses)
+            finite = torch.isfinite(losses)
+            if not bool(finite.all()):
+                step = int((~finite).nonzero()[0]) + 1
+                raise NonFiniteLossError(
+                    f"loss became {losses[step - 1].item()} at epoch {epoch}, step {step}; "
+                    "stopping without writing outputs (lower training.lr or check the method's parameters)"
+                )
+            if device.type == "cuda":
+                gpu_end.record()
+                gpu_end.synchronize()
+                es.gpu_seconds += gpu_start.elapsed_time(gpu_end) / 1000.0
+            train_seconds = es.seconds + time.perf_counter() - segment_start
+            scheduler.step()
+            eval_start = time.perf_counter()
+            test_loss, top1, top5 = evaluate(forward, test, int(cfg.get("eval_batch_size", 500)), accel)
+            eval_seconds = time.perf_counter() - eval_start
+            totals["train_seconds"] += train_seconds
+            totals["eval_seconds"] += eval_seconds
+            totals["gpu_seconds"] += es.gpu_seconds
+            totals["images"] += len(train)
+            row = {
+                "epoch": epoch,
+                "lr": lr,
+                "train_loss": es.loss_sum.item() / len(train),
+                "train_top1_error": 100.0 * (1.0 - es.correct.item() / len(train)),
+                "test_loss": test_loss,
+                "test_top1_error": top1,
+                "test_top5_error": top5,
+                "epoch_seconds": train_seconds + eval_seconds,
+            }
+            rows.append(row)
+            log(
+                f"epoch {epoch}/{epochs} lr {lr:.4g} train_loss {row['train_loss']:.4f} "
+                f"train_err {row['train_top1_error']:.2f} test_loss {test_loss:.4f} "
+                f"test_top1_err {top1:.2f} test_top5_err {top5:.2f} ({row['epoch_seconds']:.1f}s)"
+            )
+            save_state(epoch, None)
+            if stop.requested and epoch < epochs:
+                raise Preempted(
+                    f"SIGTERM after epoch {epoch}: state saved to {resume_path}; "
+                    f"exiting with code {PREEMPTED_EXIT_CODE}; the next start resumes from here"
+                )
+
     wall = totals["previous_wall_seconds"] + (time.perf_counter() - wall_start)
     timing = {
         "wall_seconds": wall,
         "train_seconds": totals["train_seconds"],
         "eval_seconds": totals["eval_seconds"],
+        "gpu_seconds": totals["gpu_seconds"] if device.type == "cuda" else None,
         "images_per_second": totals["images"] / max(totals["train_seconds"], 1e-9),
         "device": device.type,
         "device_name": device_name(device),
         "epochs": epochs,
     }
-    described = augmentation.describe()
     meta = {
         "run": {
             "dataset": run["dataset"],
@@ -327,6 +485,6 @@ def train_run(
     resume_path.unlink(missing_ok=True)
     log(
         f"done: best test top-1 error {min(r['test_top1_error'] for r in rows):.2f} %, "
-        f"{timing['images_per_second']:.0f} images/s, {wall:.1f} s wall ({time.perf_counter() - session_start:.1f} s this session)"
+        f"{timing['images_per_second']:.0f} images/s, {wall:.1f} s wall"
     )
     return {"metrics": rows, "timing": timing, "meta": meta}
