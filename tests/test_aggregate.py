@@ -25,7 +25,7 @@ def make_run(
     wall_seconds=7200.0,
     skip: str | None = None,
 ) -> Path:
-    run_dir = root / dataset / model / augmentation / f"seed{seed}"
+    run_dir = root / (dataset + ("+" if traditional else "")) / model / augmentation / f"seed{seed}"
     run_dir.mkdir(parents=True)
     top5 = top5 if top5 is not None else [e / 4 for e in top1]
     lines = [HEADER]
@@ -162,3 +162,79 @@ def test_empty_metrics_raises(tmp_path):
     (run / "metrics.csv").write_text(HEADER + "\n")
     with pytest.raises(ValueError, match="metrics.csv"):
         collect_runs([run])
+
+
+# --- partial aggregation -------------------------------------------------------------
+
+from augrepro.results.aggregate import run_status, scan_grid, write_partial_aggregate  # noqa: E402
+
+
+def grid_entry(root: Path, augmentation: str, seed: int, **extra) -> dict:
+    entry = {
+        "dataset": "cifar10", "traditional": True, "model": "resnet18", "augmentation": augmentation,
+        "method": augmentation, "variant": None, "seed": seed, "epochs": 12,
+        "run_dir": str(root / "cifar10+" / "resnet18" / augmentation / f"seed{seed}"),
+        "log": str(root / "logs" / f"{augmentation}-{seed}.log"),
+    }
+    entry.update(extra)
+    return entry
+
+
+def test_run_status_ok_failed_missing(tmp_path):
+    ok = make_run(tmp_path, SEED0, seed=0)
+    assert run_status(ok, tmp_path / "no.log") == ("ok", "")
+    log = tmp_path / "train.log"
+    assert run_status(tmp_path / "nothing", log)[0] == "missing"
+    log.write_text("Traceback ...\n")
+    status, reason = run_status(tmp_path / "nothing", log)
+    assert status == "failed" and str(log) in reason
+    partial = make_run(tmp_path, SEED1, seed=1, skip="meta.json")
+    status, reason = run_status(partial, tmp_path / "absent.log")
+    assert status == "failed" and "meta.json" in reason
+
+
+def test_scan_grid_reads_what_exists(tmp_path):
+    make_run(tmp_path, SEED0, seed=0, augmentation="baseline", variant=None)
+    make_run(tmp_path, SEED1, seed=1, augmentation="baseline", variant=None)
+    broken = make_run(tmp_path, SEED0, seed=0)  # saliencymix seed 0: unreadable metrics
+    (broken / "metrics.csv").write_text("")
+    grid = [
+        grid_entry(tmp_path, "baseline", 0),
+        grid_entry(tmp_path, "baseline", 1),
+        grid_entry(tmp_path, "saliencymix", 0),
+        grid_entry(tmp_path, "saliencymix", 1),  # never started
+        grid_entry(tmp_path, "cutmix", 0),  # started, crashed
+    ]
+    Path(grid[4]["log"]).parent.mkdir(parents=True, exist_ok=True)
+    Path(grid[4]["log"]).write_text("CUDA out of memory\n")
+    runs, curves, status = scan_grid(grid)
+    assert len(runs) == 2 and set(runs["augmentation"]) == {"baseline"}
+    assert len(curves) == 24
+    assert list(status["status"]) == ["ok", "ok", "failed", "missing", "failed"]
+    assert "metrics.csv is empty" in status.loc[2, "reason"]
+    out = tmp_path / "out"
+    written = write_partial_aggregate(grid, out / "runs.csv", out / "summary.csv", out / "curves.csv", out / "status.csv")
+    assert written["status"].tolist() == status["status"].tolist()
+    assert pd.read_csv(out / "summary.csv").loc[0, "n"] == 2
+    assert sorted(p.name for p in out.iterdir()) == ["curves.csv", "runs.csv", "status.csv", "summary.csv"]
+
+
+def test_scan_grid_with_nothing_run(tmp_path):
+    runs, curves, status = scan_grid([grid_entry(tmp_path, "baseline", 0)])
+    assert runs.empty and curves.empty and list(status["status"]) == ["missing"]
+    assert summarize(runs).empty
+
+
+def test_scan_grid_refuses_incomplete_entries(tmp_path):
+    entry = grid_entry(tmp_path, "baseline", 0)
+    del entry["log"]
+    with pytest.raises(ValueError, match="lacks key.*log"):
+        scan_grid([entry])
+
+
+def test_summary_has_hours_std_and_runs_code_version(tmp_path):
+    dirs = [make_run(tmp_path, SEED0, seed=0, wall_seconds=3600), make_run(tmp_path, SEED1, seed=1, wall_seconds=7200)]
+    runs, _ = collect_runs(dirs)
+    assert set(runs["code_version"]) == {"abc123"}
+    summary = summarize(runs)
+    assert summary.loc[0, "hours_std"] == pytest.approx(math.sqrt(0.5))

@@ -115,13 +115,83 @@ def test_compare_missing_stds_use_half_point_tolerance():
     assert out.loc["cutmix", "verdict"] == "better"
 
 
-def test_compare_only_our_std_when_published_std_missing():
+def test_compare_our_std_stands_in_for_a_missing_published_std():
     published = published_cells([("cifar100", True, "wrn28_10", "puzzlemix", 16.23, float("nan"))])
-    # ours std 0.1, n=4 -> se 0.05, 2se 0.1; diff 0.3 -> worse (the 0.5 fallback would say reproduced)
-    summary = summary_rows([("cifar100", True, "wrn28_10", "puzzlemix", 16.53, 0.1, 4)])
+    # ours std 0.1, n=4; the published single run varies like ours: se^2 = 0.01/4 + 0.01/1
+    two_se = 2 * math.sqrt(0.01 / 4 + 0.01)
+    summary = summary_rows([("cifar100", True, "wrn28_10", "puzzlemix", 16.23 + two_se * 1.05, 0.1, 4)])
     out = compare(summary, published)
     assert out.loc[0, "verdict"] == "worse"
-    assert out.loc[0, "tolerance"] == pytest.approx(0.1)
+    assert out.loc[0, "tolerance"] == pytest.approx(two_se)
+    inside = compare(summary_rows([("cifar100", True, "wrn28_10", "puzzlemix", 16.23 + two_se * 0.95, 0.1, 4)]), published)
+    assert inside.loc[0, "verdict"] == "reproduced"
+
+
+def test_compare_uses_published_run_count():
+    published = published_cells([("cifar10", True, "resnet18", "baseline", 4.0, 0.2)])
+    summary = summary_rows([("cifar10", True, "resnet18", "baseline", 4.0, 0.2, 4)])
+    default = compare(summary, published)
+    assert default.loc[0, "tolerance"] == pytest.approx(2 * math.sqrt(0.04 / 4 + 0.04 / 5))  # 5 runs assumed
+    published["runs"] = 2.0
+    given = compare(summary, published)
+    assert given.loc[0, "tolerance"] == pytest.approx(2 * math.sqrt(0.04 / 4 + 0.04 / 2))
+
+
+def test_compare_hours_tolerance_is_at_least_a_quarter():
+    published = published_cells([("cifar10", True, "resnet18", "baseline", 0.8, float("nan"))])
+    published["metric"] = "hours"
+    summary = summary_rows([("cifar10", True, "resnet18", "baseline", 4.0, 0.1, 3)])
+    summary["hours_mean"] = [0.95]  # +0.15 <= 0.2 = 25 % of 0.8
+    summary["hours_std"] = [0.01]
+    out = compare(summary, published)
+    assert out.loc[0, "verdict"] == "reproduced"
+    assert out.loc[0, "tolerance"] == pytest.approx(0.2)
+    assert out.loc[0, "ours_mean"] == pytest.approx(0.95)
+    summary["hours_mean"] = [0.5]
+    assert compare(summary, published).loc[0, "verdict"] == "better"
+
+
+def test_compare_failed_and_missing_cells_and_n_failed():
+    published = published_cells(
+        [
+            ("cifar10", True, "resnet18", "baseline", 4.72, 0.21),
+            ("cifar10", True, "resnet18", "saliencymix", 3.65, 0.10),
+            ("cifar10", True, "resnet18", "cutmix", 3.78, 0.12),
+        ]
+    )
+    summary = summary_rows([("cifar10", True, "resnet18", "baseline", 4.75, 0.2, 2)])
+    status = pd.DataFrame(
+        [
+            {"dataset": "cifar10", "traditional": True, "model": "resnet18", "augmentation": a,
+             "method": a, "variant": None, "seed": s, "epochs": 200, "status": st}
+            for a, s, st in (
+                ("baseline", 0, "ok"), ("baseline", 1, "ok"), ("baseline", 2, "failed"),
+                ("saliencymix", 0, "failed"), ("saliencymix", 1, "failed"),
+                ("cutmix", 0, "missing"),
+            )
+        ]
+    )
+    out = compare(summary, published, status=status).set_index("augmentation")
+    assert out.loc["baseline", "verdict"] == "reproduced"
+    assert out.loc["baseline", "n"] == 2 and out.loc["baseline", "n_failed"] == 1
+    assert out.loc["saliencymix", "verdict"] == "failed"
+    assert out.loc["saliencymix", "n_failed"] == 2 and out.loc["saliencymix", "n"] == 0
+    assert out.loc["cutmix", "verdict"] == "missing"
+
+
+def test_compare_matches_epochs():
+    published = published_cells([("cifar100", True, "preactresnet18", "hybridmix_v3", 19.84, 0.09)])
+    published = pd.concat([published, published.assign(epochs=1200, mean=18.96, std=0.13)], ignore_index=True)
+    summary = summary_rows([("cifar100", True, "preactresnet18", "hybridmix_v3", 18.9, 0.1, 3)])
+    summary["epochs"] = 1200
+    out = compare(summary, published)
+    by_epochs = out.set_index("published_epochs")
+    assert by_epochs.loc[1200, "verdict"] == "reproduced"
+    assert by_epochs.loc[200, "verdict"] == "missing"  # a 1200-epoch run is not a 200-epoch number
+    assert unmatched(summary, published).empty
+    summary["epochs"] = 100
+    assert set(compare(summary, published)["verdict"]) == {"missing"}
+    assert len(unmatched(summary, published)) == 1
 
 
 def test_compare_matches_on_method_and_traditional():
@@ -144,37 +214,7 @@ def test_compare_matches_on_method_and_traditional():
     assert sorted(extra["dataset"]) == ["cifar10", "demo"]
 
 
-# --- published table ----------------------------------------------------------------
-
-def test_published_table_cells():
-    pub = load_published(PUBLISHED_DIR)
-    cifar = pub[pub["source"] == "SaliencyMix ICLR 2021, CIFAR table"]
-    # 4 ResNet-18 rows x 4 + 4 ResNet-50 rows x 4 + WRN: 4 full rows x 4 + AutoAugment 2 + PuzzleMix 1
-    assert len(cifar) == 51
-    assert (cifar["epochs"] == 200).all()
-    assert (cifar["metric"] == "top1_error").all()
-
-    def cell(model, aug, dataset, trad):
-        sel = cifar[
-            (cifar["model"] == model)
-            & (cifar["augmentation"] == aug)
-            & (cifar["dataset"] == dataset)
-            & (cifar["traditional"] == trad)
-        ]
-        assert len(sel) == 1
-        return sel.iloc[0]
-
-    c = cell("wrn28_10", "saliencymix", "cifar100", True)
-    assert (c["mean"], c["std"]) == (pytest.approx(16.56), pytest.approx(0.17))
-    c = cell("resnet18", "baseline", "cifar10", True)
-    assert (c["mean"], c["std"]) == (pytest.approx(4.72), pytest.approx(0.21))
-    c = cell("wrn28_10", "puzzlemix", "cifar100", True)
-    assert c["mean"] == pytest.approx(16.23) and math.isnan(c["std"])
-    c = cell("resnet50", "baseline", "cifar10", False)
-    assert (c["mean"], c["std"]) == (pytest.approx(12.14), pytest.approx(0.95))
-    assert len(cifar[(cifar["augmentation"] == "autoaugment")]) == 2
-    assert set(cifar["model"]) == {"resnet18", "resnet50", "wrn28_10"}
-
+# --- published tables: loading errors (contents: test_report_published.py) ---------------
 
 def test_load_published_names_missing_column(tmp_path):
     (tmp_path / "bad.csv").write_text(
@@ -189,6 +229,17 @@ def test_load_published_names_missing_column(tmp_path):
 # --- rendered report ----------------------------------------------------------------
 
 EVIL = "<script>alert(1)</script>"
+
+
+def png_bytes(seed: int) -> bytes:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (16, 32, 3), dtype=np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
 
 
 @pytest.fixture()
@@ -223,6 +274,10 @@ def report_html(tmp_path):
     summary.to_csv(tmp_path / "summary.csv", index=False)
     runs.to_csv(tmp_path / "runs.csv", index=False)
     curves.to_csv(tmp_path / "curves.csv", index=False)
+    preview = tmp_path / "preview" / "cifar10" / "saliencymix.png"
+    preview.parent.mkdir(parents=True)
+    preview.write_bytes(png_bytes(0))
+    absent = tmp_path / "preview" / "cifar10" / "cutmix.png"
     out = tmp_path / "report" / "report.html"
     build_report(
         tmp_path / "summary.csv",
@@ -231,6 +286,7 @@ def report_html(tmp_path):
         PUBLISHED_DIR,
         out,
         provenance={"code version": "abc123", "packages": {"torch": "2.4.0"}, "note": EVIL},
+        previews=[preview, absent],
     )
     assert [p.name for p in out.parent.iterdir()] == ["report.html"]  # no temp file left
     return out.read_text(encoding="utf-8")
@@ -239,7 +295,8 @@ def report_html(tmp_path):
 def test_report_is_self_contained(report_html):
     assert re.search(r"""(src|href)\s*=\s*["']?\s*https?://""", report_html, re.I) is None
     assert "http://" not in report_html and "https://" not in report_html
-    assert "<link" not in report_html.lower()
+    links = re.findall(r"<link[^>]*>", report_html, re.I)
+    assert all('href="data:' in link for link in links), links  # only the empty data: favicon
     assert "<script" not in report_html.lower()
     assert "@import" not in report_html and "@font-face" not in report_html
     assert "<style>" in report_html
@@ -274,3 +331,59 @@ def test_report_content(report_html):
     assert "NVIDIA H100" in prov
     assert "total GPU hours</th><td>1.500" in prov
     assert "total CPU hours</th><td>1.500" in prov
+    # every published table is shown, laid out like the paper
+    assert "SalfMix Sensors 2021, Table 4 (CIFAR-10)" in report_html
+    assert "<th>PreActResNet-101</th>" in report_html  # Table 4: columns are the models
+    assert "<th>ImageNet top-5</th>" in report_html
+    assert "hybridmix_v3 (1200 epochs)" in report_html
+    # the figures: learning curves, ours vs published, the time table
+    figures = report_html.split('id="figures"')[1].split("</section>")[0]
+    assert figures.count('<img src="data:image/png;base64,') >= 4
+    assert "Training hours per method" in figures
+
+
+def test_report_tables_with_runs_come_first(report_html):
+    summary = report_html.split('id="summary"')[1].split("</section>")[0]
+    assert summary.index("SaliencyMix ICLR 2021, CIFAR table") < summary.index("SalfMix Sensors 2021, Table 4")
+
+
+def test_report_gallery_embeds_existing_previews(report_html):
+    gallery = report_html.split('id="gallery"')[1].split("</section>")[0]
+    assert gallery.count("<img") == 1
+    assert "cifar10 / saliencymix" in gallery and "cutmix" not in gallery
+
+
+def test_report_refuses_a_preview_that_is_not_png(tmp_path):
+    summary = summary_rows([("cifar10", True, "resnet18", "baseline", 4.90, 0.20, 2)])
+    summary.to_csv(tmp_path / "summary.csv", index=False)
+    (tmp_path / "runs.csv").write_text("")
+    (tmp_path / "curves.csv").write_text("")
+    bad = tmp_path / "bad.png"
+    bad.write_text("<html>not a png</html>")
+    with pytest.raises(ValueError, match="bad.png.*not a PNG"):
+        build_report(tmp_path / "summary.csv", tmp_path / "runs.csv", tmp_path / "curves.csv",
+                     PUBLISHED_DIR, tmp_path / "out.html", previews=[bad])
+    assert not (tmp_path / "out.html").exists()
+
+
+def test_report_with_no_runs_lists_every_cell_missing(tmp_path):
+    for name in ("summary.csv", "runs.csv", "curves.csv"):
+        (tmp_path / name).write_text("")
+    comparison = build_report(tmp_path / "summary.csv", tmp_path / "runs.csv", tmp_path / "curves.csv",
+                              PUBLISHED_DIR, tmp_path / "out.html")
+    assert set(comparison["verdict"]) == {"missing"}
+    assert len(comparison) == len(load_published(PUBLISHED_DIR))
+    html = (tmp_path / "out.html").read_text()
+    assert "No learning curves available." in html
+
+
+def test_figures_show_dollar_signs_as_text():
+    from augrepro.report.figures import learning_curves
+
+    curves = pd.DataFrame(
+        [{"dataset": "cifar10", "traditional": True, "model": "m$x", "augmentation": "a$b^{c$", "seed": s,
+          "epoch": e, "train_loss": 1.0, "test_top1_error": 10.0 / e + s, "test_top5_error": 1.0}
+         for s in (0, 1) for e in range(1, 4)]
+    )
+    figures = learning_curves(curves)  # as mathtext, "$b^{c$" would raise (unbalanced brace)
+    assert len(figures) == 1 and figures[0][0] == "CIFAR-10+ / m$x"

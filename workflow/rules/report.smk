@@ -1,6 +1,7 @@
 # The reproduction report: our numbers beside the published ones, one self-contained HTML file.
 
 
+# The complete report: needs every run of the grid (through rule aggregate).
 rule report:
     input:
         runs="results/aggregate/runs.csv",
@@ -13,9 +14,41 @@ rule report:
             caption="../../report/caption.rst",
             category="Reproduction report",
         ),
+    params:
+        previews=get_preview_paths(),
     conda:
         "../../environment.yml"
     log:
         "results/logs/report.log",
     script:
         "../scripts/report.py"
+
+
+# The partial report: no input on the runs, so failed or unfinished training jobs cannot block
+# it. It reads whatever run folders of the grid exist (failed: log but no metrics.csv; missing:
+# neither). `state` fingerprints the run folders, so the rule reruns whenever a run finishes or
+# fails, and only then. Run it after training: `snakemake --keep-going; snakemake report_partial`.
+rule report_partial:
+    input:
+        published=get_published_tables(),
+    output:
+        runs="results/aggregate/partial/runs.csv",
+        summary="results/aggregate/partial/summary.csv",
+        curves="results/aggregate/partial/curves.csv",
+        status="results/aggregate/partial/status.csv",
+        html=report(
+            "results/report/partial.html",
+            caption="../../report/caption.rst",
+            category="Reproduction report (partial)",
+        ),
+    params:
+        grid=get_grid_runs,
+        state=get_grid_state,
+        previews=get_preview_paths(),
+    localrule: True
+    conda:
+        "../../environment.yml"
+    log:
+        "results/logs/report_partial.log",
+    script:
+        "../scripts/report_partial.py"

@@ -19,14 +19,15 @@ build_report(
     config["published"],
     snakemake.output[0],  # noqa: F821
     provenance={
-        "code version": env["code_version"],
+        "code version (report)": env["code_version"],
         "packages": env["packages"],
         "python": env["python"],
         "grid": (
             f"{len(config['datasets'])} datasets x {len(config['models'])} models x "
             f"{len(config['augmentations'])} augmentations x {len(config['seeds'])} seeds"
         ),
-        "epochs": config["training"]["epochs"],
+        "training (config)": config.get("training") or {},
     },
     templates_dir=root / "report",
+    previews=snakemake.params.previews,  # noqa: F821
 )

@@ -1,24 +1,27 @@
-"""Render one self-contained HTML report: comparison with the paper, figures, provenance.
+"""Render one self-contained HTML report: comparison with the papers, figures, gallery, provenance.
 
-The page makes no external requests: CSS is inlined, figures are PNG data URIs, and there
-are no scripts. Jinja2 autoescaping is on, so names taken from configs or metadata are
-shown as text.
+The page makes no network request: CSS is inlined, figures and gallery images are PNG data URIs,
+the favicon is an empty data URI, and there are no scripts. Jinja2 autoescaping is on, so names
+taken from configs or metadata (a method named ``<script>``) are shown as text.
 """
 
 from __future__ import annotations
 
+import base64
 import math
 import os
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
-from augrepro.report.figures import learning_curves
+from augrepro.report.figures import hours_vs_published, learning_curves, ours_vs_published
 from augrepro.results.compare import (
     VERDICT_RULE,
+    VERDICTS,
     compare,
     dataset_label,
     load_published,
@@ -29,12 +32,22 @@ from augrepro.results.compare import (
 DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parents[3] / "report"
 TEMPLATE_NAME = "report.html.j2"
 CSS_NAME = "report.css"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 MODEL_LABELS = {
     "resnet18": "ResNet-18",
     "resnet50": "ResNet-50",
+    "resnet101": "ResNet-101",
     "wrn28_10": "WideResNet-28-10",
+    "preactresnet18": "PreActResNet-18",
+    "preactresnet50": "PreActResNet-50",
+    "preactresnet101": "PreActResNet-101",
+    "pyramidnet110": "PyramidNet-110",
+    "pyramidnet200": "PyramidNet-200",
+    "regnet200m": "RegNet-200M",
 }
+METRIC_LABELS = {"top1_error": "top-1 error (%)", "top5_error": "top-5 error (%)", "hours": "hours"}
+METRIC_SHORT = {"top1_error": "top-1", "top5_error": "top-5", "hours": "hours"}
 
 
 def _isnan(value) -> bool:
@@ -56,93 +69,159 @@ def fmt_mean_std(mean, std=None, digits: int = 2) -> str:
 
 def _fmt_value(value) -> str:
     if isinstance(value, dict):
-        return ", ".join(f"{k} {v}" for k, v in value.items())
+        return ", ".join(f"{k} {v}" for k, v in value.items() if v is not None)
     if isinstance(value, (list, tuple, set)):
         return ", ".join(str(v) for v in value)
     return "" if value is None else str(value)
 
 
-def _comparison_tables(comparison: pd.DataFrame) -> list[dict]:
-    """Paper-shaped grids: rows model x augmentation, columns dataset (+ = traditional)."""
+def _text(value) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _entry(r: dict, aug: str) -> dict:
+    """One comparison row as the template shows it."""
+    published = fmt_mean_std(r["published_mean"], r["published_std"])
+    if r["verdict"] in ("missing", "failed"):
+        text = f"published {published}, not run"
+        if r["verdict"] == "failed":
+            text = f"published {published}, {int(r['n_failed'])} run(s) failed"
+        return {"verdict": r["verdict"], "text": text}
+    epochs_note = ""
+    if not _isnan(r["ours_epochs"]) and not _isnan(r["published_epochs"]):
+        if int(r["ours_epochs"]) != int(r["published_epochs"]):
+            epochs_note = f"{int(r['ours_epochs'])} epochs (paper {int(r['published_epochs'])})"
+    detail = ""
+    if r["metric"] == "top1_error":
+        detail = (
+            f"final {fmt_mean_std(r['ours_final_mean'])}, "
+            f"median of last 10 {fmt_mean_std(r['ours_median10_mean'])}"
+        )
+    return {
+        "verdict": r["verdict"],
+        "ours": f"{fmt_mean_std(r['ours_mean'], r['ours_std'])} (n={int(r['n'])})",
+        "published": published,
+        "diff": f"{float(r['diff']):+.2f}" if not _isnan(r["diff"]) else "–",
+        "tolerance": f"±{float(r['tolerance']):.2f}" if not _isnan(r["tolerance"]) else "",
+        "detail": detail,
+        "epochs_note": epochs_note,
+        "failed_note": f"{int(r['n_failed'])} run(s) failed" if int(r["n_failed"] or 0) else "",
+        "variant": _text(r["variant"]),
+        "our_augmentation": r["our_augmentation"] if r["our_augmentation"] != aug else "",
+    }
+
+
+def _epochs_key(record: dict) -> int | None:
+    return None if _isnan(record["published_epochs"]) else int(record["published_epochs"])
+
+
+def comparison_tables(comparison: pd.DataFrame) -> list[dict]:
+    """Paper-shaped grids per source: rows model x method (x epochs), columns dataset (x metric).
+
+    A table with a single dataset and metric but several models (SalfMix Tables 4, 5, 7) is laid
+    out as in the paper instead: rows method (x epochs), columns model.
+    """
     tables = []
-    for source in dict.fromkeys(comparison["source"]):
-        part = comparison[comparison["source"] == source]
-        columns = list(dict.fromkeys(zip(part["dataset"], part["traditional"])))
-        row_keys = list(dict.fromkeys(zip(part["model"], part["augmentation"])))
+    by_source: dict[str, list[dict]] = {}
+    for r in comparison.to_dict("records"):
+        by_source.setdefault(r["source"], []).append(r)
+    for source, part in by_source.items():
+        metrics = list(dict.fromkeys(r["metric"] for r in part))
+        epochs_values = {_epochs_key(r) for r in part}
+        data_cols = list(dict.fromkeys((r["dataset"], r["traditional"], r["metric"]) for r in part))
+        models = list(dict.fromkeys(r["model"] for r in part))
+        by_model = len(data_cols) == 1 and len(models) > 1
+
+        def row_key(r):
+            return (r["augmentation"], _epochs_key(r)) if by_model else (r["model"], r["augmentation"], _epochs_key(r))
+
+        def col_key(r):
+            return r["model"] if by_model else (r["dataset"], r["traditional"], r["metric"])
+
+        cells_by_key: dict[tuple, list[dict]] = {}
+        for r in part:
+            cells_by_key.setdefault((row_key(r), col_key(r)), []).append(r)
+        columns = models if by_model else data_cols
         rows = []
-        for model, aug in row_keys:
+        for rk in dict.fromkeys(row_key(r) for r in part):
+            aug, epochs = rk[-2], rk[-1]
             cells = []
-            for dataset, trad in columns:
-                sel = part[
-                    (part["model"] == model)
-                    & (part["augmentation"] == aug)
-                    & (part["dataset"] == dataset)
-                    & (part["traditional"] == trad)
-                ]
-                if sel.empty:
+            for ck in columns:
+                sel = cells_by_key.get((rk, ck))
+                if not sel:
                     cells.append(None)
                     continue
-                first = sel.iloc[0]
-                published = fmt_mean_std(first["published_mean"], first["published_std"])
-                entries = []
-                for _, r in sel.iterrows():
-                    if r["verdict"] == "missing":
-                        entries.append({"verdict": "missing", "text": f"published {published}, not run"})
-                        continue
-                    ours = f"{fmt_mean_std(r['ours_mean'], r['ours_std'])} (n={int(r['n'])})"
-                    diff = f"{float(r['diff']):+.2f}" if not _isnan(r["diff"]) else "–"
-                    detail = (
-                        f"final {fmt_mean_std(r['ours_final_mean'])}, "
-                        f"median of last 10 {fmt_mean_std(r['ours_median10_mean'])}"
-                    )
-                    epochs_note = ""
-                    if not _isnan(r["ours_epochs"]) and not _isnan(r["published_epochs"]):
-                        if int(r["ours_epochs"]) != int(r["published_epochs"]):
-                            epochs_note = f"{int(r['ours_epochs'])} epochs (paper {int(r['published_epochs'])})"
-                    entries.append(
-                        {
-                            "verdict": r["verdict"],
-                            "ours": ours,
-                            "published": published,
-                            "diff": diff,
-                            "detail": detail,
-                            "epochs_note": epochs_note,
-                            "variant": r["variant"] if isinstance(r["variant"], str) else "",
-                            "our_augmentation": r["our_augmentation"]
-                            if r["our_augmentation"] != aug
-                            else "",
-                        }
-                    )
+                entries = [_entry(r, aug) for r in sel]
                 verdicts = {e["verdict"] for e in entries}
-                cells.append(
-                    {
-                        "css": verdicts.pop() if len(verdicts) == 1 else "mixed",
-                        "entries": entries,
-                    }
-                )
-            rows.append({"model": MODEL_LABELS.get(model, model), "augmentation": aug, "cells": cells})
+                cells.append({"css": verdicts.pop() if len(verdicts) == 1 else "mixed", "entries": entries})
+            label = aug
+            if len(epochs_values) > 1 and epochs is not None:
+                label += f" ({epochs} epochs)"
+            model_label = "" if by_model else MODEL_LABELS.get(rk[0], rk[0])
+            rows.append({"model": model_label, "augmentation": label, "cells": cells})
+        if by_model:
+            dataset, trad, metric = data_cols[0]
+            heading = f"{dataset_label(dataset, trad)}, {METRIC_LABELS.get(metric, metric)}"
+            col_labels = [MODEL_LABELS.get(m, m) for m in models]
+        else:
+            heading = ""
+            col_labels = []
+            for dataset, trad, metric in data_cols:
+                label = dataset_label(dataset, trad)
+                if metrics != ["top1_error"]:
+                    label += f" {METRIC_SHORT.get(metric, metric)}"
+                col_labels.append(label)
+        epochs_text = ", ".join(str(e) for e in sorted(e for e in epochs_values if e is not None)) or "not stated"
         tables.append(
             {
                 "source": source,
-                "columns": [dataset_label(d, t) for d, t in columns],
+                "metrics": ", ".join(METRIC_LABELS.get(m, m) for m in metrics),
+                "epochs": epochs_text,
+                "by_model": by_model,
+                "heading": heading,
+                "columns": col_labels,
                 "rows": rows,
+                "notes": list(dict.fromkeys(r["note"] for r in part if r["note"])),
             }
         )
     return tables
 
 
+def order_sources(comparison: pd.DataFrame) -> pd.DataFrame:
+    """Tables with runs of ours first; otherwise the order of the published files."""
+    if comparison.empty:
+        return comparison
+    sources = list(dict.fromkeys(comparison["source"]))
+    active = set(comparison.loc[~comparison["verdict"].isin(["missing"]), "source"])
+    rank = {s: (s not in active, i) for i, s in enumerate(sources)}
+    order = sorted(range(len(comparison)), key=lambda i: rank[comparison["source"].iloc[i]])
+    return comparison.iloc[order].reset_index(drop=True)
+
+
+def verdict_summary(comparison: pd.DataFrame) -> list[dict]:
+    """Per source, how many cells got each verdict, plus a total row."""
+    rows = []
+    total: Counter = Counter()
+    for source in dict.fromkeys(comparison["source"]):
+        counts = Counter(comparison.loc[comparison["source"] == source, "verdict"])
+        total.update(counts)
+        rows.append({"source": source, "counts": [counts.get(v, 0) for v in VERDICTS], "cells": sum(counts.values())})
+    rows.append({"source": "all tables", "counts": [total.get(v, 0) for v in VERDICTS], "cells": sum(total.values())})
+    return rows
+
+
 def _unmatched_rows(extra: pd.DataFrame) -> list[dict]:
     rows = []
     for _, r in extra.iterrows():
-        variant = r.get("variant")
         rows.append(
             {
                 "dataset": dataset_label(r["dataset"], r["traditional"]),
                 "model": r["model"],
                 "augmentation": r["augmentation"],
                 "method": r.get("method", r["augmentation"]),
-                "variant": variant if isinstance(variant, str) else "",
+                "variant": _text(r.get("variant")),
                 "n": int(r["n"]),
+                "epochs": "" if _isnan(r.get("epochs")) else int(r["epochs"]),
                 "best": fmt_mean_std(r.get("best_top1_error_mean"), r.get("best_top1_error_std")),
                 "final": fmt_mean_std(r.get("final_top1_error_mean"), r.get("final_top1_error_std")),
                 "median10": fmt_mean_std(
@@ -154,26 +233,72 @@ def _unmatched_rows(extra: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def _computed_provenance(runs: pd.DataFrame, summary: pd.DataFrame) -> dict[str, str]:
-    out: dict[str, str] = {"number of runs": str(len(runs))}
-    if "device_name" in runs.columns:
-        names = sorted({str(v) for v in runs["device_name"].dropna()})
-        out["device names"] = ", ".join(names) if names else "unknown"
-    if "hours" in runs.columns and len(runs):
-        hours = pd.to_numeric(runs["hours"], errors="coerce")
-        if "device" in runs.columns:
-            gpu = runs["device"].astype(str).str.lower().eq("cuda")
-        else:
-            gpu = ~runs.get("device_name", pd.Series("", index=runs.index)).astype(str).str.lower().str.contains("cpu")
-        out["total GPU hours"] = f"{hours[gpu].sum():.3f}"
-        out["total CPU hours"] = f"{hours[~gpu].sum():.3f}"
+def _gpu_mask(runs: pd.DataFrame) -> pd.Series:
+    if "device" in runs.columns:
+        return runs["device"].astype(str).str.lower().str.startswith("cuda")
+    names = runs.get("device_name", pd.Series("", index=runs.index)).astype(str).str.lower()
+    return ~names.str.contains("cpu")
+
+
+def computed_provenance(runs: pd.DataFrame, summary: pd.DataFrame, status: pd.DataFrame | None) -> list[tuple[str, str]]:
+    """Runs, their status, devices, GPU-hours, code versions and the variant each method ran."""
+    out: list[tuple[str, str]] = [("number of runs", str(len(runs)))]
+    if status is not None and len(status):
+        counts = Counter(status["status"])
+        out.append(("grid runs", ", ".join(f"{k} {counts.get(k, 0)}" for k in ("ok", "failed", "missing"))))
+    if len(runs):
+        gpu = _gpu_mask(runs)
+        names = sorted({str(v) for v in runs.loc[gpu, "device_name"].dropna()}) if "device_name" in runs else []
+        out.append(("GPU names", ", ".join(names) if names else "none (no run on a GPU)"))
+        cpu_names = sorted({str(v) for v in runs.loc[~gpu, "device_name"].dropna()}) if "device_name" in runs else []
+        if cpu_names:
+            out.append(("CPU names", ", ".join(cpu_names)))
+        hours = pd.to_numeric(runs["hours"], errors="coerce") if "hours" in runs else pd.Series(dtype=float)
+        out.append(("total GPU hours", f"{hours[gpu].sum():.3f}"))
+        out.append(("total CPU hours", f"{hours[~gpu].sum():.3f}"))
+        if "code_version" in runs.columns:
+            versions = sorted({str(v) for v in runs["code_version"].dropna()})
+            if versions:
+                out.append(("code versions of the runs", ", ".join(versions)))
     if "method" in summary.columns and len(summary):
         parts = []
         for method, group in summary.groupby("method", sort=True):
             variants = sorted({str(v) for v in group["variant"] if isinstance(v, str) and v})
-            parts.append(f"{method}: {', '.join(variants) if variants else '(none)'}")
-        out["variant per method"] = "; ".join(parts)
+            parts.append(f"{method}: {', '.join(variants) if variants else '(no variants)'}")
+        out.append(("variant per method", "; ".join(parts)))
     return out
+
+
+def gallery(previews) -> list[dict]:
+    """The augmentation previews that exist, as data URIs; a file that is not a PNG is an error."""
+    items = []
+    for path in previews or ():
+        path = Path(path)
+        if not path.is_file():
+            continue
+        payload = path.read_bytes()
+        if not payload.startswith(PNG_SIGNATURE):
+            raise ValueError(f"{path}: augmentation preview is not a PNG file; rerun `augrepro preview` or delete it")
+        items.append(
+            {
+                "title": f"{path.parent.name} / {path.stem}",
+                "uri": "data:image/png;base64," + base64.b64encode(payload).decode("ascii"),
+            }
+        )
+    return items
+
+
+def _failed_rows(status: pd.DataFrame | None) -> list[dict]:
+    if status is None or status.empty:
+        return []
+    failed = status[status["status"] == "failed"]
+    return [
+        {
+            "run": f"{dataset_label(r['dataset'], r['traditional'])} / {r['model']} / {r['augmentation']} / seed {r['seed']}",
+            "reason": _text(r["reason"]),
+        }
+        for _, r in failed.iterrows()
+    ]
 
 
 def _atomic_write_text(text: str, path: str | Path) -> None:
@@ -190,11 +315,24 @@ def _atomic_write_text(text: str, path: str | Path) -> None:
         raise
 
 
-def _read_csv(path: str | Path) -> pd.DataFrame:
+def _read_csv(path: str | Path | None) -> pd.DataFrame:
+    if path is None:
+        return pd.DataFrame()
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: file not found (run the aggregation first)")
     try:
         return pd.read_csv(path)
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
+
+
+def _normalize_summary(summary: pd.DataFrame) -> pd.DataFrame:
+    if summary.empty:
+        return pd.DataFrame(columns=["dataset", "traditional", "model", "augmentation", "method", "variant", "n", "epochs"])
+    summary = summary.copy()
+    summary["traditional"] = [to_bool(v) for v in summary["traditional"]]
+    summary["variant"] = summary["variant"].astype(object).where(summary["variant"].notna(), None)
+    return summary
 
 
 def build_report(
@@ -205,32 +343,32 @@ def build_report(
     out_html: str | Path,
     provenance: dict | None = None,
     templates_dir: str | Path | None = None,
-) -> None:
-    """Write a self-contained HTML report comparing our summary with published cells.
+    status_csv: str | Path | None = None,
+    previews=(),
+    title: str = "SaliencyMix reproduction report",
+) -> pd.DataFrame:
+    """Write a self-contained HTML report comparing our summary with every published cell.
 
-    ``templates_dir`` is the folder holding ``templates/report.html.j2`` and
-    ``assets/report.css`` (default: ``report/`` at the repository root).
+    ``templates_dir`` holds ``templates/report.html.j2`` and ``assets/report.css`` (default:
+    ``report/`` at the repository root). ``status_csv`` (from partial aggregation) marks cells
+    whose runs failed; ``previews`` are PNG paths of the augmentation gallery, shown when they
+    exist. Returns the comparison table.
     """
     base = Path(templates_dir) if templates_dir is not None else DEFAULT_TEMPLATES_DIR
-    summary = _read_csv(summary_csv)
+    for needed in (base / "templates" / TEMPLATE_NAME, base / "assets" / CSS_NAME):
+        if not needed.is_file():
+            raise ValueError(f"{needed}: report template file not found (templates_dir={base})")
+    published = load_published(published_dir)
+    summary = _normalize_summary(_read_csv(summary_csv))
     runs = _read_csv(runs_csv)
     curves = _read_csv(curves_csv)
-    if not summary.empty:
-        summary["traditional"] = [to_bool(v) for v in summary["traditional"]]
-        summary["variant"] = summary["variant"].astype(object).where(summary["variant"].notna(), None)
-    published = load_published(published_dir)
+    status = _read_csv(status_csv) if status_csv is not None else None
+    images = gallery(previews)
 
-    if summary.empty:
-        summary = pd.DataFrame(
-            columns=["dataset", "traditional", "model", "augmentation", "method", "variant", "n"]
-        )
-    comparison = compare(summary, published)
+    comparison = order_sources(compare(summary, published, status=status))
     extra = unmatched(summary, published)
-    figures = learning_curves(curves) if not curves.empty else []
-
-    counts = comparison["verdict"].value_counts().to_dict() if len(comparison) else {}
     provenance_rows = [(str(k), _fmt_value(v)) for k, v in (provenance or {}).items()]
-    provenance_rows += list(_computed_provenance(runs, summary).items())
+    provenance_rows += computed_provenance(runs, summary, status)
 
     env = Environment(
         loader=FileSystemLoader(str(base / "templates")),
@@ -241,13 +379,19 @@ def build_report(
     template = env.get_template(TEMPLATE_NAME)
     css = (base / "assets" / CSS_NAME).read_text(encoding="utf-8")
     html = template.render(
-        title="SaliencyMix reproduction report",
+        title=title,
         css=Markup(css.replace("</", "<\\/")),
         verdict_rule=VERDICT_RULE,
-        verdict_counts=[(v, counts.get(v, 0)) for v in ("reproduced", "better", "worse", "missing")],
-        tables=_comparison_tables(comparison),
+        verdicts=VERDICTS,
+        summary_rows=verdict_summary(comparison) if len(comparison) else [],
+        tables=comparison_tables(comparison),
         extra_rows=_unmatched_rows(extra),
-        figures=figures,
+        failed_rows=_failed_rows(status),
+        curves=learning_curves(curves) if not curves.empty else [],
+        scatter=ours_vs_published(comparison),
+        hours=hours_vs_published(comparison),
+        gallery=images,
         provenance=provenance_rows,
     )
     _atomic_write_text(html, out_html)
+    return comparison

@@ -1,6 +1,25 @@
 """Collect per-run outputs into tables and compare them with published numbers."""
 
-from augrepro.results.aggregate import collect_runs, summarize, write_aggregate
-from augrepro.results.compare import compare, load_published, unmatched
+from augrepro.results.aggregate import (
+    collect_runs,
+    run_status,
+    scan_grid,
+    summarize,
+    write_aggregate,
+    write_partial_aggregate,
+)
+from augrepro.results.compare import VERDICT_RULE, compare, load_published, unmatched, verdict
 
-__all__ = ["collect_runs", "summarize", "write_aggregate", "load_published", "compare", "unmatched"]
+__all__ = [
+    "collect_runs",
+    "run_status",
+    "scan_grid",
+    "summarize",
+    "write_aggregate",
+    "write_partial_aggregate",
+    "load_published",
+    "compare",
+    "unmatched",
+    "verdict",
+    "VERDICT_RULE",
+]

@@ -8,6 +8,9 @@ A run directory (``results/runs/{dataset}/{model}/{augmentation}/seed{seed}/``) 
 * ``summary``: one row per (dataset, traditional, model, augmentation, method, variant) with
   the number of seeds and mean / sample std (ddof=1) of the error columns.
 * ``curves``: one row per (run, epoch), for learning-curve figures.
+* ``status`` (partial aggregation only): one row per run of the configured grid, ``ok``,
+  ``failed`` (its training log exists but its outputs do not, or they cannot be read) or
+  ``missing`` (neither exists), so that a report can render from any subset of runs.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ RUN_COLUMNS = [
     "images_per_second",
     "device",
     "device_name",
+    "code_version",
     "run_dir",
 ]
 CURVE_COLUMNS = [
@@ -127,7 +131,8 @@ def _load_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
     metrics = _read_metrics(run_dir / "metrics.csv")
     timing = _read_json(run_dir / "timing.json")
     meta_path = run_dir / "meta.json"
-    ident = _run_identity(_read_json(meta_path), meta_path)
+    meta = _read_json(meta_path)
+    ident = _run_identity(meta, meta_path)
 
     top1 = metrics["test_top1_error"].to_numpy(dtype=float)
     top5 = metrics["test_top5_error"].to_numpy(dtype=float)
@@ -156,6 +161,7 @@ def _load_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
             "images_per_second": float(timing.get("images_per_second", float("nan"))),
             "device": timing.get("device"),
             "device_name": timing.get("device_name"),
+            "code_version": meta.get("code_version"),
             "run_dir": str(run_dir),
         }
     )
@@ -204,7 +210,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     out_cols = GROUP_KEYS + ["n", "epochs"]
     for col in SUMMARY_METRICS:
         out_cols += [f"{col}_mean", f"{col}_std"]
-    out_cols.append("hours_mean")
+    out_cols += ["hours_mean", "hours_std"]
     if runs.empty:
         return pd.DataFrame(columns=out_cols)
 
@@ -214,6 +220,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         agg[f"{col}_mean"] = (col, "mean")
         agg[f"{col}_std"] = (col, "std")  # pandas: ddof=1, NaN for one value
     agg["hours_mean"] = ("hours", "mean")
+    agg["hours_std"] = ("hours", "std")
     summary = grouped.agg(**agg).reset_index()
     summary["variant"] = summary["variant"].astype(object).where(summary["variant"].notna(), None)
     return summary[out_cols]
@@ -245,3 +252,119 @@ def write_aggregate(
     _atomic_write_csv(runs, runs_csv)
     _atomic_write_csv(summary, summary_csv)
     _atomic_write_csv(curves, curves_csv)
+
+
+# --- partial aggregation: whatever runs of the grid exist --------------------------------
+
+GRID_KEYS = ("dataset", "traditional", "model", "augmentation", "method", "seed", "epochs", "run_dir", "log")
+STATUS_COLUMNS = [
+    "dataset",
+    "traditional",
+    "model",
+    "augmentation",
+    "method",
+    "variant",
+    "seed",
+    "epochs",
+    "status",
+    "reason",
+    "run_dir",
+    "log",
+]
+STATUSES = ("ok", "failed", "missing")
+
+
+def _check_grid(grid: list[dict]) -> None:
+    if not isinstance(grid, (list, tuple)):
+        raise ValueError(f"grid: expected a list of run entries, got {type(grid).__name__}")
+    for i, entry in enumerate(grid):
+        if not isinstance(entry, dict):
+            raise ValueError(f"grid entry {i}: expected a mapping, got {type(entry).__name__}")
+        missing = [k for k in GRID_KEYS if k not in entry]
+        if missing:
+            raise ValueError(
+                f"grid entry {i} ({entry.get('run_dir', '?')}): lacks key(s) {', '.join(missing)}; "
+                f"each entry needs {', '.join(GRID_KEYS)} (and optionally variant)"
+            )
+
+
+def run_status(run_dir: str | Path, log: str | Path) -> tuple[str, str]:
+    """``(status, reason)`` of one grid run from what is on disk.
+
+    ``ok``: metrics.csv, timing.json and meta.json all exist. ``failed``: the training log exists
+    but the outputs are absent or incomplete (a job that is still running also looks like this).
+    ``missing``: neither the outputs nor the log exist (the job never started).
+    """
+    run_dir = Path(run_dir)
+    present = [name for name in REQUIRED_FILES if (run_dir / name).is_file()]
+    if len(present) == len(REQUIRED_FILES):
+        return "ok", ""
+    if present:
+        absent = [name for name in REQUIRED_FILES if name not in present]
+        return "failed", f"incomplete outputs: {', '.join(absent)} missing"
+    if Path(log).is_file():
+        return "failed", f"no metrics.csv; see the log {log}"
+    return "missing", "not run"
+
+
+def scan_grid(grid: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Read every grid run that finished; return ``(runs, curves, status)``.
+
+    ``grid`` holds one mapping per configured run with the keys of ``GRID_KEYS`` (``variant``
+    optional). A run whose outputs exist but cannot be read is marked ``failed`` with the reason,
+    instead of stopping the aggregation.
+    """
+    _check_grid(grid)
+    rows: list[dict] = []
+    curves: list[pd.DataFrame] = []
+    status_rows: list[dict] = []
+    for entry in grid:
+        status, reason = run_status(entry["run_dir"], entry["log"])
+        if status == "ok":
+            try:
+                row, curve = _load_run(Path(entry["run_dir"]))
+            except (ValueError, OSError) as exc:
+                status, reason = "failed", f"unreadable outputs: {exc}"
+            else:
+                rows.append(row)
+                curves.append(curve)
+        status_rows.append(
+            {
+                "dataset": str(entry["dataset"]),
+                "traditional": bool(entry["traditional"]),
+                "model": str(entry["model"]),
+                "augmentation": str(entry["augmentation"]),
+                "method": str(entry["method"]),
+                "variant": entry.get("variant"),
+                "seed": int(entry["seed"]),
+                "epochs": int(entry["epochs"]),
+                "status": status,
+                "reason": reason,
+                "run_dir": str(entry["run_dir"]),
+                "log": str(entry["log"]),
+            }
+        )
+    runs = pd.DataFrame(rows, columns=RUN_COLUMNS)
+    runs = runs.sort_values(["dataset", "traditional", "model", "augmentation", "seed"], kind="stable")
+    curves_df = pd.concat(curves, ignore_index=True)[CURVE_COLUMNS] if curves else pd.DataFrame(columns=CURVE_COLUMNS)
+    return runs.reset_index(drop=True), curves_df, pd.DataFrame(status_rows, columns=STATUS_COLUMNS)
+
+
+def write_partial_aggregate(
+    grid: list[dict],
+    runs_csv: str | Path,
+    summary_csv: str | Path,
+    curves_csv: str | Path,
+    status_csv: str | Path,
+) -> pd.DataFrame:
+    """Aggregate whatever grid runs exist; write runs, summary, curves and status CSVs atomically.
+
+    Returns the status table (one row per grid run).
+    """
+    runs, curves, status = scan_grid(grid)
+    summary = summarize(runs)
+    _atomic_write_csv(runs, runs_csv)
+    _atomic_write_csv(summary, summary_csv)
+    _atomic_write_csv(curves, curves_csv)
+    _atomic_write_csv(status, status_csv)
+    return status

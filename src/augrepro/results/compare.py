@@ -1,26 +1,31 @@
 """Compare our summary with published numbers, cell by cell.
 
-Published cells live in ``resources/published/*.csv`` (columns: source, dataset,
-traditional, model, augmentation, epochs, metric, mean, std). A published cell is matched to
-our summary rows on (dataset, traditional, model) and on our ``method`` equal to the
-published ``augmentation``. Usually one summary row matches; when several do (e.g. two
-variants of one method), the comparison has one row per match.
+Published cells live in ``resources/published/*.csv`` (required columns: source, dataset,
+traditional, model, augmentation, epochs, metric, mean, std; optional: runs, note). A published
+cell is matched to our summary rows on (dataset, traditional, model), on our ``method`` equal to
+the published ``augmentation`` and, where the published epochs are known, on the epochs. Usually
+one summary row matches; when several do (e.g. two variants of one method run side by side), the
+comparison has one row per match.
 
-Verdict rule (errors in percent, lower is better):
+Verdict rule (``VERDICT_RULE`` below, shown on the report):
 
-* ``missing``: we have no run for the cell.
-* Otherwise let ``diff = ours_mean - published_mean`` (ours = mean over seeds of the
-  best-epoch top-1 error) and
-  ``se = sqrt(ours_std**2 / n + published_std**2 / 5)`` (published cells are means of 5
-  runs). A term is left out when its std is missing or, for ours, when n < 2. If neither
-  term is available, the tolerance is 0.5 percentage points instead of ``2 * se``.
-* ``reproduced`` if ``|diff| <= 2 * se``; ``better`` if ``diff < -2 * se``;
-  ``worse`` if ``diff > 2 * se``.
+* ``missing``: no run of ours; ``failed``: runs of ours were configured but all failed.
+* Otherwise ``diff = ours_mean - published_mean``, ours being the mean over seeds of the metric the
+  papers report (the best epoch's test error, as in the released SaliencyMix and CutMix code), and
+  ``se = sqrt(s_o^2 / n + s_p^2 / n_p)``: ``s_o``, ``n`` our sample std and number of seeds;
+  ``s_p`` the published std, or our std where none was printed (a single published run varies as
+  one of ours); ``n_p`` the published number of runs (column ``runs``; when absent, 5 if a std
+  was printed, else 1). A term without a std is left out; with no term left the tolerance is 0.5
+  points. ``tolerance = 2 se``, for hours at least 25 % of the published time (the paper's GPU is
+  not ours).
+* ``reproduced`` if ``|diff| <= tolerance``; ``better`` if ``diff < -tolerance`` (lower error,
+  fewer hours); ``worse`` if ``diff > tolerance``.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -36,15 +41,26 @@ PUBLISHED_COLUMNS = [
     "mean",
     "std",
 ]
-PUBLISHED_RUNS = 5
+OPTIONAL_COLUMNS = ["runs", "note"]
+METRICS = ("top1_error", "top5_error", "hours")
+# Published runs behind a mean ± std when the table does not say (SaliencyMix CIFAR: 5 runs).
+DEFAULT_RUNS_WITH_STD = 5
+DEFAULT_RUNS_WITHOUT_STD = 1
 FALLBACK_TOLERANCE = 0.5
-MATCH_KEYS = ["dataset", "traditional", "model", "method"]
+# Wall time depends on the GPU, which the papers do not share with us.
+HOURS_RELATIVE_TOLERANCE = 0.25
+VERDICTS = ("reproduced", "better", "worse", "failed", "missing")
 
 VERDICT_RULE = (
-    "Ours is the mean over seeds of the best-epoch error; diff = ours - published (lower "
-    "error is better). se = sqrt(ours_std^2/n + published_std^2/5), leaving out a term whose "
-    "std is missing (or ours when n < 2); with neither term the tolerance is 0.5 points. "
-    "reproduced: |diff| <= 2 se; better: diff < -2 se; worse: diff > 2 se; missing: not run."
+    "Ours is the mean over seeds of the best-epoch test error (the number the papers report; the "
+    "final epoch and the median of the last 10 epochs are shown beside it), or of the wall hours. "
+    "diff = ours - published; lower is better. se = sqrt(s_o^2/n + s_p^2/n_p), with s_o and n our "
+    "sample std and number of seeds, s_p the published std (our std stands in where none was "
+    "printed), n_p the published number of runs (5 when a std was printed and the count is not "
+    "given, else 1); a term without a std is left out, and with no term left the tolerance is 0.5 "
+    "points. Tolerance = 2 se (for hours at least 25 % of the published time). reproduced: "
+    "|diff| <= tolerance; better: diff < -tolerance; worse: diff > tolerance; failed: every run "
+    "of ours for the cell failed; missing: not run."
 )
 
 # published metric -> (mean, std, final mean, median-of-last-10 mean) columns of the summary
@@ -56,6 +72,7 @@ _METRIC_COLUMNS = {
         "median_last10_top1_error_mean",
     ),
     "top5_error": ("best_top5_error_mean", "best_top5_error_std", None, None),
+    "hours": ("hours_mean", "hours_std", None, None),
 }
 
 COMPARE_COLUMNS = [
@@ -64,12 +81,16 @@ COMPARE_COLUMNS = [
     "traditional",
     "model",
     "augmentation",
+    "metric",
     "published_epochs",
     "published_mean",
     "published_std",
+    "published_runs",
+    "note",
     "ours_mean",
     "ours_std",
     "n",
+    "n_failed",
     "ours_epochs",
     "ours_final_mean",
     "ours_median10_mean",
@@ -89,163 +110,278 @@ def to_bool(value) -> bool:
             return True
         if text in {"false", "0", "no", ""}:
             return False
-        raise ValueError(f"not a boolean: {value!r}")
+        raise ValueError(f"not a boolean: {value!r} (write true or false)")
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return False
     return bool(value)
 
 
+DATASET_LABELS = {
+    "cifar10": "CIFAR-10",
+    "cifar100": "CIFAR-100",
+    "tinyimagenet": "TinyImageNet-200",
+    "imagenet": "ImageNet",
+}
+
+
 def dataset_label(dataset: str, traditional) -> str:
-    """Paper-style column name: cifar10 + traditional -> 'CIFAR-10+'."""
+    """Paper-style column name: cifar10 + traditional -> 'CIFAR-10+'.
+
+    Only CIFAR tables have "+" columns; other datasets always use their standard crop and flip.
+    """
     name = str(dataset)
-    lower = name.lower()
-    if lower.startswith("cifar") and lower[5:].isdigit():
-        name = f"CIFAR-{lower[5:]}"
-    return name + ("+" if to_bool(traditional) else "")
-
-
-def load_published(published_dir: str | Path) -> pd.DataFrame:
-    """Read and concatenate every ``*.csv`` in ``published_dir``; validate the columns."""
-    published_dir = Path(published_dir)
-    files = sorted(published_dir.glob("*.csv"))
-    if not files:
-        raise ValueError(f"{published_dir}: no published *.csv files")
-    frames = []
-    for path in files:
-        df = pd.read_csv(path, dtype={"std": float, "mean": float}, keep_default_na=True)
-        for col in PUBLISHED_COLUMNS:
-            if col not in df.columns:
-                raise ValueError(f"{path}: missing column '{col}'")
-        df = df[PUBLISHED_COLUMNS].copy()
-        try:
-            df["traditional"] = [to_bool(v) for v in df["traditional"]]
-        except ValueError as exc:
-            raise ValueError(f"{path}: column 'traditional': {exc}") from exc
-        frames.append(df)
-    published = pd.concat(frames, ignore_index=True)
-    published["epochs"] = pd.to_numeric(published["epochs"], errors="coerce")
-    for col in ("source", "dataset", "model", "augmentation", "metric"):
-        published[col] = published[col].astype(str)
-    return published
+    label = DATASET_LABELS.get(name.lower(), name)
+    plus = to_bool(traditional) and name.lower().startswith("cifar")
+    if to_bool(traditional) and name.lower() not in DATASET_LABELS:
+        plus = True
+    return label + ("+" if plus else "")
 
 
 def _num(value) -> float:
     try:
-        out = float(value)
+        return float(value)
     except (TypeError, ValueError):
         return float("nan")
-    return out
 
 
-def verdict(diff: float, ours_std: float, n: int, published_std: float) -> tuple[str, float]:
+def _check_published(df: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Types and values of one published table; errors name the file, the row and the fix."""
+    for col in PUBLISHED_COLUMNS:
+        if col not in df.columns:
+            raise ValueError(f"{path}: missing column '{col}' (required: {', '.join(PUBLISHED_COLUMNS)})")
+    keep = PUBLISHED_COLUMNS + [c for c in OPTIONAL_COLUMNS if c in df.columns]
+    df = df[keep].copy()
+    for col in OPTIONAL_COLUMNS:
+        if col not in df.columns:
+            df[col] = float("nan") if col == "runs" else ""
+    for i, row in enumerate(df.itertuples(index=False), start=2):  # line 1 is the header
+        where = f"{path}, line {i}"
+        for col in ("source", "dataset", "model", "augmentation"):
+            value = getattr(row, col)
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"{where}: column '{col}' is empty; every cell needs a {col}")
+        if row.metric not in METRICS:
+            raise ValueError(f"{where}: unknown metric {row.metric!r}; valid metrics: {', '.join(METRICS)}")
+        for col, allow_empty in (("mean", False), ("std", True), ("epochs", True), ("runs", True)):
+            value = getattr(row, col)
+            if isinstance(value, str) and value.strip() == "":
+                value = float("nan")
+            number = _num(value)
+            if math.isnan(number) and not (allow_empty and (value is None or pd.isna(value))):
+                raise ValueError(f"{where}: column '{col}' is {value!r}, not a number" + ("" if allow_empty else " (required)"))
+            if not math.isnan(number) and number < 0:
+                raise ValueError(f"{where}: column '{col}' is negative ({number})")
+        try:
+            to_bool(row.traditional)
+        except ValueError as exc:
+            raise ValueError(f"{where}: column 'traditional': {exc}") from None
+    df["traditional"] = [to_bool(v) for v in df["traditional"]]
+    for col in ("mean", "std", "epochs", "runs"):
+        df[col] = pd.to_numeric(df[col].replace("", float("nan")), errors="coerce").astype(float)
+    df["note"] = df["note"].fillna("").astype(str)
+    key = ["source", "dataset", "traditional", "model", "augmentation", "epochs", "metric"]
+    dup = df.duplicated(key, keep=False)
+    if dup.any():
+        first = df[dup].iloc[0]
+        raise ValueError(
+            f"{path}: cell given twice: {', '.join(f'{k}={first[k]}' for k in key)}; keep one row per cell"
+        )
+    return df
+
+
+def load_published(published_dir: str | Path) -> pd.DataFrame:
+    """Read, check and concatenate every ``*.csv`` in ``published_dir`` (sorted by file name)."""
+    published_dir = Path(published_dir)
+    if not published_dir.is_dir():
+        raise ValueError(f"{published_dir}: published-tables folder not found (config key 'published')")
+    # natural order, so that table10 follows table9
+    files = sorted(published_dir.glob("*.csv"), key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)])
+    if not files:
+        raise ValueError(f"{published_dir}: no published *.csv files")
+    frames = []
+    for path in files:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frames.append(_check_published(df, path))
+    published = pd.concat(frames, ignore_index=True)
+    for col in ("source", "dataset", "model", "augmentation", "metric"):
+        published[col] = published[col].astype(str).str.strip()
+    return published
+
+
+def _published_runs(runs: float, std: float) -> float:
+    if not math.isnan(runs) and runs > 0:
+        return runs
+    return float(DEFAULT_RUNS_WITH_STD if not math.isnan(std) else DEFAULT_RUNS_WITHOUT_STD)
+
+
+def verdict(
+    diff: float,
+    ours_std: float,
+    n: int,
+    published_std: float,
+    published_runs: float = float("nan"),
+    metric: str = "top1_error",
+    published_mean: float = float("nan"),
+) -> tuple[str, float]:
     """Return (verdict, tolerance) for one matched cell; see the module docstring."""
+    n_p = _published_runs(published_runs, published_std)
+    ours_known = n >= 2 and not math.isnan(ours_std)
     terms = []
-    if n >= 2 and not math.isnan(ours_std):
+    if ours_known:
         terms.append(ours_std**2 / n)
-    if not math.isnan(published_std):
-        terms.append(published_std**2 / PUBLISHED_RUNS)
+    s_p = published_std if not math.isnan(published_std) else (ours_std if ours_known else float("nan"))
+    if not math.isnan(s_p):
+        terms.append(s_p**2 / n_p)
     tolerance = 2.0 * math.sqrt(sum(terms)) if terms else FALLBACK_TOLERANCE
+    if metric == "hours" and not math.isnan(published_mean):
+        tolerance = max(tolerance if terms else 0.0, HOURS_RELATIVE_TOLERANCE * published_mean)
     if abs(diff) <= tolerance:
         return "reproduced", tolerance
     return ("better" if diff < 0 else "worse"), tolerance
 
 
-def _normalized_summary(summary: pd.DataFrame) -> pd.DataFrame:
-    ours = summary.copy()
+def _normalized(frame: pd.DataFrame) -> pd.DataFrame:
+    ours = frame.copy()
     ours["traditional"] = [to_bool(v) for v in ours["traditional"]]
     if "method" not in ours.columns:
         ours["method"] = ours["augmentation"]
+    ours["method"] = ours["method"].where(ours["method"].notna(), ours["augmentation"])
     for col in ("dataset", "model", "method", "augmentation"):
         ours[col] = ours[col].astype(str)
+    if "epochs" not in ours.columns:
+        ours["epochs"] = float("nan")
+    ours["epochs"] = pd.to_numeric(ours["epochs"], errors="coerce")
     return ours
 
 
-def compare(summary: pd.DataFrame, published: pd.DataFrame, metric: str = "top1_error") -> pd.DataFrame:
-    """One row per published cell of ``metric`` (and per matching summary row of ours)."""
-    if metric not in _METRIC_COLUMNS:
+def _index(frame: pd.DataFrame) -> dict[tuple, list[int]]:
+    index: dict[tuple, list[int]] = {}
+    for pos, key in enumerate(zip(frame["dataset"], frame["traditional"], frame["model"], frame["method"])):
+        index.setdefault(key, []).append(pos)
+    return index
+
+
+def _epochs_match(ours_epochs: float, published_epochs: float) -> bool:
+    return math.isnan(published_epochs) or math.isnan(ours_epochs) or int(ours_epochs) == int(published_epochs)
+
+
+def _clean_variant(value):
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return str(value)
+
+
+def compare(
+    summary: pd.DataFrame,
+    published: pd.DataFrame,
+    metric: str | None = None,
+    status: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per published cell (of ``metric``, or of every metric) and matching summary row.
+
+    ``status`` (optional, from partial aggregation) has one row per configured run with a
+    ``status`` of ok / failed / missing; it turns cells whose runs all failed into ``failed`` and
+    fills ``n_failed``.
+    """
+    if metric is not None and metric not in _METRIC_COLUMNS:
         raise ValueError(f"unknown metric {metric!r}; known: {sorted(_METRIC_COLUMNS)}")
-    mean_col, std_col, final_col, med_col = _METRIC_COLUMNS[metric]
-    ours = _normalized_summary(summary)
-    cells = published[published["metric"] == metric]
+    ours = _normalized(summary) if len(summary) else pd.DataFrame(
+        columns=["dataset", "traditional", "model", "method", "augmentation", "epochs"]
+    )
+    ours_index = _index(ours)
+    failed_index: dict[tuple, list[float]] = {}
+    if status is not None and len(status):
+        st = _normalized(status)
+        st = st[st["status"] == "failed"]
+        for key, epochs in zip(zip(st["dataset"], st["traditional"], st["model"], st["method"]), st["epochs"]):
+            failed_index.setdefault(key, []).append(float(epochs))
+    cells = published if metric is None else published[published["metric"] == metric]
 
     rows = []
     for cell in cells.itertuples(index=False):
         trad = to_bool(cell.traditional)
+        mean_col, std_col, final_col, med_col = _METRIC_COLUMNS[cell.metric]
+        key = (cell.dataset, trad, cell.model, cell.augmentation)
+        pub_epochs = _num(cell.epochs)
         base = {
             "source": cell.source,
             "dataset": cell.dataset,
             "traditional": trad,
             "model": cell.model,
             "augmentation": cell.augmentation,
-            "published_epochs": cell.epochs,
+            "metric": cell.metric,
+            "published_epochs": pub_epochs,
             "published_mean": _num(cell.mean),
             "published_std": _num(cell.std),
+            "published_runs": _num(getattr(cell, "runs", float("nan"))),
+            "note": str(getattr(cell, "note", "") or ""),
         }
-        match = ours[
-            (ours["dataset"] == cell.dataset)
-            & (ours["traditional"] == trad)
-            & (ours["model"] == cell.model)
-            & (ours["method"] == cell.augmentation)
+        n_failed = sum(1 for e in failed_index.get(key, []) if _epochs_match(e, pub_epochs))
+        matches = [
+            ours.iloc[pos]
+            for pos in ours_index.get(key, [])
+            if _epochs_match(_num(ours.iloc[pos]["epochs"]), pub_epochs)
         ]
-        if match.empty:
+        matches = [m for m in matches if not math.isnan(_num(m.get(mean_col)))]
+        if not matches:
             rows.append(
                 base
                 | {
                     "ours_mean": float("nan"),
                     "ours_std": float("nan"),
                     "n": 0,
+                    "n_failed": n_failed,
                     "ours_epochs": float("nan"),
                     "ours_final_mean": float("nan"),
                     "ours_median10_mean": float("nan"),
                     "diff": float("nan"),
                     "tolerance": float("nan"),
-                    "verdict": "missing",
+                    "verdict": "failed" if n_failed else "missing",
                     "variant": None,
                     "our_augmentation": None,
                 }
             )
             continue
-        for _, row in match.iterrows():
-            n = int(row.get("n", 0) or 0)
+        for row in matches:
+            n = int(_num(row.get("n", 0)) or 0)
             ours_mean = _num(row.get(mean_col))
             ours_std = _num(row.get(std_col))
             diff = ours_mean - base["published_mean"]
-            if math.isnan(diff):
-                status, tol = "missing", float("nan")
-            else:
-                status, tol = verdict(diff, ours_std, n, base["published_std"])
-            variant = row.get("variant")
-            if variant is not None and not isinstance(variant, str) and pd.isna(variant):
-                variant = None
+            status_, tol = verdict(
+                diff, ours_std, n, base["published_std"], base["published_runs"], cell.metric, base["published_mean"]
+            )
             rows.append(
                 base
                 | {
                     "ours_mean": ours_mean,
                     "ours_std": ours_std,
                     "n": n,
+                    "n_failed": n_failed,
                     "ours_epochs": _num(row.get("epochs")),
                     "ours_final_mean": _num(row.get(final_col)) if final_col else float("nan"),
                     "ours_median10_mean": _num(row.get(med_col)) if med_col else float("nan"),
                     "diff": diff,
                     "tolerance": tol,
-                    "verdict": status,
-                    "variant": variant,
-                    "our_augmentation": row["augmentation"],
+                    "verdict": status_,
+                    "variant": _clean_variant(row.get("variant")),
+                    "our_augmentation": str(row["augmentation"]),
                 }
             )
     return pd.DataFrame(rows, columns=COMPARE_COLUMNS)
 
 
-def unmatched(summary: pd.DataFrame, published: pd.DataFrame, metric: str = "top1_error") -> pd.DataFrame:
-    """Our summary rows that match no published cell of ``metric`` (e.g. a demo dataset)."""
-    ours = _normalized_summary(summary)
-    cells = published[published["metric"] == metric]
-    keys = {
-        (str(c.dataset), to_bool(c.traditional), str(c.model), str(c.augmentation))
-        for c in cells.itertuples(index=False)
-    }
-    mask = [
-        (d, t, m, me) not in keys
-        for d, t, m, me in zip(ours["dataset"], ours["traditional"], ours["model"], ours["method"])
-    ]
+def unmatched(summary: pd.DataFrame, published: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
+    """Our summary rows that match no published cell (of ``metric``, or of any metric)."""
+    if summary.empty:
+        return summary.copy()
+    ours = _normalized(summary)
+    cells = published if metric is None else published[published["metric"] == metric]
+    keys: dict[tuple, list[float]] = {}
+    for c in cells.itertuples(index=False):
+        keys.setdefault((str(c.dataset), to_bool(c.traditional), str(c.model), str(c.augmentation)), []).append(
+            _num(c.epochs)
+        )
+    mask = []
+    for key, epochs in zip(zip(ours["dataset"], ours["traditional"], ours["model"], ours["method"]), ours["epochs"]):
+        mask.append(not any(_epochs_match(_num(epochs), e) for e in keys.get(key, [])))
     return summary.loc[pd.Series(mask, index=summary.index, dtype=bool)].reset_index(drop=True)

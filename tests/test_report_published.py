@@ -1,0 +1,161 @@
+"""The published tables as data: row counts per table, spot values, and the papers' own arithmetic."""
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from augrepro.results.compare import load_published
+
+PUBLISHED_DIR = Path(__file__).resolve().parents[1] / "resources" / "published"
+MODELS = {"resnet18", "resnet50", "resnet101", "wrn28_10", "preactresnet18", "preactresnet50",
+          "preactresnet101", "pyramidnet110", "pyramidnet200", "regnet200m"}
+AUGMENTATIONS = {"baseline", "cutout", "mixup", "cutmix", "saliencymix", "salfmix", "hybridmix_v1",
+                 "hybridmix_v2", "hybridmix_v3", "resizemix", "snapmix", "ricap", "autoaugment",
+                 "puzzlemix", "stochasticdepth", "manifoldmixup", "dropblock",
+                 # ablation variants of SalfMix Tables 9 and 10 (resources/published/README.md)
+                 "cutout_saliency", "salfmix_nosaliency", "hybridmix_v3_nopool"}
+
+# file -> (source, number of cells)
+TABLES = {
+    "saliencymix_cifar.csv": ("SaliencyMix ICLR 2021, CIFAR table", 51),
+    "saliencymix_imagenet.csv": ("SaliencyMix ICLR 2021, ImageNet table", 30),
+    "saliencymix_time.csv": ("SaliencyMix ICLR 2021, training time table", 5),
+    "salfmix_table4.csv": ("SalfMix Sensors 2021, Table 4 (CIFAR-10)", 30),
+    "salfmix_table5.csv": ("SalfMix Sensors 2021, Table 5 (CIFAR-100)", 34),
+    "salfmix_table6.csv": ("SalfMix Sensors 2021, Table 6 (other architectures, CIFAR-100)", 12),
+    "salfmix_table7.csv": ("SalfMix Sensors 2021, Table 7 (TinyImageNet-200)", 34),
+    "salfmix_table9.csv": ("SalfMix Sensors 2021, Table 9 (saliency ablation, PreActResNet-101)", 12),
+    "salfmix_table10.csv": ("SalfMix Sensors 2021, Table 10 (average pooling ablation, PreActResNet-101)", 6),
+    "team000_results.csv": ("Student team reproduction (seed 000), results table", 9),
+    "team000_time.csv": ("Student team reproduction (seed 000), training time table", 3),
+}
+
+
+@pytest.fixture(scope="module")
+def pub():
+    return load_published(PUBLISHED_DIR)
+
+
+def cell(pub, source_file, model, aug, dataset, metric="top1_error", epochs=None, traditional=None):
+    source = TABLES[source_file][0]
+    sel = pub[(pub["source"] == source) & (pub["model"] == model) & (pub["augmentation"] == aug)
+              & (pub["dataset"] == dataset) & (pub["metric"] == metric)]
+    if epochs is not None:
+        sel = sel[sel["epochs"] == epochs]
+    if traditional is not None:
+        sel = sel[sel["traditional"] == traditional]
+    assert len(sel) == 1, (source_file, model, aug, dataset, metric, len(sel))
+    return sel.iloc[0]
+
+
+def test_every_table_is_present_with_its_row_count(pub):
+    files = sorted(p.name for p in PUBLISHED_DIR.glob("*.csv"))
+    assert files == sorted(TABLES)
+    for name, (source, count) in TABLES.items():
+        assert len(pd.read_csv(PUBLISHED_DIR / name)) == count, name
+        assert (pub["source"] == source).sum() == count, source
+    assert len(pub) == sum(count for _, count in TABLES.values())
+
+
+def test_names_follow_the_developers_vocabulary(pub):
+    assert set(pub["dataset"]) == {"cifar10", "cifar100", "tinyimagenet", "imagenet"}
+    assert set(pub["model"]) <= MODELS
+    assert set(pub["augmentation"]) <= AUGMENTATIONS
+    assert set(pub["metric"]) == {"top1_error", "top5_error", "hours"}
+    assert pub["mean"].notna().all()
+
+
+def test_saliencymix_spot_values(pub):
+    c = cell(pub, "saliencymix_cifar.csv", "wrn28_10", "saliencymix", "cifar100", traditional=True)
+    assert (c["mean"], c["std"], c["runs"]) == (pytest.approx(16.56), pytest.approx(0.17), 5)
+    c = cell(pub, "saliencymix_cifar.csv", "resnet18", "baseline", "cifar10", traditional=True)
+    assert (c["mean"], c["std"]) == (pytest.approx(4.72), pytest.approx(0.21))  # the authors', not 003's 4.27
+    c = cell(pub, "saliencymix_cifar.csv", "resnet50", "baseline", "cifar10", traditional=False)
+    assert (c["mean"], c["std"]) == (pytest.approx(12.14), pytest.approx(0.95))
+    c = cell(pub, "saliencymix_cifar.csv", "wrn28_10", "puzzlemix", "cifar100", traditional=True)
+    assert c["mean"] == pytest.approx(16.23) and math.isnan(c["std"])
+    c = cell(pub, "saliencymix_imagenet.csv", "resnet50", "puzzlemix", "imagenet", "top5_error")
+    assert c["mean"] == pytest.approx(5.71) and c["epochs"] == 300
+    c = cell(pub, "saliencymix_imagenet.csv", "resnet101", "saliencymix", "imagenet")
+    assert c["mean"] == pytest.approx(20.09)
+    c = cell(pub, "saliencymix_time.csv", "resnet18", "saliencymix", "cifar10", "hours")
+    assert c["mean"] == pytest.approx(0.91)
+
+
+def test_salfmix_spot_values(pub):
+    c = cell(pub, "salfmix_table4.csv", "preactresnet18", "hybridmix_v3", "cifar10")
+    assert (c["mean"], c["std"], c["epochs"]) == (pytest.approx(3.38), pytest.approx(0.07), 300)
+    c = cell(pub, "salfmix_table5.csv", "preactresnet18", "hybridmix_v3", "cifar100", epochs=1200)
+    assert (c["mean"], c["std"]) == (pytest.approx(18.96), pytest.approx(0.13))
+    c = cell(pub, "salfmix_table5.csv", "preactresnet18", "puzzlemix", "cifar100")
+    assert c["mean"] == pytest.approx(19.62) and math.isnan(c["std"]) and c["epochs"] == 1200
+    c = cell(pub, "salfmix_table6.csv", "pyramidnet110", "cutmix", "cifar100", "top5_error")
+    assert c["mean"] == pytest.approx(3.83)
+    c = cell(pub, "salfmix_table6.csv", "regnet200m", "hybridmix_v3", "cifar100")
+    assert c["mean"] == pytest.approx(24.99) and math.isnan(c["epochs"])
+    c = cell(pub, "salfmix_table7.csv", "preactresnet50", "hybridmix_v3", "tinyimagenet")
+    assert (c["mean"], c["std"]) == (pytest.approx(31.77), pytest.approx(0.06))
+    c = cell(pub, "salfmix_table9.csv", "preactresnet101", "salfmix_nosaliency", "cifar100")
+    assert c["mean"] == pytest.approx(20.7)
+    c = cell(pub, "salfmix_table10.csv", "preactresnet101", "hybridmix_v3_nopool", "tinyimagenet")
+    assert c["mean"] == pytest.approx(31.35)
+
+
+def test_team_spot_values(pub):
+    c = cell(pub, "team000_results.csv", "wrn28_10", "saliencymix", "cifar10")
+    assert c["mean"] == pytest.approx(2.77) and c["runs"] == 1 and bool(c["traditional"])
+    c = cell(pub, "team000_time.csv", "resnet18", "cutout", "cifar10", "hours")
+    assert c["mean"] == pytest.approx(0.99)
+
+
+def test_salfmix_text_agrees_with_the_transcribed_tables(pub):
+    """Differences the SalfMix text states (sections 5.2, 5.3, 6.2, 6.5) recomputed from the cells."""
+    def v(f, m, a, d, epochs=300):
+        return cell(pub, f, m, a, d, epochs=epochs)["mean"]
+
+    r101 = "preactresnet101"
+    # 5.2: HybridMix v3 vs baseline and vs CutMix on CIFAR-10 for 18/50/101
+    for m, vs_base, vs_cutmix in (("preactresnet18", 1.79, 0.58), ("preactresnet50", 1.71, 0.18), (r101, 1.74, 0.2)):
+        assert v("salfmix_table4.csv", m, "baseline", "cifar10") - v("salfmix_table4.csv", m, "hybridmix_v3", "cifar10") == pytest.approx(vs_base)
+        assert v("salfmix_table4.csv", m, "cutmix", "cifar10") - v("salfmix_table4.csv", m, "hybridmix_v3", "cifar10") == pytest.approx(vs_cutmix)
+    # 5.2: 0.66 over PuzzleMix at 1200 epochs; 5.3: 7.33 over the baseline, 1.58 over CutMix
+    assert v("salfmix_table5.csv", "preactresnet18", "puzzlemix", "cifar100", 1200) - v(
+        "salfmix_table5.csv", "preactresnet18", "hybridmix_v3", "cifar100", 1200) == pytest.approx(0.66)
+    assert v("salfmix_table7.csv", r101, "baseline", "tinyimagenet") - v("salfmix_table7.csv", r101, "hybridmix_v3", "tinyimagenet") == pytest.approx(7.33)
+    assert v("salfmix_table7.csv", r101, "cutmix", "tinyimagenet") - v("salfmix_table7.csv", r101, "hybridmix_v3", "tinyimagenet") == pytest.approx(1.58)
+    # 6.2: Cutout with saliency improves Cutout by 0.11 / 0.59 / 0.31; 6.5: pooling by 0.05 / 0.11 / 0.64
+    for d, sal, pool in (("cifar10", 0.11, 0.05), ("cifar100", 0.59, 0.11), ("tinyimagenet", 0.31, 0.64)):
+        assert v("salfmix_table9.csv", r101, "cutout", d) - v("salfmix_table9.csv", r101, "cutout_saliency", d) == pytest.approx(sal)
+        assert v("salfmix_table10.csv", r101, "hybridmix_v3_nopool", d) - v("salfmix_table10.csv", r101, "hybridmix_v3", d) == pytest.approx(pool)
+    # Tables 9 and 10 repeat cells of Tables 4, 5, 7
+    for f, d in (("salfmix_table4.csv", "cifar10"), ("salfmix_table5.csv", "cifar100"), ("salfmix_table7.csv", "tinyimagenet")):
+        assert v("salfmix_table9.csv", r101, "salfmix", d) == v(f, r101, "salfmix", d)
+        assert v("salfmix_table10.csv", r101, "hybridmix_v3", d) == v(f, r101, "hybridmix_v3", d)
+
+
+@pytest.mark.parametrize(
+    "line, match",
+    [
+        ("x,cifar10,true,resnet18,baseline,200,top1_err,1.0,", "unknown metric 'top1_err'"),
+        ("x,cifar10,maybe,resnet18,baseline,200,top1_error,1.0,", "traditional"),
+        ("x,cifar10,true,resnet18,baseline,200,top1_error,,0.1", "'mean'"),
+        ("x,cifar10,true,resnet18,baseline,200,top1_error,1.0,abc", "'std' is 'abc'"),
+        ("x,,true,resnet18,baseline,200,top1_error,1.0,", "'dataset' is empty"),
+    ],
+)
+def test_bad_published_rows_are_refused_with_file_and_line(tmp_path, line, match):
+    (tmp_path / "bad.csv").write_text(
+        "source,dataset,traditional,model,augmentation,epochs,metric,mean,std\n" + line + "\n"
+    )
+    with pytest.raises(ValueError, match=match) as err:
+        load_published(tmp_path)
+    assert "bad.csv, line 2" in str(err.value)
+
+
+def test_duplicate_cells_are_refused(tmp_path):
+    row = "x,cifar10,true,resnet18,baseline,200,top1_error,1.0,\n"
+    (tmp_path / "dup.csv").write_text("source,dataset,traditional,model,augmentation,epochs,metric,mean,std\n" + row + row)
+    with pytest.raises(ValueError, match="given twice"):
+        load_published(tmp_path)

@@ -1,0 +1,42 @@
+"""Adapter: rule report_partial -> write_partial_aggregate, then build_report over what exists."""
+
+import sys
+from pathlib import Path
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (snakemake is injected)
+root = Path(snakemake.scriptdir).resolve().parents[1]  # noqa: F821
+sys.path.insert(0, str(root / "src"))
+
+from augrepro.provenance import describe_environment  # noqa: E402
+from augrepro.report.render import build_report  # noqa: E402
+from augrepro.results.aggregate import write_partial_aggregate  # noqa: E402
+
+out = snakemake.output  # noqa: F821
+status = write_partial_aggregate(snakemake.params.grid, out.runs, out.summary, out.curves, out.status)  # noqa: F821
+counts = status["status"].value_counts().to_dict()
+print(f"grid runs: {counts}", file=sys.stderr)
+
+env = describe_environment()
+config = snakemake.config  # noqa: F821
+build_report(
+    out.summary,
+    out.runs,
+    out.curves,
+    config["published"],
+    out.html,
+    provenance={
+        "report": "partial: the runs of the grid that exist now",
+        "code version (report)": env["code_version"],
+        "packages": env["packages"],
+        "python": env["python"],
+        "grid": (
+            f"{len(config['datasets'])} datasets x {len(config['models'])} models x "
+            f"{len(config['augmentations'])} augmentations x {len(config['seeds'])} seeds"
+        ),
+        "training (config)": config.get("training") or {},
+    },
+    templates_dir=root / "report",
+    status_csv=out.status,
+    previews=snakemake.params.previews,  # noqa: F821
+    title="SaliencyMix reproduction report (partial)",
+)
