@@ -10,8 +10,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from augrepro.saliency.fine_grained import fine_grained
+from augrepro.saliency.spectral_residual import spectral_residual
+
 METHODS = ("fine_grained", "spectral_residual")
-BACKENDS = ("opencv",)
+BACKENDS = ("torch", "opencv")
+_TORCH = {"fine_grained": fine_grained, "spectral_residual": spectral_residual}
 
 
 def _detector(method: str):
@@ -24,15 +28,30 @@ def _detector(method: str):
     raise ValueError(f"unknown saliency method {method!r}; valid: {', '.join(METHODS)}")
 
 
-def saliency_maps(images: torch.Tensor, method: str = "fine_grained", backend: str = "opencv") -> torch.Tensor:
-    """N x 3 x H x W uint8 RGB images (any device) -> N x H x W float32 maps on the same device.
+def saliency_maps(images: torch.Tensor, method: str = "fine_grained", backend: str = "torch") -> torch.Tensor:
+    """N x 3 x H x W uint8 RGB images (any device) -> N x H x W float32 maps in [0, 1] on the same device.
 
-    OpenCV expects BGR uint8; the images are converted accordingly, one call per image.
+    ``backend="torch"`` (default): batched torch code on the images' device that reproduces OpenCV
+    contrib's arithmetic (``fine_grained.py``, ``spectral_residual.py``); ``backend="opencv"``: the
+    reference, one ``computeSaliency`` call per image on the CPU (OpenCV expects BGR uint8).
     """
+    if method not in METHODS:
+        raise ValueError(f"unknown saliency method {method!r}; valid: {', '.join(METHODS)}")
     if backend not in BACKENDS:
         raise ValueError(f"unknown saliency backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    if not isinstance(images, torch.Tensor):
+        raise ValueError(f"saliency_maps expects a torch.Tensor, got {type(images).__name__}")
     if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"saliency_maps expects N x 3 x H x W uint8 RGB, got {tuple(images.shape)} {images.dtype}")
+        raise ValueError(
+            f"saliency_maps expects N x 3 x H x W uint8 RGB, got {tuple(images.shape)} {images.dtype}; "
+            "convert with (x * 255).round().clamp(0, 255).to(torch.uint8) and put channels first"
+        )
+    if images.shape[2] < 1 or images.shape[3] < 1:
+        raise ValueError(f"saliency_maps needs images of at least 1 x 1 pixel, got {tuple(images.shape)}")
+    if images.shape[0] == 0:
+        return torch.zeros(images.shape[:1] + images.shape[2:], dtype=torch.float32, device=images.device)
+    if backend == "torch":
+        return _TORCH[method](images)
     detector = _detector(method)
     bgr = images.flip(1).permute(0, 2, 3, 1).contiguous().cpu().numpy()
     out = np.empty(bgr.shape[:3], dtype=np.float32)

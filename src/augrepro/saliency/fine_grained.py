@@ -1,0 +1,162 @@
+"""Fine-grained static saliency (Montabone & Soto 2010) as OpenCV contrib computes it, batched in torch.
+
+Reproduces ``cv::saliency::StaticSaliencyFineGrained`` (opencv_contrib modules/saliency/src/
+staticSaliencyFineGrained.cpp) bit for bit on 8-bit images up to 256 x 256:
+
+1. gray = cvtColor(BGR2GRAY), then GaussianBlur 3x3 twice (8-bit, see ``cvops``);
+2. for each neighbourhood n in (12, 24, 48, 28, 56, 112): the box of rows y-n+1 .. y+n and columns
+   x-n+1 .. x+n clipped to the image, its sum S and area A (the integral image); the surround mean
+   m = (S - g) / (A - 1) in float32; on = (uchar)(g - m) where positive, off = (uchar)(m - g) where
+   positive;
+3. on and off summed over the six scales, each sum scaled to 0..255 by its image maximum:
+   (uchar)(255. * (float)(sum / (float)max));
+4. (uchar)(255. * (on + off) / max(max on, max off)) -- the C++ cast keeps the low byte when this
+   exceeds 255 (x86: cvttsd2si then the low 8 bits), which we reproduce;
+5. the 8-bit map times (float)(1/255).
+
+Exact arithmetic used here instead of the per-pixel float code: g - m = (g A - S) / (A - 1) =: D / (A - 1),
+and trunc(fl(D / (A - 1))) equals the exact trunc(D / (A - 1)) because a non-integer quotient is at least
+1 / (A - 1) >= 2^-16 from an integer while float32 rounding moves it by < 2^-16 (|D| < 2^24, A < 2^16);
+so on = max(T, 0), off = max(-T, 0) with T = trunc(D / (A - 1)). OpenCV's float32 integral image is exact
+while the sums stay below 2^24, i.e. up to 256 x 256 images; beyond that both sides round and may differ.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+
+from augrepro.saliency.cvops import gaussian3x3_u8, rgb_to_gray
+
+# neighbourhoods {3*4, 3*4*2, 3*4*2*2, 7*4, 7*4*2, 7*4*2*2} of staticSaliencyFineGrained.cpp
+NEIGHBOURHOODS = (12, 24, 48, 28, 56, 112)
+
+
+def _box_range(size: int, nb: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """First and one-past-last index of the clipped neighbourhood of every position (getMean's P1, P2)."""
+    pos = torch.arange(size)
+    return (pos - nb + 1).clamp(min=0), (pos + nb + 1).clamp(max=size)
+
+
+@lru_cache(maxsize=64)
+def _plan(h: int, w: int, device: torch.device) -> dict:
+    """Distinct clipped neighbourhoods (a neighbourhood at least as large as the image side clips to the
+    same box) with their multiplicity, the areas A and divisors A - 1 stacked per scale (S x 1 x H x W),
+    and the margins of the padded integral image."""
+    scales: dict[tuple[int, int], int] = {}
+    for nb in NEIGHBOURHOODS:
+        key = (min(nb, h), min(nb, w))
+        scales[key] = scales.get(key, 0) + 1
+    keys = list(scales)
+    areas = []
+    for ny, nx in keys:
+        y1, y2 = _box_range(h, ny)
+        x1, x2 = _box_range(w, nx)
+        areas.append(((y2 - y1)[:, None] * (x2 - x1)[None, :]).to(torch.float32))
+    area = torch.stack(areas)[:, None]
+    mult = torch.tensor([scales[k] for k in keys], dtype=torch.float32)
+    boxes = [(ny, nx) for ny, nx in keys if (ny, nx) != (h, w)]
+    return dict(
+        keys=keys,
+        full=keys.index((h, w)) if (h, w) in scales else None,
+        area=area.to(device),
+        denom=(area - 1).clamp(min=1).to(device),  # area 1 (a 1 x 1 image): S = g, so D = 0 and T = 0
+        mult=None if bool((mult == 1).all()) else mult[:, None, None, None].to(device),
+        pad_y=max((ny for ny, _ in boxes), default=0),
+        pad_x=max((nx for _, nx in boxes), default=0),
+    )
+
+
+# images per chunk on the CPU: about 2^15 pixels, so that a chunk's working set stays in a core's L2 cache
+_CHUNK_PIXELS = 1 << 15
+
+
+def fine_grained(images: torch.Tensor) -> torch.Tensor:
+    """N x 3 x H x W uint8 RGB -> N x H x W float32 fine-grained saliency in [0, 1] (OpenCV's values)."""
+    n, _, h, w = images.shape
+    step = n if images.device.type != "cpu" else max(1, min(n, _CHUNK_PIXELS // (h * w)))
+    plan = _plan(h, w, images.device)
+    ws = _Workspace(step, h, w, plan, images.device)
+    out = torch.empty((n, h, w), dtype=torch.float32, device=images.device)
+    for i in range(0, n, step):
+        chunk = images[i : i + step]
+        _fine_grained(chunk, plan, ws.view(len(chunk)), out[i : i + step])
+    return out
+
+
+class _Workspace:
+    """Buffers reused by every chunk (on the CPU, allocating is dearer than most of these small ops); the
+    zero margins of the padded integral image are never written."""
+
+    def __init__(self, n: int, h: int, w: int, plan: dict, device: torch.device):
+        f32 = dict(dtype=torch.float32, device=device)
+        py, px = plan["pad_y"], plan["pad_x"]
+        self.bufs = dict(
+            rgb=torch.empty((n, 3, h, w), **f32),
+            gray=torch.empty((n, h, w), **f32),
+            padded=torch.empty((n, h + 2, w + 2), **f32),
+            rows=torch.empty((n, h, w + 2), **f32),
+            z=torch.empty((len(plan["keys"]), n, h, w), **f32),
+            sum_t=torch.empty((n, h, w), **f32),
+            sum_abs=torch.empty((n, h, w), **f32),
+            f64=torch.empty((n, h, w), dtype=torch.float64, device=device),
+            ip=torch.zeros((n, h + 2 * py + 1, w + 2 * px + 1), **f32) if py else None,
+        )
+
+    def view(self, n: int) -> dict:
+        return {k: (None if v is None else v[:, :n] if k == "z" else v[:n]) for k, v in self.bufs.items()}
+
+
+def _fine_grained(images: torch.Tensor, plan: dict, b: dict, out: torch.Tensor) -> None:
+    n, _, h, w = images.shape
+    gray = rgb_to_gray(images, out=b["gray"], work=b["rgb"])
+    for _ in range(2):  # GaussianBlur 3x3 twice
+        gaussian3x3_u8(gray, out=gray, padded=b["padded"], rows=b["rows"])
+    r0, c0 = plan["pad_y"] + 1, plan["pad_x"] + 1
+    ip, z = b["ip"], b["z"]
+    if ip is not None:
+        # integral image S[y, x] = sum of gray[:y, :x] at ip[r0 - 1 + y, c0 - 1 + x], constant beyond the image
+        core = ip[:, r0 : r0 + h, c0 : c0 + w]
+        torch.cumsum(gray, 1, out=core)
+        core.cumsum_(2)
+        ip[:, r0 + h :, c0 : c0 + w] = core[:, -1:, :]
+        ip[:, r0 : r0 + h, c0 + w :] = core[:, :, -1:]
+        ip[:, r0 + h :, c0 + w :] = core[:, -1:, -1:]
+    for s, (ny, nx) in enumerate(plan["keys"]):
+        if s == plan["full"]:
+            z[s] = gray.sum((1, 2), keepdim=True)
+            continue
+        # box sum S over rows y-ny+1 .. y+ny and columns x-nx+1 .. x+nx: four shifted slices of ip
+        top, bottom, left, right = r0 - ny, r0 + ny, c0 - nx, c0 + nx
+        torch.sub(ip[:, bottom : bottom + h, right : right + w], ip[:, bottom : bottom + h, left : left + w], out=z[s])
+        z[s].sub_(ip[:, top : top + h, right : right + w]).add_(ip[:, top : top + h, left : left + w])
+    z.addcmul_(gray, plan["area"], value=-1)  # S - g A = -D
+    z.div_(plan["denom"], rounding_mode="trunc")  # -T
+    if plan["mult"] is not None:
+        z.mul_(plan["mult"])
+    sum_t = torch.sum(z, 0, out=b["sum_t"])
+    sum_abs = torch.sum(z.abs_(), 0, out=b["sum_abs"])
+    # on = sum of max(T, 0) = (|T| + T) / 2 and off = sum of max(-T, 0) = (|T| - T) / 2, in place
+    on = sum_abs.sub_(sum_t).mul_(0.5)
+    off = sum_t.add_(on)
+    on8 = _scale_to_byte(on, b["f64"])
+    off8 = _scale_to_byte(off, b["f64"])
+    peak = torch.maximum(on8.amax((1, 2), keepdim=True), off8.amax((1, 2), keepdim=True)).clamp_(min=1)
+    # mixOnOff's (uchar)(255. * (on + off) / max): the quotient is <= 510 and, unless an integer, at least
+    # 1/255 from one, so float32 truncated division is exact; a zero maximum means on = off = 0.
+    mixed = torch.add(on8, off8, out=out).mul_(255).div_(peak, rounding_mode="trunc")
+    low = torch.mul(mixed, 1 / 256, out=on8).floor_()
+    mixed.sub_(low, alpha=256).mul_(_INV255)  # the uchar cast keeps the low byte; then convertTo(1/255)
+
+
+_INV255 = float(torch.tensor(1 / 255, dtype=torch.float32))  # convertTo(CV_32F, 1.0f / 255.0f)
+
+
+def _scale_to_byte(total: torch.Tensor, f64: torch.Tensor) -> torch.Tensor:
+    """mixScales' (uchar)(255. * (float)(sum / (float)max)) on float32 sums, in place: float32 quotient,
+    float64 product (in the buffer ``f64``), truncated -- the float64 step matters when 255 * sum / max is
+    an integer; a zero maximum (0/0 in C++, cast to 0) is taken as 1, which gives the same zeros."""
+    peak = total.amax((1, 2), keepdim=True).clamp_(min=1)
+    f64.copy_(total.div_(peak)).mul_(255.0).trunc_()
+    return total.copy_(f64)
