@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 import torch
+
+from augrepro.models import build_model
 import torch.nn.functional as F
 
 from augrepro.augment import AUGMENTATIONS, Context, MixResult, build_augmentation
@@ -393,12 +395,21 @@ def test_every_method_handles_odd_and_single_batches_deterministically(method, p
     runs = []
     for _ in range(2):
         ctx = ctx_for(33)
+        ctx.epoch = 2  # past HybridMix's clean first epoch
+        if aug.uses_model():  # SalfMix, SnapMix, HybridMix: the model being trained
+            torch.manual_seed(0)
+            ctx.model = build_model("resnet8", 10)
         runs.append([aug(x, y, ctx) for _ in range(3)])
     for a, b in zip(*runs):
         assert a.images.shape == x.shape and a.images.dtype == x.dtype
         assert torch.isfinite(a.images).all()
-        assert sorted(a.index.tolist()) == list(range(n))
-        assert a.lam.shape == (n,) and torch.all((a.lam >= 0) & (a.lam <= 1))
+        if a.indices is None:  # two-image methods: the partner index is a permutation
+            assert sorted(a.index.tolist()) == list(range(n))
+        else:  # RICAP: K partners per sample whose weights are the area fractions, summing to 1
+            assert a.indices.shape[1] == n and torch.allclose(a.weights.sum(0), torch.ones(n))
+        assert a.lam.shape == (n,) and torch.all(a.lam >= 0)
+        if a.lam_b is None:  # weights summing to 1; SnapMix's CAM-mass weights need not (same labels add)
+            assert torch.all(a.lam <= 1)
         assert torch.equal(a.images, b.images) and torch.equal(a.index, b.index) and torch.equal(a.lam, b.lam)
         assert (a.boxes is None) == (b.boxes is None)
         if a.boxes is not None:

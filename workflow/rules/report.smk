@@ -8,14 +8,13 @@ rule report:
         summary="results/aggregate/summary.csv",
         curves="results/aggregate/curves.csv",
         published=get_published_tables(),
+        previews=get_preview_paths(),
     output:
         report(
             "results/report/report.html",
             caption="../../report/caption.rst",
             category="Reproduction report",
         ),
-    params:
-        previews=get_preview_paths(),
     conda:
         "../../environment.yml"
     log:

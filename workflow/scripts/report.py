@@ -29,5 +29,5 @@ build_report(
         "training (config)": config.get("training") or {},
     },
     templates_dir=root / "report",
-    previews=snakemake.params.previews,  # noqa: F821
+    previews=snakemake.input.previews,  # noqa: F821
 )

@@ -26,23 +26,44 @@ class MixResult:
     lam: torch.Tensor  # N, weight of each sample's own label
     lam_b: torch.Tensor | None = None  # N, weight of the partner's label; None means 1 - lam
     boxes: torch.Tensor | None = None  # N x 4 (y1, x1, y2, x2), the pasted region, for box methods
+    # Where the pasted pixels came from in the partner image (N x 4), when it differs from ``boxes``
+    # (SnapMix, ResizeMix, SalfMix, the SaliencyMix ablation styles); None means the same region.
+    source_boxes: torch.Tensor | None = None
+    # Methods with more than two labels (RICAP): K x N source indices and K x N label weights; part k of
+    # sample i shows image ``indices[k, i]`` and weighs its label by ``weights[k, i]``. When present,
+    # the loss and the correct count use these (``lam``/``index`` then summarise: the own label's total
+    # weight and the heaviest other partner). ``part_boxes`` (K x N x 4): the region of each part.
+    indices: torch.Tensor | None = None
+    weights: torch.Tensor | None = None
+    part_boxes: torch.Tensor | None = None
 
     @property
     def partner_weight(self) -> torch.Tensor:
         return 1.0 - self.lam if self.lam_b is None else self.lam_b
 
+    def label_terms(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(source index, weight) pairs whose weighted sum defines the loss: two, or K for RICAP."""
+        if self.indices is not None:
+            if self.weights is None or self.weights.shape != self.indices.shape:
+                raise ValueError("MixResult.indices and MixResult.weights must both be K x N")
+            return list(zip(self.indices, self.weights))
+        own = torch.arange(self.lam.shape[0], device=self.lam.device)
+        return [(own, self.lam), (self.index, self.partner_weight)]
+
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Mean over the batch of the per-sample mixed cross-entropy."""
-        own = F.cross_entropy(logits, labels, reduction="none")
-        partner = F.cross_entropy(logits, labels[self.index], reduction="none")
-        return (self.lam * own + self.partner_weight * partner).mean()
+        total = torch.zeros(logits.shape[0], device=logits.device)
+        for idx, weight in self.label_terms():
+            total = total + weight * F.cross_entropy(logits, labels[idx], reduction="none")
+        return total.mean()
 
     def correct(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Label-weighted number of correct top-1 predictions (for the training error)."""
         pred = logits.argmax(1)
-        own = (pred == labels).float()
-        partner = (pred == labels[self.index]).float()
-        return (self.lam * own + self.partner_weight * partner).sum()
+        total = torch.zeros((), device=logits.device)
+        for idx, weight in self.label_terms():
+            total = total + (weight * (pred == labels[idx]).float()).sum()
+        return total
 
 
 @dataclass
@@ -72,6 +93,14 @@ class Augmentation:
     def __call__(self, images: torch.Tensor, labels: torch.Tensor, ctx: Context) -> MixResult:
         raise NotImplementedError
 
+    def uses_model(self) -> bool:
+        """Whether a call makes an extra pass through ``ctx.model`` (the model being trained)."""
+        return False
+
+    def saliency_map(self, images: torch.Tensor, labels: torch.Tensor, ctx: Context) -> torch.Tensor | None:
+        """The N x H x W map this method consults for ``images`` (for previews), or None if it uses none."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         params = dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
         return {"method": self.name, "variant": getattr(self, "variant", None), "params": params, "source": self.source}
@@ -87,6 +116,16 @@ def register(name: str):
         return cls
 
     return decorator
+
+
+def require_model(ctx: Context, method: str) -> torch.nn.Module:
+    """The model being trained, for methods that need an extra forward/backward; a clear error if absent."""
+    if ctx.model is None:
+        raise ValueError(
+            f"{method} needs the model being trained: pass it as Context(..., model=model) "
+            "(the training engine does this; a preview uses a freshly initialised model or a checkpoint)"
+        )
+    return ctx.model
 
 
 def identity(images: torch.Tensor) -> MixResult:

@@ -44,3 +44,43 @@ def paste_boxes(images: torch.Tensor, index: torch.Tensor, boxes: torch.Tensor):
     n, _, h, w = images.shape
     mixed = torch.where(box_masks(boxes, h, w), images[index], images)
     return mixed, 1.0 - box_area_fraction(boxes, h, w)
+
+
+def inside_box(cy: torch.Tensor, cx: torch.Tensor, size_h: int, size_w: int, h: int, w: int) -> torch.Tensor:
+    """N x 4 boxes of exactly ``size_h x size_w`` around the centres, shifted (not clipped) to lie inside
+    the image: ``y1 = clamp(cy - size_h // 2, 0, h - size_h)``. Used where a source and a target
+    region must have the same size at different places (the SaliencyMix ablation styles)."""
+    y1 = (cy - size_h // 2).clamp(0, h - size_h)
+    x1 = (cx - size_w // 2).clamp(0, w - size_w)
+    return torch.stack([y1, x1, y1 + size_h, x1 + size_w], 1)
+
+
+def gather_windows(images: torch.Tensor, y1: torch.Tensor, x1: torch.Tensor, size_h: int, size_w: int) -> torch.Tensor:
+    """Per-sample crops: N x C x size_h x size_w, crop i taken at (y1[i], x1[i]) of images[i] (batched indexing)."""
+    n = images.shape[0]
+    rows = y1[:, None] + torch.arange(size_h, device=images.device)[None]
+    cols = x1[:, None] + torch.arange(size_w, device=images.device)[None]
+    batch = torch.arange(n, device=images.device)[:, None, None]
+    return images[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
+def place_windows(images: torch.Tensor, patches: torch.Tensor, y1: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+    """Copy of ``images`` with patches[i] (N x C x ph x pw) written at (y1[i], x1[i]) of image i; the
+    windows must lie inside the image."""
+    n, _, h, w = images.shape
+    ph, pw = patches.shape[2:]
+    if ph == 0 or pw == 0:
+        return images.clone()
+    boxes = torch.stack([y1, x1, y1 + ph, x1 + pw], 1)
+    local_r = (torch.arange(h, device=images.device)[None] - y1[:, None]).clamp(0, ph - 1)
+    local_c = (torch.arange(w, device=images.device)[None] - x1[:, None]).clamp(0, pw - 1)
+    batch = torch.arange(n, device=images.device)[:, None, None]
+    spread = patches[batch, :, local_r[:, :, None], local_c[:, None, :]].permute(0, 3, 1, 2)
+    return torch.where(box_masks(boxes, h, w), spread, images)
+
+
+def uniform_int(low: torch.Tensor, high: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Per-sample integers uniform on [low, high] (inclusive), drawn from ``generator`` on the CPU."""
+    u = torch.rand(low.shape[0], generator=generator).to(low.device)
+    span = (high - low + 1).to(u.dtype)
+    return low + torch.minimum((u * span).long(), (high - low).long())

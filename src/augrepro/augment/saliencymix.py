@@ -6,6 +6,15 @@ on the *normalized float* tensor, one box around its peak pasted from every shuf
 lam recomputed from the clipped area.
 ``paper``: as the paper text describes (seed 001, "Our approach"): per sample, the saliency of that
 sample's source image computed on its uint8 pixels, a box of the batch's size around its peak.
+
+Ablations of the paper variant (seed 001, "Our approach" slide, figures (c)/(d)): ``saliency`` picks the
+detector (fine-grained, spectral residual) and ``style`` the source and target patch mixing style:
+``salient_to_corresponding`` (the method: the source's salient box pasted at the same place),
+``salient_to_salient``, ``salient_to_nonsalient``, ``nonsalient_to_salient``, ``nonsalient_to_nonsalient``.
+Assumed (the slides show only names and error bars): "non-salient" is the first minimum of the map in
+raster order, as "salient" is its first maximum; a target "salient"/"non-salient" place is that point of
+the *target* image's own map; when source and target places differ, both boxes keep the full cut size,
+shifted (not clipped) to lie inside the image, so the cut region fits the place it is pasted to.
 """
 
 from __future__ import annotations
@@ -15,10 +24,17 @@ from dataclasses import dataclass
 import torch
 
 from augrepro.augment.base import Augmentation, Context, MixResult, identity, register
-from augrepro.augment.boxes import clipped_box, cut_size, paste_boxes
+from augrepro.augment.boxes import clipped_box, cut_size, gather_windows, inside_box, paste_boxes, place_windows
 from augrepro.saliency import METHODS, official_float_peak, saliency_maps
 
 VARIANTS = ("official", "paper")
+STYLES = (
+    "salient_to_corresponding",
+    "salient_to_salient",
+    "salient_to_nonsalient",
+    "nonsalient_to_salient",
+    "nonsalient_to_nonsalient",
+)
 
 
 # SaliencyMix: official = released code (saliency_bbox, one box per batch); paper = paper text (per sample).
@@ -29,6 +45,7 @@ class SaliencyMix(Augmentation):
     beta: float = 1.0
     prob: float = 0.5  # salmix_prob of the released CIFAR code
     saliency: str = "fine_grained"  # paper variant only; the official variant is fine-grained by construction
+    style: str = "salient_to_corresponding"  # paper variant only: the mixing-style ablation (seed 001)
     source = "SaliencyMix_CIFAR/saliencymix.py (official) / SaliencyMix paper section 3 (paper)"
 
     def bind(self, spec) -> None:
@@ -38,6 +55,15 @@ class SaliencyMix(Augmentation):
             raise ValueError(f"saliencymix.saliency {self.saliency!r}; valid: {', '.join(METHODS)}")
         if self.variant == "official" and self.saliency != "fine_grained":
             raise ValueError("saliencymix: the official variant uses fine_grained saliency; use variant: paper")
+        if self.style not in STYLES:
+            raise ValueError(f"saliencymix.style {self.style!r}; valid styles: {', '.join(STYLES)}")
+        if self.variant == "official" and self.style != STYLES[0]:
+            raise ValueError("saliencymix: the mixing-style ablation needs variant: paper")
+
+    def saliency_map(self, images, labels, ctx: Context):
+        if self.variant == "official":
+            return None  # the released code's map of the float tensor is meaningless (see REFERENCE.md)
+        return saliency_maps(ctx.denormalize(images), self.saliency)
 
     def __call__(self, images, labels, ctx: Context) -> MixResult:
         if self.beta <= 0 or ctx.rng.random() >= self.prob:
@@ -50,8 +76,18 @@ class SaliencyMix(Augmentation):
             cy, cx = official_float_peak(images[index[0]])
             boxes = torch.tensor([clipped_box(cy, cx, cut_h, cut_w, h, w)], device=images.device).expand(n, 4)
         else:
-            maps = saliency_maps(ctx.denormalize(images), self.saliency)
-            peak = maps.flatten(1).argmax(1)
-            boxes = torch.stack(clipped_box(peak // w, peak % w, cut_h, cut_w, h, w), 1)[index]
+            maps = saliency_maps(ctx.denormalize(images), self.saliency).flatten(1)
+            source_from, target_to = self.style.split("_to_")
+            src = (maps.argmax(1) if source_from == "salient" else maps.argmin(1))[index]
+            if target_to == "corresponding":
+                boxes = torch.stack(clipped_box(src // w, src % w, cut_h, cut_w, h, w), 1)
+            else:
+                dst = maps.argmax(1) if target_to == "salient" else maps.argmin(1)
+                src_boxes = inside_box(src // w, src % w, cut_h, cut_w, h, w)
+                boxes = inside_box(dst // w, dst % w, cut_h, cut_w, h, w)
+                patches = gather_windows(images[index], src_boxes[:, 0], src_boxes[:, 1], cut_h, cut_w)
+                mixed = place_windows(images, patches, boxes[:, 0], boxes[:, 1])
+                lam_t = torch.full((n,), 1.0 - cut_h * cut_w / (h * w), device=images.device)
+                return MixResult(mixed, index, lam_t, boxes=boxes, source_boxes=src_boxes)
         mixed, lam_t = paste_boxes(images, index, boxes.long())
         return MixResult(mixed, index, lam_t, boxes=boxes.long())

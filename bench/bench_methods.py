@@ -1,0 +1,86 @@
+"""Time per batch of every registered mixing method, as a ratio to one training step of resnet18.
+
+Batch 128 x 3 x 32 x 32 (CIFAR), on the CPU. The reference step is forward + backward + SGD step of
+``resnet18`` (10 classes) at batch 128. Methods that make an extra pass through the model being trained
+(SnapMix, SalfMix, HybridMix, Cutout with saliency) get that resnet18 as ``ctx.model``. Each method runs
+with probability 1 where it has a probability, so the figure is the cost of a mixed batch.
+
+    python bench/bench_methods.py [--repeats 5] [--threads N] [--methods cutmix,salfmix]
+
+Goal (issue 3): at most 3 % of the step for every method without an extra forward/backward.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from augrepro.augment import AUGMENTATIONS, Context, build_augmentation
+from augrepro.data import get_spec
+from augrepro.models import build_model
+
+GOAL = 0.03
+
+
+def median_seconds(fn, repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--methods", default=None, help="comma-separated subset (default: all registered)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    spec = get_spec("cifar10")
+    torch.manual_seed(0)
+    model = build_model("resnet18", spec.num_classes).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(128, 3, 32, 32, generator=g)
+    y = torch.randint(0, spec.num_classes, (128,), generator=g)
+
+    def step():
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    step_s = median_seconds(step, args.repeats)
+    names = args.methods.split(",") if args.methods else AUGMENTATIONS.names()
+    print(f"resnet18 training step, batch 128, CPU ({torch.get_num_threads()} threads): {1000 * step_s:.1f} ms")
+    print(f"{'method':<34} {'ms/batch':>9} {'/ step':>8}  goal")
+    ctx = Context(spec.mean, spec.std, torch.Generator().manual_seed(1), np.random.default_rng(1), epoch=2, model=model)
+    variants = []
+    for name in names:
+        fields = {f.name for f in dataclasses.fields(AUGMENTATIONS.get(name))}
+        base = {"prob": 1.0} if "prob" in fields else {}
+        if name == "saliencymix":
+            variants += [(name, {**base, "variant": "official"}), (name, {**base, "variant": "paper"})]
+        else:
+            variants.append((name, base))
+    for name, params in variants:
+        aug = build_augmentation(name, params, spec)
+        seconds = median_seconds(lambda: aug(x, y, ctx), args.repeats)
+        ratio = seconds / step_s
+        label = name + (f" ({params['variant']})" if "variant" in params else "")
+        verdict = "extra pass (as measured)" if aug.uses_model() else ("ok" if ratio <= GOAL else "over 3 %")
+        print(f"{label:<34} {1000 * seconds:>9.2f} {100 * ratio:>7.2f}%  {verdict}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Extra passes through the model being trained, for the methods that need it (SnapMix, SalfMix,
+HybridMix, Cutout with saliency), without changing the model's training state.
+
+The interface a method needs from the model is only ``model(x) -> logits``: the extra pass runs in
+the model's current mode (train mode during training: batch statistics, as the released SnapMix code
+runs its CAM forward), and :func:`preserved_state` then restores every buffer (BatchNorm running
+mean/var and ``num_batches_tracked``) and every module's train/eval flag. Gradients are taken with
+``torch.autograd.grad`` with respect to the input only, so no ``.grad`` is written on the parameters.
+Class activation maps find the feature maps with forward hooks: the last 4-D output of a submodule
+and the last ``nn.Linear`` called (the classifier after global average pooling); a built-in check
+refuses a model for which the mean of the map does not reproduce the logit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@contextlib.contextmanager
+def preserved_state(model: nn.Module) -> Iterator[None]:
+    """Run a block through ``model`` and put its buffers and train/eval flags back afterwards."""
+    buffers = [(b, b.detach().clone()) for b in model.buffers()]
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buf, saved in buffers:
+                buf.copy_(saved)
+        for module, training in modes:
+            module.training = training
+
+
+# SalfMix (seed 002, section 4.2, equations (2) and (3)): g = dL(f(x), y)/dx with L the cross-entropy of
+# the model being trained; M_ij = max_c |g(i, j, c)|.
+def input_gradient_saliency(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """N x H x W map ``max_c |d CE / d x|`` from one extra forward/backward w.r.t. the input only.
+
+    The loss is summed over the batch (a per-sample scale leaves each map's arg-max and arg-min unchanged).
+    """
+    x = images.detach().clone().requires_grad_(True)
+    with preserved_state(model), torch.enable_grad():
+        loss = F.cross_entropy(model(x), labels, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, x)
+    return grad.abs().amax(1)
+
+
+def _features_and_classifier(model: nn.Module, images: torch.Tensor):
+    """One forward with hooks: (logits, last 4-D submodule output, last nn.Linear called)."""
+    seen: dict[str, object] = {}
+
+    def on_output(module, _inputs, output):
+        if isinstance(output, torch.Tensor) and output.dim() == 4:
+            seen["features"] = output
+        if isinstance(module, nn.Linear):
+            seen["linear"] = module
+
+    handles = [m.register_forward_hook(on_output) for m in model.modules() if m is not model]
+    try:
+        logits = model(images)
+    finally:
+        for h in handles:
+            h.remove()
+    if "features" not in seen or "linear" not in seen:
+        raise ValueError(
+            f"{type(model).__name__}: class activation maps need a convolutional trunk ending in global average "
+            "pooling and an nn.Linear classifier; this model has no such submodules"
+        )
+    return logits, seen["features"], seen["linear"]
+
+
+# SnapMix (Shaoli-Huang/SnapMix@245bda4, utils/mixmethod.py get_spm): no-grad forward of the model being
+# trained; CAM of each sample's target class = classifier weights (and bias) applied to ReLU(feature maps);
+# bilinear upsampling to the image size (align_corners=False); minus its minimum; divided by its sum.
+@torch.no_grad()
+def class_activation_maps(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """N x H x W semantic percentage maps (each sums to 1; NaN where a map is constant)."""
+    h, w = images.shape[2:]
+    with preserved_state(model):
+        logits, features, linear = _features_and_classifier(model, images)
+    features = F.relu(features)
+    weight = linear.weight[labels]  # N x C
+    bias = linear.bias[labels] if linear.bias is not None else torch.zeros(len(labels), device=images.device)
+    if features.shape[1] != weight.shape[1]:
+        raise ValueError(
+            f"{type(model).__name__}: the last feature maps have {features.shape[1]} channels but the classifier "
+            f"takes {weight.shape[1]}; class activation maps need pooling straight into the classifier"
+        )
+    cams = torch.einsum("nchw,nc->nhw", features, weight) + bias[:, None, None]
+    own_logit = logits.gather(1, labels[:, None])[:, 0]
+    if not torch.allclose(cams.mean((1, 2)), own_logit, rtol=1e-3, atol=1e-3 * (1 + own_logit.abs().max().item())):
+        raise ValueError(
+            f"{type(model).__name__}: the mean of the class activation map does not equal the logit, so the "
+            "hooked feature maps are not what the classifier pools; give the model a trunk whose last submodule "
+            "output is pooled straight into its nn.Linear classifier"
+        )
+    cams = F.interpolate(cams[:, None], size=(h, w), mode="bilinear", align_corners=False)[:, 0]
+    cams = cams - cams.flatten(1).amin(1)[:, None, None]
+    return cams / cams.sum((1, 2), keepdim=True)

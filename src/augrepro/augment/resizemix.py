@@ -1,0 +1,52 @@
+"""ResizeMix (Qin et al. 2020), as released (JayQine/ResizeMix@45441ff, run_apis/trainer.py and
+tools/utils.py ``getbox_new``; CIFAR configs: resizemix alpha 0.1, beta 0.8, applied to every batch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from augrepro.augment.base import Augmentation, Context, MixResult, identity, register
+from augrepro.augment.boxes import place_windows
+
+
+# ResizeMix code: one scale ~ U(alpha, beta) per batch; the shuffled batch resized by nearest neighbour with
+# that scale factor (side floor(scale * side)); each sample's patch pasted at its own random place, shifted to
+# lie fully inside the target; lam = 1 - patch area / image area.
+@register("resizemix")
+@dataclass
+class ResizeMix(Augmentation):
+    alpha: float = 0.1  # lower bound of the scale (ResizeMix configs/cifar10_wrs.py; seed 002 section 5.1)
+    beta: float = 0.8  # upper bound of the scale
+    prob: float = 1.0  # the released CIFAR configs resize-mix every batch (cutmix prob 0.0)
+    source = "ResizeMix code run_apis/trainer.py (resizemix branch) and tools/utils.py getbox_new"
+
+    def bind(self, spec) -> None:
+        if not 0.0 < self.alpha <= self.beta <= 1.0:
+            raise ValueError(f"resizemix: need 0 < alpha <= beta <= 1, got alpha={self.alpha}, beta={self.beta}")
+        if not 0.0 <= self.prob <= 1.0:
+            raise ValueError(f"resizemix.prob must lie in [0, 1], got {self.prob}")
+
+    def __call__(self, images, labels, ctx: Context) -> MixResult:
+        if ctx.rng.random() >= self.prob:
+            return identity(images)
+        n, _, h, w = images.shape
+        scale = float(ctx.rng.uniform(self.alpha, self.beta))
+        index = torch.randperm(n, generator=ctx.generator).to(images.device)
+        if int(h * scale) == 0 or int(w * scale) == 0:  # a patch of no pixel: nothing is pasted
+            return identity(images)
+        small = F.interpolate(images[index], scale_factor=scale, mode="nearest")
+        ph, pw = small.shape[2:]
+        # getbox_new: centre uniform, x1 = clip(c - s // 2), x2 = clip(x1 + s), x1 = clip(x2 - s): fully inside.
+        cy = torch.randint(0, h, (n,), generator=ctx.generator).to(images.device)
+        cx = torch.randint(0, w, (n,), generator=ctx.generator).to(images.device)
+        y1 = ((cy - ph // 2).clamp(0, h) + ph).clamp(0, h) - ph
+        x1 = ((cx - pw // 2).clamp(0, w) + pw).clamp(0, w) - pw
+        y1, x1 = y1.clamp(min=0), x1.clamp(min=0)
+        mixed = place_windows(images, small, y1, x1)
+        boxes = torch.stack([y1, x1, y1 + ph, x1 + pw], 1)
+        lam = torch.full((n,), 1.0 - ph * pw / (h * w), device=images.device)
+        full = torch.tensor([[0, 0, h, w]], device=images.device).expand(n, 4)
+        return MixResult(mixed, index, lam, boxes=boxes, source_boxes=full)

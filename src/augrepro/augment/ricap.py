@@ -1,0 +1,56 @@
+"""RICAP (Takahashi, Matsubara & Uehara, ACML 2018, "Data augmentation using random image cropping and
+patching for deep CNNs", section 3.1 and its released PyTorch snippet)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from augrepro.augment.base import Augmentation, Context, MixResult, identity, register
+
+
+# RICAP: boundary (w, h) = round(side * Beta(beta, beta)) once per batch; four permutations of the batch; crop
+# k of size w_k x h_k at a uniform place of image perm_k[i]; the four crops tile the output (top-left,
+# top-right, bottom-left, bottom-right); label weight of crop k = w_k * h_k / image area.
+@register("ricap")
+@dataclass
+class RICAP(Augmentation):
+    beta: float = 0.3  # RICAP paper section 4.1 (beta = 0.3 on CIFAR)
+    prob: float = 1.0  # RICAP applies to every batch
+    source = "RICAP paper section 3.1 (four crops, boundary ~ Beta(0.3, 0.3), area-proportional labels)"
+
+    def bind(self, spec) -> None:
+        if self.beta <= 0:
+            raise ValueError(f"ricap.beta must be positive, got {self.beta}")
+        if not 0.0 <= self.prob <= 1.0:
+            raise ValueError(f"ricap.prob must lie in [0, 1], got {self.prob}")
+
+    def __call__(self, images, labels, ctx: Context) -> MixResult:
+        if ctx.rng.random() >= self.prob:
+            return identity(images)
+        n, _, h, w = images.shape
+        dev = images.device
+        bw = int(round(w * float(ctx.rng.beta(self.beta, self.beta))))
+        bh = int(round(h * float(ctx.rng.beta(self.beta, self.beta))))
+        sizes = [(bh, bw), (bh, w - bw), (h - bh, bw), (h - bh, w - bw)]  # (rows, cols) of the four parts
+        origins = [(0, 0), (0, bw), (bh, 0), (bh, bw)]
+        mixed = torch.empty_like(images)
+        indices, weights, parts = [], [], []
+        for (ph, pw), (oy, ox) in zip(sizes, origins):
+            perm = torch.randperm(n, generator=ctx.generator).to(dev)
+            sy = int(ctx.rng.integers(0, h - ph + 1))
+            sx = int(ctx.rng.integers(0, w - pw + 1))
+            mixed[:, :, oy : oy + ph, ox : ox + pw] = images[perm, :, sy : sy + ph, sx : sx + pw]
+            indices.append(perm)
+            weights.append(torch.full((n,), ph * pw / (h * w), device=dev))
+            parts.append(torch.tensor([oy, ox, oy + ph, ox + pw], device=dev).expand(n, 4))
+        indices_t, weights_t = torch.stack(indices), torch.stack(weights)
+        own = indices_t == torch.arange(n, device=dev)[None]
+        lam = (weights_t * own).sum(0)
+        # Summary partner: the heaviest part showing another image (the own index if all four show it).
+        other = torch.where(own, torch.full_like(weights_t, -1.0), weights_t)
+        best = other.argmax(0)
+        index = torch.where(other.amax(0) >= 0, indices_t.gather(0, best[None])[0], torch.arange(n, device=dev))
+        lam_b = torch.where(other.amax(0) >= 0, other.amax(0), torch.zeros_like(lam))
+        return MixResult(mixed, index, lam, lam_b=lam_b, indices=indices_t, weights=weights_t, part_boxes=torch.stack(parts))

@@ -1,0 +1,23 @@
+"""Adapter: rule preview -> augrepro.augment.preview.render_preview."""
+
+import sys
+from pathlib import Path
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (snakemake is injected)
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
+
+from augrepro.augment.preview import render_preview  # noqa: E402
+from augrepro.train.config import method_of  # noqa: E402
+
+augmentation = snakemake.wildcards.augmentation  # noqa: F821
+dataset = snakemake.wildcards.data_name  # noqa: F821
+method, params = method_of({"methods": {augmentation: dict(snakemake.params.entry)}}, augmentation)  # noqa: F821
+out = render_preview(
+    snakemake.input.data,  # noqa: F821
+    dataset,
+    method,
+    snakemake.output[0],  # noqa: F821
+    params=params,
+    title=f"{augmentation} ({method}) on {dataset}",
+)
+print(f"wrote {out}", file=sys.stderr)
