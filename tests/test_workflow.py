@@ -124,7 +124,8 @@ def test_adding_an_augmentation_schedules_only_its_jobs(tiny_run):
     result = snakemake(project, "--dry-run", "--configfile", "tiny_more.yaml")
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
-    assert counts == {"train": 4, "aggregate": 1, "report": 1, "all": 1, "total": 7}
+    # its 4 training jobs (2 datasets x 2 seeds), its preview on the demo images, aggregate and report
+    assert counts == {"train": 4, "preview": 1, "aggregate": 1, "report": 1, "all": 1, "total": 8}
     assert "/cutmix/" in result.stdout and "/baseline/seed" not in result.stdout.split("rule aggregate")[0]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import socket
 import subprocess
@@ -47,4 +48,7 @@ def describe_environment() -> dict:
         "python": sys.version.split()[0],
         "hostname": socket.gethostname(),
         "platform": platform.platform(),
+        # Which scheduler job and which GPUs ran this (SLURM or a workstation profile sets these).
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }

@@ -93,14 +93,23 @@ def get_train_runtime(wildcards, attempt):
     return int(config["resources"]["train_runtime_min"]) * attempt
 
 
+def get_dataset_names():
+    """The datasets of the grid without the '+' of the crop-and-flip variants, each once."""
+    return list(dict.fromkeys(parse_dataset_key(key)[0] for key in config["datasets"]))
+
+
 def get_preview_paths():
-    """Where `augrepro preview` writes the gallery images; the report embeds those that exist."""
-    names = []
-    for key in config["datasets"]:
-        name, _ = parse_dataset_key(key)
-        names += [name, key]
-    return expand("results/preview/{dataset}/{augmentation}.png", dataset=list(dict.fromkeys(names)),
-                  augmentation=config["augmentations"])
+    """The augmentation gallery: one preview per (dataset, augmentation) of the grid."""
+    return expand(
+        "results/preview/{data_name}/{augmentation}.png",
+        data_name=get_dataset_names(),
+        augmentation=config["augmentations"],
+    )
+
+
+def get_preview_entry(wildcards):
+    """This augmentation's own entry under `methods` (parameters, or an alias's `method:`), nothing else."""
+    return (config.get("methods") or {}).get(wildcards.augmentation) or {}
 
 
 def get_grid_runs(wildcards=None):

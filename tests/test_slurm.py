@@ -1,0 +1,152 @@
+"""`snakemake --profile slurm` against a real SLURM cluster started on localhost by the test.
+
+Proves: the profile in slurm/ submits every non-local job through sbatch, training jobs get one GPU
+(GRES), the whole chain ends with every output and the report; a training job interrupted by SLURM
+(`scontrol requeue`: SIGTERM, then back to the queue) resumes from its checkpoint, not from epoch 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import copy_project, job_counts, write_config
+from slurm_cluster import DEFAULT_CONF, LocalSlurm
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 and not Path("/usr/sbin/slurmctld").exists(),
+    reason="needs root to install slurm-wlm and munge",
+)
+
+# Options for this one-node test cluster only (a real cluster keeps the profile's defaults): no
+# slurmdbd here, so sacct cannot answer and the status command must be squeue; first status check
+# after 2 s instead of 40 s. MinJobAge (600 s) exceeds three status-check intervals.
+TEST_CLUSTER_OPTIONS = [
+    "--slurm-status-command", "squeue",
+    "--slurm-init-seconds-before-status-checks", "2",
+]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    if DEFAULT_CONF.exists() and not DEFAULT_CONF.is_symlink():
+        pytest.skip(f"{DEFAULT_CONF} exists: a real SLURM host; the test cluster would clash with it")
+    slurm = LocalSlurm(tmp_path_factory.mktemp("slurm")).start()
+    try:
+        yield slurm
+    finally:
+        slurm.stop()
+
+
+def run_snakemake(cluster: LocalSlurm, project: Path, *args: str, timeout: int = 420) -> tuple[int, str]:
+    """Run Snakemake with the cluster's environment; a run that hangs is stopped with SIGINT."""
+    env = dict(cluster.env)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    out = project / "snakemake.out"
+    with open(out, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "snakemake", *args], cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=120)
+    return proc.returncode, out.read_text()
+
+
+TINY = {
+    "datasets": ["demo"],
+    "models": ["resnet8"],
+    "augmentations": ["baseline", "cutmix"],
+    "seeds": [0, 1],
+    "training": {"preset": "demo", "epochs": 2, "batch_size": 32, "milestones": [1],
+                 "max_train_images": 192, "max_test_images": 100},
+    # One GPU per training job, as in config/paper.yaml; memory and threads that fit the test node.
+    "resources": {"train_threads": 1, "train_gpus": 1, "train_mem_mb": 1500, "train_runtime_min": 10},
+}
+
+
+def test_demo_grid_through_the_slurm_profile(cluster, tmp_path):
+    project = copy_project(tmp_path / "project")
+    write_config(project / "tiny.yaml", TINY)
+    rc, out = run_snakemake(cluster, project, "--profile", "slurm", "--configfile", "tiny.yaml", *TEST_CLUSTER_OPTIONS)
+    assert rc == 0, out[-6000:]
+    assert job_counts(out)["train"] == 4
+    assert out.count("has been submitted with SLURM jobid") >= 5  # prepare + 4 training jobs
+    for aug in TINY["augmentations"]:
+        for seed in TINY["seeds"]:
+            run = project / f"results/runs/demo/resnet8/{aug}/seed{seed}"
+            for name in ("metrics.csv", "checkpoint.pt", "timing.json", "meta.json"):
+                assert (run / name).stat().st_size > 0
+            meta = json.loads((run / "meta.json").read_text())
+            assert meta["slurm_job_id"], "the training ran outside SLURM"
+            assert meta["cuda_visible_devices"] == "0", "SLURM did not allocate the job its GPU"
+    assert (project / "results/aggregate/summary.csv").exists()
+    html = (project / "results/report/report.html").read_text()
+    assert "data:image/png;base64," in html and "cutmix" in html
+
+
+def _train_job_id(cluster: LocalSlurm) -> str | None:
+    out = cluster.run("squeue", "-h", "-o", "%i %k %T", check=False).stdout
+    for line in out.splitlines():
+        job_id, comment, state = (line.split() + ["", "", ""])[:3]
+        if "rule_train" in comment and state == "RUNNING":
+            return job_id
+    return None
+
+
+def test_a_requeued_training_job_resumes_from_its_checkpoint(cluster, tmp_path):
+    project = copy_project(tmp_path / "project")
+    config = dict(TINY, augmentations=["baseline"], seeds=[0])
+    config["training"] = dict(TINY["training"], epochs=6, max_train_images=1024)
+    write_config(project / "long.yaml", config)
+    env = dict(cluster.env)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    log = project / "results/logs/train/demo/resnet8/baseline/seed0.log"
+    out = project / "snakemake.out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", "--profile", "slurm", "--configfile", "long.yaml", *TEST_CLUSTER_OPTIONS],
+        cwd=project, env=env, stdout=open(out, "w"), stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.time() + 240
+        job_id = None
+        while time.time() < deadline and proc.poll() is None:  # until epoch 2 has finished
+            if log.exists() and "epoch 2/6 lr" in log.read_text():
+                job_id = _train_job_id(cluster)
+                break
+            time.sleep(0.2)
+        assert job_id, "the training job did not reach epoch 2:\n" + out.read_text()[-3000:]
+        first_attempt = log.read_text()
+        cluster.run("scontrol", "requeue", job_id)  # SIGTERM to the job, then back into the queue
+        # SLURM holds a requeued job back for a while before it is eligible again; start it now.
+        for _ in range(100):
+            if "JobState=PENDING" in cluster.run("scontrol", "show", "job", job_id).stdout:
+                break
+            time.sleep(0.2)
+        cluster.run("scontrol", "update", f"JobId={job_id}", "StartTime=now", check=False)
+        proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=120)
+    assert proc.returncode == 0, out.read_text()[-6000:]
+    assert "Restarts=1" in cluster.run("scontrol", "show", "job", job_id).stdout
+    assert "epoch 1/6 lr" in first_attempt and "epoch 2/6 lr" in first_attempt
+    # Snakemake starts the requeued job's log afresh: it must resume, and train no finished epoch again.
+    text = log.read_text()
+    assert text.startswith("resuming from"), text[-3000:]
+    resumed_epoch = int(text.split(" in epoch ")[1].split()[0]) if " in epoch " in text else int(
+        text.split(" after epoch ")[1].split()[0]) + 1
+    assert resumed_epoch >= 3
+    assert "epoch 1/6 lr" not in text and "epoch 2/6 lr" not in text
+    rows = (project / "results/runs/demo/resnet8/baseline/seed0/metrics.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3", "4", "5", "6"]
