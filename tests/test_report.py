@@ -387,3 +387,31 @@ def test_figures_show_dollar_signs_as_text():
     )
     figures = learning_curves(curves)  # as mathtext, "$b^{c$" would raise (unbalanced brace)
     assert len(figures) == 1 and figures[0][0] == "CIFAR-10+ / m$x"
+
+
+def test_an_alias_named_like_a_published_cell_is_compared_with_that_cell():
+    """Table 9's "SalfMix w/o saliency" runs as an alias (method salfmix, saliency: false); its config
+    name matches the published name. Other aliases (saliencymix_paper) match their method's cells."""
+    import pandas as pd
+
+    from augrepro.results.compare import compare
+
+    published = pd.DataFrame(
+        [
+            dict(source="T9", dataset="cifar10", traditional=True, model="preactresnet101", augmentation=a,
+                 epochs=300, metric="top1_error", mean=m, std=float("nan"))
+            for a, m in (("salfmix", 3.38), ("salfmix_nosaliency", 3.45), ("saliencymix", 2.82))
+        ]
+    )
+    summary = pd.DataFrame(
+        [
+            dict(dataset="cifar10", traditional=True, model="preactresnet101", augmentation=aug, method=method,
+                 variant=None, n=2, epochs=300, best_top1_error_mean=m, best_top1_error_std=0.1,
+                 final_top1_error_mean=m, median_last10_top1_error_mean=m, hours_mean=1.0)
+            for aug, method, m in (("salfmix", "salfmix", 3.4), ("salfmix_nosaliency", "salfmix", 3.5),
+                                   ("saliencymix_paper", "saliencymix", 2.9))
+        ]
+    )
+    table = compare(summary, published, metric="top1_error")
+    got = {(r.augmentation, round(r.ours_mean, 2)) for r in table.itertuples() if r.verdict != "missing"}
+    assert got == {("salfmix", 3.4), ("salfmix_nosaliency", 3.5), ("saliencymix", 2.9)}

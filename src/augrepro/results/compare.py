@@ -240,7 +240,11 @@ def verdict(
     return ("better" if diff < 0 else "worse"), tolerance
 
 
-def _normalized(frame: pd.DataFrame) -> pd.DataFrame:
+def _normalized(frame: pd.DataFrame, published: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Our rows with clean types; ``method`` becomes the name under which a row matches published cells:
+    the registered method (so an alias such as ``saliencymix_paper`` is compared with SaliencyMix's cells),
+    unless the config's augmentation name is itself a published name (Table 9's ``salfmix_nosaliency``,
+    an alias of ``salfmix`` with ``saliency: false``)."""
     ours = frame.copy()
     ours["traditional"] = [to_bool(v) for v in ours["traditional"]]
     if "method" not in ours.columns:
@@ -248,6 +252,9 @@ def _normalized(frame: pd.DataFrame) -> pd.DataFrame:
     ours["method"] = ours["method"].where(ours["method"].notna(), ours["augmentation"])
     for col in ("dataset", "model", "method", "augmentation"):
         ours[col] = ours[col].astype(str)
+    if published is not None and len(published):
+        names = set(published["augmentation"].astype(str))
+        ours["method"] = ours["augmentation"].where(ours["augmentation"].isin(names), ours["method"])
     if "epochs" not in ours.columns:
         ours["epochs"] = float("nan")
     ours["epochs"] = pd.to_numeric(ours["epochs"], errors="coerce")
@@ -285,13 +292,13 @@ def compare(
     """
     if metric is not None and metric not in _METRIC_COLUMNS:
         raise ValueError(f"unknown metric {metric!r}; known: {sorted(_METRIC_COLUMNS)}")
-    ours = _normalized(summary) if len(summary) else pd.DataFrame(
+    ours = _normalized(summary, published) if len(summary) else pd.DataFrame(
         columns=["dataset", "traditional", "model", "method", "augmentation", "epochs"]
     )
     ours_index = _index(ours)
     failed_index: dict[tuple, list[float]] = {}
     if status is not None and len(status):
-        st = _normalized(status)
+        st = _normalized(status, published)
         st = st[st["status"] == "failed"]
         for key, epochs in zip(zip(st["dataset"], st["traditional"], st["model"], st["method"]), st["epochs"]):
             failed_index.setdefault(key, []).append(float(epochs))
@@ -374,7 +381,7 @@ def unmatched(summary: pd.DataFrame, published: pd.DataFrame, metric: str | None
     """Our summary rows that match no published cell (of ``metric``, or of any metric)."""
     if summary.empty:
         return summary.copy()
-    ours = _normalized(summary)
+    ours = _normalized(summary, published)
     cells = published if metric is None else published[published["metric"] == metric]
     keys: dict[tuple, list[float]] = {}
     for c in cells.itertuples(index=False):
