@@ -7,10 +7,8 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (snakemake i
 root = Path(snakemake.scriptdir).resolve().parents[1]  # noqa: F821
 sys.path.insert(0, str(root / "src"))
 
-from augrepro.provenance import describe_environment  # noqa: E402
-from augrepro.report.render import build_report  # noqa: E402
+from augrepro.report.render import build_report, workflow_provenance  # noqa: E402
 
-env = describe_environment()
 config = snakemake.config  # noqa: F821
 build_report(
     snakemake.input.summary,  # noqa: F821
@@ -18,16 +16,7 @@ build_report(
     snakemake.input.curves,  # noqa: F821
     config["published"],
     snakemake.output[0],  # noqa: F821
-    provenance={
-        "code version (report)": env["code_version"],
-        "packages": env["packages"],
-        "python": env["python"],
-        "grid": (
-            f"{len(config['datasets'])} datasets x {len(config['models'])} models x "
-            f"{len(config['augmentations'])} augmentations x {len(config['seeds'])} seeds"
-        ),
-        "training (config)": config.get("training") or {},
-    },
+    provenance=workflow_provenance(config),
     templates_dir=root / "report",
     previews=snakemake.input.previews,  # noqa: F821
 )

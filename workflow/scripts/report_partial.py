@@ -7,8 +7,7 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (snakemake i
 root = Path(snakemake.scriptdir).resolve().parents[1]  # noqa: F821
 sys.path.insert(0, str(root / "src"))
 
-from augrepro.provenance import describe_environment  # noqa: E402
-from augrepro.report.render import build_report  # noqa: E402
+from augrepro.report.render import build_report, workflow_provenance  # noqa: E402
 from augrepro.results.aggregate import write_partial_aggregate  # noqa: E402
 
 out = snakemake.output  # noqa: F821
@@ -16,7 +15,6 @@ status = write_partial_aggregate(snakemake.params.grid, out.runs, out.summary, o
 counts = status["status"].value_counts().to_dict()
 print(f"grid runs: {counts}", file=sys.stderr)
 
-env = describe_environment()
 config = snakemake.config  # noqa: F821
 build_report(
     out.summary,
@@ -24,17 +22,7 @@ build_report(
     out.curves,
     config["published"],
     out.html,
-    provenance={
-        "report": "partial: the runs of the grid that exist now",
-        "code version (report)": env["code_version"],
-        "packages": env["packages"],
-        "python": env["python"],
-        "grid": (
-            f"{len(config['datasets'])} datasets x {len(config['models'])} models x "
-            f"{len(config['augmentations'])} augmentations x {len(config['seeds'])} seeds"
-        ),
-        "training (config)": config.get("training") or {},
-    },
+    provenance={"report": "partial: the runs of the grid that exist now", **workflow_provenance(config)},
     templates_dir=root / "report",
     status_csv=out.status,
     previews=snakemake.params.previews,  # noqa: F821

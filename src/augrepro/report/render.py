@@ -269,6 +269,23 @@ def computed_provenance(runs: pd.DataFrame, summary: pd.DataFrame, status: pd.Da
     return out
 
 
+def workflow_provenance(config: dict) -> dict:
+    """What the report says about the workflow that made it: code and package versions, the grid."""
+    from augrepro.provenance import describe_environment
+
+    env = describe_environment()
+    return {
+        "code version (report)": env["code_version"],
+        "packages": env["packages"],
+        "python": env["python"],
+        "grid": (
+            f"{len(config['datasets'])} datasets x {len(config['models'])} models x "
+            f"{len(config['augmentations'])} augmentations x {len(config['seeds'])} seeds"
+        ),
+        "training (config)": config.get("training") or {},
+    }
+
+
 def gallery(previews) -> list[dict]:
     """The augmentation previews that exist, as data URIs; a file that is not a PNG is an error."""
     items = []
