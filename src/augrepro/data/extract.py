@@ -47,8 +47,9 @@ def _check_zip_member(info: zipfile.ZipInfo, archive: Path) -> None:
         raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is not a regular file or folder; refusing to extract")
 
 
-def _into_place(archive: Path, target: Path, fill) -> Path:
-    """Run ``fill(tmp)`` on a temporary sibling of ``target``, then rename it to ``target``."""
+def into_place(target: Path, fill) -> Path:
+    """Run ``fill(tmp)`` on a temporary sibling of ``target``, then rename it to ``target``: a failure
+    leaves no half-filled ``target`` (and an earlier ``target`` stays until the new one is complete)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
@@ -82,7 +83,7 @@ def extract_tar(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
                 f"{archive}: not a readable tar archive ({exc}); delete it and download it again"
             ) from exc
 
-    return _into_place(archive, target, fill)
+    return into_place(target, fill)
 
 
 def extract_zip(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
@@ -111,7 +112,7 @@ def extract_zip(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
                 f"{archive}: not a readable zip archive ({exc}); delete it and download it again"
             ) from exc
 
-    return _into_place(archive, target, fill)
+    return into_place(target, fill)
 
 
 def extract_archive(archive: str | os.PathLike, target: str | os.PathLike) -> Path:

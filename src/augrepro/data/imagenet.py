@@ -20,13 +20,12 @@ import os
 import re
 import shutil
 import tarfile
-import tempfile
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
 from augrepro.data.datasets import DatasetSpec
-from augrepro.data.extract import UnsafeArchiveError, check_member_name, check_tar_member
+from augrepro.data.extract import UnsafeArchiveError, check_member_name, check_tar_member, into_place
 from augrepro.data.prepare import PreparedData
 
 TRAIN_TAR = "ILSVRC2012_img_train.tar"
@@ -253,19 +252,14 @@ def read_imagenet(spec: DatasetSpec, source: str | os.PathLike, images_dir: str 
                 return data
             except ImageNetLayoutError as exc:
                 log(f"{images_dir} is not a complete extraction ({exc}); extracting again")
-        tmp = Path(tempfile.mkdtemp(prefix=f".{images_dir.name}.", dir=images_dir.parent))
-        try:
+        def fill(tmp: Path) -> None:
             log(f"extracting {source / TRAIN_TAR} into {images_dir}/train (streamed; long)")
             extract_train(source / TRAIN_TAR, tmp / "train", set(id_to_wnid.values()), log=log)
             log(f"extracting {source / VAL_TAR} into {images_dir}/val by the devkit's ground truth")
             extract_val(source / VAL_TAR, tmp / "val", id_to_wnid, truth)
             verify_folders(tmp, spec)  # before the rename: a bad extraction leaves nothing behind
-            if images_dir.exists():
-                shutil.rmtree(images_dir)
-            os.replace(tmp, images_dir)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+
+        into_place(images_dir, fill)
         root = images_dir.resolve()
     elif (source / "train").is_dir() or (source / "val").is_dir():
         root = source.resolve()
