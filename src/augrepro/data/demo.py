@@ -2,7 +2,7 @@
 
 Ten classes (the digits 0-9 of scikit-learn's handwritten digits, 8x8) drawn at a random place,
 scale, colour and opacity onto 32x32 crops of the two photographs that ship with scikit-learn
-(``china.jpg``, ``flower.jpg``). The digit covers at most about a third of the image, so where
+(``china.jpg``, ``flower.jpg``). The digit's box covers at most 35 % of the image, so where
 a mixing method cuts its patch matters. Train and test use disjoint digit samples.
 
 The result is written as a CIFAR-10-style python archive (``demo-batches-py/data_batch_1..5``,
