@@ -246,3 +246,30 @@ def test_imagenet_file_lists_train_through_dataloader_workers(tmp_path):
     assert result["metrics"][0]["test_top1_error"] in (0.0, 25.0, 50.0, 75.0, 100.0)  # 4 test images
     state = torch.load(tmp_path / "out/checkpoint.pt", weights_only=True)
     assert state["model"]["fc.weight"].shape == (1000, 2048)  # torchvision's ResNet-50 head
+
+
+def test_gpu_options_train_on_the_cpu_and_compile_follows_eager(tiny_npz, tmp_path):
+    """The GPU defaults (bf16 autocast, channels-last, torch.compile) forced on the CPU: a compiled run
+    follows the eager run's losses, and a run with all three trains, says so in timing.json and saves
+    channels-last weights that load into a plain model."""
+    eager = train_run(make_run(epochs=2), tiny_npz, tmp_path / "eager", threads=1)
+    run = make_run(epochs=2)
+    run["training"]["compile"] = True
+    compiled = train_run(run, tiny_npz, tmp_path / "compiled", threads=1)
+    for a, b in zip(eager["metrics"], compiled["metrics"]):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-3)
+        assert b["test_loss"] == pytest.approx(a["test_loss"], rel=1e-3)
+
+    run = make_run("snapmix", epochs=2)  # snapmix also runs the model outside the step (class activation maps)
+    run["training"].update(amp="bf16", channels_last=True, compile=True)
+    result = train_run(run, tiny_npz, tmp_path / "all", threads=1)
+    assert all(np.isfinite(row["train_loss"]) and np.isfinite(row["test_loss"]) for row in result["metrics"])
+    timing = json.loads((tmp_path / "all/timing.json").read_text())
+    assert (timing["bf16"], timing["channels_last"], timing["compile"]) == (True, True, True)
+    assert (eager["timing"]["bf16"], eager["timing"]["channels_last"], eager["timing"]["compile"]) == (False, False, False)
+    weights = torch.load(tmp_path / "all/checkpoint.pt", weights_only=True)["model"]
+    conv = next(v for v in weights.values() if v.ndim == 4)
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    from augrepro.models import build_model
+
+    build_model("resnet8", 10, dataset="demo").load_state_dict(weights)

@@ -457,6 +457,9 @@ def train_run(
         "device": device.type,
         "device_name": device_name(device),
         "epochs": epochs,
+        "bf16": accel.bf16,
+        "channels_last": accel.channels_last,
+        "compile": bool(cfg.get("compile")),
     }
     meta = {
         "run": {
