@@ -1,8 +1,10 @@
 """Training throughput and checkpoint cost, measured with the engine's own training step.
 
-Prints, per (model, method) at batch 128 on CIFAR-sized data: images per second, the projected hours
-for 200 epochs of CIFAR-10 (50,000 images), and the time to write a full resume checkpoint as a
-fraction of one epoch. Runs on the GPU when there is one (bf16 + channels-last, as the engine does).
+Prints, per (model, method) at batch 128 on CIFAR-sized data: training images per second, evaluation
+images per second (the engine's per-epoch evaluation, batch 500), the projected hours for 200 epochs of
+CIFAR-10 (50,000 training and 10,000 test images per epoch, training plus evaluation), and the time to
+write a full resume checkpoint as a fraction of one epoch. Runs on the GPU when there is one (bf16 +
+channels-last, as the engine does).
 
     python bench/bench_train.py [--models resnet18 wrn28_10] [--methods baseline saliencymix] [--steps N]
 """
@@ -21,9 +23,10 @@ from augrepro.augment import Context, build_augmentation
 from augrepro.data.datasets import get_spec
 from augrepro.data.loader import DeviceData
 from augrepro.models import build_model
-from augrepro.train.engine import _Accelerator, atomic_torch_save, device_name, train_step
+from augrepro.train.engine import _Accelerator, atomic_torch_save, device_name, evaluate, train_step
 
-CIFAR_TRAIN_IMAGES = 50_000
+CIFAR_TRAIN_IMAGES, CIFAR_TEST_IMAGES = 50_000, 10_000
+EVAL_BATCH = 500  # training.eval_batch_size's default
 
 
 def sync(device: torch.device) -> None:
@@ -35,7 +38,8 @@ def measure(model_name: str, method: str, steps: int, batch: int, device: torch.
     spec = get_spec("cifar10")
     gen = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (batch * 4, 3, 32, 32), dtype=torch.uint8, generator=gen)
-    data = DeviceData(images, torch.randint(0, 10, (batch * 4,), generator=gen), spec.mean, spec.std, device)
+    labels = torch.randint(0, 10, (batch * 4,), generator=gen)
+    data = DeviceData(images, labels, spec.mean, spec.std, device)
     accel = _Accelerator(device, {"amp": "auto", "channels_last": "auto"})
     model = build_model(model_name, 10).to(device)
     if accel.channels_last:
@@ -59,7 +63,13 @@ def measure(model_name: str, method: str, steps: int, batch: int, device: torch.
     sync(device)
     per_step = (time.perf_counter() - start) / steps
     ips = batch / per_step
-    epoch_seconds = CIFAR_TRAIN_IMAGES / ips
+    test = DeviceData(images.repeat(2, 1, 1, 1), labels.repeat(2), spec.mean, spec.std, device)  # 2 x 4 batches
+    evaluate(forward, test, EVAL_BATCH, accel)  # warm-up (and compilation of the eval shapes)
+    sync(device)
+    start = time.perf_counter()
+    evaluate(forward, test, EVAL_BATCH, accel)
+    eval_ips = len(test) / (time.perf_counter() - start)
+    epoch_seconds = CIFAR_TRAIN_IMAGES / ips + CIFAR_TEST_IMAGES / eval_ips
     with tempfile.TemporaryDirectory() as tmp:
         state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": gen.get_state()}
         t = time.perf_counter()
@@ -67,6 +77,7 @@ def measure(model_name: str, method: str, steps: int, batch: int, device: torch.
         checkpoint_seconds = time.perf_counter() - t
     return {
         "images_per_second": ips,
+        "eval_images_per_second": eval_ips,
         "hours_200_epochs": 200 * epoch_seconds / 3600,
         "checkpoint_seconds": checkpoint_seconds,
         "checkpoint_fraction_of_epoch": checkpoint_seconds / epoch_seconds,
@@ -85,11 +96,12 @@ def main() -> None:
     steps = args.steps or (50 if device.type == "cuda" else 3)
     print(f"device: {device_name(device)} ({device.type}), torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"batch {args.batch}, {steps} measured steps")
-    print(f"{'model':<10} {'method':<12} {'img/s':>9} {'h/200 ep':>9} {'ckpt s':>8} {'ckpt/epoch':>10}")
+    print(f"{'model':<10} {'method':<12} {'img/s':>9} {'eval img/s':>10} {'h/200 ep':>9} {'ckpt s':>8} {'ckpt/epoch':>10}")
     for model_name in args.models:
         for method in args.methods:
             r = measure(model_name, method, steps, args.batch, device, args.compile)
-            print(f"{model_name:<10} {method:<12} {r['images_per_second']:>9.1f} {r['hours_200_epochs']:>9.2f} "
+            print(f"{model_name:<10} {method:<12} {r['images_per_second']:>9.1f} {r['eval_images_per_second']:>10.1f} "
+                  f"{r['hours_200_epochs']:>9.2f} "
                   f"{r['checkpoint_seconds']:>8.3f} {100 * r['checkpoint_fraction_of_epoch']:>9.3f}%")
     print("paper (SaliencyMix slides, ResNet-18, CIFAR-10, 200 epochs, one GPU): 0.83 h baseline, 0.91 h SaliencyMix")
 

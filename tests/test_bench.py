@@ -1,0 +1,36 @@
+"""Every benchmark under bench/ runs (on tiny sizes) and prints its figures, so that none has rotted when a
+GPU machine is lent for the real measurement."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+CASES = {
+    "bench_train.py": (["--models", "resnet8", "--methods", "baseline", "saliencymix", "--steps", "1", "--batch", "8"],
+                       ["img/s", "eval img/s", "h/200 ep", "saliencymix", "paper"]),
+    "bench_saliency.py": (["--repeats", "1", "--batch", "4"], ["fine_grained", "spectral_residual", "peak<=1px"]),
+    "bench_methods.py": (["--repeats", "1", "--methods", "baseline,cutmix"], ["training step", "cutmix", "/ step"]),
+    "bench_report.py": (["--runs", "4", "--epochs", "3"], ["aggregate + render"]),
+    "bench_load_prepared.py": (["--repeats", "1"], ["load #1"]),
+}
+
+
+@pytest.mark.parametrize("script", sorted(CASES))
+def test_benchmark_runs_and_prints_its_figures(script):
+    args, expected = CASES[script]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for text in expected:
+        assert text in done.stdout, f"{script} did not print {text!r}:\n{done.stdout}"
+
+
+def test_every_benchmark_is_covered():
+    assert sorted(p.name for p in (ROOT / "bench").glob("bench_*.py")) == sorted(CASES)
