@@ -93,6 +93,7 @@ def test_per_run_statistics(tmp_path):
     assert row["hours"] == pytest.approx(2.0)
     assert row["train_hours"] == pytest.approx(1.8)
     assert row["device_name"] == "Test GPU"
+    assert row["numerics"] is None  # a timing.json without the numerics flags
     assert row["traditional"] is True or row["traditional"] == True  # noqa: E712
     assert len(curves) == 12
     assert list(curves["epoch"]) == list(range(1, 13))
@@ -238,3 +239,14 @@ def test_summary_has_hours_std_and_runs_code_version(tmp_path):
     assert set(runs["code_version"]) == {"abc123"}
     summary = summarize(runs)
     assert summary.loc[0, "hours_std"] == pytest.approx(math.sqrt(0.5))
+
+
+@pytest.mark.parametrize("flags, expected", [((True, True, True), "bf16+channels_last+compile"),
+                                             ((True, False, False), "bf16"), ((False, False, False), "fp32")])
+def test_numerics_name_what_the_run_used(tmp_path, flags, expected):
+    run = make_run(tmp_path, SEED0)
+    timing = json.loads((run / "timing.json").read_text())
+    timing.update(dict(zip(("bf16", "channels_last", "compile"), flags)))
+    (run / "timing.json").write_text(json.dumps(timing))
+    runs, _ = collect_runs([run])
+    assert runs.iloc[0]["numerics"] == expected

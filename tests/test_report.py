@@ -257,9 +257,10 @@ def report_html(tmp_path):
     runs = pd.DataFrame(
         [
             {"dataset": d, "traditional": t, "model": "resnet18", "augmentation": a, "method": a,
-             "variant": None, "seed": s, "epochs": 5, "hours": 0.5, "device": dev, "device_name": name}
+             "variant": None, "seed": s, "epochs": 5, "hours": 0.5, "device": dev, "device_name": name,
+             "numerics": numerics}
             for d, t, a in (("cifar10", True, "baseline"), ("cifar10", True, EVIL), ("demo", False, "baseline"))
-            for s, dev, name in ((0, "cuda", "NVIDIA H100"), (1, "cpu", "cpu"))
+            for s, dev, name, numerics in ((0, "cuda", "NVIDIA H100", "bf16+channels_last"), (1, "cpu", "cpu", "fp32"))
         ]
     )
     curves = pd.DataFrame(
@@ -331,6 +332,7 @@ def test_report_content(report_html):
     assert "NVIDIA H100" in prov
     assert "total GPU hours</th><td>1.500" in prov
     assert "total CPU hours</th><td>1.500" in prov
+    assert "bf16+channels_last: 3 runs, fp32: 3 runs" in prov
     # every published table is shown, laid out like the paper
     assert "SalfMix Sensors 2021, Table 4 (CIFAR-10)" in report_html
     assert "<th>PreActResNet-101</th>" in report_html  # Table 4: columns are the models

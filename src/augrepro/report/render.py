@@ -253,6 +253,11 @@ def computed_provenance(runs: pd.DataFrame, summary: pd.DataFrame, status: pd.Da
         cpu_names = sorted({str(v) for v in runs.loc[~gpu, "device_name"].dropna()}) if "device_name" in runs else []
         if cpu_names:
             out.append(("CPU names", ", ".join(cpu_names)))
+        if "numerics" in runs.columns:
+            numerics = Counter(str(v) for v in runs["numerics"].dropna())
+            if numerics:
+                out.append(("numerics of the runs (bf16 / channels_last / compile)",
+                            ", ".join(f"{k}: {n} runs" for k, n in sorted(numerics.items()))))
         hours = pd.to_numeric(runs["hours"], errors="coerce") if "hours" in runs else pd.Series(dtype=float)
         out.append(("total GPU hours", f"{hours[gpu].sum():.3f}"))
         out.append(("total CPU hours", f"{hours[~gpu].sum():.3f}"))

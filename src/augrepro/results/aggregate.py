@@ -4,7 +4,7 @@ A run directory (``results/runs/{dataset}/{model}/{augmentation}/seed{seed}/``) 
 ``metrics.csv`` (one row per epoch), ``timing.json`` and ``meta.json``. Errors are in percent.
 
 * ``runs``: one row per run with best / final / median-of-last-10 top-1 error, best top-5
-  error, time and device.
+  error, time, device and numerics (bf16 / channels-last / compile).
 * ``summary``: one row per (dataset, traditional, model, augmentation, method, variant) with
   the number of seeds and mean / sample std (ddof=1) of the error columns.
 * ``curves``: one row per (run, epoch), for learning-curve figures.
@@ -61,6 +61,7 @@ RUN_COLUMNS = [
     "images_per_second",
     "device",
     "device_name",
+    "numerics",
     "code_version",
     "run_dir",
 ]
@@ -76,6 +77,18 @@ CURVE_COLUMNS = [
     "test_top5_error",
 ]
 
+
+
+NUMERICS_FLAGS = ("bf16", "channels_last", "compile")
+
+
+def run_numerics(timing: dict) -> str | None:
+    """How a run computed, from its timing.json: the options it used joined by '+' (``bf16+channels_last``),
+    ``fp32`` when none, None for a timing.json written before these flags were recorded."""
+    if not all(flag in timing for flag in NUMERICS_FLAGS):
+        return None
+    used = [flag for flag in NUMERICS_FLAGS if timing[flag]]
+    return "+".join(used) if used else "fp32"
 
 def _read_json(path: Path) -> dict:
     try:
@@ -161,6 +174,7 @@ def _load_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
             "images_per_second": float(timing.get("images_per_second", float("nan"))),
             "device": timing.get("device"),
             "device_name": timing.get("device_name"),
+            "numerics": run_numerics(timing),
             "code_version": meta.get("code_version"),
             "run_dir": str(run_dir),
         }
