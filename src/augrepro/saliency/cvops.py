@@ -69,11 +69,14 @@ def gaussian3x3_u8(gray: torch.Tensor, out: torch.Tensor | None = None,
     """cv::GaussianBlur(ksize 3x3, sigma 0) on 8U: kernel [1 2 1]/4 per axis in OpenCV's bit-exact fixed
     point, i.e. round half up of the exact weighted sum / 16; BORDER_REFLECT_101. Float32 in, float32 out.
     ``out`` (N x H x W, may be ``gray``), ``padded`` (N x H+2 x W+2) and ``rows`` (N x H x W+2) are optional
-    preallocated buffers; ``padded`` is used only when H, W >= 2."""
+    preallocated buffers; ``padded`` is used only when H, W >= 2, and ``gray`` may already be its inside
+    ``padded[..., 1:-1, 1:-1]`` (then only the border is written)."""
     h, w = gray.shape[-2:]
     if padded is not None and h >= 2 and w >= 2:
         p = padded
-        p[..., 1:-1, 1:-1] = gray
+        inside = p[..., 1:-1, 1:-1]
+        if not (gray.data_ptr() == inside.data_ptr() and gray.stride() == inside.stride()):
+            inside.copy_(gray)
         p[..., 0, 1:-1] = gray[..., 1, :]
         p[..., -1, 1:-1] = gray[..., -2, :]
         p[..., :, 0] = p[..., :, 2]
@@ -84,7 +87,8 @@ def gaussian3x3_u8(gray: torch.Tensor, out: torch.Tensor | None = None,
     r.add_(p[..., 1:-1, :], alpha=2)
     o = torch.add(r[..., :-2], r[..., 2:], out=out)
     o.add_(r[..., 1:-1], alpha=2)
-    return o.mul_(1.0 / 16).add_(0.5).floor_()
+    # round half up of sum / 16: the sum is a non-negative integer, so truncating (sum + 8) / 16 floors it
+    return o.add_(8).div_(16, rounding_mode="trunc")
 
 
 @lru_cache(maxsize=64)

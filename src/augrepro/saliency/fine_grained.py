@@ -23,6 +23,7 @@ while the sums stay below 2^24, i.e. up to 256 x 256 images; beyond that both si
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 import torch
@@ -55,21 +56,22 @@ def _plan(h: int, w: int, device: torch.device) -> dict:
         x1, x2 = _box_range(w, nx)
         areas.append(((y2 - y1)[:, None] * (x2 - x1)[None, :]).to(torch.float32))
     area = torch.stack(areas)[:, None]
-    mult = torch.tensor([scales[k] for k in keys], dtype=torch.float32)
     boxes = [(ny, nx) for ny, nx in keys if (ny, nx) != (h, w)]
     return dict(
         keys=keys,
         full=keys.index((h, w)) if (h, w) in scales else None,
         area=area.to(device),
         denom=(area - 1).clamp(min=1).to(device),  # area 1 (a 1 x 1 image): S = g, so D = 0 and T = 0
-        mult=None if bool((mult == 1).all()) else mult[:, None, None, None].to(device),
+        mult=[scales[k] for k in keys],
         pad_y=max((ny for ny, _ in boxes), default=0),
         pad_x=max((nx for _, nx in boxes), default=0),
     )
 
 
-# images per chunk on the CPU: about 2^15 pixels, so that a chunk's working set stays in a core's L2 cache
-_CHUNK_PIXELS = 1 << 15
+# images per chunk on the CPU: about 2^17 pixels. Smaller chunks keep a chunk's working set in a core's L2
+# cache but leave each op below torch's parallel grain (2^15 elements) and multiply the per-op overhead;
+# measured here (bench/bench_saliency.py, 2 cores), 2^17 was fastest at 32x32 and 64x64 with 1 and 2 threads.
+_CHUNK_PIXELS = 1 << 17
 
 
 def fine_grained(images: torch.Tensor) -> torch.Tensor:
@@ -77,7 +79,7 @@ def fine_grained(images: torch.Tensor) -> torch.Tensor:
     n, _, h, w = images.shape
     step = n if images.device.type != "cpu" else max(1, min(n, _CHUNK_PIXELS // (h * w)))
     plan = _plan(h, w, images.device)
-    ws = _Workspace(step, h, w, plan, images.device)
+    ws = _workspace(step, h, w, plan, images.device)
     out = torch.empty((n, h, w), dtype=torch.float32, device=images.device)
     for i in range(0, n, step):
         chunk = images[i : i + step]
@@ -85,8 +87,22 @@ def fine_grained(images: torch.Tensor) -> torch.Tensor:
     return out
 
 
+_WORKSPACES = threading.local()
+
+
+def _workspace(n: int, h: int, w: int, plan: dict, device: torch.device) -> "_Workspace":
+    """The buffers for chunks of ``n`` images, kept between calls (per thread, the last shape only): fresh
+    multi-MiB CPU buffers come from the OS and every first touch of a page faults (measured here: up to
+    10 % of the time of a 128-image batch)."""
+    cached = getattr(_WORKSPACES, "last", None)
+    if cached is None or cached[0] != n or cached[1] is not plan:  # the plan fixes h, w, device and scales
+        cached = (n, plan, _Workspace(n, h, w, plan, device))
+        _WORKSPACES.last = cached
+    return cached[2]
+
+
 class _Workspace:
-    """Buffers reused by every chunk (on the CPU, allocating is dearer than most of these small ops); the
+    """Buffers reused by every chunk and, through ``_workspace``, by later calls of the same shape; the
     zero margins of the padded integral image are never written."""
 
     def __init__(self, n: int, h: int, w: int, plan: dict, device: torch.device):
@@ -95,26 +111,31 @@ class _Workspace:
         self.bufs = dict(
             rgb=torch.empty((n, 3, h, w), **f32),
             gray=torch.empty((n, h, w), **f32),
-            padded=torch.empty((n, h + 2, w + 2), **f32),
+            padded=torch.empty((2, n, h + 2, w + 2), **f32),  # the two blurs' inputs, bordered
             rows=torch.empty((n, h, w + 2), **f32),
-            z=torch.empty((len(plan["keys"]), n, h, w), **f32),
-            sum_t=torch.empty((n, h, w), **f32),
-            sum_abs=torch.empty((n, h, w), **f32),
-            f64=torch.empty((n, h, w), dtype=torch.float64, device=device),
+            tz=torch.empty((n, h, w), **f32),
+            total=torch.empty((n, 1, 1), **f32),
+            onoff=torch.empty((2, n, h, w), **f32),
+            f64=torch.empty((2, n, h, w), dtype=torch.float64, device=device),
             ip=torch.zeros((n, h + 2 * py + 1, w + 2 * px + 1), **f32) if py else None,
         )
 
+    STACKED = ("padded", "onoff", "f64")  # buffers whose first dimension is not the image
+
     def view(self, n: int) -> dict:
-        return {k: (None if v is None else v[:, :n] if k == "z" else v[:n]) for k, v in self.bufs.items()}
+        return {k: (None if v is None else v[:, :n] if k in self.STACKED else v[:n]) for k, v in self.bufs.items()}
 
 
 def _fine_grained(images: torch.Tensor, plan: dict, b: dict, out: torch.Tensor) -> None:
     n, _, h, w = images.shape
-    gray = rgb_to_gray(images, out=b["gray"], work=b["rgb"])
-    for _ in range(2):  # GaussianBlur 3x3 twice
-        gaussian3x3_u8(gray, out=gray, padded=b["padded"], rows=b["rows"])
+    gray = b["gray"]
+    # gray, then GaussianBlur 3x3 twice; each blur reads its input from the inside of a bordered buffer
+    inner = b["padded"][:, :, 1:-1, 1:-1]
+    rgb_to_gray(images, out=inner[0], work=b["rgb"])
+    gaussian3x3_u8(inner[0], out=inner[1], padded=b["padded"][0], rows=b["rows"])
+    gaussian3x3_u8(inner[1], out=gray, padded=b["padded"][1], rows=b["rows"])
     r0, c0 = plan["pad_y"] + 1, plan["pad_x"] + 1
-    ip, z = b["ip"], b["z"]
+    ip = b["ip"]
     if ip is not None:
         # integral image S[y, x] = sum of gray[:y, :x] at ip[r0 - 1 + y, c0 - 1 + x], constant beyond the image
         core = ip[:, r0 : r0 + h, c0 : c0 + w]
@@ -123,40 +144,51 @@ def _fine_grained(images: torch.Tensor, plan: dict, b: dict, out: torch.Tensor) 
         ip[:, r0 + h :, c0 : c0 + w] = core[:, -1:, :]
         ip[:, r0 : r0 + h, c0 + w :] = core[:, :, -1:]
         ip[:, r0 + h :, c0 + w :] = core[:, -1:, -1:]
+    # per scale: -T = trunc((S - g A) / (A - 1)) into ``tz``, then its sum and the sum of its absolute
+    # values accumulated (one scale's values stay in cache instead of a stack of all scales)
+    onoff = b["onoff"]
+    sum_abs, sum_t = onoff[0], onoff[1]
+    tz = b["tz"]
     for s, (ny, nx) in enumerate(plan["keys"]):
         if s == plan["full"]:
-            z[s] = gray.sum((1, 2), keepdim=True)
-            continue
-        # box sum S over rows y-ny+1 .. y+ny and columns x-nx+1 .. x+nx: four shifted slices of ip
-        top, bottom, left, right = r0 - ny, r0 + ny, c0 - nx, c0 + nx
-        torch.sub(ip[:, bottom : bottom + h, right : right + w], ip[:, bottom : bottom + h, left : left + w], out=z[s])
-        z[s].sub_(ip[:, top : top + h, right : right + w]).add_(ip[:, top : top + h, left : left + w])
-    z.addcmul_(gray, plan["area"], value=-1)  # S - g A = -D
-    z.div_(plan["denom"], rounding_mode="trunc")  # -T
-    if plan["mult"] is not None:
-        z.mul_(plan["mult"])
-    sum_t = torch.sum(z, 0, out=b["sum_t"])
-    sum_abs = torch.sum(z.abs_(), 0, out=b["sum_abs"])
+            total = torch.sum(gray, (1, 2), keepdim=True, out=b["total"])
+            torch.addcmul(total, gray, plan["area"][s], value=-1, out=tz)  # S - g A = -D
+        else:
+            # S - g A = -D, the box sum S over rows y-ny+1 .. y+ny and columns x-nx+1 .. x+nx being four
+            # shifted slices of ip (all integers below 2^24: exact in float32 in any order)
+            top, bottom, left, right = r0 - ny, r0 + ny, c0 - nx, c0 + nx
+            torch.addcmul(ip[:, bottom : bottom + h, right : right + w], gray, plan["area"][s], value=-1, out=tz)
+            tz.sub_(ip[:, bottom : bottom + h, left : left + w]).sub_(ip[:, top : top + h, right : right + w])
+            tz.add_(ip[:, top : top + h, left : left + w])
+        tz.div_(plan["denom"][s], rounding_mode="trunc")  # -T
+        mult = plan["mult"][s]  # a neighbourhood clipped to the same box as another counts again
+        if s == 0:
+            torch.mul(tz, mult, out=sum_t)
+            torch.mul(tz.abs_(), mult, out=sum_abs)
+        else:
+            sum_t.add_(tz, alpha=mult)
+            sum_abs.add_(tz.abs_(), alpha=mult)
     # on = sum of max(T, 0) = (|T| + T) / 2 and off = sum of max(-T, 0) = (|T| - T) / 2, in place
     on = sum_abs.sub_(sum_t).mul_(0.5)
-    off = sum_t.add_(on)
-    on8 = _scale_to_byte(on, b["f64"])
-    off8 = _scale_to_byte(off, b["f64"])
-    peak = torch.maximum(on8.amax((1, 2), keepdim=True), off8.amax((1, 2), keepdim=True)).clamp_(min=1)
-    # mixOnOff's (uchar)(255. * (on + off) / max): the quotient is <= 510 and, unless an integer, at least
-    # 1/255 from one, so float32 truncated division is exact; a zero maximum means on = off = 0.
-    mixed = torch.add(on8, off8, out=out).mul_(255).div_(peak, rounding_mode="trunc")
-    low = torch.mul(mixed, 1 / 256, out=on8).floor_()
-    mixed.sub_(low, alpha=256).mul_(_INV255)  # the uchar cast keeps the low byte; then convertTo(1/255)
+    sum_t.add_(on)  # off
+    on_off8 = _scale_to_byte(onoff, b["f64"])
+    # mixOnOff's (uchar)(255. * (on + off) / max) with max the larger maximum of the two 8-bit maps: a map
+    # scaled to bytes has maximum trunc(255. * (float)(m / m)) = 255 unless it is all zero, so max is 255
+    # (or on = off = 0) and the quotient is on + off <= 510 exactly; the uchar cast keeps its low byte
+    # (x86: cvttsd2si, then the low 8 bits). Then convertTo(CV_32F, 1/255).
+    mixed = torch.add(on_off8[0], on_off8[1], out=out)
+    high = torch.div(mixed, 256, rounding_mode="trunc", out=on_off8[0])
+    mixed.sub_(high, alpha=256).mul_(_INV255)
 
 
 _INV255 = float(torch.tensor(1 / 255, dtype=torch.float32))  # convertTo(CV_32F, 1.0f / 255.0f)
 
 
 def _scale_to_byte(total: torch.Tensor, f64: torch.Tensor) -> torch.Tensor:
-    """mixScales' (uchar)(255. * (float)(sum / (float)max)) on float32 sums, in place: float32 quotient,
-    float64 product (in the buffer ``f64``), truncated -- the float64 step matters when 255 * sum / max is
-    an integer; a zero maximum (0/0 in C++, cast to 0) is taken as 1, which gives the same zeros."""
-    peak = total.amax((1, 2), keepdim=True).clamp_(min=1)
+    """mixScales' (uchar)(255. * (float)(sum / (float)max)) on float32 sums (... x H x W, one maximum per
+    map), in place: float32 quotient, float64 product (in the buffer ``f64``), truncated -- the float64 step
+    matters when 255 * sum / max is an integer; a zero maximum (0/0 in C++, cast to 0) is taken as 1, which
+    gives the same zeros."""
+    peak = total.amax((-2, -1), keepdim=True).clamp_(min=1)
     f64.copy_(total.div_(peak)).mul_(255.0).trunc_()
     return total.copy_(f64)
