@@ -92,30 +92,31 @@ def gaussian3x3_u8(gray: torch.Tensor, out: torch.Tensor | None = None,
 
 
 @lru_cache(maxsize=64)
-def _band_matrix(n: int, taps: tuple[float, ...], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+def _band_matrix(n: int, taps: tuple[float, ...], device: torch.device, dtype: torch.dtype,
+                 transposed: bool = False) -> torch.Tensor:
     """n x n matrix M with (x @ M)[..., k] = sum_i taps[i] * x[..., k + i - r] under BORDER_REFLECT_101
-    (r = len(taps) // 2): a 1-D filter as one matrix product."""
+    (r = len(taps) // 2): a 1-D filter as one matrix product (``transposed``: M.T, contiguous)."""
     r = len(taps) // 2
     m = torch.zeros((n, n), dtype=torch.float64)
     idx = _reflect101_index(n, r, torch.device("cpu"))
     for k in range(n):
         for i, tap in enumerate(taps):
             m[idx[k + i], k] += tap
+    if transposed:
+        m = m.T.contiguous()
     return m.to(device=device, dtype=dtype)
 
 
-def separable_f64(x: torch.Tensor, taps: tuple[float, ...]) -> torch.Tensor:
-    """A separable filter with the same 1-D taps on both axes of N x H x W float64 data, BORDER_REFLECT_101
-    (cv::sepFilter2D / GaussianBlur / blur on 64F), as two matrix products; sums in a different order than
-    OpenCV's, so results agree to float64 rounding."""
+def separable_filter(x: torch.Tensor, taps: tuple[float, ...], out: torch.Tensor | None = None,
+                     work: torch.Tensor | None = None) -> torch.Tensor:
+    """A separable filter with the same 1-D taps on both axes of N x H x W data, BORDER_REFLECT_101
+    (cv::sepFilter2D / GaussianBlur / blur), as two matrix products in x's dtype. OpenCV sums the taps in
+    x's depth in another order, so results agree to that dtype's rounding. ``out`` and ``work``
+    (N x H x W) are optional buffers. (Two dense 64 x 64 products cost less here than five shifted adds
+    per axis plus the borders.)"""
     h, w = x.shape[-2:]
-    rows = x @ _band_matrix(w, taps, x.device, x.dtype)
-    return _band_matrix(h, taps, x.device, x.dtype).T @ rows
-
-
-def box3x3_f64(x: torch.Tensor) -> torch.Tensor:
-    """cv::blur(ksize 3x3, BORDER_DEFAULT = REFLECT_101) on 64F: the 3x3 mean."""
-    return separable_f64(x, (1.0, 1.0, 1.0)).mul_(1.0 / 9)
+    rows = torch.matmul(x, _band_matrix(w, taps, x.device, x.dtype), out=work)
+    return torch.matmul(_band_matrix(h, taps, x.device, x.dtype, True), rows, out=out)
 
 
 def gaussian_kernel(ksize: int, sigma: float) -> tuple[float, ...]:
@@ -126,20 +127,22 @@ def gaussian_kernel(ksize: int, sigma: float) -> tuple[float, ...]:
     return tuple(v / total for v in k)
 
 
-def gaussian_f64(x: torch.Tensor, ksize: int, sigma: float) -> torch.Tensor:
-    """cv::GaussianBlur(ksize x ksize, sigmaX = sigmaY = sigma, BORDER_REFLECT_101) on 64F, separable."""
-    return separable_f64(x, gaussian_kernel(ksize, sigma))
+def gaussian_blur(x: torch.Tensor, ksize: int, sigma: float, out: torch.Tensor | None = None,
+                  work: torch.Tensor | None = None) -> torch.Tensor:
+    """cv::GaussianBlur(ksize x ksize, sigmaX = sigmaY = sigma, BORDER_REFLECT_101), separable, computed in
+    x's dtype (the taps are OpenCV's float64 kernel, rounded to that dtype)."""
+    return separable_filter(x, gaussian_kernel(ksize, sigma), out, work)
 
 
 # --- resize -------------------------------------------------------------------------------------
 
 def _linear_taps(src: int, dst: int):
-    """Source index and fractional offset per destination pixel, as cv::resize INTER_LINEAR computes
-    them: fx = float((d + 0.5) * src/dst - 0.5), sx = floor(fx), fx -= sx (float32)."""
+    """Source index and fractional offset per destination pixel, as cv::resize INTER_LINEAR computes them
+    for float data: position (d + 0.5) * src/dst - 0.5 in double, sx = floor, offset rounded to float32."""
     scale = 1.0 / (dst / src)
-    fx = torch.tensor([(d + 0.5) * scale - 0.5 for d in range(dst)], dtype=torch.float32)
-    sx = torch.floor(fx)
-    return sx.long(), fx - sx
+    pos = torch.tensor([(d + 0.5) * scale - 0.5 for d in range(dst)], dtype=torch.float64)
+    sx = torch.floor(pos)
+    return sx.long(), (pos - sx).float()
 
 
 @lru_cache(maxsize=64)
@@ -160,24 +163,69 @@ def _exact_axis(src: int, dst: int, device: torch.device):
             (256 - right_w).to(device=device, dtype=torch.int32), right_w.to(device=device, dtype=torch.int32))
 
 
-def resize_linear_exact_u8(gray: torch.Tensor, dh: int, dw: int) -> torch.Tensor:
+@lru_cache(maxsize=64)
+def _exact_matrices(h: int, w: int, dh: int, dw: int, device: torch.device,
+                    dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """(A, B) with resize_linear_exact_u8(g) = floor(B @ (g @ A) + 1/2): A (w x dw) holds the horizontal
+    8-bit weights, B (dh x h) the vertical ones times 2^-16. Every product and partial sum is an integer
+    times a power of two below 2^24, so both products are exact in float32 and float64, in any summation
+    order (as long as float32 products are not computed in a reduced precision: ``_exact_matmul_dtype``)."""
+    def weights(src: int, dst: int, scale: float) -> torch.Tensor:
+        i0, i1, w0, w1 = _exact_axis(src, dst, torch.device("cpu"))
+        m = torch.zeros((src, dst), dtype=torch.float64)
+        d = torch.arange(dst)
+        m.index_put_((i0, d), w0.double() * scale, accumulate=True)
+        m.index_put_((i1, d), w1.double() * scale, accumulate=True)
+        return m
+
+    a, b = weights(w, dw, 1.0), weights(h, dh, 2.0 ** -16).T.contiguous()
+    return a.to(device=device, dtype=dtype), b.to(device=device, dtype=dtype)
+
+
+def _exact_matmul_dtype(device: torch.device) -> torch.dtype:
+    """float32 (twice as fast) for the exact resize products on the CPU unless torch was told to run float32
+    matrix products in bfloat16/TF32 (set_float32_matmul_precision, mkldnn fp32_precision); float64
+    elsewhere (CUDA's TF32 switches are too many to check)."""
+    if device.type != "cpu" or torch.get_float32_matmul_precision() != "highest":
+        return torch.float64
+    mkldnn = getattr(torch.backends.mkldnn, "matmul", None)
+    return torch.float32 if getattr(mkldnn, "fp32_precision", "none") in ("none", "ieee") else torch.float64
+
+
+# up to this many source pixels per row and column, two dense products cost less than integer gathers
+_EXACT_MATMUL_MAX = 256
+
+
+def resize_linear_exact_u8(gray: torch.Tensor, dh: int, dw: int, out: torch.Tensor | None = None) -> torch.Tensor:
     """cv::resize(INTER_LINEAR_EXACT) of N x H x W 8-bit values (float32 holding integers) to dh x dw.
 
     OpenCV's bit-exact path: 8-bit fixed-point weights, an exact horizontal pass (16 bits), an exact
     vertical pass (32 bits), round half up of the 16 fractional bits. An exact 2x reduction is routed to
-    INTER_AREA: (sum of 2x2 + 2) >> 2. Same size: a copy."""
+    INTER_AREA: (sum of 2x2 + 2) >> 2. Same size: a copy. Small images (both sides up to 256) go through
+    two exact matrix products (``_exact_matrices``), larger ones through integer gathers. ``out``
+    (N x dh x dw, float32 or float64) is optional; the result holds exact integers either way."""
     n, h, w = gray.shape
     if (h, w) == (dh, dw):
-        return gray.clone()
+        return gray.clone() if out is None else out.copy_(gray)
+    if (h, w) == (2 * dh, 2 * dw):  # float32 sums of four 8-bit values are exact
+        s = gray[:, 0::2, 0::2] + gray[:, 1::2, 0::2]
+        s.add_(gray[:, 0::2, 1::2]).add_(gray[:, 1::2, 1::2]).add_(2).mul_(0.25).floor_()
+        return s if out is None else out.copy_(s)
+    if max(h, w) <= _EXACT_MATMUL_MAX:
+        dt = _exact_matmul_dtype(gray.device)
+        a, b = _exact_matrices(h, w, dh, dw, gray.device, dt)
+        direct = out is not None and out.dtype == dt
+        res = torch.matmul(b, gray.to(dt) @ a, out=out if direct else None).add_(0.5).floor_()
+        if direct:
+            return res
+        return res.float() if out is None else out.copy_(res)
     g = gray.to(torch.int32)
-    if (h, w) == (2 * dh, 2 * dw):
-        s = g[:, 0::2, 0::2] + g[:, 1::2, 0::2] + g[:, 0::2, 1::2] + g[:, 1::2, 1::2] + 2
-        return torch.bitwise_right_shift(s, 2).to(torch.float32)
     x0, x1, a0, a1 = _exact_axis(w, dw, gray.device)
     y0, y1, b0, b1 = _exact_axis(h, dh, gray.device)
     hor = g.index_select(2, x0) * a0 + g.index_select(2, x1) * a1
-    out = hor.index_select(1, y0) * b0[:, None] + hor.index_select(1, y1) * b1[:, None] + (1 << 15)
-    return torch.bitwise_right_shift(out, 16).to(torch.float32)
+    res = hor.index_select(1, y0) * b0[:, None] + hor.index_select(1, y1) * b1[:, None] + (1 << 15)
+    res = torch.bitwise_right_shift(res, 16)
+    return res.to(torch.float32) if out is None else out.copy_(res)
 
 
 @lru_cache(maxsize=64)
@@ -187,34 +235,54 @@ def _f32_plan(h: int, w: int, dh: int, dw: int, device: torch.device):
         edge = (s < 0) | (s >= src - 1)
         f = torch.where(edge, torch.zeros_like(f), f)
         s = s.clamp(0, src - 1)
-        return s.to(device), (s + 1).clamp(max=src - 1).to(device), (1 - f).to(device), f.to(device)
+        return s.to(device), (s + 1).clamp(max=src - 1).to(device), f.to(device)
 
     return axis(w, dw), axis(h, dh)
 
 
-def resize_linear_f32(x: torch.Tensor, dh: int, dw: int) -> torch.Tensor:
-    """cv::resize(INTER_LINEAR) of N x H x W float32 maps: bilinear with float weights, border pixels
-    clamped; an exact 2x reduction is routed to INTER_AREA (mean of 2x2)."""
+@lru_cache(maxsize=16)
+def addcmul_is_fused(device: torch.device) -> bool:
+    """Whether float32 torch.addcmul rounds once (a fused multiply-add) on this device: x * x - (1 + 2^-11)
+    for x = 1 + 2^-12 is 2^-24 exactly, and 0 when x * x is rounded first. Checked once per device (true
+    for this torch build's AVX-512 CPU kernels; 37 elements also cover the vectorized loop's tail)."""
+    x = torch.full((37,), 1 + 2.0 ** -12, dtype=torch.float32, device=device)
+    c = torch.full((37,), -(1 + 2.0 ** -11), dtype=torch.float32, device=device)
+    return bool((torch.addcmul(c, x, x) == 2.0 ** -24).all())
+
+
+def fma32(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """a * b + c rounded once, float32 (OpenCV's v_fma / v_muladd with FMA): torch.addcmul where that is
+    fused, else emulated in float64 (the product of two float32 is exact there)."""
+    if addcmul_is_fused(a.device):
+        return torch.addcmul(c, a, b, out=out)
+    res = torch.addcmul(c.double(), a.double(), b.double()).float()
+    return res if out is None else out.copy_(res)
+
+
+def resize_linear_f32(x: torch.Tensor, dh: int, dw: int, out: torch.Tensor | None = None) -> torch.Tensor:
+    """cv::resize(INTER_LINEAR) of N x H x W float32 maps as OpenCV 5 computes it, bit for bit (checked
+    against cv2 on random data, 64 x 64 to 32 x 32, 7 x 5, 40 x 24, 63 x 65, 128 x 128, 224 x 224):
+    per axis, horizontal first, fma(s1 - s0, fx, s0) in float32, fx the float32 rounding of the fractional
+    part of the double position (d + 0.5) * src/dst - 0.5, border pixels clamped. An exact 2x reduction
+    (fx = 1/2: the product is exact, no fma needed) takes strided ops. ``out`` (N x dh x dw) is optional."""
     n, h, w = x.shape
     if (h, w) == (dh, dw):
-        return x.clone()
-    if (h, w) == (2 * dh, 2 * dw):
-        return (x[:, 0::2, 0::2] + x[:, 0::2, 1::2] + x[:, 1::2, 0::2] + x[:, 1::2, 1::2]) * 0.25
-    (x0, x1, a0, a1), (y0, y1, b0, b1) = _f32_plan(h, w, dh, dw, x.device)
-    hor = x.index_select(2, x0) * a0 + x.index_select(2, x1) * a1
-    return hor.index_select(1, y0) * b0[:, None] + hor.index_select(1, y1) * b1[:, None]
+        return x.clone() if out is None else out.copy_(x)
+    if (h, w) == (2 * dh, 2 * dw):  # s0 + 0.5 * (s1 - s0): the product is exact, one rounding like the fma
+        hor = torch.add(x[..., 0::2], torch.sub(x[..., 1::2], x[..., 0::2]), alpha=0.5)
+        return torch.add(hor[:, 0::2], torch.sub(hor[:, 1::2], hor[:, 0::2]), alpha=0.5, out=out)
+    (x0, x1, fx), (y0, y1, fy) = _f32_plan(h, w, dh, dw, x.device)
+    s0 = x.index_select(2, x0)
+    hor = fma32(x.index_select(2, x1).sub_(s0), fx, s0)
+    r0 = hor.index_select(1, y0)
+    return fma32(hor.index_select(1, y1).sub_(r0), fy[:, None], r0, out=out)
 
 
 # --- polar coordinates (opencv core mathfuncs_core.simd.hpp) ------------------------------------
 
 
-def _fma32(a: torch.Tensor, b, c) -> torch.Tensor:
-    """float32 fused multiply-add, emulated in float64 (the product of two float32 is exact there)."""
-    return (a.double() * b + c).float()
-
-
-# fastAtan polynomial coefficients of cv::cartToPolar / cv::fastAtan2 (degrees; ~0.3 deg accurate),
-# each a float32 product as in the C++ source.
+# fastAtan polynomial coefficients of cv::cartToPolar / cv::fastAtan2 (degrees; within 1.7e-4 rad = 0.01 deg
+# of the exact angle, measured), each a float32 product as in the C++ source.
 _R2D = torch.tensor(180 / math.pi, dtype=torch.float32)
 _ATAN_P = [float(torch.tensor(c, dtype=torch.float32) * _R2D) for c in
            (0.9997878412794807, -0.3258083974640975, 0.1555786518463281, -0.04432655554792128)]
@@ -225,14 +293,15 @@ _DEG2RAD_F32 = float(torch.tensor(math.pi / 180, dtype=torch.float32))
 def magnitude_64f(re: torch.Tensor, im: torch.Tensor) -> torch.Tensor:
     """Magnitude of cv::cartToPolar on 64F: inputs cast to float32, sqrt(fma(x, x, y * y)) in float32.
     (The square root is taken in float64 and rounded, which is the correctly rounded float32 root;
-    torch's float32 sqrt kernel is not always correctly rounded.)"""
+    torch's float32 sqrt kernel on the CPU is not: one ulp off for about 0.7 % of inputs.)"""
     x, y = re.float(), im.float()
-    return _fma32(x, x.double(), (y * y).double()).double().sqrt_().float().double()
+    return fma32(x, x, y * y).double().sqrt_().float().double()
 
 
 def cart_to_polar_64f(re: torch.Tensor, im: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """cv::cartToPolar(angleInDegrees=false) on 64F: float32 magnitude as above and OpenCV's
-    polynomial atan (v_atan_f32, with fma) in [0, 2 pi), returned as float64."""
+    polynomial atan (v_atan_f32, with fma) in [0, 2 pi), returned as float64. A straightforward reference
+    (the tests hold it against cv2); ``spectral_residual`` evaluates the same steps in place, in float32."""
     mag = magnitude_64f(re, im)
     x, y = re.float(), im.float()
     ax, ay = x.abs(), y.abs()
@@ -240,7 +309,7 @@ def cart_to_polar_64f(re: torch.Tensor, im: torch.Tensor) -> tuple[torch.Tensor,
     cc = (c * c).double()
     p1, p3, p5, p7 = _ATAN_P
     # OpenCV evaluates the polynomial with three float32 fmas; one float64 evaluation rounded once differs
-    # by at most an ulp or two of float32 (about 1e-7 rad), far below the polynomial's own error (3e-3 rad)
+    # by at most an ulp or two of float32 (about 1e-7 rad), far below the polynomial's own error (1.7e-4 rad)
     a = (((p7 * cc + p5) * cc + p3) * cc + p1).float() * c
     a = torch.where(ax >= ay, a, 90.0 - a)
     a = torch.where(x < 0, 180.0 - a, a)
@@ -249,10 +318,7 @@ def cart_to_polar_64f(re: torch.Tensor, im: torch.Tensor) -> tuple[torch.Tensor,
 
 
 def polar_to_cart_64f(mag: torch.Tensor, angle: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """cv::polarToCart(angleInDegrees=false) on 64F: magnitude and angle cast to float32, cosine and sine
-    rounded to float32, multiplied in float32 (the AVX2 path of SinCos_32f). OpenCV takes sine and cosine
-    from a 64-entry table plus a cubic, within about 1e-8 of the true values; we use the true values, so
-    a product may differ by one float32 ulp."""
-    a = angle.float().double()
-    m = mag.float()
-    return (torch.cos(a).float() * m).double(), (torch.sin(a).float() * m).double()
+    """cv::polarToCart(angleInDegrees=false) on 64F: mag * cos(angle), mag * sin(angle) in float64. OpenCV 5
+    computes this case in double precision (measured against cv2 5.0: within 3e-16 relative of the exact
+    products, with float64 angles that are not float32 values), so plain float64 torch agrees to rounding."""
+    return mag * torch.cos(angle), mag * torch.sin(angle)
