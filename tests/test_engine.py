@@ -273,3 +273,47 @@ def test_gpu_options_train_on_the_cpu_and_compile_follows_eager(tiny_npz, tmp_pa
     from augrepro.models import build_model
 
     build_model("resnet8", 10, dataset="demo").load_state_dict(weights)
+
+
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("method, params", [("baseline", {}), ("cutout", {}), ("mixup", {}), ("cutmix", {"prob": 1.0}),
+                                            ("saliencymix", {"variant": "paper", "prob": 1.0}), ("resizemix", {}),
+                                            ("ricap", {})])
+def test_a_training_step_never_waits_for_the_gpu(device, method, params):
+    """Batch (crop, flip, normalize), mixing, forward, backward and SGD queue work without one host-device
+    synchronization: under torch.cuda.set_sync_debug_mode("error") any (a blocking host-to-device copy,
+    .item(), a data-dependent shape) raises. On the CPU the same steps run as a check of the test itself."""
+    from augrepro.augment import Context, build_augmentation
+    from augrepro.data.datasets import get_spec
+    from augrepro.data.loader import DeviceData
+    from augrepro.models import build_model
+
+    spec = get_spec("cifar10")
+    dev = torch.device(device)
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (48, 3, 32, 32), dtype=torch.uint8, generator=gen)
+    data = DeviceData(images, torch.randint(0, 10, (48,), generator=gen), spec.mean, spec.std, dev)
+    model = build_model("resnet8", 10, dataset="demo").to(dev)
+    accel = engine._Accelerator(dev, {})
+    aug = build_augmentation(method, params, spec)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    ctx = Context(spec.mean, spec.std, gen, np.random.default_rng(0), epoch=2, model=model)
+    order = data.epoch_order(gen)
+
+    def step(i):
+        x, y = data.batch(order, i, 16, gen, spec.crop_padding)
+        return engine.train_step(model, opt, aug, x, y, ctx, accel)
+
+    step(0)  # first calls fill caches (saliency plans, workspaces) and may copy once
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+    try:
+        losses = [step(i)[2].detach() for i in (1, 2)]
+    finally:
+        if dev.type == "cuda":
+            torch.cuda.set_sync_debug_mode("default")
+    assert all(bool(torch.isfinite(loss)) for loss in losses)

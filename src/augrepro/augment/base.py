@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from augrepro.registry import Registry
+from augrepro.transfer import device_tensor
 
 
 @dataclass
@@ -78,8 +79,8 @@ class Context:
     model: torch.nn.Module | None = None
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
-        mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
+        mean = device_tensor(self.mean, x.device).view(1, 3, 1, 1)
+        std = device_tensor(self.std, x.device).view(1, 3, 1, 1)
         return (x * std + mean).mul(255.0).round().clamp(0, 255).to(torch.uint8)
 
 

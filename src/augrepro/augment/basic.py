@@ -8,10 +8,11 @@ import torch
 
 from augrepro.augment.base import Augmentation, Context, MixResult, identity, register
 from augrepro.augment.boxes import box_masks, clipped_box, cut_size, paste_boxes
+from augrepro.transfer import device_tensor, to_device
 
 
 def _batch_box(n: int, box, device) -> torch.Tensor:
-    return torch.tensor([box], dtype=torch.long, device=device).expand(n, 4)
+    return device_tensor([box], device, torch.long).expand(n, 4)
 
 
 # No mixing: the plain training of the SaliencyMix/Cutout code.
@@ -44,8 +45,8 @@ class Cutout(Augmentation):
         keep = torch.ones(n, 1, h, w, dtype=torch.bool, device=images.device)
         boxes = None
         for _ in range(self.n_holes):
-            cy = torch.randint(0, h, (n,), generator=ctx.generator).to(images.device)
-            cx = torch.randint(0, w, (n,), generator=ctx.generator).to(images.device)
+            cy = to_device(torch.randint(0, h, (n,), generator=ctx.generator), images.device)
+            cx = to_device(torch.randint(0, w, (n,), generator=ctx.generator), images.device)
             boxes = torch.stack(clipped_box(cy, cx, self.length, self.length, h, w), 1)
             keep &= ~box_masks(boxes, h, w)
         result = identity(images * keep)
@@ -67,7 +68,7 @@ class Mixup(Augmentation):
             return identity(images)
         lam = float(ctx.rng.beta(self.alpha, self.alpha))
         n = images.shape[0]
-        index = torch.randperm(n, generator=ctx.generator).to(images.device)
+        index = to_device(torch.randperm(n, generator=ctx.generator), images.device)
         mixed = lam * images + (1.0 - lam) * images[index]
         return MixResult(mixed, index, torch.full((n,), lam, device=images.device))
 
@@ -86,7 +87,7 @@ class CutMix(Augmentation):
             return identity(images)
         lam = float(ctx.rng.beta(self.beta, self.beta))
         n, _, h, w = images.shape
-        index = torch.randperm(n, generator=ctx.generator).to(images.device)
+        index = to_device(torch.randperm(n, generator=ctx.generator), images.device)
         cy, cx = int(ctx.rng.integers(h)), int(ctx.rng.integers(w))
         box = clipped_box(cy, cx, cut_size(h, lam), cut_size(w, lam), h, w)
         boxes = _batch_box(n, box, images.device)

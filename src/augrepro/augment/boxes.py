@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from augrepro.transfer import to_device
+
 
 def cut_size(side: int, lam: float) -> int:
     """Side of the cut for a kept fraction lam: ``int(side * sqrt(1 - lam))`` (CutMix ``rand_bbox``)."""
@@ -81,6 +83,6 @@ def place_windows(images: torch.Tensor, patches: torch.Tensor, y1: torch.Tensor,
 
 def uniform_int(low: torch.Tensor, high: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Per-sample integers uniform on [low, high] (inclusive), drawn from ``generator`` on the CPU."""
-    u = torch.rand(low.shape[0], generator=generator).to(low.device)
+    u = to_device(torch.rand(low.shape[0], generator=generator), low.device)
     span = (high - low + 1).to(u.dtype)
     return low + torch.minimum((u * span).long(), (high - low).long())

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from augrepro.augment.base import Augmentation, Context, MixResult, identity, register
 from augrepro.augment.boxes import place_windows
+from augrepro.transfer import device_tensor, to_device
 
 
 # ResizeMix code: one scale ~ U(alpha, beta) per batch; the shuffled batch resized by nearest neighbour with
@@ -34,19 +35,19 @@ class ResizeMix(Augmentation):
             return identity(images)
         n, _, h, w = images.shape
         scale = float(ctx.rng.uniform(self.alpha, self.beta))
-        index = torch.randperm(n, generator=ctx.generator).to(images.device)
+        index = to_device(torch.randperm(n, generator=ctx.generator), images.device)
         if int(h * scale) == 0 or int(w * scale) == 0:  # a patch of no pixel: nothing is pasted
             return identity(images)
         small = F.interpolate(images[index], scale_factor=scale, mode="nearest")
         ph, pw = small.shape[2:]
         # getbox_new: centre uniform, x1 = clip(c - s // 2), x2 = clip(x1 + s), x1 = clip(x2 - s): fully inside.
-        cy = torch.randint(0, h, (n,), generator=ctx.generator).to(images.device)
-        cx = torch.randint(0, w, (n,), generator=ctx.generator).to(images.device)
+        cy = to_device(torch.randint(0, h, (n,), generator=ctx.generator), images.device)
+        cx = to_device(torch.randint(0, w, (n,), generator=ctx.generator), images.device)
         y1 = ((cy - ph // 2).clamp(0, h) + ph).clamp(0, h) - ph
         x1 = ((cx - pw // 2).clamp(0, w) + pw).clamp(0, w) - pw
         y1, x1 = y1.clamp(min=0), x1.clamp(min=0)
         mixed = place_windows(images, small, y1, x1)
         boxes = torch.stack([y1, x1, y1 + ph, x1 + pw], 1)
         lam = torch.full((n,), 1.0 - ph * pw / (h * w), device=images.device)
-        full = torch.tensor([[0, 0, h, w]], device=images.device).expand(n, 4)
+        full = device_tensor([[0, 0, h, w]], images.device).expand(n, 4)
         return MixResult(mixed, index, lam, boxes=boxes, source_boxes=full)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from augrepro.augment.base import Augmentation, Context, MixResult, identity, register
+from augrepro.transfer import device_tensor, to_device
 
 
 # RICAP: boundary (w, h) = round(side * Beta(beta, beta)) once per batch; four permutations of the batch; crop
@@ -38,13 +39,13 @@ class RICAP(Augmentation):
         mixed = torch.empty_like(images)
         indices, weights, parts = [], [], []
         for (ph, pw), (oy, ox) in zip(sizes, origins):
-            perm = torch.randperm(n, generator=ctx.generator).to(dev)
+            perm = to_device(torch.randperm(n, generator=ctx.generator), dev)
             sy = int(ctx.rng.integers(0, h - ph + 1))
             sx = int(ctx.rng.integers(0, w - pw + 1))
             mixed[:, :, oy : oy + ph, ox : ox + pw] = images[perm, :, sy : sy + ph, sx : sx + pw]
             indices.append(perm)
             weights.append(torch.full((n,), ph * pw / (h * w), device=dev))
-            parts.append(torch.tensor([oy, ox, oy + ph, ox + pw], device=dev).expand(n, 4))
+            parts.append(device_tensor([oy, ox, oy + ph, ox + pw], dev).expand(n, 4))
         indices_t, weights_t = torch.stack(indices), torch.stack(weights)
         own = indices_t == torch.arange(n, device=dev)[None]
         lam = (weights_t * own).sum(0)

@@ -26,6 +26,7 @@ import torch
 from augrepro.augment.base import Augmentation, Context, MixResult, identity, register
 from augrepro.augment.boxes import clipped_box, cut_size, gather_windows, inside_box, paste_boxes, place_windows
 from augrepro.saliency import METHODS, official_float_peak, saliency_maps
+from augrepro.transfer import device_tensor, to_device
 
 VARIANTS = ("official", "paper")
 STYLES = (
@@ -70,11 +71,11 @@ class SaliencyMix(Augmentation):
             return identity(images)
         lam = float(ctx.rng.beta(self.beta, self.beta))
         n, _, h, w = images.shape
-        index = torch.randperm(n, generator=ctx.generator).to(images.device)
+        index = to_device(torch.randperm(n, generator=ctx.generator), images.device)
         cut_h, cut_w = cut_size(h, lam), cut_size(w, lam)
         if self.variant == "official":
             cy, cx = official_float_peak(images[index[0]])
-            boxes = torch.tensor([clipped_box(cy, cx, cut_h, cut_w, h, w)], device=images.device).expand(n, 4)
+            boxes = device_tensor([clipped_box(cy, cx, cut_h, cut_w, h, w)], images.device).expand(n, 4)
         else:
             maps = saliency_maps(ctx.denormalize(images), self.saliency).flatten(1)
             source_from, target_to = self.style.split("_to_")

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from augrepro.augment.base import Augmentation, Context, MixResult, identity, register, require_model
 from augrepro.augment.boxes import clipped_box, cut_size
 from augrepro.augment.probe import class_activation_maps
+from augrepro.transfer import device_tensor, to_device
 
 
 # SnapMix code ``snapmix``: with probability prob, class activation maps of the model being trained; two
@@ -45,7 +46,7 @@ class SnapMix(Augmentation):
         cams = class_activation_maps(model, images, labels)
         lam_t = float(ctx.rng.beta(self.beta, self.beta))
         lam_s = float(ctx.rng.beta(self.beta, self.beta))
-        index = torch.randperm(n, generator=ctx.generator).to(dev)
+        index = to_device(torch.randperm(n, generator=ctx.generator), dev)
         ty1, tx1, ty2, tx2 = clipped_box(
             int(ctx.rng.integers(h)), int(ctx.rng.integers(w)), cut_size(h, lam_t), cut_size(w, lam_t), h, w
         )
@@ -67,6 +68,6 @@ class SnapMix(Augmentation):
         area_lam = 1.0 - (ty2 - ty1) * (tx2 - tx1) / (h * w)
         lam_a = torch.where(torch.isnan(lam_a), torch.full_like(lam_a, area_lam), lam_a)
         lam_b = torch.where(torch.isnan(lam_b), torch.full_like(lam_b, 1.0 - area_lam), lam_b)
-        boxes = torch.tensor([[ty1, tx1, ty2, tx2]], device=dev).expand(n, 4)
-        source_boxes = torch.tensor([[sy1, sx1, sy2, sx2]], device=dev).expand(n, 4)
+        boxes = device_tensor([[ty1, tx1, ty2, tx2]], dev).expand(n, 4)
+        source_boxes = device_tensor([[sy1, sx1, sy2, sx2]], dev).expand(n, 4)
         return MixResult(mixed, index, lam_a, lam_b=lam_b, boxes=boxes, source_boxes=source_boxes)

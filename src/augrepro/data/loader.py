@@ -11,6 +11,8 @@ from collections.abc import Iterator
 
 import torch
 
+from augrepro.transfer import to_device
+
 
 class DeviceData:
     def __init__(
@@ -55,7 +57,7 @@ class DeviceData:
         crop_padding: int | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Batch ``step`` of an epoch in ``order``: crop and flip (when ``crop_padding`` is set), normalize."""
-        idx = order[step * batch_size : (step + 1) * batch_size].to(self.device)
+        idx = to_device(order[step * batch_size : (step + 1) * batch_size], self.device)
         x = self.images[idx]
         if crop_padding is not None:
             x = random_crop_flip(x, crop_padding, generator)
@@ -82,8 +84,8 @@ class DeviceData:
 def random_crop_flip(x: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
     """RandomCrop(size, padding, fill 0) then RandomHorizontalFlip(0.5), per sample, batched."""
     n, c, h, w = x.shape
-    offsets = torch.randint(0, 2 * padding + 1, (2, n), generator=generator).to(x.device)
-    flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+    offsets = to_device(torch.randint(0, 2 * padding + 1, (2, n), generator=generator), x.device)
+    flip = to_device(torch.rand(n, generator=generator) < 0.5, x.device)
     padded = torch.nn.functional.pad(x, (padding, padding, padding, padding))
     rows = offsets[0][:, None] + torch.arange(h, device=x.device)  # n x h
     cols = offsets[1][:, None] + torch.arange(w, device=x.device)  # n x w
