@@ -23,7 +23,7 @@ from augrepro.augment import Context, build_augmentation
 from augrepro.data.datasets import get_spec
 from augrepro.data.loader import DeviceData
 from augrepro.models import build_model
-from augrepro.train.engine import _Accelerator, atomic_torch_save, device_name, evaluate, train_step
+from augrepro.train.engine import _Accelerator, atomic_torch_save, device_name, evaluate, make_optimizer, train_step
 
 CIFAR_TRAIN_IMAGES, CIFAR_TEST_IMAGES = 50_000, 10_000
 EVAL_BATCH = 500  # training.eval_batch_size's default
@@ -46,7 +46,7 @@ def measure(model_name: str, method: str, steps: int, batch: int, device: torch.
         model = model.to(memory_format=torch.channels_last)
     forward = torch.compile(model) if compile_ else model
     aug = build_augmentation(method, {}, spec)
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    opt = make_optimizer(model, {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}, device)
     ctx = Context(spec.mean, spec.std, gen, np.random.default_rng(0), epoch=2, model=model)
     order = data.epoch_order(gen)
 

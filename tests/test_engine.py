@@ -299,7 +299,7 @@ def test_a_training_step_never_waits_for_the_gpu(device, method, params):
     model = build_model("resnet8", 10, dataset="demo").to(dev)
     accel = engine._Accelerator(dev, {})
     aug = build_augmentation(method, params, spec)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    opt = engine.make_optimizer(model, {"lr": 0.01, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}, dev)
     ctx = Context(spec.mean, spec.std, gen, np.random.default_rng(0), epoch=2, model=model)
     order = data.epoch_order(gen)
 
