@@ -2,7 +2,7 @@
 
 Agreement is measured on real photographs: crops of scikit-learn's two sample photographs at random places
 and scales (32x32, 64x64 and the odd 40x24 / 24x40) and the embedded demo dataset's images. Fine-grained
-saliency is reproduced bit for bit; spectral residual to float rounding of the FFT (max |diff| ~1e-6).
+saliency is reproduced bit for bit; spectral residual to float rounding (max |diff| below 1e-6).
 """
 
 from __future__ import annotations
@@ -175,12 +175,16 @@ def test_flat_images_match_opencv(method):
 
 
 def test_default_backend_is_torch_and_batch_results_do_not_depend_on_chunking():
-    images = photo_crops(70, 32, 32, seed=5)  # more than one CPU chunk of fine-grained work
+    from augrepro.saliency import fine_grained as fg, spectral_residual as sr_module
+
+    n = fg._CHUNK_PIXELS // (32 * 32) + 10  # more than one CPU chunk of either method's work
+    assert n > sr_module._CHUNK_CPU_THREADS
+    images = photo_crops(n, 32, 32, seed=5)
     whole = saliency_maps(images)
     assert torch.equal(whole, saliency_maps(images, "fine_grained", backend="torch"))
-    assert torch.equal(whole[37:38], saliency_maps(images[37:38]))
+    assert torch.equal(whole[n - 3 : n - 2], saliency_maps(images[n - 3 : n - 2]))
     sr = saliency_maps(images, "spectral_residual")
-    assert torch.allclose(sr[20:21], saliency_maps(images[20:21], "spectral_residual"), atol=1e-7)
+    assert torch.allclose(sr[n - 3 : n - 2], saliency_maps(images[n - 3 : n - 2], "spectral_residual"), atol=1e-7)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
