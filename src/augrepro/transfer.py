@@ -1,4 +1,4 @@
-"""Copies of freshly drawn CPU tensors (random indices, offsets, flips) to the training device."""
+"""Copies of freshly drawn CPU tensors (random indices, offsets, flips, boxes) to the training device."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ import torch
 
 
 def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """``t.to(device)`` without waiting for the GPU: a blocking copy from the CPU to CUDA synchronizes the
-    stream (ATen's memcpy_and_sync), so every training step would wait for all queued work of the previous
-    one. ``non_blocking`` is safe for these pageable CPU tensors: the driver stages the data before the
-    call returns. A CPU ``device`` returns ``t`` itself."""
-    return t.to(device, non_blocking=True)
+    """``t.to(device)`` without making the host wait for the GPU. A blocking copy from the CPU to CUDA
+    synchronizes the stream (ATen's memcpy_and_sync), so every training step would wait for all queued
+    work of the previous one; and an asynchronous copy is only truly asynchronous from page-locked memory.
+    So a CPU tensor bound for CUDA is staged in pinned memory (PyTorch's caching host allocator keeps that
+    block until the copy has run) and copied with ``non_blocking``. Other devices: a plain ``.to``."""
+    device = torch.device(device)
+    if device.type == "cuda" and t.device.type == "cpu":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 def device_tensor(data, device: torch.device, dtype: torch.dtype | None = None) -> torch.Tensor:
