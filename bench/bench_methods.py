@@ -23,6 +23,7 @@ import torch
 from augrepro.augment import AUGMENTATIONS, Context, build_augmentation
 from augrepro.data import get_spec
 from augrepro.models import build_model
+from augrepro.train.engine import make_optimizer
 
 GOAL = 0.03
 
@@ -49,7 +50,7 @@ def main() -> None:
     spec = get_spec("cifar10")
     torch.manual_seed(0)
     model = build_model("resnet18", spec.num_classes).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    optimizer = make_optimizer(model, {"lr": 0.01, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}, torch.device("cpu"))
     g = torch.Generator().manual_seed(0)
     x = torch.randn(128, 3, 32, 32, generator=g)
     y = torch.randint(0, spec.num_classes, (128,), generator=g)

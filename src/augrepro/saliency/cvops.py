@@ -9,9 +9,30 @@ checked against ``cv2`` 5.0 by ``tests/test_saliency.py``. Everything runs on th
 from __future__ import annotations
 
 import math
+import threading
 from functools import lru_cache
 
 import torch
+
+
+# --- buffers ------------------------------------------------------------------------------------
+
+
+class LastPerThread:
+    """The most recently built value per thread: ``get(key, build)`` returns it while ``key`` is unchanged
+    and otherwise calls ``build()`` and keeps that instead. The detectors keep their buffers this way
+    between calls: fresh multi-MiB CPU buffers come from the OS and fault on every first touch of a page,
+    and building them on a GPU copies constants from the host, which synchronizes."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def get(self, key, build):
+        last = getattr(self._local, "last", None)
+        if last is None or last[0] != key:
+            last = (key, build())
+            self._local.last = last
+        return last[1]
 
 
 # --- colour -------------------------------------------------------------------------------------

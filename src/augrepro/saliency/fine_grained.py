@@ -23,12 +23,11 @@ while the sums stay below 2^24, i.e. up to 256 x 256 images; beyond that both si
 
 from __future__ import annotations
 
-import threading
 from functools import lru_cache
 
 import torch
 
-from augrepro.saliency.cvops import gaussian3x3_u8, rgb_to_gray
+from augrepro.saliency.cvops import LastPerThread, gaussian3x3_u8, rgb_to_gray
 
 # neighbourhoods {3*4, 3*4*2, 3*4*2*2, 7*4, 7*4*2, 7*4*2*2} of staticSaliencyFineGrained.cpp
 NEIGHBOURHOODS = (12, 24, 48, 28, 56, 112)
@@ -87,18 +86,13 @@ def fine_grained(images: torch.Tensor) -> torch.Tensor:
     return out
 
 
-_WORKSPACES = threading.local()
+_WORKSPACES = LastPerThread()  # measured here: keeping the buffers saves up to 10 % of a 128-image batch
 
 
 def _workspace(n: int, h: int, w: int, plan: dict, device: torch.device) -> "_Workspace":
-    """The buffers for chunks of ``n`` images, kept between calls (per thread, the last shape only): fresh
-    multi-MiB CPU buffers come from the OS and every first touch of a page faults (measured here: up to
-    10 % of the time of a 128-image batch)."""
-    cached = getattr(_WORKSPACES, "last", None)
-    if cached is None or cached[0] != n or cached[1] is not plan:  # the plan fixes h, w, device and scales
-        cached = (n, plan, _Workspace(n, h, w, plan, device))
-        _WORKSPACES.last = cached
-    return cached[2]
+    """The buffers for chunks of ``n`` images, kept between calls of the same shape (per thread)."""
+    key = (n, h, w, device, len(plan["keys"]), plan["pad_y"], plan["pad_x"])  # what the buffers depend on
+    return _WORKSPACES.get(key, lambda: _Workspace(n, h, w, plan, device))
 
 
 class _Workspace:
