@@ -1,8 +1,10 @@
 """Batched torch saliency vs the OpenCV contrib loop (issue 3): speed and agreement.
 
-For 128 images of 32x32 and of 64x64 (crops of scikit-learn's two sample photographs), both methods,
-with torch.set_num_threads(1) (and cv2.setNumThreads(1)) and with the default thread count, prints the median ms per batch of the
-OpenCV loop (``backend="opencv"``) and of the torch backend, their ratio, and the agreement: peaks (first
+For 128 images of 32x32 and of 64x64 (crops of scikit-learn's two sample photographs), every method of
+``augrepro.saliency.METHODS`` (fine_grained, spectral_residual, frequency_tuned), with
+torch.set_num_threads(1) (and cv2.setNumThreads(1)) and with the default thread count, prints the median ms per
+batch of the OpenCV loop (``backend="opencv"``; for frequency_tuned, which OpenCV contrib lacks, the per-image
+float64 NumPy/OpenCV reference) and of the torch backend, their ratio, and the agreement: peaks (first
 argmax) within 1 px, mean / min per-image Pearson correlation, max absolute difference.
 
     python bench/bench_saliency.py [--repeats 15] [--batch 128]

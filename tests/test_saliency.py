@@ -200,8 +200,8 @@ def test_runs_on_the_images_device(method):
     "images, kwargs, message",
     [
         (torch.zeros(1, 3, 8, 8, dtype=torch.uint8), dict(backend="cuda"), "valid: torch, opencv"),
-        (torch.zeros(1, 3, 8, 8, dtype=torch.uint8), dict(method="frequency_tuned"),
-         "valid: fine_grained, spectral_residual"),
+        (torch.zeros(1, 3, 8, 8, dtype=torch.uint8), dict(method="basnet"),
+         "valid: fine_grained, spectral_residual, frequency_tuned"),
         (torch.zeros(1, 3, 8, 8), {}, "uint8"),
         (torch.zeros(3, 8, 8, dtype=torch.uint8), {}, "N x 3 x H x W"),
         (torch.zeros(1, 4, 8, 8, dtype=torch.uint8), {}, "N x 3 x H x W"),

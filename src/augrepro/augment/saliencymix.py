@@ -8,7 +8,9 @@ lam recomputed from the clipped area.
 sample's source image computed on its uint8 pixels, a box of the batch's size around its peak.
 
 Ablations of the paper variant (seed 001, "Our approach" slide, figures (c)/(d)): ``saliency`` picks the
-detector (fine-grained, spectral residual) and ``style`` the source and target patch mixing style:
+detector (``augrepro.saliency.METHODS``: ``fine_grained``, Montabone & Soto; ``spectral_residual``, Hou & Zhang;
+``frequency_tuned``, Achanta et al. CVPR 2009; the slide's fourth, BASNet, a trained network, is not provided)
+and ``style`` the source and target patch mixing style:
 ``salient_to_corresponding`` (the method: the source's salient box pasted at the same place),
 ``salient_to_salient``, ``salient_to_nonsalient``, ``nonsalient_to_salient``, ``nonsalient_to_nonsalient``.
 Assumed (the slides show only names and error bars): "non-salient" is the first minimum of the map in
@@ -45,7 +47,7 @@ class SaliencyMix(Augmentation):
     variant: str = "official"
     beta: float = 1.0
     prob: float = 0.5  # salmix_prob of the released CIFAR code
-    saliency: str = "fine_grained"  # paper variant only; the official variant is fine-grained by construction
+    saliency: str = "fine_grained"  # paper variant only (any of METHODS); the official variant is fine-grained
     style: str = "salient_to_corresponding"  # paper variant only: the mixing-style ablation (seed 001)
     source = "SaliencyMix_CIFAR/saliencymix.py (official) / SaliencyMix paper section 3 (paper)"
 

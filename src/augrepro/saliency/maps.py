@@ -1,8 +1,12 @@
-"""Saliency maps from OpenCV contrib's static saliency detectors (the SaliencyMix reference).
+"""Saliency maps for SaliencyMix: OpenCV contrib's static saliency detectors (the SaliencyMix reference) and
+the frequency-tuned detector.
 
 ``fine_grained``: Montabone & Soto 2010, ``cv2.saliency.StaticSaliencyFineGrained`` (the detector
 of the SaliencyMix code); ``spectral_residual``: Hou & Zhang 2007,
-``cv2.saliency.StaticSaliencySpectralResidual`` (the SaliencyMix ablation, seed 001 figure 3).
+``cv2.saliency.StaticSaliencySpectralResidual`` (the SaliencyMix ablation, seed 001 figure 3);
+``frequency_tuned``: Achanta et al., CVPR 2009 (the same ablation; ``frequency_tuned.py``). OpenCV contrib has
+no frequency-tuned detector: its ``backend="opencv"`` is a per-image float64 NumPy/OpenCV reference on the CPU.
+(The ablation's fourth detector, BASNet, a trained network, is not provided.)
 """
 
 from __future__ import annotations
@@ -11,11 +15,14 @@ import numpy as np
 import torch
 
 from augrepro.saliency.fine_grained import fine_grained
+from augrepro.saliency.frequency_tuned import frequency_tuned, frequency_tuned_reference
 from augrepro.saliency.spectral_residual import spectral_residual
 
-METHODS = ("fine_grained", "spectral_residual")
+METHODS = ("fine_grained", "spectral_residual", "frequency_tuned")
 BACKENDS = ("torch", "opencv")
-_TORCH = {"fine_grained": fine_grained, "spectral_residual": spectral_residual}
+_TORCH = {"fine_grained": fine_grained, "spectral_residual": spectral_residual, "frequency_tuned": frequency_tuned}
+# methods without an OpenCV contrib detector: backend="opencv" runs this CPU reference loop instead
+_CPU_REFERENCE = {"frequency_tuned": frequency_tuned_reference}
 
 
 def _detector(method: str):
@@ -32,8 +39,10 @@ def saliency_maps(images: torch.Tensor, method: str = "fine_grained", backend: s
     """N x 3 x H x W uint8 RGB images (any device) -> N x H x W float32 maps in [0, 1] on the same device.
 
     ``backend="torch"`` (default): batched torch code on the images' device that reproduces OpenCV
-    contrib's arithmetic (``fine_grained.py``, ``spectral_residual.py``); ``backend="opencv"``: the
-    reference, one ``computeSaliency`` call per image on the CPU (OpenCV expects BGR uint8).
+    contrib's arithmetic (``fine_grained.py``, ``spectral_residual.py``) or, for ``frequency_tuned``, the
+    paper's algorithm in float64 (``frequency_tuned.py``); ``backend="opencv"``: the reference, one
+    ``computeSaliency`` call per image on the CPU (OpenCV expects BGR uint8) or, for ``frequency_tuned``
+    (which OpenCV contrib lacks), the per-image float64 NumPy/OpenCV loop ``frequency_tuned_reference``.
     """
     if method not in METHODS:
         raise ValueError(f"unknown saliency method {method!r}; valid: {', '.join(METHODS)}")
@@ -52,6 +61,8 @@ def saliency_maps(images: torch.Tensor, method: str = "fine_grained", backend: s
         return torch.zeros(images.shape[:1] + images.shape[2:], dtype=torch.float32, device=images.device)
     if backend == "torch":
         return _TORCH[method](images)
+    if method in _CPU_REFERENCE:
+        return _CPU_REFERENCE[method](images).to(images.device)
     detector = _detector(method)
     bgr = images.flip(1).permute(0, 2, 3, 1).contiguous().cpu().numpy()
     out = np.empty(bgr.shape[:3], dtype=np.float32)
