@@ -22,6 +22,7 @@ from augrepro.data.demo import build_archive
 from augrepro.data.download import ChecksumError, fetch
 from augrepro.data.extract import UnsafeArchiveError, extract_tar
 from augrepro.data.loader import DeviceData, random_crop_flip
+from augrepro.data.pipelines import build_pipeline
 from augrepro.data.prepare import prepare
 from augrepro.registry import UnknownNameError
 
@@ -481,10 +482,11 @@ def test_train_batches_visit_every_index_once(crop_padding):
     images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=gen)
     spec = get_spec("cifar10")
     data = DeviceData(images, torch.arange(n), spec.mean, spec.std)
+    pipeline = None if crop_padding is None else build_pipeline({"name": "pad_crop_flip", "padding": crop_padding}, 32)
     assert len(data) == n and data.num_batches(batch) == 11
     epochs = []
     for _ in range(2):
-        batches = list(data.train_batches(batch, gen, crop_padding))
+        batches = list(data.train_batches(batch, gen, pipeline))
         sizes = [len(y) for _, y in batches]
         assert sizes == [10] * 10 + [3]
         labels = torch.cat([y for _, y in batches])

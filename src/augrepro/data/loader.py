@@ -1,8 +1,9 @@
 """The device-resident loader: the whole split as a uint8 tensor on the training device.
 
-Random crop (zero padding), horizontal flip and normalization run as batched tensor ops, as in
-airbench; no DataLoader workers. All randomness comes from the caller's ``torch.Generator`` (on
-the CPU, so that the stream is the same on every device and can be saved in a checkpoint).
+The training input pipeline (``augrepro.data.pipelines``: padded random crop, random resized crop,
+flips, colour jitter) and normalization run as batched tensor ops, as in airbench; no DataLoader
+workers. All randomness comes from the caller's ``torch.Generator`` (on the CPU, so that the stream is
+the same on every device and can be saved in a checkpoint).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from collections.abc import Iterator
 
 import torch
 
+from augrepro.data.pipelines import LIGHTING_EIGVAL, LIGHTING_EIGVEC, PadCropFlip, Pipeline, resize_center_crop
+from augrepro.data.pipelines import random_crop_flip  # noqa: F401 (re-exported: its former home)
 from augrepro.transfer import to_device
 
 
@@ -22,9 +25,13 @@ class DeviceData:
         mean: tuple[float, float, float],
         std: tuple[float, float, float],
         device: torch.device | str = "cpu",
+        eval_transform: dict | None = None,
     ) -> None:
+        """``eval_transform`` ({resize, crop}): the deterministic resize and centre crop that evaluation, and
+        training without a pipeline, apply (a protocol that trains at another size than the data's)."""
         if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"expected N x 3 x H x W uint8 images, got {tuple(images.shape)} {images.dtype}")
+        self.eval_transform = dict(eval_transform) if eval_transform else None
         self.device = torch.device(device)
         self.images = images.to(self.device)
         self.labels = labels.to(self.device, torch.long)
@@ -34,8 +41,14 @@ class DeviceData:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def normalize(self, x_uint8: torch.Tensor) -> torch.Tensor:
-        return (x_uint8.float().div_(255.0) - self.mean) / self.std
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """(x / 255 - mean) / std for uint8 images; (x - mean) / std for float images in [0, 1] (what the
+        random-resized-crop pipelines return)."""
+        if x.dtype == torch.uint8:
+            return (x.float().div_(255.0) - self.mean) / self.std
+        if not x.is_floating_point():
+            raise ValueError(f"expected uint8 images or float images in [0, 1], got {x.dtype}")
+        return (x.float() - self.mean) / self.std
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         """Inverse of normalize: back to uint8 (exact for images that came from uint8)."""
@@ -48,59 +61,70 @@ class DeviceData:
         """The random order of one epoch (drawn on the CPU generator, so it can be saved and replayed)."""
         return torch.randperm(len(self), generator=generator)
 
+    def _pipeline(self, pipeline: Pipeline | int | None) -> Pipeline | None:
+        if pipeline is None or isinstance(pipeline, Pipeline):
+            return pipeline
+        if isinstance(pipeline, int) and not isinstance(pipeline, bool):
+            # the former ``crop_padding`` argument (until its last callers pass a Pipeline): pad_crop_flip
+            return PadCropFlip(size=self.images.shape[-1], padding=pipeline)
+        raise TypeError(f"pipeline: expected an augrepro.data.pipelines.Pipeline or None, got {pipeline!r}")
+
     def batch(
         self,
         order: torch.Tensor,
         step: int,
         batch_size: int,
         generator: torch.Generator,
-        crop_padding: int | None,
+        pipeline: Pipeline | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Batch ``step`` of an epoch in ``order``: crop and flip (when ``crop_padding`` is set), normalize."""
+        """Batch ``step`` of an epoch in ``order``: the training ``pipeline`` (None: none), then normalize.
+
+        (An int is still taken for ``pipeline`` and means pad_crop_flip with that padding: the former
+        ``crop_padding`` argument.)"""
+        pipeline = self._pipeline(pipeline)
         idx = to_device(order[step * batch_size : (step + 1) * batch_size], self.device)
         x = self.images[idx]
-        if crop_padding is not None:
-            x = random_crop_flip(x, crop_padding, generator)
+        if pipeline is not None:
+            x = pipeline(x, generator)
+        else:
+            x = self._fixed(x)
         return self.normalize(x), self.labels[idx]
 
+    def _fixed(self, x: torch.Tensor) -> torch.Tensor:
+        if self.eval_transform is None:
+            return x
+        return resize_center_crop(x, self.eval_transform["resize"], self.eval_transform["crop"])
+
     def iterate(
-        self, order: torch.Tensor, start_step: int, batch_size: int, generator: torch.Generator, crop_padding
+        self,
+        order: torch.Tensor,
+        start_step: int,
+        batch_size: int,
+        generator: torch.Generator,
+        pipeline: Pipeline | None,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Batches ``start_step``, ``start_step + 1``, ... of the epoch in ``order``."""
+        pipeline = self._pipeline(pipeline)
         for step in range(start_step, self.num_batches(batch_size)):
-            yield self.batch(order, step, batch_size, generator, crop_padding)
+            yield self.batch(order, step, batch_size, generator, pipeline)
 
     def train_batches(
-        self, batch_size: int, generator: torch.Generator, crop_padding: int | None
+        self, batch_size: int, generator: torch.Generator, pipeline: Pipeline | None
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """One epoch in random order; keeps the last partial batch (DataLoader's drop_last=False)."""
-        return self.iterate(self.epoch_order(generator), 0, batch_size, generator, crop_padding)
+        return self.iterate(self.epoch_order(generator), 0, batch_size, generator, pipeline)
 
     def eval_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for start in range(0, len(self), batch_size):
-            yield self.normalize(self.images[start : start + batch_size]), self.labels[start : start + batch_size]
-
-
-def random_crop_flip(x: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
-    """RandomCrop(size, padding, fill 0) then RandomHorizontalFlip(0.5), per sample, batched."""
-    n, c, h, w = x.shape
-    offsets = to_device(torch.randint(0, 2 * padding + 1, (2, n), generator=generator), x.device)
-    flip = to_device(torch.rand(n, generator=generator) < 0.5, x.device)
-    padded = torch.nn.functional.pad(x, (padding, padding, padding, padding))
-    rows = offsets[0][:, None] + torch.arange(h, device=x.device)  # n x h
-    cols = offsets[1][:, None] + torch.arange(w, device=x.device)  # n x w
-    cols = torch.where(flip[:, None], cols.flip(1), cols)
-    batch = torch.arange(n, device=x.device)[:, None, None, None]
-    chan = torch.arange(c, device=x.device)[None, :, None, None]
-    return padded[batch, chan, rows[:, None, :, None], cols[:, None, None, :]]
+            x = self._fixed(self.images[start : start + batch_size])
+            yield self.normalize(x), self.labels[start : start + batch_size]
 
 
 # --- ImageNet: images decoded from files by DataLoader workers -----------------------------------
 
 # PCA lighting noise of the CutMix/SaliencyMix ImageNet code (utils.Lighting, alphastd 0.1; AlexNet's
 # eigen-decomposition of ImageNet's RGB covariance).
-_EIGVAL = (0.2175, 0.0188, 0.0045)
-_EIGVEC = ((-0.5675, 0.7192, 0.4009), (-0.5808, -0.0045, -0.8140), (-0.5836, -0.6948, 0.4203))
+_EIGVAL, _EIGVEC = LIGHTING_EIGVAL, LIGHTING_EIGVEC
 
 
 class _Lighting:
@@ -182,8 +206,9 @@ class FileData:
             persistent_workers=False,
         )
 
-    def iterate(self, order, start_step: int, batch_size: int, generator: torch.Generator, crop_padding=None):
-        """Batches ``start_step``.. of the epoch in ``order`` (crop_padding is unused: the transforms crop)."""
+    def iterate(self, order, start_step: int, batch_size: int, generator: torch.Generator, pipeline=None):
+        """Batches ``start_step``.. of the epoch in ``order`` (``pipeline`` is ignored: the workers' transforms
+        crop and flip)."""
         seed_gen = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
         for x, y in self._loader(order[start_step * batch_size :], batch_size, seed_gen):
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
