@@ -19,6 +19,8 @@ from pathlib import Path
 
 from augrepro.report.render import build_report
 from augrepro.results.aggregate import write_aggregate
+from augrepro.runs import RunKey, dataset_key, identity_record
+from augrepro.studies import select_from_config
 
 REPO = Path(__file__).resolve().parents[1]
 HEADER = "epoch,lr,train_loss,train_top1_error,test_loss,test_top1_error,test_top5_error,epoch_seconds"
@@ -33,8 +35,8 @@ def make_runs(root: Path, n_runs: int, epochs: int, rng: random.Random) -> list[
     for i in range(n_runs):
         (dataset, trad), model, aug = configs[i % len(configs)]
         seed = i // len(configs)
-        key = dataset + ("+" if trad else "")
-        run_dir = root / key / model / aug / f"seed{seed}"
+        key = RunKey("saliencymix_cifar", dataset_key(dataset, trad), model, aug, seed)
+        run_dir = root / key.subdir
         run_dir.mkdir(parents=True)
         floor = (30.0 if dataset == "cifar100" else 6.0) - (2.0 if trad else 0.0)
         lines = [HEADER]
@@ -50,9 +52,7 @@ def make_runs(root: Path, n_runs: int, epochs: int, rng: random.Random) -> list[
             "images_per_second": 2000.0, "device": "cuda", "device_name": "Synthetic GPU", "epochs": epochs,
         }))
         (run_dir / "meta.json").write_text(json.dumps({
-            "run": {"dataset": dataset, "dataset_key": key, "traditional": trad, "model": model,
-                    "augmentation": aug, "method": aug,
-                    "variant": "official" if aug == "saliencymix" else None, "seed": seed},
+            "run": identity_record(key, aug, "official" if aug == "saliencymix" else None),
             "config": {}, "code_version": "bench", "packages": {}, "python": "3.11", "hostname": "bench",
         }))
         dirs.append(run_dir)
@@ -74,10 +74,11 @@ def main() -> None:
         out = tmp / "out"
         write_aggregate(dirs, out / "runs.csv", out / "summary.csv", out / "curves.csv")
         t2 = time.perf_counter()
+        studies = select_from_config({"studies": ["saliencymix_cifar"]}, REPO).describe()
         build_report(
             out / "summary.csv", out / "runs.csv", out / "curves.csv",
             REPO / "resources" / "published", out / "report.html",
-            provenance={"code version": "bench"},
+            studies=studies, provenance={"code version": "bench"},
         )
         t3 = time.perf_counter()
         size_kib = (out / "report.html").stat().st_size / 1024

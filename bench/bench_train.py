@@ -22,8 +22,10 @@ import torch
 from augrepro.augment import Context, build_augmentation
 from augrepro.data.datasets import get_spec
 from augrepro.data.loader import DeviceData
+from augrepro.data.pipelines import build_pipeline
+from augrepro.io import atomic_torch_save
 from augrepro.models import build_model
-from augrepro.train.engine import _Accelerator, atomic_torch_save, device_name, evaluate, make_optimizer, train_step
+from augrepro.train.engine import Numerics, device_name, evaluate, make_optimizer, train_step
 
 CIFAR_TRAIN_IMAGES, CIFAR_TEST_IMAGES = 50_000, 10_000
 EVAL_BATCH = 500  # training.eval_batch_size's default
@@ -40,7 +42,7 @@ def measure(model_name: str, method: str, steps: int, batch: int, device: torch.
     images = torch.randint(0, 256, (batch * 4, 3, 32, 32), dtype=torch.uint8, generator=gen)
     labels = torch.randint(0, 10, (batch * 4,), generator=gen)
     data = DeviceData(images, labels, spec.mean, spec.std, device)
-    accel = _Accelerator(device, {"amp": "auto", "channels_last": "auto"})
+    accel = Numerics(device, "auto")
     model = build_model(model_name, 10).to(device)
     if accel.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -49,9 +51,10 @@ def measure(model_name: str, method: str, steps: int, batch: int, device: torch.
     opt = make_optimizer(model, {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}, device)
     ctx = Context(spec.mean, spec.std, gen, np.random.default_rng(0), epoch=2, model=model)
     order = data.epoch_order(gen)
+    pipeline = build_pipeline({"name": "pad_crop_flip", "padding": 4}, 32)  # the SaliencyMix CIFAR code's
 
     def step(i: int) -> None:
-        x, y = data.batch(order, i % 4, batch, gen, spec.crop_padding)
+        x, y = data.batch(order, i % 4, batch, gen, pipeline)
         train_step(forward, opt, aug, x, y, ctx, accel)
 
     for i in range(3 if compile_ else 1):  # warm-up (and compilation)
@@ -73,7 +76,7 @@ def measure(model_name: str, method: str, steps: int, batch: int, device: torch.
     with tempfile.TemporaryDirectory() as tmp:
         state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": gen.get_state()}
         t = time.perf_counter()
-        atomic_torch_save(state, Path(tmp) / "resume.pt")
+        atomic_torch_save(Path(tmp) / "resume.pt", state)
         checkpoint_seconds = time.perf_counter() - t
     return {
         "images_per_second": ips,

@@ -62,3 +62,30 @@ def write_config(path: Path, config: dict) -> Path:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     return copy_project(tmp_path / "project")
+
+
+# A tiny protocol for real runs in tests: the demo recipe, 2 epochs on a few images.
+TINY_PROTOCOL = {
+    "title": "tiny test protocol",
+    "base": "demo",
+    "epochs": 2,
+    "batch_size": 32,
+    "milestones": [1],
+    "max_train_images": 192,
+    "max_test_images": 100,
+}
+
+
+def add_protocol(project: Path, name: str, values: dict) -> None:
+    """Append a protocol to the project's config/protocols.yaml."""
+    path = project / "config" / "protocols.yaml"
+    path.write_text(path.read_text() + "\n" + yaml.safe_dump({name: values}, sort_keys=False))
+
+
+def add_study(project: Path, name: str, study: dict, folder: str = "config/studies") -> Path:
+    """Write a study file (title and source filled in when absent) into the project."""
+    study = {"title": f"test study {name}", "source": "tests", **study}
+    path = project / folder / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(study, sort_keys=False))
+    return path

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from augrepro.results.aggregate import collect_runs, summarize, write_aggregate
+from augrepro.runs import RunKey, dataset_key, identity_record
 
 HEADER = "epoch,lr,train_loss,train_top1_error,test_loss,test_top1_error,test_top5_error,epoch_seconds"
 
@@ -15,6 +16,7 @@ def make_run(
     top1: list[float],
     top5: list[float] | None = None,
     *,
+    protocol="saliencymix_cifar",
     dataset="cifar10",
     traditional=True,
     model="resnet18",
@@ -25,7 +27,9 @@ def make_run(
     wall_seconds=7200.0,
     skip: str | None = None,
 ) -> Path:
-    run_dir = root / (dataset + ("+" if traditional else "")) / model / augmentation / f"seed{seed}"
+    """A finished run's folder under ``root`` (standing for results/runs), as the engine writes it."""
+    key = RunKey(protocol, dataset_key(dataset, traditional), model, augmentation, seed)
+    run_dir = root / key.subdir
     run_dir.mkdir(parents=True)
     top5 = top5 if top5 is not None else [e / 4 for e in top1]
     lines = [HEADER]
@@ -46,16 +50,7 @@ def make_run(
         ),
         "meta.json": json.dumps(
             {
-                "run": {
-                    "dataset": dataset,
-                    "dataset_key": dataset + ("+" if traditional else ""),
-                    "traditional": traditional,
-                    "model": model,
-                    "augmentation": augmentation,
-                    "method": method or augmentation,
-                    "variant": variant,
-                    "seed": seed,
-                },
+                "run": identity_record(key, method or augmentation, variant),
                 "config": {},
                 "code_version": "abc123",
                 "packages": {"torch": "2.4.0"},
@@ -87,7 +82,7 @@ def test_per_run_statistics(tmp_path):
     expected_median = float(pd.Series(SEED0[-10:]).median())
     assert expected_median != pytest.approx(float(pd.Series(SEED0).median()))
     assert row["median_last10_top1_error"] == pytest.approx(expected_median)
-    assert row["best_top5_error"] == pytest.approx(0.8)  # minimum over epochs, not at best top-1
+    assert row["top5_at_best_top1_error"] == pytest.approx(1.2)  # at the best top-1 epoch (4), not the minimum 0.8
     assert row["final_top5_error"] == pytest.approx(1.1)
     assert row["epochs"] == 12
     assert row["hours"] == pytest.approx(2.0)
@@ -97,7 +92,7 @@ def test_per_run_statistics(tmp_path):
     assert row["traditional"] is True or row["traditional"] == True  # noqa: E712
     assert len(curves) == 12
     assert list(curves["epoch"]) == list(range(1, 13))
-    assert set(curves.columns) >= {"dataset", "traditional", "model", "augmentation", "seed", "epoch",
+    assert set(curves.columns) >= {"protocol", "dataset", "traditional", "model", "augmentation", "seed", "epoch",
                                    "train_loss", "test_top1_error", "test_top5_error"}
 
 
@@ -171,10 +166,11 @@ from augrepro.results.aggregate import run_status, scan_grid, write_partial_aggr
 
 
 def grid_entry(root: Path, augmentation: str, seed: int, **extra) -> dict:
+    key = RunKey("saliencymix_cifar", "cifar10+", "resnet18", augmentation, seed)
     entry = {
-        "dataset": "cifar10", "traditional": True, "model": "resnet18", "augmentation": augmentation,
-        "method": augmentation, "variant": None, "seed": seed, "epochs": 12,
-        "run_dir": str(root / "cifar10+" / "resnet18" / augmentation / f"seed{seed}"),
+        "protocol": key.protocol, "dataset": "cifar10", "traditional": True, "model": "resnet18",
+        "augmentation": augmentation, "method": augmentation, "variant": None, "seed": seed, "epochs": 12,
+        "run_dir": str(root / key.subdir),
         "log": str(root / "logs" / f"{augmentation}-{seed}.log"),
     }
     entry.update(extra)

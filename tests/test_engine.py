@@ -26,7 +26,9 @@ def tiny_npz(tmp_path_factory):
 
 
 def make_run(method="cutmix", epochs=3, lr=0.05, **params):
+    """A resolved run (augrepro.studies.study.resolve_run's shape) of a tiny test protocol."""
     return {
+        "protocol": "test",
         "dataset": "demo",
         "dataset_key": "demo+",
         "traditional": True,
@@ -35,19 +37,27 @@ def make_run(method="cutmix", epochs=3, lr=0.05, **params):
         "method": method,
         "method_params": {"prob": 1.0, **params} if method != "baseline" else params,
         "seed": 3,
-        "training": {
+        "recipe": {
+            "name": "test",
             "epochs": epochs,
             "batch_size": 16,
             "lr": lr,
             "momentum": 0.9,
             "nesterov": True,
             "weight_decay": 5e-4,
+            "lr_schedule": "multistep",
             "milestones": [2],
             "gamma": 0.2,
-            "eval_batch_size": 10,
-            "device": "cpu",
+            "pipeline": {"name": "pad_crop_flip", "padding": 4},
+            "numerics": "auto",
+            "reported": "best",
+            "architecture": "cifar",
         },
     }
+
+
+# Execution-only settings (not part of a run's identity).
+EXECUTION = {"eval_batch_size": 10, "device": "cpu"}
 
 
 def test_topk_errors_on_a_hand_made_case():
@@ -67,7 +77,7 @@ def read_metrics(path):
 
 
 def test_run_writes_outputs_and_lr_follows_the_schedule(tiny_npz, tmp_path):
-    result = train_run(make_run(), tiny_npz, tmp_path, threads=1)
+    result = train_run(make_run(), tiny_npz, tmp_path, EXECUTION, threads=1)
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
     assert [float(r["lr"]) for r in rows] == pytest.approx([0.05, 0.05, 0.01])
     timing = json.loads((tmp_path / "timing.json").read_text())
@@ -81,23 +91,23 @@ def test_run_writes_outputs_and_lr_follows_the_schedule(tiny_npz, tmp_path):
 
 def test_resumed_run_equals_uninterrupted_run(tiny_npz, tmp_path, monkeypatch):
     run = make_run("saliencymix", variant="official")
-    train_run(run, tiny_npz, tmp_path / "straight", threads=1)
+    train_run(run, tiny_npz, tmp_path / "straight", EXECUTION, threads=1)
 
     real_save = engine.atomic_torch_save
     saves = []
 
-    def interrupted_save(obj, path):
-        real_save(obj, path)
+    def interrupted_save(path, obj):
+        real_save(path, obj)
         saves.append(path.name)
         if saves.count("resume.pt") == 2:
             raise KeyboardInterrupt  # killed right after the checkpoint of epoch 2
 
     monkeypatch.setattr(engine, "atomic_torch_save", interrupted_save)
     with pytest.raises(KeyboardInterrupt):
-        train_run(run, tiny_npz, tmp_path / "resumed", threads=1)
+        train_run(run, tiny_npz, tmp_path / "resumed", EXECUTION, threads=1)
     assert not (tmp_path / "resumed/metrics.csv").exists()
     monkeypatch.setattr(engine, "atomic_torch_save", real_save)
-    train_run(run, tiny_npz, tmp_path / "resumed", threads=1)
+    train_run(run, tiny_npz, tmp_path / "resumed", EXECUTION, threads=1)
 
     assert read_metrics(tmp_path / "straight/metrics.csv") == read_metrics(tmp_path / "resumed/metrics.csv")
     a = torch.load(tmp_path / "straight/checkpoint.pt", weights_only=True)["model"]
@@ -106,21 +116,21 @@ def test_resumed_run_equals_uninterrupted_run(tiny_npz, tmp_path, monkeypatch):
 
 
 def test_resume_state_of_another_config_is_refused(tiny_npz, tmp_path, monkeypatch):
-    def stop_after_first(obj, path):
+    def stop_after_first(path, obj):
         torch.save(obj, path)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(engine, "atomic_torch_save", stop_after_first)
     with pytest.raises(KeyboardInterrupt):
-        train_run(make_run(), tiny_npz, tmp_path, threads=1)
+        train_run(make_run(), tiny_npz, tmp_path, EXECUTION, threads=1)
     monkeypatch.undo()
     with pytest.raises(RuntimeError, match="different configuration"):
-        train_run(make_run(epochs=4), tiny_npz, tmp_path, threads=1)
+        train_run(make_run(epochs=4), tiny_npz, tmp_path, EXECUTION, threads=1)
 
 
 def test_non_finite_loss_stops_without_outputs(tiny_npz, tmp_path):
     with pytest.raises(NonFiniteLossError, match=r"epoch 1, step \d+"):
-        train_run(make_run("baseline", lr=1e12), tiny_npz, tmp_path, threads=1)
+        train_run(make_run("baseline", lr=1e12), tiny_npz, tmp_path, EXECUTION, threads=1)
     assert not any((tmp_path / name).exists() for name in ("metrics.csv", "checkpoint.pt", "timing.json", "meta.json"))
 
 
@@ -240,8 +250,8 @@ def test_imagenet_file_lists_train_through_dataloader_workers(tmp_path):
     save_prepared(data, tmp_path / "data.npz")
     run = make_run("cutmix", epochs=1)
     run.update(dataset="imagenet", dataset_key="imagenet", traditional=False, model="resnet50")
-    run["training"].update(batch_size=4, eval_batch_size=4, workers=2)
-    result = train_run(run, tmp_path / "data.npz", tmp_path / "out", threads=2)
+    run["recipe"].update(batch_size=4, architecture="imagenet", pipeline={"name": "imagenet"})
+    result = train_run(run, tmp_path / "data.npz", tmp_path / "out", dict(EXECUTION, eval_batch_size=4, workers=2), threads=2)
     assert len(result["metrics"]) == 1
     assert result["metrics"][0]["test_top1_error"] in (0.0, 25.0, 50.0, 75.0, 100.0)  # 4 test images
     state = torch.load(tmp_path / "out/checkpoint.pt", weights_only=True)
@@ -252,17 +262,15 @@ def test_gpu_options_train_on_the_cpu_and_compile_follows_eager(tiny_npz, tmp_pa
     """The GPU defaults (bf16 autocast, channels-last, torch.compile) forced on the CPU: a compiled run
     follows the eager run's losses, and a run with all three trains, says so in timing.json and saves
     channels-last weights that load into a plain model."""
-    eager = train_run(make_run(epochs=2), tiny_npz, tmp_path / "eager", threads=1)
-    run = make_run(epochs=2)
-    run["training"]["compile"] = True
-    compiled = train_run(run, tiny_npz, tmp_path / "compiled", threads=1)
+    eager = train_run(make_run(epochs=2), tiny_npz, tmp_path / "eager", EXECUTION, threads=1)
+    compiled = train_run(make_run(epochs=2), tiny_npz, tmp_path / "compiled", dict(EXECUTION, compile=True), threads=1)
     for a, b in zip(eager["metrics"], compiled["metrics"]):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-3)
         assert b["test_loss"] == pytest.approx(a["test_loss"], rel=1e-3)
 
     run = make_run("snapmix", epochs=2)  # snapmix also runs the model outside the step (class activation maps)
-    run["training"].update(amp="bf16", channels_last=True, compile=True)
-    result = train_run(run, tiny_npz, tmp_path / "all", threads=1)
+    run["recipe"]["numerics"] = "bf16"  # bf16 autocast and channels-last
+    result = train_run(run, tiny_npz, tmp_path / "all", dict(EXECUTION, compile=True), threads=1)
     assert all(np.isfinite(row["train_loss"]) and np.isfinite(row["test_loss"]) for row in result["metrics"])
     timing = json.loads((tmp_path / "all/timing.json").read_text())
     assert (timing["bf16"], timing["channels_last"], timing["compile"]) == (True, True, True)
@@ -272,7 +280,7 @@ def test_gpu_options_train_on_the_cpu_and_compile_follows_eager(tiny_npz, tmp_pa
     assert conv.is_contiguous(memory_format=torch.channels_last)
     from augrepro.models import build_model
 
-    build_model("resnet8", 10, dataset="demo").load_state_dict(weights)
+    build_model("resnet8", 10).load_state_dict(weights)
 
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))]
@@ -289,6 +297,7 @@ def test_a_training_step_never_waits_for_the_gpu(device, method, params):
     from augrepro.augment import Context, build_augmentation
     from augrepro.data.datasets import get_spec
     from augrepro.data.loader import DeviceData
+    from augrepro.data.pipelines import build_pipeline
     from augrepro.models import build_model
 
     spec = get_spec("cifar10")
@@ -296,15 +305,15 @@ def test_a_training_step_never_waits_for_the_gpu(device, method, params):
     gen = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (48, 3, 32, 32), dtype=torch.uint8, generator=gen)
     data = DeviceData(images, torch.randint(0, 10, (48,), generator=gen), spec.mean, spec.std, dev)
-    model = build_model("resnet8", 10, dataset="demo").to(dev)
-    accel = engine._Accelerator(dev, {})
+    model = build_model("resnet8", 10).to(dev)
+    accel = engine.Numerics(dev)
     aug = build_augmentation(method, params, spec)
     opt = engine.make_optimizer(model, {"lr": 0.01, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}, dev)
     ctx = Context(spec.mean, spec.std, gen, np.random.default_rng(0), epoch=2, model=model)
     order = data.epoch_order(gen)
 
     def step(i):
-        x, y = data.batch(order, i, 16, gen, spec.crop_padding)
+        x, y = data.batch(order, i, 16, gen, build_pipeline({"name": "pad_crop_flip", "padding": 4}, 32))
         return engine.train_step(model, opt, aug, x, y, ctx, accel)
 
     step(0)  # first calls fill caches (saliency plans, workspaces) and may copy once

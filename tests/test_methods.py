@@ -490,3 +490,18 @@ def test_saliencymix_styles_cut_and_paste_at_the_named_points(style, method):
         assert torch.equal(res.images[i, :, a:c, b:d], x[res.index[i], :, e:g, f:h])
     area = (res.boxes[:, 2] - res.boxes[:, 0]) * (res.boxes[:, 3] - res.boxes[:, 1])
     assert torch.allclose(res.lam, 1 - area.float() / 1024)
+
+
+def test_salfmix_without_average_pooling_takes_the_salient_pixel_not_the_salient_cell():
+    """SalfMix Table 10 (section 6.5): without average pooling the extreme cells are single pixels. A map whose
+    hottest pixel lies in a cell of low mean: pooled, R_m is the warm 8x8 cell; unpooled, that pixel."""
+    from augrepro.augment.salfmix import extreme_cells
+
+    saliency = torch.zeros(1, 32, 32)
+    saliency[0, 16:24, 0:8] = 1.0  # a warm cell, mean 1.0
+    saliency[0, 5, 30] = 10.0  # one hot pixel: its cell's mean is 10 / 64
+    most, _, k = extreme_cells(saliency, build("salfmix").cells(32))
+    assert (most.tolist(), k) == ([[16, 0]], 8)
+    most, _, k = extreme_cells(saliency, build("salfmix", pool=False).cells(32))
+    assert (most.tolist(), k) == ([[5, 30]], 1)
+    assert build("hybridmix_v3", pool=False)._first().cells(64) == 64  # 64 x 64 on Tiny-ImageNet

@@ -113,11 +113,11 @@ def test_imagenet_models_come_from_torchvision():
 
     from augrepro.models import build_model
 
-    m50 = build_model("resnet50", 1000, dataset="imagenet")
+    m50 = build_model("resnet50", 1000, architecture="imagenet")
     assert isinstance(m50, torchvision.models.ResNet)
     assert sum(p.numel() for p in m50.parameters()) == 25_557_032  # torchvision ResNet-50
-    m101 = build_model("resnet101", 1000, dataset="imagenet")
+    m101 = build_model("resnet101", 1000, architecture="imagenet")
     assert abs(sum(p.numel() for p in m101.parameters()) - 44.5e6) / 44.5e6 < 0.01
     assert m50(torch.randn(1, 3, 224, 224)).shape == (1, 1000)
-    with pytest.raises(ValueError, match="valid models on imagenet: resnet50, resnet101"):
-        build_model("wrn28_10", 1000, dataset="imagenet")
+    with pytest.raises(ValueError, match="valid ImageNet-style models: resnet18, resnet34, resnet50, resnet101"):
+        build_model("wrn28_10", 1000, architecture="imagenet")

@@ -75,7 +75,7 @@ def test_cli_preview_and_methods(demo_npz, tmp_path, capsys):
     assert "valid augmentation methods" in capsys.readouterr().err
     assert main(["methods"]) == 0
     listing = capsys.readouterr().out
-    assert "salfmix(n=None, r=0.3, saliency=True)" in listing and "hybridmix_v3(" in listing
+    assert "salfmix(n=None, r=0.3, saliency=True, pool=True)" in listing and "hybridmix_v3(" in listing
 
 
 def preview_project(tmp_path: Path, demo_npz: Path) -> Path:
@@ -89,10 +89,11 @@ def preview_project(tmp_path: Path, demo_npz: Path) -> Path:
 @pytest.mark.slow
 def test_workflow_rule_writes_a_preview_per_augmentation(tmp_path, demo_npz):
     project = preview_project(tmp_path, demo_npz)
-    write_config(project / "p.yaml", {"augmentations": ["cutmix", "sm_paper"],
-                                      "methods": {"sm_paper": {"method": "saliencymix", "variant": "paper"}}})
+    study = yaml.safe_load((project / "config/studies/demo.yaml").read_text())
+    study.update(augmentations=["cutmix", "sm_paper"], methods={"sm_paper": {"method": "saliencymix", "variant": "paper"}})
+    write_config(project / "config/studies/previews.yaml", study)
     result = snakemake(project, "results/preview/demo/cutmix.png", "results/preview/demo/sm_paper.png",
-                       "--cores", "1", "--configfile", "p.yaml")
+                       "--cores", "1", "--config", "studies=[previews]")
     assert result.returncode == 0, result.stderr[-3000:]
     for aug in ("cutmix", "sm_paper"):
         assert (project / f"results/preview/demo/{aug}.png").read_bytes()[:8] == PNG_MAGIC
@@ -116,8 +117,8 @@ def halfmix_module():
 
 
 def test_doc_example_builds_runs_and_weights_equal_the_kept_area(halfmix_module):
-    cfg = yaml.safe_load(doc_blocks("yaml")[0])
-    params = cfg["methods"]["halfmix"]
+    study = yaml.safe_load(doc_blocks("yaml")[0])
+    params = {k: v for k, v in study["methods"]["halfmix_narrow"].items() if k != "method"}
     aug = build_augmentation("halfmix", params, get_spec("cifar10"))
     x = torch.randn(5, 3, 32, 32)
     y = torch.arange(5)
@@ -137,8 +138,9 @@ def test_doc_example_config_dry_runs_in_the_workflow(tmp_path, demo_npz):
     (project / "src/augrepro/augment/halfmix.py").write_text(doc_blocks("python")[0])
     init = project / "src/augrepro/augment/__init__.py"
     init.write_text(init.read_text() + doc_blocks("python")[1])
-    write_config(project / "halfmix.yaml", yaml.safe_load(doc_blocks("yaml")[0]))
-    result = snakemake(project, "--dry-run", "--configfile", "halfmix.yaml")
+    write_config(project / "config/studies/halfmix_demo.yaml", yaml.safe_load(doc_blocks("yaml")[0]))
+    result = snakemake(project, "--dry-run", "--config", "studies=[demo,halfmix_demo]")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert job_counts(result.stdout)["train"] == 2 * 1 * 1 * 2  # baseline, halfmix x demo x resnet8 x 2 seeds
-    assert "augmentation=halfmix" in result.stdout
+    # the demo's 5 methods and the two new names x demo x resnet8 x 2 seeds; baseline is shared
+    assert job_counts(result.stdout)["train"] == (5 + 2) * 2
+    assert "augmentation=halfmix_narrow" in result.stdout

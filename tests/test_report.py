@@ -7,9 +7,15 @@ import pytest
 
 from augrepro.report.render import build_report
 from augrepro.results.compare import compare, load_published, unmatched
+from augrepro.studies import select_from_config
 
 REPO = Path(__file__).resolve().parents[1]
 PUBLISHED_DIR = REPO / "resources" / "published"
+
+
+def shipped_studies(imagenet_path: Path, names="all") -> dict:
+    """What the report knows of the shipped studies (every one chosen, ImageNet's data pretended present)."""
+    return select_from_config({"studies": names, "data": {"imagenet_path": str(imagenet_path)}}, REPO).describe()
 
 
 def published_cells(rows):
@@ -17,6 +23,7 @@ def published_cells(rows):
         [
             {
                 "source": "test",
+                "protocol": "p",
                 "dataset": d,
                 "traditional": t,
                 "model": m,
@@ -35,6 +42,7 @@ def summary_rows(rows):
     return pd.DataFrame(
         [
             {
+                "protocol": "p",
                 "dataset": d,
                 "traditional": t,
                 "model": m,
@@ -162,7 +170,7 @@ def test_compare_failed_and_missing_cells_and_n_failed():
     summary = summary_rows([("cifar10", True, "resnet18", "baseline", 4.75, 0.2, 2)])
     status = pd.DataFrame(
         [
-            {"dataset": "cifar10", "traditional": True, "model": "resnet18", "augmentation": a,
+            {"protocol": "p", "dataset": "cifar10", "traditional": True, "model": "resnet18", "augmentation": a,
              "method": a, "variant": None, "seed": s, "epochs": 200, "status": st}
             for a, s, st in (
                 ("baseline", 0, "ok"), ("baseline", 1, "ok"), ("baseline", 2, "failed"),
@@ -179,19 +187,36 @@ def test_compare_failed_and_missing_cells_and_n_failed():
     assert out.loc["cutmix", "verdict"] == "missing"
 
 
-def test_compare_matches_epochs():
-    published = published_cells([("cifar100", True, "preactresnet18", "hybridmix_v3", 19.84, 0.09)])
-    published = pd.concat([published, published.assign(epochs=1200, mean=18.96, std=0.13)], ignore_index=True)
-    summary = summary_rows([("cifar100", True, "preactresnet18", "hybridmix_v3", 18.9, 0.1, 3)])
-    summary["epochs"] = 1200
+def test_a_cell_matches_only_its_own_protocol():
+    """Two protocols with the same epochs (the released SaliencyMix CIFAR recipe and its batch-256 variant):
+    a run of one never fills a cell of the other."""
+    published = published_cells([("cifar10", True, "resnet18", "baseline", 4.72, 0.21)])
+    published["protocol"] = "saliencymix_cifar"
+    summary = summary_rows([("cifar10", True, "resnet18", "baseline", 4.75, 0.2, 5)])
+    summary["protocol"] = "saliencymix_cifar_batch256"  # same epochs (200), another recipe
     out = compare(summary, published)
-    by_epochs = out.set_index("published_epochs")
-    assert by_epochs.loc[1200, "verdict"] == "reproduced"
-    assert by_epochs.loc[200, "verdict"] == "missing"  # a 1200-epoch run is not a 200-epoch number
-    assert unmatched(summary, published).empty
-    summary["epochs"] = 100
-    assert set(compare(summary, published)["verdict"]) == {"missing"}
+    assert list(out["verdict"]) == ["missing"]
     assert len(unmatched(summary, published)) == 1
+    summary["protocol"] = "saliencymix_cifar"
+    assert list(compare(summary, published)["verdict"]) == ["reproduced"]
+    assert unmatched(summary, published).empty
+
+
+def test_the_protocols_reported_statistic_is_compared():
+    """PuzzleMix's code reports the median of the last 10 epochs: a cell of its protocol is compared with
+    our median of the last 10, not our best epoch; top-5 is taken at the best top-1 epoch."""
+    published = published_cells([("cifar100", True, "preactresnet18", "hybridmix_v3", 18.96, 0.13)])
+    summary = summary_rows([("cifar100", True, "preactresnet18", "hybridmix_v3", 18.0, 0.1, 3)])
+    summary["median_last10_top1_error_std"] = 0.1
+    out = compare(summary, published, reported={"p": "median_last10"})
+    assert out.loc[0, "ours_mean"] == pytest.approx(18.05) and out.loc[0, "reported"] == "median_last10"
+    assert compare(summary, published).loc[0, "ours_mean"] == pytest.approx(18.0)
+
+
+def test_not_runnable_cells_say_why():
+    published = published_cells([("cifar100", True, "wrn28_10", "puzzlemix", 16.23, float("nan"))])
+    out = compare(summary_rows([]), published, not_runnable={"puzzlemix": "needs a graph-cut solver"})
+    assert out.loc[0, "verdict"] == "not runnable" and "graph-cut" in out.loc[0, "note"]
 
 
 def test_compare_matches_on_method_and_traditional():
@@ -218,8 +243,8 @@ def test_compare_matches_on_method_and_traditional():
 
 def test_load_published_names_missing_column(tmp_path):
     (tmp_path / "bad.csv").write_text(
-        "source,dataset,traditional,model,augmentation,epochs,metric,mean\n"
-        "x,cifar10,true,resnet18,baseline,200,top1_error,1.0\n"
+        "source,protocol,dataset,traditional,model,augmentation,epochs,metric,mean\n"
+        "x,p,cifar10,true,resnet18,baseline,200,top1_error,1.0\n"
     )
     with pytest.raises(ValueError) as err:
         load_published(tmp_path)
@@ -244,6 +269,18 @@ def png_bytes(seed: int) -> bytes:
 
 @pytest.fixture()
 def report_html(tmp_path):
+    # every shipped study is chosen but saliencymix_imagenet (skipped: no ImageNet) and the demo (not chosen);
+    # the grids are widened to these test rows (resnet18 and an odd augmentation name)
+    studies = shipped_studies(tmp_path, [n.stem for n in (REPO / "config/studies").glob("*.yaml") if n.stem != "demo"])
+    for study in studies["studies"]:
+        if study["name"] == "saliencymix_cifar":
+            study["grid"] += [["saliencymix_cifar", "cifar10+", "resnet18", EVIL]]
+        if study["name"] == "saliencymix_imagenet":
+            study.update(status="skipped", reason="needs imagenet: set data.imagenet_path")
+    studies["studies"].append(
+        {**studies["studies"][0], "name": "mine", "title": "My demo study", "published": [], "grid": [["demo", "demo", "resnet18", "baseline"]],
+         "protocols": {"demo": "demo"}, "reported": {"demo": "best"}, "not_runnable": {}, "notes": "", "status": "chosen"}
+    )
     summary = summary_rows(
         [
             ("cifar10", True, "resnet18", "baseline", 4.90, 0.20, 2),
@@ -251,21 +288,24 @@ def report_html(tmp_path):
             ("demo", False, "resnet18", "baseline", 50.0, 1.0, 2),
         ]
     )
+    summary["protocol"] = ["saliencymix_cifar", "saliencymix_cifar", "demo"]
     summary.loc[0, "variant"] = None
-    for col in ("final_top1_error_std", "median_last10_top1_error_std", "best_top5_error_mean", "best_top5_error_std"):
+    for col in ("final_top1_error_std", "median_last10_top1_error_std", "top5_at_best_top1_error_mean",
+                "top5_at_best_top1_error_std"):
         summary[col] = 0.1
     runs = pd.DataFrame(
         [
-            {"dataset": d, "traditional": t, "model": "resnet18", "augmentation": a, "method": a,
+            {"protocol": p, "dataset": d, "traditional": t, "model": "resnet18", "augmentation": a, "method": a,
              "variant": None, "seed": s, "epochs": 5, "hours": 0.5, "device": dev, "device_name": name,
              "numerics": numerics}
-            for d, t, a in (("cifar10", True, "baseline"), ("cifar10", True, EVIL), ("demo", False, "baseline"))
+            for p, d, t, a in (("saliencymix_cifar", "cifar10", True, "baseline"), ("saliencymix_cifar", "cifar10", True, EVIL),
+                               ("demo", "demo", False, "baseline"))
             for s, dev, name, numerics in ((0, "cuda", "NVIDIA H100", "bf16+channels_last"), (1, "cpu", "cpu", "fp32"))
         ]
     )
     curves = pd.DataFrame(
         [
-            {"dataset": r.dataset, "traditional": r.traditional, "model": r.model,
+            {"protocol": r.protocol, "dataset": r.dataset, "traditional": r.traditional, "model": r.model,
              "augmentation": r.augmentation, "seed": r.seed, "epoch": e, "train_loss": 1.0 / e,
              "test_top1_error": 50.0 / e + r.seed, "test_top5_error": 10.0 / e}
             for r in runs.itertuples()
@@ -286,6 +326,7 @@ def report_html(tmp_path):
         tmp_path / "curves.csv",
         PUBLISHED_DIR,
         out,
+        studies=studies,
         provenance={"code version": "abc123", "packages": {"torch": "2.4.0"}, "note": EVIL},
         previews=[preview, absent],
     )
@@ -321,10 +362,15 @@ def test_report_content(report_html):
     assert 'class="missing"' in report_html
     # verdict rule stated
     assert "2 se" in report_html
-    # our runs without a published cell: demo dataset and the odd augmentation
-    unmatched_section = report_html.split('id="unmatched"')[1].split("</section>")[0]
-    assert "demo" in unmatched_section
-    assert "50.00 ± 1.00" in unmatched_section
+    # our runs without a published cell: the odd augmentation in its study, the demo in its own
+    mine = report_html.split('id="study-mine"')[1].split("</section>")[0]
+    assert "Our runs in this study without a published cell" in mine and "50.00 ± 1.00" in mine
+    cifar = report_html.split('id="study-saliencymix_cifar"')[1].split("</section>")[0]
+    assert "&lt;script&gt;" in cifar.split("without a published cell")[1]
+    # a study skipped for lack of data is folded away with why; not-runnable cells say why
+    assert "saliencymix_imagenet" in report_html.split('id="summary"')[1].split("</section>")[0]
+    assert "needs imagenet: set data.imagenet_path" in report_html
+    assert "not runnable: PuzzleMix needs a graph-cut" in cifar
     # provenance
     prov = report_html.split('id="provenance"')[1]
     assert "abc123" in prov and "torch 2.4.0" in prov
@@ -333,20 +379,20 @@ def test_report_content(report_html):
     assert "total GPU hours</th><td>1.500" in prov
     assert "total CPU hours</th><td>1.500" in prov
     assert "bf16+channels_last: 3 runs, fp32: 3 runs" in prov
-    # every published table is shown, laid out like the paper
+    # every chosen study's published table is shown, laid out like the paper
     assert "SalfMix Sensors 2021, Table 4 (CIFAR-10)" in report_html
     assert "<th>PreActResNet-101</th>" in report_html  # Table 4: columns are the models
-    assert "<th>ImageNet top-5</th>" in report_html
     assert "hybridmix_v3 (1200 epochs)" in report_html
-    # the figures: learning curves, ours vs published, the time table
-    figures = report_html.split('id="figures"')[1].split("</section>")[0]
-    assert figures.count('<img src="data:image/png;base64,') >= 4
-    assert "Training hours per method" in figures
+    # the figures, in the study's section: learning curves, ours vs published, the time table
+    assert cifar.count('<img src="data:image/png;base64,') >= 2
+    time_section = report_html.split('id="study-saliencymix_time"')[1].split("</section>")[0]
+    assert "Training hours per method" in time_section
 
 
-def test_report_tables_with_runs_come_first(report_html):
+def test_report_has_one_section_per_chosen_study(report_html):
     summary = report_html.split('id="summary"')[1].split("</section>")[0]
-    assert summary.index("SaliencyMix ICLR 2021, CIFAR table") < summary.index("SalfMix Sensors 2021, Table 4")
+    assert 'href="#study-saliencymix_cifar"' in summary and 'href="#study-salfmix_table4"' in summary
+    assert 'id="study-saliencymix_imagenet"' not in report_html  # skipped: folded into the summary
 
 
 def test_report_gallery_embeds_existing_previews(report_html):
@@ -364,7 +410,7 @@ def test_report_refuses_a_preview_that_is_not_png(tmp_path):
     bad.write_text("<html>not a png</html>")
     with pytest.raises(ValueError, match="bad.png.*not a PNG"):
         build_report(tmp_path / "summary.csv", tmp_path / "runs.csv", tmp_path / "curves.csv",
-                     PUBLISHED_DIR, tmp_path / "out.html", previews=[bad])
+                     PUBLISHED_DIR, tmp_path / "out.html", studies=shipped_studies(tmp_path), previews=[bad])
     assert not (tmp_path / "out.html").exists()
 
 
@@ -372,11 +418,11 @@ def test_report_with_no_runs_lists_every_cell_missing(tmp_path):
     for name in ("summary.csv", "runs.csv", "curves.csv"):
         (tmp_path / name).write_text("")
     comparison = build_report(tmp_path / "summary.csv", tmp_path / "runs.csv", tmp_path / "curves.csv",
-                              PUBLISHED_DIR, tmp_path / "out.html")
-    assert set(comparison["verdict"]) == {"missing"}
-    assert len(comparison) == len(load_published(PUBLISHED_DIR))
+                              PUBLISHED_DIR, tmp_path / "out.html", studies=shipped_studies(tmp_path))
+    assert set(comparison["verdict"]) == {"missing", "not runnable"}
+    assert len(comparison) == len(load_published(PUBLISHED_DIR))  # every cell of every table, once
     html = (tmp_path / "out.html").read_text()
-    assert "No learning curves available." in html
+    assert "0 of 240 runs done" in html
 
 
 def test_figures_show_dollar_signs_as_text():
@@ -388,7 +434,7 @@ def test_figures_show_dollar_signs_as_text():
          for s in (0, 1) for e in range(1, 4)]
     )
     figures = learning_curves(curves)  # as mathtext, "$b^{c$" would raise (unbalanced brace)
-    assert len(figures) == 1 and figures[0][0] == "CIFAR-10+ / m$x"
+    assert len(figures) == 1 and figures[0][0] == "CIFAR-10+ / m$x"  # (no protocol column: none in the title)
 
 
 def test_an_alias_named_like_a_published_cell_is_compared_with_that_cell():
@@ -400,14 +446,14 @@ def test_an_alias_named_like_a_published_cell_is_compared_with_that_cell():
 
     published = pd.DataFrame(
         [
-            dict(source="T9", dataset="cifar10", traditional=True, model="preactresnet101", augmentation=a,
+            dict(source="T9", protocol="salfmix", dataset="cifar10", traditional=True, model="preactresnet101", augmentation=a,
                  epochs=300, metric="top1_error", mean=m, std=float("nan"))
             for a, m in (("salfmix", 3.38), ("salfmix_nosaliency", 3.45), ("saliencymix", 2.82))
         ]
     )
     summary = pd.DataFrame(
         [
-            dict(dataset="cifar10", traditional=True, model="preactresnet101", augmentation=aug, method=method,
+            dict(protocol="salfmix", dataset="cifar10", traditional=True, model="preactresnet101", augmentation=aug, method=method,
                  variant=None, n=2, epochs=300, best_top1_error_mean=m, best_top1_error_std=0.1,
                  final_top1_error_mean=m, median_last10_top1_error_mean=m, hours_mean=1.0)
             for aug, method, m in (("salfmix", "salfmix", 3.4), ("salfmix_nosaliency", "salfmix", 3.5),

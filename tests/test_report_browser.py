@@ -22,7 +22,8 @@ from PIL import Image
 from augrepro.report.render import build_report
 
 CHROMIUM = "/usr/bin/chromium"
-PUBLISHED_DIR = Path(__file__).resolve().parents[1] / "resources" / "published"
+ROOT = Path(__file__).resolve().parents[1]
+PUBLISHED_DIR = ROOT / "resources" / "published"
 
 
 @pytest.fixture(scope="session")
@@ -195,13 +196,13 @@ def test_report_in_chromium(chromium, tmp_path):
         for seed in range(3):
             errors = 4.0 + 60.0 / np.arange(2, 202) + rng.normal(0, 0.2, 200)
             best.append(float(errors.min()))
-            runs.append({"dataset": "cifar10", "traditional": True, "model": "resnet18", "augmentation": aug,
+            runs.append({"protocol": "saliencymix_cifar", "dataset": "cifar10", "traditional": True, "model": "resnet18", "augmentation": aug,
                          "method": aug, "variant": "official", "seed": seed, "epochs": 200, "hours": 0.9,
                          "device": "cuda", "device_name": "NVIDIA H100", "code_version": EVIL})
-            curves += [{"dataset": "cifar10", "traditional": True, "model": "resnet18", "augmentation": aug,
+            curves += [{"protocol": "saliencymix_cifar", "dataset": "cifar10", "traditional": True, "model": "resnet18", "augmentation": aug,
                         "seed": seed, "epoch": e + 1, "train_loss": 1.0, "test_top1_error": errors[e],
                         "test_top5_error": errors[e] / 4} for e in range(200)]
-        summary.append({"dataset": "cifar10", "traditional": True, "model": "resnet18", "augmentation": aug,
+        summary.append({"protocol": "saliencymix_cifar", "dataset": "cifar10", "traditional": True, "model": "resnet18", "augmentation": aug,
                         "method": aug, "variant": "official", "n": 3, "epochs": 200,
                         "best_top1_error_mean": np.mean(best), "best_top1_error_std": np.std(best, ddof=1),
                         "final_top1_error_mean": np.mean(best) + 0.2, "median_last10_top1_error_mean": np.mean(best) + 0.1,
@@ -210,8 +211,14 @@ def test_report_in_chromium(chromium, tmp_path):
     pd.DataFrame(runs).to_csv(tmp_path / "runs.csv", index=False)
     pd.DataFrame(curves).to_csv(tmp_path / "curves.csv", index=False)
     page = tmp_path / "report.html"
+    from augrepro.studies import select_from_config
+
+    studies = select_from_config({"studies": "all", "data": {"imagenet_path": str(tmp_path)}}, ROOT).describe()
+    for study in studies["studies"]:
+        if study["name"] == "saliencymix_cifar":
+            study["grid"] += [["saliencymix_cifar", "cifar10+", "resnet18", EVIL]]
     build_report(tmp_path / "summary.csv", tmp_path / "runs.csv", tmp_path / "curves.csv", PUBLISHED_DIR, page,
-                 provenance={"note": EVIL})
+                 studies=studies, provenance={"note": EVIL})
 
     browser, png = visit(chromium, page, tmp_path)
     assert browser.console_errors() == []

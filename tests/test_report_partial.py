@@ -1,8 +1,8 @@
 """`snakemake report_partial`: a report from whatever runs of the grid exist, without training.
 
-A grid of 4 runs (CIFAR-10+, ResNet-18, baseline and SaliencyMix, 2 seeds) with hand-made run
-folders: the rule needs no run as input, marks failed and missing runs, and reruns exactly when
-a run's outputs change.
+A study of 4 runs (the SaliencyMix CIFAR protocol, CIFAR-10+, ResNet-18, baseline and SaliencyMix, 2 seeds)
+with hand-made run folders: the rule needs no run as input, marks failed and missing runs, and reruns exactly
+when a run's outputs change.
 """
 
 from __future__ import annotations
@@ -12,15 +12,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import copy_project, snakemake, write_config
+from conftest import add_study, copy_project, snakemake
 from test_aggregate import make_run
 
-GRID = {
+STUDY = {
+    "published": ["saliencymix_cifar.csv"],
+    "protocol": "saliencymix_cifar",
     "datasets": ["cifar10+"],
     "models": ["resnet18"],
     "augmentations": ["baseline", "saliencymix"],
     "seeds": [0, 1],
-    "training": {"preset": "saliencymix_cifar"},
 }
 EPOCHS = 200
 
@@ -32,18 +33,18 @@ def curve(final: float) -> list[float]:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     project = copy_project(tmp_path_factory.mktemp("partial") / "project")
-    write_config(project / "grid.yaml", GRID)
+    add_study(project, "grid", STUDY)
     runs = project / "results" / "runs"
     make_run(runs, curve(4.6), augmentation="baseline", variant=None, seed=0, wall_seconds=3000)
     make_run(runs, curve(4.8), augmentation="baseline", variant=None, seed=1, wall_seconds=3100)
-    log = project / "results/logs/train/cifar10+/resnet18/saliencymix/seed0.log"
+    log = project / "results/logs/train/saliencymix_cifar/cifar10+/resnet18/saliencymix/seed0.log"
     log.parent.mkdir(parents=True)
     log.write_text("RuntimeError: CUDA out of memory\n")  # saliencymix seed 0 failed; seed 1 never ran
     return project
 
 
 def run_partial(project: Path):
-    result = snakemake(project, "--cores", "1", "--configfile", "grid.yaml", "--", "report_partial")
+    result = snakemake(project, "--cores", "1", "--config", "studies=[grid]", "--", "report_partial")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 

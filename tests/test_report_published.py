@@ -138,16 +138,17 @@ def test_salfmix_text_agrees_with_the_transcribed_tables(pub):
 @pytest.mark.parametrize(
     "line, match",
     [
-        ("x,cifar10,true,resnet18,baseline,200,top1_err,1.0,", "unknown metric 'top1_err'"),
-        ("x,cifar10,maybe,resnet18,baseline,200,top1_error,1.0,", "traditional"),
-        ("x,cifar10,true,resnet18,baseline,200,top1_error,,0.1", "'mean'"),
-        ("x,cifar10,true,resnet18,baseline,200,top1_error,1.0,abc", "'std' is 'abc'"),
-        ("x,,true,resnet18,baseline,200,top1_error,1.0,", "'dataset' is empty"),
+        ("x,p,cifar10,true,resnet18,baseline,200,top1_err,1.0,", "unknown metric 'top1_err'"),
+        ("x,p,cifar10,maybe,resnet18,baseline,200,top1_error,1.0,", "traditional"),
+        ("x,p,cifar10,true,resnet18,baseline,200,top1_error,,0.1", "'mean'"),
+        ("x,p,cifar10,true,resnet18,baseline,200,top1_error,1.0,abc", "'std' is 'abc'"),
+        ("x,p,,true,resnet18,baseline,200,top1_error,1.0,", "'dataset' is empty"),
+        ("x,,cifar10,true,resnet18,baseline,200,top1_error,1.0,", "'protocol' is empty"),
     ],
 )
 def test_bad_published_rows_are_refused_with_file_and_line(tmp_path, line, match):
     (tmp_path / "bad.csv").write_text(
-        "source,dataset,traditional,model,augmentation,epochs,metric,mean,std\n" + line + "\n"
+        "source,protocol,dataset,traditional,model,augmentation,epochs,metric,mean,std\n" + line + "\n"
     )
     with pytest.raises(ValueError, match=match) as err:
         load_published(tmp_path)
@@ -155,7 +156,8 @@ def test_bad_published_rows_are_refused_with_file_and_line(tmp_path, line, match
 
 
 def test_duplicate_cells_are_refused(tmp_path):
-    row = "x,cifar10,true,resnet18,baseline,200,top1_error,1.0,\n"
-    (tmp_path / "dup.csv").write_text("source,dataset,traditional,model,augmentation,epochs,metric,mean,std\n" + row + row)
+    row = "x,p,cifar10,true,resnet18,baseline,200,top1_error,1.0,\n"
+    header = "source,protocol,dataset,traditional,model,augmentation,epochs,metric,mean,std\n"
+    (tmp_path / "dup.csv").write_text(header + row + row)
     with pytest.raises(ValueError, match="given twice"):
         load_published(tmp_path)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_project, job_counts, write_config
+from conftest import TINY_PROTOCOL, add_protocol, add_study, copy_project, job_counts
 from slurm_cluster import DEFAULT_CONF, LocalSlurm
 
 pytestmark = pytest.mark.skipif(
@@ -63,27 +63,32 @@ def run_snakemake(cluster: LocalSlurm, project: Path, *args: str, timeout: int =
 
 
 TINY = {
+    "protocol": "tiny",
     "datasets": ["demo"],
     "models": ["resnet8"],
     "augmentations": ["baseline", "cutmix"],
     "seeds": [0, 1],
-    "training": {"preset": "demo", "epochs": 2, "batch_size": 32, "milestones": [1],
-                 "max_train_images": 192, "max_test_images": 100},
-    # One GPU per training job, as in config/paper.yaml; memory and threads that fit the test node.
-    "resources": {"train_threads": 1, "train_gpus": 1, "train_mem_mb": 1500, "train_runtime_min": 10},
+    # One GPU per training job, as in the paper's studies; memory and threads that fit the test node.
+    "resources": {"threads": 1, "gpus": 1, "mem_mb": 1500, "runtime_min": 10},
 }
 
 
-def test_demo_grid_through_the_slurm_profile(cluster, tmp_path):
+def tiny_project(tmp_path: Path, study: dict, protocol: dict) -> Path:
     project = copy_project(tmp_path / "project")
-    write_config(project / "tiny.yaml", TINY)
-    rc, out = run_snakemake(cluster, project, "--profile", "slurm", "--configfile", "tiny.yaml", *TEST_CLUSTER_OPTIONS)
+    add_protocol(project, "tiny", protocol)
+    add_study(project, "tiny", study)
+    return project
+
+
+def test_demo_grid_through_the_slurm_profile(cluster, tmp_path):
+    project = tiny_project(tmp_path, TINY, TINY_PROTOCOL)
+    rc, out = run_snakemake(cluster, project, "--profile", "slurm", "--config", "studies=[tiny]", *TEST_CLUSTER_OPTIONS)
     assert rc == 0, out[-6000:]
     assert job_counts(out)["train"] == 4
     assert out.count("has been submitted with SLURM jobid") >= 5  # prepare + 4 training jobs
     for aug in TINY["augmentations"]:
         for seed in TINY["seeds"]:
-            run = project / f"results/runs/demo/resnet8/{aug}/seed{seed}"
+            run = project / f"results/runs/tiny/demo/resnet8/{aug}/seed{seed}"
             for name in ("metrics.csv", "checkpoint.pt", "timing.json", "meta.json"):
                 assert (run / name).stat().st_size > 0
             meta = json.loads((run / "meta.json").read_text())
@@ -104,16 +109,14 @@ def _train_job_id(cluster: LocalSlurm) -> str | None:
 
 
 def test_a_requeued_training_job_resumes_from_its_checkpoint(cluster, tmp_path):
-    project = copy_project(tmp_path / "project")
-    config = dict(TINY, augmentations=["baseline"], seeds=[0])
-    config["training"] = dict(TINY["training"], epochs=6, max_train_images=1024)
-    write_config(project / "long.yaml", config)
+    project = tiny_project(tmp_path, dict(TINY, augmentations=["baseline"], seeds=[0]),
+                           dict(TINY_PROTOCOL, epochs=6, max_train_images=1024))
     env = dict(cluster.env)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    log = project / "results/logs/train/demo/resnet8/baseline/seed0.log"
+    log = project / "results/logs/train/tiny/demo/resnet8/baseline/seed0.log"
     out = project / "snakemake.out"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "snakemake", "--profile", "slurm", "--configfile", "long.yaml", *TEST_CLUSTER_OPTIONS],
+        [sys.executable, "-m", "snakemake", "--profile", "slurm", "--config", "studies=[tiny]", *TEST_CLUSTER_OPTIONS],
         cwd=project, env=env, stdout=open(out, "w"), stderr=subprocess.STDOUT,
     )
     try:
@@ -148,5 +151,5 @@ def test_a_requeued_training_job_resumes_from_its_checkpoint(cluster, tmp_path):
         text.split(" after epoch ")[1].split()[0]) + 1
     assert resumed_epoch >= 3
     assert "epoch 1/6 lr" not in text and "epoch 2/6 lr" not in text
-    rows = (project / "results/runs/demo/resnet8/baseline/seed0/metrics.csv").read_text().splitlines()
+    rows = (project / "results/runs/tiny/demo/resnet8/baseline/seed0/metrics.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3", "4", "5", "6"]

@@ -1,30 +1,38 @@
-"""The workflow end to end: lint, the paper's grid, a tiny real run, incremental methods, bad input."""
+"""The workflow end to end: lint, the whole paper's dry-run, a tiny real run of two studies, incremental runs,
+one protocol changed, and bad input refused before any job."""
 
 from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import copy_project, job_counts, snakemake, write_config
+from augrepro.studies import select_from_config
+from conftest import ROOT, TINY_PROTOCOL, add_protocol, add_study, copy_project, job_counts, snakemake, write_config
 
-TINY = {
+# Two studies, two protocols: "tiny" (8 runs) and "tiny_lr" (1 run of another recipe with the same epochs).
+TINY_STUDY = {
+    "protocol": "tiny",
     "datasets": ["demo", "demo+"],
     "models": ["resnet8"],
     "augmentations": ["baseline", "saliencymix"],
     "seeds": [0, 1],
-    "training": {
-        "preset": "demo",
-        "epochs": 2,
-        "batch_size": 32,
-        "milestones": [1],
-        "max_train_images": 192,
-        "max_test_images": 100,
-    },
+    "resources": {"gpus": 0, "threads": 1, "mem_mb": 1000, "runtime_min": 10},
 }
+TINY_LR_STUDY = dict(TINY_STUDY, protocol="tiny_lr", datasets=["demo"], augmentations=["baseline"], seeds=[0])
+
+
+def tiny_project(root: Path) -> Path:
+    project = copy_project(root / "project")
+    add_protocol(project, "tiny", TINY_PROTOCOL)
+    add_protocol(project, "tiny_lr", {"title": "tiny, another lr", "base": "tiny", "lr": 0.02})
+    add_study(project, "tiny", TINY_STUDY)
+    add_study(project, "tiny_lr", TINY_LR_STUDY)
+    return project
 
 
 def test_lint_has_no_findings(project):
@@ -33,40 +41,93 @@ def test_lint_has_no_findings(project):
     assert "Lints for" not in result.stdout + result.stderr
 
 
-def test_paper_grid_dry_run_counts_240_training_jobs(project):
-    result = snakemake(project, "--dry-run", "--configfile", "config/paper.yaml")
-    assert result.returncode == 0, result.stderr
+def test_run_folders_are_the_train_rules_outputs():
+    """augrepro.runs is the one home of a run's folder: the train rule's outputs are its files there."""
+    from augrepro.runs import RUN_DIR, RUN_FILES, TRAIN_LOG
+
+    rule = (ROOT / "workflow/rules/train.smk").read_text()
+    for name, file in RUN_FILES.items():
+        assert f'{name}="{RUN_DIR}/{file}"' in rule
+    assert f'"{TRAIN_LOG}"' in rule
+
+
+# --- the whole paper: every study, dry-run ---------------------------------------------------------
+
+
+def test_each_study_counts_its_runs_and_shared_runs_count_once(tmp_path):
+    every = [p.stem for p in (ROOT / "config/studies").glob("*.yaml")]
+    selection = select_from_config({"studies": every, "data": {"imagenet_path": str(tmp_path)}}, ROOT)
+    sizes = {s.name: len(s.runs()) for s in selection.studies}
+    assert sizes["saliencymix_cifar"] == 3 * 4 * 4 * 5  # the CIFAR table: 240 runs
+    assert sizes["saliencymix_imagenet"] == 2 * 5 * 3
+    assert sizes["salfmix_table5"] == 3 * 10 * 5 + 3 * 5  # 300-epoch grid + the 1200-epoch rows
+    union = set().union(*(s.runs() for s in selection.studies))
+    assert len(selection.runs) == len(union) < sum(sizes.values())  # shared runs once
+    # the team's runs are all in the CIFAR table's grid (same protocol, CIFAR-10+): nothing of its own
+    team = next(s for s in selection.studies if s.name == "team000")
+    cifar = next(s for s in selection.studies if s.name == "saliencymix_cifar")
+    assert set(team.runs()) <= set(cifar.runs())
+
+
+def test_paper_dry_run_schedules_every_study_once_per_distinct_run(project, tmp_path):
+    imagenet = tmp_path / "imagenet"
+    imagenet.mkdir()
+    result = snakemake(project, "--dry-run", "--configfile", "config/paper.yaml",
+                       "--config", f"data={{imagenet_path: {imagenet}}}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    selection = select_from_config({**yaml.safe_load((ROOT / "config/paper.yaml").read_text()),
+                                    "data": {"imagenet_path": str(imagenet)}}, ROOT)
     counts = job_counts(result.stdout)
-    assert counts["train"] == 240
-    assert counts["download"] == 2 and counts["prepare"] == 2  # CIFAR-10 and CIFAR-100, once each
+    assert counts["train"] == len(selection.runs) == 889
+    assert counts["download"] == 3 and counts["prepare"] == 4  # CIFAR-10, CIFAR-100, Tiny-ImageNet; + ImageNet
+    # the plan came first: per study, with GPU-hours
+    plan = result.stderr
+    assert "saliencymix_cifar" in plan and "GPU-h" in plan and "all chosen studies (each run once)    889" in plan
 
 
-def test_slurm_profile_dry_runs_the_paper_grid_with_gpus(project):
-    result = snakemake(project, "--profile", "slurm", "--dry-run")
-    assert result.returncode == 0, result.stderr
+def test_paper_without_imagenet_skips_that_study_with_one_line_and_runs_the_rest(project):
+    result = snakemake(project, "--dry-run", "--configfile", "config/paper.yaml")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in result.stderr.splitlines() if "skipped" in line and "saliencymix_imagenet" in line]
+    assert lines and "data.imagenet_path" in lines[0]
+    assert job_counts(result.stdout)["train"] == 889 - 30
+
+
+def test_slurm_profile_dry_runs_every_study_with_each_studys_gpus(project, tmp_path):
+    imagenet = tmp_path / "imagenet"
+    imagenet.mkdir()
+    result = snakemake(project, "--profile", "slurm", "--dry-run", "--config", f"data={{imagenet_path: {imagenet}}}")
+    assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
-    assert job_counts(out)["train"] == 240
-    train_resources = [line for line in out.splitlines() if "resources:" in line and "gpu=1" in line]
-    assert len(train_resources) == 240
+    assert job_counts(out)["train"] == 889
+    resources = [line for line in out.splitlines() if "resources:" in line and "gpu=" in line]
+    assert sum("gpu=4" in line for line in resources) == 30  # the ImageNet study's jobs
+    assert sum("gpu=1" in line for line in resources) == 889 - 30
+
+
+# --- a tiny real run: two studies, two protocols ---------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    """One real run of a tiny grid (2 datasets x 1 model x 2 methods x 2 seeds = 8 jobs)."""
-    project = copy_project(tmp_path_factory.mktemp("tiny") / "project")
-    write_config(project / "tiny.yaml", TINY)
-    result = snakemake(project, "--cores", "2", "--configfile", "tiny.yaml")
+    """One real run of two tiny studies (8 + 1 training jobs)."""
+    project = tiny_project(tmp_path_factory.mktemp("tiny"))
+    result = snakemake(project, "--cores", "2", "--config", "studies=[tiny,tiny_lr]")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return project, result
 
 
+def run_folder(project: Path, protocol, dataset, aug, seed) -> Path:
+    return project / f"results/runs/{protocol}/{dataset}/resnet8/{aug}/seed{seed}"
+
+
 def test_tiny_end_to_end_writes_every_output(tiny_run):
     project, result = tiny_run
-    assert job_counts(result.stderr + result.stdout)["train"] == 8
-    for dataset in TINY["datasets"]:
-        for aug in TINY["augmentations"]:
-            for seed in TINY["seeds"]:
-                run = project / f"results/runs/{dataset}/resnet8/{aug}/seed{seed}"
+    assert job_counts(result.stderr + result.stdout)["train"] == 9
+    for dataset in TINY_STUDY["datasets"]:
+        for aug in TINY_STUDY["augmentations"]:
+            for seed in TINY_STUDY["seeds"]:
+                run = run_folder(project, "tiny", dataset, aug, seed)
                 rows = list(csv.DictReader((run / "metrics.csv").open()))
                 assert [int(r["epoch"]) for r in rows] == [1, 2]
                 assert set(rows[0]) == {
@@ -78,73 +139,158 @@ def test_tiny_end_to_end_writes_every_output(tiny_run):
                 assert timing["images_per_second"] > 0 and timing["device_name"]
                 meta = json.loads((run / "meta.json").read_text())
                 assert meta["run"]["seed"] == seed and meta["run"]["augmentation"] == aug
+                assert meta["run"]["protocol"] == "tiny"
                 assert meta["run"]["traditional"] == dataset.endswith("+")
-                assert meta["config"]["training"]["epochs"] == 2
+                assert meta["config"]["recipe"]["epochs"] == 2 and meta["config"]["recipe"]["lr"] == 0.05
+                # '+': the protocol's traditional augmentation (the demo recipe's pad-and-crop plus flip); else none
+                pipeline = meta["pipeline"]
+                assert (pipeline["name"], pipeline["padding"]) == ("pad_crop_flip", 4) if dataset.endswith("+") else pipeline is None
+                assert "device" in meta["execution"]
                 assert "torch" in meta["packages"] and meta["code_version"]
                 assert (run / "checkpoint.pt").stat().st_size > 0
                 assert not (run / "resume.pt").exists()
-                assert (project / f"results/logs/train/{dataset}/resnet8/{aug}/seed{seed}.log").exists()
-                assert (project / f"results/benchmarks/train/{dataset}/resnet8/{aug}/seed{seed}.tsv").exists()
-    variants = {
-        json.loads(p.read_text())["run"]["variant"]
-        for p in (project / "results/runs").glob("*/resnet8/saliencymix/seed*/meta.json")
-    }
-    assert variants == {"official"}
+                assert (project / f"results/logs/train/tiny/{dataset}/resnet8/{aug}/seed{seed}.log").exists()
+                assert (project / f"results/benchmarks/train/tiny/{dataset}/resnet8/{aug}/seed{seed}.tsv").exists()
+    other = json.loads((run_folder(project, "tiny_lr", "demo", "baseline", 0) / "meta.json").read_text())
+    assert other["config"]["recipe"]["lr"] == 0.02 and other["run"]["protocol"] == "tiny_lr"
+    variants = {json.loads(p.read_text())["run"]["variant"] for p in (project / "results/runs/tiny").glob("*/resnet8/saliencymix/seed*/meta.json")}
+    assert variants == {"official"}  # the demo protocol's SaliencyMix default
 
 
-def test_tiny_end_to_end_aggregates_over_seeds(tiny_run):
+def test_tiny_end_to_end_aggregates_over_seeds_per_protocol(tiny_run):
     project, _ = tiny_run
     rows = list(csv.DictReader((project / "results/aggregate/summary.csv").open()))
-    assert len(rows) == 4  # (demo, demo+) x (baseline, saliencymix)
+    assert len(rows) == 5  # tiny: (demo, demo+) x (baseline, saliencymix); tiny_lr: one
     runs = list(csv.DictReader((project / "results/aggregate/runs.csv").open()))
     for row in rows:
-        assert int(row["n"]) == 2
         mine = [
             float(r["best_top1_error"])
             for r in runs
-            if (r["traditional"], r["augmentation"]) == (row["traditional"], row["augmentation"])
+            if (r["protocol"], r["traditional"], r["augmentation"]) == (row["protocol"], row["traditional"], row["augmentation"])
         ]
-        assert float(row["best_top1_error_mean"]) == pytest.approx(sum(mine) / 2)
+        assert int(row["n"]) == len(mine) == (2 if row["protocol"] == "tiny" else 1)
+        assert float(row["best_top1_error_mean"]) == pytest.approx(sum(mine) / len(mine))
 
 
-def test_tiny_end_to_end_report_is_self_contained(tiny_run):
+def test_tiny_end_to_end_report_has_a_section_per_study(tiny_run):
     project, _ = tiny_run
     html = (project / "results/report/report.html").read_text()
     assert "data:image/png;base64," in html
     assert "http://" not in html and "https://" not in html
-    assert "4.72" in html  # a published cell of the SaliencyMix CIFAR table
+    assert 'id="study-tiny"' in html and 'id="study-tiny_lr"' in html
+    assert "8 of 8 runs done" in html and "1 of 1 runs done" in html
     assert "saliencymix" in html and "official" in html
+    # the shipped studies that did not run are folded away, one line each
+    assert "other studies did not run here" in html and "saliencymix_cifar" in html
 
 
-def test_adding_an_augmentation_schedules_only_its_jobs(tiny_run):
+def test_adding_an_augmentation_or_a_seed_to_one_study_schedules_only_those_runs(tiny_run, tmp_path):
     project, _ = tiny_run
-    config = yaml.safe_load((project / "tiny.yaml").read_text())
-    config["augmentations"].append("cutmix")
-    write_config(project / "tiny_more.yaml", config)
-    result = snakemake(project, "--dry-run", "--configfile", "tiny_more.yaml")
-    assert result.returncode == 0, result.stderr
-    counts = job_counts(result.stdout)
+    shutil.copytree(project / "config/studies", project / "config/studies_more", dirs_exist_ok=True)
+    add_study(project, "tiny", dict(TINY_STUDY, augmentations=["baseline", "saliencymix", "cutmix"]), "config/studies_more")
+    result = snakemake(project, "--dry-run", "--config", "studies=[tiny,tiny_lr]", "studies_dir=config/studies_more")
+    assert result.returncode == 0, result.stderr[-3000:]
     # its 4 training jobs (2 datasets x 2 seeds), its preview on the demo images, aggregate and report
-    assert counts == {"train": 4, "preview": 1, "aggregate": 1, "report": 1, "all": 1, "total": 8}
+    assert job_counts(result.stdout) == {"train": 4, "preview": 1, "aggregate": 1, "report": 1, "all": 1, "total": 8}
     assert "/cutmix/" in result.stdout and "/baseline/seed" not in result.stdout.split("rule aggregate")[0]
 
-
-BAD_CONFIGS = {
-    "unknown model": ({"models": ["resnet9000"]}, ["models", "resnet9000", "resnet18", "wrn28_10"]),
-    "unknown method": ({"augmentations": ["fancymix"]}, ["augmentations", "fancymix", "cutmix", "saliencymix"]),
-    "unknown dataset": ({"datasets": ["mnist"]}, ["datasets", "mnist", "cifar10", "cifar100"]),
-    "unknown method parameter": ({"methods": {"cutmix": {"alpha": 1.0}}}, ["methods.cutmix", "alpha", "beta, prob"]),
-    "bad variant": ({"methods": {"saliencymix": {"variant": "magic"}}}, ["saliencymix", "magic", "official, paper"]),
-    "wrong type": ({"training": {"epochs": "ten"}}, ["epochs", "ten", "integer"]),
-    "unknown preset": ({"training": {"preset": "fastest"}}, ["training.preset", "fastest", "saliencymix_cifar"]),
-    "seeds not integers": ({"seeds": [0, "one"]}, ["seeds", "one", "integer"]),
-}
+    add_study(project, "tiny", dict(TINY_STUDY, seeds=[0, 1, 2]), "config/studies_more")
+    result = snakemake(project, "--dry-run", "--config", "studies=[tiny,tiny_lr]", "studies_dir=config/studies_more")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert job_counts(result.stdout) == {"train": 4, "aggregate": 1, "report": 1, "all": 1, "total": 7}
+    assert "seed2" in result.stdout and "seed1/" not in result.stdout.split("rule aggregate")[0]
 
 
-@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
-def test_bad_config_is_refused_before_any_job(project, case):
-    override, expected = BAD_CONFIGS[case]
-    write_config(project / "bad.yaml", override)
+def test_adding_a_study_schedules_only_its_new_runs(tiny_run):
+    project, _ = tiny_run
+    add_study(project, "tiny_more", dict(TINY_STUDY, datasets=["demo"], augmentations=["baseline", "cutout"], seeds=[0]))
+    result = snakemake(project, "--dry-run", "--config", "studies=[tiny,tiny_lr,tiny_more]")
+    assert result.returncode == 0, result.stderr[-3000:]
+    # baseline/demo/seed0 is the tiny study's (shared, done): only cutout trains
+    assert job_counts(result.stdout)["train"] == 1
+    assert "augmentation=cutout" in result.stdout
+    (project / "config/studies/tiny_more.yaml").unlink()
+
+
+def test_changing_one_protocol_reruns_only_its_runs_in_their_own_folders(tiny_run):
+    project, _ = tiny_run
+    tiny_files = {p: p.stat().st_mtime_ns for p in (project / "results/runs/tiny").rglob("*") if p.is_file()}
+    before = (run_folder(project, "tiny_lr", "demo", "baseline", 0) / "metrics.csv").read_text()
+    text = (project / "config/protocols.yaml").read_text()
+    (project / "config/protocols_changed.yaml").write_text(text.replace("lr: 0.02", "lr: 0.01"))
+    args = ("--config", "studies=[tiny,tiny_lr]", "protocols=config/protocols_changed.yaml")
+    dry = snakemake(project, "--dry-run", *args)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert job_counts(dry.stdout)["train"] == 1 and "protocol=tiny_lr" in dry.stdout
+    result = snakemake(project, "--cores", "2", *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (run_folder(project, "tiny_lr", "demo", "baseline", 0) / "metrics.csv").read_text() != before
+    assert {p: p.stat().st_mtime_ns for p in (project / "results/runs/tiny").rglob("*") if p.is_file()} == tiny_files
+
+
+# --- bad input: refused before any job, naming the file, the key and the valid values ----------------
+
+
+def bad_project(tmp_path: Path, case: str) -> tuple[Path, list[str]]:
+    project = tiny_project(tmp_path)
+    studies = ["tiny"]
+    if case == "unknown study":
+        studies, expected = ["nosuchstudy"], ["studies", "nosuchstudy", "saliencymix_cifar", "tiny"]
+    elif case == "unknown protocol":
+        add_study(project, "tiny", dict(TINY_STUDY, protocol="fastest"))
+        expected = ["tiny.yaml", "fastest", "saliencymix_cifar"]
+    elif case == "unknown model":
+        add_study(project, "tiny", dict(TINY_STUDY, models=["resnet9000"]))
+        expected = ["tiny.yaml", "models", "resnet9000", "resnet18", "wrn28_10"]
+    elif case == "unknown method":
+        add_study(project, "tiny", dict(TINY_STUDY, augmentations=["fancymix"]))
+        expected = ["tiny.yaml", "fancymix", "cutmix", "saliencymix"]
+    elif case == "unknown dataset":
+        add_study(project, "tiny", dict(TINY_STUDY, datasets=["mnist"]))
+        expected = ["tiny.yaml", "datasets", "mnist", "cifar10", "cifar100"]
+    elif case == "unknown method parameter":
+        add_study(project, "tiny", dict(TINY_STUDY, augmentations=["cm"], methods={"cm": {"method": "cutmix", "alpha": 1.0}}))
+        expected = ["tiny.yaml", "cm", "alpha", "beta, prob"]
+    elif case == "bad variant":
+        add_study(project, "tiny", dict(TINY_STUDY, augmentations=["sm"], methods={"sm": {"method": "saliencymix", "variant": "magic"}}))
+        expected = ["tiny.yaml", "saliencymix", "magic", "official, paper"]
+    elif case == "alias shadows a registered method":
+        add_study(project, "tiny", dict(TINY_STUDY, methods={"saliencymix": {"variant": "paper"}}))
+        expected = ["tiny.yaml", "methods.saliencymix", "variant", "define an alias"]
+    elif case == "two studies give one alias different parameters":
+        add_study(project, "tiny", dict(TINY_STUDY, augmentations=["sm"], methods={"sm": {"method": "saliencymix", "variant": "paper"}}))
+        add_study(project, "tiny_lr", dict(TINY_LR_STUDY, augmentations=["sm"], methods={"sm": {"method": "saliencymix", "variant": "official"}}))
+        expected = ["methods.sm", "tiny.yaml", "tiny_lr.yaml", "same parameters"]
+    elif case == "protocol cycle":
+        add_protocol(project, "loop_a", {"base": "loop_b"})
+        add_protocol(project, "loop_b", {"base": "loop_a"})
+        expected = ["protocol cycle", "loop_a -> loop_b -> loop_a"]
+    elif case == "study without seeds":
+        add_study(project, "tiny", {k: v for k, v in TINY_STUDY.items() if k != "seeds"})
+        expected = ["tiny.yaml", "no seeds", "seeds: [0, 1, 2, 3, 4]"]
+    elif case == "wrong type":
+        add_study(project, "tiny", dict(TINY_STUDY, seeds=[0, "one"]))
+        expected = ["tiny.yaml", "seeds", "one", "integer"]
+    elif case == "unknown study key":
+        add_study(project, "tiny", dict(TINY_STUDY, epochs=10))
+        expected = ["tiny.yaml", "epochs", "valid keys", "protocol"]
+    else:
+        raise AssertionError(case)
+    write_config(project / "bad.yaml", {"studies": studies})
+    return project, expected
+
+
+BAD_CASES = [
+    "unknown study", "unknown protocol", "unknown model", "unknown method", "unknown dataset",
+    "unknown method parameter", "bad variant", "alias shadows a registered method",
+    "two studies give one alias different parameters", "protocol cycle", "study without seeds", "wrong type",
+    "unknown study key",
+]
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_bad_input_is_refused_before_any_job(tmp_path, case):
+    project, expected = bad_project(tmp_path, case)
     result = snakemake(project, "--dry-run", "--configfile", "bad.yaml")
     message = result.stdout + result.stderr
     assert result.returncode != 0
@@ -153,10 +299,8 @@ def test_bad_config_is_refused_before_any_job(project, case):
     assert not (project / "results").exists()
 
 
-def test_missing_key_is_refused(project):
-    config = yaml.safe_load((project / "config/config.yaml").read_text())
-    del config["models"]
-    write_config(project / "config/config.yaml", config)
-    result = snakemake(project, "--dry-run")
+def test_bad_config_keys_are_refused(project):
+    write_config(project / "bad.yaml", {"training": {"epochs": 10}})
+    result = snakemake(project, "--dry-run", "--configfile", "bad.yaml")
     assert result.returncode != 0
-    assert "'models' is a required property" in result.stdout + result.stderr
+    assert "epochs" in result.stdout + result.stderr and "Additional properties" in result.stdout + result.stderr

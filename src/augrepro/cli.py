@@ -1,6 +1,9 @@
 """``augrepro``: the library's command line, for use outside Snakemake.
 
     augrepro methods                      list the registered mixing methods, their parameters and sources
+    augrepro plan [--config config/paper.yaml] [--studies a,b] [--imagenet-path DIR]
+                                          per study: runs, runs done, runs shared, estimated GPU-hours
+    augrepro plan --write-costs           recount resources/model_costs.csv (every study's model shapes)
     augrepro preview --data results/data/demo/data.npz --dataset demo --method cutmix --out cutmix.png \\
                      [--params '{"beta": 1.0}'] [--count 8] [--seed 0] [--epoch 2] \\
                      [--model resnet8 | --checkpoint results/runs/.../checkpoint.pt]
@@ -56,6 +59,35 @@ def cmd_preview(args) -> int:
     return 0
 
 
+def cmd_plan(args) -> int:
+    import yaml
+
+    from augrepro.studies import ConfigError, format_plan, plan_rows, select_from_config
+    from augrepro.studies.plan import DEFAULT_COSTS, write_costs
+
+    root = args.root
+    config: dict = {}
+    for path in ["config/config.yaml", *(args.config or [])]:
+        with open(f"{root}/{path}" if not path.startswith("/") else path) as fh:
+            config.update(yaml.safe_load(fh) or {})  # as Snakemake merges top-level keys of --configfile
+    if args.studies:
+        config["studies"] = "all" if args.studies == "all" else args.studies.split(",")
+    if args.imagenet_path:
+        config["data"] = {**(config.get("data") or {}), "imagenet_path": args.imagenet_path}
+    try:
+        if args.write_costs:
+            everything = {**config, "studies": "all", "data": {"imagenet_path": root}}
+            write_costs([select_from_config(everything, root), select_from_config({**config, "studies": ["demo"]}, root)])
+            print(f"wrote {DEFAULT_COSTS}")
+            return 0
+        selection = select_from_config(config, root)
+    except ConfigError as exc:
+        print(f"augrepro plan: {exc}", file=sys.stderr)
+        return 2
+    print(format_plan(plan_rows(selection)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="augrepro", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -72,6 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="resnet8", help="architecture of the fresh model for model-based methods")
     p.add_argument("--checkpoint", default=None, help="checkpoint.pt of a training run to use instead")
     p.set_defaults(func=cmd_preview)
+    p = sub.add_parser("plan", help="per study: runs, done, shared, estimated GPU-hours (before anything runs)")
+    p.add_argument("--config", action="append", help="a config file merged over config/config.yaml (repeatable)")
+    p.add_argument("--studies", default=None, help="comma-separated study names, or 'all' (default: the config's)")
+    p.add_argument("--imagenet-path", default=None, help="your ImageNet copy (data.imagenet_path)")
+    p.add_argument("--root", default=".", help="the project folder (default: the current one)")
+    p.add_argument("--write-costs", action="store_true", help="recount resources/model_costs.csv")
+    p.set_defaults(func=cmd_plan)
     return parser
 
 

@@ -1,11 +1,11 @@
-# All runs -> one row per run, one per-epoch long table, and mean±std per cell.
+# All runs of the chosen studies -> one row per run, one per-epoch long table, and mean±std per cell.
 
 
 rule aggregate:
     input:
-        metrics=get_run_outputs("metrics.csv"),
-        timing=get_run_outputs("timing.json"),
-        meta=get_run_outputs("meta.json"),
+        metrics=get_run_outputs("metrics"),
+        timing=get_run_outputs("timing"),
+        meta=get_run_outputs("meta"),
     output:
         runs="results/aggregate/runs.csv",
         summary="results/aggregate/summary.csv",

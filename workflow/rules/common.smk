@@ -1,4 +1,5 @@
-# Config validation, the grid of runs, and every helper function (rule files hold rules only).
+# Config validation, the chosen studies and the union of their runs, and every helper function (rule files
+# hold rules only). Run paths come from the train rule (rules.train.output) and augrepro.runs, nowhere else.
 import sys
 from pathlib import Path
 
@@ -8,40 +9,44 @@ validate(config, schema="../schemas/config.schema.yaml")
 
 # The library lives in src/; make it importable for the workflow itself when it is not installed.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from augrepro.data.datasets import DATASETS, get_spec, parse_dataset_key  # noqa: E402
-from augrepro.train.config import ConfigError, load_presets, resolve_run, validate_config  # noqa: E402
+from augrepro.data.datasets import DATASETS, get_spec  # noqa: E402
+from augrepro.runs import RunKey, parse_dataset_key  # noqa: E402
+from augrepro.studies import ConfigError, format_plan, plan_rows, select_from_config  # noqa: E402
 
 try:
-    PRESETS = load_presets(config["presets"])
-    validate_config(config, PRESETS)
+    SELECTION = select_from_config(config, workflow.basedir)
 except ConfigError as exc:
     raise WorkflowError(f"Invalid config: {exc}")
 
-RUN_DIR = "results/runs/{dataset}/{model}/{augmentation}/seed{seed}"  # one folder per run
-TRAIN_LOG = "results/logs/train/{dataset}/{model}/{augmentation}/seed{seed}.log"  # rule train's log
+# The plan before the bill: per study, runs, done, shared and estimated GPU-hours (once, not in every job).
+if workflow.is_main_process:
+    for name, reason in SELECTION.skipped.items():
+        print(f"augrepro: study {name} skipped: {reason}", file=sys.stderr)
+    print(format_plan(plan_rows(SELECTION)), file=sys.stderr)
 
 
 wildcard_constraints:
-    dataset="|".join(sorted(config["datasets"])).replace("+", r"\+"),
+    **{
+        name: "|".join(v.replace("+", r"\+") for v in sorted(values))
+        for name, values in SELECTION.wildcard_values().items()
+    },
     data_name="|".join(sorted(DATASETS)),
-    model="|".join(config["models"]),
-    augmentation="|".join(config["augmentations"]),
     seed=r"\d+",
 
 
-def get_run_dirs():
-    """Every run of the grid: datasets x models x augmentations x seeds."""
-    return expand(
-        RUN_DIR,
-        dataset=config["datasets"],
-        model=config["models"],
-        augmentation=config["augmentations"],
-        seed=config["seeds"],
-    )
+def get_runs():
+    """Every run of the chosen studies, each once."""
+    return SELECTION.runs
 
 
 def get_run_outputs(name):
-    return [f"{d}/{name}" for d in get_run_dirs()]
+    """One output of the train rule (metrics, timing, meta, checkpoint) for every run."""
+    pattern = getattr(rules.train.output, name)
+    return [pattern.format(**key.wildcards()) for key in get_runs()]
+
+
+def get_run_dirs():
+    return [key.run_dir for key in get_runs()]
 
 
 def get_final_output():
@@ -54,20 +59,18 @@ def get_published_tables():
 
 
 def get_archive(wildcards):
-    """What the prepare step reads - the downloaded archive under its official file name, or, for a
-    dataset that is never downloaded (ImageNet), the folder given by data.<name>_path."""
+    """What the prepare step reads: the downloaded archive under its official file name, or, for a dataset
+    that is never downloaded (ImageNet), the folder given by data.<name>_path."""
     spec = get_spec(wildcards.data_name)
     if spec.downloadable:
         return f"results/downloads/{spec.name}/{spec.archive}"
     key = f"{spec.name}_path"
     path = (config.get("data") or {}).get(key)
-    if not path:
+    if not path or not Path(path).is_dir():
         raise WorkflowError(
             f"{spec.name} is never downloaded: set data.{key} to a folder holding the ILSVRC2012 tarballs and "
             "devkit, or extracted train/ and val/ class folders (see resources/datasets.md)"
         )
-    if not Path(path).is_dir():
-        raise WorkflowError(f"data.{key} is {path!r}, which is not a folder; point it at your {spec.name} copy")
     return path
 
 
@@ -77,78 +80,64 @@ def get_checksum(wildcards):
 
 
 def get_prepared(wildcards):
-    name, _ = parse_dataset_key(wildcards.dataset)
-    return f"results/data/{name}/data.npz"
+    return f"results/data/{parse_dataset_key(wildcards.dataset)[0]}/data.npz"
 
 
 def get_run_config(wildcards):
-    """The resolved configuration of one run; it depends on that run's wildcards alone."""
-    return resolve_run(
-        config, wildcards.dataset, wildcards.model, wildcards.augmentation, int(wildcards.seed), PRESETS
-    )
+    """The resolved configuration of one run: its identity, method and protocol values. It depends on the
+    run's wildcards alone, so adding a study, a seed or a method leaves every other run's params unchanged."""
+    return SELECTION.resolved(RunKey.from_wildcards(wildcards))
+
+
+def get_train_resource(name):
+    """A resource of the run's job: the largest that the studies needing the run ask for."""
+
+    def resource(wildcards):
+        return SELECTION.resources(RunKey.from_wildcards(wildcards))[name]
+
+    return resource
 
 
 def get_train_runtime(wildcards, attempt):
     """Minutes of wall time for a training job; grows with each retry."""
-    return int(config["resources"]["train_runtime_min"]) * attempt
+    return SELECTION.resources(RunKey.from_wildcards(wildcards))["runtime_min"] * attempt
 
 
 def get_dataset_names():
-    """The datasets of the grid without the '+' of the crop-and-flip variants, each once."""
-    return list(dict.fromkeys(parse_dataset_key(key)[0] for key in config["datasets"]))
+    """The datasets of the runs without the '+', each once."""
+    return SELECTION.dataset_names()
 
 
 def get_preview_paths():
-    """The augmentation gallery: one preview per (dataset, augmentation) of the grid."""
-    return expand(
-        "results/preview/{data_name}/{augmentation}.png",
-        data_name=get_dataset_names(),
-        augmentation=config["augmentations"],
-    )
+    """The augmentation gallery: one preview per (dataset, augmentation) of the runs."""
+    pairs = dict.fromkeys((key.dataset, key.augmentation) for key in get_runs())
+    return [f"results/preview/{dataset}/{augmentation}.png" for dataset, augmentation in pairs]
 
 
 def get_preview_entry(wildcards):
-    """This augmentation's own entry under `methods` (parameters, or an alias's `method:`), nothing else."""
-    return (config.get("methods") or {}).get(wildcards.augmentation) or {}
+    """The method and parameters the studies give this augmentation name (an alias's method), nothing else."""
+    method, params = SELECTION.method_of(wildcards.augmentation)
+    return {"method": method, **params}
+
+
+def get_report_studies():
+    """What the report needs to know of the studies: the chosen ones, those skipped (with why), and the rest."""
+    return SELECTION.describe()
 
 
 def get_grid_runs(wildcards=None):
-    """Every configured run with its identity, output folder and training log (for partial reports)."""
-    from types import SimpleNamespace
-
-    grid = []
-    for key in config["datasets"]:
-        for model in config["models"]:
-            for augmentation in config["augmentations"]:
-                for seed in config["seeds"]:
-                    fields = {"dataset": key, "model": model, "augmentation": augmentation, "seed": seed}
-                    # the same resolution as rule train's params, so the two never disagree
-                    run = get_run_config(SimpleNamespace(**{k: str(v) for k, v in fields.items()}))
-                    grid.append(
-                        {
-                            "dataset": run["dataset"],
-                            "traditional": run["traditional"],
-                            "model": model,
-                            "augmentation": augmentation,
-                            "method": run["method"],
-                            "variant": run["method_params"].get("variant"),
-                            "seed": int(seed),
-                            "epochs": int(run["training"]["epochs"]),
-                            "run_dir": RUN_DIR.format(**fields),
-                            "log": TRAIN_LOG.format(**fields),
-                        }
-                    )
-    return grid
+    """Every run with its identity, output folder and training log (for the partial report)."""
+    return [SELECTION.grid_entry(key) for key in get_runs()]
 
 
 def get_grid_state(wildcards=None):
-    """A fingerprint of what the grid's runs left on disk: it changes whenever a run finishes,
-    fails or is retried, so that `snakemake report_partial` reruns exactly then."""
+    """A fingerprint of what the runs left on disk: it changes whenever a run finishes, fails or is retried,
+    so that `snakemake report_partial` reruns exactly then."""
     import hashlib
 
     digest = hashlib.sha256()
-    for run in get_grid_runs():
-        for path in (f"{run['run_dir']}/metrics.csv", f"{run['run_dir']}/meta.json", run["log"]):
+    for key in get_runs():
+        for path in (key.path("metrics"), key.path("meta"), key.log):
             try:
                 st = Path(path).stat()
                 digest.update(f"{path}:{st.st_size}:{st.st_mtime_ns};".encode())

@@ -1,7 +1,7 @@
 # The reproduction report: our numbers beside the published ones, one self-contained HTML file.
 
 
-# The complete report: needs every run of the grid (through rule aggregate).
+# The complete report: needs every run of the chosen studies (through rule aggregate); one section per study.
 rule report:
     input:
         runs="results/aggregate/runs.csv",
@@ -17,6 +17,8 @@ rule report:
         ),
     conda:
         "../../environment.yml"
+    params:
+        studies=get_report_studies(),
     log:
         "results/logs/report.log",
     script:
@@ -44,6 +46,7 @@ rule report_partial:
         grid=get_grid_runs,
         state=get_grid_state,
         previews=get_preview_paths(),
+        studies=get_report_studies(),
     localrule: True
     conda:
         "../../environment.yml"

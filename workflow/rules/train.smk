@@ -1,26 +1,26 @@
-# One training job per (dataset, model, augmentation, seed).
+# One training job per run: (protocol, dataset key, model, augmentation, seed), the union of the chosen studies.
 
 
 rule train:
     input:
         data=ancient(get_prepared),
     output:
-        metrics="results/runs/{dataset}/{model}/{augmentation}/seed{seed}/metrics.csv",
-        checkpoint="results/runs/{dataset}/{model}/{augmentation}/seed{seed}/checkpoint.pt",
-        timing="results/runs/{dataset}/{model}/{augmentation}/seed{seed}/timing.json",
-        meta="results/runs/{dataset}/{model}/{augmentation}/seed{seed}/meta.json",
+        metrics="results/runs/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}/metrics.csv",
+        checkpoint="results/runs/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}/checkpoint.pt",
+        timing="results/runs/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}/timing.json",
+        meta="results/runs/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}/meta.json",
     params:
         run=get_run_config,
-    threads: config["resources"]["train_threads"]
+    threads: get_train_resource("threads")
     resources:
-        gpu=config["resources"]["train_gpus"],
-        mem_mb=config["resources"]["train_mem_mb"],
+        gpu=get_train_resource("gpus"),
+        mem_mb=get_train_resource("mem_mb"),
         runtime=get_train_runtime,
     conda:
         "../../environment.yml"
     log:
-        "results/logs/train/{dataset}/{model}/{augmentation}/seed{seed}.log",
+        "results/logs/train/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/train/{dataset}/{model}/{augmentation}/seed{seed}.tsv"
+        "results/benchmarks/train/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}.tsv"
     script:
         "../scripts/train.py"

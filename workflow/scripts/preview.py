@@ -7,11 +7,11 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (snakemake i
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
 
 from augrepro.augment.preview import render_preview  # noqa: E402
-from augrepro.train.config import method_of  # noqa: E402
 
 augmentation = snakemake.wildcards.augmentation  # noqa: F821
 dataset = snakemake.wildcards.data_name  # noqa: F821
-method, params = method_of({"methods": {augmentation: dict(snakemake.params.entry)}}, augmentation)  # noqa: F821
+params = dict(snakemake.params.entry)  # noqa: F821  (the method and the parameters the studies give it)
+method = params.pop("method")
 out = render_preview(
     snakemake.input.data,  # noqa: F821
     dataset,

@@ -16,7 +16,8 @@ build_report(
     snakemake.input.curves,  # noqa: F821
     config["published"],
     snakemake.output[0],  # noqa: F821
-    provenance=workflow_provenance(config),
+    studies=snakemake.params.studies,  # noqa: F821
+    provenance=workflow_provenance(config, snakemake.params.studies),  # noqa: F821
     templates_dir=root / "report",
     previews=snakemake.input.previews,  # noqa: F821
 )

@@ -22,9 +22,13 @@ build_report(
     out.curves,
     config["published"],
     out.html,
-    provenance={"report": "partial: the runs of the grid that exist now", **workflow_provenance(config)},
+    studies=snakemake.params.studies,  # noqa: F821
+    provenance={
+        "report": "partial: the runs of the chosen studies that exist now",
+        **workflow_provenance(config, snakemake.params.studies),  # noqa: F821
+    },
     templates_dir=root / "report",
     status_csv=out.status,
     previews=snakemake.params.previews,  # noqa: F821
-    title="SaliencyMix reproduction report (partial)",
+    title="Reproduction report (partial): saliency-guided mixing augmentations",
 )

@@ -21,6 +21,9 @@ try:
         snakemake.params.run,  # noqa: F821
         snakemake.input.data,  # noqa: F821
         Path(snakemake.output.metrics).parent,  # noqa: F821
+        # Execution-only settings are read from the config, not passed as params: changing the device or
+        # torch.compile does not rerun finished runs (they are not part of a run's identity).
+        execution=snakemake.config.get("training") or {},  # noqa: F821
         threads=snakemake.threads,  # noqa: F821
     )
 except Preempted as exc:

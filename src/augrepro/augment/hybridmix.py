@@ -23,11 +23,12 @@ class _HybridMix(Augmentation):
     n: int | None = None  # SalfMix cells per side (None: 4 on 32 px, 8 on 64 px)
     r: float = 0.3  # SalfMix patch side floor(W * r)
     first_epoch: int = 2  # Algorithm 2, line 6: mixing only for e > 1
+    pool: bool = True  # False: SalfMix's map without average pooling (Table 10, section 6.5)
 
     # Each version defines ``_second(self) -> Augmentation``: its two-image method T_t.
 
     def _first(self) -> SalfMix:
-        return SalfMix(n=self.n, r=self.r)
+        return SalfMix(n=self.n, r=self.r, pool=self.pool)
 
     def bind(self, spec) -> None:
         check_patch_params(self.name, self.n, self.r, spec.image_size)

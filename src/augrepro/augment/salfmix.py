@@ -71,12 +71,15 @@ class SalfMix(Augmentation):
     n: int | None = None  # cells per side; None: 4 on 32-px images, 8 on 64-px (section 5.1)
     r: float = 0.3  # patch side floor(W * r) (section 5.1)
     saliency: bool = True  # False: Table 9's SalfMix without the saliency map (random patches)
-    source = "SalfMix paper (seed 002) Algorithm 1, sections 4.2-4.3, 5.1; Table 9 (saliency: false)"
+    pool: bool = True  # False: Table 10's map without average pooling (one cell per pixel, section 6.5)
+    source = "SalfMix paper (seed 002) Algorithm 1, sections 4.2-4.3, 5.1; Table 9 (saliency: false); Table 10 (pool: false)"
 
     def bind(self, spec) -> None:
         check_patch_params(self.name, self.n, self.r, spec.image_size)
 
     def cells(self, side: int) -> int:
+        if not self.pool:
+            return side  # SalfMix section 6.5: "the size of saliency map without average pooling is 32 x 32 ... 64 x 64"
         return self.n if self.n is not None else default_cells(side)
 
     def uses_model(self) -> bool:

@@ -1,8 +1,8 @@
 """Dataset specifications: archive names, checksums, class counts and normalization.
 
-A *dataset key* is a dataset name with an optional trailing ``+``: ``cifar10+`` means CIFAR-10
-with the traditional random crop and horizontal flip, as in the "+" columns of the SaliencyMix
-CIFAR table (seed 001); ``cifar10`` means no crop and no flip.
+A *dataset key* is a dataset name with an optional trailing ``+``: ``cifar10+`` means CIFAR-10 with the
+protocol's traditional augmentation (its ``pipeline``: pad-and-crop plus flip in the SaliencyMix CIFAR code,
+as in the "+" columns of its CIFAR table), ``cifar10`` means none (``augrepro.runs.parse_dataset_key``).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from augrepro import runs
 from augrepro.registry import UnknownNameError
 
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
@@ -33,9 +34,12 @@ class DatasetSpec:
     # "imagenet" (ILSVRC2012 tarballs + devkit, or extracted train/ and val/ class folders).
     layout: str
     inner_dir: str
-    # Zero padding of the traditional random crop (RandomCrop(32, padding=4) in the released code).
-    crop_padding: int = 4
-    # Cutout's hole length for this dataset (Cutout README: 16 on CIFAR-10, 8 on CIFAR-100).
+    # Images in the official splits (what the plan's cost estimate counts; preparation checks them where
+    # ``expected_*`` is set).
+    train_images: int = 0
+    test_images: int = 0
+    # Cutout's hole length when neither the protocol nor the study sets one (Cutout README: 16 on CIFAR-10,
+    # 8 on CIFAR-100; half the image side elsewhere, the ratio of SalfMix section 5.1).
     cutout_length: int = 16
     # What the prepared data.npz holds: "pixels" (uint8 arrays) or "files" (image paths; ImageNet).
     kind: str = "pixels"
@@ -73,6 +77,8 @@ DATASETS: dict[str, DatasetSpec] = {
         layout="cifar10",
         inner_dir="demo-batches-py",
         cutout_length=16,
+        train_images=3000,
+        test_images=1000,
     ),
     # https://www.cs.toronto.edu/~kriz/cifar.html (python version and its published md5).
     "cifar10": DatasetSpec(
@@ -87,6 +93,8 @@ DATASETS: dict[str, DatasetSpec] = {
         layout="cifar10",
         inner_dir="cifar-10-batches-py",
         cutout_length=16,
+        train_images=50_000,
+        test_images=10_000,
     ),
     "cifar100": DatasetSpec(
         name="cifar100",
@@ -100,6 +108,8 @@ DATASETS: dict[str, DatasetSpec] = {
         layout="cifar100",
         inner_dir="cifar-100-python",
         cutout_length=8,
+        train_images=50_000,
+        test_images=10_000,
     ),
     # http://cs231n.stanford.edu/tiny-imagenet-200.zip; the course page publishes no md5: this is
     # the value public loaders check (lvyilin/pytorch-fgvc-dataset, tiny_imagenet.py, and many
@@ -115,10 +125,10 @@ DATASETS: dict[str, DatasetSpec] = {
         md5="90528d7ca1a48142e341f4ef8d21d0de",
         layout="tinyimagenet",
         inner_dir="tiny-imagenet-200",
-        # The CIFAR padding, kept at 64x64 (SalfMix, seed 002 section 5.1, names crop + flip only).
-        crop_padding=4,
         # SalfMix section 5.1: "Cutout ... mask size is set to 0.5 ratio of the input image size".
         cutout_length=32,
+        train_images=100_000,
+        test_images=10_000,
     ),
     # ILSVRC2012 (https://image-net.org/challenges/LSVRC/2012/): never downloaded (it needs an
     # account); `archive` names the folder given by data.imagenet_path. Counts from the devkit's
@@ -134,13 +144,13 @@ DATASETS: dict[str, DatasetSpec] = {
         md5=None,
         layout="imagenet",
         inner_dir="",
-        # ImageNet training uses RandomResizedCrop(224), not a padded crop (SaliencyMix-ImageNet/train.py).
-        crop_padding=0,
         # 0.5 of the 224 side, the ratio of SalfMix section 5.1.
         cutout_length=112,
         kind="files",
         expected_train=1_281_167,
         expected_test=50_000,
+        train_images=1_281_167,
+        test_images=50_000,
     ),
 }
 
@@ -172,7 +182,6 @@ def with_checksum(spec: DatasetSpec, md5: str | None) -> DatasetSpec:
 
 def parse_dataset_key(key: str) -> tuple[str, bool]:
     """``"cifar10+"`` -> ``("cifar10", True)``; the name is checked against DATASETS."""
-    traditional = key.endswith("+")
-    name = key[:-1] if traditional else key
+    name, traditional = runs.parse_dataset_key(key)
     get_spec(name)
     return name, traditional

@@ -1,6 +1,6 @@
 """The report's figures (seaborn on matplotlib's Agg backend), each as an inline PNG data URI.
 
-* ``learning_curves``: test top-1 error by epoch per (dataset, model), one line per method, the
+* ``learning_curves``: test top-1 error by epoch per (protocol, dataset, model), one line per method, the
   band ± one sample std over seeds.
 * ``ours_vs_published``: per published table, our mean ± std against the published mean ± std,
   coloured by verdict, with the diagonal where they agree.
@@ -29,6 +29,7 @@ VERDICT_COLORS = {
     "worse": "#c62828",
     "failed": "#6a1b9a",
     "missing": "#9e9e9e",
+    "not runnable": "#bdbdbd",
 }
 DPI = 90
 
@@ -45,20 +46,22 @@ def _to_data_uri(fig) -> str:
 
 
 def learning_curves(curves: pd.DataFrame) -> list[tuple[str, str]]:
-    """One figure per (dataset, traditional, model): test top-1 error by epoch.
+    """One figure per (protocol, dataset, traditional, model): test top-1 error by epoch.
 
     Hue is the augmentation; the band is ± one sample standard deviation over seeds (none for a
     single seed). Returns ``(title, "data:image/png;base64,...")`` pairs in a stable order.
     """
     if curves.empty:
         return []
-    data = curves[["dataset", "traditional", "model", "augmentation", "seed", "epoch", "test_top1_error"]].copy()
+    if "protocol" not in curves.columns:
+        curves = curves.assign(protocol="")
+    data = curves[["protocol", "dataset", "traditional", "model", "augmentation", "seed", "epoch", "test_top1_error"]].copy()
     data["traditional"] = [to_bool(v) for v in data["traditional"]]
     data["augmentation"] = data["augmentation"].astype(str)
     # Aggregate over seeds once with pandas: plotting the raw rows through seaborn's
     # bootstrapping is far slower for a 1,000-run grid.
     stats = (
-        data.groupby(["dataset", "traditional", "model", "augmentation", "epoch"], sort=True)["test_top1_error"]
+        data.groupby(["protocol", "dataset", "traditional", "model", "augmentation", "epoch"], sort=True)["test_top1_error"]
         .agg(["mean", "std"])
         .reset_index()
     )
@@ -66,8 +69,10 @@ def learning_curves(curves: pd.DataFrame) -> list[tuple[str, str]]:
     palette = dict(zip(methods, sns.color_palette("colorblind", n_colors=max(len(methods), 1))))
     figures: list[tuple[str, str]] = []
     with sns.axes_style("whitegrid"):
-        for (dataset, traditional, model), group in stats.groupby(["dataset", "traditional", "model"], sort=True):
-            title = f"{dataset_label(dataset, traditional)} / {model}"
+        for (protocol, dataset, traditional, model), group in stats.groupby(
+            ["protocol", "dataset", "traditional", "model"], sort=True
+        ):
+            title = f"{dataset_label(dataset, traditional)} / {model}" + (f" ({protocol})" if protocol else "")
             fig, ax = plt.subplots(figsize=(6.4, 4.0))
             try:
                 for aug, line in group.groupby("augmentation", sort=True):

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import math
-import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -18,8 +16,11 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
+from augrepro.io import atomic_write_text
+from augrepro.runs import dataset_key
 from augrepro.report.figures import hours_vs_published, learning_curves, ours_vs_published
 from augrepro.results.compare import (
+    COMPARE_COLUMNS,
     VERDICT_RULE,
     VERDICTS,
     compare,
@@ -82,10 +83,12 @@ def _text(value) -> str:
 def _entry(r: dict, aug: str) -> dict:
     """One comparison row as the template shows it."""
     published = fmt_mean_std(r["published_mean"], r["published_std"])
-    if r["verdict"] in ("missing", "failed"):
+    if r["verdict"] in ("missing", "failed", "not runnable"):
         text = f"published {published}, not run"
         if r["verdict"] == "failed":
             text = f"published {published}, {int(r['n_failed'])} run(s) failed"
+        if r["verdict"] == "not runnable":
+            text = f"published {published}, {r['note']}"
         return {"verdict": r["verdict"], "text": text}
     epochs_note = ""
     if not _isnan(r["ours_epochs"]) and not _isnan(r["published_epochs"]):
@@ -187,29 +190,6 @@ def comparison_tables(comparison: pd.DataFrame) -> list[dict]:
     return tables
 
 
-def order_sources(comparison: pd.DataFrame) -> pd.DataFrame:
-    """Tables with runs of ours first; otherwise the order of the published files."""
-    if comparison.empty:
-        return comparison
-    sources = list(dict.fromkeys(comparison["source"]))
-    active = set(comparison.loc[~comparison["verdict"].isin(["missing"]), "source"])
-    rank = {s: (s not in active, i) for i, s in enumerate(sources)}
-    order = sorted(range(len(comparison)), key=lambda i: rank[comparison["source"].iloc[i]])
-    return comparison.iloc[order].reset_index(drop=True)
-
-
-def verdict_summary(comparison: pd.DataFrame) -> list[dict]:
-    """Per source, how many cells got each verdict, plus a total row."""
-    rows = []
-    total: Counter = Counter()
-    for source in dict.fromkeys(comparison["source"]):
-        counts = Counter(comparison.loc[comparison["source"] == source, "verdict"])
-        total.update(counts)
-        rows.append({"source": source, "counts": [counts.get(v, 0) for v in VERDICTS], "cells": sum(counts.values())})
-    rows.append({"source": "all tables", "counts": [total.get(v, 0) for v in VERDICTS], "cells": sum(total.values())})
-    return rows
-
-
 def _unmatched_rows(extra: pd.DataFrame) -> list[dict]:
     rows = []
     for _, r in extra.iterrows():
@@ -274,21 +254,24 @@ def computed_provenance(runs: pd.DataFrame, summary: pd.DataFrame, status: pd.Da
     return out
 
 
-def workflow_provenance(config: dict) -> dict:
-    """What the report says about the workflow that made it: code and package versions, the grid."""
+def workflow_provenance(config: dict, studies: dict | None = None) -> dict:
+    """What the report says about the workflow that made it: code and package versions, the studies that ran
+    and those that were skipped (with why), and the execution settings."""
     from augrepro.provenance import describe_environment
 
     env = describe_environment()
-    return {
+    entries = (studies or {}).get("studies", [])
+    out = {
         "code version (report)": env["code_version"],
         "packages": env["packages"],
         "python": env["python"],
-        "grid": (
-            f"{len(config['datasets'])} datasets x {len(config['models'])} models x "
-            f"{len(config['augmentations'])} augmentations x {len(config['seeds'])} seeds"
-        ),
-        "training (config)": config.get("training") or {},
+        "studies run": ", ".join(f"{s['name']} ({s['runs']} runs)" for s in entries if s["status"] == "chosen") or "none",
     }
+    skipped = [f"{s['name']}: {s['reason']}" for s in entries if s["status"] == "skipped"]
+    if skipped:
+        out["studies skipped"] = "; ".join(skipped)
+    out["execution (config 'training')"] = config.get("training") or {}
+    return out
 
 
 def gallery(previews) -> list[dict]:
@@ -323,20 +306,6 @@ def _failed_rows(status: pd.DataFrame | None) -> list[dict]:
     ]
 
 
-def _atomic_write_text(text: str, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _read_csv(path: str | Path | None) -> pd.DataFrame:
     if path is None:
         return pd.DataFrame()
@@ -357,24 +326,89 @@ def _normalize_summary(summary: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
+def _grid_mask(frame: pd.DataFrame, grid: list) -> pd.Series:
+    """Rows of ``frame`` (runs, summary, curves or status) that belong to a study's grid cells."""
+    if frame.empty or "protocol" not in frame.columns:
+        return pd.Series(False, index=frame.index, dtype=bool)
+    cells = {(p, d, m, a) for p, d, m, a in grid}
+    keys = zip(
+        frame["protocol"].astype(str),
+        [dataset_key(d, to_bool(t)) for d, t in zip(frame["dataset"], frame["traditional"])],
+        frame["model"].astype(str),
+        frame["augmentation"].astype(str),
+    )
+    return pd.Series([k in cells for k in keys], index=frame.index, dtype=bool)
+
+
+def study_views(
+    studies: dict,
+    published: pd.DataFrame,
+    summary: pd.DataFrame,
+    runs: pd.DataFrame,
+    curves: pd.DataFrame,
+    status: pd.DataFrame | None,
+) -> tuple[list[dict], pd.DataFrame]:
+    """One section per chosen study: its published cells against its own runs (its protocols only), the
+    cells that cannot run, its runs without a published cell, its figures. Returns the sections and the
+    comparison of every chosen study (one frame)."""
+    sections, comparisons = [], []
+    for study in (s for s in studies.get("studies", []) if s["status"] == "chosen"):
+        mine = _grid_mask(summary, study["grid"])
+        ours = summary[mine]
+        st = status[_grid_mask(status, study["grid"])] if status is not None and len(status) else None
+        cells = published[published["file"].isin(study["published"]) & published["protocol"].isin(study["protocols"])]
+        comparison = compare(ours, cells, status=st, reported=study["reported"], not_runnable=study["not_runnable"])
+        comparison.insert(0, "study", study["name"])
+        comparisons.append(comparison)
+        covered = set(cells["augmentation"]) | set(cells["model"])
+        sections.append(
+            {
+                "name": study["name"],
+                "title": study["title"],
+                "source": study["source"],
+                "notes": study["notes"],
+                "protocols": [
+                    {"name": p, "title": t, "reported": study["reported"].get(p, "best")}
+                    for p, t in study["protocols"].items()
+                ],
+                "runs": study["runs"],
+                "done": int(_grid_mask(runs, study["grid"]).sum()),
+                "counts": [Counter(comparison["verdict"]).get(v, 0) for v in VERDICTS],
+                "cells": len(comparison),
+                "tables": comparison_tables(comparison),
+                "not_runnable": [
+                    {"name": n, "reason": r} for n, r in study["not_runnable"].items() if n not in covered
+                ],
+                "extra_rows": _unmatched_rows(unmatched(ours, cells)),
+                "curves": learning_curves(curves[_grid_mask(curves, study["grid"])]) if not curves.empty else [],
+                "scatter": ours_vs_published(comparison),
+                "hours": hours_vs_published(comparison),
+            }
+        )
+    frame = pd.concat(comparisons, ignore_index=True) if comparisons else pd.DataFrame(columns=["study", *COMPARE_COLUMNS])
+    return sections, frame
+
+
 def build_report(
     summary_csv: str | Path,
     runs_csv: str | Path,
     curves_csv: str | Path,
     published_dir: str | Path,
     out_html: str | Path,
+    studies: dict,
     provenance: dict | None = None,
     templates_dir: str | Path | None = None,
     status_csv: str | Path | None = None,
     previews=(),
-    title: str = "SaliencyMix reproduction report",
+    title: str = "Reproduction report: saliency-guided mixing augmentations",
 ) -> pd.DataFrame:
-    """Write a self-contained HTML report comparing our summary with every published cell.
+    """Write a self-contained HTML report: one section per chosen study (its published cells beside its own
+    runs), the studies skipped or not chosen folded away with why, the gallery, failed runs and provenance.
 
-    ``templates_dir`` holds ``templates/report.html.j2`` and ``assets/report.css`` (default:
-    ``report/`` at the repository root). ``status_csv`` (from partial aggregation) marks cells
-    whose runs failed; ``previews`` are PNG paths of the augmentation gallery, shown when they
-    exist. Returns the comparison table.
+    ``studies`` is ``augrepro.studies.Selection.describe()``. ``templates_dir`` holds
+    ``templates/report.html.j2`` and ``assets/report.css`` (default: ``report/`` at the repository root).
+    ``status_csv`` (from partial aggregation) marks cells whose runs failed; ``previews`` are PNG paths of the
+    augmentation gallery, shown when they exist. Returns the comparison of every chosen study.
     """
     base = Path(templates_dir) if templates_dir is not None else DEFAULT_TEMPLATES_DIR
     for needed in (base / "templates" / TEMPLATE_NAME, base / "assets" / CSS_NAME):
@@ -387,10 +421,10 @@ def build_report(
     status = _read_csv(status_csv) if status_csv is not None else None
     images = gallery(previews)
 
-    comparison = order_sources(compare(summary, published, status=status))
-    extra = unmatched(summary, published)
+    sections, comparison = study_views(studies, published, summary, runs, curves, status)
     provenance_rows = [(str(k), _fmt_value(v)) for k, v in (provenance or {}).items()]
     provenance_rows += computed_provenance(runs, summary, status)
+    others = [s for s in studies.get("studies", []) if s["status"] != "chosen"]
 
     env = Environment(
         loader=FileSystemLoader(str(base / "templates")),
@@ -405,15 +439,11 @@ def build_report(
         css=Markup(css.replace("</", "<\\/")),
         verdict_rule=VERDICT_RULE,
         verdicts=VERDICTS,
-        summary_rows=verdict_summary(comparison) if len(comparison) else [],
-        tables=comparison_tables(comparison),
-        extra_rows=_unmatched_rows(extra),
+        sections=sections,
+        others=others,
         failed_rows=_failed_rows(status),
-        curves=learning_curves(curves) if not curves.empty else [],
-        scatter=ours_vs_published(comparison),
-        hours=hours_vs_published(comparison),
         gallery=images,
         provenance=provenance_rows,
     )
-    _atomic_write_text(html, out_html)
+    atomic_write_text(out_html, html)
     return comparison

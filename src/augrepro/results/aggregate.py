@@ -1,11 +1,12 @@
 """Turn run directories into three tables: runs, summary and curves.
 
-A run directory (``results/runs/{dataset}/{model}/{augmentation}/seed{seed}/``) holds
-``metrics.csv`` (one row per epoch), ``timing.json`` and ``meta.json``. Errors are in percent.
+A run directory (``augrepro.runs.RUN_DIR``: ``results/runs/{protocol}/{dataset}/{model}/{augmentation}/
+seed{seed}/``) holds ``metrics.csv`` (one row per epoch), ``timing.json`` and ``meta.json``. Errors are in
+percent.
 
-* ``runs``: one row per run with best / final / median-of-last-10 top-1 error, best top-5
-  error, time, device and numerics (bf16 / channels-last / compile).
-* ``summary``: one row per (dataset, traditional, model, augmentation, method, variant) with
+* ``runs``: one row per run with best / final / median-of-last-10 top-1 error, the top-5 error at the best
+  top-1 epoch and at the final epoch, time, device and numerics (bf16 / channels-last / compile).
+* ``summary``: one row per (protocol, dataset, traditional, model, augmentation, method, variant) with
   the number of seeds and mean / sample std (ddof=1) of the error columns.
 * ``curves``: one row per (run, epoch), for learning-curve figures.
 * ``status`` (partial aggregation only): one row per run of the configured grid, ``ok``,
@@ -15,46 +16,28 @@ A run directory (``results/runs/{dataset}/{model}/{augmentation}/seed{seed}/``) 
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-METRICS_COLUMNS = [
-    "epoch",
-    "lr",
-    "train_loss",
-    "train_top1_error",
-    "test_loss",
-    "test_top1_error",
-    "test_top5_error",
-    "epoch_seconds",
-]
-REQUIRED_FILES = ("metrics.csv", "timing.json", "meta.json")
-GROUP_KEYS = ["dataset", "traditional", "model", "augmentation", "method", "variant"]
+from augrepro.io import atomic_write_csv
+from augrepro.runs import EPOCH_COLUMNS, GROUP_COLUMNS, IDENTITY_COLUMNS, REQUIRED_FILES, read_identity, read_json
+
 SUMMARY_METRICS = [
     "best_top1_error",
     "final_top1_error",
     "median_last10_top1_error",
-    "best_top5_error",
+    "top5_at_best_top1_error",
+    "final_top5_error",
 ]
-RUN_COLUMNS = [
-    "dataset",
-    "traditional",
-    "model",
-    "augmentation",
-    "method",
-    "variant",
-    "seed",
+RUN_COLUMNS = IDENTITY_COLUMNS + [
     "epochs",
     "best_top1_error",
     "best_epoch",
     "final_top1_error",
     "median_last10_top1_error",
-    "best_top5_error",
+    "top5_at_best_top1_error",
     "final_top5_error",
     "hours",
     "train_hours",
@@ -65,20 +48,8 @@ RUN_COLUMNS = [
     "code_version",
     "run_dir",
 ]
-CURVE_COLUMNS = [
-    "dataset",
-    "traditional",
-    "model",
-    "augmentation",
-    "seed",
-    "epoch",
-    "train_loss",
-    "test_top1_error",
-    "test_top5_error",
-]
-
-
-
+CURVE_COLUMNS = ["protocol", "dataset", "traditional", "model", "augmentation", "seed", "epoch", "train_loss",
+                 "test_top1_error", "test_top5_error"]
 NUMERICS_FLAGS = ("bf16", "channels_last", "compile")
 
 
@@ -90,15 +61,8 @@ def run_numerics(timing: dict) -> str | None:
     used = [flag for flag in NUMERICS_FLAGS if timing[flag]]
     return "+".join(used) if used else "fp32"
 
-def _read_json(path: Path) -> dict:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object")
-    return data
+
+_SORT = ["protocol", "dataset", "traditional", "model", "augmentation", "seed"]
 
 
 def _read_metrics(path: Path) -> pd.DataFrame:
@@ -106,7 +70,7 @@ def _read_metrics(path: Path) -> pd.DataFrame:
         metrics = pd.read_csv(path)
     except pd.errors.EmptyDataError as exc:
         raise ValueError(f"{path}: metrics.csv is empty") from exc
-    missing = [c for c in METRICS_COLUMNS if c not in metrics.columns]
+    missing = [c for c in EPOCH_COLUMNS if c not in metrics.columns]
     if missing:
         raise ValueError(f"{path}: metrics.csv lacks column(s) {', '.join(missing)}")
     if metrics.empty:
@@ -114,38 +78,15 @@ def _read_metrics(path: Path) -> pd.DataFrame:
     return metrics.sort_values("epoch", kind="stable").reset_index(drop=True)
 
 
-def _run_identity(meta: dict, path: Path) -> dict:
-    run = meta.get("run")
-    if not isinstance(run, dict):
-        raise ValueError(f"{path}: meta.json has no 'run' object")
-    for key in ("dataset", "model", "augmentation", "seed"):
-        if key not in run:
-            raise ValueError(f"{path}: meta.json 'run' lacks '{key}'")
-    dataset_key = str(run.get("dataset_key") or run["dataset"])
-    traditional = run.get("traditional")
-    if traditional is None:
-        traditional = dataset_key.endswith("+")
-    variant = run.get("variant")
-    return {
-        "dataset": str(run["dataset"]).rstrip("+"),
-        "traditional": bool(traditional),
-        "model": str(run["model"]),
-        "augmentation": str(run["augmentation"]),
-        "method": str(run.get("method") or run["augmentation"]),
-        "variant": None if variant is None else str(variant),
-        "seed": int(run["seed"]),
-    }
-
-
 def _load_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
     for name in REQUIRED_FILES:
         if not (run_dir / name).is_file():
             raise ValueError(f"run directory {run_dir}: missing file {name} ({run_dir / name})")
     metrics = _read_metrics(run_dir / "metrics.csv")
-    timing = _read_json(run_dir / "timing.json")
+    timing = read_json(run_dir / "timing.json")  # any JSON object, read with the same checks
     meta_path = run_dir / "meta.json"
-    meta = _read_json(meta_path)
-    ident = _run_identity(meta, meta_path)
+    meta = read_json(meta_path)
+    ident = read_identity(meta, meta_path).as_row()
 
     top1 = metrics["test_top1_error"].to_numpy(dtype=float)
     top5 = metrics["test_top5_error"].to_numpy(dtype=float)
@@ -167,7 +108,8 @@ def _load_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
             "best_epoch": int(epochs[best_idx]),
             "final_top1_error": float(top1[-1]),
             "median_last10_top1_error": float(np.nanmedian(last)),
-            "best_top5_error": float(np.nanmin(top5)) if not np.all(np.isnan(top5)) else float("nan"),
+            # Top-5 at the epoch of the best top-1, as SaliencyMix-ImageNet and CutMix train.py record it.
+            "top5_at_best_top1_error": float(top5[best_idx]),
             "final_top5_error": float(top5[-1]),
             "hours": _seconds("wall_seconds"),
             "train_hours": _seconds("train_seconds"),
@@ -181,6 +123,7 @@ def _load_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
     )
     curve = pd.DataFrame(
         {
+            "protocol": ident["protocol"],
             "dataset": ident["dataset"],
             "traditional": ident["traditional"],
             "model": ident["model"],
@@ -211,24 +154,24 @@ def collect_runs(run_dirs: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame
         curves_df = pd.concat(curves, ignore_index=True)[CURVE_COLUMNS]
     else:
         curves_df = pd.DataFrame(columns=CURVE_COLUMNS)
-    runs = runs.sort_values(["dataset", "traditional", "model", "augmentation", "seed"], kind="stable")
+    runs = runs.sort_values(_SORT, kind="stable")
     return runs.reset_index(drop=True), curves_df
 
 
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean and sample std (ddof=1, NaN for a single run) over seeds per configuration.
 
-    Groups by (dataset, traditional, model, augmentation, method, variant), keeping rows
+    Groups by (protocol, dataset, traditional, model, augmentation, method, variant), keeping rows
     whose variant is null.
     """
-    out_cols = GROUP_KEYS + ["n", "epochs"]
+    out_cols = GROUP_COLUMNS + ["n", "epochs"]
     for col in SUMMARY_METRICS:
         out_cols += [f"{col}_mean", f"{col}_std"]
     out_cols += ["hours_mean", "hours_std"]
     if runs.empty:
         return pd.DataFrame(columns=out_cols)
 
-    grouped = runs.groupby(GROUP_KEYS, dropna=False, sort=True)
+    grouped = runs.groupby(GROUP_COLUMNS, dropna=False, sort=True)
     agg: dict[str, tuple[str, str]] = {"n": ("seed", "size"), "epochs": ("epochs", "max")}
     for col in SUMMARY_METRICS:
         agg[f"{col}_mean"] = (col, "mean")
@@ -240,20 +183,6 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     return summary[out_cols]
 
 
-def _atomic_write_csv(df: pd.DataFrame, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            df.to_csv(fh, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_aggregate(
     run_dirs: list[str | Path],
     runs_csv: str | Path,
@@ -263,15 +192,16 @@ def write_aggregate(
     """Collect the runs and write runs, summary and curves CSVs, each atomically."""
     runs, curves = collect_runs(run_dirs)
     summary = summarize(runs)
-    _atomic_write_csv(runs, runs_csv)
-    _atomic_write_csv(summary, summary_csv)
-    _atomic_write_csv(curves, curves_csv)
+    atomic_write_csv(runs_csv, runs)
+    atomic_write_csv(summary_csv, summary)
+    atomic_write_csv(curves_csv, curves)
 
 
 # --- partial aggregation: whatever runs of the grid exist --------------------------------
 
-GRID_KEYS = ("dataset", "traditional", "model", "augmentation", "method", "seed", "epochs", "run_dir", "log")
+GRID_KEYS = ("protocol", "dataset", "traditional", "model", "augmentation", "method", "seed", "epochs", "run_dir", "log")
 STATUS_COLUMNS = [
+    "protocol",
     "dataset",
     "traditional",
     "model",
@@ -344,6 +274,7 @@ def scan_grid(grid: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
                 curves.append(curve)
         status_rows.append(
             {
+                "protocol": str(entry["protocol"]),
                 "dataset": str(entry["dataset"]),
                 "traditional": bool(entry["traditional"]),
                 "model": str(entry["model"]),
@@ -359,7 +290,7 @@ def scan_grid(grid: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
             }
         )
     runs = pd.DataFrame(rows, columns=RUN_COLUMNS)
-    runs = runs.sort_values(["dataset", "traditional", "model", "augmentation", "seed"], kind="stable")
+    runs = runs.sort_values(_SORT, kind="stable")
     curves_df = pd.concat(curves, ignore_index=True)[CURVE_COLUMNS] if curves else pd.DataFrame(columns=CURVE_COLUMNS)
     return runs.reset_index(drop=True), curves_df, pd.DataFrame(status_rows, columns=STATUS_COLUMNS)
 
@@ -377,8 +308,8 @@ def write_partial_aggregate(
     """
     runs, curves, status = scan_grid(grid)
     summary = summarize(runs)
-    _atomic_write_csv(runs, runs_csv)
-    _atomic_write_csv(summary, summary_csv)
-    _atomic_write_csv(curves, curves_csv)
-    _atomic_write_csv(status, status_csv)
+    atomic_write_csv(runs_csv, runs)
+    atomic_write_csv(summary_csv, summary)
+    atomic_write_csv(curves_csv, curves)
+    atomic_write_csv(status_csv, status)
     return status

@@ -1,11 +1,13 @@
 """Compare our summary with published numbers, cell by cell.
 
-Published cells live in ``resources/published/*.csv`` (required columns: source, dataset,
-traditional, model, augmentation, epochs, metric, mean, std; optional: runs, note). A published
-cell is matched to our summary rows on (dataset, traditional, model), on our ``method`` equal to
-the published ``augmentation`` and, where the published epochs are known, on the epochs. Usually
-one summary row matches; when several do (e.g. two variants of one method run side by side), the
-comparison has one row per match.
+Published cells live in ``resources/published/*.csv`` (required columns: source, protocol, dataset,
+traditional, model, augmentation, epochs, metric, mean, std; optional: runs, note). A published cell is
+matched to our summary rows of *its protocol only* (the recipe its source trained with: a run of another
+protocol never fills it, even with equal epochs), on (dataset, traditional, model), and on our ``method``
+equal to the published ``augmentation`` (or our augmentation name, where an alias is named like a published
+cell). Usually one summary row matches; when several do (two variants of one method run side by side), the
+comparison has one row per match. Ours is the statistic the protocol's source reports (``reported``: the
+best epoch, the final epoch or the median of the last 10), and for top-5 the error at the best top-1 epoch.
 
 Verdict rule (``VERDICT_RULE`` below, shown on the report):
 
@@ -30,8 +32,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from augrepro.runs import REPORTED, REPORTED_TOP5
+
 PUBLISHED_COLUMNS = [
     "source",
+    "protocol",
     "dataset",
     "traditional",
     "model",
@@ -49,34 +54,37 @@ DEFAULT_RUNS_WITHOUT_STD = 1
 FALLBACK_TOLERANCE = 0.5
 # Wall time depends on the GPU, which the papers do not share with us.
 HOURS_RELATIVE_TOLERANCE = 0.25
-VERDICTS = ("reproduced", "better", "worse", "failed", "missing")
+VERDICTS = ("reproduced", "better", "worse", "failed", "missing", "not runnable")
 
 VERDICT_RULE = (
-    "Ours is the mean over seeds of the best-epoch test error (the number the papers report; the "
-    "final epoch and the median of the last 10 epochs are shown beside it), or of the wall hours. "
+    "Ours is the mean over seeds of the statistic the protocol's source reports (the best epoch's test "
+    "error for most codes, the median of the last 10 epochs for PuzzleMix's; top-5 at the best top-1 "
+    "epoch; the final epoch and the median of the last 10 are shown beside it), or of the wall hours. "
     "diff = ours - published; lower is better. se = sqrt(s_o^2/n + s_p^2/n_p), with s_o and n our "
     "sample std and number of seeds, s_p the published std (our std stands in where none was "
     "printed), n_p the published number of runs (5 when a std was printed and the count is not "
     "given, else 1); a term without a std is left out, and with no term left the tolerance is 0.5 "
     "points. Tolerance = 2 se (for hours at least 25 % of the published time). reproduced: "
     "|diff| <= tolerance; better: diff < -tolerance; worse: diff > tolerance; failed: every run "
-    "of ours for the cell failed; missing: not run."
+    "of ours for the cell failed; missing: not run; not runnable: the study says why. A cell is compared "
+    "only with runs of its own protocol."
 )
 
-# published metric -> (mean, std, final mean, median-of-last-10 mean) columns of the summary
-_METRIC_COLUMNS = {
-    "top1_error": (
-        "best_top1_error_mean",
-        "best_top1_error_std",
-        "final_top1_error_mean",
-        "median_last10_top1_error_mean",
-    ),
-    "top5_error": ("best_top5_error_mean", "best_top5_error_std", None, None),
-    "hours": ("hours_mean", "hours_std", None, None),
-}
+# The summary column (without _mean / _std) that answers a published metric, by the protocol's ``reported``.
+def metric_column(metric: str, reported: str = "best") -> str:
+    if metric == "top1_error":
+        return REPORTED[reported]
+    if metric == "top5_error":
+        return REPORTED_TOP5[reported]
+    if metric == "hours":
+        return "hours"
+    raise ValueError(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
+
 
 COMPARE_COLUMNS = [
     "source",
+    "protocol",
+    "reported",
     "dataset",
     "traditional",
     "model",
@@ -156,7 +164,7 @@ def _check_published(df: pd.DataFrame, path: Path) -> pd.DataFrame:
             df[col] = float("nan") if col == "runs" else ""
     for i, row in enumerate(df.itertuples(index=False), start=2):  # line 1 is the header
         where = f"{path}, line {i}"
-        for col in ("source", "dataset", "model", "augmentation"):
+        for col in ("source", "protocol", "dataset", "model", "augmentation"):
             value = getattr(row, col)
             if not isinstance(value, str) or not value.strip():
                 raise ValueError(f"{where}: column '{col}' is empty; every cell needs a {col}")
@@ -179,7 +187,7 @@ def _check_published(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     for col in ("mean", "std", "epochs", "runs"):
         df[col] = pd.to_numeric(df[col].replace("", float("nan")), errors="coerce").astype(float)
     df["note"] = df["note"].fillna("").astype(str)
-    key = ["source", "dataset", "traditional", "model", "augmentation", "epochs", "metric"]
+    key = ["source", "protocol", "dataset", "traditional", "model", "augmentation", "metric"]
     dup = df.duplicated(key, keep=False)
     if dup.any():
         first = df[dup].iloc[0]
@@ -201,9 +209,11 @@ def load_published(published_dir: str | Path) -> pd.DataFrame:
     frames = []
     for path in files:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
-        frames.append(_check_published(df, path))
+        checked = _check_published(df, path)
+        checked["file"] = path.name  # the study that answers a table names its file
+        frames.append(checked)
     published = pd.concat(frames, ignore_index=True)
-    for col in ("source", "dataset", "model", "augmentation", "metric"):
+    for col in ("source", "protocol", "dataset", "model", "augmentation", "metric"):
         published[col] = published[col].astype(str).str.strip()
     return published
 
@@ -250,7 +260,7 @@ def _normalized(frame: pd.DataFrame, published: pd.DataFrame | None = None) -> p
     if "method" not in ours.columns:
         ours["method"] = ours["augmentation"]
     ours["method"] = ours["method"].where(ours["method"].notna(), ours["augmentation"])
-    for col in ("dataset", "model", "method", "augmentation"):
+    for col in ("protocol", "dataset", "model", "method", "augmentation"):
         ours[col] = ours[col].astype(str)
     if published is not None and len(published):
         names = set(published["augmentation"].astype(str))
@@ -261,15 +271,14 @@ def _normalized(frame: pd.DataFrame, published: pd.DataFrame | None = None) -> p
     return ours
 
 
+_KEY = ("protocol", "dataset", "traditional", "model", "method")
+
+
 def _index(frame: pd.DataFrame) -> dict[tuple, list[int]]:
     index: dict[tuple, list[int]] = {}
-    for pos, key in enumerate(zip(frame["dataset"], frame["traditional"], frame["model"], frame["method"])):
+    for pos, key in enumerate(zip(*(frame[c] for c in _KEY))):
         index.setdefault(key, []).append(pos)
     return index
-
-
-def _epochs_match(ours_epochs: float, published_epochs: float) -> bool:
-    return math.isnan(published_epochs) or math.isnan(ours_epochs) or int(ours_epochs) == int(published_epochs)
 
 
 def _clean_variant(value):
@@ -283,57 +292,65 @@ def compare(
     published: pd.DataFrame,
     metric: str | None = None,
     status: pd.DataFrame | None = None,
+    reported: dict[str, str] | None = None,
+    not_runnable: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """One row per published cell (of ``metric``, or of every metric) and matching summary row.
 
-    ``status`` (optional, from partial aggregation) has one row per configured run with a
-    ``status`` of ok / failed / missing; it turns cells whose runs all failed into ``failed`` and
-    fills ``n_failed``.
+    ``reported`` maps a protocol to how its source summarizes a run (``best``, ``final``,
+    ``median_last10``; default ``best``). ``status`` (optional, from partial aggregation) has one row per
+    configured run with a ``status`` of ok / failed / missing; it turns cells whose runs all failed into
+    ``failed`` and fills ``n_failed``. ``not_runnable`` maps a published augmentation or model name to the
+    reason it cannot run here: such cells get the verdict ``not runnable`` and the reason in ``note``.
     """
-    if metric is not None and metric not in _METRIC_COLUMNS:
-        raise ValueError(f"unknown metric {metric!r}; known: {sorted(_METRIC_COLUMNS)}")
+    if metric is not None and metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
+    reported = reported or {}
+    not_runnable = not_runnable or {}
     ours = _normalized(summary, published) if len(summary) else pd.DataFrame(
-        columns=["dataset", "traditional", "model", "method", "augmentation", "epochs"]
+        columns=["protocol", "dataset", "traditional", "model", "method", "augmentation", "epochs"]
     )
     ours_index = _index(ours)
-    failed_index: dict[tuple, list[float]] = {}
+    failed_count: dict[tuple, int] = {}
     if status is not None and len(status):
         st = _normalized(status, published)
         st = st[st["status"] == "failed"]
-        for key, epochs in zip(zip(st["dataset"], st["traditional"], st["model"], st["method"]), st["epochs"]):
-            failed_index.setdefault(key, []).append(float(epochs))
+        for key in zip(*(st[c] for c in _KEY)):
+            failed_count[key] = failed_count.get(key, 0) + 1
     cells = published if metric is None else published[published["metric"] == metric]
 
     rows = []
     for cell in cells.itertuples(index=False):
         trad = to_bool(cell.traditional)
-        mean_col, std_col, final_col, med_col = _METRIC_COLUMNS[cell.metric]
-        key = (cell.dataset, trad, cell.model, cell.augmentation)
-        pub_epochs = _num(cell.epochs)
+        how = reported.get(cell.protocol, "best")
+        column = metric_column(cell.metric, how)
+        key = (cell.protocol, cell.dataset, trad, cell.model, cell.augmentation)
         base = {
             "source": cell.source,
+            "protocol": cell.protocol,
+            "reported": how if cell.metric != "hours" else "wall hours",
             "dataset": cell.dataset,
             "traditional": trad,
             "model": cell.model,
             "augmentation": cell.augmentation,
             "metric": cell.metric,
-            "published_epochs": pub_epochs,
+            "published_epochs": _num(cell.epochs),
             "published_mean": _num(cell.mean),
             "published_std": _num(cell.std),
             "published_runs": _num(getattr(cell, "runs", float("nan"))),
             "note": str(getattr(cell, "note", "") or ""),
         }
-        n_failed = sum(1 for e in failed_index.get(key, []) if _epochs_match(e, pub_epochs))
-        matches = [
-            ours.iloc[pos]
-            for pos in ours_index.get(key, [])
-            if _epochs_match(_num(ours.iloc[pos]["epochs"]), pub_epochs)
-        ]
-        matches = [m for m in matches if not math.isnan(_num(m.get(mean_col)))]
+        n_failed = failed_count.get(key, 0)
+        matches = [ours.iloc[pos] for pos in ours_index.get(key, [])]
+        matches = [m for m in matches if not math.isnan(_num(m.get(f"{column}_mean")))]
         if not matches:
+            reason = not_runnable.get(cell.augmentation) or not_runnable.get(cell.model)
+            verdict_ = "not runnable" if reason else ("failed" if n_failed else "missing")
+            note = f"not runnable: {reason}" + (f"; {base['note']}" if base["note"] else "") if reason else base["note"]
             rows.append(
                 base
                 | {
+                    "note": note,
                     "ours_mean": float("nan"),
                     "ours_std": float("nan"),
                     "n": 0,
@@ -343,7 +360,7 @@ def compare(
                     "ours_median10_mean": float("nan"),
                     "diff": float("nan"),
                     "tolerance": float("nan"),
-                    "verdict": "failed" if n_failed else "missing",
+                    "verdict": verdict_,
                     "variant": None,
                     "our_augmentation": None,
                 }
@@ -351,12 +368,13 @@ def compare(
             continue
         for row in matches:
             n = int(_num(row.get("n", 0)) or 0)
-            ours_mean = _num(row.get(mean_col))
-            ours_std = _num(row.get(std_col))
+            ours_mean = _num(row.get(f"{column}_mean"))
+            ours_std = _num(row.get(f"{column}_std"))
             diff = ours_mean - base["published_mean"]
             status_, tol = verdict(
                 diff, ours_std, n, base["published_std"], base["published_runs"], cell.metric, base["published_mean"]
             )
+            top1 = cell.metric == "top1_error"
             rows.append(
                 base
                 | {
@@ -365,8 +383,8 @@ def compare(
                     "n": n,
                     "n_failed": n_failed,
                     "ours_epochs": _num(row.get("epochs")),
-                    "ours_final_mean": _num(row.get(final_col)) if final_col else float("nan"),
-                    "ours_median10_mean": _num(row.get(med_col)) if med_col else float("nan"),
+                    "ours_final_mean": _num(row.get("final_top1_error_mean")) if top1 else float("nan"),
+                    "ours_median10_mean": _num(row.get("median_last10_top1_error_mean")) if top1 else float("nan"),
                     "diff": diff,
                     "tolerance": tol,
                     "verdict": status_,
@@ -383,12 +401,9 @@ def unmatched(summary: pd.DataFrame, published: pd.DataFrame, metric: str | None
         return summary.copy()
     ours = _normalized(summary, published)
     cells = published if metric is None else published[published["metric"] == metric]
-    keys: dict[tuple, list[float]] = {}
-    for c in cells.itertuples(index=False):
-        keys.setdefault((str(c.dataset), to_bool(c.traditional), str(c.model), str(c.augmentation)), []).append(
-            _num(c.epochs)
-        )
-    mask = []
-    for key, epochs in zip(zip(ours["dataset"], ours["traditional"], ours["model"], ours["method"]), ours["epochs"]):
-        mask.append(not any(_epochs_match(_num(epochs), e) for e in keys.get(key, [])))
+    keys = {
+        (str(c.protocol), str(c.dataset), to_bool(c.traditional), str(c.model), str(c.augmentation))
+        for c in cells.itertuples(index=False)
+    }
+    mask = [key not in keys for key in zip(*(ours[c] for c in _KEY))]
     return summary.loc[pd.Series(mask, index=summary.index, dtype=bool)].reset_index(drop=True)

@@ -1,5 +1,5 @@
-"""The training engine and the resolution of one run's configuration."""
+"""The training engine: one resolved run (augrepro.studies.study.resolve_run) -> metrics, checkpoint, timing, meta."""
 
-from augrepro.train.config import ConfigError, load_presets, resolve_run, resolve_training, validate_config
+from augrepro.train.engine import EXECUTION_DEFAULTS, Preempted, train_run
 
-__all__ = ["ConfigError", "load_presets", "resolve_run", "resolve_training", "validate_config"]
+__all__ = ["EXECUTION_DEFAULTS", "Preempted", "train_run"]

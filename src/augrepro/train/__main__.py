@@ -1,7 +1,8 @@
-"""``python -m augrepro.train RUN.json DATA.npz OUT_DIR [--threads N]``: train one resolved run.
+"""``python -m augrepro.train RUN.json DATA.npz OUT_DIR [--threads N] [--execution JSON]``: train one resolved run.
 
-The run file holds the resolved configuration (what ``resolve_run`` returns, as written in a run's
-meta.json under ``config``). Exits with 143 after saving its state when SIGTERM arrives.
+The run file holds the resolved configuration (what ``augrepro.studies.study.resolve_run`` returns, as written
+in a run's meta.json under ``config``); ``--execution`` the execution-only settings, e.g. '{"device": "cpu"}'.
+Exits with 143 after saving its state when SIGTERM arrives.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("data", help="prepared dataset (.npz)")
     parser.add_argument("out", help="output folder of the run")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--execution", default="{}", help="execution-only settings as a JSON object")
     args = parser.parse_args(argv)
     with open(args.run) as f:
         run = json.load(f)
     try:
-        train_run(run, args.data, args.out, threads=args.threads)
+        train_run(run, args.data, args.out, json.loads(args.execution), threads=args.threads)
     except Preempted as exc:
         print(exc, file=sys.stderr)
         return exc.exit_code

@@ -29,23 +29,20 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from augrepro import runs
 from augrepro.augment import Context, build_augmentation
 from augrepro.data.datasets import get_spec
 from augrepro.data.loader import DeviceData, FileData
+from augrepro.data.pipelines import build_pipeline
 from augrepro.data.prepare import load_prepared
+from augrepro.io import atomic_torch_save, atomic_write_text
 from augrepro.models import build_model
 from augrepro.provenance import describe_environment
 
-METRIC_COLUMNS = [
-    "epoch",
-    "lr",
-    "train_loss",
-    "train_top1_error",
-    "test_loss",
-    "test_top1_error",
-    "test_top5_error",
-    "epoch_seconds",
-]
+METRIC_COLUMNS = runs.EPOCH_COLUMNS
+# Execution-only settings (the config's ``training:``): they never change what a run computes beyond the
+# device's arithmetic, and are not part of its identity, so a resume accepts a change of them.
+EXECUTION_DEFAULTS = {"device": "auto", "compile": False, "workers": None, "eval_batch_size": 500}
 # 128 + SIGTERM: the shell's convention for "terminated by SIGTERM"; non-zero, so Snakemake retries the
 # job (--retries) and SLURM's requeue resubmits it; either way the next start resumes from resume.pt.
 PREEMPTED_EXIT_CODE = 143
@@ -84,25 +81,6 @@ def device_name(device: torch.device) -> str:
     return platform.processor() or "cpu"
 
 
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(payload)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    _atomic_write_bytes(path, buf.getvalue())
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    _atomic_write_bytes(path, text.encode())
-
-
 def topk_errors(logits: torch.Tensor, labels: torch.Tensor, ks=(1, 5)) -> list[torch.Tensor]:
     """Number of samples whose label is not among the top-k predictions, for each k."""
     kmax = min(max(ks), logits.shape[1])
@@ -111,19 +89,14 @@ def topk_errors(logits: torch.Tensor, labels: torch.Tensor, ks=(1, 5)) -> list[t
     return [(~hit[:, : min(k, kmax)].any(1)).sum() for k in ks]
 
 
-class _Accelerator:
-    """bf16 autocast and channels-last on a GPU (off on the CPU, where they do not help); cuDNN autotuning on
-    a GPU."""
+class Numerics:
+    """The protocol's numerics: ``auto`` is bf16 autocast and channels-last on a GPU and fp32 on the CPU (where
+    they do not help), ``fp32`` pins full precision, ``bf16`` forces both."""
 
-    def __init__(self, device: torch.device, cfg: dict) -> None:
-        on_gpu = device.type == "cuda"
-        amp = cfg.get("amp", "auto")
-        self.bf16 = amp == "bf16" or (amp == "auto" and on_gpu)
-        layout = cfg.get("channels_last", "auto")
-        self.channels_last = layout is True or (layout == "auto" and on_gpu)
+    def __init__(self, device: torch.device, numerics: str = "auto") -> None:
+        self.bf16 = numerics == "bf16" or (numerics == "auto" and device.type == "cuda")
+        self.channels_last = self.bf16
         self.device = device
-        if on_gpu:  # fixed input shapes: let cuDNN pick the fastest convolution algorithms once
-            torch.backends.cudnn.benchmark = True
 
     def autocast(self):
         if not self.bf16:
@@ -134,20 +107,20 @@ class _Accelerator:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
 
-def make_optimizer(model: torch.nn.Module, cfg: dict, device: torch.device) -> torch.optim.SGD:
+def make_optimizer(model: torch.nn.Module, recipe: dict, device: torch.device) -> torch.optim.SGD:
     """SGD with the run's lr, momentum, Nesterov and weight decay; on a GPU the fused kernel (one launch
     for all parameters instead of a few per parameter group)."""
     return torch.optim.SGD(
         model.parameters(),
-        lr=cfg["lr"],
-        momentum=cfg["momentum"],
-        nesterov=cfg["nesterov"],
-        weight_decay=cfg["weight_decay"],
+        lr=recipe["lr"],
+        momentum=recipe["momentum"],
+        nesterov=recipe["nesterov"],
+        weight_decay=recipe["weight_decay"],
         fused=True if device.type == "cuda" else None,
     )
 
 
-def train_step(forward, optimizer, augmentation, x: torch.Tensor, y: torch.Tensor, ctx: Context, accel: _Accelerator):
+def train_step(forward, optimizer, augmentation, x: torch.Tensor, y: torch.Tensor, ctx: Context, accel: Numerics):
     """One SGD step on a mixed batch; returns (MixResult, logits, loss)."""
     mixed = augmentation(x, y, ctx)
     with accel.autocast():
@@ -160,9 +133,9 @@ def train_step(forward, optimizer, augmentation, x: torch.Tensor, y: torch.Tenso
 
 
 @torch.no_grad()
-def evaluate(model, data: DeviceData, batch_size: int, accel: _Accelerator | None = None) -> tuple[float, float, float]:
+def evaluate(model, data: DeviceData, batch_size: int, accel: Numerics | None = None) -> tuple[float, float, float]:
     """(mean loss, top-1 error %, top-5 error %) over the whole split."""
-    accel = accel or _Accelerator(data.device, {"amp": "off", "channels_last": False})
+    accel = accel or Numerics(data.device, "fp32")
     model.eval()
     loss_sum = torch.zeros((), device=data.device)
     err1 = torch.zeros((), device=data.device)
@@ -266,47 +239,69 @@ class _EpochState:
         return state
 
 
-def _load_splits(data_path, spec, cfg: dict, device: torch.device, threads: int | None):
-    """Pixel datasets live on the training device as uint8; file datasets (ImageNet) go through
-    DataLoader workers (``training.workers``, default: the job's threads)."""
+def _load_splits(data_path, spec, recipe: dict, traditional: bool, mean, std, device, workers: int):
+    """Pixel datasets live on the training device as uint8; file datasets (ImageNet) go through DataLoader
+    workers, with the ImageNet training transforms when ``traditional`` and the evaluation ones otherwise."""
     data = load_prepared(data_path)
+    limits = (recipe.get("max_train_images"), recipe.get("max_test_images"))
     if data.kind == "files":
-        workers = int(cfg.get("workers") or threads or 4)
         splits = []
-        for files, labels, limit, is_train in (
-            (data.train_files, data.train_y, cfg.get("max_train_images"), True),
-            (data.test_files, data.test_y, cfg.get("max_test_images"), False),
-        ):
+        for files, labels, limit, train in ((data.train_files, data.train_y, limits[0], traditional), (data.test_files, data.test_y, limits[1], False)):
             files, labels = _subset(files, labels, limit)
-            splits.append(FileData(files, labels, spec.mean, spec.std, device, is_train, workers))
+            splits.append(FileData(files, labels, mean, std, device, train, workers))
         return tuple(splits)
-    train_x, train_y = _subset(data.train_x, data.train_y, cfg.get("max_train_images"))
-    test_x, test_y = _subset(data.test_x, data.test_y, cfg.get("max_test_images"))
+    train_x, train_y = _subset(data.train_x, data.train_y, limits[0])
+    test_x, test_y = _subset(data.test_x, data.test_y, limits[1])
+    fixed = recipe.get("eval_transform")
     return (
-        DeviceData(torch.from_numpy(train_x), torch.from_numpy(train_y), spec.mean, spec.std, device),
-        DeviceData(torch.from_numpy(test_x), torch.from_numpy(test_y), spec.mean, spec.std, device),
+        DeviceData(torch.from_numpy(train_x), torch.from_numpy(train_y), mean, std, device, fixed),
+        DeviceData(torch.from_numpy(test_x), torch.from_numpy(test_y), mean, std, device, fixed),
     )
+
+
+def normalization(recipe: dict, spec) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The protocol's normalization (its source's mean and std) or the dataset's usual one."""
+    norm = recipe.get("normalize")
+    if norm:
+        return tuple(float(v) for v in norm["mean"]), tuple(float(v) for v in norm["std"])
+    return spec.mean, spec.std
+
+
+def make_scheduler(optimizer, recipe: dict):
+    """The protocol's lr schedule, stepped once after every epoch: MultiStepLR(milestones, gamma) or
+    CosineAnnealingLR(T_max=epochs) (RegNet-Pytorch main.py)."""
+    if recipe["lr_schedule"] == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=int(recipe["epochs"]))
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=recipe["milestones"], gamma=recipe["gamma"])
 
 
 def train_run(
     run: dict[str, Any],
     data_path: str | os.PathLike,
     out_dir: str | os.PathLike,
+    execution: dict[str, Any] | None = None,
     threads: int | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Train the run described by ``run`` (see :func:`augrepro.train.config.resolve_run`)."""
+    """Train the run described by ``run`` (see :func:`augrepro.studies.study.resolve_run`: its identity, method
+    and the protocol's values under ``recipe``); ``execution`` holds the execution-only settings
+    (:data:`EXECUTION_DEFAULTS`: device, compile, workers, eval_batch_size)."""
     wall_start = time.perf_counter()
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = run["training"]
-    spec = get_spec(run["dataset"])
-    seed = int(run["seed"])
+    recipe = run["recipe"]
+    execution = {**EXECUTION_DEFAULTS, **{k: v for k, v in (execution or {}).items() if v is not None}}
+    key = runs.RunKey(run["protocol"], run["dataset_key"], run["model"], run["augmentation"], int(run["seed"]))
+    spec = get_spec(key.dataset)
+    seed = key.seed
     if threads:
         torch.set_num_threads(int(threads))
-    device = pick_device(cfg.get("device", "auto"))
-    accel = _Accelerator(device, cfg)
+    device = pick_device(execution["device"])
+    accel = Numerics(device, recipe["numerics"])
+    if device.type == "cuda":  # fixed input shapes: let cuDNN pick the fastest convolution algorithms once
+        torch.backends.cudnn.benchmark = True
+    mean, std = normalization(recipe, spec)
 
     random.seed(seed)
     np.random.seed(seed)
@@ -314,23 +309,24 @@ def train_run(
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
 
-    train, test = _load_splits(data_path, spec, cfg, device, threads)
-    crop_padding = spec.crop_padding if run["traditional"] else None
+    workers = int(execution["workers"] if execution["workers"] is not None else (threads or 4))
+    train, test = _load_splits(data_path, spec, recipe, key.traditional, mean, std, device, workers)
+    pipeline = build_pipeline(recipe["pipeline"], spec.image_size) if key.traditional and spec.kind == "pixels" else None
 
-    model = build_model(run["model"], spec.num_classes, dataset=spec.name).to(device)
+    model = build_model(key.model, spec.num_classes, architecture=recipe["architecture"]).to(device)
     if accel.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    forward = torch.compile(model) if cfg.get("compile") else model
+    forward = torch.compile(model) if execution["compile"] else model
     augmentation = build_augmentation(run["method"], run["method_params"], spec)
-    optimizer = make_optimizer(model, cfg, device)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=cfg["milestones"], gamma=cfg["gamma"])
-    epochs, batch_size = int(cfg["epochs"]), int(cfg["batch_size"])
+    optimizer = make_optimizer(model, recipe, device)
+    scheduler = make_scheduler(optimizer, recipe)
+    epochs, batch_size = int(recipe["epochs"]), int(recipe["batch_size"])
     steps = train.num_batches(batch_size)
 
     rows: list[dict[str, float]] = []
     totals = {"train_seconds": 0.0, "eval_seconds": 0.0, "gpu_seconds": 0.0, "images": 0, "previous_wall_seconds": 0.0}
     start_epoch, partial = 1, None
-    resume_path = out / "resume.pt"
+    resume_path = out / runs.RESUME_FILE
     if resume_path.exists():
         state = torch.load(resume_path, map_location=device, weights_only=True)
         if state["run"] != run:
@@ -352,6 +348,7 @@ def train_run(
 
     def save_state(epoch: int, epoch_state: _EpochState | None) -> None:
         atomic_torch_save(
+            resume_path,
             {
                 "run": run,
                 "epoch": epoch,
@@ -366,22 +363,21 @@ def train_run(
                     "previous_wall_seconds": totals["previous_wall_seconds"] + time.perf_counter() - wall_start,
                 },
             },
-            resume_path,
         )
 
     described = augmentation.describe()
     log(
-        f"run {run['dataset_key']}/{run['model']}/{run['augmentation']}/seed{seed}: "
-        f"{described['method']} {described['params']} on {device} ({device_name(device)}), "
-        f"{len(train)} train / {len(test)} test images, {epochs} epochs, bf16 {accel.bf16}, "
-        f"channels_last {accel.channels_last}, compile {bool(cfg.get('compile'))}"
+        f"run {key.label()}: {described['method']} {described['params']} on {device} ({device_name(device)}), "
+        f"{len(train)} train / {len(test)} test images, {epochs} epochs, pipeline "
+        f"{pipeline.describe() if pipeline is not None else 'none'}, bf16 {accel.bf16}, "
+        f"channels_last {accel.channels_last}, compile {bool(execution['compile'])}"
     )
     from tqdm import tqdm
 
     with _StopFlag() as stop:
         for epoch in range(start_epoch, epochs + 1):
             lr = optimizer.param_groups[0]["lr"]
-            ctx = Context(spec.mean, spec.std, gen, rng, epoch=epoch, model=model)
+            ctx = Context(mean, std, gen, rng, epoch=epoch, model=model)
             es = partial if partial is not None else _EpochState(train.epoch_order(gen), device)
             partial = None
             segment_start = time.perf_counter()
@@ -396,7 +392,7 @@ def train_run(
                 mininterval=1.0 if sys.stderr.isatty() else 10.0,
                 leave=False,
             )
-            for x, y in train.iterate(es.order, es.step, batch_size, gen, crop_padding):
+            for x, y in train.iterate(es.order, es.step, batch_size, gen, pipeline):
                 mixed, logits, loss = train_step(forward, optimizer, augmentation, x, y, ctx, accel)
                 es.step_losses.append(loss.detach())
                 es.loss_sum += loss.detach() * len(y)
@@ -428,7 +424,7 @@ def train_run(
             train_seconds = es.seconds + time.perf_counter() - segment_start
             scheduler.step()
             eval_start = time.perf_counter()
-            test_loss, top1, top5 = evaluate(forward, test, int(cfg.get("eval_batch_size", 500)), accel)
+            test_loss, top1, top5 = evaluate(forward, test, int(execution["eval_batch_size"]), accel)
             eval_seconds = time.perf_counter() - eval_start
             totals["train_seconds"] += train_seconds
             totals["eval_seconds"] += eval_seconds
@@ -469,21 +465,14 @@ def train_run(
         "epochs": epochs,
         "bf16": accel.bf16,
         "channels_last": accel.channels_last,
-        "compile": bool(cfg.get("compile")),
+        "compile": bool(execution["compile"]),
     }
     meta = {
-        "run": {
-            "dataset": run["dataset"],
-            "dataset_key": run["dataset_key"],
-            "traditional": run["traditional"],
-            "model": run["model"],
-            "augmentation": run["augmentation"],
-            "method": run["method"],
-            "variant": described["variant"],
-            "seed": seed,
-        },
+        "run": runs.identity_record(key, run["method"], described["variant"]),
         "config": run,
+        "execution": execution,
         "method": described,
+        "pipeline": pipeline.describe() if pipeline is not None else None,
         **describe_environment(),
     }
     buf = io.StringIO()
@@ -491,10 +480,11 @@ def train_run(
     writer.writeheader()
     for r in rows:
         writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()})
-    atomic_torch_save({"run": run, "epoch": epochs, "model": model.state_dict()}, out / "checkpoint.pt")
-    atomic_write_text(out / "timing.json", json.dumps(timing, indent=2) + "\n")
-    atomic_write_text(out / "meta.json", json.dumps(meta, indent=2, default=str) + "\n")
-    atomic_write_text(out / "metrics.csv", buf.getvalue())
+    files = runs.RUN_FILES
+    atomic_torch_save(out / files["checkpoint"], {"run": run, "epoch": epochs, "model": model.state_dict()})
+    atomic_write_text(out / files["timing"], json.dumps(timing, indent=2) + "\n")
+    atomic_write_text(out / files["meta"], json.dumps(meta, indent=2, default=str) + "\n")
+    atomic_write_text(out / files["metrics"], buf.getvalue())
     resume_path.unlink(missing_ok=True)
     log(
         f"done: best test top-1 error {min(r['test_top1_error'] for r in rows):.2f} %, "

@@ -1,0 +1,65 @@
+"""The one atomic writer: write to a temporary sibling, fsync, rename over the target.
+
+A reader (or a Snakemake job that is killed half-way) therefore sees the old file or the new one, never a
+half-written one. The wrappers take the target path first, then what to write.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+
+@contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "wb", **kwargs) -> Iterator[Any]:
+    """Open a temporary sibling of ``path`` for writing; on success fsync it and rename it to ``path``; on
+    failure remove it and leave ``path`` as it was. Creates the parent folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **kwargs) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> None:
+    with atomic_open(path, "wb") as fh:
+        fh.write(payload)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+
+
+def atomic_write_csv(path: str | os.PathLike, frame) -> None:
+    """A pandas DataFrame as CSV, without the index."""
+    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
+        frame.to_csv(fh, index=False)
+
+
+def atomic_torch_save(path: str | os.PathLike, obj: Any) -> None:
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def atomic_savez(path: str | os.PathLike, compressed: bool = False, **arrays) -> None:
+    """numpy ``savez`` (or ``savez_compressed``) of ``arrays``; ``path`` keeps its name (no ``.npz`` added)."""
+    import numpy as np
+
+    with atomic_open(path, "wb") as fh:
+        (np.savez_compressed if compressed else np.savez)(fh, **arrays)

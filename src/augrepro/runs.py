@@ -1,0 +1,210 @@
+"""A run's identity, its folder and its files: the one place that knows them.
+
+A *run* is one training job: a protocol (a named training recipe, ``config/protocols.yaml``), a dataset
+key (a dataset name with an optional ``+`` for the protocol's traditional augmentation), a model, an
+augmentation name (a registered method or an alias of one) and a random seed. Its outputs live in::
+
+    results/runs/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}/
+
+The workflow's train rule writes exactly :data:`RUN_FILES` there; the engine's ``meta.json`` records the
+identity under ``run``; aggregation, comparison and the report read it back with :func:`read_identity`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+# The folder of one run and its training log (same wildcards as the train rule's outputs).
+RUNS_ROOT = "results/runs"
+RUN_SUBDIR = "{protocol}/{dataset}/{model}/{augmentation}/seed{seed}"
+RUN_DIR = f"{RUNS_ROOT}/{RUN_SUBDIR}"
+TRAIN_LOG = "results/logs/train/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}.log"
+TRAIN_BENCHMARK = "results/benchmarks/train/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}.tsv"
+
+# The files a finished run leaves in its folder (the train rule's outputs), and the engine's resumable state,
+# which is not a declared output so that a killed job does not lose it.
+RUN_FILES = {
+    "metrics": "metrics.csv",
+    "checkpoint": "checkpoint.pt",
+    "timing": "timing.json",
+    "meta": "meta.json",
+}
+RESUME_FILE = "resume.pt"
+# What aggregation needs of a run (the checkpoint is not read there).
+REQUIRED_FILES = (RUN_FILES["metrics"], RUN_FILES["timing"], RUN_FILES["meta"])
+
+# metrics.csv: one row per epoch; errors in percent.
+EPOCH_COLUMNS = [
+    "epoch",
+    "lr",
+    "train_loss",
+    "train_top1_error",
+    "test_loss",
+    "test_top1_error",
+    "test_top5_error",
+    "epoch_seconds",
+]
+
+# What identifies a run in every table (runs.csv, summary.csv, the comparison); ``method`` and ``variant``
+# say what the augmentation name ran (an alias names its registered method).
+IDENTITY_COLUMNS = ["protocol", "dataset", "traditional", "model", "augmentation", "method", "variant", "seed"]
+GROUP_COLUMNS = [c for c in IDENTITY_COLUMNS if c != "seed"]  # one summary row per group
+
+# How a published number summarizes a run's test error over epochs (the protocol's ``reported``), and the
+# column of runs.csv that holds it: the best epoch (SaliencyMix and CutMix code), the final epoch (Cutout code)
+# or the median of the last 10 epochs (PuzzleMix code).
+REPORTED = {
+    "best": "best_top1_error",
+    "final": "final_top1_error",
+    "median_last10": "median_last10_top1_error",
+}
+# The top-5 error that goes with each: at the best top-1 epoch (SaliencyMix-ImageNet and CutMix train.py), or
+# at the final epoch.
+REPORTED_TOP5 = {"best": "top5_at_best_top1_error", "final": "final_top5_error", "median_last10": "final_top5_error"}
+
+
+def parse_dataset_key(key: str) -> tuple[str, bool]:
+    """``"cifar10+"`` -> ``("cifar10", True)``: the dataset name and whether the protocol's traditional
+    augmentation is on. (Whether the name exists is checked by ``augrepro.data.datasets.get_spec``.)"""
+    key = str(key)
+    return (key[:-1], True) if key.endswith("+") else (key, False)
+
+
+def dataset_key(dataset: str, traditional: bool) -> str:
+    return f"{dataset}+" if traditional else str(dataset)
+
+
+@dataclass(frozen=True, order=True)
+class RunKey:
+    """One run: the five values that name its folder."""
+
+    protocol: str
+    dataset_key: str
+    model: str
+    augmentation: str
+    seed: int
+
+    @property
+    def dataset(self) -> str:
+        return parse_dataset_key(self.dataset_key)[0]
+
+    @property
+    def traditional(self) -> bool:
+        return parse_dataset_key(self.dataset_key)[1]
+
+    def wildcards(self) -> dict[str, str]:
+        """The train rule's wildcards (``dataset`` is the key, with its ``+``)."""
+        return {
+            "protocol": self.protocol,
+            "dataset": self.dataset_key,
+            "model": self.model,
+            "augmentation": self.augmentation,
+            "seed": str(self.seed),
+        }
+
+    @classmethod
+    def from_wildcards(cls, wildcards: Any) -> "RunKey":
+        get = wildcards.get if isinstance(wildcards, Mapping) else lambda k: getattr(wildcards, k)
+        return cls(get("protocol"), get("dataset"), get("model"), get("augmentation"), int(get("seed")))
+
+    @property
+    def run_dir(self) -> str:
+        return RUN_DIR.format(**self.wildcards())
+
+    @property
+    def subdir(self) -> str:
+        """The run's folder below ``results/runs``."""
+        return RUN_SUBDIR.format(**self.wildcards())
+
+    def path(self, name: str) -> str:
+        """A file of the run: ``name`` is a key of RUN_FILES (``"metrics"``) or a file name."""
+        return f"{self.run_dir}/{RUN_FILES.get(name, name)}"
+
+    @property
+    def log(self) -> str:
+        return TRAIN_LOG.format(**self.wildcards())
+
+    def label(self) -> str:
+        return f"{self.protocol}/{self.dataset_key}/{self.model}/{self.augmentation}/seed{self.seed}"
+
+    def is_done(self, root: str | Path = ".") -> bool:
+        """Whether the run's outputs exist under ``root`` (what aggregation needs)."""
+        return all((Path(root) / self.run_dir / name).is_file() for name in REQUIRED_FILES)
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """A run's identity as ``meta.json`` records it (typed: ``traditional`` is a bool, ``seed`` an int)."""
+
+    protocol: str
+    dataset: str
+    traditional: bool
+    model: str
+    augmentation: str
+    method: str
+    variant: str | None
+    seed: int
+
+    @property
+    def key(self) -> RunKey:
+        return RunKey(self.protocol, dataset_key(self.dataset, self.traditional), self.model, self.augmentation, self.seed)
+
+    def as_row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def identity_record(key: RunKey, method: str, variant: str | None) -> dict[str, Any]:
+    """What the engine writes under ``run`` in meta.json."""
+    return {
+        "protocol": key.protocol,
+        "dataset": key.dataset,
+        "dataset_key": key.dataset_key,
+        "traditional": key.traditional,
+        "model": key.model,
+        "augmentation": key.augmentation,
+        "method": method,
+        "variant": variant,
+        "seed": key.seed,
+    }
+
+
+def read_identity(meta: Mapping[str, Any], where: str | Path = "meta.json") -> RunIdentity:
+    """The typed identity of a run from its parsed meta.json; a clear error names the file and the key."""
+    run = meta.get("run")
+    if not isinstance(run, Mapping):
+        raise ValueError(f"{where}: meta.json has no 'run' object")
+    missing = [k for k in ("protocol", "dataset", "model", "augmentation", "seed") if k not in run]
+    if missing:
+        raise ValueError(
+            f"{where}: meta.json 'run' lacks {', '.join(repr(k) for k in missing)}; "
+            "it was written by an older augrepro: delete the run folder to retrain it"
+        )
+    name, plus = parse_dataset_key(run.get("dataset_key") or run["dataset"])
+    traditional = run.get("traditional")
+    variant = run.get("variant")
+    return RunIdentity(
+        protocol=str(run["protocol"]),
+        dataset=name,
+        traditional=plus if traditional is None else bool(traditional),
+        model=str(run["model"]),
+        augmentation=str(run["augmentation"]),
+        method=str(run.get("method") or run["augmentation"]),
+        variant=None if variant is None or (isinstance(variant, float) and math.isnan(variant)) else str(variant),
+        seed=int(run["seed"]),
+    )
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    """A run's JSON file (meta.json, timing.json) as a dict; a clear error when it is not a JSON object."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return data

@@ -1,0 +1,204 @@
+"""The plan before the bill: per study, runs in all, runs done, runs shared, and the estimated GPU-hours.
+
+How the GPU-hours are estimated (shown with the plan):
+
+* A run's work is ``epochs x (3 x train images + test images) x forward MACs per image``: a training step
+  costs about three forward passes (forward, backward to the activations, backward to the weights), a test
+  image one. Forward MACs per image are counted by ``torch.utils.flop_counter.FlopCounterMode`` on the meta
+  device, for each (model, architecture, input size, classes), and kept in ``resources/model_costs.csv``
+  (``augrepro plan --write-costs`` regenerates it; a test checks it is current).
+* The rate that turns work into hours is calibrated on the one published GPU time of this family: ResNet-18,
+  CIFAR-10, 200 epochs, baseline, 0.83 h (SaliencyMix slides, training-time table; the authors' GPU).
+* A method multiplies a step's cost: the published table's ratios for Cutout, Mixup, CutMix and SaliencyMix,
+  and for methods that probe the model being trained, the extra pass they make (below).
+
+It is an estimate of the order of magnitude on a 2020 GPU: small models keep a GPU less busy than their
+FLOPs suggest, and bf16 on a recent GPU is several times faster.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_COSTS = Path(__file__).resolve().parents[3] / "resources" / "model_costs.csv"
+COST_COLUMNS = ["model", "architecture", "image_size", "num_classes", "forward_gmacs", "parameters"]
+
+# SaliencyMix slides, training-time table: ResNet-18, CIFAR-10, 200 epochs: 0.83 h (baseline).
+REFERENCE = {"model": "resnet18", "architecture": "cifar", "image_size": 32, "num_classes": 10, "epochs": 200,
+             "train_images": 50_000, "test_images": 10_000, "hours": 0.83}
+# A step's cost relative to the baseline's.
+_PROBE_FORWARD = 1.0 + 1.0 / 3.0  # one extra no-grad forward of a three-forward step (SnapMix code: CAM pass)
+_PROBE_GRADIENT = 1.0 + 2.0 / 3.0  # an extra forward and backward to the input (SalfMix section 4.2)
+METHOD_COST = {
+    "baseline": 1.0,
+    "cutout": 0.84 / 0.83,  # SaliencyMix slides, training-time table
+    "mixup": 0.87 / 0.83,  # same table
+    "cutmix": 0.89 / 0.83,  # same table
+    "saliencymix": 0.91 / 0.83,  # same table
+    "resizemix": 0.89 / 0.83,  # assumed as CutMix: one paste per sample
+    "ricap": 0.89 / 0.83,  # assumed as CutMix: four crops per sample
+    "snapmix": _PROBE_FORWARD * 0.89 / 0.83,
+    "salfmix": _PROBE_GRADIENT,
+    "cutout_saliency": _PROBE_GRADIENT,
+    "hybridmix_v1": _PROBE_GRADIENT * 0.87 / 0.83,
+    "hybridmix_v2": _PROBE_GRADIENT * 0.91 / 0.83,
+    "hybridmix_v3": _PROBE_GRADIENT * 0.89 / 0.83,
+}
+
+
+def forward_gmacs(model: str, architecture: str, image_size: int, num_classes: int) -> tuple[float, int]:
+    """(forward GMACs per image, parameters) of a model: its forward pass counted on the meta device (no compute)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from augrepro.models import build_model
+
+    net = build_model(model, num_classes, architecture=architecture).to("meta")
+    with FlopCounterMode(display=False) as counter:
+        net(torch.empty(1, 3, image_size, image_size, device="meta"))
+    return counter.get_total_flops() / 2e9, sum(p.numel() for p in net.parameters())
+
+
+def run_shape(resolved: dict[str, Any]) -> tuple[str, str, int, int]:
+    """(model, architecture, input size, classes) of a resolved run."""
+    from augrepro.data.datasets import get_spec
+
+    spec = get_spec(resolved["dataset"])
+    size = int((resolved["recipe"].get("pipeline") or {}).get("size") or spec.image_size)
+    return resolved["model"], resolved["recipe"]["architecture"], size, spec.num_classes
+
+
+def load_costs(path: str | Path = DEFAULT_COSTS) -> dict[tuple[str, str, int, int], float]:
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as fh:
+        return {
+            (r["model"], r["architecture"], int(r["image_size"]), int(r["num_classes"])): float(r["forward_gmacs"])
+            for r in csv.DictReader(fh)
+        }
+
+
+def _reference_rate(costs: dict) -> float:
+    """Work per hour on the reference GPU, from the published time of the reference run."""
+    ref = REFERENCE
+    shape = (ref["model"], ref["architecture"], ref["image_size"], ref["num_classes"])
+    gmacs = costs.get(shape) or forward_gmacs(*shape)[0]
+    return ref["epochs"] * (3 * ref["train_images"] + ref["test_images"]) * gmacs / ref["hours"]
+
+
+def estimate_hours(resolved: dict[str, Any], costs: dict, rate: float) -> float | None:
+    """Estimated GPU-hours of one run on the reference GPU; None when its model's cost is not in the table."""
+    from augrepro.data.datasets import get_spec
+
+    gmacs = costs.get(run_shape(resolved))
+    if gmacs is None:
+        return None
+    spec = get_spec(resolved["dataset"])
+    recipe = resolved["recipe"]
+    train = min(spec.train_images, recipe.get("max_train_images") or spec.train_images)
+    test = min(spec.test_images, recipe.get("max_test_images") or spec.test_images)
+    factor = METHOD_COST.get(resolved["method"], 1.0)
+    return int(recipe["epochs"]) * (3 * train * factor + test) * gmacs / rate
+
+
+@dataclass
+class PlanRow:
+    study: str
+    runs: int
+    done: int
+    shared: int
+    gpus: int
+    gpu_hours: float | None
+    gpu_hours_left: float | None
+    skipped: str = ""
+
+
+def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
+    """One row per chosen study (skipped ones with their reason), then one for the union of the runs; "done"
+    counts the runs whose outputs exist under the selection's project folder."""
+    costs = load_costs() if costs is None else costs
+    rate = _reference_rate(costs)
+    hours = {key: estimate_hours(selection.resolved(key), costs, rate) for key in selection.runs}
+    done = {key for key in selection.runs if key.is_done(selection.root)}
+    owners: dict = {}
+    for study in selection.studies:
+        for key in study.runs():
+            owners.setdefault(key, []).append(study.name)
+
+    def total(keys) -> float | None:
+        values = [hours[k] for k in keys]
+        return None if any(v is None for v in values) else sum(values)
+
+    rows = []
+    for study in selection.studies:
+        keys = study.runs()
+        rows.append(
+            PlanRow(
+                study=study.name,
+                runs=len(keys),
+                done=sum(k in done for k in keys),
+                shared=sum(len(owners[k]) > 1 for k in keys),
+                gpus=study.resources["gpus"],
+                gpu_hours=total(keys),
+                gpu_hours_left=total([k for k in keys if k not in done]),
+            )
+        )
+    for name, reason in selection.skipped.items():
+        rows.append(PlanRow(name, 0, 0, 0, 0, None, None, skipped=reason))
+    rows.append(
+        PlanRow(
+            study="all chosen studies (each run once)",
+            runs=len(selection.runs),
+            done=len(done),
+            shared=sum(len(v) > 1 for v in owners.values()),
+            gpus=max((s.resources["gpus"] for s in selection.studies), default=0),
+            gpu_hours=total(selection.runs),
+            gpu_hours_left=total([k for k in selection.runs if k not in done]),
+        )
+    )
+    return rows
+
+
+def format_plan(rows: list[PlanRow]) -> str:
+    def hours(value) -> str:
+        return "?" if value is None else f"{value:,.1f}"
+
+    width = max(len(r.study) for r in rows)
+    lines = [f"{'study':<{width}}  {'runs':>5}  {'done':>5}  {'shared':>6}  {'GPU-h':>9}  {'GPU-h left':>10}"]
+    for r in rows:
+        if r.skipped:
+            lines.append(f"{r.study:<{width}}  skipped: {r.skipped}")
+            continue
+        lines.append(
+            f"{r.study:<{width}}  {r.runs:>5}  {r.done:>5}  {r.shared:>6}  {hours(r.gpu_hours):>9}  "
+            f"{hours(r.gpu_hours_left):>10}"
+        )
+    lines.append(
+        "GPU-h: estimated hours on one GPU of the SaliencyMix authors' kind, from each model's counted FLOPs, "
+        "calibrated on the published 0.83 h of ResNet-18 on CIFAR-10 (augrepro.studies.plan); '?': a model "
+        "without a cost in resources/model_costs.csv"
+    )
+    return "\n".join(lines)
+
+
+def cost_entries(selection) -> list[tuple[str, str, int, int]]:
+    """Every (model, architecture, size, classes) that the selection's runs need."""
+    return sorted({run_shape(selection.resolved(k)) for k in selection.runs})
+
+
+def write_costs(selections, path: str | Path = DEFAULT_COSTS) -> None:
+    """Count the forward MACs of every run shape of ``selections`` (and of the reference run) into ``path``."""
+    from augrepro.io import atomic_write_text
+
+    entries = {tuple(REFERENCE[k] for k in COST_COLUMNS[:4])}
+    for selection in selections:
+        entries.update(cost_entries(selection))
+    rows = [COST_COLUMNS]
+    for shape in sorted(entries):
+        gmacs, params = forward_gmacs(*shape)
+        rows.append([*shape, f"{gmacs:.9g}", params])
+    atomic_write_text(Path(path), "".join(",".join(str(v) for v in r) + "\n" for r in rows))

@@ -1,0 +1,196 @@
+"""Protocols: named training recipes (``config/protocols.yaml``), each value citing its source.
+
+A protocol holds the optimizer and schedule, epochs and batch size, the input pipeline that a ``+``
+dataset key turns on, the method defaults its source fixes, the numerics, and how its source reports a
+run (best, final or median of the last 10 epochs). A protocol may derive from another (``base:``) and
+override values per dataset (``per_dataset: {tinyimagenet: {...}}``), so that one recipe of a paper, whose
+values differ by dataset (SalfMix section 5.1), stays one protocol.
+
+Execution-only settings (device, compile, DataLoader workers, evaluation batch size) are not part of a
+protocol: they live in the config's ``training:`` and never change a run's identity.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """Bad configuration, protocol or study; the message names the file, the key and the valid values."""
+
+
+# Every key a protocol may hold, with the type a value must have (None: any mapping/list checked elsewhere).
+REQUIRED_KEYS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "momentum",
+    "nesterov",
+    "weight_decay",
+    "lr_schedule",
+    "pipeline",
+    "numerics",
+    "reported",
+)
+OPTIONAL_KEYS = (
+    "base",
+    "title",
+    "eval_transform",
+    "milestones",
+    "gamma",
+    "normalize",
+    "architecture",
+    "methods",
+    "per_dataset",
+    "max_train_images",
+    "max_test_images",
+)
+LR_SCHEDULES = ("multistep", "cosine")
+NUMERICS = ("auto", "fp32", "bf16")
+REPORTED = ("best", "final", "median_last10")
+ARCHITECTURES = ("cifar", "imagenet")
+# Keys whose mappings merge key by key through ``base`` and ``per_dataset`` (the others are replaced whole).
+MERGED_KEYS = ("methods",)
+
+
+def load_protocols(path: str | Path) -> dict[str, dict[str, Any]]:
+    """The protocols file as ``name -> raw entry`` (``base`` and ``per_dataset`` not yet applied); every
+    protocol is resolved once here so that a bad one fails before any job starts."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config key 'protocols': {path} not found; point it at a protocols file such as config/protocols.yaml")
+    with open(path, encoding="utf-8") as fh:
+        raw = yaml.safe_load(fh) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of protocol name -> settings")
+    for name, entry in raw.items():
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{path}: protocol {name!r} must be a mapping of settings, got {type(entry).__name__}")
+        unknown = sorted(set(entry) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS))
+        if unknown:
+            raise ConfigError(
+                f"{path}: protocol {name!r}: unknown key(s) {', '.join(unknown)}; valid keys: "
+                f"{', '.join(REQUIRED_KEYS + OPTIONAL_KEYS)}"
+            )
+        for dataset, override in (entry.get("per_dataset") or {}).items():
+            if not isinstance(override, dict):
+                raise ConfigError(f"{path}: protocol {name!r}: per_dataset.{dataset} must be a mapping")
+            bad = sorted(set(override) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS) | ({"base", "per_dataset"} & set(override)))
+            if bad:
+                raise ConfigError(f"{path}: protocol {name!r}: per_dataset.{dataset} may not set {', '.join(bad)}")
+    protocols = {str(k): v for k, v in raw.items()}
+    for name in protocols:
+        _check(resolve_protocol(protocols, name), f"{path}: protocol {name!r}")
+    return protocols
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if key in MERGED_KEYS and isinstance(value, dict):
+            merged = copy.deepcopy(out.get(key) or {})
+            for method, params in value.items():
+                merged[method] = {**(merged.get(method) or {}), **copy.deepcopy(params or {})}
+            out[key] = merged
+        elif key == "per_dataset" and isinstance(value, dict):
+            merged = copy.deepcopy(out.get(key) or {})
+            for dataset, values in value.items():
+                merged[dataset] = _merge(merged.get(dataset) or {}, values or {})
+            out[key] = merged
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _chain(protocols: dict[str, dict[str, Any]], name: str) -> list[str]:
+    """``name``, its base, the base's base, ...; a cycle or an unknown base is refused."""
+    chain = [name]
+    while True:
+        entry = protocols.get(chain[-1])
+        if entry is None:
+            where = f"the base of protocol {chain[-2]!r}" if len(chain) > 1 else "protocol"
+            raise ConfigError(f"unknown protocol {chain[-1]!r} ({where}); valid protocols: {', '.join(sorted(protocols))}")
+        base = entry.get("base")
+        if base is None:
+            return chain
+        if base in chain:
+            cycle = " -> ".join(chain[chain.index(base):] + [base])
+            raise ConfigError(f"protocol cycle through 'base:': {cycle}; a protocol may not derive from itself")
+        chain.append(str(base))
+
+
+def resolve_protocol(protocols: dict[str, dict[str, Any]], name: str, dataset: str | None = None) -> dict[str, Any]:
+    """The protocol's values with its ``base`` chain applied (the root first), then, for ``dataset``, its
+    ``per_dataset`` overrides. ``base`` and ``per_dataset`` do not appear in the result; ``name`` does."""
+    values: dict[str, Any] = {}
+    for link in reversed(_chain(protocols, name)):
+        values = _merge(values, protocols[link])
+    per_dataset = values.pop("per_dataset", None) or {}
+    values.pop("base", None)
+    if dataset is not None and dataset in per_dataset:
+        values = _merge(values, per_dataset[dataset])
+    values["name"] = name
+    return values
+
+
+def _check(values: dict[str, Any], where: str) -> None:
+    missing = [k for k in REQUIRED_KEYS if k not in values]
+    if missing:
+        raise ConfigError(f"{where} lacks {', '.join(missing)} (directly or through its base)")
+
+    def expect(key, ok: bool, what: str) -> None:
+        if not ok:
+            raise ConfigError(f"{where}: {key} is {values.get(key)!r}; expected {what}")
+
+    def positive_int(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+    def number(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    expect("epochs", positive_int(values["epochs"]), "an integer >= 1")
+    expect("batch_size", positive_int(values["batch_size"]), "an integer >= 1")
+    expect("lr", number(values["lr"]) and values["lr"] > 0, "a number > 0")
+    expect("momentum", number(values["momentum"]) and 0 <= values["momentum"] < 1, "a number in [0, 1)")
+    expect("nesterov", isinstance(values["nesterov"], bool), "true or false")
+    expect("weight_decay", number(values["weight_decay"]) and values["weight_decay"] >= 0, "a number >= 0")
+    expect("lr_schedule", values["lr_schedule"] in LR_SCHEDULES, f"one of {', '.join(LR_SCHEDULES)}")
+    if values["lr_schedule"] == "multistep":
+        milestones = values.get("milestones")
+        expect(
+            "milestones",
+            isinstance(milestones, list) and all(positive_int(m) for m in milestones) and milestones == sorted(milestones),
+            "an increasing list of epochs >= 1 (multistep schedule)",
+        )
+        expect("gamma", number(values.get("gamma")) and 0 < values.get("gamma", 0) <= 1, "a number in (0, 1] (multistep schedule)")
+    expect("numerics", values["numerics"] in NUMERICS, f"one of {', '.join(NUMERICS)}")
+    expect("reported", values["reported"] in REPORTED, f"one of {', '.join(REPORTED)}")
+    expect("pipeline", isinstance(values["pipeline"], dict) and "name" in values["pipeline"], "a mapping with a 'name'")
+    if "architecture" in values:
+        expect("architecture", values["architecture"] in ARCHITECTURES, f"one of {', '.join(ARCHITECTURES)}")
+    if "normalize" in values:
+        norm = values["normalize"]
+        ok = isinstance(norm, dict) and set(norm) == {"mean", "std"} and all(
+            isinstance(norm[k], list) and len(norm[k]) == 3 and all(number(v) for v in norm[k]) for k in ("mean", "std")
+        )
+        expect("normalize", ok and all(v > 0 for v in norm["std"]), "{mean: [r, g, b], std: [r, g, b]} with std > 0")
+    if values.get("eval_transform") is not None:
+        et = values["eval_transform"]
+        ok = isinstance(et, dict) and set(et) == {"resize", "crop"} and all(positive_int(et[k]) for k in et)
+        expect("eval_transform", ok and et["crop"] <= et["resize"], "{resize: <side>, crop: <side <= resize>}")
+    for key in ("max_train_images", "max_test_images"):
+        if values.get(key) is not None:
+            expect(key, positive_int(values[key]), "an integer >= 1 or null")
+    methods = values.get("methods") or {}
+    expect("methods", isinstance(methods, dict) and all(isinstance(v, dict) for v in methods.values()), "method -> parameters")
+
+
+def protocol_values(protocols: dict[str, dict[str, Any]], name: str, dataset: str) -> dict[str, Any]:
+    """The resolved protocol of one run (for ``dataset``), checked."""
+    values = resolve_protocol(protocols, name, dataset)
+    _check(values, f"protocol {name!r} on {dataset}")
+    return values

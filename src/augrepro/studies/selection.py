@@ -1,0 +1,156 @@
+"""The workflow's grid: the chosen studies, those skipped for lack of data, and the union of their runs.
+
+:func:`select_from_config` is what ``workflow/rules/common.smk`` and ``augrepro plan`` call: it loads the
+protocols and every study file, checks them all (before any job starts), keeps the studies named by the
+config's ``studies``, skips those whose data is not available (ImageNet without ``data.imagenet_path``)
+with one line each, and expands the rest into runs, each once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from augrepro.runs import RunKey
+from augrepro.studies.protocols import ConfigError, load_protocols, resolve_protocol
+from augrepro.studies.study import Study, load_studies, method_of, resolve_run, select, validate_studies
+
+
+def unavailable_reason(dataset: str, data_config: dict[str, Any] | None) -> str | None:
+    """Why ``dataset`` cannot be used with this config (None: it can): a dataset that is never downloaded
+    (ImageNet needs an account) needs ``data.<name>_path`` pointing at the user's copy."""
+    from augrepro.data.datasets import get_spec
+
+    spec = get_spec(dataset)
+    if spec.downloadable:
+        return None
+    key = f"{spec.name}_path"
+    path = (data_config or {}).get(key)
+    if not path:
+        return f"needs {spec.name}, which is never downloaded: set data.{key} to your copy (resources/datasets.md)"
+    if not Path(path).is_dir():
+        return f"data.{key} is {path!r}, which is not a folder; point it at your {spec.name} copy"
+    return None
+
+
+@dataclass
+class Selection:
+    """The chosen studies and the runs they need."""
+
+    studies: list[Study]  # chosen and runnable, in the config's order
+    skipped: dict[str, str]  # chosen but not runnable here: name -> reason
+    all_studies: dict[str, Study]  # every study file (the report folds away the ones not chosen)
+    protocols: dict[str, dict[str, Any]]
+    aliases: dict[str, tuple[dict[str, Any], str]]
+    root: Path = Path(".")  # the project folder (where results/ lives)
+    runs: list[RunKey] = field(default_factory=list)  # the union, each run once
+    _resolved: dict[RunKey, dict[str, Any]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.runs = list(dict.fromkeys(r for s in self.studies for r in s.runs()))
+
+    def resolved(self, key: RunKey) -> dict[str, Any]:
+        """The resolved configuration of one run (cached; it depends on the run's key alone)."""
+        if key not in self._resolved:
+            self._resolved[key] = resolve_run(key, self.protocols, self.aliases)
+        return self._resolved[key]
+
+    def studies_of(self, key: RunKey) -> list[Study]:
+        return [s for s in self.studies if key in set(s.runs())]
+
+    def resources(self, key: RunKey) -> dict[str, int]:
+        """What the run's job asks for: the largest request of the studies that need it."""
+        studies = self.studies_of(key)
+        if not studies:
+            raise KeyError(f"run {key.label()} is not in any chosen study")
+        return {k: max(s.resources[k] for s in studies) for k in studies[0].resources}
+
+    def wildcard_values(self) -> dict[str, list[str]]:
+        """Every value each train-rule wildcard takes (for wildcard_constraints)."""
+        out: dict[str, list[str]] = {k: [] for k in ("protocol", "dataset", "model", "augmentation")}
+        for key in self.runs:
+            for name in out:
+                value = key.wildcards()[name]
+                if value not in out[name]:
+                    out[name].append(value)
+        return out
+
+    def method_of(self, augmentation: str) -> tuple[str, dict[str, Any]]:
+        """The registered method behind an augmentation name and the parameters the studies give it."""
+        return method_of(self.aliases, augmentation)
+
+    def grid_entry(self, key: RunKey) -> dict[str, Any]:
+        """A run's identity, epochs, folder and training log (what the partial report scans)."""
+        run = self.resolved(key)
+        return {
+            "protocol": key.protocol,
+            "dataset": key.dataset,
+            "traditional": key.traditional,
+            "model": key.model,
+            "augmentation": key.augmentation,
+            "method": run["method"],
+            "variant": run["method_params"].get("variant"),
+            "seed": key.seed,
+            "epochs": int(run["recipe"]["epochs"]),
+            "run_dir": key.run_dir,
+            "log": key.log,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """The studies as the report shows them: the chosen ones, those skipped with why, and the others."""
+        chosen = {s.name for s in self.studies}
+
+        def entry(study: Study, status: str, reason: str = "") -> dict[str, Any]:
+            return {
+                "name": study.name,
+                "title": study.title,
+                "source": study.source,
+                "published": list(study.published),
+                "protocols": {p: self.protocols[p].get("title", p) for p in study.protocols},
+                "reported": {p: resolve_protocol(self.protocols, p).get("reported", "best") for p in study.protocols},
+                "not_runnable": dict(study.not_runnable),
+                "notes": study.notes,
+                "runs": len(study.runs()),
+                # (protocol, dataset key, model, augmentation) of every grid cell: what the report's section shows
+                "grid": [list(c) for c in dict.fromkeys((k.protocol, k.dataset_key, k.model, k.augmentation) for k in study.runs())],
+                "status": status,
+                "reason": reason,
+            }
+
+        out = [entry(s, "chosen") for s in self.studies]
+        out += [entry(self.all_studies[n], "skipped", r) for n, r in self.skipped.items()]
+        out += [
+            entry(s, "not chosen", "not in the config's 'studies'")
+            for n, s in self.all_studies.items()
+            if n not in chosen and n not in self.skipped
+        ]
+        return {"studies": out}
+
+    def dataset_names(self) -> list[str]:
+        return list(dict.fromkeys(k.dataset for k in self.runs))
+
+    def augmentations(self) -> list[str]:
+        return list(dict.fromkeys(k.augmentation for k in self.runs))
+
+
+def select_from_config(config: dict[str, Any], root: str | Path = ".") -> Selection:
+    """Load, check and select; paths in the config are relative to ``root`` (the project folder)."""
+    root = Path(root)
+    protocols = load_protocols(root / config.get("protocols", "config/protocols.yaml"))
+    all_studies = load_studies(root / config.get("studies_dir", "config/studies"))
+    aliases = validate_studies(all_studies, protocols, root / config.get("published", "resources/published"))
+    chosen = select(all_studies, config.get("studies", ["demo"]))
+    runnable, skipped = [], {}
+    for study in chosen:
+        reasons = [r for r in (unavailable_reason(d, config.get("data")) for d in study.dataset_names) if r]
+        if reasons:
+            skipped[study.name] = reasons[0]
+        else:
+            runnable.append(study)
+    if not runnable:
+        raise ConfigError(
+            "no chosen study can run here: "
+            + "; ".join(f"{name}: {reason}" for name, reason in skipped.items())
+        )
+    return Selection(runnable, skipped, all_studies, protocols, aliases, root)

@@ -1,0 +1,367 @@
+"""Studies: one published table or figure each (``config/studies/<name>.yaml``), expanded into runs.
+
+A study names its published CSVs, a protocol, the grid that answers the table (datasets x models x
+augmentations x seeds; a table whose rows follow two recipes, such as SalfMix Table 5's 300- and
+1200-epoch rows, has one grid per recipe), the method aliases it needs, the resources of its jobs, and
+the cells of its table that cannot be run, with the reason. The grid of a workflow is the union of the
+chosen studies' runs: a run that two studies need is one job and one folder.
+
+Every check here runs before any job starts, and each message names the file, the key and the valid values.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from augrepro.runs import RunKey, identity_record, parse_dataset_key
+from augrepro.studies.protocols import ConfigError, protocol_values, resolve_protocol
+
+STUDY_KEYS = {
+    "title": "what the study reproduces, as the report's section heading",
+    "source": "the source document and the table or figure, as a reader can find it",
+    "published": "published CSV files (in the config's 'published' folder) whose cells this study answers",
+    "protocol": "the protocol of the grid (config/protocols.yaml)",
+    "datasets": "dataset keys of the grid (a trailing '+' turns on the protocol's traditional augmentation)",
+    "models": "model names of the grid",
+    "augmentations": "augmentation names of the grid (registered methods or aliases under 'methods')",
+    "seeds": "random seeds; each grid cell runs once per seed",
+    "grids": "several grids, each with its own protocol/datasets/models/augmentations (and optionally seeds)",
+    "methods": "aliases: name -> {method: <registered>, parameters...}",
+    "resources": "what each training job asks of the scheduler: gpus, threads, mem_mb, runtime_min",
+    "not_runnable": "published names (augmentation or model) that cannot be run here -> the reason",
+    "notes": "free text shown under the study's section",
+}
+GRID_KEYS = ("protocol", "datasets", "models", "augmentations", "seeds")
+RESOURCE_DEFAULTS = {"gpus": 1, "threads": 4, "mem_mb": 16000, "runtime_min": 480}
+
+
+@dataclass(frozen=True)
+class Grid:
+    protocol: str
+    datasets: tuple[str, ...]
+    models: tuple[str, ...]
+    augmentations: tuple[str, ...]
+    seeds: tuple[int, ...]
+
+    def runs(self) -> list[RunKey]:
+        return [
+            RunKey(self.protocol, d, m, a, s)
+            for d in self.datasets
+            for m in self.models
+            for a in self.augmentations
+            for s in self.seeds
+        ]
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    path: str
+    title: str
+    source: str
+    published: tuple[str, ...]
+    grids: tuple[Grid, ...]
+    methods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    resources: dict[str, int] = field(default_factory=lambda: dict(RESOURCE_DEFAULTS))
+    not_runnable: dict[str, str] = field(default_factory=dict)
+    notes: str = ""
+
+    def runs(self) -> list[RunKey]:
+        """The study's runs, each once, in grid order."""
+        return list(dict.fromkeys(r for g in self.grids for r in g.runs()))
+
+    @property
+    def protocols(self) -> list[str]:
+        return list(dict.fromkeys(g.protocol for g in self.grids))
+
+    @property
+    def dataset_names(self) -> list[str]:
+        return list(dict.fromkeys(parse_dataset_key(d)[0] for g in self.grids for d in g.datasets))
+
+
+def _as_list(value, where: str, key: str, kind=str) -> tuple:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{where}: '{key}' must be a non-empty list, got {value!r}")
+    for v in value:
+        if kind is int:
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ConfigError(f"{where}: '{key}' holds {v!r}, not a non-negative integer seed")
+        elif not isinstance(v, str) or not v:
+            raise ConfigError(f"{where}: '{key}' holds {v!r}, not a name")
+    if len(set(value)) != len(value):
+        raise ConfigError(f"{where}: '{key}' lists a value twice: {value}")
+    return tuple(value)
+
+
+def parse_study(name: str, raw: Any, path: str | Path) -> Study:
+    """A study from its YAML mapping; types and required keys are checked (names are checked by
+    :func:`validate_studies`, which also needs the registries and the protocols)."""
+    where = f"{path}"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: a study file must hold a mapping of {', '.join(STUDY_KEYS)}")
+    unknown = sorted(set(raw) - set(STUDY_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(STUDY_KEYS)}")
+    for key in ("title", "source"):
+        if not isinstance(raw.get(key), str) or not raw[key].strip():
+            raise ConfigError(f"{where}: '{key}' is required: {STUDY_KEYS[key]}")
+    top_seeds = _as_list(raw.get("seeds"), where, "seeds", int)
+    grids_raw = raw.get("grids")
+    if grids_raw is None:
+        grids_raw = [{k: raw.get(k) for k in GRID_KEYS if k != "seeds"}]
+    elif any(raw.get(k) is not None for k in ("datasets", "models", "augmentations")):
+        raise ConfigError(f"{where}: give either 'grids' or top-level datasets/models/augmentations, not both")
+    if not isinstance(grids_raw, list) or not grids_raw:
+        raise ConfigError(f"{where}: 'grids' must be a non-empty list of grids ({', '.join(GRID_KEYS)})")
+    grids = []
+    for i, g in enumerate(grids_raw):
+        gw = f"{where}, grid {i + 1}" if raw.get("grids") is not None else where
+        if not isinstance(g, dict):
+            raise ConfigError(f"{gw}: a grid is a mapping of {', '.join(GRID_KEYS)}")
+        bad = sorted(set(g) - set(GRID_KEYS))
+        if bad:
+            raise ConfigError(f"{gw}: unknown key(s) {', '.join(bad)}; valid grid keys: {', '.join(GRID_KEYS)}")
+        protocol = g.get("protocol") or raw.get("protocol")
+        if not isinstance(protocol, str) or not protocol:
+            raise ConfigError(f"{gw}: 'protocol' is required: {STUDY_KEYS['protocol']}")
+        seeds = _as_list(g.get("seeds"), gw, "seeds", int) or top_seeds
+        if not seeds:
+            raise ConfigError(f"{gw}: no seeds; set 'seeds: [0, 1, 2, 3, 4]' (a study without seeds runs nothing)")
+        lists = {}
+        for key in ("datasets", "models", "augmentations"):
+            lists[key] = _as_list(g.get(key), gw, key)
+            if not lists[key]:
+                raise ConfigError(f"{gw}: '{key}' is required: {STUDY_KEYS[key]}")
+        grids.append(Grid(protocol, lists["datasets"], lists["models"], lists["augmentations"], seeds))
+    methods = raw.get("methods") or {}
+    if not isinstance(methods, dict) or not all(isinstance(v, dict) or v is None for v in methods.values()):
+        raise ConfigError(f"{where}: 'methods' must map an augmentation name to its parameters")
+    resources = dict(RESOURCE_DEFAULTS)
+    for key, value in (raw.get("resources") or {}).items():
+        if key not in RESOURCE_DEFAULTS:
+            raise ConfigError(f"{where}: unknown resource {key!r}; valid: {', '.join(RESOURCE_DEFAULTS)}")
+        minimum = 0 if key == "gpus" else 1
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise ConfigError(f"{where}: resources.{key} is {value!r}; expected an integer >= {minimum}")
+        resources[key] = value
+    not_runnable = raw.get("not_runnable") or {}
+    if not isinstance(not_runnable, dict) or not all(isinstance(v, str) and v.strip() for v in not_runnable.values()):
+        raise ConfigError(f"{where}: 'not_runnable' maps a published name to the reason it cannot run")
+    published = _as_list(raw.get("published"), where, "published") if raw.get("published") is not None else ()
+    return Study(
+        name=name,
+        path=str(path),
+        title=raw["title"].strip(),
+        source=raw["source"].strip(),
+        published=published,
+        grids=tuple(grids),
+        methods={k: dict(v or {}) for k, v in methods.items()},
+        resources=resources,
+        not_runnable=dict(not_runnable),
+        notes=str(raw.get("notes") or "").strip(),
+    )
+
+
+def load_studies(studies_dir: str | Path) -> dict[str, Study]:
+    """Every ``<name>.yaml`` in ``studies_dir``, by name."""
+    studies_dir = Path(studies_dir)
+    if not studies_dir.is_dir():
+        raise ConfigError(f"config key 'studies_dir': {studies_dir} is not a folder of study files")
+    studies = {}
+    for path in sorted(studies_dir.glob("*.yaml")):
+        with open(path, encoding="utf-8") as fh:
+            try:
+                raw = yaml.safe_load(fh)
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        studies[path.stem] = parse_study(path.stem, raw, path)
+    if not studies:
+        raise ConfigError(f"{studies_dir}: no study files (<name>.yaml)")
+    return studies
+
+
+def select(studies: dict[str, Study], chosen: str | Iterable[str]) -> list[Study]:
+    """The studies named by the config's ``studies`` (a list of names, or ``all``)."""
+    if chosen == "all":
+        return [s for name, s in studies.items() if name != "demo"]
+    if isinstance(chosen, str):
+        chosen = [chosen]
+    chosen = list(chosen)
+    if not chosen:
+        raise ConfigError("config key 'studies' is empty; name at least one study, e.g. studies: [demo]")
+    unknown = [c for c in chosen if c not in studies]
+    if unknown:
+        raise ConfigError(
+            f"config key 'studies': unknown study {unknown[0]!r}; valid studies: {', '.join(sorted(studies))} "
+            "(or 'all'; one file per study in the studies folder)"
+        )
+    return [studies[c] for c in dict.fromkeys(chosen)]
+
+
+# --- what an augmentation name means: aliases, their parameters, and the checks -------------------------
+
+
+def alias_table(studies: Iterable[Study]) -> dict[str, tuple[dict[str, Any], str]]:
+    """Every augmentation name that a study gives parameters: name -> (entry, study file). Two studies that
+    give one name different parameters are refused: the name is one folder of results."""
+    table: dict[str, tuple[dict[str, Any], str]] = {}
+    for study in studies:
+        for name, entry in study.methods.items():
+            if name in table and table[name][0] != entry:
+                raise ConfigError(
+                    f"{study.path}: methods.{name} is {entry}, but {table[name][1]} gives it {table[name][0]}; "
+                    "one augmentation name is one folder of results: use the same parameters, or another alias name"
+                )
+            table.setdefault(name, (entry, study.path))
+    return table
+
+
+def method_of(aliases: dict[str, tuple[dict[str, Any], str]], augmentation: str) -> tuple[str, dict[str, Any]]:
+    """The registered method behind an augmentation name and the parameters the studies give it."""
+    entry = copy.deepcopy(aliases.get(augmentation, ({}, ""))[0])
+    method = entry.pop("method", augmentation)
+    return method, entry
+
+
+def method_params(protocol: dict[str, Any], method: str, alias_params: dict[str, Any]) -> dict[str, Any]:
+    """A run's method parameters: the protocol's defaults for the method (its source's), then the alias's."""
+    return {**copy.deepcopy((protocol.get("methods") or {}).get(method) or {}), **copy.deepcopy(alias_params)}
+
+
+def validate_studies(
+    all_studies: dict[str, Study],
+    protocols: dict[str, dict[str, Any]],
+    published_dir: str | Path | None = None,
+) -> dict[str, tuple[dict[str, Any], str]]:
+    """Check every study against the registries and the protocols; return the alias table."""
+    from augrepro.augment import AUGMENTATIONS, build_augmentation
+    from augrepro.data.datasets import DATASETS, get_spec
+    from augrepro.models import MODELS
+    from augrepro.models.registry import IMAGENET_MODELS
+
+    aliases = alias_table(all_studies.values())
+    for study in all_studies.values():
+        where = study.path
+        for name, entry in study.methods.items():
+            method = entry.get("method", name)
+            if method not in AUGMENTATIONS:
+                raise ConfigError(
+                    f"{where}: methods.{name}: unknown method {method!r}; valid methods: {', '.join(AUGMENTATIONS.names())}"
+                )
+            if "method" not in entry and name in AUGMENTATIONS and entry:
+                defaults = {f.name: f.default for f in dataclasses.fields(AUGMENTATIONS.get(name))}
+                differ = {k: v for k, v in entry.items() if defaults.get(k, object()) != v}
+                if differ:
+                    raise ConfigError(
+                        f"{where}: methods.{name} gives the registered method {name!r} other parameters ({differ}); "
+                        f"that would put a different method into every study's {name!r} folder: define an alias, "
+                        f"e.g. methods: {{{name}_custom: {{method: {name}, ...}}}}, or set the method's default "
+                        "in the protocol (protocols.yaml, methods:)"
+                    )
+        for csv in study.published:
+            if published_dir is not None and not (Path(published_dir) / csv).is_file():
+                raise ConfigError(f"{where}: published file {csv!r} not found in {published_dir}")
+        for grid in study.grids:
+            try:
+                resolve_protocol(protocols, grid.protocol)
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+            for key in grid.datasets:
+                name, _ = parse_dataset_key(key)
+                if name not in DATASETS:
+                    raise ConfigError(
+                        f"{where}: unknown dataset {key!r} in 'datasets'; valid datasets: {', '.join(sorted(DATASETS))} "
+                        "(append '+' for the protocol's traditional augmentation, e.g. cifar10+)"
+                    )
+            for model in grid.models:
+                if model not in MODELS:
+                    raise ConfigError(f"{where}: unknown model {model!r} in 'models'; valid models: {', '.join(MODELS.names())}")
+            for key in grid.datasets:
+                name, traditional = parse_dataset_key(key)
+                spec = get_spec(name)
+                values = protocol_values(protocols, grid.protocol, name)
+                check_pipeline(values, spec, traditional, f"{where}: protocol {grid.protocol!r} on {key}")
+                if architecture(values, spec) == "imagenet":
+                    bad = [m for m in grid.models if m not in IMAGENET_MODELS]
+                    if bad:
+                        raise ConfigError(
+                            f"{where}: model {bad[0]!r} has no ImageNet-style version (protocol {grid.protocol!r} on "
+                            f"{name}); valid models there: {', '.join(IMAGENET_MODELS)}"
+                        )
+                for aug in grid.augmentations:
+                    method, params = method_of(aliases, aug)
+                    if method not in AUGMENTATIONS:
+                        raise ConfigError(
+                            f"{where}: unknown augmentation {aug!r} in 'augmentations'; valid methods: "
+                            f"{', '.join(AUGMENTATIONS.names())} (or define an alias under 'methods' with "
+                            "'method: <one of these>')"
+                        )
+                    try:
+                        build_augmentation(method, method_params(values, method, params), spec)
+                    except ValueError as exc:
+                        raise ConfigError(f"{where}: augmentation {aug!r} with protocol {grid.protocol!r} on {name}: {exc}") from None
+    return aliases
+
+
+# The ImageNet file loader's transforms (augrepro.data.loader.imagenet_transforms): the only pipeline of file datasets.
+FILE_PIPELINES = ("imagenet",)
+
+
+def check_pipeline(protocol: dict[str, Any], spec, traditional: bool, where: str) -> None:
+    """The protocol's pipeline exists for the dataset's kind, and training and evaluation see one image size."""
+    from augrepro.data.pipelines import build_pipeline
+
+    spec_pipeline = protocol["pipeline"]
+    if spec.kind == "files":
+        if spec_pipeline.get("name") not in FILE_PIPELINES:
+            raise ConfigError(
+                f"{where}: pipeline {spec_pipeline.get('name')!r} runs on images in memory; {spec.name} is decoded "
+                f"from files, whose pipeline is one of {', '.join(FILE_PIPELINES)}"
+            )
+        return
+    try:
+        pipeline = build_pipeline(spec_pipeline, spec.image_size)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    fixed = protocol.get("eval_transform")
+    eval_size = fixed["crop"] if fixed else spec.image_size
+    train_size = pipeline.describe().get("size", spec.image_size) if traditional and pipeline is not None else eval_size
+    if train_size != eval_size:
+        raise ConfigError(
+            f"{where}: training sees {train_size}-px images but evaluation {eval_size}-px ones; set the protocol's "
+            f"eval_transform (e.g. {{resize: {round(train_size * 8 / 7)}, crop: {train_size}}})"
+        )
+
+
+def architecture(protocol: dict[str, Any], spec) -> str:
+    """The model family's input stem: ImageNet-style (7x7 stem, max-pool; torchvision) or CIFAR-style."""
+    return protocol.get("architecture") or ("imagenet" if spec.kind == "files" else "cifar")
+
+
+def resolve_run(
+    key: RunKey,
+    protocols: dict[str, dict[str, Any]],
+    aliases: dict[str, tuple[dict[str, Any], str]],
+) -> dict[str, Any]:
+    """Everything one training run depends on, and nothing else: its identity, its method and parameters,
+    and its protocol's values on its dataset. Execution-only settings are not here."""
+    from augrepro.data.datasets import get_spec
+
+    values = protocol_values(protocols, key.protocol, key.dataset)
+    method, alias_params = method_of(aliases, key.augmentation)
+    values["architecture"] = architecture(values, get_spec(key.dataset))
+    values.pop("title", None)
+    identity = {k: v for k, v in identity_record(key, method, None).items() if k != "variant"}
+    return {
+        **identity,
+        "method_params": method_params(values, method, alias_params),
+        "recipe": {k: v for k, v in values.items() if k != "methods"},
+    }

@@ -1,0 +1,206 @@
+"""Protocols, studies, the union of their runs and the plan: the library under the workflow's grid."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from augrepro.results.compare import load_published
+from augrepro.runs import RunKey, identity_record, read_identity
+from augrepro.studies import ConfigError, load_protocols, resolve_protocol, select_from_config
+from augrepro.studies.plan import REFERENCE, forward_gmacs, load_costs, plan_rows
+from augrepro.studies.study import parse_study
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDIES = sorted(p.stem for p in (ROOT / "config/studies").glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def everything(tmp_path_factory):
+    """Every shipped study chosen, ImageNet's folder pretended present."""
+    imagenet = tmp_path_factory.mktemp("imagenet")
+    return select_from_config({"studies": STUDIES, "data": {"imagenet_path": str(imagenet)}}, ROOT)
+
+
+# --- protocols ------------------------------------------------------------------------------------------
+
+
+def test_a_protocol_derives_from_its_base_and_overrides_per_dataset():
+    protocols = load_protocols(ROOT / "config/protocols.yaml")
+    batch256 = resolve_protocol(protocols, "saliencymix_cifar_batch256", "cifar10")
+    assert batch256["batch_size"] == 256 and batch256["epochs"] == 200 and batch256["milestones"] == [60, 120, 160]
+    salf_cifar = resolve_protocol(protocols, "salfmix", "cifar100")
+    salf_tiny = resolve_protocol(protocols, "salfmix", "tinyimagenet")
+    assert (salf_cifar["batch_size"], salf_tiny["batch_size"]) == (64, 128)  # SalfMix section 5.1
+    assert (salf_cifar["milestones"], salf_tiny["milestones"]) == ([150, 225], [75, 150, 225])
+    assert salf_cifar["pipeline"]["name"] == "random_resized_crop_flip"
+    assert salf_tiny["pipeline"]["name"] == "random_resized_crop_flip_jitter"
+    # method defaults merge key by key: Cutout's length per dataset, the other methods kept
+    assert (salf_cifar["methods"]["cutout"]["length"], salf_tiny["methods"]["cutout"]["length"]) == (16, 32)
+    assert salf_tiny["methods"]["resizemix"] == {"alpha": 0.1, "beta": 0.8}
+    sm = resolve_protocol(protocols, "saliencymix_cifar", "cifar100")
+    assert sm["methods"]["cutout"] == {"length": 8} and sm["methods"]["cutmix"]["prob"] == 0.5
+    imagenet = resolve_protocol(protocols, "saliencymix_imagenet", "imagenet")
+    assert imagenet["methods"]["saliencymix"]["prob"] == imagenet["methods"]["cutmix"]["prob"] == 1.0
+    assert "base" not in batch256 and "per_dataset" not in salf_tiny
+
+
+def test_every_protocol_value_cites_its_source():
+    """Each line that sets a value in config/protocols.yaml carries a one-line comment saying where from."""
+    uncited = []
+    for number, line in enumerate((ROOT / "config/protocols.yaml").read_text().splitlines(), start=1):
+        if not line.startswith(" ") or not line.strip() or line.strip().startswith("#"):
+            continue
+        key, _, value = line.strip().partition(":")
+        if value.split("#")[0].strip() and key not in ("title", "base") and "#" not in value:
+            uncited.append(f"{number}: {line.strip()}")
+    assert not uncited, "values without a source:\n" + "\n".join(uncited)
+
+
+@pytest.mark.parametrize(
+    "entries, message",
+    [
+        ({"a": {"base": "b"}, "b": {"base": "a"}}, "protocol cycle through 'base:': a -> b -> a"),
+        ({"a": {"base": "nowhere"}}, "unknown protocol 'nowhere' (the base of protocol 'a')"),
+        ({"a": {"base": "demo", "epoch": 3}}, "unknown key(s) epoch"),
+        ({"a": {"base": "demo", "numerics": "fp16"}}, "numerics is 'fp16'; expected one of auto, fp32, bf16"),
+        ({"a": {"base": "demo", "milestones": [16, 12]}}, "an increasing list"),
+        ({"a": {"base": "demo", "per_dataset": {"cifar10": {"base": "demo"}}}}, "per_dataset.cifar10 may not set base"),
+        ({"a": {"base": "demo", "eval_transform": {"resize": 32, "crop": 64}}}, "eval_transform"),
+    ],
+)
+def test_bad_protocols_are_refused_naming_the_key(tmp_path, entries, message):
+    base = yaml.safe_load((ROOT / "config/protocols.yaml").read_text())
+    path = tmp_path / "protocols.yaml"
+    path.write_text(yaml.safe_dump({"demo": base["demo"], **entries}))
+    with pytest.raises(ConfigError) as err:
+        load_protocols(path)
+    assert message in str(err.value)
+
+
+# --- studies --------------------------------------------------------------------------------------------
+
+
+def test_study_files_parse_into_grids():
+    raw = yaml.safe_load((ROOT / "config/studies/salfmix_table5.yaml").read_text())
+    study = parse_study("salfmix_table5", raw, "salfmix_table5.yaml")
+    assert [g.protocol for g in study.grids] == ["salfmix", "puzzlemix_1200"]
+    assert all(g.seeds == (0, 1, 2, 3, 4) for g in study.grids)  # top-level seeds reach every grid
+    assert study.runs()[0] == RunKey("salfmix", "cifar100+", "preactresnet18", "baseline", 0)
+    with pytest.raises(ConfigError, match="either 'grids' or top-level"):
+        parse_study("x", dict(raw, datasets=["cifar10"]), "x.yaml")
+
+
+def test_every_published_cell_of_a_study_is_run_or_said_not_runnable(everything):
+    """Each study answers its tables: every cell of its published CSVs is in its grid (its protocol, dataset
+    key, model and method, or an alias named like the cell) or named in not_runnable; the CSV's epochs agree
+    with the protocol's."""
+    published = load_published(ROOT / "resources/published")
+    for study in everything.studies:
+        grid = {(k.protocol, k.dataset_key, k.model, k.augmentation) for k in study.runs()}
+        names = {(p, d, m, everything.method_of(a)[0]) for p, d, m, a in grid} | grid
+        cells = published[published["file"].isin(study.published)]
+        assert set(cells["protocol"]) <= set(study.protocols), study.name
+        for cell in cells.itertuples():
+            key = (cell.protocol, cell.dataset + ("+" if cell.traditional else ""), cell.model, cell.augmentation)
+            covered = key in names or cell.augmentation in study.not_runnable or cell.model in study.not_runnable
+            assert covered, f"{study.name}: published cell {key} is neither run nor said not runnable"
+            if key in names and not pd.isna(cell.epochs):
+                assert resolve_protocol(everything.protocols, cell.protocol, cell.dataset)["epochs"] == cell.epochs
+    files = {f for s in everything.studies for f in s.published}
+    assert files == set(published["file"])  # every published table is answered by a study
+
+
+def test_shared_runs_and_resources(everything):
+    key = RunKey("saliencymix_cifar", "cifar10+", "resnet18", "baseline", 0)
+    owners = {s.name for s in everything.studies_of(key)}
+    assert owners == {"saliencymix_cifar", "saliencymix_time", "team000", "saliencymix_saliency_ablation",
+                      "saliencymix_mixing_ablation"}
+    assert everything.runs.count(key) == 1
+    # the largest request of the studies that need it (the ablations ask for 8 threads)
+    assert everything.resources(key)["threads"] == 8 and everything.resources(key)["gpus"] == 1
+    imagenet = RunKey("saliencymix_imagenet", "imagenet+", "resnet50", "saliencymix", 0)
+    assert everything.resources(imagenet)["gpus"] == 4
+    run = everything.resolved(imagenet)
+    assert run["method_params"]["prob"] == 1.0 and run["recipe"]["architecture"] == "imagenet"
+
+
+def test_a_study_is_skipped_when_its_data_is_not_available():
+    selection = select_from_config({"studies": ["saliencymix_imagenet", "team000"], "data": {}}, ROOT)
+    assert [s.name for s in selection.studies] == ["team000"]
+    assert "data.imagenet_path" in selection.skipped["saliencymix_imagenet"]
+    with pytest.raises(ConfigError, match="no chosen study can run here"):
+        select_from_config({"studies": ["saliencymix_imagenet"], "data": {"imagenet_path": "/no/such/folder"}}, ROOT)
+
+
+def test_all_means_every_study_but_the_demo():
+    selection = select_from_config({"studies": "all", "data": {}}, ROOT)
+    chosen = {s.name for s in selection.studies} | set(selection.skipped)
+    assert chosen == set(STUDIES) - {"demo"}
+
+
+# --- a run's identity ----------------------------------------------------------------------------------
+
+
+def test_a_run_key_round_trips_through_wildcards_and_meta():
+    key = RunKey("salfmix", "tinyimagenet+", "preactresnet18", "hybridmix_v3_nopool", 3)
+    assert RunKey.from_wildcards(key.wildcards()) == key
+    assert key.run_dir == "results/runs/salfmix/tinyimagenet+/preactresnet18/hybridmix_v3_nopool/seed3"
+    ident = read_identity({"run": identity_record(key, "hybridmix_v3", None)})
+    assert ident.key == key and ident.traditional is True and ident.dataset == "tinyimagenet"
+    with pytest.raises(ValueError, match="lacks 'protocol'.*older augrepro"):
+        read_identity({"run": {"dataset": "cifar10", "model": "resnet18", "augmentation": "cutmix", "seed": 0}}, "x/meta.json")
+
+
+# --- the plan ------------------------------------------------------------------------------------------
+
+
+def test_the_cost_table_covers_every_study_and_matches_a_recount(everything):
+    from augrepro.studies.plan import cost_entries
+
+    costs = load_costs()
+    demo = select_from_config({"studies": ["demo"]}, ROOT)
+    missing = set(cost_entries(everything)) | set(cost_entries(demo))
+    missing -= set(costs)
+    assert not missing, f"run `augrepro plan --write-costs`: no cost for {sorted(missing)}"
+    for shape in [("resnet18", "cifar", 32, 10), ("resnet8", "cifar", 32, 10), ("regnet200m", "cifar", 32, 100)]:
+        assert costs[shape] == pytest.approx(forward_gmacs(*shape)[0], rel=1e-5)
+    assert costs[tuple(REFERENCE[k] for k in ("model", "architecture", "image_size", "num_classes"))] > 0
+
+
+def test_the_plan_counts_runs_done_and_shared_and_calibrates_on_the_published_hours(tmp_path):
+    project = tmp_path / "project"
+    for item in ("config", "resources"):
+        import shutil
+
+        shutil.copytree(ROOT / item, project / item)
+    config = {"studies": ["saliencymix_time", "saliencymix_cifar"]}
+    done = RunKey("saliencymix_cifar", "cifar10+", "resnet18", "baseline", 0)
+    for name in ("metrics.csv", "timing.json", "meta.json"):
+        (project / done.path(name)).parent.mkdir(parents=True, exist_ok=True)
+        (project / done.path(name)).write_text("x")
+    rows = {r.study: r for r in plan_rows(select_from_config(config, project))}
+    time, cifar, total = rows["saliencymix_time"], rows["saliencymix_cifar"], rows["all chosen studies (each run once)"]
+    assert (time.runs, time.done, time.shared) == (25, 1, 20)  # mixup is the time table's own
+    assert (cifar.runs, cifar.done, cifar.shared) == (240, 1, 20)
+    assert total.runs == 240 + 5 and total.done == 1
+    # the reference run is the published 0.83 h; the time table's five methods follow its ratios
+    per_run = time.gpu_hours / 25
+    assert 0.83 < per_run < 0.91
+    assert total.gpu_hours == pytest.approx(cifar.gpu_hours + 5 * 0.87 / 0.83 * 0.83, rel=1e-3)
+    assert total.gpu_hours - total.gpu_hours_left == pytest.approx(0.83, rel=1e-3)  # the baseline run done
+
+
+def test_plan_command_prints_the_table(capsys):
+    from augrepro.cli import main
+
+    assert main(["plan", "--studies", "saliencymix_cifar,team000", "--root", str(ROOT)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"saliencymix_cifar\s+240\s+\d+\s+45", out)
+    assert "all chosen studies (each run once)    240" in out
+    assert main(["plan", "--studies", "nosuch", "--root", str(ROOT)]) == 2
+    assert "unknown study 'nosuch'" in capsys.readouterr().err
