@@ -217,19 +217,20 @@ def test_mixing_probability(method, params, p):
         _assert_binomial(rate, p, draws)
 
 
-@pytest.mark.parametrize(
-    "method, params",
-    [("cutmix", {}), ("saliencymix", {"variant": "official"}), ("saliencymix", {"variant": "paper"}), ("mixup", {})],
-)
-def test_prob_zero_never_mixes(method, params):
-    aug = build(method, prob=0.0, **params)
-    ctx = ctx_for(1)
-    x = normalize(random_uint8(4, 1))
-    for _ in range(50):
-        res = aug(x, torch.zeros(4, dtype=torch.long), ctx)
-        assert torch.equal(res.images, x)
-        assert torch.equal(res.index, torch.arange(4))
-        assert torch.all(res.lam == 1) and torch.all(res.partner_weight == 0)
+@pytest.mark.parametrize("method", ["cutmix", "saliencymix", "mixup", "resizemix", "ricap", "snapmix", "hybridmix_v1",
+                                    "hybridmix_v2", "hybridmix_v3"])
+def test_values_that_would_turn_a_method_off_are_refused_pointing_to_baseline(method):
+    """The released code quietly skips mixing when prob is 0 or beta <= 0: runs that carry the method's name but
+    train the baseline. Such values are refused when the method is built (before any job), naming the key, the
+    value and the range (issue: `methods: {cutmix: {beta: -1}}` was accepted)."""
+    with pytest.raises(ValueError, match=rf"{method}\.prob = 0\.0 is out of range: expected in \(0, 1\].*baseline"):
+        build(method, prob=0.0)
+    with pytest.raises(ValueError, match=rf"{method}\.prob = 1\.5 is out of range"):
+        build(method, prob=1.5)
+    beta = {"mixup": "alpha", "hybridmix_v1": "alpha", "resizemix": None}.get(method, "beta")
+    if beta:
+        with pytest.raises(ValueError, match=rf"{method}\.{beta} = -1\.0 is out of range: expected > 0.*baseline"):
+            build(method, **{beta: -1.0})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -403,7 +404,10 @@ def test_every_method_handles_odd_and_single_batches_deterministically(method, p
     for a, b in zip(*runs):
         assert a.images.shape == x.shape and a.images.dtype == x.dtype
         assert torch.isfinite(a.images).all()
-        if a.indices is None:  # two-image methods: the partner index is a permutation
+        if a.indices is None and getattr(aug, "mode", None) == "per_sample":
+            # HybridMix per sample (SalfMix Algorithm 2, line 8): partners drawn with replacement
+            assert a.index.min() >= 0 and a.index.max() < n
+        elif a.indices is None:  # two-image methods: the partner index is a permutation
             assert sorted(a.index.tolist()) == list(range(n))
         else:  # RICAP: K partners per sample whose weights are the area fractions, summing to 1
             assert a.indices.shape[1] == n and torch.allclose(a.weights.sum(0), torch.ones(n))

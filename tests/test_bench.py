@@ -18,6 +18,8 @@ CASES = {
     "bench_methods.py": (["--repeats", "1", "--methods", "baseline,cutmix"], ["training step", "cutmix", "/ step"]),
     "bench_report.py": (["--runs", "4", "--epochs", "3"], ["aggregate + render"]),
     "bench_load_prepared.py": (["--repeats", "1"], ["load #1"]),
+    "bench_protocol_variants.py": (["--seeds", "0", "1", "--epochs", "1", "--train", "64", "--test", "32"],
+                                   ["fp32", "bf16", "bn2", "minus fp32"]),
     "bench_pipelines.py": (["--repeats", "1", "--batch", "4", "--sizes", "8"],
                            ["img/s", "pad_crop_flip", "random_resized_crop_flip_jitter", "none"]),
 }

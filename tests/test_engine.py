@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import json
 
 import numpy as np
@@ -326,3 +327,88 @@ def test_a_training_step_never_waits_for_the_gpu(device, method, params):
         if dev.type == "cuda":
             torch.cuda.set_sync_debug_mode("default")
     assert all(bool(torch.isfinite(loss)) for loss in losses)
+
+
+# --- the lr of every epoch, against each source's rule ------------------------------------------------
+
+
+def _released_lrs(protocol: str, recipe: dict) -> list[float]:
+    """The lr of each 0-based epoch as each source's training loop sets it."""
+    import warnings
+
+    epochs, base = int(recipe["epochs"]), float(recipe["lr"])
+    if protocol in ("saliencymix_cifar", "regnet_cifar", "salfmix"):
+        opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=base)
+        if protocol == "regnet_cifar":  # RegNet-Pytorch main.py: CosineAnnealingLR(T_max=epochs), step() per epoch
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+        else:
+            sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=recipe["milestones"], gamma=recipe["gamma"])
+        lrs = []
+        for epoch in range(epochs):
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                # saliencymix.py: scheduler.step(epoch) after testing; the others: scheduler.step()
+                sched.step(epoch) if protocol == "saliencymix_cifar" else sched.step()
+        return lrs
+    if protocol == "cutmix_pyramidnet":  # CutMix train.py adjust_learning_rate (CIFAR)
+        return [base * 0.1 ** (e // (epochs * 0.5)) * 0.1 ** (e // (epochs * 0.75)) for e in range(epochs)]
+    if protocol == "saliencymix_imagenet":  # SaliencyMix-ImageNet / CutMix train.py, epochs == 300
+        return [base * 0.1 ** (e // 75) for e in range(epochs)]
+    if protocol == "puzzlemix_1200":  # PuzzleMix main.py adjust_learning_rate: x gamma from each schedule epoch on
+        return [base * math.prod(g for step in recipe["milestones"] if e >= step for g in [recipe["gamma"]]) for e in range(epochs)]
+    raise AssertionError(protocol)
+
+
+@pytest.mark.parametrize(
+    "protocol", ["saliencymix_cifar", "saliencymix_imagenet", "cutmix_pyramidnet", "puzzlemix_1200", "regnet_cifar", "salfmix"]
+)
+def test_the_lr_of_every_epoch_follows_the_sources_rule(protocol):
+    from augrepro.studies import load_protocols, resolve_protocol
+    from augrepro.train.engine import make_scheduler
+
+    recipe = resolve_protocol(load_protocols(engine_root() / "config/protocols.yaml"), protocol, "cifar100")
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=recipe["lr"])
+    sched = make_scheduler(opt, recipe)
+    ours = []
+    for _ in range(recipe["epochs"]):
+        ours.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert ours == pytest.approx(_released_lrs(protocol, recipe), rel=1e-9, abs=1e-15)
+    if protocol == "saliencymix_cifar":  # the first decay after 61 epochs at 0.1 (the authors' logs jump at 61)
+        assert ours.index(min(ours[:70])) == 61 and ours[60] == pytest.approx(0.1)
+
+
+def engine_root():
+    return Path(__file__).resolve().parents[1]
+
+
+def test_a_run_trains_with_the_delayed_schedule(tiny_npz, tmp_path):
+    run = make_run(epochs=4)
+    run["recipe"]["lr_decay_delay"] = 1
+    result = train_run(run, tiny_npz, tmp_path, EXECUTION, threads=1)
+    assert [row["lr"] for row in result["metrics"]] == pytest.approx([0.05, 0.05, 0.05, 0.01])
+
+
+def test_batchnorm_replicas_normalize_each_chunk_and_keep_the_first_chunks_running_statistics():
+    """nn.DataParallel on two GPUs, on one device: each half of the batch is normalized with its own statistics,
+    and the running statistics are those the first half alone would leave (the replica on device[0])."""
+    import copy
+
+    from augrepro.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("resnet8", 10).train()
+    x = torch.randn(10, 3, 32, 32)
+    reference = copy.deepcopy(model)
+    want = torch.cat([reference(x[:5]), copy.deepcopy(model)(x[5:])])
+    got = engine.ReplicaForward(model, model, 2)(x)
+    assert torch.allclose(got, want, atol=1e-6)
+    assert not torch.allclose(got, copy.deepcopy(model)(x), atol=1e-3)  # one batch of 10 normalizes differently
+    for a, b in zip(model.buffers(), reference.buffers()):
+        assert torch.equal(a, b)  # running statistics of the first chunk only
+    assert all(m.momentum == 0.1 for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    model.eval()
+    assert torch.equal(engine.ReplicaForward(model, model, 2)(x), model(x))  # evaluation: one pass, running stats

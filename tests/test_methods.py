@@ -128,9 +128,9 @@ def test_model_dependent_methods_without_model_fail_clearly():
         ("resizemix", {"alpha": 0.9, "beta": 0.5}, "alpha <= beta"),
         ("ricap", {"beta": 0.0}, "ricap.beta"),
         ("snapmix", {"prob": 1.5}, "snapmix.prob"),
-        ("saliencymix", {"variant": "paper", "style": "corner_to_corner"}, "valid styles"),
+        ("saliencymix", {"variant": "paper", "style": "corner_to_corner"}, "style = .corner_to_corner.*one of salient_to_corresponding"),
         ("saliencymix", {"style": "salient_to_salient"}, "needs variant: paper"),
-        ("hybridmix_v2", {"variant": "nope"}, "valid variants"),
+        ("hybridmix_v2", {"saliencymix": "nope"}, "saliencymix = .nope.*one of official, paper"),
     ],
 )
 def test_bad_parameters_are_refused_by_name(method, params, match):
@@ -228,7 +228,7 @@ def test_ricap_beta_moves_the_boundary():
 
 @pytest.mark.parametrize(
     "method,params",
-    [("ricap", {}), ("resizemix", {}), ("snapmix", {}), ("hybridmix_v1", {"alpha": 1.0})],
+    [("ricap", {}), ("resizemix", {}), ("snapmix", {}), ("hybridmix_v1", {"alpha": 1.0, "mode": "per_batch"})],
 )
 def test_probability_of_mixing_a_batch_matches_its_setting(method, params):
     x, y = batch(4)
@@ -424,24 +424,55 @@ def test_cutout_saliency_zeroes_the_least_salient_patch():
 
 
 @pytest.mark.parametrize(
-    "version,second,params",
+    "version,second,params,second_params",
     [
-        ("hybridmix_v1", "mixup", {"alpha": 0.7}),
-        ("hybridmix_v2", "saliencymix", {"variant": "paper", "beta": 1.0}),
-        ("hybridmix_v2", "saliencymix", {"variant": "official", "beta": 1.0}),
-        ("hybridmix_v3", "cutmix", {"beta": 1.0}),
+        ("hybridmix_v1", "mixup", {"alpha": 0.7}, {"alpha": 0.7}),
+        ("hybridmix_v2", "saliencymix", {"saliencymix": "paper", "beta": 1.0}, {"variant": "paper", "beta": 1.0}),
+        ("hybridmix_v2", "saliencymix", {"saliencymix": "official", "beta": 1.0}, {"variant": "official", "beta": 1.0}),
+        ("hybridmix_v3", "cutmix", {"beta": 1.0}, {"beta": 1.0}),
     ],
 )
-def test_hybridmix_equals_salfmix_then_its_two_image_method(version, second, params):
+def test_hybridmix_per_batch_equals_salfmix_then_its_two_image_method(version, second, params, second_params):
     model = make_model()
     x, y = batch(8, seed=6)
-    got = build(version, r=0.4, **params)(x, y, ctx_for(3, model))
+    got = build(version, r=0.4, mode="per_batch", **params)(x, y, ctx_for(3, model))
     ctx = ctx_for(3, model)
     self_mixed = build("salfmix", r=0.4)(x, y, ctx)
-    want = build(second, prob=1.0, **params)(self_mixed.images, y, ctx)
+    want = build(second, prob=1.0, **second_params)(self_mixed.images, y, ctx)
     assert torch.equal(got.images, want.images)
     assert torch.equal(got.lam, want.lam) and torch.equal(got.index, want.index)
-    assert not torch.equal(got.images, build(second, prob=1.0, **params)(x, y, ctx_for(3, model)).images)
+    assert not torch.equal(got.images, build(second, prob=1.0, **second_params)(x, y, ctx_for(3, model)).images)
+
+
+@pytest.mark.parametrize("version", ["hybridmix_v1", "hybridmix_v2", "hybridmix_v3"])
+def test_hybridmix_per_sample_follows_algorithm_2(version):
+    """SalfMix Algorithm 2, lines 7-13: each sample d draws its own partner z (with replacement), its own lam and,
+    for v2/v3, its own box; x~_d = T_t(SalfMix(x_d), SalfMix(x_z)). Checked against the definition: the pixels
+    inside each box come from the self-mixed partner, lam is the kept share, and the draws differ per sample."""
+    model = make_model()
+    x, y = batch(32, seed=9)
+    aug = build(version, r=0.25)
+    res = aug(x, y, ctx_for(5, model))
+    z = res.index
+    assert len(set(z.tolist())) < 32  # drawn with replacement (a permutation would have no repeat)
+    # the same draws, replayed step by step with Algorithm 2's pieces
+    ctx = ctx_for(5, model)
+    saliency = aug._first.saliency_map(x, y, ctx)
+    partner = torch.randint(0, 32, (32,), generator=ctx.generator)
+    assert torch.equal(partner, z)
+    x1 = aug._first.self_mix(x, saliency, ctx.generator).images
+    x2 = aug._first.self_mix(x[partner], saliency[partner], ctx.generator).images
+    if version == "hybridmix_v1":
+        lam = res.lam[:, None, None, None]
+        assert torch.allclose(res.images, lam * x1 + (1 - lam) * x2, atol=1e-6)
+        assert len(set(res.lam.tolist())) > 16  # one lam per sample, not per batch
+    else:
+        inside = box_masks(res.boxes, 32, 32).expand_as(x)
+        assert torch.equal(res.images[inside], x2[inside]) and torch.equal(res.images[~inside], x1[~inside])
+        area = (res.boxes[:, 2] - res.boxes[:, 0]) * (res.boxes[:, 3] - res.boxes[:, 1])
+        assert torch.allclose(res.lam, 1 - area.float() / 1024)
+        assert len({tuple(b) for b in res.boxes.tolist()}) > 16  # one box per sample
+    assert (z != torch.arange(32)).any()
 
 
 def test_hybridmix_leaves_the_first_epoch_clean_and_first_epoch_moves_that():
@@ -455,10 +486,12 @@ def test_hybridmix_leaves_the_first_epoch_clean_and_first_epoch_moves_that():
     assert not torch.equal(late(x, y, ctx_for(0, model, epoch=4)).images, x)
 
 
-def test_hybridmix_reports_its_saliencymix_variant():
-    assert build("hybridmix_v2", variant="paper").describe()["variant"] == "paper"
-    assert build("hybridmix_v2").describe()["variant"] == "official"
-    assert build("hybridmix_v3").describe()["variant"] is None
+def test_hybridmix_reports_its_mode_and_saliencymix_variant():
+    assert build("hybridmix_v2").describe()["variant"] == "per_sample, saliencymix paper"
+    assert build("hybridmix_v2", mode="per_batch", saliencymix="official").describe()["variant"] == "per_batch, saliencymix official"
+    assert build("hybridmix_v3").describe()["variant"] == "per_sample"
+    with pytest.raises(ValueError, match="Algorithm 2 mixes per sample"):
+        build("hybridmix_v2", saliencymix="official")
 
 
 # --- SaliencyMix ablation styles ---------------------------------------------------------------------------
@@ -504,4 +537,14 @@ def test_salfmix_without_average_pooling_takes_the_salient_pixel_not_the_salient
     assert (most.tolist(), k) == ([[16, 0]], 8)
     most, _, k = extreme_cells(saliency, build("salfmix", pool=False).cells(32))
     assert (most.tolist(), k) == ([[5, 30]], 1)
-    assert build("hybridmix_v3", pool=False)._first().cells(64) == 64  # 64 x 64 on Tiny-ImageNet
+    assert build("hybridmix_v3", pool=False)._first.cells(64) == 64  # 64 x 64 on Tiny-ImageNet
+
+
+@pytest.mark.parametrize("method", ["salfmix", "cutout_saliency", "hybridmix_v1", "hybridmix_v3"])
+def test_the_salfmix_family_leaves_the_first_epoch_clean(method):
+    """One rule for the SalfMix family (SalfMix Algorithm 2, line 6: only for e > 1): nothing in epoch 1."""
+    model = make_model()
+    x, y = batch(6)
+    first = build(method)(x, y, ctx_for(0, model, epoch=1))
+    assert torch.equal(first.images, x) and torch.equal(first.lam, torch.ones(6))
+    assert not torch.equal(build(method)(x, y, ctx_for(0, model, epoch=2)).images, x)

@@ -121,3 +121,25 @@ def test_imagenet_models_come_from_torchvision():
     assert m50(torch.randn(1, 3, 224, 224)).shape == (1, 1000)
     with pytest.raises(ValueError, match="valid ImageNet-style models: resnet18, resnet34, resnet50, resnet101"):
         build_model("wrn28_10", 1000, architecture="imagenet")
+
+
+def test_preactresnet_options_follow_each_source():
+    """He et al.'s PreActResNet ends with BN + ReLU (the default); PuzzleMix's code has none (final_bn: false) and
+    strides its stem by 2 on 64 x 64 Tiny-ImageNet (stem_stride: 2), so its last stage sees 4 x 4 as on CIFAR."""
+    import torch
+
+    from augrepro.models import build_model, model_of_run
+
+    he = build_model("preactresnet18", 200)
+    puzzle = build_model("preactresnet18", 200, final_bn=False, stem_stride=2)
+    assert isinstance(he.bn, torch.nn.BatchNorm2d) and puzzle.bn is None
+    assert sum(p.numel() for p in he.parameters()) - sum(p.numel() for p in puzzle.parameters()) == 2 * 512
+    x = torch.randn(2, 3, 64, 64)
+    assert he.features(x).shape[-1] == 8 and puzzle.features(x).shape[-1] == 4
+    assert (puzzle.features(x) < 0).any()  # no final ReLU: the features are the last block's sum
+    run = {"model": "preactresnet18", "recipe": {"architecture": "cifar", "model_options": {"final_bn": False}}}
+    assert model_of_run(run, 10).bn is None
+    with pytest.raises(ValueError, match="model_options stem for model 'preactresnet18'; valid options: final_bn, stem_stride"):
+        build_model("preactresnet18", 10, stem=2)
+    with pytest.raises(ValueError, match="ImageNet-style resnet50 takes none"):
+        build_model("resnet50", 10, "imagenet", final_bn=False)

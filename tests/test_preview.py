@@ -75,7 +75,7 @@ def test_cli_preview_and_methods(demo_npz, tmp_path, capsys):
     assert "valid augmentation methods" in capsys.readouterr().err
     assert main(["methods"]) == 0
     listing = capsys.readouterr().out
-    assert "salfmix(n=None, r=0.3, saliency=True, pool=True)" in listing and "hybridmix_v3(" in listing
+    assert "salfmix(n=None, r=0.3, saliency=True, pool=True, first_epoch=2)" in listing and "hybridmix_v3(" in listing
 
 
 def preview_project(tmp_path: Path, demo_npz: Path) -> Path:

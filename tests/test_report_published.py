@@ -161,3 +161,37 @@ def test_duplicate_cells_are_refused(tmp_path):
     (tmp_path / "dup.csv").write_text(header + row + row)
     with pytest.raises(ValueError, match="given twice"):
         load_published(tmp_path)
+
+
+def test_the_authors_learning_curves_are_recorded_with_their_runs_arguments():
+    from augrepro.results.curves import load_published_curves
+
+    curves = load_published_curves(PUBLISHED_DIR)
+    assert set(curves["curve"]) == {f"saliencymix_authors_{n}" for n in ("cifar100_resnet18", "cifar10_resnet18", "cifar10_resnet50")}
+    c100 = curves[curves["curve"] == "saliencymix_authors_cifar100_resnet18"]
+    assert list(c100["epoch"]) == list(range(1, 201))
+    best = c100.loc[c100["test_top1_error"].idxmin()]
+    # REFERENCE: best test accuracy 80.56 % at (0-based) epoch 195
+    assert (round(100 - best["test_top1_error"], 2), int(best["epoch"])) == (80.56, 196)
+    assert "batch_size 128" in best["args"] and best["protocol"] == "saliencymix_cifar" and bool(best["traditional"])
+    # the first lr decay shows after 61 epochs at 0.1 (saliencymix.py steps the scheduler with the 0-based epoch)
+    err = c100.set_index("epoch")["test_top1_error"]
+    assert err[63] < err[61] - 5 and abs(err[61] - err[60]) < 5
+    cifar10 = curves[curves["curve"] == "saliencymix_authors_cifar10_resnet18"]
+    assert len(cifar10) == 146 and "learning_rate 0.25" in cifar10["args"].iloc[0]  # that log stops at epoch 146
+
+
+def test_published_curves_are_drawn_only_on_their_cells_figure():
+    from augrepro.report.figures import learning_curves
+    from augrepro.results.curves import load_published_curves
+
+    published = load_published_curves(PUBLISHED_DIR)
+    ours = pd.DataFrame(
+        [{"protocol": "saliencymix_cifar", "dataset": "cifar100", "traditional": True, "model": "resnet18",
+          "augmentation": "saliencymix", "seed": s, "epoch": e, "train_loss": 1.0, "test_top1_error": 60.0 / e + s,
+          "test_top5_error": 1.0} for s in (0, 1) for e in range(1, 11)]
+    )
+    plain = learning_curves(ours)
+    assert learning_curves(ours, published)[0][1] != plain[0][1]  # the authors' log is drawn
+    other = ours.assign(protocol="saliencymix_cifar_batch256")
+    assert learning_curves(other, published)[0][1] == learning_curves(other)[0][1]  # another recipe: not drawn

@@ -204,3 +204,56 @@ def test_plan_command_prints_the_table(capsys):
     assert "all chosen studies (each run once)    240" in out
     assert main(["plan", "--studies", "nosuch", "--root", str(ROOT)]) == 2
     assert "unknown study 'nosuch'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "protocol, dataset, length",
+    [("saliencymix_cifar", "cifar10", 16), ("saliencymix_cifar", "cifar100", 8),  # Cutout README
+     ("salfmix", "cifar100", 16), ("salfmix", "tinyimagenet", 32)],  # SalfMix §5.1: half the image side
+)
+def test_cutouts_hole_follows_the_protocol(everything, protocol, dataset, length):
+    from augrepro.augment import Context, build_augmentation
+    from augrepro.data import get_spec
+
+    import numpy as np
+    import torch
+
+    run = everything.resolved(RunKey(protocol, f"{dataset}+", "preactresnet18", "cutout", 0))
+    spec = get_spec(dataset)
+    cutout = build_augmentation("cutout", run["method_params"], spec)
+    size = spec.image_size
+    x = torch.ones(64, 3, size, size)
+    res = cutout(x, torch.zeros(64, dtype=torch.long), Context(spec.mean, spec.std, torch.Generator().manual_seed(0), np.random.default_rng(0)))
+    sides = (res.boxes[:, 2] - res.boxes[:, 0]).tolist()
+    assert max(sides) == length  # an unclipped hole has the protocol's side
+
+
+@pytest.mark.parametrize("protocol, dataset", [("saliencymix_cifar", "cifar10"), ("salfmix", "cifar10"),
+                                               ("salfmix", "tinyimagenet"), ("puzzlemix_1200", "cifar100"),
+                                               ("saliencymix_tinyimagenet", "tinyimagenet")])
+def test_each_protocols_pipeline_on_a_batchs_pixels(everything, protocol, dataset):
+    """Constant grey images through each protocol's '+' pipeline: pad-and-crop leaves zero borders (the padding),
+    random-resized-crop never does (its crops lie inside the image), colour jitter moves the grey level; the
+    output side is the protocol's."""
+    import torch
+
+    from augrepro.data import get_spec
+    from augrepro.data.pipelines import build_pipeline
+
+    spec = get_spec(dataset)
+    recipe = resolve_protocol(everything.protocols, protocol, dataset)
+    pipeline = build_pipeline(recipe["pipeline"], spec.image_size)
+    x = torch.full((64, 3, spec.image_size, spec.image_size), 128, dtype=torch.uint8)
+    out = pipeline(x, torch.Generator().manual_seed(0))
+    values = out.float() / (255.0 if out.dtype == torch.uint8 else 1.0)
+    name = recipe["pipeline"]["name"]
+    assert out.shape[-1] == recipe["pipeline"].get("size", spec.image_size)
+    if name == "pad_crop_flip":
+        padding = recipe["pipeline"]["padding"]
+        zero_rows = (values == 0).all(1).all(-1).sum(1)  # per image: rows that are all padding
+        assert zero_rows.max() == padding and (zero_rows > 0).any()
+    else:
+        assert (values > 0.1).all()  # no padding anywhere
+        jittered = values.mean((1, 2, 3))
+        moved = (jittered - 128 / 255).abs().max()
+        assert (moved > 0.02) == (name == "random_resized_crop_flip_jitter")

@@ -251,9 +251,12 @@ def bad_project(tmp_path: Path, case: str) -> tuple[Path, list[str]]:
     elif case == "unknown method parameter":
         add_study(project, "tiny", dict(TINY_STUDY, augmentations=["cm"], methods={"cm": {"method": "cutmix", "alpha": 1.0}}))
         expected = ["tiny.yaml", "cm", "alpha", "beta, prob"]
+    elif case == "parameter out of range":
+        add_study(project, "tiny", dict(TINY_STUDY, augmentations=["cm"], methods={"cm": {"method": "cutmix", "beta": -1}}))
+        expected = ["tiny.yaml", "cutmix.beta = -1", "expected > 0", "use the method `baseline`"]
     elif case == "bad variant":
         add_study(project, "tiny", dict(TINY_STUDY, augmentations=["sm"], methods={"sm": {"method": "saliencymix", "variant": "magic"}}))
-        expected = ["tiny.yaml", "saliencymix", "magic", "official, paper"]
+        expected = ["tiny.yaml", "saliencymix", "magic", "one of official, paper"]
     elif case == "alias shadows a registered method":
         add_study(project, "tiny", dict(TINY_STUDY, methods={"saliencymix": {"variant": "paper"}}))
         expected = ["tiny.yaml", "methods.saliencymix", "variant", "define an alias"]
@@ -282,7 +285,7 @@ def bad_project(tmp_path: Path, case: str) -> tuple[Path, list[str]]:
 
 BAD_CASES = [
     "unknown study", "unknown protocol", "unknown model", "unknown method", "unknown dataset",
-    "unknown method parameter", "bad variant", "alias shadows a registered method",
+    "unknown method parameter", "parameter out of range", "bad variant", "alias shadows a registered method",
     "two studies give one alias different parameters", "protocol cycle", "study without seeds", "wrong type",
     "unknown study key",
 ]

@@ -94,6 +94,10 @@ class Augmentation:
     def __call__(self, images: torch.Tensor, labels: torch.Tensor, ctx: Context) -> MixResult:
         raise NotImplementedError
 
+    def bind(self, spec) -> None:
+        """Adapt to a dataset (its DatasetSpec) and check what depends on it; called once by
+        :func:`build_augmentation`, after every parameter's own range was checked. Nothing by default."""
+
     def uses_model(self) -> bool:
         """Whether a call makes an extra pass through ``ctx.model`` (the model being trained)."""
         return False
@@ -138,6 +142,67 @@ def identity(images: torch.Tensor) -> MixResult:
     )
 
 
+@dataclass(frozen=True)
+class Range:
+    """The valid values of one method parameter, declared with the parameter (:func:`param`)."""
+
+    low: float | None = None  # lower bound (None: none)
+    high: float | None = None  # upper bound (None: none)
+    low_open: bool = False  # True: the bound itself is invalid
+    high_open: bool = False
+    choices: tuple | None = None  # the valid values, for names
+    disables: str = ""  # why a value outside the range would silently turn the method off
+
+    def describe(self) -> str:
+        if self.choices is not None:
+            return "one of " + ", ".join(str(c) for c in self.choices)
+        if self.low is not None and self.high is not None:
+            return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+        if self.low is not None:
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        return f"{'<' if self.high_open else '<='} {self.high:g}"
+
+    def contains(self, value: Any) -> bool:
+        if value is None:
+            return True  # None means "the default for the dataset"; the field's type allows it or not
+        if self.choices is not None:
+            return value in self.choices
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            return False
+        return self.high is None or not (value > self.high or (self.high_open and value == self.high))
+
+
+def param(default: Any, *, disables: str = "", **bounds) -> Any:
+    """A method parameter with its valid range: ``beta: float = param(1.0, low=0, low_open=True)``. Every
+    method's ranges are checked in one place (:func:`check_ranges`) before any job starts."""
+    return dataclasses.field(default=default, metadata={"range": Range(disables=disables, **bounds)})
+
+
+# The ranges every method shares.
+def probability(default: float) -> Any:
+    """A mixing probability in (0, 1]: 0 would never mix, which is the baseline."""
+    return param(default, low=0.0, high=1.0, low_open=True, disables="prob 0 never mixes: that run is the baseline")
+
+
+def beta_parameter(default: float) -> Any:
+    """A Beta(a, a) parameter, > 0: the released CutMix/SaliencyMix/mixup code skips mixing when it is <= 0."""
+    return param(default, low=0.0, low_open=True, disables="the released code mixes nothing when it is <= 0")
+
+
+def check_ranges(method: str, instance: "Augmentation") -> None:
+    """Every parameter of ``instance`` against the range declared with it; the message names the key, the value
+    and the range, and points to ``baseline`` where a value would silently disable the method."""
+    for f in dataclasses.fields(instance):
+        rng = f.metadata.get("range")
+        value = getattr(instance, f.name)
+        if rng is None or rng.contains(value):
+            continue
+        message = f"{method}.{f.name} = {value!r} is out of range: expected {rng.describe()}"
+        if rng.disables:
+            message += f" ({rng.disables}; to train without mixing, use the method `baseline`)"
+        raise ValueError(message)
+
+
 def _check_type(method: str, key: str, hint: Any, value: Any) -> Any:
     """Check ``value`` against the field's annotation (``int``, ``float``, ``str``, ``X | None``)."""
     expected = tuple(t for t in (typing.get_args(hint) or (hint,)) if isinstance(t, type))
@@ -152,7 +217,8 @@ def _check_type(method: str, key: str, hint: Any, value: Any) -> Any:
 
 
 def build_augmentation(method: str, params: dict[str, Any] | None, dataset_spec) -> Augmentation:
-    """Build a registered method from config parameters; unknown or mistyped parameters fail by name."""
+    """Build a registered method from config parameters; unknown, mistyped or out-of-range parameters fail
+    by name, before the method is bound to the dataset."""
     cls = AUGMENTATIONS.get(method)
     params = dict(params or {})
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -165,6 +231,6 @@ def build_augmentation(method: str, params: dict[str, Any] | None, dataset_spec)
     hints = typing.get_type_hints(cls)
     typed = {k: _check_type(method, k, hints.get(k), v) for k, v in params.items()}
     instance = cls(**typed)
-    if hasattr(instance, "bind"):
-        instance.bind(dataset_spec)
+    check_ranges(method, instance)
+    instance.bind(dataset_spec)
     return instance

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from augrepro.augment.base import Augmentation, Context, MixResult, identity, register
+from augrepro.augment.base import Augmentation, Context, MixResult, beta_parameter, identity, param, probability, register
 from augrepro.augment.boxes import box_masks, clipped_box, cut_size, paste_boxes
 from augrepro.transfer import device_tensor, to_device
 
@@ -30,15 +30,13 @@ class Baseline(Augmentation):
 @register("cutout")
 @dataclass
 class Cutout(Augmentation):
-    length: int | None = None  # None: the dataset's length (16 on CIFAR-10, 8 on CIFAR-100)
-    n_holes: int = 1
+    length: int | None = param(None, low=1)  # None: the dataset's length (16 on CIFAR-10, 8 on CIFAR-100)
+    n_holes: int = param(1, low=1)
     source = "Cutout code util/cutout.py (hole after normalization)"
 
     def bind(self, spec) -> None:
         if self.length is None:
             self.length = spec.cutout_length
-        if self.length < 1 or self.n_holes < 1:
-            raise ValueError("cutout.length and cutout.n_holes must be at least 1")
 
     def __call__(self, images, labels, ctx: Context) -> MixResult:
         n, _, h, w = images.shape
@@ -59,12 +57,12 @@ class Cutout(Augmentation):
 @register("mixup")
 @dataclass
 class Mixup(Augmentation):
-    alpha: float = 1.0
-    prob: float = 1.0
+    alpha: float = beta_parameter(1.0)
+    prob: float = probability(1.0)
     source = "mixup-cifar10 train.py mixup_data"
 
     def __call__(self, images, labels, ctx: Context) -> MixResult:
-        if self.alpha <= 0 or ctx.rng.random() >= self.prob:
+        if ctx.rng.random() >= self.prob:
             return identity(images)
         lam = float(ctx.rng.beta(self.alpha, self.alpha))
         n = images.shape[0]
@@ -78,12 +76,12 @@ class Mixup(Augmentation):
 @register("cutmix")
 @dataclass
 class CutMix(Augmentation):
-    beta: float = 1.0
-    prob: float = 0.5
+    beta: float = beta_parameter(1.0)
+    prob: float = probability(0.5)
     source = "CutMix-PyTorch train.py rand_bbox (cutmix_prob 0.5 on CIFAR)"
 
     def __call__(self, images, labels, ctx: Context) -> MixResult:
-        if self.beta <= 0 or ctx.rng.random() >= self.prob:
+        if ctx.rng.random() >= self.prob:
             return identity(images)
         lam = float(ctx.rng.beta(self.beta, self.beta))
         n, _, h, w = images.shape

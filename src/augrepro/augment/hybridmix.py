@@ -1,89 +1,180 @@
-"""HybridMix v1/v2/v3 (seed 002, section 4.4, Algorithm 2 and Table 2): SalfMix on both images, then a
-two-image method T_t = Mixup (v1), SaliencyMix (v2) or CutMix (v3), equation (1):
-x~ = T_t(T_s(x1), y1, T_s(x2), y2).
+"""HybridMix v1/v2/v3 (SalfMix paper §4.4, Algorithm 2 and Table 2): SalfMix on both images, then a two-image
+method T_t = Mixup (v1), SaliencyMix (v2) or CutMix (v3), equation (1): x~ = T_t(T_s(x1), y1, T_s(x2), y2).
 
-Batched: SalfMix is applied once to every image of the batch, then T_t mixes the self-mixed batch with
-its own permutation, which equals equation (1) for every pair. Algorithm 2, lines 5-6: in epoch 1 the
-batch is used as it is (X~_i <- X_i; mixing only "if e > 1"), so nothing is applied before
-``first_epoch`` (2). Line 12 applies T_t to every sample, hence probability 1 for T_t by default.
+Two modes:
+
+``per_sample`` (default; Algorithm 2, lines 7-13, as the SalfMix tables' studies run it): every sample d draws
+its partner z uniformly from the mini-batch, with replacement (line 8), both are self-mixed by SalfMix (lines
+10-11: two independent draws of the patch positions; the saliency of x_z is the map computed for x_z in the
+batch, one backward per batch), and T_t mixes the pair with the sample's own lam and, for v2/v3, its own box
+(line 12). T_t is applied to every sample: Algorithm 2 has no probability for it, and §5.1's "default values
+used in their corresponding studies" are read as the methods' Beta parameters, so ``prob`` is 1 by default.
+
+``per_batch``: SalfMix on the batch, then the two-image method as released (one permutation, one lam and box
+per batch, its own probability).
+
+In both, nothing is applied before ``first_epoch`` (Algorithm 2, line 6: "if e > 1").
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from augrepro.augment.base import Augmentation, Context, MixResult, identity, register
+import numpy as np
+import torch
+
+from augrepro.augment.base import (
+    Augmentation,
+    Context,
+    MixResult,
+    beta_parameter,
+    identity,
+    param,
+    probability,
+    register,
+)
 from augrepro.augment.basic import CutMix, Mixup
+from augrepro.augment.boxes import box_area_fraction, box_masks, clipped_box
 from augrepro.augment.saliencymix import SaliencyMix
-from augrepro.augment.salfmix import SalfMix, check_patch_params
+from augrepro.augment.salfmix import FIRST_EPOCH, SalfMix, check_patch_params
+from augrepro.saliency import METHODS, saliency_maps
+from augrepro.transfer import to_device
+
+MODES = ("per_sample", "per_batch")
 
 
 @dataclass
 class _HybridMix(Augmentation):
-    n: int | None = None  # SalfMix cells per side (None: 4 on 32 px, 8 on 64 px)
-    r: float = 0.3  # SalfMix patch side floor(W * r)
-    first_epoch: int = 2  # Algorithm 2, line 6: mixing only for e > 1
-    pool: bool = True  # False: SalfMix's map without average pooling (Table 10, section 6.5)
+    n: int | None = param(None, low=1)  # SalfMix cells per side (None: 4 on 32 px, 8 on 64 px)
+    r: float = param(0.3, low=0.0, high=1.0, low_open=True)  # SalfMix patch side floor(W * r)
+    first_epoch: int = param(FIRST_EPOCH, low=1)  # Algorithm 2, line 6: mixing only for e > 1
+    pool: bool = True  # False: SalfMix's map without average pooling (Table 10, SalfMix §6.5)
+    mode: str = param("per_sample", choices=MODES)  # Algorithm 2 loops over samples
+    prob: float = probability(1.0)  # Algorithm 2, line 12: T_t on every sample (per batch in per_batch mode)
 
-    # Each version defines ``_second(self) -> Augmentation``: its two-image method T_t.
+    # Each version defines ``pair_method(self) -> Augmentation`` (its T_t as released, for per_batch) and
+    # ``mix_pairs(self, x1, x2, ctx) -> (images, lam, boxes)`` (T_t per sample, Algorithm 2 line 12).
 
-    def _first(self) -> SalfMix:
-        return SalfMix(n=self.n, r=self.r, pool=self.pool)
+    def __post_init__(self) -> None:
+        # the sub-methods, built once (not dataclass fields: they are not parameters)
+        self._first = SalfMix(n=self.n, r=self.r, pool=self.pool, first_epoch=1)
+        self._second = self.pair_method()
 
     def bind(self, spec) -> None:
         check_patch_params(self.name, self.n, self.r, spec.image_size)
-        if self.first_epoch < 1:
-            raise ValueError(f"{self.name}.first_epoch must be at least 1 (1-based epochs), got {self.first_epoch}")
-        second = self._second()
-        if hasattr(second, "bind"):
-            second.bind(spec)
+        self._second.bind(spec)
+
+    @property
+    def variant(self) -> str:
+        return self.mode
 
     def uses_model(self) -> bool:
         return True
 
     def saliency_map(self, images, labels, ctx: Context):
-        return self._first().saliency_map(images, labels, ctx)
+        return self._first.saliency_map(images, labels, ctx)
 
     def __call__(self, images, labels, ctx: Context) -> MixResult:
         if ctx.epoch < self.first_epoch:
             return identity(images)
-        self_mixed = self._first()(images, labels, ctx)
-        return self._second()(self_mixed.images, labels, ctx)
+        saliency = self._first.saliency_map(images, labels, ctx)
+        if self.mode == "per_batch":
+            return self._second(self._first.self_mix(images, saliency, ctx.generator).images, labels, ctx)
+        n = images.shape[0]
+        partner = to_device(torch.randint(0, n, (n,), generator=ctx.generator), images.device)  # line 8
+        x1 = self._first.self_mix(images, saliency, ctx.generator).images  # line 10
+        x2 = self._first.self_mix(images[partner], saliency[partner], ctx.generator).images  # line 11
+        mixed, lam, boxes = self.mix_pairs(x1, x2, ctx)  # line 12
+        apply = to_device(torch.rand(n, generator=ctx.generator) < self.prob, images.device)
+        mixed = torch.where(apply[:, None, None, None], mixed, x1)
+        lam = torch.where(apply, lam, torch.ones_like(lam))
+        if boxes is not None:
+            boxes = torch.where(apply[:, None], boxes, torch.zeros_like(boxes))
+        return MixResult(mixed, partner, lam, boxes=boxes)
+
+    def sample_lam(self, ctx: Context, n: int, a: float, device) -> torch.Tensor:
+        """Each sample's own lam ~ Beta(a, a), from the run's numpy generator."""
+        return to_device(torch.from_numpy(ctx.rng.beta(a, a, size=n).astype(np.float32)), device)
+
+
+def _boxes_around(cy: torch.Tensor, cx: torch.Tensor, lam: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Per sample, CutMix's ``rand_bbox`` box of cut side int(side * sqrt(1 - lam)) around (cy, cx), clipped."""
+    cut = torch.sqrt(1.0 - lam)
+    cut_h, cut_w = (h * cut).long(), (w * cut).long()
+    return torch.stack(clipped_box(cy.long(), cx.long(), cut_h, cut_w, h, w), 1)
 
 
 # HybridMix v1 (Table 2): SalfMix, then Mixup(x1, y1, x2, y2) with lam ~ Beta(alpha, alpha).
 @register("hybridmix_v1")
 @dataclass
 class HybridMixV1(_HybridMix):
-    alpha: float = 1.0  # Mixup's default (section 5.1: "default values used in their corresponding studies")
-    prob: float = 1.0  # Algorithm 2, line 12: T_t on every sample
-    source = "SalfMix paper (seed 002) Algorithm 2 and Table 2 (v1: Mixup)"
+    alpha: float = beta_parameter(1.0)  # Mixup's default (SalfMix §5.1: "default values used in their corresponding studies")
+    source = "SalfMix paper Algorithm 2 and Table 2 (v1: Mixup)"
 
-    def _second(self) -> Augmentation:
+    def pair_method(self) -> Augmentation:
         return Mixup(alpha=self.alpha, prob=self.prob)
 
+    def mix_pairs(self, x1, x2, ctx):
+        lam = self.sample_lam(ctx, x1.shape[0], self.alpha, x1.device)
+        return lam[:, None, None, None] * x1 + (1.0 - lam[:, None, None, None]) * x2, lam, None
 
-# HybridMix v2 (Table 2): SalfMix, then SaliencyMix; ``variant`` chooses the released code or the paper text.
+
+# HybridMix v2 (Table 2): SalfMix, then SaliencyMix. Per sample (Algorithm 2), each pair's box is centred on the
+# peak of its self-mixed partner's saliency map, computed on its uint8 pixels (the paper text's SaliencyMix); the
+# released code's one-box-per-batch form ("official") exists only per batch.
 @register("hybridmix_v2")
 @dataclass
 class HybridMixV2(_HybridMix):
-    variant: str = "official"  # SaliencyMix as released (section 5.1 uses the methods' own defaults)
-    beta: float = 1.0
-    prob: float = 1.0  # Algorithm 2, line 12: T_t on every sample
-    saliency: str = "fine_grained"
-    source = "SalfMix paper (seed 002) Algorithm 2 and Table 2 (v2: SaliencyMix)"
+    saliencymix: str = param("paper", choices=("official", "paper"))  # SaliencyMix's variant (official: per_batch only)
+    beta: float = beta_parameter(1.0)  # SaliencyMix's default
+    saliency: str = param("fine_grained", choices=METHODS)  # the detector of the SaliencyMix code
+    source = "SalfMix paper Algorithm 2 and Table 2 (v2: SaliencyMix)"
 
-    def _second(self) -> Augmentation:
-        return SaliencyMix(variant=self.variant, beta=self.beta, prob=self.prob, saliency=self.saliency)
+    def pair_method(self) -> Augmentation:
+        return SaliencyMix(variant=self.saliencymix, beta=self.beta, prob=self.prob, saliency=self.saliency)
+
+    def bind(self, spec) -> None:
+        if self.mode == "per_sample" and self.saliencymix == "official":
+            raise ValueError(
+                "hybridmix_v2: saliencymix: official is the released code's one box per batch; Algorithm 2 mixes "
+                "per sample: use saliencymix: paper, or mode: per_batch"
+            )
+        super().bind(spec)
+
+    @property
+    def variant(self) -> str:
+        return f"{self.mode}, saliencymix {self.saliencymix}"
+
+    def mix_pairs(self, x1, x2, ctx):
+        n, _, h, w = x1.shape
+        lam = self.sample_lam(ctx, n, self.beta, x1.device)
+        peak = saliency_maps(ctx.denormalize(x2), self.saliency).flatten(1).argmax(1)
+        boxes = _boxes_around(peak // w, peak % w, lam, h, w)
+        mixed, lam_t = _paste(x1, x2, boxes)
+        return mixed, lam_t, boxes
 
 
-# HybridMix v3 (Table 2): SalfMix, then CutMix with lam ~ Beta(beta, beta).
+# HybridMix v3 (Table 2): SalfMix, then CutMix with lam ~ Beta(beta, beta) and a uniform box centre per sample.
 @register("hybridmix_v3")
 @dataclass
 class HybridMixV3(_HybridMix):
-    beta: float = 1.0  # CutMix's default
-    prob: float = 1.0  # Algorithm 2, line 12: T_t on every sample
-    source = "SalfMix paper (seed 002) Algorithm 2 and Table 2 (v3: CutMix)"
+    beta: float = beta_parameter(1.0)  # CutMix's default
+    source = "SalfMix paper Algorithm 2 and Table 2 (v3: CutMix)"
 
-    def _second(self) -> Augmentation:
+    def pair_method(self) -> Augmentation:
         return CutMix(beta=self.beta, prob=self.prob)
+
+    def mix_pairs(self, x1, x2, ctx):
+        n, _, h, w = x1.shape
+        lam = self.sample_lam(ctx, n, self.beta, x1.device)
+        cy = to_device(torch.randint(0, h, (n,), generator=ctx.generator), x1.device)
+        cx = to_device(torch.randint(0, w, (n,), generator=ctx.generator), x1.device)
+        boxes = _boxes_around(cy, cx, lam, h, w)
+        mixed, lam_t = _paste(x1, x2, boxes)
+        return mixed, lam_t, boxes
+
+
+def _paste(x1: torch.Tensor, x2: torch.Tensor, boxes: torch.Tensor):
+    """x1 with boxes[i] of x2[i] pasted into it; lam = 1 - pasted area / image area (the clipped box's)."""
+    h, w = x1.shape[2:]
+    return torch.where(box_masks(boxes, h, w), x2, x1), 1.0 - box_area_fraction(boxes, h, w)

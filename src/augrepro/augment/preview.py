@@ -55,13 +55,13 @@ def spread_over_classes(labels: np.ndarray, count: int) -> np.ndarray:
 
 
 def load_model(architecture: str, num_classes: int, checkpoint: str | None, seed: int) -> tuple[torch.nn.Module, str]:
-    from augrepro.models import build_model
+    from augrepro.models import build_model, model_of_run
 
     if checkpoint is not None:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         run = state.get("run") or {}
         architecture = run.get("model", architecture)
-        model = build_model(architecture, num_classes)
+        model = model_of_run({"model": architecture, **run}, num_classes)
         model.load_state_dict(state["model"])
         return model.train(), f"{architecture} from {Path(checkpoint).name}"
     torch.manual_seed(seed)

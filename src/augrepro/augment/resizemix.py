@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from augrepro.augment.base import Augmentation, Context, MixResult, identity, register
+from augrepro.augment.base import Augmentation, Context, MixResult, beta_parameter, identity, param, probability, register
 from augrepro.augment.boxes import place_windows
 from augrepro.transfer import device_tensor, to_device
 
@@ -19,16 +19,14 @@ from augrepro.transfer import device_tensor, to_device
 @register("resizemix")
 @dataclass
 class ResizeMix(Augmentation):
-    alpha: float = 0.1  # lower bound of the scale (ResizeMix configs/cifar10_wrs.py; seed 002 section 5.1)
-    beta: float = 0.8  # upper bound of the scale
-    prob: float = 1.0  # the released CIFAR configs resize-mix every batch (cutmix prob 0.0)
+    alpha: float = param(0.1, low=0.0, high=1.0, low_open=True)  # lower bound of the scale (ResizeMix configs/cifar10_wrs.py; seed 002 section 5.1)
+    beta: float = param(0.8, low=0.0, high=1.0, low_open=True)  # upper bound of the scale
+    prob: float = probability(1.0)  # the released CIFAR configs resize-mix every batch (cutmix prob 0.0)
     source = "ResizeMix code run_apis/trainer.py (resizemix branch) and tools/utils.py getbox_new"
 
     def bind(self, spec) -> None:
-        if not 0.0 < self.alpha <= self.beta <= 1.0:
-            raise ValueError(f"resizemix: need 0 < alpha <= beta <= 1, got alpha={self.alpha}, beta={self.beta}")
-        if not 0.0 <= self.prob <= 1.0:
-            raise ValueError(f"resizemix.prob must lie in [0, 1], got {self.prob}")
+        if self.alpha > self.beta:
+            raise ValueError(f"resizemix: need alpha <= beta (the scale range), got alpha={self.alpha}, beta={self.beta}")
 
     def __call__(self, images, labels, ctx: Context) -> MixResult:
         if ctx.rng.random() >= self.prob:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from augrepro.augment.base import Augmentation, Context, MixResult, identity, register
+from augrepro.augment.base import Augmentation, Context, MixResult, beta_parameter, identity, probability, register
 from augrepro.transfer import device_tensor, to_device
 
 
@@ -17,15 +17,9 @@ from augrepro.transfer import device_tensor, to_device
 @register("ricap")
 @dataclass
 class RICAP(Augmentation):
-    beta: float = 0.3  # RICAP paper section 4.1 (beta = 0.3 on CIFAR)
-    prob: float = 1.0  # RICAP applies to every batch
+    beta: float = beta_parameter(0.3)  # RICAP paper section 4.1 (beta = 0.3 on CIFAR)
+    prob: float = probability(1.0)  # RICAP applies to every batch
     source = "RICAP paper section 3.1 (four crops, boundary ~ Beta(0.3, 0.3), area-proportional labels)"
-
-    def bind(self, spec) -> None:
-        if self.beta <= 0:
-            raise ValueError(f"ricap.beta must be positive, got {self.beta}")
-        if not 0.0 <= self.prob <= 1.0:
-            raise ValueError(f"ricap.prob must lie in [0, 1], got {self.prob}")
 
     def __call__(self, images, labels, ctx: Context) -> MixResult:
         if ctx.rng.random() >= self.prob:

@@ -1,5 +1,5 @@
-"""SalfMix (Choi et al., Sensors 2021, seed 002 sections 4.2-4.3, Algorithm 1) and the saliency Cutout of
-its Table 9. No public code exists; everything here follows the paper text.
+"""SalfMix (Choi et al., Sensors 2021, SalfMix §4.2-4.3, Algorithm 1) and the saliency Cutout of its Table 9.
+No public code exists; everything here follows the paper text.
 
 A gradient saliency map of the model being trained (max over channels of |dL/dx|), average-pooled to
 n x n cells (kernel and stride floor(H/n), no padding); the most and least salient cells R_m, R_l;
@@ -14,21 +14,18 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from augrepro.augment.base import Augmentation, Context, MixResult, identity, register, require_model
+from augrepro.augment.base import Augmentation, Context, MixResult, identity, param, register, require_model
 from augrepro.augment.boxes import gather_windows, place_windows, uniform_int
 from augrepro.augment.probe import input_gradient_saliency
 
 
 def default_cells(image_size: int) -> int:
-    """n of seed 002 section 5.1: 4 x 4 on CIFAR (32 px), 8 x 8 on Tiny-ImageNet (64 px), i.e. 8-px cells."""
+    """n of SalfMix §5.1: 4 x 4 on CIFAR (32 px), 8 x 8 on Tiny-ImageNet (64 px), i.e. 8-px cells."""
     return max(1, image_size // 8)
 
 
 def check_patch_params(method: str, n: int | None, r: float, image_size: int | None) -> None:
-    if n is not None and n < 1:
-        raise ValueError(f"{method}.n must be at least 1 (cells per side of the pooled saliency map), got {n}")
-    if not 0.0 < r <= 1.0:
-        raise ValueError(f"{method}.r must lie in (0, 1] (patch side = floor(W * r)), got {r}")
+    """What the dataset's image side allows of n and r (their own ranges are declared with the fields)."""
     if image_size is not None:
         if n is not None and n > image_size:
             raise ValueError(f"{method}.n = {n} exceeds the image side {image_size}; use n <= {image_size}")
@@ -62,24 +59,31 @@ def _boxes(top_left: torch.Tensor, size: int) -> torch.Tensor:
     return torch.cat([top_left, top_left + size], 1)
 
 
-# SalfMix, Algorithm 1 (seed 002): M <- saliency of (x, y) by equations (2)-(3); M_bar <- n x n average pooling;
-# P_m, P_l <- most/least salient patches with r; x_hat <- x with P_l replaced by P_m. Table 9's
+# The first epoch: SalfMix Algorithm 2, line 6, mixes only "if e > 1" (the saliency map of an untrained model is
+# not informative, section 6.6); the SalfMix family (SalfMix, HybridMix, the saliency Cutout of Table 9) follows
+# that one rule: nothing is applied before ``first_epoch`` = 2.
+FIRST_EPOCH = 2
+
+
+# SalfMix, Algorithm 1 (SalfMix §4.2-4.3): M <- saliency of (x, y) by equations (2)-(3); M_bar <- n x n average
+# pooling; P_m, P_l <- most/least salient patches with r; x_hat <- x with P_l replaced by P_m. Table 9's
 # "SalfMix w/o Sal." (saliency: false): P_m and P_l placed uniformly at random (no model pass).
 @register("salfmix")
 @dataclass
 class SalfMix(Augmentation):
-    n: int | None = None  # cells per side; None: 4 on 32-px images, 8 on 64-px (section 5.1)
-    r: float = 0.3  # patch side floor(W * r) (section 5.1)
+    n: int | None = param(None, low=1)  # cells per side; None: 4 on 32-px images, 8 on 64-px (SalfMix §5.1)
+    r: float = param(0.3, low=0.0, high=1.0, low_open=True)  # patch side floor(W * r) (SalfMix §5.1)
     saliency: bool = True  # False: Table 9's SalfMix without the saliency map (random patches)
-    pool: bool = True  # False: Table 10's map without average pooling (one cell per pixel, section 6.5)
-    source = "SalfMix paper (seed 002) Algorithm 1, sections 4.2-4.3, 5.1; Table 9 (saliency: false); Table 10 (pool: false)"
+    pool: bool = True  # False: Table 10's map without average pooling (one cell per pixel, SalfMix §6.5)
+    first_epoch: int = param(FIRST_EPOCH, low=1)  # SalfMix Algorithm 2, line 6: only for e > 1
+    source = "SalfMix paper Algorithm 1, §4.2-4.3, §5.1; Table 9 (saliency: false); Table 10 (pool: false)"
 
     def bind(self, spec) -> None:
         check_patch_params(self.name, self.n, self.r, spec.image_size)
 
     def cells(self, side: int) -> int:
         if not self.pool:
-            return side  # SalfMix section 6.5: "the size of saliency map without average pooling is 32 x 32 ... 64 x 64"
+            return side  # SalfMix §6.5: "the size of saliency map without average pooling is 32 x 32 ... 64 x 64"
         return self.n if self.n is not None else default_cells(side)
 
     def uses_model(self) -> bool:
@@ -90,33 +94,40 @@ class SalfMix(Augmentation):
             return None
         return input_gradient_saliency(require_model(ctx, self.name), images, labels)
 
-    def __call__(self, images, labels, ctx: Context) -> MixResult:
+    def self_mix(self, images: torch.Tensor, saliency: torch.Tensor | None, generator: torch.Generator) -> MixResult:
+        """Algorithm 1, lines 5-7, given each image's saliency map (None: random patches): a fresh draw of the
+        patch positions P_m and P_l."""
         n_img, _, h, w = images.shape
         check_patch_params(self.name, self.n, self.r, min(h, w))
         size = int(w * self.r)
-        if self.saliency:
-            most, least, k = extreme_cells(self.saliency_map(images, labels, ctx), self.cells(w))
-            top_m = patch_containing(most, k, w, size, ctx.generator)
-            top_l = patch_containing(least, k, w, size, ctx.generator)
+        if saliency is not None:
+            most, least, k = extreme_cells(saliency, self.cells(w))
+            top_m = patch_containing(most, k, w, size, generator)
+            top_l = patch_containing(least, k, w, size, generator)
         else:
             full = torch.zeros(n_img, 2, dtype=torch.long, device=images.device)
-            top_m = patch_containing(full, w, w, size, ctx.generator)
-            top_l = patch_containing(full, w, w, size, ctx.generator)
+            top_m = patch_containing(full, w, w, size, generator)
+            top_l = patch_containing(full, w, w, size, generator)
         patches = gather_windows(images, top_m[:, 0], top_m[:, 1], size, size)
-        mixed = place_windows(images, patches, top_l[:, 0], top_l[:, 1])
-        result = identity(mixed)
+        result = identity(place_windows(images, patches, top_l[:, 0], top_l[:, 1]))
         result.boxes, result.source_boxes = _boxes(top_l, size), _boxes(top_m, size)
         return result
 
+    def __call__(self, images, labels, ctx: Context) -> MixResult:
+        if ctx.epoch < self.first_epoch:
+            return identity(images)
+        return self.self_mix(images, self.saliency_map(images, labels, ctx), ctx.generator)
 
-# Table 9's "Cutout w/ Sal." (seed 002 section 6.2): "we obtained a saliency map from an image and dropped out
+
+# Table 9's "Cutout w/ Sal." (SalfMix §6.2): "we obtained a saliency map from an image and dropped out
 # the least salient region P_l": SalfMix's P_l (same n, r, placement) set to zero after normalization, as Cutout.
 @register("cutout_saliency")
 @dataclass
 class SaliencyCutout(Augmentation):
-    n: int | None = None  # as salfmix
-    r: float = 0.3  # as salfmix: the dropped region is SalfMix's P_l
-    source = "SalfMix paper (seed 002) section 6.2 and Table 9, Cutout w/ Sal."
+    n: int | None = param(None, low=1)  # as salfmix
+    r: float = param(0.3, low=0.0, high=1.0, low_open=True)  # as salfmix: the dropped region is SalfMix's P_l
+    first_epoch: int = param(FIRST_EPOCH, low=1)  # the SalfMix family's rule (SalfMix Algorithm 2, line 6)
+    source = "SalfMix paper §6.2 and Table 9, Cutout w/ Sal."
 
     def bind(self, spec) -> None:
         check_patch_params(self.name, self.n, self.r, spec.image_size)
@@ -128,6 +139,8 @@ class SaliencyCutout(Augmentation):
         return input_gradient_saliency(require_model(ctx, self.name), images, labels)
 
     def __call__(self, images, labels, ctx: Context) -> MixResult:
+        if ctx.epoch < self.first_epoch:
+            return identity(images)
         n_img, _, h, w = images.shape
         check_patch_params(self.name, self.n, self.r, min(h, w))
         size = int(w * self.r)

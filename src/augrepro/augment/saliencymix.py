@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from augrepro.augment.base import Augmentation, Context, MixResult, identity, register
+from augrepro.augment.base import Augmentation, Context, MixResult, beta_parameter, identity, param, probability, register
 from augrepro.augment.boxes import clipped_box, cut_size, gather_windows, inside_box, paste_boxes, place_windows
 from augrepro.saliency import METHODS, official_float_peak, saliency_maps
 from augrepro.transfer import device_tensor, to_device
@@ -44,22 +44,16 @@ STYLES = (
 @register("saliencymix")
 @dataclass
 class SaliencyMix(Augmentation):
-    variant: str = "official"
-    beta: float = 1.0
-    prob: float = 0.5  # salmix_prob of the released CIFAR code
-    saliency: str = "fine_grained"  # paper variant only (any of METHODS); the official variant is fine-grained
-    style: str = "salient_to_corresponding"  # paper variant only: the mixing-style ablation (seed 001)
+    variant: str = param("official", choices=VARIANTS)
+    beta: float = beta_parameter(1.0)
+    prob: float = probability(0.5)  # salmix_prob of the released CIFAR code
+    saliency: str = param("fine_grained", choices=METHODS)  # paper variant only (any of METHODS); the official variant is fine-grained
+    style: str = param("salient_to_corresponding", choices=STYLES)  # paper variant only: the mixing-style ablation (seed 001)
     source = "SaliencyMix_CIFAR/saliencymix.py (official) / SaliencyMix paper section 3 (paper)"
 
     def bind(self, spec) -> None:
-        if self.variant not in VARIANTS:
-            raise ValueError(f"saliencymix.variant {self.variant!r}; valid variants: {', '.join(VARIANTS)}")
-        if self.saliency not in METHODS:
-            raise ValueError(f"saliencymix.saliency {self.saliency!r}; valid: {', '.join(METHODS)}")
         if self.variant == "official" and self.saliency != "fine_grained":
             raise ValueError("saliencymix: the official variant uses fine_grained saliency; use variant: paper")
-        if self.style not in STYLES:
-            raise ValueError(f"saliencymix.style {self.style!r}; valid styles: {', '.join(STYLES)}")
         if self.variant == "official" and self.style != STYLES[0]:
             raise ValueError("saliencymix: the mixing-style ablation needs variant: paper")
 
@@ -69,7 +63,7 @@ class SaliencyMix(Augmentation):
         return saliency_maps(ctx.denormalize(images), self.saliency)
 
     def __call__(self, images, labels, ctx: Context) -> MixResult:
-        if self.beta <= 0 or ctx.rng.random() >= self.prob:
+        if ctx.rng.random() >= self.prob:
             return identity(images)
         lam = float(ctx.rng.beta(self.beta, self.beta))
         n, _, h, w = images.shape

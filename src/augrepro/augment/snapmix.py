@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from augrepro.augment.base import Augmentation, Context, MixResult, identity, register, require_model
+from augrepro.augment.base import Augmentation, Context, MixResult, beta_parameter, identity, probability, register, require_model
 from augrepro.augment.boxes import clipped_box, cut_size
 from augrepro.augment.probe import class_activation_maps
 from augrepro.transfer import device_tensor, to_device
@@ -21,15 +21,9 @@ from augrepro.transfer import device_tensor, to_device
 @register("snapmix")
 @dataclass
 class SnapMix(Augmentation):
-    beta: float = 1.0  # utils/conf.py default; the README's pretrained commands use 5
-    prob: float = 0.5  # README, "Training from scratch": --prob 0.5
+    beta: float = beta_parameter(1.0)  # utils/conf.py default; the README's pretrained commands use 5
+    prob: float = probability(0.5)  # README, "Training from scratch": --prob 0.5
     source = "SnapMix code utils/mixmethod.py (snapmix, get_spm)"
-
-    def bind(self, spec) -> None:
-        if self.beta <= 0:
-            raise ValueError(f"snapmix.beta must be positive, got {self.beta}")
-        if not 0.0 <= self.prob <= 1.0:
-            raise ValueError(f"snapmix.prob must lie in [0, 1], got {self.prob}")
 
     def uses_model(self) -> bool:
         return True

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import inspect
+
 import torch.nn as nn
 
 from augrepro.registry import Registry
@@ -13,8 +15,11 @@ ARCHITECTURES = ("cifar", "imagenet")
 IMAGENET_MODELS = ("resnet18", "resnet34", "resnet50", "resnet101")
 
 
-def build_model(name: str, num_classes: int, architecture: str = "cifar") -> nn.Module:
-    """The model ``name`` with ``num_classes`` outputs, CIFAR-style (the registry) or ImageNet-style."""
+def build_model(name: str, num_classes: int, architecture: str = "cifar", **options) -> nn.Module:
+    """The model ``name`` with ``num_classes`` outputs, CIFAR-style (the registry) or ImageNet-style; ``options``
+    are the registered builder's keyword arguments (a protocol's ``model_options``, e.g. PreActResNet's
+    ``final_bn``)."""
+    check_model_options(name, architecture, options)
     if architecture == "imagenet":
         if name not in IMAGENET_MODELS:
             raise ValueError(
@@ -25,4 +30,25 @@ def build_model(name: str, num_classes: int, architecture: str = "cifar") -> nn.
         return getattr(torchvision.models, name)(weights=None, num_classes=num_classes)
     if architecture != "cifar":
         raise ValueError(f"unknown architecture {architecture!r}; valid: {', '.join(ARCHITECTURES)}")
-    return MODELS.build(name, num_classes=num_classes)
+    return MODELS.build(name, num_classes=num_classes, **options)
+
+
+def check_model_options(name: str, architecture: str, options: dict) -> None:
+    """The options a model's builder takes, named in the error with the valid ones."""
+    if not options:
+        return
+    if architecture == "imagenet":
+        raise ValueError(f"model_options {sorted(options)}: torchvision's ImageNet-style {name} takes none")
+    valid = [p for p in inspect.signature(MODELS.get(name)).parameters if p != "num_classes"]
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"model_options {', '.join(unknown)} for model {name!r}; valid options: {', '.join(valid) or '(none)'}"
+        )
+
+
+def model_of_run(run: dict, num_classes: int) -> nn.Module:
+    """The model a resolved run (augrepro.studies.study.resolve_run, or a checkpoint's ``run``) trains: its name,
+    its protocol's architecture and model options."""
+    recipe = run.get("recipe") or {}
+    return build_model(run["model"], num_classes, recipe.get("architecture", "cifar"), **(recipe.get("model_options") or {}))

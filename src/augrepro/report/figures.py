@@ -45,11 +45,13 @@ def _to_data_uri(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def learning_curves(curves: pd.DataFrame) -> list[tuple[str, str]]:
+def learning_curves(curves: pd.DataFrame, published: pd.DataFrame | None = None) -> list[tuple[str, str]]:
     """One figure per (protocol, dataset, traditional, model): test top-1 error by epoch.
 
     Hue is the augmentation; the band is ± one sample standard deviation over seeds (none for a
-    single seed). Returns ``(title, "data:image/png;base64,...")`` pairs in a stable order.
+    single seed). ``published`` (augrepro.results.curves): the authors' own logs of a figure's cell, drawn as
+    dashed black lines labelled with their run's arguments. Returns ``(title, "data:image/png;base64,...")``
+    pairs in a stable order.
     """
     if curves.empty:
         return []
@@ -81,6 +83,15 @@ def learning_curves(curves: pd.DataFrame) -> list[tuple[str, str]]:
                     std = np.nan_to_num(line["std"].to_numpy(dtype=float))
                     ax.plot(x, mean, color=palette[aug], label=mpl_text(aug), linewidth=1.4)
                     ax.fill_between(x, mean - std, mean + std, color=palette[aug], alpha=0.2, linewidth=0)
+                if published is not None and len(published):
+                    same = published[
+                        (published["protocol"] == protocol) & (published["dataset"] == dataset)
+                        & (published["traditional"] == traditional) & (published["model"] == model)
+                        & published["augmentation"].isin(set(group["augmentation"]))
+                    ]
+                    for (aug, args), line in same.groupby(["augmentation", "args"], sort=True):
+                        ax.plot(line["epoch"], line["test_top1_error"], color="black", linestyle="--", linewidth=1.0,
+                                label=mpl_text(f"{aug}: authors' log ({args})"))
                 ax.set_title(mpl_text(title))
                 ax.set_xlabel("epoch")
                 ax.set_ylabel("test top-1 error (%)")

@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 from augrepro.io import atomic_write_text
+from augrepro.results.curves import load_published_curves
 from augrepro.runs import dataset_key
 from augrepro.report.figures import hours_vs_published, learning_curves, ours_vs_published
 from augrepro.results.compare import (
@@ -48,6 +49,12 @@ MODEL_LABELS = {
     "regnet200m": "RegNet-200M",
 }
 METRIC_LABELS = {"top1_error": "top-1 error (%)", "top5_error": "top-5 error (%)", "hours": "hours"}
+REPORTED_LABELS = {
+    "best": "best epoch",
+    "final": "final epoch",
+    "median_last10": "median of the last 10 epochs",
+    "wall hours": "wall hours",
+}
 METRIC_SHORT = {"top1_error": "top-1", "top5_error": "top-5", "hours": "hours"}
 
 
@@ -94,10 +101,10 @@ def _entry(r: dict, aug: str) -> dict:
     if not _isnan(r["ours_epochs"]) and not _isnan(r["published_epochs"]):
         if int(r["ours_epochs"]) != int(r["published_epochs"]):
             epochs_note = f"{int(r['ours_epochs'])} epochs (paper {int(r['published_epochs'])})"
-    detail = ""
+    detail = f"compared: {REPORTED_LABELS.get(r['reported'], r['reported'])}"
     if r["metric"] == "top1_error":
-        detail = (
-            f"final {fmt_mean_std(r['ours_final_mean'])}, "
+        detail += (
+            f"; final {fmt_mean_std(r['ours_final_mean'])}, "
             f"median of last 10 {fmt_mean_std(r['ours_median10_mean'])}"
         )
     return {
@@ -110,6 +117,7 @@ def _entry(r: dict, aug: str) -> dict:
         "epochs_note": epochs_note,
         "failed_note": f"{int(r['n_failed'])} run(s) failed" if int(r["n_failed"] or 0) else "",
         "variant": _text(r["variant"]),
+        "numerics": _text(r.get("numerics")),
         "our_augmentation": r["our_augmentation"] if r["our_augmentation"] != aug else "",
     }
 
@@ -347,6 +355,7 @@ def study_views(
     runs: pd.DataFrame,
     curves: pd.DataFrame,
     status: pd.DataFrame | None,
+    published_curves: pd.DataFrame | None = None,
 ) -> tuple[list[dict], pd.DataFrame]:
     """One section per chosen study: its published cells against its own runs (its protocols only), the
     cells that cannot run, its runs without a published cell, its figures. Returns the sections and the
@@ -380,7 +389,7 @@ def study_views(
                     {"name": n, "reason": r} for n, r in study["not_runnable"].items() if n not in covered
                 ],
                 "extra_rows": _unmatched_rows(unmatched(ours, cells)),
-                "curves": learning_curves(curves[_grid_mask(curves, study["grid"])]) if not curves.empty else [],
+                "curves": learning_curves(curves[_grid_mask(curves, study["grid"])], published_curves) if not curves.empty else [],
                 "scatter": ours_vs_published(comparison),
                 "hours": hours_vs_published(comparison),
             }
@@ -421,7 +430,9 @@ def build_report(
     status = _read_csv(status_csv) if status_csv is not None else None
     images = gallery(previews)
 
-    sections, comparison = study_views(studies, published, summary, runs, curves, status)
+    sections, comparison = study_views(
+        studies, published, summary, runs, curves, status, load_published_curves(published_dir)
+    )
     provenance_rows = [(str(k), _fmt_value(v)) for k, v in (provenance or {}).items()]
     provenance_rows += computed_provenance(runs, summary, status)
     others = [s for s in studies.get("studies", []) if s["status"] != "chosen"]

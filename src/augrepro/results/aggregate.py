@@ -7,7 +7,7 @@ percent.
 * ``runs``: one row per run with best / final / median-of-last-10 top-1 error, the top-5 error at the best
   top-1 epoch and at the final epoch, time, device and numerics (bf16 / channels-last / compile).
 * ``summary``: one row per (protocol, dataset, traditional, model, augmentation, method, variant) with
-  the number of seeds and mean / sample std (ddof=1) of the error columns.
+  the number of seeds, mean / sample std (ddof=1) of the error columns, and the numerics of its runs.
 * ``curves``: one row per (run, epoch), for learning-curve figures.
 * ``status`` (partial aggregation only): one row per run of the configured grid, ``ok``,
   ``failed`` (its training log exists but its outputs do not, or they cannot be read) or
@@ -167,7 +167,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     out_cols = GROUP_COLUMNS + ["n", "epochs"]
     for col in SUMMARY_METRICS:
         out_cols += [f"{col}_mean", f"{col}_std"]
-    out_cols += ["hours_mean", "hours_std"]
+    out_cols += ["hours_mean", "hours_std", "numerics"]
     if runs.empty:
         return pd.DataFrame(columns=out_cols)
 
@@ -178,6 +178,8 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         agg[f"{col}_std"] = (col, "std")  # pandas: ddof=1, NaN for one value
     agg["hours_mean"] = ("hours", "mean")
     agg["hours_std"] = ("hours", "std")
+    # how the cell's runs computed (bf16 / channels_last / compile, or fp32), each kind once
+    agg["numerics"] = ("numerics", lambda v: ", ".join(sorted({str(x) for x in v if isinstance(x, str) and x})) or None)
     summary = grouped.agg(**agg).reset_index()
     summary["variant"] = summary["variant"].astype(object).where(summary["variant"].notna(), None)
     return summary[out_cols]

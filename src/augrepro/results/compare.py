@@ -46,7 +46,10 @@ PUBLISHED_COLUMNS = [
     "mean",
     "std",
 ]
-OPTIONAL_COLUMNS = ["runs", "note"]
+# runs: published runs behind a mean; reported: how this cell's source summarized a run (best, final,
+# median_last10), where it differs from its protocol's (the SaliencyMix table quotes Cutout's final-epoch
+# numbers); note: what a reader of the cell should know.
+OPTIONAL_COLUMNS = ["runs", "reported", "note"]
 METRICS = ("top1_error", "top5_error", "hours")
 # Published runs behind a mean ± std when the table does not say (SaliencyMix CIFAR: 5 runs).
 DEFAULT_RUNS_WITH_STD = 5
@@ -106,6 +109,7 @@ COMPARE_COLUMNS = [
     "tolerance",
     "verdict",
     "variant",
+    "numerics",
     "our_augmentation",
 ]
 
@@ -162,6 +166,9 @@ def _check_published(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     for col in OPTIONAL_COLUMNS:
         if col not in df.columns:
             df[col] = float("nan") if col == "runs" else ""
+    bad = [v for v in df["reported"] if v not in ("", *REPORTED)]
+    if bad:
+        raise ValueError(f"{path}: column 'reported' is {bad[0]!r}; valid: {', '.join(REPORTED)} (or empty: the protocol's)")
     for i, row in enumerate(df.itertuples(index=False), start=2):  # line 1 is the header
         where = f"{path}, line {i}"
         for col in ("source", "protocol", "dataset", "model", "augmentation"):
@@ -187,6 +194,7 @@ def _check_published(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     for col in ("mean", "std", "epochs", "runs"):
         df[col] = pd.to_numeric(df[col].replace("", float("nan")), errors="coerce").astype(float)
     df["note"] = df["note"].fillna("").astype(str)
+    df["reported"] = df["reported"].fillna("").astype(str)
     key = ["source", "protocol", "dataset", "traditional", "model", "augmentation", "metric"]
     dup = df.duplicated(key, keep=False)
     if dup.any():
@@ -322,7 +330,7 @@ def compare(
     rows = []
     for cell in cells.itertuples(index=False):
         trad = to_bool(cell.traditional)
-        how = reported.get(cell.protocol, "best")
+        how = str(getattr(cell, "reported", "") or "") or reported.get(cell.protocol, "best")
         column = metric_column(cell.metric, how)
         key = (cell.protocol, cell.dataset, trad, cell.model, cell.augmentation)
         base = {
@@ -362,6 +370,7 @@ def compare(
                     "tolerance": float("nan"),
                     "verdict": verdict_,
                     "variant": None,
+                    "numerics": None,
                     "our_augmentation": None,
                 }
             )
@@ -389,6 +398,7 @@ def compare(
                     "tolerance": tol,
                     "verdict": status_,
                     "variant": _clean_variant(row.get("variant")),
+                    "numerics": _clean_variant(row.get("numerics")),
                     "our_augmentation": str(row["augmentation"]),
                 }
             )

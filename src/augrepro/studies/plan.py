@@ -19,6 +19,7 @@ FLOPs suggest, and bf16 on a recent GPU is several times faster.
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,13 +51,21 @@ METHOD_COST = {
 
 
 def forward_gmacs(model: str, architecture: str, image_size: int, num_classes: int) -> tuple[float, int]:
-    """(forward GMACs per image, parameters) of a model: its forward pass counted on the meta device (no compute)."""
+    """(forward GMACs per image, parameters) of a model: its forward pass counted on the meta device (no compute).
+    ``architecture`` is ``cifar`` or ``imagenet``, optionally followed by model options:
+    ``cifar[final_bn=false;stem_stride=2]`` (values in JSON)."""
+    arch, _, options = architecture.partition("[")
+    kwargs = {k: json.loads(v) for k, v in (o.split("=", 1) for o in options.rstrip("]").split(";") if o)}
+    return _count(model, arch, kwargs, image_size, num_classes)
+
+
+def _count(model: str, architecture: str, options: dict, image_size: int, num_classes: int) -> tuple[float, int]:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     from augrepro.models import build_model
 
-    net = build_model(model, num_classes, architecture=architecture).to("meta")
+    net = build_model(model, num_classes, architecture, **options).to("meta")
     with FlopCounterMode(display=False) as counter:
         net(torch.empty(1, 3, image_size, image_size, device="meta"))
     return counter.get_total_flops() / 2e9, sum(p.numel() for p in net.parameters())
@@ -67,8 +76,11 @@ def run_shape(resolved: dict[str, Any]) -> tuple[str, str, int, int]:
     from augrepro.data.datasets import get_spec
 
     spec = get_spec(resolved["dataset"])
-    size = int((resolved["recipe"].get("pipeline") or {}).get("size") or spec.image_size)
-    return resolved["model"], resolved["recipe"]["architecture"], size, spec.num_classes
+    recipe = resolved["recipe"]
+    size = int((recipe.get("pipeline") or {}).get("size") or spec.image_size)
+    options = recipe.get("model_options") or {}
+    arch = recipe["architecture"] + ("[" + ";".join(f"{k}={json.dumps(v)}" for k, v in sorted(options.items())) + "]" if options else "")
+    return resolved["model"], arch, size, spec.num_classes
 
 
 def load_costs(path: str | Path = DEFAULT_COSTS) -> dict[tuple[str, str, int, int], float]:

@@ -48,6 +48,9 @@ OPTIONAL_KEYS = (
     "per_dataset",
     "max_train_images",
     "max_test_images",
+    "lr_decay_delay",
+    "model_options",
+    "batchnorm_replicas",
 )
 LR_SCHEDULES = ("multistep", "cosine")
 NUMERICS = ("auto", "fp32", "bf16")
@@ -167,6 +170,8 @@ def _check(values: dict[str, Any], where: str) -> None:
             "an increasing list of epochs >= 1 (multistep schedule)",
         )
         expect("gamma", number(values.get("gamma")) and 0 < values.get("gamma", 0) <= 1, "a number in (0, 1] (multistep schedule)")
+        delay = values.get("lr_decay_delay", 0)
+        expect("lr_decay_delay", isinstance(delay, int) and not isinstance(delay, bool) and delay >= 0, "an integer >= 0")
     expect("numerics", values["numerics"] in NUMERICS, f"one of {', '.join(NUMERICS)}")
     expect("reported", values["reported"] in REPORTED, f"one of {', '.join(REPORTED)}")
     expect("pipeline", isinstance(values["pipeline"], dict) and "name" in values["pipeline"], "a mapping with a 'name'")
@@ -185,6 +190,10 @@ def _check(values: dict[str, Any], where: str) -> None:
     for key in ("max_train_images", "max_test_images"):
         if values.get(key) is not None:
             expect(key, positive_int(values[key]), "an integer >= 1 or null")
+    if "batchnorm_replicas" in values:
+        expect("batchnorm_replicas", positive_int(values["batchnorm_replicas"]), "an integer >= 1 (the source's GPUs under nn.DataParallel)")
+    if values.get("model_options") is not None:
+        expect("model_options", isinstance(values["model_options"], dict), "a mapping of the model builder's options")
     methods = values.get("methods") or {}
     expect("methods", isinstance(methods, dict) and all(isinstance(v, dict) for v in methods.values()), "method -> parameters")
 

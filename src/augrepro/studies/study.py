@@ -245,7 +245,7 @@ def validate_studies(
     from augrepro.augment import AUGMENTATIONS, build_augmentation
     from augrepro.data.datasets import DATASETS, get_spec
     from augrepro.models import MODELS
-    from augrepro.models.registry import IMAGENET_MODELS
+    from augrepro.models.registry import IMAGENET_MODELS, check_model_options
 
     aliases = alias_table(all_studies.values())
     for study in all_studies.values():
@@ -289,6 +289,11 @@ def validate_studies(
                 spec = get_spec(name)
                 values = protocol_values(protocols, grid.protocol, name)
                 check_pipeline(values, spec, traditional, f"{where}: protocol {grid.protocol!r} on {key}")
+                for model in grid.models:
+                    try:
+                        check_model_options(model, architecture(values, spec), values.get("model_options") or {})
+                    except ValueError as exc:
+                        raise ConfigError(f"{where}: protocol {grid.protocol!r} on {name}: {exc}") from None
                 if architecture(values, spec) == "imagenet":
                     bad = [m for m in grid.models if m not in IMAGENET_MODELS]
                     if bad:

@@ -13,9 +13,11 @@ run ends bitwise equal to an uninterrupted one.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import json
+import math
 import os
 import random
 import signal
@@ -36,7 +38,7 @@ from augrepro.data.loader import DeviceData, FileData
 from augrepro.data.pipelines import build_pipeline
 from augrepro.data.prepare import load_prepared
 from augrepro.io import atomic_torch_save, atomic_write_text
-from augrepro.models import build_model
+from augrepro.models import model_of_run
 from augrepro.provenance import describe_environment
 
 METRIC_COLUMNS = runs.EPOCH_COLUMNS
@@ -118,6 +120,35 @@ def make_optimizer(model: torch.nn.Module, recipe: dict, device: torch.device) -
         weight_decay=recipe["weight_decay"],
         fused=True if device.type == "cuda" else None,
     )
+
+
+class ReplicaForward:
+    """The training forward of ``nn.DataParallel`` on ``replicas`` GPUs, on one device: the batch is split into
+    ``replicas`` chunks (``Tensor.chunk``, as DataParallel scatters it), so BatchNorm normalizes each chunk with its
+    own statistics; the running statistics are those of the first chunk only (DataParallel keeps the buffers of
+    the replica on device[0]; the others' updates are lost). The released SaliencyMix CIFAR code runs
+    ``nn.DataParallel`` on two GPUs (README: CUDA_VISIBLE_DEVICES=0,1), so BatchNorm sees 64 of 128 images."""
+
+    def __init__(self, forward, model: torch.nn.Module, replicas: int) -> None:
+        self.forward, self.model, self.replicas = forward, model, int(replicas)
+        self.norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.replicas <= 1 or not self.model.training or x.shape[0] < 2:
+            return self.forward(x)
+        first, *rest = x.chunk(self.replicas)
+        outputs = [self.forward(first)]
+        saved = [(m.momentum, None if m.num_batches_tracked is None else m.num_batches_tracked.clone()) for m in self.norms]
+        try:
+            for m in self.norms:  # momentum 0: running = 1 * running + 0 * batch, exactly unchanged
+                m.momentum = 0.0
+            outputs += [self.forward(chunk) for chunk in rest]
+        finally:
+            for m, (momentum, tracked) in zip(self.norms, saved):
+                m.momentum = momentum
+                if tracked is not None:
+                    m.num_batches_tracked.copy_(tracked)
+        return torch.cat(outputs)
 
 
 def train_step(forward, optimizer, augmentation, x: torch.Tensor, y: torch.Tensor, ctx: Context, accel: Numerics):
@@ -267,12 +298,24 @@ def normalization(recipe: dict, spec) -> tuple[tuple[float, ...], tuple[float, .
     return spec.mean, spec.std
 
 
-def make_scheduler(optimizer, recipe: dict):
-    """The protocol's lr schedule, stepped once after every epoch: MultiStepLR(milestones, gamma) or
-    CosineAnnealingLR(T_max=epochs) (RegNet-Pytorch main.py)."""
+def lr_factor(recipe: dict, steps: int) -> float:
+    """The lr multiplier after ``steps`` scheduler steps (one per finished epoch), so epoch E (1-based) trains
+    with ``lr * lr_factor(recipe, E - 1)``:
+
+    * ``multistep``: gamma ** (milestones passed), as torch's MultiStepLR stepped after each epoch, each decay
+      ``lr_decay_delay`` epochs late (1: the released SaliencyMix CIFAR code calls ``scheduler.step(epoch)`` after
+      testing 0-based epoch ``epoch``, so 61 epochs run at the initial lr, then 60, 40 and 39);
+    * ``cosine``: 0.5 (1 + cos(pi steps / epochs)), CosineAnnealingLR(T_max=epochs) stepped per epoch
+      (RegNet-Pytorch main.py)."""
     if recipe["lr_schedule"] == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=int(recipe["epochs"]))
-    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=recipe["milestones"], gamma=recipe["gamma"])
+        return 0.5 * (1.0 + math.cos(math.pi * steps / int(recipe["epochs"])))
+    passed = bisect.bisect_right(recipe["milestones"], steps - int(recipe.get("lr_decay_delay", 0)))
+    return float(recipe["gamma"]) ** passed
+
+
+def make_scheduler(optimizer, recipe: dict):
+    """The protocol's lr schedule (:func:`lr_factor`), stepped once after every epoch."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda steps: lr_factor(recipe, steps))
 
 
 def train_run(
@@ -313,10 +356,11 @@ def train_run(
     train, test = _load_splits(data_path, spec, recipe, key.traditional, mean, std, device, workers)
     pipeline = build_pipeline(recipe["pipeline"], spec.image_size) if key.traditional and spec.kind == "pixels" else None
 
-    model = build_model(key.model, spec.num_classes, architecture=recipe["architecture"]).to(device)
+    model = model_of_run(run, spec.num_classes).to(device)
     if accel.channels_last:
         model = model.to(memory_format=torch.channels_last)
     forward = torch.compile(model) if execution["compile"] else model
+    train_forward = ReplicaForward(forward, model, recipe.get("batchnorm_replicas", 1))
     augmentation = build_augmentation(run["method"], run["method_params"], spec)
     optimizer = make_optimizer(model, recipe, device)
     scheduler = make_scheduler(optimizer, recipe)
@@ -393,7 +437,7 @@ def train_run(
                 leave=False,
             )
             for x, y in train.iterate(es.order, es.step, batch_size, gen, pipeline):
-                mixed, logits, loss = train_step(forward, optimizer, augmentation, x, y, ctx, accel)
+                mixed, logits, loss = train_step(train_forward, optimizer, augmentation, x, y, ctx, accel)
                 es.step_losses.append(loss.detach())
                 es.loss_sum += loss.detach() * len(y)
                 es.correct += mixed.correct(logits.detach(), y)
