@@ -64,97 +64,95 @@ def summary_rows(rows):
 
 # --- compare() verdicts -------------------------------------------------------------
 
-def test_compare_verdicts():
+def test_compare_verdicts_tight_equal_far_and_one_seed():
+    """The three outcomes on hand-made cells (published: 5 runs, std printed; margin: CIFAR-10's floor 0.3)."""
     published = published_cells(
         [
-            ("cifar10", True, "resnet18", "baseline", 4.72, 0.21),
-            ("cifar10", True, "resnet18", "cutout", 3.99, 0.13),
-            ("cifar10", True, "resnet18", "cutmix", 3.78, 0.12),
-            ("cifar10", True, "resnet18", "saliencymix", 3.65, 0.10),
+            ("cifar10", True, "resnet18", "baseline", 4.72, 0.05),
+            ("cifar10", True, "resnet18", "cutout", 3.99, 0.05),
+            ("cifar10", True, "resnet18", "cutmix", 3.78, 0.05),
+            ("cifar10", True, "resnet18", "saliencymix", 3.65, 0.05),
         ]
     )
-    # se for baseline: sqrt(0.2^2/4 + 0.21^2/5) = 0.1433 -> 2se = 0.2866
+    published["runs"] = 5.0
     summary = summary_rows(
         [
-            ("cifar10", True, "resnet18", "baseline", 4.90, 0.20, 4),  # diff +0.18: reproduced
-            ("cifar10", True, "resnet18", "cutout", 3.50, 0.10, 3),  # diff -0.49: better
-            ("cifar10", True, "resnet18", "cutmix", 4.50, 0.10, 3),  # diff +0.72: worse
+            ("cifar10", True, "resnet18", "baseline", 4.75, 0.05, 5),  # tight and equal: reproduced
+            ("cifar10", True, "resnet18", "cutout", 3.10, 0.05, 5),  # tight and far below: better
+            ("cifar10", True, "resnet18", "cutmix", 4.80, 0.05, 5),  # tight and far above: worse
         ]
     )
     out = compare(summary, published).set_index("augmentation")
-    assert len(out) == 4
     assert out.loc["baseline", "verdict"] == "reproduced"
-    assert out.loc["cutout", "verdict"] == "better"
-    assert out.loc["cutmix", "verdict"] == "worse"
-    assert out.loc["saliencymix", "verdict"] == "missing"
-    assert out.loc["baseline", "n"] == 4
-    assert out.loc["saliencymix", "n"] == 0
-    assert out.loc["baseline", "diff"] == pytest.approx(0.18)
-    assert out.loc["baseline", "tolerance"] == pytest.approx(2 * math.sqrt(0.04 / 4 + 0.0441 / 5))
-    assert out.loc["baseline", "ours_final_mean"] == pytest.approx(5.0)
-    assert out.loc["baseline", "published_mean"] == pytest.approx(4.72)
+    assert out.loc["cutout", "verdict"] == "better" and out.loc["cutmix", "verdict"] == "worse"
+    # one seed: the published spread (0.2, 5 runs) stands in for ours; undecided, with a seed estimate
+    wide = published_cells([("cifar10", True, "resnet18", "saliencymix", 3.65, 0.2)]).assign(runs=5.0)
+    one = compare(summary_rows([("cifar10", True, "resnet18", "saliencymix", 3.75, float("nan"), 1)]), wide).iloc[0]
+    assert one["verdict"] == "inconclusive" and one["seeds_to_decide"] > 1
+    assert out.loc["baseline", "delta"] == pytest.approx(0.3)  # CIFAR-10's floor
+    assert out.loc["baseline", "ci_low"] < 0.03 < out.loc["baseline", "ci_high"]
+    assert out.loc["baseline", "diff"] == pytest.approx(0.03)
 
 
-def test_compare_boundary_is_two_se():
-    published = published_cells([("cifar10", False, "resnet18", "baseline", 10.0, 0.5)])
-    two_se = 2 * math.sqrt(0.5**2 / 5)  # ours n=1: our std term dropped
-    inside = compare(summary_rows([("cifar10", False, "resnet18", "baseline", 10.0 + two_se * 0.99, float("nan"), 1)]), published)
-    outside = compare(summary_rows([("cifar10", False, "resnet18", "baseline", 10.0 + two_se * 1.01, float("nan"), 1)]), published)
-    assert inside.loc[0, "verdict"] == "reproduced"
-    assert outside.loc[0, "verdict"] == "worse"
+def test_compare_agrees_with_the_cell_statistics_and_adjusts_a_tables_cells_together():
+    """A single cell's verdict is stats.cell_equivalence's; among many cells the p-values are adjusted
+    (Benjamini-Hochberg), so a barely equivalent cell alone can be inconclusive in a table of doubtful ones."""
+    from augrepro.results.stats import cell_equivalence
+
+    published = published_cells([("cifar100", True, "resnet18", "baseline", 22.0, 0.3)])
+    published["runs"] = 5.0
+    alone = summary_rows([("cifar100", True, "resnet18", "baseline", 22.1, 0.25, 5)])
+    eq = cell_equivalence(22.1, 0.25, 5, 22.0, 0.3, 5, 0.5)
+    row = compare(alone, published).iloc[0]
+    assert row["verdict"] == eq.outcome and row["p_equivalence"] == pytest.approx(eq.p_equivalence)
+    assert eq.outcome == "reproduced" and 0.01 < eq.p_equivalence < 0.05
+    others = [("cifar100", True, "resnet18", a, 22.0, 0.3) for a in ("m1", "m2", "m3")]
+    table = published_cells([("cifar100", True, "resnet18", "baseline", 22.0, 0.3), *others])
+    table["runs"] = 5.0
+    doubtful = summary_rows([("cifar100", True, "resnet18", "baseline", 22.1, 0.25, 5)]
+                            + [("cifar100", True, "resnet18", a, 22.45, 0.6, 5) for a in ("m1", "m2", "m3")])
+    adjusted = compare(doubtful, table).set_index("augmentation")
+    assert adjusted.loc["baseline", "p_equivalence"] > row["p_equivalence"]  # adjusted upwards
+    assert adjusted.loc["baseline", "verdict"] == "inconclusive"
 
 
-def test_compare_missing_stds_use_half_point_tolerance():
-    published = published_cells(
-        [
-            ("cifar100", True, "wrn28_10", "puzzlemix", 16.23, float("nan")),
-            ("cifar100", True, "wrn28_10", "cutmix", 16.66, float("nan")),
-        ]
-    )
-    summary = summary_rows(
-        [
-            ("cifar100", True, "wrn28_10", "puzzlemix", 16.60, float("nan"), 1),  # +0.37 <= 0.5
-            ("cifar100", True, "wrn28_10", "cutmix", 16.00, float("nan"), 1),  # -0.66 < -0.5
-        ]
-    )
-    out = compare(summary, published).set_index("augmentation")
-    assert out.loc["puzzlemix", "verdict"] == "reproduced"
-    assert out.loc["puzzlemix", "tolerance"] == pytest.approx(0.5)
-    assert out.loc["cutmix", "verdict"] == "better"
-
-
-def test_compare_our_std_stands_in_for_a_missing_published_std():
+def test_a_published_value_without_std_or_runs_is_taken_as_exact():
     published = published_cells([("cifar100", True, "wrn28_10", "puzzlemix", 16.23, float("nan"))])
-    # ours std 0.1, n=4; the published single run varies like ours: se^2 = 0.01/4 + 0.01/1
-    two_se = 2 * math.sqrt(0.01 / 4 + 0.01)
-    summary = summary_rows([("cifar100", True, "wrn28_10", "puzzlemix", 16.23 + two_se * 1.05, 0.1, 4)])
-    out = compare(summary, published)
-    assert out.loc[0, "verdict"] == "worse"
-    assert out.loc[0, "tolerance"] == pytest.approx(two_se)
-    inside = compare(summary_rows([("cifar100", True, "wrn28_10", "puzzlemix", 16.23 + two_se * 0.95, 0.1, 4)]), published)
-    assert inside.loc[0, "verdict"] == "reproduced"
+    summary = summary_rows([("cifar100", True, "wrn28_10", "puzzlemix", 16.30, 0.1, 5)])
+    row = compare(summary, published).iloc[0]
+    assert bool(row["published_as_constant"]) and row["verdict"] == "reproduced"
+    with_runs = published.assign(std=0.4, runs=5.0)
+    assert not bool(compare(summary, with_runs).iloc[0]["published_as_constant"])
 
 
-def test_compare_uses_published_run_count():
-    published = published_cells([("cifar10", True, "resnet18", "baseline", 4.0, 0.2)])
-    summary = summary_rows([("cifar10", True, "resnet18", "baseline", 4.0, 0.2, 4)])
-    default = compare(summary, published)
-    assert default.loc[0, "tolerance"] == pytest.approx(2 * math.sqrt(0.04 / 4 + 0.04 / 5))  # 5 runs assumed
-    published["runs"] = 2.0
-    given = compare(summary, published)
-    assert given.loc[0, "tolerance"] == pytest.approx(2 * math.sqrt(0.04 / 4 + 0.04 / 2))
+def test_the_margin_is_half_the_claimed_gain_or_the_floor():
+    """margin: {claimed: {method, baseline}}: per column, half the published gain of the paper's method over its
+    baseline (SaliencyMix CIFAR-100, ResNet-18: 36.68 - 28.73 = 7.95, so 3.975), at least the floor."""
+    published = published_cells([("cifar100", False, "resnet18", "baseline", 36.68, 0.57),
+                                 ("cifar100", False, "resnet18", "saliencymix", 28.73, 0.13),
+                                 ("cifar10", True, "resnet18", "baseline", 4.72, 0.21),
+                                 ("cifar10", True, "resnet18", "saliencymix", 4.60, 0.10)])
+    summary = summary_rows([("cifar100", False, "resnet18", "baseline", 37.0, 0.5, 5),
+                            ("cifar10", True, "resnet18", "baseline", 4.8, 0.2, 5)])
+    claimed = {"claimed": {"method": "saliencymix", "baseline": "baseline"}}
+    out = compare(summary, published, margin=claimed)
+    out = out[out["augmentation"] == "baseline"].set_index("dataset")
+    assert out.loc["cifar100", "delta"] == pytest.approx(3.975)
+    assert out.loc["cifar10", "delta"] == pytest.approx(0.3)  # half of 0.12 is below CIFAR-10's floor
+    assert "claimed gain" in out.loc["cifar100", "margin_reason"]
+    fixed = compare(summary, published, margin={"value": 1.0, "reason": "set by hand"})
+    tested = fixed[fixed["n"] > 0]
+    assert set(tested["delta"]) == {1.0} and set(tested["margin_reason"]) == {"set by hand"}
 
 
-def test_compare_hours_tolerance_is_at_least_a_quarter():
+def test_compare_hours_margin_is_a_quarter_of_the_published_time():
     published = published_cells([("cifar10", True, "resnet18", "baseline", 0.8, float("nan"))])
     published["metric"] = "hours"
     summary = summary_rows([("cifar10", True, "resnet18", "baseline", 4.0, 0.1, 3)])
-    summary["hours_mean"] = [0.95]  # +0.15 <= 0.2 = 25 % of 0.8
+    summary["hours_mean"] = [0.85]
     summary["hours_std"] = [0.01]
     out = compare(summary, published)
-    assert out.loc[0, "verdict"] == "reproduced"
-    assert out.loc[0, "tolerance"] == pytest.approx(0.2)
-    assert out.loc[0, "ours_mean"] == pytest.approx(0.95)
+    assert out.loc[0, "delta"] == pytest.approx(0.2) and out.loc[0, "verdict"] == "reproduced"
     summary["hours_mean"] = [0.5]
     assert compare(summary, published).loc[0, "verdict"] == "better"
 
@@ -180,7 +178,7 @@ def test_compare_failed_and_missing_cells_and_n_failed():
         ]
     )
     out = compare(summary, published, status=status).set_index("augmentation")
-    assert out.loc["baseline", "verdict"] == "reproduced"
+    assert out.loc["baseline", "verdict"] == "inconclusive"  # tested (two seeds: a wide interval)
     assert out.loc["baseline", "n"] == 2 and out.loc["baseline", "n_failed"] == 1
     assert out.loc["saliencymix", "verdict"] == "failed"
     assert out.loc["saliencymix", "n_failed"] == 2 and out.loc["saliencymix", "n"] == 0
@@ -198,7 +196,7 @@ def test_a_cell_matches_only_its_own_protocol():
     assert list(out["verdict"]) == ["missing"]
     assert len(unmatched(summary, published)) == 1
     summary["protocol"] = "saliencymix_cifar"
-    assert list(compare(summary, published)["verdict"]) == ["reproduced"]
+    assert list(compare(summary, published)["n"]) == [5]
     assert unmatched(summary, published).empty
 
 
@@ -361,8 +359,9 @@ def test_report_content(report_html):
     assert 'class="reproduced"' in report_html
     assert "published 16.23, not run" in report_html  # missing cell, published std absent
     assert 'class="missing"' in report_html
-    # verdict rule stated
-    assert "2 se" in report_html
+    # the verdict rule and the margin of each study are stated
+    assert "two one-sided tests" in report_html and "Benjamini-Hochberg" in report_html
+    assert "Equivalence margin:" in report_html
     # our runs without a published cell: the odd augmentation in its study, the demo in its own
     mine = report_html.split('id="study-mine"')[1].split("</section>")[0]
     assert "Our runs in this study without a published cell" in mine and "50.00 ± 1.00" in mine
@@ -419,7 +418,8 @@ def test_report_with_no_runs_lists_every_cell_missing(tmp_path):
     for name in ("summary.csv", "runs.csv", "curves.csv"):
         (tmp_path / name).write_text("")
     comparison = build_report(tmp_path / "summary.csv", tmp_path / "runs.csv", tmp_path / "curves.csv",
-                              PUBLISHED_DIR, tmp_path / "out.html", studies=shipped_studies(tmp_path))
+                              PUBLISHED_DIR, tmp_path / "out.html",
+                              studies=shipped_studies(tmp_path, [p.stem for p in (REPO / "config/studies").glob("*.yaml")]))
     assert set(comparison["verdict"]) == {"missing", "not runnable"}
     assert len(comparison) == len(load_published(PUBLISHED_DIR))  # every cell of every table, once
     html = (tmp_path / "out.html").read_text()

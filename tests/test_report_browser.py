@@ -116,7 +116,13 @@ class Browser:
             raise TimeoutError(f"{url} did not finish loading")
         self._read(lambda m: False, 0.5)  # late console messages and requests
         shot = self.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session=session)
+        self.session = session
         return base64.b64decode(shot["data"])
+
+    def evaluate(self, expression: str):
+        """The value of a JavaScript expression in the page that ``open`` loaded (the rendered DOM)."""
+        reply = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=self.session)
+        return reply["result"].get("value")
 
     def console_errors(self) -> list[str]:
         out = []
@@ -147,13 +153,16 @@ class Browser:
             os.close(self._from_child)
 
 
-def visit(binary: str, page: Path, tmp_path: Path) -> tuple[Browser, bytes]:
+def visit(binary: str, page: Path, tmp_path: Path, probe: str | None = None):
+    """Open ``page``; return the browser (its console and requests), a full-page PNG and, with ``probe``, the
+    value of that JavaScript expression in the rendered page."""
     browser = Browser(binary, tmp_path / "profile")
     try:
         png = browser.open(page.resolve().as_uri())
+        value = browser.evaluate(probe) if probe else None
     finally:
         browser.close()
-    return browser, png
+    return (browser, png, value) if probe else (browser, png)
 
 
 def outside_requests(browser: Browser, page: Path) -> list[str]:
@@ -188,6 +197,19 @@ def test_harness_sees_console_errors_and_requests(chromium, tmp_path):
 EVIL = '<script>console.error("injected")</script><img src="http://example.invalid/x.png">'
 
 
+def make_previews(tmp_path: Path) -> list[Path]:
+    """Real previews of three methods on a few demo images (augrepro.augment.preview)."""
+    from augrepro.augment.preview import render_preview
+    from augrepro.data.demo import build_arrays
+    from augrepro.data.prepare import PreparedData, save_prepared
+
+    train_x, train_y, test_x, test_y = build_arrays(train_size=40, test_size=10)
+    data = tmp_path / "demo.npz"
+    save_prepared(PreparedData(train_x, train_y, test_x, test_y, [f"digit{i}" for i in range(10)]), data)
+    return [render_preview(data, "demo", m, tmp_path / "preview" / "demo" / f"{m}.png", params=p, count=4)
+            for m, p in (("baseline", {}), ("cutmix", {}), ("saliencymix", {"variant": "official", "prob": 0.5}))]
+
+
 def test_report_in_chromium(chromium, tmp_path):
     rng = np.random.default_rng(0)
     runs, curves, summary = [], [], []
@@ -217,10 +239,30 @@ def test_report_in_chromium(chromium, tmp_path):
     for study in studies["studies"]:
         if study["name"] == "saliencymix_cifar":
             study["grid"] += [["saliencymix_cifar", "cifar10+", "resnet18", EVIL]]
+    previews = make_previews(tmp_path)
     build_report(tmp_path / "summary.csv", tmp_path / "runs.csv", tmp_path / "curves.csv", PUBLISHED_DIR, page,
-                 studies=studies, provenance={"note": EVIL})
+                 studies=studies, provenance={"note": EVIL}, previews=previews)
 
-    browser, png = visit(chromium, page, tmp_path)
+    probe = """JSON.stringify({
+        claims: [...document.querySelectorAll('#study-saliencymix_cifar table.claims tbody tr')].length,
+        claimVerdicts: [...document.querySelectorAll('#study-saliencymix_cifar table.claims td[class^=claim-]')].map(t => t.textContent.trim()),
+        forest: [...document.querySelectorAll('#study-saliencymix_cifar img')].filter(i => i.alt.includes('90 % interval')).map(i => i.naturalWidth),
+        gallery: [...document.querySelectorAll('#gallery figure figcaption')].map(f => f.textContent),
+        galleryWidths: [...document.querySelectorAll('#gallery figure img')].map(i => i.getBoundingClientRect().width),
+    })"""
+    browser, png, found = visit(chromium, page, tmp_path, probe)
+    found = json.loads(found)
+    # the claims section and the forest plot are rendered
+    assert found["claims"] >= 5 and set(found["claimVerdicts"]) <= {"holds", "fails", "inconclusive", "not run"}
+    assert found["forest"] and all(w > 300 for w in found["forest"])
+    # each preview shows its method applied: the mixed row differs from the original where the method changes
+    # pixels (SaliencyMix's official variant mixes a batch with probability 0.5: forced to 1 for the preview)
+    captions = {c.split(":")[0]: c for c in found["gallery"]}
+    assert "0 of 4 images changed" in captions["demo / baseline"]
+    for method in ("cutmix", "saliencymix"):
+        changed = int(captions[f"demo / {method}"].split(": ")[1].split(" of ")[0])
+        assert changed > 0, captions[f"demo / {method}"]
+    assert all(w >= 1000 for w in found["galleryWidths"])  # legible at page width
     assert browser.console_errors() == []
     assert outside_requests(browser, page) == []
     assert page.resolve().as_uri() in browser.requested_urls()

@@ -91,6 +91,10 @@ def render_preview(
     if epoch < 1:
         raise ValueError(f"preview epoch is 1-based, got {epoch}")
     augmentation = build_augmentation(method, params, spec)  # unknown method or parameter: clear error first
+    forced = ""
+    if getattr(augmentation, "prob", 1.0) < 1.0:  # show the method applied: a batch it mixes, not a clean one
+        forced = f"; prob {augmentation.prob:g} forced to 1 for this preview"
+        augmentation = build_augmentation(method, {**(params or {}), "prob": 1.0}, spec)
     if not Path(data_path).is_file():
         raise FileNotFoundError(f"prepared dataset {data_path} not found; run `snakemake results/data/{dataset}/data.npz`")
     data = load_prepared(data_path)
@@ -113,11 +117,15 @@ def render_preview(
     variant = f" [{described['variant']}]" if described.get("variant") else ""
     header = f"{title or method}{variant}, {json.dumps(described['params'], default=str)}"
     header = header if title else f"{header} on {dataset}"
-    note = f"model: {model_note}; epoch {epoch}" if augmentation.uses_model() else f"epoch {epoch}"
-    return _draw(images_u8, mixed_u8, saliency, result, captions, f"{header}\n{note}", Path(out_path))
+    note = (f"model: {model_note}; epoch {epoch}" if augmentation.uses_model() else f"epoch {epoch}") + forced
+    changed = int((mixed_u8 != images_u8).flatten(1).any(1).sum())
+    summary = f"{changed} of {len(images_u8)} images changed by the method"
+    return _draw(images_u8, mixed_u8, saliency, result, captions, f"{header}\n{note}", Path(out_path), summary)
 
 
-def _draw(originals, mixed, saliency, result: MixResult, captions, title: str, out: Path) -> Path:
+def _draw(originals, mixed, saliency, result: MixResult, captions, title: str, out: Path, summary: str) -> Path:
+    """The grid as a PNG; ``summary`` (how many images the method changed) goes into its Description text chunk,
+    which the report's gallery shows under the image."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -126,11 +134,12 @@ def _draw(originals, mixed, saliency, result: MixResult, captions, title: str, o
 
     n = originals.shape[0]
     rows = 3 if saliency is not None else 2
-    fig, axes = plt.subplots(rows, n, figsize=(1.6 * n, 1.75 * rows + 1.0), squeeze=False)
+    # legible at page width: about 2 inches per image, captions at 9 pt
+    fig, axes = plt.subplots(rows, n, figsize=(2.0 * n, 2.1 * rows + 1.2), squeeze=False)
     for i in range(n):
         axes[0, i].imshow(originals[i].permute(1, 2, 0).numpy())
         axes[1, i].imshow(mixed[i].permute(1, 2, 0).numpy())
-        axes[1, i].set_xlabel(captions[i], fontsize=6)
+        axes[1, i].set_xlabel(captions[i], fontsize=9)
         if result.boxes is not None:
             y1, x1, y2, x2 = result.boxes[i].tolist()
             axes[1, i].add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, ec="yellow", lw=0.8))
@@ -139,17 +148,17 @@ def _draw(originals, mixed, saliency, result: MixResult, captions, title: str, o
         for r in range(rows):
             axes[r, i].set_xticks([])
             axes[r, i].set_yticks([])
-    axes[0, 0].set_ylabel("original", fontsize=7)
-    axes[1, 0].set_ylabel("mixed", fontsize=7)
+    axes[0, 0].set_ylabel("original", fontsize=10)
+    axes[1, 0].set_ylabel("mixed", fontsize=10)
     if saliency is not None:
-        axes[2, 0].set_ylabel("saliency", fontsize=7)
-    fig.suptitle(title, fontsize=7)
+        axes[2, 0].set_ylabel("saliency", fontsize=10)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=out.parent)
     os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110, format="png")
+        fig.savefig(tmp, dpi=80, format="png", metadata={"Description": summary})
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

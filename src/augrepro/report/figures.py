@@ -5,6 +5,8 @@
 * ``ours_vs_published``: per published table, our mean ± std against the published mean ± std,
   coloured by verdict, with the diagonal where they agree.
 * ``hours_vs_published``: training hours per method, the papers' time tables beside ours.
+* ``forest``: per published table, ours - published for each tested cell with its 90 % interval, over the cell's
+  +-delta band (the equivalence margin), coloured by verdict.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ VERDICT_COLORS = {
     "failed": "#6a1b9a",
     "missing": "#9e9e9e",
     "not runnable": "#bdbdbd",
+    "inconclusive": "#ef8f00",
 }
+TESTED = ("reproduced", "better", "worse", "inconclusive")
 DPI = 90
 
 
@@ -107,7 +111,7 @@ def ours_vs_published(comparison: pd.DataFrame) -> list[tuple[str, str]]:
     if comparison.empty:
         return []
     done = comparison[
-        comparison["metric"].isin(["top1_error", "top5_error"]) & comparison["verdict"].isin(["reproduced", "better", "worse"])
+        comparison["metric"].isin(["top1_error", "top5_error"]) & comparison["verdict"].isin(TESTED)
     ]
     figures: list[tuple[str, str]] = []
     with sns.axes_style("whitegrid"):
@@ -188,3 +192,44 @@ def hours_vs_published(comparison: pd.DataFrame) -> list[tuple[str, str]]:
         finally:
             plt.close(fig)
     return [(title, uri)]
+
+
+def forest(comparison: pd.DataFrame) -> list[tuple[str, str]]:
+    """Per source (published table): one row per tested cell, ours - published as a point with its 90 % confidence
+    interval, a grey band of +-delta (the cell's margin) and the zero line; colours are the verdicts."""
+    if comparison.empty:
+        return []
+    tested = comparison[comparison["verdict"].isin(TESTED) & comparison["delta"].notna()]
+    figures: list[tuple[str, str]] = []
+    with sns.axes_style("whitegrid"):
+        for source, part in tested.groupby("source", sort=False):
+            part = part.reset_index(drop=True)
+            labels = [
+                mpl_text(f"{dataset_label(r.dataset, r.traditional)} {r.model} {r.our_augmentation or r.augmentation}"
+                         + ("" if r.metric == "top1_error" else f" ({r.metric})"))
+                for r in part.itertuples()
+            ]
+            height = 0.8 + 0.28 * len(part)
+            title = f"{source}: ours - published, 90 % interval, margin band"
+            fig, ax = plt.subplots(figsize=(7.2, height))
+            try:
+                y = np.arange(len(part))[::-1]
+                for yi, r in zip(y, part.itertuples()):
+                    ax.fill_betweenx([yi - 0.4, yi + 0.4], -r.delta, r.delta, color="#e0e0e0", linewidth=0)
+                    low = r.ci_low if not pd.isna(r.ci_low) else r.diff
+                    high = r.ci_high if not pd.isna(r.ci_high) else r.diff
+                    color = VERDICT_COLORS.get(r.verdict, "black")
+                    ax.plot([low, high], [yi, yi], color=color, linewidth=2)
+                    ax.plot([r.diff], [yi], "o", color=color, markersize=4)
+                ax.axvline(0, color="#555", linewidth=0.8)
+                ax.set_yticks(y)
+                ax.set_yticklabels(labels, fontsize="small")
+                ax.set_xlabel("ours - published (points; lower is better for errors and hours)")
+                ax.set_title(mpl_text(title), fontsize="medium")
+                handles = [plt.Line2D([], [], color=VERDICT_COLORS[v], linewidth=2, label=v) for v in TESTED
+                           if v in set(part["verdict"])]
+                ax.legend(handles=handles, fontsize="small", loc="lower right")
+                figures.append((title, _to_data_uri(fig)))
+            finally:
+                plt.close(fig)
+    return figures

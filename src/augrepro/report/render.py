@@ -19,7 +19,8 @@ from markupsafe import Markup
 from augrepro.io import atomic_write_text
 from augrepro.results.curves import load_published_curves
 from augrepro.runs import dataset_key
-from augrepro.report.figures import hours_vs_published, learning_curves, ours_vs_published
+from augrepro.report.figures import forest, hours_vs_published, learning_curves, ours_vs_published
+from augrepro.results.claims import evaluate_claims
 from augrepro.results.compare import (
     COMPARE_COLUMNS,
     VERDICT_RULE,
@@ -107,12 +108,20 @@ def _entry(r: dict, aug: str) -> dict:
             f"; final {fmt_mean_std(r['ours_final_mean'])}, "
             f"median of last 10 {fmt_mean_std(r['ours_median10_mean'])}"
         )
+    interval = "" if _isnan(r["ci_low"]) else f"[{float(r['ci_low']):+.2f}, {float(r['ci_high']):+.2f}]"
+    decide = ""
+    if r["verdict"] == "inconclusive":
+        more = r["seeds_to_decide"]
+        decide = (f"{int(more) - int(r['n'])} more seed(s) would decide it at this spread" if not _isnan(more)
+                  else r.get("reason") or "no number of seeds decides it at this spread")
     return {
         "verdict": r["verdict"],
         "ours": f"{fmt_mean_std(r['ours_mean'], r['ours_std'])} (n={int(r['n'])})",
-        "published": published,
+        "published": published + (" (taken as exact)" if r.get("published_as_constant") else ""),
         "diff": f"{float(r['diff']):+.2f}" if not _isnan(r["diff"]) else "–",
-        "tolerance": f"±{float(r['tolerance']):.2f}" if not _isnan(r["tolerance"]) else "",
+        "interval": interval,
+        "delta": f"±{float(r['delta']):.2f}" if not _isnan(r["delta"]) else "",
+        "decide": decide,
         "detail": detail,
         "epochs_note": epochs_note,
         "failed_note": f"{int(r['n_failed'])} run(s) failed" if int(r["n_failed"] or 0) else "",
@@ -292,9 +301,13 @@ def gallery(previews) -> list[dict]:
         payload = path.read_bytes()
         if not payload.startswith(PNG_SIGNATURE):
             raise ValueError(f"{path}: augmentation preview is not a PNG file; rerun `augrepro preview` or delete it")
+        from PIL import Image
+
+        with Image.open(path) as image:
+            summary = image.text.get("Description", "")  # written by augrepro.augment.preview
         items.append(
             {
-                "title": f"{path.parent.name} / {path.stem}",
+                "title": f"{path.parent.name} / {path.stem}" + (f": {summary}" if summary else ""),
                 "uri": "data:image/png;base64," + base64.b64encode(payload).decode("ascii"),
             }
         )
@@ -334,6 +347,18 @@ def _normalize_summary(summary: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
+def _margin_text(margin: dict | None) -> str:
+    """The study's equivalence margin, as its section states it."""
+    margin = margin or {}
+    if "value" in margin:
+        return f"±{margin['value']:g} points on every cell: {margin['reason']}"
+    if "claimed" in margin:
+        c = margin["claimed"]
+        return (f"per column, the larger of half the paper's claimed gain of {c['method']} over {c['baseline']} and the "
+                "dataset's floor" + (f" ({margin['reason']})" if margin.get("reason") else ""))
+    return "the dataset's floor (0.3 points on CIFAR-10 and ImageNet, 0.5 elsewhere; 25 % of the published hours)"
+
+
 def _grid_mask(frame: pd.DataFrame, grid: list) -> pd.Series:
     """Rows of ``frame`` (runs, summary, curves or status) that belong to a study's grid cells."""
     if frame.empty or "protocol" not in frame.columns:
@@ -366,7 +391,10 @@ def study_views(
         ours = summary[mine]
         st = status[_grid_mask(status, study["grid"])] if status is not None and len(status) else None
         cells = published[published["file"].isin(study["published"]) & published["protocol"].isin(study["protocols"])]
-        comparison = compare(ours, cells, status=st, reported=study["reported"], not_runnable=study["not_runnable"])
+        comparison = compare(ours, cells, status=st, reported=study["reported"], not_runnable=study["not_runnable"],
+                             margin=study.get("margin"))
+        claims = evaluate_claims(study.get("claims", []), runs[_grid_mask(runs, study["grid"])], cells,
+                                 study["reported"], study["grid"])
         comparison.insert(0, "study", study["name"])
         comparisons.append(comparison)
         covered = set(cells["augmentation"]) | set(cells["model"])
@@ -383,6 +411,10 @@ def study_views(
                 "runs": study["runs"],
                 "done": int(_grid_mask(runs, study["grid"]).sum()),
                 "counts": [Counter(comparison["verdict"]).get(v, 0) for v in VERDICTS],
+                "claims": claims,
+                "claim_counts": Counter(c["verdict"] for c in claims),
+                "margin": _margin_text(study.get("margin")),
+                "forest": forest(comparison),
                 "cells": len(comparison),
                 "tables": comparison_tables(comparison),
                 "not_runnable": [

@@ -8,7 +8,7 @@ from augrepro.results.aggregate import (
     write_aggregate,
     write_partial_aggregate,
 )
-from augrepro.results.compare import VERDICT_RULE, compare, load_published, unmatched, verdict
+from augrepro.results.compare import VERDICT_RULE, compare, load_published, unmatched
 
 __all__ = [
     "collect_runs",
@@ -20,6 +20,5 @@ __all__ = [
     "load_published",
     "compare",
     "unmatched",
-    "verdict",
     "VERDICT_RULE",
 ]

@@ -9,19 +9,10 @@ cell). Usually one summary row matches; when several do (two variants of one met
 comparison has one row per match. Ours is the statistic the protocol's source reports (``reported``: the
 best epoch, the final epoch or the median of the last 10), and for top-5 the error at the best top-1 epoch.
 
-Verdict rule (``VERDICT_RULE`` below, shown on the report):
-
-* ``missing``: no run of ours; ``failed``: runs of ours were configured but all failed.
-* Otherwise ``diff = ours_mean - published_mean``, ours being the mean over seeds of the metric the
-  papers report (the best epoch's test error, as in the released SaliencyMix and CutMix code), and
-  ``se = sqrt(s_o^2 / n + s_p^2 / n_p)``: ``s_o``, ``n`` our sample std and number of seeds;
-  ``s_p`` the published std, or our std where none was printed (a single published run varies as
-  one of ours); ``n_p`` the published number of runs (column ``runs``; when absent, 5 if a std
-  was printed, else 1). A term without a std is left out; with no term left the tolerance is 0.5
-  points. ``tolerance = 2 se``, for hours at least 25 % of the published time (the paper's GPU is
-  not ours).
-* ``reproduced`` if ``|diff| <= tolerance``; ``better`` if ``diff < -tolerance`` (lower error,
-  fewer hours); ``worse`` if ``diff > tolerance``.
+Verdict rule (``VERDICT_RULE`` below, shown on the report): equivalence testing per cell
+(:func:`augrepro.results.stats.cell_equivalence`: Welch, two one-sided tests within a margin delta), the cells
+of a table adjusted together for the false-discovery rate (Benjamini-Hochberg), three outcomes: reproduced,
+differs (better or worse), inconclusive (with the number of seeds that would decide it).
 """
 
 from __future__ import annotations
@@ -32,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from augrepro.results.stats import DEFAULT_ALPHA, Margin, adjust_cells, cell_equivalence, default_margin
 from augrepro.runs import REPORTED, REPORTED_TOP5
 
 PUBLISHED_COLUMNS = [
@@ -51,26 +43,24 @@ PUBLISHED_COLUMNS = [
 # numbers); note: what a reader of the cell should know.
 OPTIONAL_COLUMNS = ["runs", "reported", "note"]
 METRICS = ("top1_error", "top5_error", "hours")
-# Published runs behind a mean ± std when the table does not say (SaliencyMix CIFAR: 5 runs).
-DEFAULT_RUNS_WITH_STD = 5
-DEFAULT_RUNS_WITHOUT_STD = 1
-FALLBACK_TOLERANCE = 0.5
-# Wall time depends on the GPU, which the papers do not share with us.
-HOURS_RELATIVE_TOLERANCE = 0.25
-VERDICTS = ("reproduced", "better", "worse", "failed", "missing", "not runnable")
+# Metrics where a larger number is better (accuracies, mAP); every other metric is an error or a cost.
+HIGHER_IS_BETTER: frozenset[str] = frozenset()
+VERDICTS = ("reproduced", "better", "worse", "inconclusive", "failed", "missing", "not runnable")
 
 VERDICT_RULE = (
-    "Ours is the mean over seeds of the statistic the protocol's source reports (the best epoch's test "
-    "error for most codes, the median of the last 10 epochs for PuzzleMix's; top-5 at the best top-1 "
-    "epoch; the final epoch and the median of the last 10 are shown beside it), or of the wall hours. "
-    "diff = ours - published; lower is better. se = sqrt(s_o^2/n + s_p^2/n_p), with s_o and n our "
-    "sample std and number of seeds, s_p the published std (our std stands in where none was "
-    "printed), n_p the published number of runs (5 when a std was printed and the count is not "
-    "given, else 1); a term without a std is left out, and with no term left the tolerance is 0.5 "
-    "points. Tolerance = 2 se (for hours at least 25 % of the published time). reproduced: "
-    "|diff| <= tolerance; better: diff < -tolerance; worse: diff > tolerance; failed: every run "
-    "of ours for the cell failed; missing: not run; not runnable: the study says why. A cell is compared "
-    "only with runs of its own protocol."
+    "Ours is the mean over seeds of the statistic the protocol's source reports (the best epoch's test error "
+    "for most codes, the median of the last 10 epochs for PuzzleMix's, the final epoch for the cells quoted "
+    "from Cutout's code; top-5 at the best top-1 epoch), or of the wall hours. diff = ours - published. A cell "
+    "is compared only with runs of its own protocol. Each cell gets an equivalence test (Welch; two one-sided "
+    "tests at level 0.05, i.e. the 90 % confidence interval of diff) against its margin delta: reproduced when "
+    "the interval lies inside (-delta, +delta); better or worse when it lies entirely outside (by more than "
+    "delta); inconclusive otherwise, with the number of seeds that would decide it at the observed spread. "
+    "Where the source prints no std or no number of runs, the published value is treated as a constant. The "
+    "p-values of a table's cells are adjusted together (Benjamini-Hochberg) before the outcomes are counted. "
+    "delta is set per table in its study (margin:), by default the larger of half the paper's claimed gain over "
+    "its own baseline in the cell's column and a floor per dataset (0.3 points on CIFAR-10 and ImageNet, 0.5 "
+    "on CIFAR-100, Tiny-ImageNet and others; for hours 25 % of the published time, the paper's GPU not being "
+    "ours). failed: every run of ours for the cell failed; missing: not run; not runnable: the study says why."
 )
 
 # The summary column (without _mean / _std) that answers a published metric, by the protocol's ``reported``.
@@ -98,15 +88,23 @@ COMPARE_COLUMNS = [
     "published_std",
     "published_runs",
     "note",
+    "n_failed",
     "ours_mean",
     "ours_std",
     "n",
-    "n_failed",
     "ours_epochs",
     "ours_final_mean",
     "ours_median10_mean",
     "diff",
-    "tolerance",
+    "delta",
+    "margin_reason",
+    "ci_low",
+    "ci_high",
+    "p_equivalence",
+    "p_differs",
+    "seeds_to_decide",
+    "published_as_constant",
+    "reason",
     "verdict",
     "variant",
     "numerics",
@@ -226,36 +224,30 @@ def load_published(published_dir: str | Path) -> pd.DataFrame:
     return published
 
 
-def _published_runs(runs: float, std: float) -> float:
-    if not math.isnan(runs) and runs > 0:
-        return runs
-    return float(DEFAULT_RUNS_WITH_STD if not math.isnan(std) else DEFAULT_RUNS_WITHOUT_STD)
-
-
-def verdict(
-    diff: float,
-    ours_std: float,
-    n: int,
-    published_std: float,
-    published_runs: float = float("nan"),
-    metric: str = "top1_error",
-    published_mean: float = float("nan"),
-) -> tuple[str, float]:
-    """Return (verdict, tolerance) for one matched cell; see the module docstring."""
-    n_p = _published_runs(published_runs, published_std)
-    ours_known = n >= 2 and not math.isnan(ours_std)
-    terms = []
-    if ours_known:
-        terms.append(ours_std**2 / n)
-    s_p = published_std if not math.isnan(published_std) else (ours_std if ours_known else float("nan"))
-    if not math.isnan(s_p):
-        terms.append(s_p**2 / n_p)
-    tolerance = 2.0 * math.sqrt(sum(terms)) if terms else FALLBACK_TOLERANCE
-    if metric == "hours" and not math.isnan(published_mean):
-        tolerance = max(tolerance if terms else 0.0, HOURS_RELATIVE_TOLERANCE * published_mean)
-    if abs(diff) <= tolerance:
-        return "reproduced", tolerance
-    return ("better" if diff < 0 else "worse"), tolerance
+def cell_margin(cell, published: pd.DataFrame, margin: dict | None) -> Margin:
+    """The equivalence margin of one published cell: the study's ``margin: {value, reason}``, or the default
+    (:func:`augrepro.results.stats.default_margin`) with the paper's claimed gain in the cell's column when the
+    study names it (``margin: {claimed: {method, baseline}}``: published baseline minus published method, in the
+    same table, protocol, dataset, "+", model and metric)."""
+    margin = margin or {}
+    if "value" in margin:
+        return Margin(float(margin["value"]), str(margin.get("reason") or "set in the study"))
+    gain = None
+    claimed = margin.get("claimed")
+    if claimed and cell.metric != "hours":
+        same = published[
+            (published["source"] == cell.source) & (published["protocol"] == cell.protocol)
+            & (published["dataset"] == cell.dataset) & (published["traditional"] == cell.traditional)
+            & (published["model"] == cell.model) & (published["metric"] == cell.metric)
+        ].set_index("augmentation")["mean"]
+        if claimed["method"] in same.index and claimed["baseline"] in same.index:
+            gain = float(same[claimed["baseline"]]) - float(same[claimed["method"]])
+            if cell.metric in HIGHER_IS_BETTER:
+                gain = -gain
+    found = default_margin(cell.dataset, cell.metric, gain, _num(cell.mean))
+    if gain is not None:
+        found = Margin(found.value, f"{found.reason} ({claimed['method']} vs {claimed['baseline']})")
+    return found
 
 
 def _normalized(frame: pd.DataFrame, published: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -295,6 +287,96 @@ def _clean_variant(value):
     return str(value)
 
 
+_NOT_TESTED = {
+    "ours_mean": float("nan"),
+    "ours_std": float("nan"),
+    "n": 0,
+    "ours_epochs": float("nan"),
+    "ours_final_mean": float("nan"),
+    "ours_median10_mean": float("nan"),
+    "diff": float("nan"),
+    "delta": float("nan"),
+    "margin_reason": "",
+    "ci_low": float("nan"),
+    "ci_high": float("nan"),
+    "p_equivalence": float("nan"),
+    "p_differs": float("nan"),
+    "seeds_to_decide": float("nan"),
+    "published_as_constant": False,
+    "reason": "",
+    "variant": None,
+    "numerics": None,
+    "our_augmentation": None,
+}
+
+
+def _cell_record(cell, reported: dict[str, str]) -> dict:
+    """A published cell's own columns, and the statistic of ours it is compared with."""
+    how = str(getattr(cell, "reported", "") or "") or reported.get(cell.protocol, "best")
+    return {
+        "source": cell.source,
+        "protocol": cell.protocol,
+        "reported": how if cell.metric != "hours" else "wall hours",
+        "dataset": cell.dataset,
+        "traditional": to_bool(cell.traditional),
+        "model": cell.model,
+        "augmentation": cell.augmentation,
+        "metric": cell.metric,
+        "published_epochs": _num(cell.epochs),
+        "published_mean": _num(cell.mean),
+        "published_std": _num(cell.std),
+        "published_runs": _num(getattr(cell, "runs", float("nan"))),
+        "note": str(getattr(cell, "note", "") or ""),
+        "column": metric_column(cell.metric, how),
+    }
+
+
+def _ours_record(row, column: str, metric: str) -> dict:
+    """One matching summary row of ours: the compared statistic and what is shown beside it."""
+    top1 = metric == "top1_error"
+    return {
+        "ours_mean": _num(row.get(f"{column}_mean")),
+        "ours_std": _num(row.get(f"{column}_std")),
+        "n": int(_num(row.get("n", 0)) or 0),
+        "ours_epochs": _num(row.get("epochs")),
+        "ours_final_mean": _num(row.get("final_top1_error_mean")) if top1 else float("nan"),
+        "ours_median10_mean": _num(row.get("median_last10_top1_error_mean")) if top1 else float("nan"),
+        "variant": _clean_variant(row.get("variant")),
+        "numerics": _clean_variant(row.get("numerics")),
+        "our_augmentation": str(row["augmentation"]),
+    }
+
+
+def _equivalence(metric: str, ours: dict, cell: dict, delta: Margin, alpha: float):
+    """:func:`augrepro.results.stats.cell_equivalence` on the cell (signs turned so that lower is better), and its
+    columns in the metric's own direction."""
+    sign = -1.0 if metric in HIGHER_IS_BETTER else 1.0
+    runs = cell["published_runs"]
+    spread_known = not math.isnan(ours["ours_std"])  # no std of ours (one seed, or not recorded): as one seed
+    eq = cell_equivalence(
+        sign * ours["ours_mean"],
+        ours["ours_std"] if spread_known else None,
+        max(ours["n"], 1) if spread_known else 1,
+        sign * cell["published_mean"],
+        None if math.isnan(cell["published_std"]) else cell["published_std"],
+        None if math.isnan(runs) else int(runs),
+        delta.value,
+        alpha,
+    )
+    low, high = sorted((sign * eq.ci_low, sign * eq.ci_high))
+    fields = {
+        "diff": ours["ours_mean"] - cell["published_mean"],
+        "delta": delta.value,
+        "margin_reason": delta.reason,
+        "ci_low": low,
+        "ci_high": high,
+        "seeds_to_decide": float("nan") if eq.seeds_to_decide is None else float(eq.seeds_to_decide),
+        "published_as_constant": bool(eq.published_as_constant),
+        "reason": eq.reason,
+    }
+    return eq, fields
+
+
 def compare(
     summary: pd.DataFrame,
     published: pd.DataFrame,
@@ -302,105 +384,62 @@ def compare(
     status: pd.DataFrame | None = None,
     reported: dict[str, str] | None = None,
     not_runnable: dict[str, str] | None = None,
+    margin: dict | None = None,
+    alpha: float = DEFAULT_ALPHA,
 ) -> pd.DataFrame:
-    """One row per published cell (of ``metric``, or of every metric) and matching summary row.
+    """One row per published cell (of ``metric``, or of every metric) and matching summary row, with its verdict
+    (``VERDICT_RULE``): the equivalence test of :func:`augrepro.results.stats.cell_equivalence` against the
+    cell's margin (:func:`cell_margin`, from the study's ``margin``), the p-values of each table's tested cells
+    adjusted together (Benjamini-Hochberg) before the outcome is read.
 
-    ``reported`` maps a protocol to how its source summarizes a run (``best``, ``final``,
-    ``median_last10``; default ``best``). ``status`` (optional, from partial aggregation) has one row per
-    configured run with a ``status`` of ok / failed / missing; it turns cells whose runs all failed into
-    ``failed`` and fills ``n_failed``. ``not_runnable`` maps a published augmentation or model name to the
-    reason it cannot run here: such cells get the verdict ``not runnable`` and the reason in ``note``.
+    ``reported`` maps a protocol to how its source summarizes a run (``best``, ``final``, ``median_last10``;
+    default ``best``). ``status`` (optional, from partial aggregation) has one row per configured run with a
+    ``status`` of ok / failed / missing; it turns cells whose runs all failed into ``failed`` and fills
+    ``n_failed``. ``not_runnable`` maps a published augmentation or model name to the reason it cannot run
+    here: such cells get the verdict ``not runnable`` and the reason in ``note``.
     """
     if metric is not None and metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
-    reported = reported or {}
-    not_runnable = not_runnable or {}
-    ours = _normalized(summary, published) if len(summary) else pd.DataFrame(
-        columns=["protocol", "dataset", "traditional", "model", "method", "augmentation", "epochs"]
-    )
+    reported, not_runnable = reported or {}, not_runnable or {}
+    ours = _normalized(summary, published) if len(summary) else pd.DataFrame(columns=[*_KEY, "augmentation", "epochs"])
     ours_index = _index(ours)
     failed_count: dict[tuple, int] = {}
     if status is not None and len(status):
         st = _normalized(status, published)
-        st = st[st["status"] == "failed"]
-        for key in zip(*(st[c] for c in _KEY)):
+        for key in zip(*(st.loc[st["status"] == "failed", c] for c in _KEY)):
             failed_count[key] = failed_count.get(key, 0) + 1
     cells = published if metric is None else published[published["metric"] == metric]
 
-    rows = []
+    rows: list[dict] = []
+    tested: dict[str, list[tuple[int, object]]] = {}  # source -> (row, equivalence)
     for cell in cells.itertuples(index=False):
-        trad = to_bool(cell.traditional)
-        how = str(getattr(cell, "reported", "") or "") or reported.get(cell.protocol, "best")
-        column = metric_column(cell.metric, how)
-        key = (cell.protocol, cell.dataset, trad, cell.model, cell.augmentation)
-        base = {
-            "source": cell.source,
-            "protocol": cell.protocol,
-            "reported": how if cell.metric != "hours" else "wall hours",
-            "dataset": cell.dataset,
-            "traditional": trad,
-            "model": cell.model,
-            "augmentation": cell.augmentation,
-            "metric": cell.metric,
-            "published_epochs": _num(cell.epochs),
-            "published_mean": _num(cell.mean),
-            "published_std": _num(cell.std),
-            "published_runs": _num(getattr(cell, "runs", float("nan"))),
-            "note": str(getattr(cell, "note", "") or ""),
-        }
-        n_failed = failed_count.get(key, 0)
+        base = _cell_record(cell, reported)
+        key = (cell.protocol, cell.dataset, base["traditional"], cell.model, cell.augmentation)
+        base["n_failed"] = failed_count.get(key, 0)
         matches = [ours.iloc[pos] for pos in ours_index.get(key, [])]
-        matches = [m for m in matches if not math.isnan(_num(m.get(f"{column}_mean")))]
+        matches = [m for m in matches if not math.isnan(_num(m.get(f"{base['column']}_mean")))]
         if not matches:
             reason = not_runnable.get(cell.augmentation) or not_runnable.get(cell.model)
-            verdict_ = "not runnable" if reason else ("failed" if n_failed else "missing")
-            note = f"not runnable: {reason}" + (f"; {base['note']}" if base["note"] else "") if reason else base["note"]
-            rows.append(
-                base
-                | {
-                    "note": note,
-                    "ours_mean": float("nan"),
-                    "ours_std": float("nan"),
-                    "n": 0,
-                    "n_failed": n_failed,
-                    "ours_epochs": float("nan"),
-                    "ours_final_mean": float("nan"),
-                    "ours_median10_mean": float("nan"),
-                    "diff": float("nan"),
-                    "tolerance": float("nan"),
-                    "verdict": verdict_,
-                    "variant": None,
-                    "numerics": None,
-                    "our_augmentation": None,
-                }
-            )
+            note = base["note"]
+            if reason:
+                note = f"not runnable: {reason}" + (f"; {note}" if note else "")
+            verdict = "not runnable" if reason else ("failed" if base["n_failed"] else "missing")
+            rows.append(base | _NOT_TESTED | {"note": note, "verdict": verdict})
             continue
+        delta = cell_margin(cell, published, margin)
         for row in matches:
-            n = int(_num(row.get("n", 0)) or 0)
-            ours_mean = _num(row.get(f"{column}_mean"))
-            ours_std = _num(row.get(f"{column}_std"))
-            diff = ours_mean - base["published_mean"]
-            status_, tol = verdict(
-                diff, ours_std, n, base["published_std"], base["published_runs"], cell.metric, base["published_mean"]
-            )
-            top1 = cell.metric == "top1_error"
-            rows.append(
-                base
-                | {
-                    "ours_mean": ours_mean,
-                    "ours_std": ours_std,
-                    "n": n,
-                    "n_failed": n_failed,
-                    "ours_epochs": _num(row.get("epochs")),
-                    "ours_final_mean": _num(row.get("final_top1_error_mean")) if top1 else float("nan"),
-                    "ours_median10_mean": _num(row.get("median_last10_top1_error_mean")) if top1 else float("nan"),
-                    "diff": diff,
-                    "tolerance": tol,
-                    "verdict": status_,
-                    "variant": _clean_variant(row.get("variant")),
-                    "numerics": _clean_variant(row.get("numerics")),
-                    "our_augmentation": str(row["augmentation"]),
-                }
+            record = _ours_record(row, base["column"], cell.metric)
+            eq, fields = _equivalence(cell.metric, record, base, delta, alpha)
+            tested.setdefault(cell.source, []).append((len(rows), eq))
+            rows.append(base | record | fields)
+    for entries in tested.values():  # Benjamini-Hochberg over each table's tested cells
+        for (pos, _), adjusted in zip(entries, adjust_cells([eq for _, eq in entries], alpha)):
+            outcome = adjusted.outcome
+            rows[pos].update(
+                verdict=adjusted.direction if outcome == "differs" else outcome,
+                p_equivalence=adjusted.p_equivalence_adjusted,
+                p_differs=adjusted.p_differs_adjusted,
+                reason=adjusted.reason or rows[pos]["reason"],
             )
     return pd.DataFrame(rows, columns=COMPARE_COLUMNS)
 

@@ -111,6 +111,8 @@ class Selection:
                 "reported": {p: resolve_protocol(self.protocols, p).get("reported", "best") for p in study.protocols},
                 "not_runnable": dict(study.not_runnable),
                 "notes": study.notes,
+                "margin": dict(study.margin),
+                "claims": [dict(c) for c in study.claims],
                 "runs": len(study.runs()),
                 # (protocol, dataset key, model, augmentation) of every grid cell: what the report's section shows
                 "grid": [list(c) for c in dict.fromkeys((k.protocol, k.dataset_key, k.model, k.augmentation) for k in study.runs())],

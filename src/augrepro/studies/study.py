@@ -36,8 +36,51 @@ STUDY_KEYS = {
     "resources": "what each training job asks of the scheduler: gpus, threads, mem_mb, runtime_min",
     "not_runnable": "published names (augmentation or model) that cannot be run here -> the reason",
     "notes": "free text shown under the study's section",
+    "margin": "the equivalence margin of the table's cells: {value, reason}, or {claimed: {method, baseline}} for "
+    "half the paper's claimed gain in each column (at least the dataset's floor); default: the floor",
+    "claims": "the paper's claims about this table: [{claim, source, kind: lower|best|ranking, ...}]",
 }
 GRID_KEYS = ("protocol", "datasets", "models", "augmentations", "seeds")
+
+# A claim: a sentence of the paper with the cells it compares (evaluated by augrepro.results.claims).
+KINDS = ("lower", "best", "ranking")
+CLAIM_KEYS = {
+    "claim": "the sentence, as the paper states it",
+    "source": "where the paper states it (slide, section, table)",
+    "kind": "lower | best | ranking",
+    "method": "lower, best: the method the claim is about",
+    "than": "lower: the method it beats",
+    "among": "best: the methods it is the best of (itself included or not)",
+    "methods": "ranking: the methods whose published order is claimed",
+    "protocols": "optional: protocols of the cells (default: the study's)",
+    "datasets": "optional: dataset keys of the cells (default: the study's)",
+    "models": "optional: models of the cells (default: the study's)",
+    "metric": "optional: top1_error (default), top5_error, hours",
+}
+
+
+def check_claim(claim: Any, where: str) -> dict:
+    """A claim's keys and types; the message names the study file and the key."""
+    if not isinstance(claim, dict):
+        raise ConfigError(f"{where}: a claim is a mapping of {', '.join(CLAIM_KEYS)}")
+    unknown = sorted(set(claim) - set(CLAIM_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(CLAIM_KEYS)}")
+    for key in ("claim", "source", "kind"):
+        if not isinstance(claim.get(key), str) or not claim[key].strip():
+            raise ConfigError(f"{where}: '{key}' is required: {CLAIM_KEYS[key]}")
+    kind = claim["kind"]
+    if kind not in KINDS:
+        raise ConfigError(f"{where}: kind {kind!r}; valid kinds: {', '.join(KINDS)}")
+    needs = {"lower": ("method", "than"), "best": ("method", "among"), "ranking": ("methods",)}[kind]
+    for key in needs:
+        if key not in claim:
+            raise ConfigError(f"{where}: a {kind} claim needs '{key}': {CLAIM_KEYS[key]}")
+    for key in ("among", "methods", "protocols", "datasets", "models"):
+        if key in claim and (not isinstance(claim[key], list) or not claim[key]):
+            raise ConfigError(f"{where}: '{key}' must be a non-empty list")
+    return claim
+
 RESOURCE_DEFAULTS = {"gpus": 1, "threads": 4, "mem_mb": 16000, "runtime_min": 480}
 
 
@@ -71,6 +114,8 @@ class Study:
     resources: dict[str, int] = field(default_factory=lambda: dict(RESOURCE_DEFAULTS))
     not_runnable: dict[str, str] = field(default_factory=dict)
     notes: str = ""
+    margin: dict[str, Any] = field(default_factory=dict)
+    claims: tuple[dict[str, Any], ...] = ()
 
     def runs(self) -> list[RunKey]:
         """The study's runs, each once, in grid order."""
@@ -156,6 +201,11 @@ def parse_study(name: str, raw: Any, path: str | Path) -> Study:
     if not isinstance(not_runnable, dict) or not all(isinstance(v, str) and v.strip() for v in not_runnable.values()):
         raise ConfigError(f"{where}: 'not_runnable' maps a published name to the reason it cannot run")
     published = _as_list(raw.get("published"), where, "published") if raw.get("published") is not None else ()
+    margin = _check_margin(raw.get("margin"), where)
+    claims = raw.get("claims") or []
+    if not isinstance(claims, list):
+        raise ConfigError(f"{where}: 'claims' must be a list of claims")
+    claims = [check_claim(c, f"{where}, claim {i + 1}") for i, c in enumerate(claims)]
     return Study(
         name=name,
         path=str(path),
@@ -167,7 +217,26 @@ def parse_study(name: str, raw: Any, path: str | Path) -> Study:
         resources=resources,
         not_runnable=dict(not_runnable),
         notes=str(raw.get("notes") or "").strip(),
+        margin=margin,
+        claims=tuple(claims),
     )
+
+
+def _check_margin(margin: Any, where: str) -> dict[str, Any]:
+    if margin is None:
+        return {}
+    ok = isinstance(margin, dict) and (
+        (set(margin) <= {"value", "reason"} and isinstance(margin.get("value"), (int, float)) and margin["value"] > 0
+         and isinstance(margin.get("reason"), str))
+        or (set(margin) <= {"claimed", "reason"} and isinstance(margin.get("claimed"), dict)
+            and set(margin["claimed"]) == {"method", "baseline"})
+    )
+    if not ok:
+        raise ConfigError(
+            f"{where}: 'margin' is {margin!r}; expected {{value: <points > 0>, reason: <why>}} or "
+            "{claimed: {method: <the paper's method>, baseline: <its baseline>}}"
+        )
+    return dict(margin)
 
 
 def load_studies(studies_dir: str | Path) -> dict[str, Study]:
@@ -269,6 +338,15 @@ def validate_studies(
         for csv in study.published:
             if published_dir is not None and not (Path(published_dir) / csv).is_file():
                 raise ConfigError(f"{where}: published file {csv!r} not found in {published_dir}")
+        names = {a for g in study.grids for a in g.augmentations} | {method_of(aliases, a)[0] for g in study.grids for a in g.augmentations}
+        for i, claim in enumerate(study.claims, start=1):
+            named = [claim.get("method"), claim.get("than"), *claim.get("among", []), *claim.get("methods", [])]
+            unknown = [m for m in named if m is not None and m not in names]
+            if unknown:
+                raise ConfigError(
+                    f"{where}: claim {i} names {unknown[0]!r}, which the study does not run; its augmentations: "
+                    f"{', '.join(sorted(names))}"
+                )
         for grid in study.grids:
             try:
                 resolve_protocol(protocols, grid.protocol)
