@@ -59,11 +59,11 @@ def get_published_tables():
 
 
 def get_archive(wildcards):
-    """What the prepare step reads: the downloaded archive under its official file name, or, for a dataset
-    that is never downloaded (ImageNet), the folder given by data.<name>_path."""
+    """What the prepare step reads: the downloaded archives under their official file names (one, or several for
+    Stanford Cars), or, for a dataset that is never downloaded (ImageNet), the folder given by data.<name>_path."""
     spec = get_spec(wildcards.data_name)
     if spec.downloadable:
-        return f"results/downloads/{spec.name}/{spec.archive}"
+        return [f"results/downloads/{spec.name}/{entry.name}" for entry in spec.archives()]
     key = f"{spec.name}_path"
     path = (config.get("data") or {}).get(key)
     if not path or not Path(path).is_dir():
@@ -75,8 +75,12 @@ def get_archive(wildcards):
 
 
 def get_checksum(wildcards):
-    """The md5 that data.checksums sets for this dataset's archive (a repackaging mirror), or None."""
-    return ((config.get("data") or {}).get("checksums") or {}).get(wildcards.data_name)
+    """The md5 that data.checksums sets for this archive (a repackaging mirror), or None: data.checksums.<name> is
+    the md5 of a dataset's one archive, or a mapping file name -> md5 for a dataset of several files."""
+    entry = ((config.get("data") or {}).get("checksums") or {}).get(wildcards.data_name)
+    if isinstance(entry, dict):
+        return entry.get(wildcards.archive)
+    return entry if entry is not None and wildcards.archive == get_spec(wildcards.data_name).archive else None
 
 
 def get_prepared(wildcards):
