@@ -31,6 +31,7 @@ wildcard_constraints:
         for name, values in SELECTION.wildcard_values().items()
     },
     data_name="|".join(sorted(DATASETS)),
+    weights_file=r"[A-Za-z0-9_.]+-[0-9a-f]{8,64}\.pth",
     seed=r"\d+",
 
 
@@ -85,6 +86,16 @@ def get_checksum(wildcards):
 
 def get_prepared(wildcards):
     return f"results/data/{parse_dataset_key(wildcards.dataset)[0]}/data.npz"
+
+
+def get_pretrained(wildcards):
+    """The weights file of a run whose protocol starts from pretrained weights (results/pretrained/<torchvision's
+    file name>), or nothing."""
+    from augrepro.models.pretrained import weights_file
+
+    run = SELECTION.resolved(RunKey.from_wildcards(wildcards))
+    tag = run["recipe"].get("pretrained")
+    return [f"results/pretrained/{weights_file(run['model'], tag)}"] if tag else []
 
 
 def get_run_config(wildcards):

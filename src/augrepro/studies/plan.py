@@ -67,7 +67,13 @@ def run_shape(resolved: dict[str, Any]) -> tuple[str, str, int, int]:
     from augrepro.data.datasets import get_spec
 
     spec = get_spec(resolved["dataset"])
-    size = int((resolved["recipe"].get("pipeline") or {}).get("size") or spec.image_size)
+    pipeline = resolved["recipe"].get("pipeline") or {}
+    if spec.kind == "files":  # the size the file pipeline crops to (the SnapMix code's 448, ImageNet's 224)
+        from augrepro.data.file_pipelines import file_pipeline_size
+
+        size = file_pipeline_size(pipeline)
+    else:
+        size = int(pipeline.get("size") or spec.image_size)
     return resolved["model"], resolved["recipe"]["architecture"], size, spec.num_classes
 
 
