@@ -22,6 +22,7 @@ from augrepro.data.download import ChecksumError, DownloadError, fetch
 from augrepro.data.extract import UnsafeArchiveError
 from augrepro.data.finegrained import FineGrainedLayoutError
 from augrepro.data.prepare import prepare
+from conftest import copy_project, snakemake, write_config
 from test_datasets_real import _jpeg, _tar_bytes, quiet
 from test_download import MirrorServer, md5_bytes
 
@@ -224,9 +225,9 @@ def test_traversal_members_refuse_the_archive_and_prepare_nothing(tmp_path, memb
 
 
 def test_a_listed_image_missing_from_the_archive_is_named(tmp_path):
-    files, expected = cub_archive(np.random.default_rng(5))
     import tarfile
 
+    files, expected = cub_archive(np.random.default_rng(5))
     # the same archive without one training image
     drop = expected["train"][0][1]
     buf = io.BytesIO()
@@ -256,3 +257,23 @@ def test_stanford_cars_needs_local_dir_or_mirror_and_says_where(tmp_path):
             fetch(small, tmp_path / "downloads" / entry.name, mirror=mirror.url, local_dir=local, log=quiet)
         assert mirror.requests == []
     assert sorted(p.name for p in (tmp_path / "downloads").iterdir()) == sorted(files)
+
+
+@pytest.mark.slow
+def test_workflow_fetches_stanford_cars_four_files_and_prepares_them_with_the_official_counts(tmp_path):
+    """The rules end to end: four downloads from the mirror (md5s from a data.checksums mapping), one prepare that
+    reads all four and refuses the tiny copy for its counts, naming them, and leaves nothing prepared."""
+    files, _ = cars_archives(np.random.default_rng(7))
+    project = copy_project(tmp_path / "project")
+    with MirrorServer(files) as mirror:
+        checksums = {"cars": {name: md5_bytes(payload) for name, payload in files.items()}}
+        config = write_config(tmp_path / "cars.yaml", {"data": {"mirror": mirror.url, "checksums": checksums}})
+        run = snakemake(project, "results/data/cars/data.npz", "--cores", "1", "--configfile", str(config))
+        assert sorted(r[0] for r in mirror.requests) == sorted(files)
+    assert run.returncode != 0
+    downloads = project / "results" / "downloads" / "cars"
+    assert sorted(p.name for p in downloads.iterdir()) == sorted(files)
+    log = (project / "results" / "logs" / "prepare" / "cars.log").read_text()
+    assert "5 training images, expected 8,144" in log and "3 classes, expected 196" in log
+    prepared = project / "results" / "data" / "cars"
+    assert not prepared.exists() or list(prepared.iterdir()) == []
