@@ -9,7 +9,7 @@ import pytest
 from augrepro.results.compare import load_published
 
 PUBLISHED_DIR = Path(__file__).resolve().parents[1] / "resources" / "published"
-MODELS = {"resnet18", "resnet50", "resnet101", "wrn28_10", "preactresnet18", "preactresnet50",
+MODELS = {"resnet18", "resnet34", "resnet50", "resnet101", "wrn28_10", "preactresnet18", "preactresnet50",
           "preactresnet101", "pyramidnet110", "pyramidnet200", "regnet200m"}
 AUGMENTATIONS = {"baseline", "cutout", "mixup", "cutmix", "saliencymix", "salfmix", "hybridmix_v1",
                  "hybridmix_v2", "hybridmix_v3", "resizemix", "snapmix", "ricap", "autoaugment",
@@ -30,6 +30,8 @@ TABLES = {
     "salfmix_table10.csv": ("SalfMix Sensors 2021, Table 10 (average pooling ablation, PreActResNet-101)", 6),
     "team000_results.csv": ("Student team reproduction (seed 000), results table", 9),
     "team000_time.csv": ("Student team reproduction (seed 000), training time table", 3),
+    "snapmix_table1.csv": ("SnapMix AAAI 2021, Table 1 (mean accuracy, ResNet-18/34; as quoted in the literature review slides)", 30),
+    "snapmix_table2.csv": ("SnapMix AAAI 2021, Table 2 (mean accuracy, ResNet-50/101; as quoted in the literature review slides)", 30),
 }
 
 
@@ -60,7 +62,7 @@ def test_every_table_is_present_with_its_row_count(pub):
 
 
 def test_names_follow_the_developers_vocabulary(pub):
-    assert set(pub["dataset"]) == {"cifar10", "cifar100", "tinyimagenet", "imagenet"}
+    assert set(pub["dataset"]) == {"cifar10", "cifar100", "tinyimagenet", "imagenet", "cub200", "cars", "aircraft"}
     assert set(pub["model"]) <= MODELS
     assert set(pub["augmentation"]) <= AUGMENTATIONS
     assert set(pub["metric"]) == {"top1_error", "top5_error", "hours"}

@@ -186,9 +186,9 @@ DATASETS: dict[str, DatasetSpec] = {
 # size and are decoded from files (augrepro.data.finegrained, augrepro.data.file_pipelines). Cutout's default
 # hole is half that side, the box of the SnapMix code's cutout (utils/mixmethod.py: lam 0.75).
 
-# CUB-200-2011 (Wah et al. 2011), on CaltechDATA (the old vision.caltech.edu URL redirects there). Caltech prints
+# CUB-200-2011 (Wah et al. 2011), on CaltechDATA (formerly www.vision.caltech.edu/visipedia-data). Caltech prints
 # no md5; this is the one public loaders check (TDeVries/cub2011_dataset cub2011.py, tgz_md5). Counts: the
-# dataset's README / train_test_split.txt: 11,788 images, 5,994 training and 5,794 test, 200 classes.
+# train_test_split.txt: 5,994 training and 5,794 test images (11,788), 200 classes.
 DATASETS["cub200"] = DatasetSpec(
     name="cub200",
     num_classes=200,
