@@ -18,6 +18,8 @@ CASES = {
     "bench_methods.py": (["--repeats", "1", "--methods", "baseline,cutmix"], ["training step", "cutmix", "/ step"]),
     "bench_report.py": (["--runs", "4", "--epochs", "3"], ["aggregate + render"]),
     "bench_load_prepared.py": (["--repeats", "1"], ["load #1"]),
+    "bench_file_pipelines.py": (["--count", "4", "--workers", "0", "--batch", "2", "--width", "80", "--height", "60"],
+                                ["train img/s", "snapmix warp", "imagenet", "h / 200 ep CUB"]),
     "bench_pipelines.py": (["--repeats", "1", "--batch", "4", "--sizes", "8"],
                            ["img/s", "pad_crop_flip", "random_resized_crop_flip_jitter", "none"]),
 }
