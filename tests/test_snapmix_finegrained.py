@@ -4,16 +4,17 @@ rates, the SnapMix file pipeline, a few fine-tuning steps end to end, and the st
 from __future__ import annotations
 
 import csv
-import enum
 import hashlib
 import io
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 from augrepro.data.datasets import get_spec
@@ -99,8 +100,6 @@ def test_protocol_follows_the_released_code():
 def test_protocol_checks_lr_groups_and_pretrained(tmp_path, change, message):
     protocols = (ROOT / "config" / "protocols.yaml").read_text()
     extra = {"bad": {"base": "snapmix_finegrained", **change}}
-    import yaml
-
     (tmp_path / "p.yaml").write_text(protocols + "\n" + yaml.safe_dump(extra))
     with pytest.raises(ConfigError, match=message):
         load_protocols(tmp_path / "p.yaml")
@@ -121,8 +120,6 @@ def test_cars_without_a_source_skips_the_study_unless_its_files_are_downloaded(t
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x")
     for item in ("config", "resources"):
-        import shutil
-
         shutil.copytree(ROOT / item, tmp_path / item)
     assert select_from_config({"studies": ["snapmix_finegrained"], "data": {}}, tmp_path).studies
 
