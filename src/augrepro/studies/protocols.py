@@ -52,7 +52,7 @@ OPTIONAL_KEYS = (
     "pretrained",
 )
 # lr_groups: one learning rate per parameter group, instead of lr: the backbone (every parameter but the head's)
-# and the head (the model's final nn.Linear, a new one when the backbone is pretrained); augrepro.models.head.
+# and the head (the model's final nn.Linear, a new one when the backbone is pretrained; augrepro.models.pretrained.head).
 LR_GROUPS = ("backbone", "head")
 LR_SCHEDULES = ("multistep", "cosine")
 NUMERICS = ("auto", "fp32", "bf16")

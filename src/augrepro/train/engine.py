@@ -315,6 +315,16 @@ def train_run(
     execution = {**EXECUTION_DEFAULTS, **{k: v for k, v in (execution or {}).items() if v is not None}}
     key = runs.RunKey(run["protocol"], run["dataset_key"], run["model"], run["augmentation"], int(run["seed"]))
     spec = get_spec(key.dataset)
+    if recipe.get("pretrained") and pretrained is None:
+        from augrepro.models.pretrained import weights_file
+
+        raise ValueError(
+            f"protocol {key.protocol!r} starts from pretrained {recipe['pretrained']!r} weights: give the file "
+            f"{weights_file(key.model, recipe['pretrained'])} (the workflow's pretrained rule fetches it into "
+            "results/pretrained/; python -m augrepro.train takes --pretrained)"
+        )
+    if pretrained is not None and not recipe.get("pretrained"):
+        raise ValueError(f"protocol {key.protocol!r} has no 'pretrained:', but a weights file was given ({pretrained})")
     seed = key.seed
     if threads:
         torch.set_num_threads(int(threads))
@@ -343,18 +353,10 @@ def train_run(
     model = build_model(key.model, spec.num_classes, architecture=recipe["architecture"])
     provenance = None
     if recipe.get("pretrained"):
-        from augrepro.models.pretrained import load_pretrained, weights_file
+        from augrepro.models.pretrained import load_pretrained
 
-        if pretrained is None:
-            raise ValueError(
-                f"protocol {key.protocol!r} starts from pretrained {recipe['pretrained']!r} weights: give the file "
-                f"{weights_file(key.model, recipe['pretrained'])} (the workflow's pretrained rule fetches it into "
-                "results/pretrained/; python -m augrepro.train takes --pretrained)"
-            )
         provenance = load_pretrained(model, pretrained, key.model, recipe["pretrained"])
         log(f"loaded {provenance['weights']} from {pretrained} into the backbone; {provenance['head']}")
-    elif pretrained is not None:
-        raise ValueError(f"protocol {key.protocol!r} has no 'pretrained:', but a weights file was given ({pretrained})")
     model = model.to(device)
     if accel.channels_last:
         model = model.to(memory_format=torch.channels_last)
