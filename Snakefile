@@ -10,16 +10,18 @@ configfile: "config/config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/pretrained.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/preview.smk"
 include: "workflow/rules/report.smk"
 
 
-# Downloads need the internet (compute nodes often have none); the others are seconds of work.
+# Downloads (datasets, pretrained weights) need the internet (compute nodes often have none); the others are seconds of work.
 localrules:
     all,
     download,
+    pretrained,
     aggregate,
     report,
 

@@ -284,6 +284,28 @@ def test_cutout_hole_is_zero_box_and_lam_stays_one():
     assert unclipped > 10
 
 
+def test_cutout_per_batch_is_the_snapmix_code_one_box_for_the_whole_batch():
+    """SnapMix code utils/mixmethod.py cutout: rand_bbox(size, 0.75), a box of half the side (int(W * sqrt(0.25))),
+    its centre uniform and shared by the batch, clipped at the borders, zero after normalization."""
+    aug = build("cutout", length=32, per_batch=True)
+    n, side = 6, 64
+    centres = set()
+    for seed in range(40):
+        x = normalize(random_uint8(n, seed, size=side))
+        res = aug(x, torch.zeros(n, dtype=torch.long), ctx_for(seed))
+        assert (res.boxes == res.boxes[0]).all()  # one box per batch
+        y1, x1, y2, x2 = res.boxes[0].tolist()
+        assert 0 <= y1 < y2 <= side and 0 <= x1 < x2 <= side and y2 - y1 <= 32 and x2 - x1 <= 32
+        assert torch.equal((res.images == 0).all(dim=1), box_masks(res.boxes, side, side)[:, 0])
+        assert torch.equal(res.lam, torch.ones(n))
+        centres.add((y1 + y2) // 2)
+        if 0 < y1 and y2 < side:
+            assert y2 - y1 == 32
+    assert len(centres) > 20  # the centre moves from batch to batch
+    per_image = build("cutout", length=32)(normalize(random_uint8(n, 0, size=side)), torch.zeros(n, dtype=torch.long), ctx_for(0))
+    assert not (per_image.boxes == per_image.boxes[0]).all()
+
+
 def test_cutout_builds_length_from_parameter():
     assert build("cutout", length=4).length == 4
     with pytest.raises(ValueError):

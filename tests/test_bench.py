@@ -20,6 +20,8 @@ CASES = {
     "bench_load_prepared.py": (["--repeats", "1"], ["load #1"]),
     "bench_protocol_variants.py": (["--seeds", "0", "1", "--epochs", "1", "--train", "64", "--test", "32"],
                                    ["fp32", "bf16", "bn2", "minus fp32"]),
+    "bench_file_pipelines.py": (["--count", "4", "--workers", "0", "--batch", "2", "--width", "80", "--height", "60"],
+                                ["train img/s", "snapmix warp", "imagenet", "h / 200 ep CUB"]),
     "bench_pipelines.py": (["--repeats", "1", "--batch", "4", "--sizes", "8"],
                            ["img/s", "pad_crop_flip", "random_resized_crop_flip_jitter", "none"]),
 }

@@ -287,19 +287,96 @@ def test_gradient_saliency_is_max_abs_input_gradient_and_preserves_state():
     assert torch.allclose(sal, xx.grad.abs().amax(1))
 
 
-@pytest.mark.parametrize("method", ["snapmix", "salfmix", "cutout_saliency", "hybridmix_v2"])
+@pytest.mark.parametrize("method", ["salfmix", "cutout_saliency", "hybridmix_v2"])
 def test_extra_passes_leave_bn_statistics_modes_and_gradients_unchanged(method):
     model = make_model()
     x, y = batch(8)
     model(x).sum().backward()
     before = state_of(model)
-    params = {"prob": 1.0} if method == "snapmix" else {}
-    build(method, **params)(x, y, ctx_for(0, model))
+    build(method)(x, y, ctx_for(0, model))
     assert_same_state(before, model)
     # the training step that follows sees exactly the gradients it would have seen without the probe
     twin = copy.deepcopy(model)
     out, twin_out = model(x), twin(x)
     assert torch.equal(out, twin_out)
+
+
+def _bn_statistics(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in model.state_dict().items() if "running_" in k or "num_batches_tracked" in k}
+
+
+def test_snapmix_cam_pass_updates_bn_statistics_as_the_released_code():
+    """SnapMix code utils/mixmethod.py get_spm: a no-grad forward of the model in train mode, so BatchNorm's
+    running statistics move by exactly one forward of the batch; parameters and gradients do not."""
+    model = make_model()
+    x, y = batch(8)
+    model(x).sum().backward()
+    twin = copy.deepcopy(model)
+    before = _bn_statistics(model)
+    grads = [p.grad.clone() for p in model.parameters()]
+    res = build("snapmix", prob=1.0)(x, y, ctx_for(0, model))
+    assert res.boxes is not None
+    after = _bn_statistics(model)
+    assert all(int(after[k]) == int(before[k]) + 1 for k in after if "num_batches_tracked" in k)
+    assert any(not torch.equal(after[k], before[k]) for k in after if "running_mean" in k)
+    with torch.no_grad():
+        twin(x)  # the released code's pass: one train-mode forward of the unmixed batch
+    for k, v in _bn_statistics(twin).items():
+        torch.testing.assert_close(after[k], v)
+    assert all(torch.equal(g, p.grad) for g, p in zip(grads, model.parameters()))
+    assert all(m.training for m in model.modules())
+    # the preview's map (saliency_map) still leaves the model as it found it
+    before = state_of(model)
+    build("snapmix", prob=1.0).saliency_map(x, y, ctx_for(0, model))
+    assert_same_state(before, model)
+
+
+def test_salfmix_probe_leaves_bn_statistics_untouched_while_snapmix_moves_them():
+    x, y = batch(8)
+    salf, snap = make_model(), make_model()
+    build("salfmix")(x, y, ctx_for(0, salf))
+    build("snapmix", prob=1.0)(x, y, ctx_for(0, snap))
+    fresh = _bn_statistics(make_model())
+    assert all(torch.equal(v, fresh[k]) for k, v in _bn_statistics(salf).items())
+    assert any(not torch.equal(v, fresh[k]) for k, v in _bn_statistics(snap).items())
+
+
+def test_snapmix_cam_on_a_torchvision_resnet_uses_the_last_convolutional_stage():
+    """torchvision's ResNet pools with an nn.AdaptiveAvgPool2d module whose output (N x C x 1 x 1) is 4-D too;
+    the CAM must come from layer4's feature maps (SnapMix code networks/resnet_ft.py: conv5 = layer4), not from
+    the pooled map, which is uniform and collapses SnapMix's label weights to area ratios."""
+    torch.manual_seed(0)
+    model = build_model("resnet18", 10, architecture="imagenet").train()
+    x, y = batch(4, size=128)
+    cams = class_activation_maps(model, x, y)
+    assert torch.isfinite(cams).all()
+    assert (cams.flatten(1).std(1) > 0).all()  # not uniform
+    with torch.no_grad():
+        reference = copy.deepcopy(model)
+        trunk = nn.Sequential(*list(reference.children())[:-2])  # conv1 .. layer4, as resnet_ft.py's conv3/4/5
+        fms = F.relu(trunk(x))
+        raw = F.conv2d(fms, model.fc.weight[:, :, None, None], model.fc.bias)[torch.arange(4), y]
+        up = F.interpolate(raw[:, None], size=(128, 128), mode="bilinear", align_corners=False)[:, 0]
+        up = up - up.flatten(1).amin(1)[:, None, None]
+        expected = up / up.sum((1, 2), keepdim=True)
+    torch.testing.assert_close(cams, expected, rtol=1e-4, atol=1e-7)
+    # the label weights are CAM mass, not the box's area ratio
+    res = build("snapmix", prob=1.0)(x, y, ctx_for(3, model))
+    ty1, tx1, ty2, tx2 = res.boxes[0].tolist()
+    area = 1 - (ty2 - ty1) * (tx2 - tx1) / 128**2
+    assert torch.isfinite(res.lam).all() and not torch.allclose(res.lam, torch.full_like(res.lam, area), atol=1e-4)
+
+
+def test_cam_skips_a_pooling_module_in_a_sequential_net():
+    model = tiny_model()  # conv, BN, ReLU, AdaptiveAvgPool2d(1), Flatten, Linear
+    x, y = batch(3)
+    cams = class_activation_maps(model, x, y)
+    with torch.no_grad():
+        fms = copy.deepcopy(model)[:3](x)  # the ReLU's output, before the pooling module
+        raw = torch.einsum("nchw,nc->nhw", fms, model[-1].weight[y]) + model[-1].bias[y][:, None, None]
+        raw = raw - raw.flatten(1).amin(1)[:, None, None]
+        expected = raw / raw.sum((1, 2), keepdim=True)  # 32 x 32 features: no resize
+    torch.testing.assert_close(cams, expected, rtol=1e-4, atol=1e-7)
 
 
 # --- SnapMix -----------------------------------------------------------------------------------------------

@@ -14,8 +14,10 @@ PUBLISHED_DIR = REPO / "resources" / "published"
 
 
 def shipped_studies(imagenet_path: Path, names="all") -> dict:
-    """What the report knows of the shipped studies (every one chosen, ImageNet's data pretended present)."""
-    return select_from_config({"studies": names, "data": {"imagenet_path": str(imagenet_path)}}, REPO).describe()
+    """What the report knows of the shipped studies (every one chosen, ImageNet's data and a folder of Stanford
+    Cars' files pretended present)."""
+    data = {"imagenet_path": str(imagenet_path), "local_dir": str(imagenet_path)}
+    return select_from_config({"studies": names, "data": data}, REPO).describe()
 
 
 def published_cells(rows):

@@ -9,7 +9,7 @@ import pytest
 from augrepro.results.compare import load_published
 
 PUBLISHED_DIR = Path(__file__).resolve().parents[1] / "resources" / "published"
-MODELS = {"resnet18", "resnet50", "resnet101", "wrn28_10", "preactresnet18", "preactresnet50",
+MODELS = {"resnet18", "resnet34", "resnet50", "resnet101", "wrn28_10", "preactresnet18", "preactresnet50",
           "preactresnet101", "pyramidnet110", "pyramidnet200", "regnet200m"}
 AUGMENTATIONS = {"baseline", "cutout", "mixup", "cutmix", "saliencymix", "salfmix", "hybridmix_v1",
                  "hybridmix_v2", "hybridmix_v3", "resizemix", "snapmix", "ricap", "autoaugment",
@@ -31,6 +31,8 @@ TABLES = {
     "team000_results.csv": ("A student team's reproduction of SaliencyMix (Group 10 slides), results table", 9),
     "team000_time.csv": ("A student team's reproduction of SaliencyMix (Group 10 slides), training time table", 3),
     "demo_reference.csv": ("This project's reference run of the demo (augrepro commit b35bb4f; AMD EPYC, 2 cores, no GPU; make demo)", 5),
+    "snapmix_table1.csv": ("SnapMix AAAI 2021, Table 1 (mean accuracy, ResNet-18/34; as quoted in the literature review slides)", 30),
+    "snapmix_table2.csv": ("SnapMix AAAI 2021, Table 2 (mean accuracy, ResNet-50/101; as quoted in the literature review slides)", 30),
 }
 
 
@@ -62,7 +64,7 @@ def test_every_table_is_present_with_its_row_count(pub):
 
 def test_names_follow_the_developers_vocabulary(pub):
     papers = pub[pub["file"] != "demo_reference.csv"]  # the demo's reference is this project's own run
-    assert set(papers["dataset"]) == {"cifar10", "cifar100", "tinyimagenet", "imagenet"}
+    assert set(papers["dataset"]) == {"cifar10", "cifar100", "tinyimagenet", "imagenet", "cub200", "cars", "aircraft"}
     assert set(papers["model"]) <= MODELS
     assert set(pub["augmentation"]) <= AUGMENTATIONS
     assert set(pub["metric"]) == {"top1_error", "top5_error", "hours"}

@@ -21,9 +21,10 @@ STUDIES = sorted(p.stem for p in (ROOT / "config/studies").glob("*.yaml"))
 
 @pytest.fixture(scope="module")
 def everything(tmp_path_factory):
-    """Every shipped study chosen, ImageNet's folder pretended present."""
+    """Every shipped study chosen, ImageNet's folder and a folder for Stanford Cars' files pretended present."""
     imagenet = tmp_path_factory.mktemp("imagenet")
-    return select_from_config({"studies": STUDIES, "data": {"imagenet_path": str(imagenet)}}, ROOT)
+    data = {"imagenet_path": str(imagenet), "local_dir": str(imagenet)}
+    return select_from_config({"studies": STUDIES, "data": data}, ROOT)
 
 
 # --- protocols ------------------------------------------------------------------------------------------

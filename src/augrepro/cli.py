@@ -1,7 +1,7 @@
 """``augrepro``: the library's command line, for use outside Snakemake.
 
     augrepro methods                      list the registered mixing methods, their parameters and sources
-    augrepro plan [--config config/paper.yaml] [--studies a,b] [--imagenet-path DIR]
+    augrepro plan [--config config/paper.yaml] [--studies a,b] [--imagenet-path DIR] [--local-dir DIR]
                                           per study: runs, runs done, runs shared, estimated GPU-hours
     augrepro plan --write-costs           recount resources/model_costs.csv (every study's model shapes)
     augrepro preview --data results/data/demo/data.npz --dataset demo --method cutmix --out cutmix.png \\
@@ -74,9 +74,12 @@ def cmd_plan(args) -> int:
         config["studies"] = "all" if args.studies == "all" else args.studies.split(",")
     if args.imagenet_path:
         config["data"] = {**(config.get("data") or {}), "imagenet_path": args.imagenet_path}
+    if args.local_dir:
+        config["data"] = {**(config.get("data") or {}), "local_dir": args.local_dir}
     try:
         if args.write_costs:
-            everything = {**config, "studies": "all", "data": {"imagenet_path": root}}
+            # every study's data counted as available (ImageNet's folder, Stanford Cars' files): only the shapes matter
+            everything = {**config, "studies": "all", "data": {"imagenet_path": root, "local_dir": root}}
             write_costs([select_from_config(everything, root), select_from_config({**config, "studies": ["demo"]}, root)])
             print(f"wrote {DEFAULT_COSTS}")
             return 0
@@ -108,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", action="append", help="a config file merged over config/config.yaml (repeatable)")
     p.add_argument("--studies", default=None, help="comma-separated study names, or 'all' (default: the config's)")
     p.add_argument("--imagenet-path", default=None, help="your ImageNet copy (data.imagenet_path)")
+    p.add_argument("--local-dir", default=None, help="your folder of dataset archives (data.local_dir; Stanford Cars)")
     p.add_argument("--root", default=".", help="the project folder (default: the current one)")
     p.add_argument("--write-costs", action="store_true", help="recount resources/model_costs.csv")
     p.set_defaults(func=cmd_plan)

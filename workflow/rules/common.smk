@@ -31,6 +31,7 @@ wildcard_constraints:
         for name, values in SELECTION.wildcard_values().items()
     },
     data_name="|".join(sorted(DATASETS)),
+    weights_file=r"[A-Za-z0-9_.]+-[0-9a-f]{8,64}\.pth",
     seed=r"\d+",
 
 
@@ -59,11 +60,11 @@ def get_published_tables():
 
 
 def get_archive(wildcards):
-    """What the prepare step reads: the downloaded archive under its official file name, or, for a dataset
-    that is never downloaded (ImageNet), the folder given by data.<name>_path."""
+    """What the prepare step reads: the downloaded archives under their official file names (one, or several for
+    Stanford Cars), or, for a dataset that is never downloaded (ImageNet), the folder given by data.<name>_path."""
     spec = get_spec(wildcards.data_name)
     if spec.downloadable:
-        return f"results/downloads/{spec.name}/{spec.archive}"
+        return [f"results/downloads/{spec.name}/{entry.name}" for entry in spec.archives()]
     key = f"{spec.name}_path"
     path = (config.get("data") or {}).get(key)
     if not path or not Path(path).is_dir():
@@ -75,12 +76,26 @@ def get_archive(wildcards):
 
 
 def get_checksum(wildcards):
-    """The md5 that data.checksums sets for this dataset's archive (a repackaging mirror), or None."""
-    return ((config.get("data") or {}).get("checksums") or {}).get(wildcards.data_name)
+    """The md5 that data.checksums sets for this archive (a repackaging mirror), or None: data.checksums.<name> is
+    the md5 of a dataset's one archive, or a mapping file name -> md5 for a dataset of several files."""
+    entry = ((config.get("data") or {}).get("checksums") or {}).get(wildcards.data_name)
+    if isinstance(entry, dict):
+        return entry.get(wildcards.archive)
+    return entry if entry is not None and wildcards.archive == get_spec(wildcards.data_name).archive else None
 
 
 def get_prepared(wildcards):
     return f"results/data/{parse_dataset_key(wildcards.dataset)[0]}/data.npz"
+
+
+def get_pretrained(wildcards):
+    """The weights file of a run whose protocol starts from pretrained weights (results/pretrained/<torchvision's
+    file name>), or nothing."""
+    from augrepro.models.pretrained import weights_file
+
+    run = SELECTION.resolved(RunKey.from_wildcards(wildcards))
+    tag = run["recipe"].get("pretrained")
+    return [f"results/pretrained/{weights_file(run['model'], tag)}"] if tag else []
 
 
 def get_run_config(wildcards):

@@ -4,6 +4,7 @@
 rule train:
     input:
         data=ancient(get_prepared),
+        weights=ancient(get_pretrained),
     output:
         metrics="results/runs/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}/metrics.csv",
         checkpoint="results/runs/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}/checkpoint.pt",

@@ -9,9 +9,10 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src")) 
 from augrepro.data.datasets import get_spec  # noqa: E402
 from augrepro.data.prepare import prepare  # noqa: E402
 
+inputs = list(snakemake.input)  # noqa: F821 (a dataset of several files, such as Stanford Cars, has them all)
 data = prepare(
     get_spec(snakemake.wildcards.data_name),  # noqa: F821
-    snakemake.input[0],  # noqa: F821
+    inputs if len(inputs) > 1 else inputs[0],
     snakemake.output[0],  # noqa: F821
     log=lambda msg: print(msg, file=sys.stderr),
 )

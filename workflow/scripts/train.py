@@ -25,6 +25,7 @@ try:
         # torch.compile does not rerun finished runs (they are not part of a run's identity).
         execution=snakemake.config.get("training") or {},  # noqa: F821
         threads=snakemake.threads,  # noqa: F821
+        pretrained=snakemake.input.weights[0] if snakemake.input.weights else None,  # noqa: F821
     )
 except Preempted as exc:
     print(exc, file=sys.stderr)

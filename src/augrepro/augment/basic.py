@@ -26,13 +26,16 @@ class Baseline(Augmentation):
 
 
 # Cutout (DeVries & Taylor 2017; uoguelph-mlrg/Cutout util/cutout.py): one square hole per image,
-# centre uniform, clipped at borders, zero *after* normalization.
+# centre uniform, clipped at borders, zero *after* normalization. ``per_batch``: the Cutout of the SnapMix code
+# (utils/mixmethod.py cutout: rand_bbox with lam 0.75, i.e. a box of half the side, one centre for the whole
+# batch, zero after normalization).
 @register("cutout")
 @dataclass
 class Cutout(Augmentation):
     length: int | None = param(None, low=1)  # None: the dataset's length (16 on CIFAR-10, 8 on CIFAR-100)
     n_holes: int = param(1, low=1)
-    source = "Cutout code util/cutout.py (hole after normalization)"
+    per_batch: bool = False  # True: one hole position shared by the batch (SnapMix code); False: per image
+    source = "Cutout code util/cutout.py (hole after normalization); per_batch: SnapMix code utils/mixmethod.py cutout"
 
     def bind(self, spec) -> None:
         if self.length is None:
@@ -42,9 +45,10 @@ class Cutout(Augmentation):
         n, _, h, w = images.shape
         keep = torch.ones(n, 1, h, w, dtype=torch.bool, device=images.device)
         boxes = None
+        draws = 1 if self.per_batch else n
         for _ in range(self.n_holes):
-            cy = to_device(torch.randint(0, h, (n,), generator=ctx.generator), images.device)
-            cx = to_device(torch.randint(0, w, (n,), generator=ctx.generator), images.device)
+            cy = to_device(torch.randint(0, h, (draws,), generator=ctx.generator), images.device).expand(n)
+            cx = to_device(torch.randint(0, w, (draws,), generator=ctx.generator), images.device).expand(n)
             boxes = torch.stack(clipped_box(cy, cx, self.length, self.length, h, w), 1)
             keep &= ~box_masks(boxes, h, w)
         result = identity(images * keep)

@@ -98,10 +98,13 @@ def render_preview(
     if not Path(data_path).is_file():
         raise FileNotFoundError(f"prepared dataset {data_path} not found; run `snakemake results/data/{dataset}/data.npz`")
     data = load_prepared(data_path)
-    if data.train_x is None:
-        raise ValueError(f"{data_path} lists image files (ImageNet); previews need a pixel dataset")
     pick = spread_over_classes(data.train_y, count)
-    images_u8 = torch.from_numpy(np.ascontiguousarray(data.train_x[pick]))
+    if data.train_x is None:  # a file dataset: the picked images decoded, resized and centre-cropped to its size
+        from augrepro.data.file_pipelines import decode_files
+
+        images_u8 = decode_files(data.train_files[pick], spec.image_size)
+    else:
+        images_u8 = torch.from_numpy(np.ascontiguousarray(data.train_x[pick]))
     labels = torch.from_numpy(data.train_y[pick]).long()
     mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
     std = torch.tensor(spec.std).view(1, 3, 1, 1)

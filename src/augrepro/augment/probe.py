@@ -1,14 +1,23 @@
 """Extra passes through the model being trained, for the methods that need it (SnapMix, SalfMix,
-HybridMix, Cutout with saliency), without changing the model's training state.
+HybridMix, Cutout with saliency).
 
 The interface a method needs from the model is only ``model(x) -> logits``: the extra pass runs in
-the model's current mode (train mode during training: batch statistics, as the released SnapMix code
-runs its CAM forward), and :func:`preserved_state` then restores every buffer (BatchNorm running
-mean/var and ``num_batches_tracked``) and every module's train/eval flag. Gradients are taken with
-``torch.autograd.grad`` with respect to the input only, so no ``.grad`` is written on the parameters.
-Class activation maps find the feature maps with forward hooks: the last 4-D output of a submodule
-and the last ``nn.Linear`` called (the classifier after global average pooling); a built-in check
-refuses a model for which the mean of the map does not reproduce the logit.
+the model's current mode (train mode during training: batch statistics). Whether the pass may move the
+BatchNorm running statistics follows each method's source:
+
+- SnapMix's class activation maps (``update_statistics=True`` in :class:`augrepro.augment.snapmix.SnapMix`)
+  run as the released code runs them: a no-grad forward of the model in train mode, which updates the
+  BatchNorm running mean/var and ``num_batches_tracked`` (SnapMix code utils/mixmethod.py ``get_spm``,
+  called from trainer/comm_train.py after ``model.train()``);
+- every other probe (SalfMix's gradient saliency, and the CAMs of a preview) leaves the model as it found
+  it: :func:`preserved_state` restores every buffer and every module's train/eval flag.
+
+Gradients are taken with ``torch.autograd.grad`` with respect to the input only, so no ``.grad`` is
+written on the parameters. Class activation maps find the feature maps with forward hooks: the last 4-D
+output of a submodule that is not a pooling layer (the last convolutional features; a pooling module
+such as torchvision's ``avgpool`` returns the pooled N x C x 1 x 1 map, which is 4-D too) and the last
+``nn.Linear`` called (the classifier after global average pooling); a built-in check refuses a model for
+which the mean of the map does not reproduce the logit.
 """
 
 from __future__ import annotations
@@ -50,12 +59,24 @@ def input_gradient_saliency(model: nn.Module, images: torch.Tensor, labels: torc
     return grad.abs().amax(1)
 
 
+# Pooling layers: their 4-D output is a pooled map (N x C x 1 x 1 after global pooling), never the
+# convolutional features that class activation maps need.
+_POOLING = (
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveMaxPool2d,
+    nn.AvgPool2d,
+    nn.MaxPool2d,
+    nn.LPPool2d,
+    nn.FractionalMaxPool2d,
+)
+
+
 def _features_and_classifier(model: nn.Module, images: torch.Tensor):
-    """One forward with hooks: (logits, last 4-D submodule output, last nn.Linear called)."""
+    """One forward with hooks: (logits, last 4-D output of a non-pooling submodule, last nn.Linear called)."""
     seen: dict[str, object] = {}
 
     def on_output(module, _inputs, output):
-        if isinstance(output, torch.Tensor) and output.dim() == 4:
+        if isinstance(output, torch.Tensor) and output.dim() == 4 and not isinstance(module, _POOLING):
             seen["features"] = output
         if isinstance(module, nn.Linear):
             seen["linear"] = module
@@ -75,13 +96,19 @@ def _features_and_classifier(model: nn.Module, images: torch.Tensor):
 
 
 # SnapMix (Shaoli-Huang/SnapMix@245bda4, utils/mixmethod.py get_spm): no-grad forward of the model being
-# trained; CAM of each sample's target class = classifier weights (and bias) applied to ReLU(feature maps);
-# bilinear upsampling to the image size (align_corners=False); minus its minimum; divided by its sum.
+# trained; CAM of each sample's target class = classifier weights (and bias) applied to ReLU(feature maps of
+# the last convolutional stage: networks/resnet_ft.py returns conv5 = layer4's output); bilinear upsampling to
+# the image size (align_corners=False); minus its minimum; divided by its sum.
 @torch.no_grad()
-def class_activation_maps(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """N x H x W semantic percentage maps (each sums to 1; NaN where a map is constant)."""
+def class_activation_maps(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, update_statistics: bool = False
+) -> torch.Tensor:
+    """N x H x W semantic percentage maps (each sums to 1; NaN where a map is constant).
+
+    ``update_statistics``: let the pass move the BatchNorm running statistics, as the released SnapMix code
+    does (its ``get_spm`` forward runs in train mode); False (default) restores every buffer and mode."""
     h, w = images.shape[2:]
-    with preserved_state(model):
+    with contextlib.nullcontext() if update_statistics else preserved_state(model):
         logits, features, linear = _features_and_classifier(model, images)
     features = F.relu(features)
     weight = linear.weight[labels]  # N x C

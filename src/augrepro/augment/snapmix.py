@@ -17,7 +17,9 @@ from augrepro.transfer import device_tensor, to_device
 # independent lam ~ Beta(beta, beta) and two CutMix boxes (one per batch each); the source box of the shuffled
 # image resized (bilinear, align_corners=True) into the target box; label weights = CAM mass (target:
 # 1 - its mass inside the target box; source: its mass inside the source box), not forced to sum to 1;
-# same-label pairs add the two weights to both; NaN falls back to the target box's area ratio.
+# same-label pairs add the two weights to both; NaN falls back to the target box's area ratio. The CAM pass
+# is the released code's: a no-grad forward in train mode that updates the BatchNorm running statistics
+# (get_spm runs ``model(input)`` under torch.no_grad() after trainer/comm_train.py's model.train()).
 @register("snapmix")
 @dataclass
 class SnapMix(Augmentation):
@@ -37,7 +39,7 @@ class SnapMix(Augmentation):
             return identity(images)
         n, _, h, w = images.shape
         dev = images.device
-        cams = class_activation_maps(model, images, labels)
+        cams = class_activation_maps(model, images, labels, update_statistics=True)
         lam_t = float(ctx.rng.beta(self.beta, self.beta))
         lam_s = float(ctx.rng.beta(self.beta, self.beta))
         index = to_device(torch.randperm(n, generator=ctx.generator), dev)

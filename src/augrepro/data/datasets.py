@@ -17,6 +17,15 @@ _MD5 = re.compile(r"^[0-9a-f]{32}$")
 
 
 @dataclass(frozen=True)
+class Archive:
+    """One downloaded file of a dataset: its exact name, where it is fetched from, its md5."""
+
+    name: str
+    url: str
+    md5: str | None
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     name: str
     num_classes: int
@@ -47,11 +56,28 @@ class DatasetSpec:
     # pinned by their md5 instead). ImageNet has no archive checksum, so its counts are checked.
     expected_train: int | None = None
     expected_test: int | None = None
+    # Further files of a dataset made of several (Stanford Cars: devkit, training images, test images, test
+    # labels); ``archive``/``url``/``md5`` above are the first one.
+    more_archives: tuple[Archive, ...] = ()
+    # Set when the official URLs no longer serve the files: why, and where to get them; the download then
+    # needs data.local_dir or data.mirror (resources/datasets.md).
+    urls_gone: str = ""
 
     @property
     def downloadable(self) -> bool:
         """False for datasets that are never downloaded (ImageNet needs an account)."""
         return self.url != "user:"
+
+    def archives(self) -> tuple[Archive, ...]:
+        """Every file the dataset is made of, the first archive first."""
+        return (Archive(self.archive, self.url, self.md5), *self.more_archives)
+
+    def archive_named(self, name: str) -> Archive:
+        for entry in self.archives():
+            if entry.name == name:
+                return entry
+        names = ", ".join(a.name for a in self.archives())
+        raise ValueError(f"{self.name}: no archive named {name!r}; its files are {names}")
 
 
 # Normalization of the SaliencyMix CIFAR code (SaliencyMix_CIFAR/saliencymix.py):
@@ -155,6 +181,91 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
+# --- fine-grained datasets (SnapMix Tables 1 and 2): file lists of the official splits ----------------------
+# image_size 448: the crop of the SnapMix code (utils/conf.py --cropsize 448); the images themselves vary in
+# size and are decoded from files (augrepro.data.finegrained, augrepro.data.file_pipelines). Cutout's default
+# hole is half that side, the box of the SnapMix code's cutout (utils/mixmethod.py: lam 0.75).
+
+# CUB-200-2011 (Wah et al. 2011), on CaltechDATA (formerly www.vision.caltech.edu/visipedia-data). Caltech prints
+# no md5; this is the one public loaders check (TDeVries/cub2011_dataset cub2011.py, tgz_md5). Counts: the
+# train_test_split.txt: 5,994 training and 5,794 test images (11,788), 200 classes.
+DATASETS["cub200"] = DatasetSpec(
+    name="cub200",
+    num_classes=200,
+    image_size=448,
+    mean=_IMAGENET_MEAN,
+    std=_IMAGENET_STD,
+    archive="CUB_200_2011.tgz",
+    url="https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz?download=1",
+    md5="97eceeb196236b17998738112f37df78",
+    layout="cub200",
+    inner_dir="CUB_200_2011",
+    cutout_length=224,
+    kind="files",
+    expected_train=5_994,
+    expected_test=5_794,
+    train_images=5_994,
+    test_images=5_794,
+)
+# Stanford Cars (Krause et al. 2013): the four files torchvision's StanfordCars expected, with its md5s
+# (torchvision 0.15.2 datasets/stanford_cars.py download()). Counts: its docstring, "8,144 training images and
+# 8,041 testing images", 196 classes.
+DATASETS["cars"] = DatasetSpec(
+    name="cars",
+    num_classes=196,
+    image_size=448,
+    mean=_IMAGENET_MEAN,
+    std=_IMAGENET_STD,
+    archive="car_devkit.tgz",
+    url="https://ai.stanford.edu/~jkrause/cars/car_devkit.tgz",
+    md5="c3b158d763b6e2245038c8ad08e45376",
+    layout="cars",
+    inner_dir="",
+    cutout_length=224,
+    kind="files",
+    expected_train=8_144,
+    expected_test=8_041,
+    train_images=8_144,
+    test_images=8_041,
+    more_archives=(
+        Archive("cars_train.tgz", "https://ai.stanford.edu/~jkrause/car196/cars_train.tgz", "065e5b463ae28d29e77c1b4b166cfe61"),
+        Archive("cars_test.tgz", "https://ai.stanford.edu/~jkrause/car196/cars_test.tgz", "4ce7ebf6a94d07f1952d94dd34c4d501"),
+        Archive(
+            "cars_test_annos_withlabels.mat",
+            "https://ai.stanford.edu/~jkrause/car196/cars_test_annos_withlabels.mat",
+            "b0a2b23655a3edd16d84508592a98d10",
+        ),
+    ),
+    urls_gone=(
+        "the official Stanford Cars URLs (ai.stanford.edu/~jkrause/cars/) no longer serve the files (torchvision's "
+        "StanfordCars says so and points to pytorch/vision#7545 for copies); put car_devkit.tgz, cars_train.tgz, "
+        "cars_test.tgz and cars_test_annos_withlabels.mat in data.local_dir, or set data.mirror to a host serving "
+        "them (names and md5s in resources/datasets.md)"
+    ),
+)
+# FGVC-Aircraft 2013b (Maji et al. 2013), the variant level: 100 classes, images_variant_trainval.txt (6,667) and
+# images_variant_test.txt (3,333). Oxford prints no md5; this is the one public loaders check
+# (mlverse/torchvision R/dataset-fgvc.R).
+DATASETS["aircraft"] = DatasetSpec(
+    name="aircraft",
+    num_classes=100,
+    image_size=448,
+    mean=_IMAGENET_MEAN,
+    std=_IMAGENET_STD,
+    archive="fgvc-aircraft-2013b.tar.gz",
+    url="https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/archives/fgvc-aircraft-2013b.tar.gz",
+    md5="d4acdd33327262359767eeaa97a4f732",
+    layout="aircraft",
+    inner_dir="fgvc-aircraft-2013b",
+    cutout_length=224,
+    kind="files",
+    expected_train=6_667,
+    expected_test=3_333,
+    train_images=6_667,
+    test_images=3_333,
+)
+
+
 def get_spec(name: str) -> DatasetSpec:
     try:
         return DATASETS[name]
@@ -164,20 +275,34 @@ def get_spec(name: str) -> DatasetSpec:
         ) from None
 
 
-def with_checksum(spec: DatasetSpec, md5: str | None) -> DatasetSpec:
-    """``spec`` with its md5 replaced by ``md5`` (config data.checksums: a mirror that repackages
-    an archive); ``None`` keeps the published value."""
+def with_checksum(spec: DatasetSpec, md5: str | dict | None, archive: str | None = None) -> DatasetSpec:
+    """``spec`` with an archive's md5 replaced (config data.checksums: a mirror that repackages an archive);
+    ``None`` keeps the published value. ``md5`` is one md5 (the first archive's, or ``archive``'s), or, for a
+    dataset of several files, a mapping of file name -> md5 (only ``archive``'s entry is applied when given)."""
     if md5 is None:
         return spec
-    md5 = str(md5).strip().lower()
-    if not _MD5.match(md5):
-        raise ValueError(
-            f"data.checksums.{spec.name} is {md5!r}, not an md5 (32 hexadecimal digits); "
-            f"fix it, or remove the entry to use the published {spec.md5}"
-        )
     if not spec.downloadable or spec.url == "embedded:":
         raise ValueError(f"data.checksums.{spec.name}: {spec.name} has no archive to check; remove the entry")
-    return replace(spec, md5=md5)
+    table = md5 if isinstance(md5, dict) else {archive or spec.archive: md5}
+    for name in table:
+        spec.archive_named(name)  # an unknown file name is refused, listing the dataset's files
+    if archive is not None:
+        table = {k: v for k, v in table.items() if k == archive}
+    for name, value in table.items():
+        value = str(value).strip().lower()
+        entry = spec.archive_named(name)
+        key = f"data.checksums.{spec.name}" + (f".{name}" if isinstance(md5, dict) else "")
+        if not _MD5.match(value):
+            raise ValueError(
+                f"{key} is {value!r}, not an md5 (32 hexadecimal digits); fix it, or remove the entry to use "
+                f"the published {entry.md5}"
+            )
+        if name == spec.archive:
+            spec = replace(spec, md5=value)
+        else:
+            more = tuple(replace(a, md5=value) if a.name == name else a for a in spec.more_archives)
+            spec = replace(spec, more_archives=more)
+    return spec
 
 
 def parse_dataset_key(key: str) -> tuple[str, bool]:

@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from augrepro.data.datasets import DatasetSpec
+from augrepro.data.datasets import Archive, DatasetSpec
 
 
 class ChecksumError(ValueError):
@@ -52,23 +52,26 @@ def md5sum(path: str | os.PathLike, chunk: int = CHUNK) -> str:
     return h.hexdigest()
 
 
-def _verify(path: Path, spec: DatasetSpec, origin: str) -> None:
-    if spec.md5 is None:
+def _verify(path: Path, spec: DatasetSpec, origin: str, entry: Archive | None = None) -> None:
+    entry = entry or spec.archives()[0]
+    if entry.md5 is None:
         return
     got = md5sum(path)
-    if got != spec.md5:
+    if got != entry.md5:
+        key = f"data.checksums.{spec.name}" + (f" (a mapping: {{{entry.name}: <md5>}})" if spec.more_archives else "")
         raise ChecksumError(
-            f"{spec.archive} from {origin}: md5 {got} does not match the expected {spec.md5}; "
+            f"{entry.name} from {origin}: md5 {got} does not match the expected {entry.md5}; "
             "the file is corrupt, truncated or a different file, and it was deleted. Download it again "
-            f"(or fix the mirror / the file in data.local_dir); if a mirror repackages {spec.archive} on purpose, "
-            f"set data.checksums.{spec.name} to its md5"
+            f"(or fix the mirror / the file in data.local_dir); if a mirror repackages {entry.name} on purpose, "
+            f"set {key} to its md5"
         )
 
 
-def source_url(spec: DatasetSpec, mirror: str | None) -> str:
+def source_url(spec: DatasetSpec, mirror: str | None, entry: Archive | None = None) -> str:
+    entry = entry or spec.archives()[0]
     if mirror:
-        return mirror.rstrip("/") + "/" + spec.archive
-    return spec.url
+        return mirror.rstrip("/") + "/" + entry.name
+    return entry.url
 
 
 def _open(url: str, offset: int, timeout: float):
@@ -185,7 +188,8 @@ def fetch(
     backoff_s: float = BACKOFF_S,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Path:
-    """Put the verified archive of ``spec`` at ``dest``.
+    """Put the verified archive of ``spec`` named ``dest``'s file name at ``dest`` (a dataset of several files,
+    such as Stanford Cars, is fetched one file per call).
 
     Sources, in order: the embedded builder (demo), ``local_dir`` (a folder of archives under
     their official names), ``mirror`` (a base URL), the official URL.
@@ -195,8 +199,12 @@ def fetch(
         raise ValueError(
             f"{spec.name} is never downloaded; set data.{spec.name}_path to your copy (see resources/datasets.md)"
         )
-    if dest.name != spec.archive:
-        raise ValueError(f"{spec.name}: archive must be named {spec.archive!r}, not {dest.name!r}")
+    names = [a.name for a in spec.archives()]
+    if dest.name not in names:
+        raise ValueError(f"{spec.name}: archive must be named {' or '.join(map(repr, names))}, not {dest.name!r}")
+    entry = spec.archive_named(dest.name)
+    if spec.urls_gone and not local_dir and not mirror and spec.url != "embedded:":
+        raise DownloadError(f"{spec.name}: {spec.urls_gone}")
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     keep_part = False
@@ -207,37 +215,37 @@ def fetch(
             log(f"building the embedded {spec.name} dataset (no network)")
             demo.build_archive(part)
             origin = "the embedded builder"
-            _verify(part, spec, origin)
+            _verify(part, spec, origin, entry)
         elif local_dir:
-            src = Path(local_dir) / spec.archive
+            src = Path(local_dir) / entry.name
             if not src.is_file():
                 raise FileNotFoundError(
-                    f"data.local_dir is {str(local_dir)!r} but {spec.archive} is not in it; "
-                    f"put the archive there (md5 {spec.md5}) or unset data.local_dir"
+                    f"data.local_dir is {str(local_dir)!r} but {entry.name} is not in it; "
+                    f"put the archive there (md5 {entry.md5}) or unset data.local_dir"
                 )
             log(f"copying {src}")
             shutil.copyfile(src, part)
             origin = str(src)
-            _verify(part, spec, origin)
+            _verify(part, spec, origin, entry)
         else:
-            origin = source_url(spec, mirror)
+            origin = source_url(spec, mirror, entry)
             resumed = part.exists() and part.stat().st_size > 0
             log(f"downloading {origin}" + (f" (resuming {part.name})" if resumed else ""))
             keep_part = True  # an interrupted download stays resumable
             download(origin, part, retries=retries, backoff_s=backoff_s, sleep=sleep, log=log)
             keep_part = False
             try:
-                _verify(part, spec, origin)
+                _verify(part, spec, origin, entry)
             except ChecksumError:
                 if not resumed:
                     raise
                 # The old .part may have come from another copy of the file: one fresh try from 0.
-                log(f"{spec.archive}: checksum failed after resuming an old partial file; downloading it afresh")
+                log(f"{entry.name}: checksum failed after resuming an old partial file; downloading it afresh")
                 part.unlink()
                 keep_part = True
                 download(origin, part, retries=retries, backoff_s=backoff_s, sleep=sleep, log=log)
                 keep_part = False
-                _verify(part, spec, origin)
+                _verify(part, spec, origin, entry)
         os.replace(part, dest)
     finally:
         if not keep_part:

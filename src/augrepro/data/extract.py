@@ -70,20 +70,21 @@ def extract_tar(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
     so a failure leaves no half-extracted ``target``.
     """
     archive, target = Path(archive), Path(target)
+    return into_place(target, lambda tmp: extract_tar_into(archive, tmp))
 
-    def fill(tmp: Path) -> None:
-        try:
-            with tarfile.open(archive, "r:*") as tar:
-                members = tar.getmembers()
-                for member in members:
-                    check_tar_member(member, archive)
-                tar.extractall(tmp, members=members, filter="data")
-        except (tarfile.TarError, EOFError, OSError) as exc:
-            raise ValueError(
-                f"{archive}: not a readable tar archive ({exc}); delete it and download it again"
-            ) from exc
 
-    return into_place(target, fill)
+def extract_tar_into(archive: str | os.PathLike, folder: str | os.PathLike) -> None:
+    """Extract a (gzipped) tar archive into the existing ``folder`` after checking every member (the caller
+    makes ``folder`` a temporary one: datasets made of several archives extract them side by side)."""
+    archive = Path(archive)
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = tar.getmembers()
+            for member in members:
+                check_tar_member(member, archive)
+            tar.extractall(folder, members=members, filter="data")
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise ValueError(f"{archive}: not a readable tar archive ({exc}); delete it and download it again") from exc
 
 
 def extract_zip(archive: str | os.PathLike, target: str | os.PathLike) -> Path:

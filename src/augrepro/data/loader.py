@@ -173,15 +173,19 @@ class _FileDataset(torch.utils.data.Dataset):
 
 
 class FileData:
-    """A split of image files (ImageNet), decoded and augmented by DataLoader workers.
+    """A split of image files (ImageNet, the fine-grained datasets), decoded and augmented by DataLoader workers.
 
     Same interface as :class:`DeviceData` for the engine: ``epoch_order``, ``iterate``, ``eval_batches``.
     The epoch's order comes from the caller's generator; worker augmentation is seeded from it too.
+    ``pipeline``: the protocol's file pipeline spec (``augrepro.data.file_pipelines``; None: ImageNet's), whose
+    training transforms apply when ``train`` and its evaluation transforms otherwise.
     """
 
-    def __init__(self, files, labels, mean, std, device, train: bool, workers: int) -> None:
+    def __init__(self, files, labels, mean, std, device, train: bool, workers: int, pipeline: dict | None = None) -> None:
+        from augrepro.data.file_pipelines import file_transforms
+
         self.device = torch.device(device)
-        self.dataset = _FileDataset(files, labels, imagenet_transforms(train, mean, std))
+        self.dataset = _FileDataset(files, labels, file_transforms(pipeline, train, mean, std))
         self.workers = workers
         self.mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(std, device=self.device).view(1, 3, 1, 1)

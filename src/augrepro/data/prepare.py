@@ -206,14 +206,19 @@ def prepare(
 
     For ImageNet, ``archive`` is the folder given by data.imagenet_path; tarballs found there are
     extracted into ``images_dir`` (default: ``images/`` beside ``out_npz``), class folders are used
-    where they are.
+    where they are. For the fine-grained datasets (``augrepro.data.finegrained``), ``archive`` is the
+    dataset's file, or the list of its files (Stanford Cars), extracted into ``images_dir``.
     """
     out_npz = Path(out_npz)
-    if spec.layout == "imagenet":
+    if spec.kind == "files":
+        from augrepro.data.finegrained import LAYOUTS, read_finegrained
         from augrepro.data.imagenet import read_imagenet
 
         images = Path(images_dir) if images_dir is not None else out_npz.parent / "images"
-        data = read_imagenet(spec, archive, images, log=log)
+        if spec.layout in LAYOUTS:
+            data = read_finegrained(spec, archive, images, log=log)
+        else:
+            data = read_imagenet(spec, archive, images, log=log)
         validate(data, spec)
         save_prepared(data, out_npz)
         return data

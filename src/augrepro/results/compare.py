@@ -131,6 +131,9 @@ DATASET_LABELS = {
     "cifar100": "CIFAR-100",
     "tinyimagenet": "TinyImageNet-200",
     "imagenet": "ImageNet",
+    "cub200": "CUB-200-2011",
+    "cars": "Stanford Cars",
+    "aircraft": "FGVC-Aircraft",
 }
 
 

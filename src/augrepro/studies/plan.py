@@ -77,7 +77,13 @@ def run_shape(resolved: dict[str, Any]) -> tuple[str, str, int, int]:
 
     spec = get_spec(resolved["dataset"])
     recipe = resolved["recipe"]
-    size = int((recipe.get("pipeline") or {}).get("size") or spec.image_size)
+    pipeline = recipe.get("pipeline") or {}
+    if spec.kind == "files":  # the size the file pipeline crops to (the SnapMix code's 448, ImageNet's 224)
+        from augrepro.data.file_pipelines import file_pipeline_size
+
+        size = file_pipeline_size(pipeline)
+    else:
+        size = int(pipeline.get("size") or spec.image_size)
     options = recipe.get("model_options") or {}
     arch = recipe["architecture"] + ("[" + ";".join(f"{k}={json.dumps(v)}" for k, v in sorted(options.items())) + "]" if options else "")
     return resolved["model"], arch, size, spec.num_classes

@@ -27,7 +27,7 @@ class ConfigError(ValueError):
 REQUIRED_KEYS = (
     "epochs",
     "batch_size",
-    "lr",
+    "lr",  # or lr_groups
     "momentum",
     "nesterov",
     "weight_decay",
@@ -51,7 +51,12 @@ OPTIONAL_KEYS = (
     "lr_decay_delay",
     "model_options",
     "batchnorm_replicas",
+    "lr_groups",
+    "pretrained",
 )
+# lr_groups: one learning rate per parameter group, instead of lr: the backbone (every parameter but the head's)
+# and the head (the model's final nn.Linear, a new one when the backbone is pretrained; augrepro.models.pretrained.head).
+LR_GROUPS = ("backbone", "head")
 LR_SCHEDULES = ("multistep", "cosine")
 NUMERICS = ("auto", "fp32", "bf16")
 REPORTED = ("best", "final", "median_last10")
@@ -141,7 +146,9 @@ def resolve_protocol(protocols: dict[str, dict[str, Any]], name: str, dataset: s
 
 
 def _check(values: dict[str, Any], where: str) -> None:
-    missing = [k for k in REQUIRED_KEYS if k not in values]
+    missing = [k for k in REQUIRED_KEYS if k not in values and not (k == "lr" and "lr_groups" in values)]
+    if "lr" in values and "lr_groups" in values:
+        raise ConfigError(f"{where} sets both lr and lr_groups (directly or through its base); keep one")
     if missing:
         raise ConfigError(f"{where} lacks {', '.join(missing)} (directly or through its base)")
 
@@ -157,7 +164,19 @@ def _check(values: dict[str, Any], where: str) -> None:
 
     expect("epochs", positive_int(values["epochs"]), "an integer >= 1")
     expect("batch_size", positive_int(values["batch_size"]), "an integer >= 1")
-    expect("lr", number(values["lr"]) and values["lr"] > 0, "a number > 0")
+    if "lr_groups" in values:
+        groups = values["lr_groups"]
+        expect(
+            "lr_groups",
+            isinstance(groups, dict) and set(groups) == set(LR_GROUPS) and all(number(v) and v > 0 for v in groups.values()),
+            f"{{{', '.join(f'{g}: <lr > 0>' for g in LR_GROUPS)}}}",
+        )
+    else:
+        expect("lr", number(values["lr"]) and values["lr"] > 0, "a number > 0")
+    if values.get("pretrained") is not None:
+        from augrepro.models.pretrained import PRETRAINED
+
+        expect("pretrained", values["pretrained"] in PRETRAINED, f"one of {', '.join(PRETRAINED)} or null")
     expect("momentum", number(values["momentum"]) and 0 <= values["momentum"] < 1, "a number in [0, 1)")
     expect("nesterov", isinstance(values["nesterov"], bool), "true or false")
     expect("weight_decay", number(values["weight_decay"]) and values["weight_decay"] >= 0, "a number >= 0")

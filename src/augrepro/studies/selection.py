@@ -17,13 +17,20 @@ from augrepro.studies.protocols import ConfigError, load_protocols, resolve_prot
 from augrepro.studies.study import Study, load_studies, method_of, resolve_run, select, validate_studies
 
 
-def unavailable_reason(dataset: str, data_config: dict[str, Any] | None) -> str | None:
+def unavailable_reason(dataset: str, data_config: dict[str, Any] | None, root: str | Path = ".") -> str | None:
     """Why ``dataset`` cannot be used with this config (None: it can): a dataset that is never downloaded
-    (ImageNet needs an account) needs ``data.<name>_path`` pointing at the user's copy."""
+    (ImageNet needs an account) needs ``data.<name>_path`` pointing at the user's copy; a dataset whose official
+    URLs are gone (Stanford Cars) needs data.local_dir or data.mirror, unless its files are already in
+    results/downloads/<name>/."""
     from augrepro.data.datasets import get_spec
 
     spec = get_spec(dataset)
     if spec.downloadable:
+        data_config = data_config or {}
+        if spec.urls_gone and not data_config.get("local_dir") and not data_config.get("mirror"):
+            downloads = Path(root) / "results" / "downloads" / spec.name
+            if not all((downloads / entry.name).is_file() for entry in spec.archives()):
+                return f"needs {spec.name}: {spec.urls_gone}"
         return None
     key = f"{spec.name}_path"
     path = (data_config or {}).get(key)
@@ -32,6 +39,17 @@ def unavailable_reason(dataset: str, data_config: dict[str, Any] | None) -> str 
     if not Path(path).is_dir():
         return f"data.{key} is {path!r}, which is not a folder; point it at your {spec.name} copy"
     return None
+
+
+def check_checksums(checksums: dict[str, Any] | None) -> None:
+    """data.checksums names datasets with archives and, for a dataset of several files, their file names."""
+    from augrepro.data.datasets import get_spec, with_checksum
+
+    for name, value in (checksums or {}).items():
+        try:
+            with_checksum(get_spec(name), value)
+        except (KeyError, ValueError) as exc:
+            raise ConfigError(f"config key data.checksums.{name}: {exc}") from None
 
 
 @dataclass
@@ -142,10 +160,11 @@ def select_from_config(config: dict[str, Any], root: str | Path = ".") -> Select
     protocols = load_protocols(root / config.get("protocols", "config/protocols.yaml"))
     all_studies = load_studies(root / config.get("studies_dir", "config/studies"))
     aliases = validate_studies(all_studies, protocols, root / config.get("published", "resources/published"))
+    check_checksums((config.get("data") or {}).get("checksums"))
     chosen = select(all_studies, config.get("studies", ["demo"]))
     runnable, skipped = [], {}
     for study in chosen:
-        reasons = [r for r in (unavailable_reason(d, config.get("data")) for d in study.dataset_names) if r]
+        reasons = [r for r in (unavailable_reason(d, config.get("data"), root) for d in study.dataset_names) if r]
         if reasons:
             skipped[study.name] = reasons[0]
         else:

@@ -360,8 +360,9 @@ def validate_studies(
                         "(append '+' for the protocol's traditional augmentation, e.g. cifar10+)"
                     )
             for model in grid.models:
-                if model not in MODELS:
-                    raise ConfigError(f"{where}: unknown model {model!r} in 'models'; valid models: {', '.join(MODELS.names())}")
+                if model not in MODELS and model not in IMAGENET_MODELS:
+                    valid = sorted(set(MODELS.names()) | set(IMAGENET_MODELS))
+                    raise ConfigError(f"{where}: unknown model {model!r} in 'models'; valid models: {', '.join(valid)}")
             for key in grid.datasets:
                 name, traditional = parse_dataset_key(key)
                 spec = get_spec(name)
@@ -379,6 +380,23 @@ def validate_studies(
                             f"{where}: model {bad[0]!r} has no ImageNet-style version (protocol {grid.protocol!r} on "
                             f"{name}); valid models there: {', '.join(IMAGENET_MODELS)}"
                         )
+                else:
+                    bad = [m for m in grid.models if m not in MODELS]
+                    if bad:
+                        raise ConfigError(
+                            f"{where}: model {bad[0]!r} has no CIFAR-style version (protocol {grid.protocol!r} on "
+                            f"{name}); valid models there: {', '.join(MODELS.names())}"
+                        )
+                if values.get("pretrained"):
+                    from augrepro.models.pretrained import WEIGHTS
+
+                    bad = [m for m in grid.models if m not in WEIGHTS[values["pretrained"]]]
+                    if bad:
+                        raise ConfigError(
+                            f"{where}: protocol {grid.protocol!r} starts from pretrained {values['pretrained']!r} "
+                            f"weights, which model {bad[0]!r} lacks; models with them: "
+                            f"{', '.join(WEIGHTS[values['pretrained']])}"
+                        )
                 for aug in grid.augmentations:
                     method, params = method_of(aliases, aug)
                     if method not in AUGMENTATIONS:
@@ -394,12 +412,9 @@ def validate_studies(
     return aliases
 
 
-# The ImageNet file loader's transforms (augrepro.data.loader.imagenet_transforms): the only pipeline of file datasets.
-FILE_PIPELINES = ("imagenet",)
-
-
 def check_pipeline(protocol: dict[str, Any], spec, traditional: bool, where: str) -> None:
     """The protocol's pipeline exists for the dataset's kind, and training and evaluation see one image size."""
+    from augrepro.data.file_pipelines import FILE_PIPELINES, check_file_pipeline
     from augrepro.data.pipelines import build_pipeline
 
     spec_pipeline = protocol["pipeline"]
@@ -409,6 +424,10 @@ def check_pipeline(protocol: dict[str, Any], spec, traditional: bool, where: str
                 f"{where}: pipeline {spec_pipeline.get('name')!r} runs on images in memory; {spec.name} is decoded "
                 f"from files, whose pipeline is one of {', '.join(FILE_PIPELINES)}"
             )
+        try:
+            check_file_pipeline(spec_pipeline)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
         return
     try:
         pipeline = build_pipeline(spec_pipeline, spec.image_size)

@@ -1,8 +1,9 @@
-"""``python -m augrepro.train RUN.json DATA.npz OUT_DIR [--threads N] [--execution JSON]``: train one resolved run.
+"""``python -m augrepro.train RUN.json DATA.npz OUT_DIR [--threads N] [--execution JSON] [--pretrained FILE]``: train one resolved run.
 
 The run file holds the resolved configuration (what ``augrepro.studies.study.resolve_run`` returns, as written
 in a run's meta.json under ``config``); ``--execution`` the execution-only settings, e.g. '{"device": "cpu"}'.
-Exits with 143 after saving its state when SIGTERM arrives.
+``--pretrained``: the weights file of a protocol with ``pretrained:`` (torchvision's file, e.g. what the workflow
+put in results/pretrained/). Exits with 143 after saving its state when SIGTERM arrives.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", help="output folder of the run")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--execution", default="{}", help="execution-only settings as a JSON object")
+    parser.add_argument("--pretrained", default=None, help="weights file for a protocol with 'pretrained:'")
     args = parser.parse_args(argv)
     with open(args.run) as f:
         run = json.load(f)
     try:
-        train_run(run, args.data, args.out, json.loads(args.execution), threads=args.threads)
+        train_run(run, args.data, args.out, json.loads(args.execution), threads=args.threads, pretrained=args.pretrained)
     except Preempted as exc:
         print(exc, file=sys.stderr)
         return exc.exit_code

@@ -34,6 +34,7 @@ import torch
 from augrepro import runs
 from augrepro.augment import Context, build_augmentation
 from augrepro.data.datasets import get_spec
+from augrepro.data.file_pipelines import describe_file_pipeline
 from augrepro.data.loader import DeviceData, FileData
 from augrepro.data.pipelines import build_pipeline
 from augrepro.data.prepare import load_prepared
@@ -111,10 +112,26 @@ class Numerics:
 
 def make_optimizer(model: torch.nn.Module, recipe: dict, device: torch.device) -> torch.optim.SGD:
     """SGD with the run's lr, momentum, Nesterov and weight decay; on a GPU the fused kernel (one launch
-    for all parameters instead of a few per parameter group)."""
+    for all parameters instead of a few per parameter group).
+
+    ``lr_groups`` ({backbone, head}) gives two parameter groups, the backbone first (every parameter but the
+    head's) and the head (``augrepro.models.pretrained.head``: the final nn.Linear), each with its lr, as the
+    SnapMix code's ``prams_group: [ftlayer, freshlayer]`` with ``lr_group`` (utils/trainutil.py get_params)."""
+    groups = recipe.get("lr_groups")
+    if groups:
+        from augrepro.models.pretrained import head
+
+        head_params = list(head(model)[1].parameters())
+        head_ids = {id(p) for p in head_params}
+        params = [
+            {"params": [p for p in model.parameters() if id(p) not in head_ids], "lr": groups["backbone"]},
+            {"params": head_params, "lr": groups["head"]},
+        ]
+    else:
+        params = model.parameters()
     return torch.optim.SGD(
-        model.parameters(),
-        lr=recipe["lr"],
+        params,
+        lr=groups["head"] if groups else recipe["lr"],
         momentum=recipe["momentum"],
         nesterov=recipe["nesterov"],
         weight_decay=recipe["weight_decay"],
@@ -271,15 +288,16 @@ class _EpochState:
 
 
 def _load_splits(data_path, spec, recipe: dict, traditional: bool, mean, std, device, workers: int):
-    """Pixel datasets live on the training device as uint8; file datasets (ImageNet) go through DataLoader
-    workers, with the ImageNet training transforms when ``traditional`` and the evaluation ones otherwise."""
+    """Pixel datasets live on the training device as uint8; file datasets (ImageNet, the fine-grained ones) go
+    through DataLoader workers, with the protocol's file pipeline: its training transforms when ``traditional``
+    and its evaluation ones otherwise."""
     data = load_prepared(data_path)
     limits = (recipe.get("max_train_images"), recipe.get("max_test_images"))
     if data.kind == "files":
         splits = []
         for files, labels, limit, train in ((data.train_files, data.train_y, limits[0], traditional), (data.test_files, data.test_y, limits[1], False)):
             files, labels = _subset(files, labels, limit)
-            splits.append(FileData(files, labels, mean, std, device, train, workers))
+            splits.append(FileData(files, labels, mean, std, device, train, workers, recipe["pipeline"]))
         return tuple(splits)
     train_x, train_y = _subset(data.train_x, data.train_y, limits[0])
     test_x, test_y = _subset(data.test_x, data.test_y, limits[1])
@@ -325,10 +343,13 @@ def train_run(
     execution: dict[str, Any] | None = None,
     threads: int | None = None,
     log: Callable[[str], None] | None = None,
+    pretrained: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Train the run described by ``run`` (see :func:`augrepro.studies.study.resolve_run`: its identity, method
     and the protocol's values under ``recipe``); ``execution`` holds the execution-only settings
-    (:data:`EXECUTION_DEFAULTS`: device, compile, workers, eval_batch_size)."""
+    (:data:`EXECUTION_DEFAULTS`: device, compile, workers, eval_batch_size). ``pretrained``: the weights file
+    of a protocol with ``pretrained:`` (``augrepro.models.pretrained``), loaded into the backbone; the head
+    stays new."""
     wall_start = time.perf_counter()
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     out = Path(out_dir)
@@ -337,6 +358,16 @@ def train_run(
     execution = {**EXECUTION_DEFAULTS, **{k: v for k, v in (execution or {}).items() if v is not None}}
     key = runs.RunKey(run["protocol"], run["dataset_key"], run["model"], run["augmentation"], int(run["seed"]))
     spec = get_spec(key.dataset)
+    if recipe.get("pretrained") and pretrained is None:
+        from augrepro.models.pretrained import weights_file
+
+        raise ValueError(
+            f"protocol {key.protocol!r} starts from pretrained {recipe['pretrained']!r} weights: give the file "
+            f"{weights_file(key.model, recipe['pretrained'])} (the workflow's pretrained rule fetches it into "
+            "results/pretrained/; python -m augrepro.train takes --pretrained)"
+        )
+    if pretrained is not None and not recipe.get("pretrained"):
+        raise ValueError(f"protocol {key.protocol!r} has no 'pretrained:', but a weights file was given ({pretrained})")
     seed = key.seed
     if threads:
         torch.set_num_threads(int(threads))
@@ -355,8 +386,21 @@ def train_run(
     workers = int(execution["workers"] if execution["workers"] is not None else (threads or 4))
     train, test = _load_splits(data_path, spec, recipe, key.traditional, mean, std, device, workers)
     pipeline = build_pipeline(recipe["pipeline"], spec.image_size) if key.traditional and spec.kind == "pixels" else None
+    if pipeline is not None:
+        input_pipeline = pipeline.describe()
+    elif spec.kind == "files":  # decoded and augmented by the DataLoader workers (augrepro.data.file_pipelines)
+        input_pipeline = describe_file_pipeline(recipe["pipeline"], key.traditional)
+    else:
+        input_pipeline = None
 
-    model = model_of_run(run, spec.num_classes).to(device)
+    model = model_of_run(run, spec.num_classes)
+    provenance = None
+    if recipe.get("pretrained"):
+        from augrepro.models.pretrained import load_pretrained
+
+        provenance = load_pretrained(model, pretrained, key.model, recipe["pretrained"])
+        log(f"loaded {provenance['weights']} from {pretrained} into the backbone; {provenance['head']}")
+    model = model.to(device)
     if accel.channels_last:
         model = model.to(memory_format=torch.channels_last)
     forward = torch.compile(model) if execution["compile"] else model
@@ -413,7 +457,7 @@ def train_run(
     log(
         f"run {key.label()}: {described['method']} {described['params']} on {device} ({device_name(device)}), "
         f"{len(train)} train / {len(test)} test images, {epochs} epochs, pipeline "
-        f"{pipeline.describe() if pipeline is not None else 'none'}, bf16 {accel.bf16}, "
+        f"{input_pipeline if input_pipeline is not None else 'none'}, bf16 {accel.bf16}, "
         f"channels_last {accel.channels_last}, compile {bool(execution['compile'])}"
     )
     from tqdm import tqdm
@@ -516,7 +560,8 @@ def train_run(
         "config": run,
         "execution": execution,
         "method": described,
-        "pipeline": pipeline.describe() if pipeline is not None else None,
+        "pipeline": input_pipeline,
+        "pretrained": provenance,
         **describe_environment(),
     }
     buf = io.StringIO()
