@@ -48,10 +48,12 @@ OPTIONAL_KEYS = (
     "per_dataset",
     "max_train_images",
     "max_test_images",
+    "batchnorm",
 )
 LR_SCHEDULES = ("multistep", "cosine")
 NUMERICS = ("auto", "fp32", "bf16")
 REPORTED = ("best", "final", "median_last10")
+BATCHNORM = ("per_replica", "sync")  # augrepro.train.distributed: BatchNorm of a data-parallel run
 ARCHITECTURES = ("cifar", "imagenet")
 # Keys whose mappings merge key by key through ``base`` and ``per_dataset`` (the others are replaced whole).
 MERGED_KEYS = ("methods",)
@@ -172,6 +174,10 @@ def _check(values: dict[str, Any], where: str) -> None:
     expect("pipeline", isinstance(values["pipeline"], dict) and "name" in values["pipeline"], "a mapping with a 'name'")
     if "architecture" in values:
         expect("architecture", values["architecture"] in ARCHITECTURES, f"one of {', '.join(ARCHITECTURES)}")
+    if "batchnorm" in values:
+        expect("batchnorm", values["batchnorm"] in BATCHNORM,
+               f"one of {', '.join(BATCHNORM)} (per_replica: each GPU's part of the batch normalized on its own, "
+               "as DataParallel; sync: SyncBatchNorm over the whole batch)")
     if "normalize" in values:
         norm = values["normalize"]
         ok = isinstance(norm, dict) and set(norm) == {"mean", "std"} and all(

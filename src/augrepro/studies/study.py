@@ -33,12 +33,13 @@ STUDY_KEYS = {
     "seeds": "random seeds; each grid cell runs once per seed",
     "grids": "several grids, each with its own protocol/datasets/models/augmentations (and optionally seeds)",
     "methods": "aliases: name -> {method: <registered>, parameters...}",
-    "resources": "what each training job asks of the scheduler: gpus, threads, mem_mb, runtime_min",
+    "resources": "what each training job asks of the scheduler: gpus (per node; more than one: a data-parallel "
+                 "torchrun job), nodes (default 1), threads, mem_mb, runtime_min",
     "not_runnable": "published names (augmentation or model) that cannot be run here -> the reason",
     "notes": "free text shown under the study's section",
 }
 GRID_KEYS = ("protocol", "datasets", "models", "augmentations", "seeds")
-RESOURCE_DEFAULTS = {"gpus": 1, "threads": 4, "mem_mb": 16000, "runtime_min": 480}
+RESOURCE_DEFAULTS = {"gpus": 1, "threads": 4, "mem_mb": 16000, "runtime_min": 480, "nodes": 1}
 
 
 @dataclass(frozen=True)

@@ -124,7 +124,11 @@ def launch(run: dict, data, out, execution: dict | None, threads: int | None, np
                              os.environ["SLURM_JOB_ID"]),
             nodes, nproc_per_node)
     log(f"launching {nproc_per_node} x {nodes} processes: {' '.join(cmd)}")
-    proc = subprocess.Popen(cmd, env=_child_env(per_worker))
+    try:  # the workers write where this process writes its log (the rule's log file under Snakemake)
+        sink = sys.stderr if sys.stderr.fileno() >= 0 else None
+    except (AttributeError, OSError, ValueError):
+        sink = None
+    proc = subprocess.Popen(cmd, env=_child_env(per_worker), stdout=sink, stderr=sink)
     stopped = []
 
     def forward(signum, frame):
