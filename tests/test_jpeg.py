@@ -3,7 +3,7 @@
 Real JPEG files (crops of scikit-learn's two photographs, of many sizes; grayscale, CMYK, a PNG named
 .JPEG as ImageNet has) decoded by torchvision.io.decode_jpeg in batches: on the CPU here, on the GPU wherever
 one is visible. Checked: the decoder's output equals PIL's (libjpeg-turbo in both); the evaluation transform
-and a fixed crop equal torchvision's tensor transforms bit for bit and PIL's to within its uint8 rounding;
+and a fixed crop equal torchvision's tensor transforms bit for bit and PIL's within one level;
 the crop boxes follow RandomResizedCrop.get_params' distribution on each image's own size; an epoch replays
 from a step; the engine trains with it and says so in meta.json.
 """
@@ -69,22 +69,31 @@ def test_batched_decoding_on_the_cpu_equals_pil(files):
         assert torch.equal(img, _pil(path)), path  # libjpeg-turbo in both; PNG through decode_image
 
 
-def test_evaluation_equals_torchvision_and_pil_within_its_rounding(files):
+def _close_to_pil(ours: torch.Tensor, pil: torch.Tensor) -> None:
+    """uint8 images at most one level apart, on average under 0.2 level (torchvision's uint8 resize on the CPU
+    derives from Pillow-SIMD; Pillow rounds its two passes differently at some scales: up to ~15 % of values
+    differ by one there, well under 1 % elsewhere)."""
+    diff = (ours.int() - pil.int()).abs()
+    assert int(diff.max()) <= 1 and float(diff.float().mean()) < 0.2, (int(diff.max()), float(diff.float().mean()))
+
+
+def test_evaluation_equals_torchvision_and_pil_within_one_level(files):
     from torchvision import transforms as T
+    from torchvision.transforms import v2
 
     images = decode([read_bytes(p) for p in files], torch.device("cpu"))
     ours = resize_center_crops(images)
-    tensor_tf = T.Compose([T.Resize(256, antialias=True), T.CenterCrop(224)])
+    assert ours.dtype == torch.uint8 and ours.shape == (len(files), 3, 224, 224)
+    tensor_tf = v2.Compose([v2.Resize(256, antialias=True), v2.CenterCrop(224)])
     for i, img in enumerate(images):
-        assert torch.equal(ours[i], tensor_tf(img.float() / 255.0))  # torchvision's tensor transforms, bit for bit
-    pil_tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor()])  # the worker path's (PIL)
-    pil = torch.stack([pil_tf(Image.open(p).convert("RGB")) for p in files])
-    diff = (ours - pil).abs() * 255
-    assert float(diff.max()) <= 3.0 and float(diff.mean()) < 0.5, (float(diff.max()), float(diff.mean()))
+        assert torch.equal(ours[i], tensor_tf(img))  # torchvision's tensor transforms, bit for bit
+    pil_tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.PILToTensor()])  # the worker path's (PIL)
+    _close_to_pil(ours, torch.stack([pil_tf(Image.open(p).convert("RGB")) for p in files]))
 
 
 def test_a_fixed_crop_equals_torchvision_resized_crop_and_flip(files):
     from torchvision.transforms import functional as TF
+    from torchvision.transforms.v2 import functional as TF2
 
     images = decode([read_bytes(p) for p in files], torch.device("cpu"))
     crop_flip = build_pipeline({"name": "random_resized_crop_flip", "size": 224}, 224)
@@ -94,16 +103,16 @@ def test_a_fixed_crop_equals_torchvision_resized_crop_and_flip(files):
         "flip": torch.tensor([True, False, True, False, True, False]),
     }
     ours, _ = augment(images, crop_flip, torch.Generator(), params)
+    assert ours.dtype == torch.float32
     for i, img in enumerate(images):
         t, l, h, w = (int(params[k][i]) for k in ("top", "left", "height", "width"))
-        ref = TF.resized_crop(img.float() / 255.0, t, l, h, w, [224, 224], antialias=True)
-        ref = TF.hflip(ref) if params["flip"][i] else ref
-        assert torch.equal(ours[i], ref)
+        ref = TF2.resized_crop(img, t, l, h, w, [224, 224], antialias=True)
+        ref = TF2.horizontal_flip(ref) if params["flip"][i] else ref
+        assert torch.equal(ours[i], ref.float() / 255.0)
         with Image.open(files[i]) as pil_img:
             pil = TF.resized_crop(pil_img.convert("RGB"), t, l, h, w, [224, 224])
-            pil = TF.to_tensor(TF.hflip(pil) if params["flip"][i] else pil)
-        diff = (ours[i] - pil).abs() * 255
-        assert float(diff.max()) <= 3.0 and float(diff.mean()) < 0.5, (i, float(diff.max()), float(diff.mean()))
+            pil = TF.pil_to_tensor(TF.hflip(pil) if params["flip"][i] else pil)
+        _close_to_pil((ours[i] * 255).round().to(torch.uint8), pil)
 
 
 def test_crop_boxes_follow_torchvision_on_each_images_own_size():
@@ -154,7 +163,8 @@ def test_an_epoch_replays_from_any_step_and_evaluation_covers_a_range(files):
     part = torch.cat([x for x, _ in evaluation.eval_batches(2, 1, 4)])
     assert torch.equal(part, whole[1:4])
     mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
-    torch.testing.assert_close(whole * std + mean, resize_center_crops(decode([read_bytes(p) for p in files], "cpu")))
+    expected = resize_center_crops(decode([read_bytes(p) for p in files], "cpu")).float() / 255
+    torch.testing.assert_close(whole * std + mean, expected)
 
 
 def test_decode_setting_chooses_the_path():
@@ -208,6 +218,7 @@ def test_gpu_pipeline_equals_the_cpu_pipeline_on_the_same_pixels(files):
                                    torch.Generator().manual_seed(0))
     cpu, _ = augment(images, IMAGENET_TRAIN, torch.Generator(), params)
     gpu, _ = augment([i.cuda() for i in images], IMAGENET_TRAIN, torch.Generator(), params)
-    torch.testing.assert_close(gpu.cpu(), cpu, rtol=0, atol=2e-5)
-    torch.testing.assert_close(resize_center_crops([i.cuda() for i in images]).cpu(), resize_center_crops(images),
-                               rtol=0, atol=2e-5)
+    # the resize: float interpolation rounded on the GPU, torchvision's uint8 kernel on the CPU (one level)
+    torch.testing.assert_close(gpu.cpu(), cpu, rtol=0, atol=1.5 / 255 * 1.5)
+    diff = (resize_center_crops([i.cuda() for i in images]).cpu().int() - resize_center_crops(images).int()).abs()
+    assert int(diff.max()) <= 1

@@ -10,17 +10,20 @@ once (nvJPEG on a GPU, libjpeg-turbo on the CPU); the released code's augmentati
   pipeline of ``augrepro.data.pipelines`` (:data:`IMAGENET_TRAIN`), its colour ops batched;
 - evaluation: Resize(256) (shorter side; torchvision's output size) then CenterCrop(224).
 
-Each image's crop is resized on its own (``F.interpolate``, bilinear, antialiased: exactly torchvision's
-tensor ``resized_crop``), into one batch; decoded images differ in size, and one resize per image costs
-taps proportional to its own size, not the batch's largest. Every random draw is made on the caller's CPU
-generator after the batch is decoded (the box distribution needs each image's size), in a fixed order, so
-an epoch replays exactly from its seed, on any device.
+Each image's crop is resized on its own, as uint8 (``torchvision.transforms.v2.functional.resized_crop``,
+bilinear, antialiased), into one uint8 batch: decoded images differ in size, and one resize per image costs
+work in proportion to its own size, not the batch's largest; then the flip, ``/ 255`` and the colour ops
+run on the whole batch: the worker path's order (PIL resizes in uint8, ToTensor, jitter, lighting). Every
+random draw is made on the caller's CPU generator after the batch is decoded (the box distribution needs
+each image's size), in a fixed order, so an epoch replays exactly from its seed, on any device.
 
-The DataLoader-worker path (``augrepro.data.loader.FileData``, PIL) stays the fallback and the reference:
-the same decoder output on the CPU (libjpeg-turbo in both), the same crop distribution, and the tensor
-ops equal torchvision's; the worker path differs by PIL's rounding to uint8 after its resize (and its
-8-bit filter weights). nvJPEG's output differs from libjpeg-turbo's by a few levels (its IDCT and chroma
-upsampling). The files are read as they are: nothing is re-encoded.
+The DataLoader-worker path (``augrepro.data.loader.FileData``, PIL) stays the fallback and the reference.
+On the CPU the two agree: the decoders' outputs are equal (libjpeg-turbo in both), the crop distribution is
+the same, and the resizes differ by at most one level (torchvision's uint8 kernel derives from Pillow-SIMD;
+a few values in a thousand differ, up to ~15 % at some scales); the colour ops equal torchvision's tensor
+ColorJitter (the worker path applies it to the tensor, too). On a GPU, nvJPEG's
+output differs from libjpeg-turbo's by a few levels (its IDCT and chroma upsampling) and the resize is
+computed in float and rounded. The files are read as they are: nothing is re-encoded.
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from augrepro.data.pipelines import RandomResizedCropFlipJitter, build_pipeline
 from augrepro.transfer import to_device
@@ -45,6 +47,7 @@ IMAGENET_TRAIN_SPEC = {
 }
 IMAGENET_TRAIN: RandomResizedCropFlipJitter = build_pipeline(IMAGENET_TRAIN_SPEC, 224)
 EVAL_RESIZE, EVAL_CROP = 256, 224  # train.py: Resize(256), CenterCrop(224)
+CPU_CHUNK = 8  # images per colour-op call on the CPU
 _JPEG_MAGIC = (0xFF, 0xD8)
 
 
@@ -129,15 +132,32 @@ def choose_decode(setting: str, device: torch.device) -> tuple[str, str]:
 # --- batched ops on images of different sizes ------------------------------------------------------
 
 
-def resized_crops(images: Sequence[torch.Tensor], top, left, height, width, size: int, antialias: bool = True) -> torch.Tensor:
-    """N x 3 x size x size float32 in [0, 1]: crop i of image i, resized (bilinear, align_corners=False,
-    antialiased), as torchvision's ``F.resized_crop`` on the float image (``uint8 / 255``). Boxes: CPU ints."""
+def resized_crops(images: Sequence[torch.Tensor], top, left, height, width, size: int) -> torch.Tensor:
+    """N x 3 x size x size uint8: crop i of image i resized (bilinear, antialiased) by torchvision's
+    ``transforms.v2.functional.resized_crop`` on the uint8 image: on the CPU its Pillow-derived uint8 kernel
+    (within one level of PIL, the worker path), on a GPU float interpolation rounded to uint8. Boxes: CPU ints."""
+    from torchvision.transforms.v2 import functional as TF
+
     n = len(images)
-    out = torch.empty(n, 3, size, size, device=images[0].device if n else "cpu", dtype=torch.float32)
+    out = torch.empty(n, 3, size, size, device=images[0].device if n else "cpu", dtype=torch.uint8)
     boxes = torch.stack([torch.as_tensor(v, dtype=torch.int64).reshape(-1).cpu() for v in (top, left, height, width)], 1)
     for i, (t, l, h, w) in enumerate(boxes.tolist()):
-        crop = images[i][None, :, t : t + h, l : l + w].to(torch.float32).div_(255.0)
-        out[i] = F.interpolate(crop, size=(size, size), mode="bilinear", align_corners=False, antialias=antialias)[0]
+        out[i] = TF.resized_crop(images[i], t, l, h, w, [size, size], antialias=True)
+    return out
+
+
+def resize_center_crops(images: Sequence[torch.Tensor], resize: int = EVAL_RESIZE, crop: int = EVAL_CROP) -> torch.Tensor:
+    """N x 3 x crop x crop uint8: torchvision ``Resize(resize)`` (the shorter side; bilinear, antialiased) then
+    ``CenterCrop(crop)`` of each uint8 image (``transforms.v2.functional``, as :func:`resized_crops`)."""
+    from torchvision.transforms.v2 import functional as TF
+
+    n = len(images)
+    out = torch.empty(n, 3, crop, crop, device=images[0].device if n else "cpu", dtype=torch.uint8)
+    for i, img in enumerate(images):
+        if min(resize_shorter(*img.shape[-2:], resize)) < crop:
+            raise ValueError(f"image {i}: {tuple(img.shape[-2:])} resized to a shorter side of {resize} is smaller "
+                             f"than the {crop}-px centre crop")
+        out[i] = TF.center_crop(TF.resize(img, [resize], antialias=True), [crop])
     return out
 
 
@@ -149,37 +169,25 @@ def resize_shorter(height: int, width: int, size: int) -> tuple[int, int]:
     return (new_long, new_short) if width <= height else (new_short, new_long)
 
 
-def resize_center_crops(images: Sequence[torch.Tensor], resize: int = EVAL_RESIZE, crop: int = EVAL_CROP) -> torch.Tensor:
-    """N x 3 x crop x crop float32 in [0, 1]: torchvision ``Resize(resize)`` (bilinear, antialiased) then
-    ``CenterCrop(crop)`` of each image, on the float image."""
-    n = len(images)
-    out = torch.empty(n, 3, crop, crop, device=images[0].device if n else "cpu", dtype=torch.float32)
-    for i, img in enumerate(images):
-        h, w = img.shape[-2:]
-        nh, nw = resize_shorter(h, w, resize)
-        if min(nh, nw) < crop:
-            raise ValueError(f"image {i}: {h} x {w} resized to {nh} x {nw} is smaller than the {crop}-px centre crop")
-        top, left = int(round((nh - crop) / 2.0)), int(round((nw - crop) / 2.0))  # torchvision F.center_crop
-        x = F.interpolate(img[None].to(torch.float32).div_(255.0), size=(nh, nw), mode="bilinear",
-                          align_corners=False, antialias=True)
-        out[i] = x[0, :, top : top + crop, left : left + crop]
-    return out
-
-
 def augment(images: Sequence[torch.Tensor], pipeline: RandomResizedCropFlipJitter, generator: torch.Generator,
             params: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The training pipeline on decoded images of any sizes: (the batch, float32; the parameters drawn).
     Draws from ``generator`` as the pipeline does for a batch (crop boxes on each image's size, flips, jitter
-    factors and order, lighting), unless ``params`` are given."""
+    factors and order, lighting), unless ``params`` are given. In the worker path's order: crop and resize
+    to uint8 (as PIL), flip, to float / 255 (ToTensor), colour jitter and lighting on the float batch."""
     if params is None:
         heights = [int(img.shape[-2]) for img in images]
         widths = [int(img.shape[-1]) for img in images]
         params = pipeline.sample(len(images), heights, widths, generator)
-    x = resized_crops(images, params["top"], params["left"], params["height"], params["width"], pipeline.size,
-                      pipeline.antialias)
+    x = resized_crops(images, params["top"], params["left"], params["height"], params["width"], pipeline.size)
     flip = to_device(params["flip"], x.device)
-    x = torch.where(flip[:, None, None, None], x.flip(3), x)
-    return pipeline.adjust(x, params), params
+    x = torch.where(flip[:, None, None, None], x.flip(3), x).to(torch.float32).div_(255.0)
+    if x.device.type != "cpu":
+        return pipeline.adjust(x, params), params
+    # on the CPU the colour ops run on a few images at a time: their temporaries stay in the cache (4x faster)
+    chunks = [pipeline.adjust(x[i : i + CPU_CHUNK], {k: v[i : i + CPU_CHUNK] for k, v in params.items()})
+              for i in range(0, len(x), CPU_CHUNK)]
+    return torch.cat(chunks) if chunks else x, params
 
 
 # --- the loader ------------------------------------------------------------------------------------
@@ -240,6 +248,9 @@ class JpegData:
                 yield idx, [f.result() for f in futures]
 
     def _normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """(x - mean) / std of float images in [0, 1]; uint8 images are divided by 255 first (ToTensor)."""
+        if x.dtype == torch.uint8:
+            x = x.to(torch.float32).div_(255.0)
         return (x - self.mean) / self.std
 
     def iterate(self, order: torch.Tensor, start_step: int, batch_size: int, generator: torch.Generator, pipeline=None):

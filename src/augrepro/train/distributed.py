@@ -73,9 +73,12 @@ class Distributed:
     # --- joining ------------------------------------------------------------------------------------
 
     @classmethod
-    def from_environment(cls, device: torch.device, timeout_minutes: float = 30.0) -> tuple["Distributed", torch.device]:
+    def from_environment(cls, device: torch.device, timeout_minutes: float = 30.0, backend: str | None = None,
+                         share_device: bool = False) -> tuple["Distributed", torch.device]:
         """Join torchrun's process group when ``WORLD_SIZE`` > 1; returns it and this rank's device (on
-        GPUs: ``cuda:LOCAL_RANK``, which also becomes the current CUDA device)."""
+        GPUs: ``cuda:LOCAL_RANK``, which also becomes the current CUDA device). ``backend``: NCCL on GPUs and
+        gloo on the CPU unless given; ``share_device`` puts every rank on ``device`` itself (benchmarks and
+        checks on one GPU: NCCL refuses two ranks on one GPU, gloo takes CUDA tensors)."""
         world_size = env_world_size()
         if world_size <= 1:
             return cls(), device
@@ -84,17 +87,20 @@ class Distributed:
         rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
         if device.type == "cuda":
             visible = torch.cuda.device_count()
-            if local_rank >= visible:
+            if share_device:
+                device = torch.device("cuda", device.index or 0)
+            elif local_rank >= visible:
                 raise RuntimeError(
                     f"rank {rank} is local rank {local_rank} of its node but only {visible} GPU(s) are visible there "
                     f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}); start at most {visible} "
                     "processes per node (torchrun --nproc-per-node) or ask the scheduler for more GPUs"
                 )
-            device = torch.device("cuda", local_rank)
+            else:
+                device = torch.device("cuda", local_rank)
             torch.cuda.set_device(device)
-            backend = "nccl"
+            backend = backend or "nccl"
         else:
-            backend = "gloo"
+            backend = backend or "gloo"
         timeout = datetime.timedelta(minutes=timeout_minutes)
         if not dist.is_initialized():
             dist.init_process_group(backend, timeout=timeout)
@@ -152,7 +158,8 @@ class Distributed:
             return model
         from torch.nn.parallel import DistributedDataParallel
 
-        device_ids = [self.local_rank] if next(model.parameters()).is_cuda else None
+        param = next(model.parameters())
+        device_ids = [param.device.index] if param.is_cuda else None
         # DDP's default: rank 0's buffers are broadcast before every forward (per-replica BatchNorm keeps rank 0's)
         return DistributedDataParallel(model, device_ids=device_ids)
 
