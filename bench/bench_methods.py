@@ -5,7 +5,8 @@ Batch 128 x 3 x 32 x 32 (CIFAR), on the CPU (``--device cuda``: on the GPU, sync
 (SnapMix, SalfMix, HybridMix, Cutout with saliency) get that resnet18 as ``ctx.model``. Each method runs
 with probability 1 where it has a probability, so the figure is the cost of a mixed batch.
 
-    python bench/bench_methods.py [--repeats 5] [--threads N] [--methods cutmix,salfmix] [--device cpu] [--json out.json]
+    python bench/bench_methods.py [--repeats 5] [--threads N] [--methods cutmix,salfmix] [--device cpu] [--batch 128]
+                                  [--json out.json]
 
 Goal (issue 3): at most 3 % of the step for every method without an extra forward/backward.
 """
@@ -53,6 +54,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--methods", default=None, help="comma-separated subset (default: all registered)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    parser.add_argument("--batch", type=int, default=128, help="images per batch")
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
@@ -63,8 +65,8 @@ def main() -> None:
     model = build_model("resnet18", spec.num_classes).train().to(device)
     optimizer = make_optimizer(model, {"lr": 0.01, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}, device)
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(128, 3, 32, 32, generator=g).to(device)
-    y = torch.randint(0, spec.num_classes, (128,), generator=g).to(device)
+    x = torch.randn(args.batch, 3, 32, 32, generator=g).to(device)
+    y = torch.randint(0, spec.num_classes, (args.batch,), generator=g).to(device)
 
     def step():
         loss = torch.nn.functional.cross_entropy(model(x), y)
@@ -75,7 +77,7 @@ def main() -> None:
     step_s = median_seconds(step, args.repeats, device=device)
     names = args.methods.split(",") if args.methods else AUGMENTATIONS.names()
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"resnet18 training step, batch 128, fp32, {where}: {1000 * step_s:.1f} ms")
+    print(f"resnet18 training step, batch {args.batch}, fp32, {where}: {1000 * step_s:.1f} ms")
     print(f"{'method':<34} {'ms/batch':>9} {'/ step':>8}  goal")
     ctx = Context(spec.mean, spec.std, torch.Generator().manual_seed(1), np.random.default_rng(1), epoch=2, model=model)
     variants = []
