@@ -272,6 +272,7 @@ def _same_result(a: Path, b: Path) -> None:
 
 
 def test_sigterm_to_one_rank_stops_both_at_one_step_and_the_resume_is_bitwise_equal(torchrun_case, tmp_path):
+    """SIGTERM to rank 1 mid-epoch; a resume; SIGTERM to the launcher (exit 143); a resume: bitwise equal."""
     run_file, data, reference = torchrun_case
     out = tmp_path / "out"
     proc = _launch(run_file, data, out)
@@ -295,9 +296,18 @@ def test_sigterm_to_one_rank_stops_both_at_one_step_and_the_resume_is_bitwise_eq
     with pytest.raises(RuntimeError, match="written by a run on 2 process"):  # one process may not resume it
         train_run(json.loads(run_file.read_text()), data, out, {"device": "cpu"}, threads=1, log=lambda m: None)
 
+    # SIGTERM to the launcher (what SLURM and Snakemake signal): passed on through torchrun to every rank
+    saved = (out / "resume.pt").stat().st_mtime_ns
+    proc = _launch(run_file, data, out)
+    while (out / "resume.pt").stat().st_mtime_ns == saved and time.time() < deadline + 120 and proc.poll() is None:
+        time.sleep(0.02)  # until the resumed run has finished epoch 2
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 143, (tmp_path / "out.log").read_text()[-3000:]
+    assert not (out / "metrics.csv").exists()
+
     proc = _launch(run_file, data, out)
     assert proc.wait(timeout=300) == 0, (tmp_path / "out.log").read_text()[-3000:]
-    assert "resuming from" in (tmp_path / "out.log").read_text()
+    assert (tmp_path / "out.log").read_text().count("resuming from") == 2
     _same_result(reference, out)
     assert not (out / "resume.pt").exists() and not (out / "launch_run.json").exists()
 
@@ -319,3 +329,27 @@ def test_two_torchrun_agents_at_a_rendezvous_train_the_same_run(torchrun_case, t
     meta = json.loads((out / "meta.json").read_text())
     assert meta["distributed"]["world_size"] == 2 and meta["distributed"]["launcher"] == "torchrun"
     _same_result(reference, out)
+
+
+def test_launch_commands_and_slurm_resources():
+    from augrepro.train.launch import processes_per_node, slurm_command, slurm_resources, torchrun_command
+
+    assert slurm_resources(4, 1) == {"gpu": 4, "gres": None, "nodes": 1}
+    assert slurm_resources(4, 2) == {"gpu": None, "gres": "gpu:4", "nodes": 2}
+    assert processes_per_node({"gpu": 4, "nodes": 1}) == (4, 1)
+    assert processes_per_node({"gres": "gpu:4", "nodes": 2}) == (4, 2)
+    assert processes_per_node({"gpu": 0}) == (1, 1)
+    one = torchrun_command(Path("r.json"), "d.npz", "out", 4, threads=8)
+    assert one[1:3] == ["-m", "torch.distributed.run"] and "--standalone" in one and one[one.index("--nproc-per-node") + 1] == "4"
+    at = one.index("augrepro.train")
+    assert one[one.index("--threads") + 1] == "8" and one[at - 1 : at + 4] == ["-m", "augrepro.train", "r.json", "d.npz", "out"]
+    many = torchrun_command(Path("r.json"), "d.npz", "out", 4, 2, 8, None, "node1:29400", "77")
+    assert "--standalone" not in many and many[many.index("--rdzv-endpoint") + 1] == "node1:29400"
+    assert many[many.index("--nnodes") + 1] == "2" and many[many.index("--rdzv-id") + 1] == "77"
+    os.environ["SLURM_JOB_ID"] = "77"
+    try:
+        srun = slurm_command(many, 2, 4)
+    finally:
+        del os.environ["SLURM_JOB_ID"]
+    assert srun[:2] == ["srun", "--overlap"] and "--nodes=2" in srun and "--ntasks-per-node=1" in srun
+    assert "--gres=gpu:4" in srun and srun[srun.index("--kill-on-bad-exit=1") + 1 :] == many
