@@ -176,17 +176,10 @@ def test_decode_setting_chooses_the_path():
 
 
 def test_the_engine_trains_imagenet_files_decoded_on_the_device_path(files, tmp_path):
-    from augrepro.data.prepare import PreparedData, save_prepared
     from augrepro.train.engine import train_run
-    from test_engine import make_run
+    from test_engine import imagenet_files_run
 
-    labels = np.arange(len(files)) % 2
-    data = PreparedData(None, labels[:4], None, labels[4:], [f"n{c:08d}" for c in range(1000)],
-                        train_files=np.asarray(files[:4]), test_files=np.asarray(files[4:]))
-    save_prepared(data, tmp_path / "data.npz")
-    run = make_run("cutmix", epochs=1)
-    run.update(dataset="imagenet", dataset_key="imagenet+", traditional=True, model="resnet18")
-    run["recipe"].update(batch_size=2, architecture="imagenet", pipeline={"name": "imagenet"})
+    run = imagenet_files_run(files, 4, tmp_path / "data.npz", "resnet18", batch_size=2, traditional=True)
     result = train_run(run, tmp_path / "data.npz", tmp_path / "out",
                        {"device": "cpu", "eval_batch_size": 2, "decode": "device"}, threads=2, log=lambda m: None)
     assert np.isfinite(result["metrics"][0]["train_loss"])
