@@ -16,6 +16,14 @@ ROOT = Path(__file__).resolve().parents[1]
 PROJECT_ITEMS = ["Snakefile", "workflow", "config", "resources", "report", "slurm", "workstation", "src", "environment.yml"]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that needs CUDA (a skip condition whose reason names CUDA) with ``cuda``, so that
+    ``pytest -m cuda`` (bench/gpu_check.sh) runs exactly the tests a GPU machine adds."""
+    for item in items:
+        if any("cuda" in str(mark.kwargs.get("reason", "")).lower() for mark in item.iter_markers("skipif")):
+            item.add_marker(pytest.mark.cuda)
+
+
 def copy_project(dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     for item in PROJECT_ITEMS:

@@ -2,7 +2,8 @@
 
 No systemd here: munged, slurmctld and slurmd are started by hand, in the foreground (-D) as child
 processes, with a private configuration in a temporary folder, and stopped by PID at the end. The node
-declares one GPU through GRES with ``File=/dev/null``, which registers a GPU without hardware.
+declares two GPUs through GRES with ``File=/dev/null`` and ``File=/dev/zero``, which registers GPUs without
+hardware (a job of two GPUs sees ``CUDA_VISIBLE_DEVICES=0,1``).
 
 Snakemake's SLURM job step strips ``SLURM_CONF`` from the environment of its nested ``srun``, which then
 looks for the compiled-in default ``/etc/slurm/slurm.conf``. The cluster therefore links that path to its
@@ -73,7 +74,7 @@ KillWait=30
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 GresTypes=gpu
-NodeName={host} NodeHostname={host} CPUs={cpus} RealMemory={memory} Gres=gpu:1 State=UNKNOWN
+NodeName={host} NodeHostname={host} CPUs={cpus} RealMemory={memory} Gres=gpu:2 State=UNKNOWN
 PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
 """
 
@@ -118,7 +119,9 @@ class LocalSlurm:
                 root=root, cpus=os.cpu_count(), memory=memory,
             )
         )
-        (root / "gres.conf").write_text(f"NodeName={self.host} Name=gpu File=/dev/null\n")
+        (root / "gres.conf").write_text(
+            f"NodeName={self.host} Name=gpu File=/dev/null\nNodeName={self.host} Name=gpu File=/dev/zero\n"
+        )
         DEFAULT_CONF.parent.mkdir(parents=True, exist_ok=True)
         DEFAULT_CONF.symlink_to(root / "slurm.conf")
         self.linked_default = True

@@ -24,6 +24,10 @@ CASES = {
                                 ["train img/s", "snapmix warp", "imagenet", "h / 200 ep CUB"]),
     "bench_pipelines.py": (["--repeats", "1", "--batch", "4", "--sizes", "8"],
                            ["img/s", "pad_crop_flip", "random_resized_crop_flip_jitter", "none"]),
+    "bench_imagenet_pipeline.py": (["--images", "6", "--batch", "4", "--scale", "0.6", "--consumer", "100"],
+                                   ["per core", "decode only", "train pipeline", "eval transform", "margin"]),
+    "bench_resnet50.py": (["--batch", "4", "--size", "64", "--steps", "1", "--warmup", "0", "--eval-batch", "2",
+                           "--world-sizes", "1,2"], ["img/s", "h/300 ep", "gloo", "evaluation"]),
 }
 
 

@@ -234,6 +234,20 @@ def test_sigterm_saves_a_mid_epoch_checkpoint_and_the_resume_is_bitwise_equal(lo
     _assert_same_result(reference, out)
 
 
+def imagenet_files_run(files: list[str], n_train: int, npz: Path, model: str, batch_size: int, traditional: bool) -> dict:
+    """Save ``files`` (the first ``n_train`` for training, two classes) as a prepared ImageNet-style file list at
+    ``npz`` and return a one-epoch CutMix run of ``model`` on it."""
+    labels = np.arange(len(files)) % 2
+    data = PreparedData(None, labels[:n_train], None, labels[n_train:], [f"n{c:08d}" for c in range(1000)],
+                        train_files=np.asarray(files[:n_train]), test_files=np.asarray(files[n_train:]))
+    save_prepared(data, npz)
+    run = make_run("cutmix", epochs=1)
+    run.update(dataset="imagenet", dataset_key="imagenet+" if traditional else "imagenet", traditional=traditional,
+               model=model)
+    run["recipe"].update(batch_size=batch_size, architecture="imagenet", pipeline={"name": "imagenet"})
+    return run
+
+
 def test_imagenet_file_lists_train_through_dataloader_workers(tmp_path):
     """ImageNet's prepared data are file lists: decoded by DataLoader workers, torchvision's ResNet-50."""
     from PIL import Image
@@ -245,13 +259,7 @@ def test_imagenet_file_lists_train_through_dataloader_workers(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(rng.integers(0, 256, (80 + 8 * i, 96, 3), dtype=np.uint8)).save(path)
         files.append(str(path))
-    labels = np.arange(12) % 2
-    data = PreparedData(None, labels[:8], None, labels[8:], [f"n{c:08d}" for c in range(1000)],
-                        train_files=np.asarray(files[:8]), test_files=np.asarray(files[8:]))
-    save_prepared(data, tmp_path / "data.npz")
-    run = make_run("cutmix", epochs=1)
-    run.update(dataset="imagenet", dataset_key="imagenet", traditional=False, model="resnet50")
-    run["recipe"].update(batch_size=4, architecture="imagenet", pipeline={"name": "imagenet"})
+    run = imagenet_files_run(files, 8, tmp_path / "data.npz", "resnet50", batch_size=4, traditional=False)
     result = train_run(run, tmp_path / "data.npz", tmp_path / "out", dict(EXECUTION, eval_batch_size=4, workers=2), threads=2)
     assert len(result["metrics"]) == 1
     assert result["metrics"][0]["test_top1_error"] in (0.0, 25.0, 50.0, 75.0, 100.0)  # 4 test images

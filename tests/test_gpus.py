@@ -62,3 +62,34 @@ def test_workstation_profile_limits_gpu_jobs_and_pins_them(tmp_path):
     assert result.returncode == 0, result.stderr
     train_lines = [line for line in result.stdout.splitlines() if "resources:" in line and "gpu=1" in line]
     assert len(train_lines) == 889 - 30  # every study's runs but ImageNet's (skipped: no data.imagenet_path)
+
+
+MULTI_HOLDER = """
+import sys, time, os
+from augrepro.train.gpus import pin_free_gpus
+indices, locks = pin_free_gpus(int(sys.argv[1]), sys.argv[2], int(sys.argv[4]), poll_seconds=0.05)
+print(os.environ["CUDA_VISIBLE_DEVICES"], flush=True)
+time.sleep(float(sys.argv[3]))
+"""
+
+
+def test_a_data_parallel_job_takes_several_gpus_at_once_or_waits(tmp_path):
+    def multi(seconds, take):
+        return subprocess.Popen([sys.executable, "-c", MULTI_HOLDER, "3", str(tmp_path), str(seconds), str(take)],
+                                stdout=subprocess.PIPE, text=True)
+
+    pair = multi(30, 2)
+    assert pair.stdout.readline().strip() == "0,1"
+    other = multi(0, 2)  # one GPU free, two needed: it waits, holding none
+    single = holder(3, tmp_path, 0)
+    assert single.stdout.readline().strip() == "2"
+    assert single.wait(timeout=30) == 0
+    assert other.poll() is None
+    pair.send_signal(signal.SIGKILL)
+    pair.wait()
+    assert other.stdout.readline().strip() == "0,1"
+    assert other.wait(timeout=30) == 0
+    with pytest.raises(ValueError, match="asks for 4 GPUs but local_gpus is 3"):
+        from augrepro.train.gpus import pin_free_gpus
+
+        pin_free_gpus(3, tmp_path, 4)

@@ -2,7 +2,8 @@
 
 Proves: the profile in slurm/ submits every non-local job through sbatch, training jobs get one GPU
 (GRES), the whole chain ends with every output and the report; a training job interrupted by SLURM
-(`scontrol requeue`: SIGTERM, then back to the queue) resumes from its checkpoint, not from epoch 0.
+(`scontrol requeue`: SIGTERM, then back to the queue) resumes from its checkpoint, not from epoch 0; a
+study that asks for two GPUs per run gets a job with both, which trains as a 2-rank torchrun job.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def test_demo_grid_through_the_slurm_profile(cluster, tmp_path):
                 assert (run / name).stat().st_size > 0
             meta = json.loads((run / "meta.json").read_text())
             assert meta["slurm_job_id"], "the training ran outside SLURM"
-            assert meta["cuda_visible_devices"] == "0", "SLURM did not allocate the job its GPU"
+            assert meta["cuda_visible_devices"] in ("0", "1"), "SLURM did not allocate the job one GPU"
     assert (project / "results/aggregate/summary.csv").exists()
     html = (project / "results/report/report.html").read_text()
     assert "data:image/png;base64," in html and "cutmix" in html
@@ -153,3 +154,21 @@ def test_a_requeued_training_job_resumes_from_its_checkpoint(cluster, tmp_path):
     assert "epoch 1/6 lr" not in text and "epoch 2/6 lr" not in text
     rows = (project / "results/runs/tiny/demo/resnet8/baseline/seed0/metrics.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3", "4", "5", "6"]
+
+
+def test_a_two_gpu_study_trains_each_run_as_a_two_rank_torchrun_job(cluster, tmp_path):
+    study = dict(TINY, augmentations=["baseline"], seeds=[0], resources=dict(TINY["resources"], gpus=2, threads=2))
+    project = tiny_project(tmp_path, study, TINY_PROTOCOL)
+    run = project / "results/runs/tiny/demo/resnet8/baseline/seed0"
+    rc, out = run_snakemake(cluster, project, "--profile", "slurm", "--config", "studies=[tiny]",
+                            *TEST_CLUSTER_OPTIONS, str((run / "meta.json").relative_to(project)), timeout=300)
+    assert rc == 0, out[-6000:]
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["slurm_job_id"], "the training ran outside SLURM"
+    assert meta["cuda_visible_devices"] == "0,1", "SLURM did not allocate the job its two GPUs"
+    assert meta["distributed"]["world_size"] == 2 and meta["distributed"]["launcher"] == "torchrun"
+    assert meta["distributed"]["backend"] == "gloo" and meta["distributed"]["per_rank_batch"] == 16
+    timing = json.loads((run / "timing.json").read_text())
+    assert timing["world_size"] == 2 and len(timing["rank_device_names"]) == 2
+    log = (project / "results/logs/train/tiny/demo/resnet8/baseline/seed0.log").read_text()
+    assert "launching 2 x 1 processes" in log and "2 processes (gloo" in log

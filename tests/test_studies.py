@@ -96,6 +96,25 @@ def test_study_files_parse_into_grids():
         parse_study("x", dict(raw, datasets=["cifar10"]), "x.yaml")
 
 
+@pytest.mark.parametrize("gpus, nodes, refused", [(4, 1, False), (1, 1, False), (2, 4, True), (8, 1, True)])
+def test_dataparallel_replicas_must_match_the_ranks_of_a_multi_gpu_study(gpus, nodes, refused):
+    """SaliencyMix-ImageNet's BatchNorm saw a quarter of the batch (DataParallel on 4 GPUs): one process emulates
+    the 4 replicas, 4 ranks are them; any other world size would change the statistics, refused before work."""
+    from augrepro.studies.study import validate_studies
+
+    raw = yaml.safe_load((ROOT / "config/studies/saliencymix_imagenet.yaml").read_text())
+    raw["resources"] = {**raw["resources"], "gpus": gpus, "nodes": nodes}
+    study = parse_study("saliencymix_imagenet", raw, "saliencymix_imagenet.yaml")
+    protocols = load_protocols(ROOT / "config/protocols.yaml")
+    if not refused:
+        validate_studies({study.name: study}, protocols)
+        return
+    with pytest.raises(ConfigError, match=f"batchnorm_replicas is 4 .* but the run has {gpus * nodes} processes"):
+        validate_studies({study.name: study}, protocols)
+    synced = {**protocols, "saliencymix_imagenet": {**protocols["saliencymix_imagenet"], "batchnorm": "sync"}}
+    validate_studies({study.name: study}, synced)  # SyncBatchNorm: any world size
+
+
 def test_every_published_cell_of_a_study_is_run_or_said_not_runnable(everything):
     """Each study answers its tables: every cell of its published CSVs is in its grid (its protocol, dataset
     key, model and method, or an alias named like the cell) or named in not_runnable; the CSV's epochs agree

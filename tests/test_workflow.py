@@ -105,6 +105,18 @@ def test_slurm_profile_dry_runs_every_study_with_each_studys_gpus(project, tmp_p
     assert sum("gpu=1" in line for line in resources) == 889 - 30
 
 
+def test_slurm_profile_asks_a_multi_node_study_for_gpus_per_node_and_nodes(project):
+    """gpus per node on several nodes: --gres=gpu:G and --nodes=M (sbatch's --gpus would count the whole job)."""
+    add_protocol(project, "tiny", TINY_PROTOCOL)
+    add_study(project, "wide", {"protocol": "tiny", "datasets": ["demo"], "models": ["resnet8"],
+                                "augmentations": ["baseline"], "seeds": [0],
+                                "resources": {"gpus": 4, "nodes": 2, "threads": 8}})
+    result = snakemake(project, "--profile", "slurm", "--dry-run", "--config", "studies=[wide]")
+    assert result.returncode == 0, result.stderr[-3000:]
+    train = [line for line in result.stdout.splitlines() if "resources:" in line and "nodes=" in line]
+    assert len(train) == 1 and "gres=gpu:4" in train[0] and "nodes=2" in train[0] and " gpu=" not in train[0], train
+
+
 # --- a tiny real run: two studies, two protocols ---------------------------------------------------
 
 

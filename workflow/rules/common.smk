@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from augrepro.data.datasets import DATASETS, get_spec  # noqa: E402
 from augrepro.runs import RunKey, parse_dataset_key  # noqa: E402
 from augrepro.studies import ConfigError, format_plan, plan_rows, select_from_config  # noqa: E402
+from augrepro.train.launch import slurm_resources  # noqa: E402
 
 try:
     SELECTION = select_from_config(config, workflow.basedir)
@@ -109,6 +110,17 @@ def get_train_resource(name):
 
     def resource(wildcards):
         return SELECTION.resources(RunKey.from_wildcards(wildcards))[name]
+
+    return resource
+
+
+def get_train_slurm(name):
+    """gpu, gres or nodes of the run's job: one node asks gpu (its GPUs), several ask gres (GPUs per node) and
+    nodes (augrepro.train.launch.slurm_resources); None leaves a resource out."""
+
+    def resource(wildcards):
+        res = SELECTION.resources(RunKey.from_wildcards(wildcards))
+        return slurm_resources(res["gpus"], res["nodes"])[name]
 
     return resource
 

@@ -14,7 +14,10 @@ rule train:
         run=get_run_config,
     threads: get_train_resource("threads")
     resources:
-        gpu=get_train_resource("gpus"),
+        # GPUs per job; a job of several GPUs trains as one torchrun process per GPU (scripts/train.py)
+        gpu=get_train_slurm("gpu"),
+        gres=get_train_slurm("gres"),
+        nodes=get_train_slurm("nodes"),
         mem_mb=get_train_resource("mem_mb"),
         runtime=get_train_runtime,
     conda:

@@ -1,4 +1,5 @@
-"""Adapter: rule train -> augrepro.train.engine.train_run (exit 143 after saving state on SIGTERM)."""
+"""Adapter: rule train -> augrepro.train.engine.train_run (exit 143 after saving state on SIGTERM); a job of
+several GPUs (or nodes) -> augrepro.train.launch.launch: one torchrun process per GPU."""
 
 import os
 import sys
@@ -8,25 +9,28 @@ sys.stderr = open(snakemake.log[0], "a", buffering=1)  # noqa: F821 (snakemake i
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
 
 from augrepro.train.engine import Preempted, train_run  # noqa: E402
-from augrepro.train.gpus import pin_free_gpu  # noqa: E402
+from augrepro.train.gpus import pin_free_gpus  # noqa: E402
+from augrepro.train.launch import launch, processes_per_node  # noqa: E402
 
+per_node, nodes = processes_per_node(snakemake.resources)  # noqa: F821
 # Workstation profile: spread training jobs over the local GPUs, one job per GPU (SLURM pins its own).
 local_gpus = snakemake.config.get("local_gpus")  # noqa: F821
 if local_gpus and "SLURM_JOB_ID" not in os.environ:
-    gpu, gpu_lock = pin_free_gpu(int(local_gpus), Path(".snakemake/augrepro-gpu-locks"))
-    print(f"pinned to GPU {gpu} of {local_gpus} (CUDA_VISIBLE_DEVICES={gpu})", file=sys.stderr)
+    gpus, gpu_locks = pin_free_gpus(int(local_gpus), Path(".snakemake/augrepro-gpu-locks"), per_node)
+    print(f"pinned to GPU(s) {gpus} of {local_gpus} (CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']})",
+          file=sys.stderr)
 
+out = Path(snakemake.output.metrics).parent  # noqa: F821
+# Execution-only settings are read from the config, not passed as params: changing the device or
+# torch.compile does not rerun finished runs (they are not part of a run's identity).
+execution = snakemake.config.get("training") or {}  # noqa: F821
+pretrained = snakemake.input.weights[0] if snakemake.input.weights else None  # noqa: F821
+if per_node * nodes > 1:
+    sys.exit(launch(snakemake.params.run, snakemake.input.data, out, execution, snakemake.threads, per_node, nodes,  # noqa: F821
+                    pretrained=pretrained))
 try:
-    train_run(
-        snakemake.params.run,  # noqa: F821
-        snakemake.input.data,  # noqa: F821
-        Path(snakemake.output.metrics).parent,  # noqa: F821
-        # Execution-only settings are read from the config, not passed as params: changing the device or
-        # torch.compile does not rerun finished runs (they are not part of a run's identity).
-        execution=snakemake.config.get("training") or {},  # noqa: F821
-        threads=snakemake.threads,  # noqa: F821
-        pretrained=snakemake.input.weights[0] if snakemake.input.weights else None,  # noqa: F821
-    )
+    train_run(snakemake.params.run, snakemake.input.data, out, execution, threads=snakemake.threads,  # noqa: F821
+              pretrained=pretrained)
 except Preempted as exc:
     print(exc, file=sys.stderr)
     sys.exit(exc.exit_code)

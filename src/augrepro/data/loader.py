@@ -105,7 +105,7 @@ class DeviceData:
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Batches ``start_step``, ``start_step + 1``, ... of the epoch in ``order``."""
         pipeline = self._pipeline(pipeline)
-        for step in range(start_step, self.num_batches(batch_size)):
+        for step in range(start_step, -(-len(order) // batch_size)):
             yield self.batch(order, step, batch_size, generator, pipeline)
 
     def train_batches(
@@ -114,10 +114,13 @@ class DeviceData:
         """One epoch in random order; keeps the last partial batch (DataLoader's drop_last=False)."""
         return self.iterate(self.epoch_order(generator), 0, batch_size, generator, pipeline)
 
-    def eval_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for start in range(0, len(self), batch_size):
-            x = self._fixed(self.images[start : start + batch_size])
-            yield self.normalize(x), self.labels[start : start + batch_size]
+    def eval_batches(self, batch_size: int, start: int = 0, stop: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Images ``start``..``stop`` (default: all) in order, in batches."""
+        stop = len(self) if stop is None else stop
+        for first in range(start, stop, batch_size):
+            last = min(first + batch_size, stop)
+            x = self._fixed(self.images[first:last])
+            yield self.normalize(x), self.labels[first:last]
 
 
 # --- ImageNet: images decoded from files by DataLoader workers -----------------------------------
@@ -185,6 +188,7 @@ class FileData:
         from augrepro.data.file_pipelines import file_transforms
 
         self.device = torch.device(device)
+        self.train = train
         self.dataset = _FileDataset(files, labels, file_transforms(pipeline, train, mean, std))
         self.workers = workers
         self.mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
@@ -217,6 +221,12 @@ class FileData:
         for x, y in self._loader(order[start_step * batch_size :], batch_size, seed_gen):
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
-    def eval_batches(self, batch_size: int):
-        for x, y in self._loader(range(len(self)), batch_size, None):
+    def describe(self) -> dict:
+        return {"decode": "workers", "decoder": "PIL in DataLoader workers", "workers": self.workers,
+                "train": "imagenet_transforms(train=True)" if self.train else None,
+                "eval": "imagenet_transforms(train=False)"}
+
+    def eval_batches(self, batch_size: int, start: int = 0, stop: int | None = None):
+        """Images ``start``..``stop`` (default: all) in order, in batches."""
+        for x, y in self._loader(range(start, len(self) if stop is None else stop), batch_size, None):
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)

@@ -390,16 +390,24 @@ class RandomResizedCropFlip(Pipeline):
     name: ClassVar[str] = "random_resized_crop_flip"
     output: ClassVar[str] = "float32 in [0, 1]"
 
-    def sample(self, n: int, height: int, width: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        """The random parameters of a batch (CPU tensors), in the order they are drawn."""
-        top, left, h, w = sample_resized_crop_params([height] * n, [width] * n, self.scale, self.ratio, generator)
+    def sample(self, n: int, height, width, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """The random parameters of a batch (CPU tensors), in the order they are drawn. ``height`` and
+        ``width``: one size for all images, or one per image (images decoded from files)."""
+        heights = [height] * n if isinstance(height, int) else height
+        widths = [width] * n if isinstance(width, int) else width
+        top, left, h, w = sample_resized_crop_params(heights, widths, self.scale, self.ratio, generator)
         flip = torch.rand(n, generator=generator) < 0.5
         return {"top": top, "left": left, "height": h, "width": w, "flip": flip}
 
     def apply(self, x: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
         x = x.to(torch.float32).div_(255.0)  # as torchvision ToTensor
         p = params
-        return resized_crop_flip(x, p["top"], p["left"], p["height"], p["width"], p["flip"], self.size, self.antialias)
+        x = resized_crop_flip(x, p["top"], p["left"], p["height"], p["width"], p["flip"], self.size, self.antialias)
+        return self.adjust(x, params)
+
+    def adjust(self, x: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        """What follows the crop and flip (none here; the jitter pipeline's colour ops)."""
+        return x
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         self._check(x)
@@ -440,8 +448,8 @@ class RandomResizedCropFlipJitter(RandomResizedCropFlip):
             params["lighting"] = torch.randn(n, 3, generator=generator) * self.lighting
         return params
 
-    def apply(self, x: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
-        x = color_jitter(super().apply(x, params), params["factors"], params["order"])
+    def adjust(self, x: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        x = color_jitter(x, params["factors"], params["order"])
         return lighting(x, params["lighting"]) if self.lighting > 0 else x
 
 

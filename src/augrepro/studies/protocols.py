@@ -53,6 +53,7 @@ OPTIONAL_KEYS = (
     "batchnorm_replicas",
     "lr_groups",
     "pretrained",
+    "batchnorm",
 )
 # lr_groups: one learning rate per parameter group, instead of lr: the backbone (every parameter but the head's)
 # and the head (the model's final nn.Linear, a new one when the backbone is pretrained; augrepro.models.pretrained.head).
@@ -60,6 +61,7 @@ LR_GROUPS = ("backbone", "head")
 LR_SCHEDULES = ("multistep", "cosine")
 NUMERICS = ("auto", "fp32", "bf16")
 REPORTED = ("best", "final", "median_last10")
+BATCHNORM = ("per_replica", "sync")  # augrepro.train.distributed: BatchNorm of a data-parallel run
 ARCHITECTURES = ("cifar", "imagenet")
 # Keys whose mappings merge key by key through ``base`` and ``per_dataset`` (the others are replaced whole).
 MERGED_KEYS = ("methods",)
@@ -196,6 +198,10 @@ def _check(values: dict[str, Any], where: str) -> None:
     expect("pipeline", isinstance(values["pipeline"], dict) and "name" in values["pipeline"], "a mapping with a 'name'")
     if "architecture" in values:
         expect("architecture", values["architecture"] in ARCHITECTURES, f"one of {', '.join(ARCHITECTURES)}")
+    if "batchnorm" in values:
+        expect("batchnorm", values["batchnorm"] in BATCHNORM,
+               f"one of {', '.join(BATCHNORM)} (per_replica: each GPU's part of the batch normalized on its own, "
+               "as DataParallel; sync: SyncBatchNorm over the whole batch)")
     if "normalize" in values:
         norm = values["normalize"]
         ok = isinstance(norm, dict) and set(norm) == {"mean", "std"} and all(
@@ -222,3 +228,21 @@ def protocol_values(protocols: dict[str, dict[str, Any]], name: str, dataset: st
     values = resolve_protocol(protocols, name, dataset)
     _check(values, f"protocol {name!r} on {dataset}")
     return values
+
+
+def replicas_per_process(recipe: dict, world_size: int) -> int:
+    """How many of the source's ``nn.DataParallel`` replicas (the protocol's ``batchnorm_replicas``) one process
+    emulates with :class:`ReplicaForward`: all of them in a single process; under torchrun each rank is one
+    replica already, so the replicas must equal the ranks (``batchnorm: per_replica``); ``sync`` normalizes
+    over the global batch, one replica per process."""
+    replicas = int(recipe.get("batchnorm_replicas", 1))
+    if world_size <= 1:
+        return replicas
+    if recipe.get("batchnorm", "per_replica") == "sync" or replicas == 1:
+        return 1
+    if replicas != world_size:
+        raise ValueError(
+            f"the protocol's batchnorm_replicas is {replicas} (its source's GPUs under nn.DataParallel) but the run "
+            f"has {world_size} processes: run it on {replicas} GPUs, or on one (the replicas are then emulated)"
+        )
+    return 1

@@ -20,7 +20,7 @@ from typing import Any, Iterable
 import yaml
 
 from augrepro.runs import RunKey, identity_record, parse_dataset_key
-from augrepro.studies.protocols import ConfigError, protocol_values, resolve_protocol
+from augrepro.studies.protocols import ConfigError, protocol_values, replicas_per_process, resolve_protocol
 
 STUDY_KEYS = {
     "title": "what the study reproduces, as the report's section heading",
@@ -33,7 +33,8 @@ STUDY_KEYS = {
     "seeds": "random seeds; each grid cell runs once per seed",
     "grids": "several grids, each with its own protocol/datasets/models/augmentations (and optionally seeds)",
     "methods": "aliases: name -> {method: <registered>, parameters...}",
-    "resources": "what each training job asks of the scheduler: gpus, threads, mem_mb, runtime_min",
+    "resources": "what each training job asks of the scheduler: gpus (per node; more than one: a data-parallel "
+                 "torchrun job), nodes (default 1), threads, mem_mb, runtime_min",
     "not_runnable": "published names (augmentation or model) that cannot be run here -> the reason",
     "notes": "free text shown under the study's section",
     "margin": "the equivalence margin of the table's cells: {value, reason}, or {claimed: {method, baseline}} for "
@@ -81,7 +82,7 @@ def check_claim(claim: Any, where: str) -> dict:
             raise ConfigError(f"{where}: '{key}' must be a non-empty list")
     return claim
 
-RESOURCE_DEFAULTS = {"gpus": 1, "threads": 4, "mem_mb": 16000, "runtime_min": 480}
+RESOURCE_DEFAULTS = {"gpus": 1, "threads": 4, "mem_mb": 16000, "runtime_min": 480, "nodes": 1}
 
 
 @dataclass(frozen=True)
@@ -368,6 +369,12 @@ def validate_studies(
                 spec = get_spec(name)
                 values = protocol_values(protocols, grid.protocol, name)
                 check_pipeline(values, spec, traditional, f"{where}: protocol {grid.protocol!r} on {key}")
+                processes = max(1, study.resources["gpus"]) * study.resources["nodes"]
+                try:
+                    replicas_per_process(values, processes)
+                except ValueError as exc:
+                    raise ConfigError(f"{where}: protocol {grid.protocol!r} on {name} with resources of {processes} "
+                                      f"GPUs: {exc}") from None
                 for model in grid.models:
                     try:
                         check_model_options(model, architecture(values, spec), values.get("model_options") or {})

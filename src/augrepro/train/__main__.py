@@ -1,9 +1,12 @@
-"""``python -m augrepro.train RUN.json DATA.npz OUT_DIR [--threads N] [--execution JSON] [--pretrained FILE]``: train one resolved run.
+"""``python -m augrepro.train RUN.json DATA.npz OUT_DIR [--threads N] [--execution JSON] [--pretrained FILE]
+[--nproc-per-node G [--nnodes M]]``: train one resolved run.
 
 The run file holds the resolved configuration (what ``augrepro.studies.study.resolve_run`` returns, as written
 in a run's meta.json under ``config``); ``--execution`` the execution-only settings, e.g. '{"device": "cpu"}'.
 ``--pretrained``: the weights file of a protocol with ``pretrained:`` (torchvision's file, e.g. what the workflow
-put in results/pretrained/). Exits with 143 after saving its state when SIGTERM arrives.
+put in results/pretrained/). ``--nproc-per-node G`` trains on G processes (one per GPU; gloo on the CPU) started
+by torchrun, ``--nnodes M`` on M nodes of the current SLURM job (augrepro.train.launch); ``--threads`` is then the
+total of a node. Exits with 143 after saving its state when SIGTERM arrives.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import argparse
 import json
 import sys
 
+from augrepro.train.distributed import env_world_size
 from augrepro.train.engine import Preempted, train_run
 
 
@@ -23,11 +27,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--execution", default="{}", help="execution-only settings as a JSON object")
     parser.add_argument("--pretrained", default=None, help="weights file for a protocol with 'pretrained:'")
+    parser.add_argument("--nproc-per-node", type=int, default=None, help="processes (GPUs) per node, via torchrun")
+    parser.add_argument("--nnodes", type=int, default=1, help="nodes of the current SLURM job (with --nproc-per-node)")
     args = parser.parse_args(argv)
     with open(args.run) as f:
         run = json.load(f)
+    execution = json.loads(args.execution)
+    if args.nproc_per_node and env_world_size() == 1 and (args.nproc_per_node > 1 or args.nnodes > 1):
+        from augrepro.train.launch import launch
+
+        return launch(run, args.data, args.out, execution, args.threads, args.nproc_per_node, args.nnodes,
+                      pretrained=args.pretrained)
     try:
-        train_run(run, args.data, args.out, json.loads(args.execution), threads=args.threads, pretrained=args.pretrained)
+        train_run(run, args.data, args.out, execution, threads=args.threads, pretrained=args.pretrained)
     except Preempted as exc:
         print(exc, file=sys.stderr)
         return exc.exit_code

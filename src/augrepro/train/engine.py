@@ -35,17 +35,20 @@ from augrepro import runs
 from augrepro.augment import Context, build_augmentation
 from augrepro.data.datasets import get_spec
 from augrepro.data.file_pipelines import describe_file_pipeline
+from augrepro.data.jpeg import JpegData, choose_decode
 from augrepro.data.loader import DeviceData, FileData
 from augrepro.data.pipelines import build_pipeline
 from augrepro.data.prepare import load_prepared
 from augrepro.io import atomic_torch_save, atomic_write_text
 from augrepro.models import model_of_run
+from augrepro.studies.protocols import replicas_per_process
 from augrepro.provenance import describe_environment
+from augrepro.train.distributed import Distributed
 
 METRIC_COLUMNS = runs.EPOCH_COLUMNS
 # Execution-only settings (the config's ``training:``): they never change what a run computes beyond the
 # device's arithmetic, and are not part of its identity, so a resume accepts a change of them.
-EXECUTION_DEFAULTS = {"device": "auto", "compile": False, "workers": None, "eval_batch_size": 500}
+EXECUTION_DEFAULTS = {"device": "auto", "compile": False, "workers": None, "eval_batch_size": 500, "decode": "auto"}
 # 128 + SIGTERM: the shell's convention for "terminated by SIGTERM"; non-zero, so Snakemake retries the
 # job (--retries) and SLURM's requeue resubmits it; either way the next start resumes from resume.pt.
 PREEMPTED_EXIT_CODE = 143
@@ -168,27 +171,32 @@ class ReplicaForward:
         return torch.cat(outputs)
 
 
-def train_step(forward, optimizer, augmentation, x: torch.Tensor, y: torch.Tensor, ctx: Context, accel: Numerics):
-    """One SGD step on a mixed batch; returns (MixResult, logits, loss)."""
+def train_step(forward, optimizer, augmentation, x: torch.Tensor, y: torch.Tensor, ctx: Context, accel: Numerics,
+               loss_scale: float = 1.0):
+    """One SGD step on a mixed batch; returns (MixResult, logits, loss). ``loss_scale`` weighs this process's
+    loss in a data-parallel step whose parts differ in size (augrepro.train.distributed.Shard)."""
     mixed = augmentation(x, y, ctx)
     with accel.autocast():
         logits = forward(accel.layout(mixed.images)).float()
     loss = mixed.loss(logits, y)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    (loss if loss_scale == 1.0 else loss * loss_scale).backward()
     optimizer.step()
     return mixed, logits, loss
 
 
 @torch.no_grad()
-def evaluate(model, data: DeviceData, batch_size: int, accel: Numerics | None = None) -> tuple[float, float, float]:
-    """(mean loss, top-1 error %, top-5 error %) over the whole split."""
+def evaluate(model, data: DeviceData, batch_size: int, accel: Numerics | None = None,
+             dist: Distributed | None = None) -> tuple[float, float, float]:
+    """(mean loss, top-1 error %, top-5 error %) over the whole split (with ``dist``: each rank evaluates its
+    part of the split and the sums are reduced)."""
     accel = accel or Numerics(data.device, "fp32")
+    dist = dist or Distributed()
     model.eval()
     loss_sum = torch.zeros((), device=data.device)
     err1 = torch.zeros((), device=data.device)
     err5 = torch.zeros((), device=data.device)
-    for x, y in data.eval_batches(batch_size):
+    for x, y in data.eval_batches(batch_size, *dist.eval_range(len(data))):
         with accel.autocast():
             logits = model(accel.layout(x)).float()
         loss_sum += torch.nn.functional.cross_entropy(logits, y, reduction="sum")
@@ -196,6 +204,8 @@ def evaluate(model, data: DeviceData, batch_size: int, accel: Numerics | None = 
         err1 += e1
         err5 += e5
     model.train()
+    if dist.enabled:
+        loss_sum, err1, err5 = dist.sum(torch.stack([loss_sum, err1, err5]))
     n = len(data)
     return loss_sum.item() / n, 100.0 * err1.item() / n, 100.0 * err5.item() / n
 
@@ -206,8 +216,10 @@ def _numpy_global_state() -> tuple:
     return kind, keys.tolist(), int(pos), int(has_gauss), float(gauss)
 
 
-def _rng_state(gen: torch.Generator, rng: np.random.Generator) -> dict:
+def _rng_state(gen: torch.Generator, rng: np.random.Generator, rank_gen: torch.Generator | None = None) -> dict:
+    extra = {} if rank_gen is None or rank_gen is gen else {"rank_data": rank_gen.get_state()}
     return {
+        **extra,
         "python": random.getstate(),
         "numpy_global": _numpy_global_state(),
         "torch": torch.get_rng_state(),
@@ -217,7 +229,7 @@ def _rng_state(gen: torch.Generator, rng: np.random.Generator) -> dict:
     }
 
 
-def _set_rng_state(state: dict, gen: torch.Generator, rng: np.random.Generator) -> None:
+def _set_rng_state(state: dict, gen: torch.Generator, rng: np.random.Generator, rank_gen: torch.Generator | None = None) -> None:
     random.setstate(state["python"])
     kind, keys, pos, has_gauss, gauss = state["numpy_global"]
     np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
@@ -226,6 +238,8 @@ def _set_rng_state(state: dict, gen: torch.Generator, rng: np.random.Generator) 
         torch.cuda.set_rng_state_all(state["cuda"])
     gen.set_state(state["data"])
     rng.bit_generator.state = state["augment"]
+    if "rank_data" in state and rank_gen is not None:
+        rank_gen.set_state(state["rank_data"])
 
 
 def _subset(x: np.ndarray, y: np.ndarray, limit: int | None):
@@ -287,17 +301,24 @@ class _EpochState:
         return state
 
 
-def _load_splits(data_path, spec, recipe: dict, traditional: bool, mean, std, device, workers: int):
+def _load_splits(data_path, spec, recipe: dict, traditional: bool, mean, std, device, workers: int,
+                 decode: str = "auto", log: Callable[[str], None] = print):
     """Pixel datasets live on the training device as uint8; file datasets (ImageNet, the fine-grained ones) go
-    through DataLoader workers, with the protocol's file pipeline: its training transforms when ``traditional``
-    and its evaluation ones otherwise."""
+    through the protocol's file pipeline: ImageNet's decoded in batches on the training device (``decode``:
+    augrepro.data.jpeg) or by DataLoader workers, the others by workers; the training transforms when
+    ``traditional`` and the evaluation ones otherwise."""
     data = load_prepared(data_path)
     limits = (recipe.get("max_train_images"), recipe.get("max_test_images"))
     if data.kind == "files":
+        mode, why = choose_decode(decode, device)
+        log(f"image files decoded {'on ' + str(device) if mode == 'device' else 'by DataLoader workers'} ({why})")
         splits = []
         for files, labels, limit, train in ((data.train_files, data.train_y, limits[0], traditional), (data.test_files, data.test_y, limits[1], False)):
             files, labels = _subset(files, labels, limit)
-            splits.append(FileData(files, labels, mean, std, device, train, workers, recipe["pipeline"]))
+            if mode == "device" and recipe["pipeline"].get("name") == "imagenet":
+                splits.append(JpegData(files, labels, mean, std, device, train, readers=max(2, workers)))
+            else:
+                splits.append(FileData(files, labels, mean, std, device, train, workers, recipe["pipeline"]))
         return tuple(splits)
     train_x, train_y = _subset(data.train_x, data.train_y, limits[0])
     test_x, test_y = _subset(data.test_x, data.test_y, limits[1])
@@ -372,6 +393,10 @@ def train_run(
     if threads:
         torch.set_num_threads(int(threads))
     device = pick_device(execution["device"])
+    # torchrun's processes: join the group, take this rank's GPU; only rank 0 logs and writes
+    dist, device = Distributed.from_environment(device)
+    if not dist.is_main:
+        log = lambda msg: None  # noqa: E731
     accel = Numerics(device, recipe["numerics"])
     if device.type == "cuda":  # fixed input shapes: let cuDNN pick the fastest convolution algorithms once
         torch.backends.cudnn.benchmark = True
@@ -384,7 +409,7 @@ def train_run(
     rng = np.random.default_rng(seed)
 
     workers = int(execution["workers"] if execution["workers"] is not None else (threads or 4))
-    train, test = _load_splits(data_path, spec, recipe, key.traditional, mean, std, device, workers)
+    train, test = _load_splits(data_path, spec, recipe, key.traditional, mean, std, device, workers, execution["decode"], log)
     pipeline = build_pipeline(recipe["pipeline"], spec.image_size) if key.traditional and spec.kind == "pixels" else None
     if pipeline is not None:
         input_pipeline = pipeline.describe()
@@ -401,10 +426,17 @@ def train_run(
         provenance = load_pretrained(model, pretrained, key.model, recipe["pretrained"])
         log(f"loaded {provenance['weights']} from {pretrained} into the backbone; {provenance['head']}")
     model = model.to(device)
+    batchnorm = recipe.get("batchnorm", "per_replica")
+    model = dist.prepare_model(model, batchnorm, device)
     if accel.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    forward = torch.compile(model) if execution["compile"] else model
-    train_forward = ReplicaForward(forward, model, recipe.get("batchnorm_replicas", 1))
+    forward = torch.compile(dist.wrap(model)) if execution["compile"] else dist.wrap(model)
+    # evaluation never goes through DistributedDataParallel (each rank evaluates its own part of the split)
+    eval_forward = forward if not dist.enabled else (torch.compile(model) if execution["compile"] else model)
+    # the source's nn.DataParallel replicas that this process emulates (its share of them under torchrun)
+    train_forward = ReplicaForward(forward, model, replicas_per_process(recipe, dist.world_size))
+    # this rank's pipeline and mixing draws (the run's own generators in a single process)
+    rank_gen, rng = dist.rank_generators(seed, gen, rng)
     augmentation = build_augmentation(run["method"], run["method_params"], spec)
     optimizer = make_optimizer(model, recipe, device)
     scheduler = make_scheduler(optimizer, recipe)
@@ -421,88 +453,103 @@ def train_run(
             raise RuntimeError(
                 f"{resume_path} belongs to a different configuration; delete it to start this run afresh"
             )
+        dist.check_resume(state, resume_path)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        _set_rng_state(state["rng"], gen, rng)
+        _set_rng_state(dist.mine(state["rng"]), gen, rng, rank_gen)
         rows, totals = state["metrics"], state["totals"]
         start_epoch = state["epoch"] + 1
         if state["partial"] is not None:
-            partial = _EpochState.from_dict(state["partial"], device)
+            partial = _EpochState.from_dict(dist.mine(state["partial"]), device)
             start_epoch = state["epoch"]
             log(f"resuming from {resume_path} in epoch {start_epoch} after step {partial.step}/{steps}")
         else:
             log(f"resuming from {resume_path} after epoch {state['epoch']}")
 
     def save_state(epoch: int, epoch_state: _EpochState | None) -> None:
-        atomic_torch_save(
-            resume_path,
-            {
-                "run": run,
-                "epoch": epoch,
-                "partial": epoch_state.to_dict() if epoch_state is not None else None,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": _rng_state(gen, rng),
-                "metrics": rows,
-                "totals": {
-                    **totals,
-                    "previous_wall_seconds": totals["previous_wall_seconds"] + time.perf_counter() - wall_start,
+        # every rank's random streams and partial sums, gathered; rank 0 writes, the others wait for it
+        rng_states = dist.per_rank(_rng_state(gen, rng, rank_gen))
+        partial_states = dist.per_rank(epoch_state.to_dict()) if epoch_state is not None else None
+        if dist.is_main:
+            atomic_torch_save(
+                resume_path,
+                {
+                    "run": run,
+                    "epoch": epoch,
+                    "world_size": dist.world_size,
+                    "partial": partial_states,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "rng": rng_states,
+                    "metrics": rows,
+                    "totals": {
+                        **totals,
+                        "previous_wall_seconds": totals["previous_wall_seconds"] + time.perf_counter() - wall_start,
+                    },
                 },
-            },
-        )
+            )
+        dist.barrier()
 
     described = augmentation.describe()
+    rank_devices = dist.all_gather(device_name(device))
     log(
         f"run {key.label()}: {described['method']} {described['params']} on {device} ({device_name(device)}), "
         f"{len(train)} train / {len(test)} test images, {epochs} epochs, pipeline "
         f"{input_pipeline if input_pipeline is not None else 'none'}, bf16 {accel.bf16}, "
         f"channels_last {accel.channels_last}, compile {bool(execution['compile'])}"
+        + (f", {dist.world_size} processes ({dist.backend}, batchnorm {batchnorm})" if dist.enabled else "")
     )
     from tqdm import tqdm
 
     with _StopFlag() as stop:
         for epoch in range(start_epoch, epochs + 1):
             lr = optimizer.param_groups[0]["lr"]
-            ctx = Context(mean, std, gen, rng, epoch=epoch, model=model)
+            ctx = Context(mean, std, rank_gen, rng, epoch=epoch, model=model)
             es = partial if partial is not None else _EpochState(train.epoch_order(gen), device)
             partial = None
+            shard = dist.shard(es.order, batch_size)  # this rank's part of each step (all of it in one process)
             segment_start = time.perf_counter()
             if device.type == "cuda":
                 gpu_start, gpu_end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
                 gpu_start.record()
             bar = tqdm(
-                total=steps,
+                total=shard.steps,
                 initial=es.step,
                 desc=f"epoch {epoch}/{epochs}",
                 file=sys.stderr,
                 mininterval=1.0 if sys.stderr.isatty() else 10.0,
                 leave=False,
+                disable=not dist.is_main,
             )
-            for x, y in train.iterate(es.order, es.step, batch_size, gen, pipeline):
-                mixed, logits, loss = train_step(train_forward, optimizer, augmentation, x, y, ctx, accel)
+            for x, y in train.iterate(shard.order, es.step, shard.batch, rank_gen, pipeline):
+                mixed, logits, loss = train_step(train_forward, optimizer, augmentation, x, y, ctx, accel, shard.loss_scale(es.step))
                 es.step_losses.append(loss.detach())
                 es.loss_sum += loss.detach() * len(y)
                 es.correct += mixed.correct(logits.detach(), y)
                 es.step += 1
                 bar.update(1)
-                # Checked after a whole step, before the next batch draws anything from the generators.
-                if stop.requested and es.step < steps:
+                # Checked after a whole step, before the next batch draws anything from the generators; all
+                # ranks agree on it (a SIGTERM to any rank stops every rank at this same step).
+                if dist.any(stop.requested) and es.step < shard.steps:
                     bar.close()
                     es.seconds += time.perf_counter() - segment_start
                     save_state(epoch, es)
                     raise Preempted(
-                        f"SIGTERM in epoch {epoch} at step {es.step}/{steps}: state saved to {resume_path}; "
+                        f"SIGTERM in epoch {epoch} at step {es.step}/{shard.steps}: state saved to {resume_path}; "
                         f"exiting with code {PREEMPTED_EXIT_CODE}; the next start resumes from here"
                     )
             bar.close()
             losses = torch.stack(es.step_losses)
             finite = torch.isfinite(losses)
-            if not bool(finite.all()):
-                step = int((~finite).nonzero()[0]) + 1
+            if dist.any(not bool(finite.all())):
+                where = "on another rank"
+                if not bool(finite.all()):
+                    step = int((~finite).nonzero()[0]) + 1
+                    where = f"{losses[step - 1].item()} at epoch {epoch}, step {step}"
                 raise NonFiniteLossError(
-                    f"loss became {losses[step - 1].item()} at epoch {epoch}, step {step}; "
+                    f"loss became {where}" + (f" (rank {dist.rank})" if dist.enabled else "") + "; "
                     "stopping without writing outputs (lower training.lr or check the method's parameters)"
                 )
             if device.type == "cuda":
@@ -512,7 +559,9 @@ def train_run(
             train_seconds = es.seconds + time.perf_counter() - segment_start
             scheduler.step()
             eval_start = time.perf_counter()
-            test_loss, top1, top5 = evaluate(forward, test, int(execution["eval_batch_size"]), accel)
+            dist.broadcast_buffers(model)  # rank 0's BatchNorm statistics, the ones it checkpoints
+            test_loss, top1, top5 = evaluate(eval_forward, test, int(execution["eval_batch_size"]), accel, dist)
+            loss_sum, correct = dist.sum(torch.stack([es.loss_sum, es.correct])) if dist.enabled else (es.loss_sum, es.correct)
             eval_seconds = time.perf_counter() - eval_start
             totals["train_seconds"] += train_seconds
             totals["eval_seconds"] += eval_seconds
@@ -521,8 +570,8 @@ def train_run(
             row = {
                 "epoch": epoch,
                 "lr": lr,
-                "train_loss": es.loss_sum.item() / len(train),
-                "train_top1_error": 100.0 * (1.0 - es.correct.item() / len(train)),
+                "train_loss": loss_sum.item() / len(train),
+                "train_top1_error": 100.0 * (1.0 - correct.item() / len(train)),
                 "test_loss": test_loss,
                 "test_top1_error": top1,
                 "test_top5_error": top5,
@@ -535,7 +584,7 @@ def train_run(
                 f"test_top1_err {top1:.2f} test_top5_err {top5:.2f} ({row['epoch_seconds']:.1f}s)"
             )
             save_state(epoch, None)
-            if stop.requested and epoch < epochs:
+            if dist.any(stop.requested) and epoch < epochs:
                 raise Preempted(
                     f"SIGTERM after epoch {epoch}: state saved to {resume_path}; "
                     f"exiting with code {PREEMPTED_EXIT_CODE}; the next start resumes from here"
@@ -554,6 +603,9 @@ def train_run(
         "bf16": accel.bf16,
         "channels_last": accel.channels_last,
         "compile": bool(execution["compile"]),
+        # data-parallel runs: images_per_second counts every rank's images, gpu_seconds are rank 0's
+        "world_size": dist.world_size,
+        "rank_device_names": rank_devices,
     }
     meta = {
         "run": runs.identity_record(key, run["method"], described["variant"]),
@@ -562,19 +614,23 @@ def train_run(
         "method": described,
         "pipeline": input_pipeline,
         "pretrained": provenance,
+        "loader": train.describe() if hasattr(train, "describe") else None,
+        "distributed": dist.describe(batchnorm, batch_size // dist.world_size),
         **describe_environment(),
     }
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=METRIC_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()})
-    files = runs.RUN_FILES
-    atomic_torch_save(out / files["checkpoint"], {"run": run, "epoch": epochs, "model": model.state_dict()})
-    atomic_write_text(out / files["timing"], json.dumps(timing, indent=2) + "\n")
-    atomic_write_text(out / files["meta"], json.dumps(meta, indent=2, default=str) + "\n")
-    atomic_write_text(out / files["metrics"], buf.getvalue())
-    resume_path.unlink(missing_ok=True)
+    if dist.is_main:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=METRIC_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()})
+        files = runs.RUN_FILES
+        atomic_torch_save(out / files["checkpoint"], {"run": run, "epoch": epochs, "model": model.state_dict()})
+        atomic_write_text(out / files["timing"], json.dumps(timing, indent=2) + "\n")
+        atomic_write_text(out / files["meta"], json.dumps(meta, indent=2, default=str) + "\n")
+        atomic_write_text(out / files["metrics"], buf.getvalue())
+        resume_path.unlink(missing_ok=True)
+    dist.close()
     log(
         f"done: best test top-1 error {min(r['test_top1_error'] for r in rows):.2f} %, "
         f"{timing['images_per_second']:.0f} images/s, {wall:.1f} s wall"

@@ -4,7 +4,8 @@ Snakemake's ``--resources gpu=N`` bounds how many GPU jobs run at once, but not 
 uses: without pinning every job lands on GPU 0. Here a job takes the first free slot 0..N-1 by an
 exclusive ``flock`` on a lock file per GPU and sets its own ``CUDA_VISIBLE_DEVICES`` before CUDA is
 initialised. The lock is held by the open file, so the operating system releases it when the job ends
-in any way (SIGKILL included); no stale lock can block a GPU.
+in any way (SIGKILL included); no stale lock can block a GPU. A data-parallel job (a study with
+``gpus`` > 1) takes that many GPUs at once (``pin_free_gpus``).
 """
 
 from __future__ import annotations
@@ -22,12 +23,23 @@ def pin_free_gpu(count: int, lock_dir: str | os.PathLike, poll_seconds: float = 
 
     Keep the handle open for the job's lifetime. Waits (polling) while every GPU is taken.
     """
+    indices, handles = pin_free_gpus(count, lock_dir, 1, poll_seconds, timeout)
+    return indices[0], handles[0]
+
+
+def pin_free_gpus(count: int, lock_dir: str | os.PathLike, take: int, poll_seconds: float = 0.5,
+                  timeout: float | None = None) -> tuple[list[int], list[IO]]:
+    """Take ``take`` free GPUs among 0..count-1 at once (a data-parallel job), set CUDA_VISIBLE_DEVICES to
+    them and return (indices, lock handles). While fewer are free it holds none and waits (polling)."""
     if count < 1:
         raise ValueError(f"resources.local_gpus must be at least 1, got {count}")
+    if not 1 <= take <= count:
+        raise ValueError(f"a job asks for {take} GPUs but local_gpus is {count}; raise local_gpus or lower the study's gpus")
     lock_dir = Path(lock_dir)
     lock_dir.mkdir(parents=True, exist_ok=True)
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
+        taken: list[tuple[int, IO]] = []
         for index in range(count):
             handle = open(lock_dir / f"gpu{index}.lock", "a+")
             try:
@@ -35,12 +47,20 @@ def pin_free_gpu(count: int, lock_dir: str | os.PathLike, poll_seconds: float = 
             except BlockingIOError:
                 handle.close()
                 continue
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"{os.getpid()}\n")
-            handle.flush()
-            os.environ["CUDA_VISIBLE_DEVICES"] = str(index)
-            return index, handle
+            taken.append((index, handle))
+            if len(taken) == take:
+                break
+        if len(taken) == take:
+            for _, handle in taken:
+                handle.seek(0)
+                handle.truncate()
+                handle.write(f"{os.getpid()}\n")
+                handle.flush()
+            indices = [index for index, _ in taken]
+            os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in indices)
+            return indices, [handle for _, handle in taken]
+        for _, handle in taken:  # not enough: hold none while waiting
+            handle.close()
         if deadline is not None and time.monotonic() > deadline:
-            raise TimeoutError(f"no free GPU among {count} after {timeout} s (locks in {lock_dir})")
+            raise TimeoutError(f"no {take} free GPU(s) among {count} after {timeout} s (locks in {lock_dir})")
         time.sleep(poll_seconds)
