@@ -59,11 +59,11 @@ def get_published_tables():
 
 
 def get_archive(wildcards):
-    """What the prepare step reads: the downloaded archive under its official file name, or, for a dataset
-    that is never downloaded (ImageNet), the folder given by data.<name>_path."""
+    """What the prepare step reads: the downloaded archives under their official file names (one; Pascal VOC
+    three), or, for a dataset that is never downloaded (ImageNet), the folder given by data.<name>_path."""
     spec = get_spec(wildcards.data_name)
     if spec.downloadable:
-        return f"results/downloads/{spec.name}/{spec.archive}"
+        return [f"results/downloads/{spec.name}/{archive.name}" for archive in spec.archives]
     key = f"{spec.name}_path"
     path = (config.get("data") or {}).get(key)
     if not path or not Path(path).is_dir():
@@ -75,8 +75,16 @@ def get_archive(wildcards):
 
 
 def get_checksum(wildcards):
-    """The md5 that data.checksums sets for this dataset's archive (a repackaging mirror), or None."""
-    return ((config.get("data") or {}).get("checksums") or {}).get(wildcards.data_name)
+    """The md5 that data.checksums sets for this archive (a repackaging mirror), or None; a dataset delivered
+    in several archives (voc) maps each archive's name to its md5."""
+    value = ((config.get("data") or {}).get("checksums") or {}).get(wildcards.data_name)
+    several = len(get_spec(wildcards.data_name).archives) > 1
+    if value is not None and several != isinstance(value, dict):
+        raise WorkflowError(
+            f"data.checksums.{wildcards.data_name}: give "
+            + ("one md5 per archive name, e.g. {VOCtest_06-Nov-2007.tar: <md5>}" if several else "one md5")
+        )
+    return value.get(wildcards.archive) if isinstance(value, dict) else value
 
 
 def get_prepared(wildcards):

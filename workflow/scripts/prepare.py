@@ -11,12 +11,14 @@ from augrepro.data.prepare import prepare  # noqa: E402
 
 data = prepare(
     get_spec(snakemake.wildcards.data_name),  # noqa: F821
-    snakemake.input[0],  # noqa: F821
+    list(snakemake.input),  # noqa: F821  (one archive or folder; Pascal VOC: its three archives)
     snakemake.output[0],  # noqa: F821
     log=lambda msg: print(msg, file=sys.stderr),
 )
 print(
-    f"prepared {len(data.train_y)} training and {len(data.test_y)} test images ({data.kind}), "
+    f"prepared {len(data.train)} training and {len(data.test)} test images, {len(data.classes)} classes"
+    if hasattr(data, "boxes")
+    else f"prepared {len(data.train_y)} training and {len(data.test_y)} test images ({data.kind}), "
     f"{len(data.classes)} classes: {data.classes[:10]}",
     file=sys.stderr,
 )

@@ -17,6 +17,15 @@ _MD5 = re.compile(r"^[0-9a-f]{32}$")
 
 
 @dataclass(frozen=True)
+class Archive:
+    """One file a dataset is delivered in: its official file name, URL and published md5."""
+
+    name: str
+    url: str
+    md5: str | None
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     name: str
     num_classes: int
@@ -31,7 +40,8 @@ class DatasetSpec:
     md5: str | None
     # Layout of the archive: "cifar10" (data_batch_1..5/test_batch/batches.meta, key b"labels"),
     # "cifar100" (train/test/meta, key b"fine_labels"), "tinyimagenet" (the official zip),
-    # "imagenet" (ILSVRC2012 tarballs + devkit, or extracted train/ and val/ class folders).
+    # "imagenet" (ILSVRC2012 tarballs + devkit, or extracted train/ and val/ class folders), "voc" (the
+    # Pascal VOC devkit tarballs: Annotations/, ImageSets/Main/, JPEGImages/; augrepro.data.voc).
     layout: str
     inner_dir: str
     # Images in the official splits (what the plan's cost estimate counts; preparation checks them where
@@ -41,17 +51,35 @@ class DatasetSpec:
     # Cutout's hole length when neither the protocol nor the study sets one (Cutout README: 16 on CIFAR-10,
     # 8 on CIFAR-100; half the image side elsewhere, the ratio of SalfMix section 5.1).
     cutout_length: int = 16
-    # What the prepared data.npz holds: "pixels" (uint8 arrays) or "files" (image paths; ImageNet).
+    # What the prepared data.npz holds: "pixels" (uint8 arrays), "files" (image paths; ImageNet) or
+    # "detection" (an annotation index of image files with boxes; Pascal VOC, never a classification grid's).
     kind: str = "pixels"
     # Image counts that preparation must find (None: not checked; CIFAR and Tiny-ImageNet are
     # pinned by their md5 instead). ImageNet has no archive checksum, so its counts are checked.
     expected_train: int | None = None
     expected_test: int | None = None
+    # A dataset delivered in several archives (Pascal VOC: 2007 trainval, 2007 test, 2012 trainval): the
+    # archives after the first (which is ``archive``, ``url``, ``md5``). Each is downloaded and verified on
+    # its own, under its own official name.
+    extra_archives: tuple[Archive, ...] = ()
 
     @property
     def downloadable(self) -> bool:
         """False for datasets that are never downloaded (ImageNet needs an account)."""
         return self.url != "user:"
+
+    @property
+    def archives(self) -> tuple[Archive, ...]:
+        """Every archive of the dataset, the first one first."""
+        return (Archive(self.archive, self.url, self.md5), *self.extra_archives)
+
+    def archive_named(self, name: str) -> Archive:
+        """The archive whose official file name is ``name``; an unknown name lists the valid ones."""
+        for archive in self.archives:
+            if archive.name == name:
+                return archive
+        valid = ", ".join(repr(a.name) for a in self.archives)
+        raise ValueError(f"{self.name}: archive must be named {valid}, not {name!r}")
 
 
 # Normalization of the SaliencyMix CIFAR code (SaliencyMix_CIFAR/saliencymix.py):
@@ -152,6 +180,40 @@ DATASETS: dict[str, DatasetSpec] = {
         train_images=1_281_167,
         test_images=50_000,
     ),
+    # Pascal VOC for the detection-transfer studies (CutMix paper section 4.3 and App. C, SaliencyMix paper
+    # section 4.2, SalfMix section 5.4): training on VOC 2007 + 2012 trainval, testing on VOC 2007 test. The
+    # archives, URLs and md5s of torchvision's datasets/voc.py (DATASET_YEAR_DICT "2007", "2007-test", "2012").
+    # Images have many sizes (``image_size`` is unused); 20 object classes; the prepared data is an annotation
+    # index (augrepro.data.voc) with the extracted JPEGs beside it. Counts: VOC 2007 trainval 5,011 + VOC 2012
+    # trainval 11,540 training images, VOC 2007 test 4,952 (the devkits' ImageSets/Main/{trainval,test}.txt);
+    # the archives are pinned by their md5s, so the counts are not checked again.
+    "voc": DatasetSpec(
+        name="voc",
+        num_classes=20,
+        image_size=0,
+        mean=_IMAGENET_MEAN,
+        std=_IMAGENET_STD,
+        archive="VOCtrainval_06-Nov-2007.tar",
+        url="http://host.robots.ox.ac.uk/pascal/VOC/voc2007/VOCtrainval_06-Nov-2007.tar",
+        md5="c52e279531787c972589f7e41ab4ae64",
+        extra_archives=(
+            Archive(
+                "VOCtest_06-Nov-2007.tar",
+                "http://host.robots.ox.ac.uk/pascal/VOC/voc2007/VOCtest_06-Nov-2007.tar",
+                "b6e924de25625d8de591ea690078ad9f",
+            ),
+            Archive(
+                "VOCtrainval_11-May-2012.tar",
+                "http://host.robots.ox.ac.uk/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar",
+                "6cd6e144f989b92b3379bac3b3de84fd",
+            ),
+        ),
+        layout="voc",
+        inner_dir="VOCdevkit",
+        kind="detection",
+        train_images=5_011 + 11_540,
+        test_images=4_952,
+    ),
 }
 
 
@@ -164,20 +226,25 @@ def get_spec(name: str) -> DatasetSpec:
         ) from None
 
 
-def with_checksum(spec: DatasetSpec, md5: str | None) -> DatasetSpec:
-    """``spec`` with its md5 replaced by ``md5`` (config data.checksums: a mirror that repackages
-    an archive); ``None`` keeps the published value."""
+def with_checksum(spec: DatasetSpec, md5: str | None, archive: str | None = None) -> DatasetSpec:
+    """``spec`` with the md5 of one archive replaced by ``md5`` (config data.checksums: a mirror that
+    repackages an archive); ``None`` keeps the published value. ``archive`` names the archive of a dataset
+    delivered in several (default: the first)."""
     if md5 is None:
         return spec
+    entry = spec.archive_named(archive) if archive is not None else spec.archives[0]
+    key = f"data.checksums.{spec.name}" + (f".{entry.name}" if spec.extra_archives else "")
     md5 = str(md5).strip().lower()
     if not _MD5.match(md5):
         raise ValueError(
-            f"data.checksums.{spec.name} is {md5!r}, not an md5 (32 hexadecimal digits); "
-            f"fix it, or remove the entry to use the published {spec.md5}"
+            f"{key} is {md5!r}, not an md5 (32 hexadecimal digits); "
+            f"fix it, or remove the entry to use the published {entry.md5}"
         )
     if not spec.downloadable or spec.url == "embedded:":
-        raise ValueError(f"data.checksums.{spec.name}: {spec.name} has no archive to check; remove the entry")
-    return replace(spec, md5=md5)
+        raise ValueError(f"{key}: {spec.name} has no archive to check; remove the entry")
+    if entry.name == spec.archive:
+        return replace(spec, md5=md5)
+    return replace(spec, extra_archives=tuple(replace(a, md5=md5) if a.name == entry.name else a for a in spec.extra_archives))
 
 
 def parse_dataset_key(key: str) -> tuple[str, bool]:

@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from augrepro.data.datasets import DatasetSpec
+from augrepro.data.datasets import Archive, DatasetSpec
 
 
 class ChecksumError(ValueError):
@@ -52,23 +52,27 @@ def md5sum(path: str | os.PathLike, chunk: int = CHUNK) -> str:
     return h.hexdigest()
 
 
-def _verify(path: Path, spec: DatasetSpec, origin: str) -> None:
-    if spec.md5 is None:
+def _verify(path: Path, spec: DatasetSpec, origin: str, archive: Archive | None = None) -> None:
+    archive = archive or spec.archives[0]
+    if archive.md5 is None:
         return
     got = md5sum(path)
-    if got != spec.md5:
+    if got != archive.md5:
+        key = f"data.checksums.{spec.name}" + (f".{archive.name}" if spec.extra_archives else "")
         raise ChecksumError(
-            f"{spec.archive} from {origin}: md5 {got} does not match the expected {spec.md5}; "
+            f"{archive.name} from {origin}: md5 {got} does not match the expected {archive.md5}; "
             "the file is corrupt, truncated or a different file, and it was deleted. Download it again "
-            f"(or fix the mirror / the file in data.local_dir); if a mirror repackages {spec.archive} on purpose, "
-            f"set data.checksums.{spec.name} to its md5"
+            f"(or fix the mirror / the file in data.local_dir); if a mirror repackages {archive.name} on purpose, "
+            f"set {key} to its md5"
         )
 
 
-def source_url(spec: DatasetSpec, mirror: str | None) -> str:
+def source_url(spec: DatasetSpec | Archive, mirror: str | None) -> str:
+    """Where an archive comes from: the mirror's base URL with the archive's official name, or its own URL."""
+    archive = spec if isinstance(spec, Archive) else spec.archives[0]
     if mirror:
-        return mirror.rstrip("/") + "/" + spec.archive
-    return spec.url
+        return mirror.rstrip("/") + "/" + archive.name
+    return archive.url
 
 
 def _open(url: str, offset: int, timeout: float):
@@ -185,7 +189,8 @@ def fetch(
     backoff_s: float = BACKOFF_S,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Path:
-    """Put the verified archive of ``spec`` at ``dest``.
+    """Put the verified archive of ``spec`` named like ``dest`` at ``dest`` (a dataset delivered in several
+    archives, Pascal VOC, is fetched one archive at a time).
 
     Sources, in order: the embedded builder (demo), ``local_dir`` (a folder of archives under
     their official names), ``mirror`` (a base URL), the official URL.
@@ -195,8 +200,7 @@ def fetch(
         raise ValueError(
             f"{spec.name} is never downloaded; set data.{spec.name}_path to your copy (see resources/datasets.md)"
         )
-    if dest.name != spec.archive:
-        raise ValueError(f"{spec.name}: archive must be named {spec.archive!r}, not {dest.name!r}")
+    archive = spec.archive_named(dest.name)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     keep_part = False
@@ -207,37 +211,37 @@ def fetch(
             log(f"building the embedded {spec.name} dataset (no network)")
             demo.build_archive(part)
             origin = "the embedded builder"
-            _verify(part, spec, origin)
+            _verify(part, spec, origin, archive)
         elif local_dir:
-            src = Path(local_dir) / spec.archive
+            src = Path(local_dir) / archive.name
             if not src.is_file():
                 raise FileNotFoundError(
-                    f"data.local_dir is {str(local_dir)!r} but {spec.archive} is not in it; "
-                    f"put the archive there (md5 {spec.md5}) or unset data.local_dir"
+                    f"data.local_dir is {str(local_dir)!r} but {archive.name} is not in it; "
+                    f"put the archive there (md5 {archive.md5}) or unset data.local_dir"
                 )
             log(f"copying {src}")
             shutil.copyfile(src, part)
             origin = str(src)
-            _verify(part, spec, origin)
+            _verify(part, spec, origin, archive)
         else:
-            origin = source_url(spec, mirror)
+            origin = source_url(archive, mirror)
             resumed = part.exists() and part.stat().st_size > 0
             log(f"downloading {origin}" + (f" (resuming {part.name})" if resumed else ""))
             keep_part = True  # an interrupted download stays resumable
             download(origin, part, retries=retries, backoff_s=backoff_s, sleep=sleep, log=log)
             keep_part = False
             try:
-                _verify(part, spec, origin)
+                _verify(part, spec, origin, archive)
             except ChecksumError:
                 if not resumed:
                     raise
                 # The old .part may have come from another copy of the file: one fresh try from 0.
-                log(f"{spec.archive}: checksum failed after resuming an old partial file; downloading it afresh")
+                log(f"{archive.name}: checksum failed after resuming an old partial file; downloading it afresh")
                 part.unlink()
                 keep_part = True
                 download(origin, part, retries=retries, backoff_s=backoff_s, sleep=sleep, log=log)
                 keep_part = False
-                _verify(part, spec, origin)
+                _verify(part, spec, origin, archive)
         os.replace(part, dest)
     finally:
         if not keep_part:

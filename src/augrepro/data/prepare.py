@@ -206,9 +206,18 @@ def prepare(
 
     For ImageNet, ``archive`` is the folder given by data.imagenet_path; tarballs found there are
     extracted into ``images_dir`` (default: ``images/`` beside ``out_npz``), class folders are used
-    where they are.
+    where they are. For Pascal VOC, ``archive`` is the list of its archives; the result is an annotation
+    index (``augrepro.data.voc.prepare_voc``), not a :class:`PreparedData`.
     """
     out_npz = Path(out_npz)
+    if spec.layout == "voc":
+        from augrepro.data.voc import prepare_voc
+
+        return prepare_voc(spec, archive, out_npz, images_dir, log=log)
+    if not isinstance(archive, (str, os.PathLike)):
+        if len(archive) != 1:
+            raise ValueError(f"{spec.name} comes in one archive, got {len(archive)}: {', '.join(map(str, archive))}")
+        archive = archive[0]
     if spec.layout == "imagenet":
         from augrepro.data.imagenet import read_imagenet
 
