@@ -114,9 +114,14 @@ class DeviceData:
         """One epoch in random order; keeps the last partial batch (DataLoader's drop_last=False)."""
         return self.iterate(self.epoch_order(generator), 0, batch_size, generator, pipeline)
 
-    def eval_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def eval_batches(self, batch_size: int, normalized: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The split in order, through the evaluation transform; ``normalized=False``: float images in [0, 1]
+        before normalization (what an attack in pixel space perturbs)."""
         for start in range(0, len(self), batch_size):
             x = self._fixed(self.images[start : start + batch_size])
+            if not normalized:
+                yield (x.float().div_(255.0) if x.dtype == torch.uint8 else x), self.labels[start : start + batch_size]
+                continue
             yield self.normalize(x), self.labels[start : start + batch_size]
 
 
@@ -139,9 +144,10 @@ class _Lighting:
         return img + rgb.view(3, 1, 1)
 
 
-def imagenet_transforms(train: bool, mean, std, size: int = 224):
+def imagenet_transforms(train: bool, mean, std, size: int = 224, normalize: bool = True):
     """SaliencyMix-ImageNet/train.py (from CutMix): RandomResizedCrop(224), flip, ColorJitter(0.4, 0.4, 0.4),
-    lighting 0.1, normalize; evaluation Resize(256), CenterCrop(224)."""
+    lighting 0.1, normalize; evaluation Resize(256), CenterCrop(224) (``normalize=False``: without the
+    final Normalize, images in [0, 1])."""
     from torchvision import transforms as T
 
     if train:
@@ -155,7 +161,8 @@ def imagenet_transforms(train: bool, mean, std, size: int = 224):
                 T.Normalize(mean, std),
             ]
         )
-    return T.Compose([T.Resize(int(size * 256 / 224)), T.CenterCrop(size), T.ToTensor(), T.Normalize(mean, std)])
+    steps = [T.Resize(int(size * 256 / 224)), T.CenterCrop(size), T.ToTensor()]
+    return T.Compose(steps + ([T.Normalize(mean, std)] if normalize else []))
 
 
 class _FileDataset(torch.utils.data.Dataset):
@@ -179,9 +186,10 @@ class FileData:
     The epoch's order comes from the caller's generator; worker augmentation is seeded from it too.
     """
 
-    def __init__(self, files, labels, mean, std, device, train: bool, workers: int) -> None:
+    def __init__(self, files, labels, mean, std, device, train: bool, workers: int, normalized: bool = True) -> None:
+        """``normalized=False`` (evaluation only): images in [0, 1], before normalization."""
         self.device = torch.device(device)
-        self.dataset = _FileDataset(files, labels, imagenet_transforms(train, mean, std))
+        self.dataset = _FileDataset(files, labels, imagenet_transforms(train, mean, std, normalize=normalized))
         self.workers = workers
         self.mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(std, device=self.device).view(1, 3, 1, 1)
