@@ -114,21 +114,6 @@ def check_recipe(recipe: dict[str, Any], where: str = "fgsm recipe") -> dict[str
     return values
 
 
-def load_run_model(checkpoint: str | Path, device: torch.device) -> tuple[dict[str, Any], torch.nn.Module]:
-    """(resolved run, model with the checkpoint's weights) of a finished run."""
-    from augrepro.data.datasets import get_spec
-    from augrepro.models import build_model
-
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or "run" not in state or "model" not in state:
-        raise ValueError(f"{checkpoint}: not a run checkpoint (expected the engine's 'run' and 'model')")
-    run = state["run"]
-    spec = get_spec(run["dataset"])
-    model = build_model(run["model"], spec.num_classes, architecture=run["recipe"]["architecture"])
-    model.load_state_dict(state["model"])
-    return run, model.to(device)
-
-
 def _test_batches(run: dict[str, Any], data_path, batch_size: int, device: torch.device, workers: int):
     """The run's test split through its evaluation transform, as [0, 1] images on ``device``: (batches, count,
     (mean, std), the transform in words)."""
@@ -163,6 +148,7 @@ def run_fgsm(
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Attack a finished run's test split (``recipe``: epsilon, clip, batch_size) and write ``out_json``."""
+    from augrepro.evaluate.checkpoint import load_run_model
     from augrepro.io import atomic_write_text
     from augrepro.provenance import describe_environment
     from augrepro.runs import identity_record, RunKey
