@@ -30,6 +30,9 @@ TABLES = {
     "salfmix_table10.csv": ("SalfMix Sensors 2021, Table 10 (average pooling ablation, PreActResNet-101)", 6),
     "team000_results.csv": ("Student team reproduction (seed 000), results table", 9),
     "team000_time.csv": ("Student team reproduction (seed 000), training time table", 3),
+    "saliencymix_robustness.csv": ("SaliencyMix ICLR 2021, Adversarial Robustness table", 5),
+    "saliencymix_detection.csv": ("SaliencyMix ICLR 2021, Transfer Learning on Object Detection (Faster R-CNN, VOC 2007 test)", 5),
+    "salfmix_table8.csv": ("SalfMix Sensors 2021, Table 8 (Faster R-CNN, VOC 2007/2012)", 30),
 }
 
 
@@ -63,7 +66,7 @@ def test_names_follow_the_developers_vocabulary(pub):
     assert set(pub["dataset"]) == {"cifar10", "cifar100", "tinyimagenet", "imagenet"}
     assert set(pub["model"]) <= MODELS
     assert set(pub["augmentation"]) <= AUGMENTATIONS
-    assert set(pub["metric"]) == {"top1_error", "top5_error", "hours"}
+    assert set(pub["metric"]) == {"top1_error", "top5_error", "hours", "fgsm_top1_accuracy", "map", "map50", "map75"}
     assert pub["mean"].notna().all()
 
 

@@ -10,7 +10,7 @@ validate(config, schema="../schemas/config.schema.yaml")
 # The library lives in src/; make it importable for the workflow itself when it is not installed.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from augrepro.data.datasets import DATASETS, get_spec  # noqa: E402
-from augrepro.runs import RunKey, parse_dataset_key  # noqa: E402
+from augrepro.runs import EvalKey, RunKey, parse_dataset_key  # noqa: E402
 from augrepro.studies import ConfigError, format_plan, plan_rows, select_from_config  # noqa: E402
 
 try:
@@ -32,6 +32,7 @@ wildcard_constraints:
     },
     data_name="|".join(sorted(DATASETS)),
     seed=r"\d+",
+    det_seed=r"\d+",
 
 
 def get_runs():
@@ -109,6 +110,40 @@ def get_train_resource(name):
 def get_train_runtime(wildcards, attempt):
     """Minutes of wall time for a training job; grows with each retry."""
     return SELECTION.resources(RunKey.from_wildcards(wildcards))["runtime_min"] * attempt
+
+
+def get_evaluation_outputs(kind):
+    """The result file of every evaluation job of one kind (fgsm, detection) of the chosen studies."""
+    pattern = (rules.fgsm if kind == "fgsm" else rules.detect).output.result
+    return [pattern.format(**job.wildcards()) for job in SELECTION.jobs_of(kind)]
+
+
+def get_evaluation_recipe(kind):
+    """An evaluation job's recipe (config/evaluations.yaml): it depends on the recipe wildcard alone."""
+    wildcard = "fgsm_recipe" if kind == "fgsm" else "det_recipe"
+
+    def recipe(wildcards):
+        return SELECTION.evaluation_recipe(kind, getattr(wildcards, wildcard))
+
+    return recipe
+
+
+def get_evaluation_resource(kind, name):
+    """A resource of an evaluation job: the largest that the studies asking for it request."""
+
+    def resource(wildcards):
+        return SELECTION.evaluation_resources(EvalKey.from_wildcards(kind, wildcards))[name]
+
+    return resource
+
+
+def get_evaluation_runtime(kind):
+    """Minutes of wall time for an evaluation job; grows with each retry."""
+
+    def runtime(wildcards, attempt):
+        return SELECTION.evaluation_resources(EvalKey.from_wildcards(kind, wildcards))["runtime_min"] * attempt
+
+    return runtime
 
 
 def get_dataset_names():

@@ -47,8 +47,11 @@ MODEL_LABELS = {
     "pyramidnet200": "PyramidNet-200",
     "regnet200m": "RegNet-200M",
 }
-METRIC_LABELS = {"top1_error": "top-1 error (%)", "top5_error": "top-5 error (%)", "hours": "hours"}
-METRIC_SHORT = {"top1_error": "top-1", "top5_error": "top-5", "hours": "hours"}
+METRIC_LABELS = {"top1_error": "top-1 error (%)", "top5_error": "top-5 error (%)", "hours": "hours",
+                 "fgsm_top1_accuracy": "top-1 accuracy under FGSM (%)", "map": "mAP 0.5:0.95 (%)",
+                 "map50": "mAP50 (%)", "map75": "mAP75 (%)"}
+METRIC_SHORT = {"top1_error": "top-1", "top5_error": "top-5", "hours": "hours", "fgsm_top1_accuracy": "FGSM top-1 acc.",
+                "map": "mAP", "map50": "mAP50", "map75": "mAP75"}
 
 
 def _isnan(value) -> bool:

@@ -21,7 +21,8 @@ Verdict rule (``VERDICT_RULE`` below, shown on the report):
   points. ``tolerance = 2 se``, for hours at least 25 % of the published time (the paper's GPU is
   not ours).
 * ``reproduced`` if ``|diff| <= tolerance``; ``better`` if ``diff < -tolerance`` (lower error,
-  fewer hours); ``worse`` if ``diff > tolerance``.
+  fewer hours); ``worse`` if ``diff > tolerance``. For the metrics of ``HIGHER_IS_BETTER`` (FGSM accuracy,
+  detection mAP) the rule is given ``-diff``: ``better`` is a higher value than the published one.
 """
 
 from __future__ import annotations
@@ -47,7 +48,11 @@ PUBLISHED_COLUMNS = [
     "std",
 ]
 OPTIONAL_COLUMNS = ["runs", "note"]
-METRICS = ("top1_error", "top5_error", "hours")
+METRICS = ("top1_error", "top5_error", "hours", "fgsm_top1_accuracy", "map", "map50", "map75")
+# For these, HIGHER IS BETTER (accuracy under FGSM; detection mAP over IoU 0.50:0.95, at 0.5 and at 0.75, in
+# percent): ``better`` means ours above the published value. Every other metric is an error or a time, where
+# lower is better. Each is a run's value from its evaluation (augrepro.evaluate), its summary column the name.
+HIGHER_IS_BETTER = frozenset({"fgsm_top1_accuracy", "map", "map50", "map75"})
 # Published runs behind a mean ± std when the table does not say (SaliencyMix CIFAR: 5 runs).
 DEFAULT_RUNS_WITH_STD = 5
 DEFAULT_RUNS_WITHOUT_STD = 1
@@ -65,7 +70,8 @@ VERDICT_RULE = (
     "printed), n_p the published number of runs (5 when a std was printed and the count is not "
     "given, else 1); a term without a std is left out, and with no term left the tolerance is 0.5 "
     "points. Tolerance = 2 se (for hours at least 25 % of the published time). reproduced: "
-    "|diff| <= tolerance; better: diff < -tolerance; worse: diff > tolerance; failed: every run "
+    "|diff| <= tolerance; better: diff < -tolerance; worse: diff > tolerance (for FGSM accuracy and mAP, "
+    "higher is better: better is diff > tolerance); failed: every run "
     "of ours for the cell failed; missing: not run; not runnable: the study says why. A cell is compared "
     "only with runs of its own protocol."
 )
@@ -78,6 +84,8 @@ def metric_column(metric: str, reported: str = "best") -> str:
         return REPORTED_TOP5[reported]
     if metric == "hours":
         return "hours"
+    if metric in HIGHER_IS_BETTER:  # one value per run, whatever the protocol reports over epochs
+        return metric
     raise ValueError(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
 
 
@@ -328,7 +336,7 @@ def compare(
         base = {
             "source": cell.source,
             "protocol": cell.protocol,
-            "reported": how if cell.metric != "hours" else "wall hours",
+            "reported": "wall hours" if cell.metric == "hours" else ("per run" if cell.metric in HIGHER_IS_BETTER else how),
             "dataset": cell.dataset,
             "traditional": trad,
             "model": cell.model,
@@ -371,8 +379,9 @@ def compare(
             ours_mean = _num(row.get(f"{column}_mean"))
             ours_std = _num(row.get(f"{column}_std"))
             diff = ours_mean - base["published_mean"]
-            status_, tol = verdict(
-                diff, ours_std, n, base["published_std"], base["published_runs"], cell.metric, base["published_mean"]
+            status_, tol = verdict(  # the rule reads "lower is better": for accuracy and mAP, it sees -diff
+                -diff if cell.metric in HIGHER_IS_BETTER else diff,
+                ours_std, n, base["published_std"], base["published_runs"], cell.metric, base["published_mean"],
             )
             top1 = cell.metric == "top1_error"
             rows.append(
