@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -21,3 +22,16 @@ def load_run_model(checkpoint: str | Path, device: torch.device) -> tuple[dict[s
     model = build_model(run["model"], spec.num_classes, architecture=run["recipe"]["architecture"])
     model.load_state_dict(state["model"])
     return run, model.to(device)
+
+
+def execution_setup(execution: dict[str, Any] | None, threads: int | None, log: Callable[[str], None] | None):
+    """(log, device, DataLoader workers) of an evaluation job from the config's execution-only settings
+    (``training:``: device, workers) and the job's threads."""
+    from augrepro.train.engine import pick_device
+
+    execution = execution or {}
+    if threads:
+        torch.set_num_threads(int(threads))
+    device = pick_device(execution.get("device") or "auto")
+    workers = int(execution["workers"] if execution.get("workers") is not None else (threads or 4))
+    return log or (lambda msg: print(msg, file=sys.stderr, flush=True)), device, workers

@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import json
 import math
-import signal
 import sys
-import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -67,7 +65,7 @@ RECIPE_DEFAULTS: dict[str, Any] = {
     "proposals_test": 1000,
     "metric": "voc07",
     "iou_thresholds": [0.5],
-    "numerics": "auto",
+    "numerics": "fp32",
     "checkpoint_every": 1000,
     "test_batch_size": 8,
 }
@@ -315,24 +313,6 @@ def lr_at(recipe: dict[str, Any], iteration: int) -> float:
 # --- fine-tuning and testing -----------------------------------------------------------------------------
 
 
-class _Stop:
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous = None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
-        return self
-
-    def _handle(self, *_args) -> None:
-        self.requested = True
-
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
-
-
 @torch.no_grad()
 def detect(model, index, indices, batch_size: int, device, workers: int, accel, log) -> list[dict]:
     """The detector's output on ``indices`` of the index: per image boxes (original coordinates), scores and
@@ -378,16 +358,12 @@ def run_detection(
     from augrepro.provenance import describe_environment
     from augrepro.runs import RunKey, identity_record
     from augrepro.data.datasets import get_spec
-    from augrepro.train.engine import Numerics, Preempted, device_name, normalization, pick_device
+    from augrepro.evaluate.checkpoint import execution_setup
+    from augrepro.train.engine import Numerics, Preempted, StopFlag, device_name, normalization
 
-    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     values = check_recipe(recipe)
-    execution = execution or {}
-    if threads:
-        torch.set_num_threads(int(threads))
-    device = pick_device(execution.get("device") or "auto")
+    log, device, workers = execution_setup(execution, threads, log)
     accel = Numerics(device, values["numerics"])
-    workers = int(execution["workers"] if execution.get("workers") is not None else min(threads or 4, 8))
     wall = time.perf_counter()
     out_json = Path(out_json)
     resume_path = out_json.parent / "resume.pt"
@@ -433,7 +409,7 @@ def run_detection(
     bar = tqdm(total=values["iterations"], initial=start, desc="VOC fine-tuning", unit="it", file=sys.stderr, mininterval=10.0)
     iteration = start
     segment = time.perf_counter()
-    with _Stop() as stop:
+    with StopFlag() as stop:
         for images, targets, _ids in loader:
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(values, iteration)

@@ -148,21 +148,16 @@ def run_fgsm(
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Attack a finished run's test split (``recipe``: epsilon, clip, batch_size) and write ``out_json``."""
-    from augrepro.evaluate.checkpoint import load_run_model
+    from augrepro.evaluate.checkpoint import execution_setup, load_run_model
     from augrepro.io import atomic_write_text
     from augrepro.provenance import describe_environment
     from augrepro.runs import identity_record, RunKey
-    from augrepro.train.engine import device_name, pick_device
+    from augrepro.train.engine import device_name
 
-    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     values = check_recipe(recipe)
-    execution = execution or {}
-    if threads:
-        torch.set_num_threads(int(threads))
-    device = pick_device(execution.get("device") or "auto")
+    log, device, workers = execution_setup(execution, threads, log)
     start = time.perf_counter()
     run, model = load_run_model(checkpoint, device)
-    workers = int(execution["workers"] if execution.get("workers") is not None else (threads or 4))
     batches, n, (mean, std), transform = _test_batches(run, data_path, values["batch_size"], device, workers)
     key = RunKey(run["protocol"], run["dataset_key"], run["model"], run["augmentation"], int(run["seed"]))
     log(f"FGSM on run {key.label()}: {n} test images, eps {values['epsilon']:.6g}, clip {values['clip']}, on {device}")

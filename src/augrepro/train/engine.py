@@ -184,8 +184,8 @@ def _subset(x: np.ndarray, y: np.ndarray, limit: int | None):
     return (x, y) if limit is None else (x[:limit], y[:limit])
 
 
-class _StopFlag:
-    """Set by SIGTERM while training; checked at every step boundary."""
+class StopFlag:
+    """Set by SIGTERM while training; checked at every step boundary (also the detection fine-tuning's)."""
 
     def __init__(self) -> None:
         self.requested = False
@@ -374,7 +374,7 @@ def train_run(
     )
     from tqdm import tqdm
 
-    with _StopFlag() as stop:
+    with StopFlag() as stop:
         for epoch in range(start_epoch, epochs + 1):
             lr = optimizer.param_groups[0]["lr"]
             ctx = Context(mean, std, gen, rng, epoch=epoch, model=model)
