@@ -135,3 +135,26 @@ def test_run_fgsm_attacks_a_finished_runs_checkpoint(tmp_path):
     final_error = float((tmp_path / "run" / "metrics.csv").read_text().strip().splitlines()[-1].split(",")[5])
     assert written["clean_top1_accuracy"] == pytest.approx(100 - final_error)
     assert any("FGSM on run test/demo+/resnet8/baseline/seed3" in m for m in logs)
+
+
+def test_file_datasets_give_the_evaluation_crop_before_normalization(tmp_path):
+    """ImageNet's file loader (Resize 256, CenterCrop 224): normalized=False yields the [0, 1] pixels that the
+    normalized images come from, so the attack perturbs the same images the model is evaluated on."""
+    from PIL import Image
+
+    from augrepro.data.loader import FileData
+
+    rng = np.random.default_rng(0)
+    files = []
+    for i in range(3):
+        path = tmp_path / f"{i}.JPEG"
+        Image.fromarray(rng.integers(0, 256, (260 + 10 * i, 300, 3), dtype=np.uint8)).save(path)
+        files.append(str(path))
+    labels = np.arange(3)
+    raw = FileData(files, labels, MEAN, STD, "cpu", train=False, workers=0, normalized=False)
+    norm = FileData(files, labels, MEAN, STD, "cpu", train=False, workers=0)
+    (x, y), (z, _) = next(iter(raw.eval_batches(3))), next(iter(norm.eval_batches(3)))
+    assert x.shape == (3, 3, 224, 224) and 0 <= float(x.min()) and float(x.max()) <= 1
+    mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
+    torch.testing.assert_close((x - mean) / std, z)
+    assert y.tolist() == [0, 1, 2]
