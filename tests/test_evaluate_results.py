@@ -87,3 +87,35 @@ def test_higher_is_better_for_accuracy_and_map(metric):
     # the tolerance is the same rule's as for an error (symmetric in the sign of diff)
     err = compare(ours("best_top1_error", [40.0, 40.2, 39.8]), cell("top1_error", 30.0)).iloc[0]
     assert above["tolerance"] == pytest.approx(err["tolerance"]) and err["verdict"] == "worse"
+
+
+def test_the_report_shows_the_robustness_and_detection_cells_beside_the_published_ones(tmp_path):
+    from augrepro.report.render import build_report
+    from augrepro.studies import select_from_config
+    from conftest import ROOT
+
+    runs_root = tmp_path / "results/runs"
+    dirs, files = [], []
+    for seed in (0, 1, 2):
+        key = RunKey("saliencymix_imagenet", "imagenet+", "resnet50", "cutmix", seed)
+        dirs.append(make_run(runs_root, SEED0, protocol=key.protocol, dataset="imagenet", model="resnet50",
+                             augmentation="cutmix", variant=None, seed=seed))
+        files.append(write_result(tmp_path, "fgsm", "cutmix_fgsm", key, fgsm_top1_accuracy=40.0 + seed / 10))
+        files.append(write_result(tmp_path, "detection", "saliencymix_voc", key, 0, map50=78.3 + seed / 10))
+    out = tmp_path / "aggregate"
+    out.mkdir()
+    write_aggregate(dirs, out / "runs.csv", out / "summary.csv", out / "curves.csv", evaluations=files)
+    imagenet = tmp_path / "imagenet"
+    imagenet.mkdir()
+    studies = select_from_config({"studies": ["saliencymix_robustness", "saliencymix_detection"],
+                                  "data": {"imagenet_path": str(imagenet)}}, ROOT).describe()
+    comparison = build_report(out / "summary.csv", out / "runs.csv", out / "curves.csv", ROOT / "resources/published",
+                              tmp_path / "report.html", studies=studies)
+    fgsm = comparison[(comparison["metric"] == "fgsm_top1_accuracy") & (comparison["augmentation"] == "cutmix")].iloc[0]
+    assert fgsm["published_mean"] == 31.0 and fgsm["ours_mean"] == pytest.approx(40.1) and fgsm["verdict"] == "better"
+    det = comparison[(comparison["metric"] == "map50") & (comparison["augmentation"] == "cutmix")].iloc[0]
+    assert det["published_mean"] == 78.31 and det["ours_mean"] == pytest.approx(78.4) and det["verdict"] == "reproduced"
+    assert set(comparison.loc[comparison["augmentation"] != "cutmix", "verdict"]) == {"missing"}
+    html = (tmp_path / "report.html").read_text()
+    assert 'id="study-saliencymix_robustness"' in html and 'id="study-saliencymix_detection"' in html
+    assert "FGSM top-1 acc." in html and "mAP50" in html and "31.00" in html and "78.31" in html
