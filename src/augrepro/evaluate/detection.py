@@ -110,6 +110,8 @@ def check_recipe(recipe: dict[str, Any], where: str = "detection recipe") -> dic
            "a list of shorter-side lengths (one is picked at random per image in training)")
     anchors = values["anchor_sizes"]
     expect("anchor_sizes", isinstance(anchors, list) and anchors and all(positive_int(a) for a in anchors), "a list of anchor sides")
+    if values["head"] == "fpn":  # one size per pyramid level: layer1-layer4 and the max-pooled level
+        expect("anchor_sizes", len(anchors) == 5, "five sizes with head fpn, one per pyramid level")
     expect("metric", values["metric"] in METRICS, f"one of {', '.join(METRICS)}")
     thr = values["iou_thresholds"]
     expect("iou_thresholds", isinstance(thr, list) and thr and all(number(t) and 0 < t < 1 for t in thr), "a list of IoUs in (0, 1)")
