@@ -119,3 +119,29 @@ def test_the_report_shows_the_robustness_and_detection_cells_beside_the_publishe
     html = (tmp_path / "report.html").read_text()
     assert 'id="study-saliencymix_robustness"' in html and 'id="study-saliencymix_detection"' in html
     assert "FGSM top-1 acc." in html and "mAP50" in html and "31.00" in html and "78.31" in html
+
+
+def test_the_partial_aggregation_takes_the_evaluations_that_exist(tmp_path):
+    from augrepro.results.aggregate import write_partial_aggregate
+
+    runs_root = tmp_path / "results/runs"
+    grid, paths = [], []
+    for seed in (0, 1, 2):
+        key = RunKey("saliencymix_imagenet", "imagenet+", "resnet50", "cutmix", seed)
+        if seed < 2:  # seed 2 never trained
+            make_run(runs_root, SEED0, protocol=key.protocol, dataset="imagenet", model="resnet50", augmentation="cutmix",
+                     variant=None, seed=seed)
+        grid.append({"protocol": key.protocol, "dataset": "imagenet", "traditional": True, "model": "resnet50",
+                     "augmentation": "cutmix", "method": "cutmix", "seed": seed, "epochs": 12,
+                     "run_dir": str(runs_root / key.subdir), "log": str(tmp_path / f"log{seed}")})
+        job = EvalKey("fgsm", "cutmix_fgsm", key)
+        paths.append(str(tmp_path / job.result))
+    write_result(tmp_path, "fgsm", "cutmix_fgsm", RunKey("saliencymix_imagenet", "imagenet+", "resnet50", "cutmix", 0),
+                 fgsm_top1_accuracy=33.0)  # seed 1: trained, not yet attacked
+    out = tmp_path / "partial"
+    out.mkdir()
+    write_partial_aggregate(grid, out / "runs.csv", out / "summary.csv", out / "curves.csv", out / "status.csv", evaluations=paths)
+    runs = pd.read_csv(out / "runs.csv").set_index("seed")
+    assert runs.loc[0, "fgsm_top1_accuracy"] == 33.0 and pd.isna(runs.loc[1, "fgsm_top1_accuracy"])
+    summary = pd.read_csv(out / "summary.csv").iloc[0]
+    assert summary["n"] == 2 and summary["fgsm_top1_accuracy_mean"] == 33.0

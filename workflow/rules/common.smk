@@ -118,6 +118,11 @@ def get_evaluation_outputs(kind):
     return [pattern.format(**job.wildcards()) for job in SELECTION.jobs_of(kind)]
 
 
+def get_evaluation_paths(wildcards=None):
+    """The result file of every evaluation job of the chosen studies (for the partial report: those that exist)."""
+    return get_evaluation_outputs("fgsm") + get_evaluation_outputs("detection")
+
+
 def get_evaluation_recipe(kind):
     """An evaluation job's recipe (config/evaluations.yaml): it depends on the recipe wildcard alone."""
     wildcard = "fgsm_recipe" if kind == "fgsm" else "det_recipe"
@@ -174,16 +179,16 @@ def get_grid_runs(wildcards=None):
 
 
 def get_grid_state(wildcards=None):
-    """A fingerprint of what the runs left on disk: it changes whenever a run finishes, fails or is retried,
-    so that `snakemake report_partial` reruns exactly then."""
+    """A fingerprint of what the runs and their evaluations left on disk: it changes whenever a run or an
+    evaluation finishes, fails or is retried, so that `snakemake report_partial` reruns exactly then."""
     import hashlib
 
     digest = hashlib.sha256()
-    for key in get_runs():
-        for path in (key.path("metrics"), key.path("meta"), key.log):
-            try:
-                st = Path(path).stat()
-                digest.update(f"{path}:{st.st_size}:{st.st_mtime_ns};".encode())
-            except OSError:
-                digest.update(f"{path}:absent;".encode())
+    paths = [path for key in get_runs() for path in (key.path("metrics"), key.path("meta"), key.log)]
+    for path in paths + get_evaluation_paths():
+        try:
+            st = Path(path).stat()
+            digest.update(f"{path}:{st.st_size}:{st.st_mtime_ns};".encode())
+        except OSError:
+            digest.update(f"{path}:absent;".encode())
     return digest.hexdigest()

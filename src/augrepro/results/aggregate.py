@@ -351,12 +351,19 @@ def write_partial_aggregate(
     summary_csv: str | Path,
     curves_csv: str | Path,
     status_csv: str | Path,
+    evaluations=(),
 ) -> pd.DataFrame:
-    """Aggregate whatever grid runs exist; write runs, summary, curves and status CSVs atomically.
+    """Aggregate whatever grid runs exist, with whatever of their ``evaluations`` (result paths of the
+    grid's FGSM and detection jobs) exist; write runs, summary, curves and status CSVs atomically.
 
     Returns the status table (one row per grid run).
     """
     runs, curves, status = scan_grid(grid)
+    found = read_evaluations([p for p in evaluations if Path(p).is_file()])
+    if len(found) and len(runs):  # only evaluations of runs that were read (an unreadable run is 'failed')
+        known = set(zip(*(runs[c] for c in _RUN_KEY)))
+        found = found[[k in known for k in zip(*(found[c] for c in _RUN_KEY))]]
+    runs = attach_evaluations(runs, found if len(runs) else found.iloc[0:0])
     summary = summarize(runs)
     atomic_write_csv(runs_csv, runs)
     atomic_write_csv(summary_csv, summary)
