@@ -76,8 +76,8 @@ def get_archive(wildcards):
 
 
 def get_checksum(wildcards):
-    """The md5 that data.checksums sets for this archive (a repackaging mirror), or None; a dataset delivered
-    in several archives (voc) maps each archive's name to its md5."""
+    """The md5 that data.checksums sets for this dataset's archive (a repackaging mirror), or None; a dataset
+    delivered in several archives (voc) maps each archive's name to its md5."""
     value = ((config.get("data") or {}).get("checksums") or {}).get(wildcards.data_name)
     several = len(get_spec(wildcards.data_name).archives) > 1
     if value is not None and several != isinstance(value, dict):
@@ -85,7 +85,7 @@ def get_checksum(wildcards):
             f"data.checksums.{wildcards.data_name}: give "
             + ("one md5 per archive name, e.g. {VOCtest_06-Nov-2007.tar: <md5>}" if several else "one md5")
         )
-    return value.get(wildcards.archive) if isinstance(value, dict) else value
+    return value
 
 
 def get_prepared(wildcards):

@@ -11,7 +11,7 @@ from augrepro.data.download import fetch  # noqa: E402
 
 data_config = snakemake.config.get("data") or {}  # noqa: F821
 fetch(
-    with_checksum(get_spec(snakemake.wildcards.data_name), snakemake.params.checksum, snakemake.wildcards.archive),  # noqa: F821
+    with_checksum(get_spec(snakemake.wildcards.data_name), snakemake.params.checksum),  # noqa: F821
     snakemake.output[0],  # noqa: F821
     mirror=data_config.get("mirror"),
     local_dir=data_config.get("local_dir"),

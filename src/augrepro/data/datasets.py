@@ -226,12 +226,22 @@ def get_spec(name: str) -> DatasetSpec:
         ) from None
 
 
-def with_checksum(spec: DatasetSpec, md5: str | None, archive: str | None = None) -> DatasetSpec:
+def with_checksum(spec: DatasetSpec, md5, archive: str | None = None) -> DatasetSpec:
     """``spec`` with the md5 of one archive replaced by ``md5`` (config data.checksums: a mirror that
     repackages an archive); ``None`` keeps the published value. ``archive`` names the archive of a dataset
-    delivered in several (default: the first)."""
+    delivered in several (default: the first); ``md5`` may also map archive names to md5s (config
+    data.checksums.voc), each replacing its archive's."""
     if md5 is None:
         return spec
+    if isinstance(md5, dict):
+        for name, value in md5.items():
+            spec = with_checksum(spec, value, str(name))
+        return spec
+    if spec.extra_archives and archive is None:
+        raise ValueError(
+            f"data.checksums.{spec.name}: {spec.name} comes in {len(spec.archives)} archives; give one md5 per "
+            f"archive name, e.g. {{{spec.extra_archives[0].name}: <md5>}}"
+        )
     entry = spec.archive_named(archive) if archive is not None else spec.archives[0]
     key = f"data.checksums.{spec.name}" + (f".{entry.name}" if spec.extra_archives else "")
     md5 = str(md5).strip().lower()
