@@ -229,6 +229,16 @@ def test_scan_grid_refuses_incomplete_entries(tmp_path):
         scan_grid([entry])
 
 
+def test_a_data_parallel_run_costs_its_wall_hours_on_every_gpu(tmp_path):
+    single, multi = make_run(tmp_path, SEED0, seed=0), make_run(tmp_path, SEED1, seed=1)
+    timing = json.loads((multi / "timing.json").read_text())
+    (multi / "timing.json").write_text(json.dumps({**timing, "world_size": 4}))
+    runs, _ = collect_runs([single, multi])
+    assert list(runs["world_size"]) == [1, 4]
+    assert list(runs["hours"]) == pytest.approx([2.0, 2.0])  # wall time, what the published times compare with
+    assert list(runs["device_hours"]) == pytest.approx([2.0, 8.0])
+
+
 def test_summary_has_hours_std_and_runs_code_version(tmp_path):
     dirs = [make_run(tmp_path, SEED0, seed=0, wall_seconds=3600), make_run(tmp_path, SEED1, seed=1, wall_seconds=7200)]
     runs, _ = collect_runs(dirs)

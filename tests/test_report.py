@@ -378,7 +378,7 @@ def test_report_content(report_html):
     assert "abc123" in prov and "torch 2.4.0" in prov
     assert "number of runs</th><td>6" in prov
     assert "NVIDIA H100" in prov
-    assert "total GPU hours</th><td>1.500" in prov
+    assert "total GPU hours (wall hours x GPUs per run)</th><td>1.500" in prov
     assert "total CPU hours</th><td>1.500" in prov
     assert "bf16+channels_last: 3 runs, fp32: 3 runs" in prov
     # every chosen study's published table is shown, laid out like the paper

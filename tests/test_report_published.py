@@ -33,6 +33,9 @@ TABLES = {
     "demo_reference.csv": ("This project's reference run of the demo (augrepro commit b35bb4f; AMD EPYC, 2 cores, no GPU; make demo)", 5),
     "snapmix_table1.csv": ("SnapMix AAAI 2021, Table 1 (mean accuracy, ResNet-18/34; as quoted in the literature review slides)", 30),
     "snapmix_table2.csv": ("SnapMix AAAI 2021, Table 2 (mean accuracy, ResNet-50/101; as quoted in the literature review slides)", 30),
+    "saliencymix_robustness.csv": ("SaliencyMix ICLR 2021, Adversarial Robustness table", 5),
+    "saliencymix_detection.csv": ("SaliencyMix ICLR 2021, Transfer Learning on Object Detection (Faster R-CNN, VOC 2007 test)", 5),
+    "salfmix_table8.csv": ("SalfMix Sensors 2021, Table 8 (Faster R-CNN, VOC 2007/2012)", 30),
 }
 
 
@@ -67,7 +70,7 @@ def test_names_follow_the_developers_vocabulary(pub):
     assert set(papers["dataset"]) == {"cifar10", "cifar100", "tinyimagenet", "imagenet", "cub200", "cars", "aircraft"}
     assert set(papers["model"]) <= MODELS
     assert set(pub["augmentation"]) <= AUGMENTATIONS
-    assert set(pub["metric"]) == {"top1_error", "top5_error", "hours"}
+    assert set(pub["metric"]) == {"top1_error", "top5_error", "hours", "fgsm_top1_accuracy", "map", "map50", "map75"}
     assert pub["mean"].notna().all()
 
 

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -112,16 +113,32 @@ def test_the_plan_counts_448_px_crops():
     assert shape == ("resnet34", "imagenet", 448, 196)
 
 
-def test_cars_without_a_source_skips_the_study_unless_its_files_are_downloaded(tmp_path):
-    with pytest.raises(ConfigError, match="snapmix_finegrained: needs cars: the official Stanford Cars URLs"):
-        select_from_config({"studies": ["snapmix_finegrained"], "data": {}}, ROOT)
+def test_without_a_source_for_cars_the_study_runs_cub_and_aircraft_unless_cars_files_are_downloaded(tmp_path):
+    from augrepro.results.compare import compare, load_published
+    from augrepro.studies.plan import format_plan, plan_rows
+
+    selection = select_from_config({"studies": ["snapmix_finegrained"], "data": {}}, ROOT)
+    assert {k.dataset for k in selection.runs} == {"cub200", "aircraft"} and len(selection.runs) == 2 * 4 * 5 * 3
+    assert selection.partial["snapmix_finegrained"].startswith("without cars: needs cars: the official Stanford Cars")
+    assert "without cars: needs cars" in format_plan(plan_rows(selection))
+    # the Cars cells are not runnable here, with the reason; the others wait for their runs
+    study = selection.describe()["studies"][0]
+    assert study["status"] == "chosen" and study["reason"].startswith("without cars")
+    cells = load_published(ROOT / "resources" / "published")
+    cells = cells[cells["source"].str.startswith("SnapMix AAAI 2021, Table 1")]
+    verdicts = compare(pd.DataFrame(), cells, not_runnable=study["not_runnable"]).groupby("dataset")["verdict"].agg(set)
+    assert verdicts.to_dict() == {"aircraft": {"missing"}, "cars": {"not runnable"}, "cub200": {"missing"}}
+    # a study none of whose grid datasets can be used is skipped
+    with pytest.raises(ConfigError, match="no chosen study can run here: .*needs imagenet"):
+        select_from_config({"studies": ["saliencymix_imagenet"], "data": {}}, ROOT)
     for entry in get_spec("cars").archives():  # put there by hand (resources/datasets.md)
         path = tmp_path / "results" / "downloads" / "cars" / entry.name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x")
     for item in ("config", "resources"):
         shutil.copytree(ROOT / item, tmp_path / item)
-    assert select_from_config({"studies": ["snapmix_finegrained"], "data": {}}, tmp_path).studies
+    whole = select_from_config({"studies": ["snapmix_finegrained"], "data": {}}, tmp_path)
+    assert len(whole.runs) == 3 * 4 * 5 * 3 and not whole.partial
 
 
 # --- pretrained backbones and per-group learning rates -----------------------------------------------------

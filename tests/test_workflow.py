@@ -78,11 +78,12 @@ def test_paper_dry_run_schedules_every_study_once_per_distinct_run(project, tmp_
     selection = select_from_config({**yaml.safe_load((ROOT / "config/paper.yaml").read_text()),
                                     "data": {"imagenet_path": str(imagenet)}}, ROOT)
     counts = job_counts(result.stdout)
-    assert counts["train"] == len(selection.runs) == 889
-    assert counts["download"] == 3 and counts["prepare"] == 4  # CIFAR-10, CIFAR-100, Tiny-ImageNet; + ImageNet
+    assert counts["train"] == len(selection.runs) == 919
+    # CIFAR-10, CIFAR-100, Tiny-ImageNet and the three VOC archives; prepared: those four and ImageNet
+    assert counts["download"] == 6 and counts["prepare"] == 5
     # the plan came first: per study, with GPU-hours
     plan = result.stderr
-    assert "saliencymix_cifar" in plan and "GPU-h" in plan and "all chosen studies (each run once)    889" in plan
+    assert "saliencymix_cifar" in plan and "GPU-h" in plan and "all chosen studies (each run once)    919" in plan
 
 
 def test_paper_without_imagenet_skips_that_study_with_one_line_and_runs_the_rest(project):
@@ -90,7 +91,7 @@ def test_paper_without_imagenet_skips_that_study_with_one_line_and_runs_the_rest
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [line for line in result.stderr.splitlines() if "skipped" in line and "saliencymix_imagenet" in line]
     assert lines and "data.imagenet_path" in lines[0]
-    assert job_counts(result.stdout)["train"] == 889 - 30
+    assert job_counts(result.stdout)["train"] == 919 - 30
 
 
 def test_slurm_profile_dry_runs_every_study_with_each_studys_gpus(project, tmp_path):
@@ -99,10 +100,49 @@ def test_slurm_profile_dry_runs_every_study_with_each_studys_gpus(project, tmp_p
     result = snakemake(project, "--profile", "slurm", "--dry-run", "--config", f"data={{imagenet_path: {imagenet}}}")
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
-    assert job_counts(out)["train"] == 889
+    assert job_counts(out)["train"] == 919
     resources = [line for line in out.splitlines() if "resources:" in line and "gpu=" in line]
     assert sum("gpu=4" in line for line in resources) == 30  # the ImageNet study's jobs
-    assert sum("gpu=1" in line for line in resources) == 889 - 30
+    assert sum("gpu=1" in line for line in resources) == 919 - 30 + 60  # and the 60 FGSM and detection jobs
+
+
+def test_paper_dry_run_schedules_the_evaluation_jobs_on_the_runs_checkpoints(project, tmp_path):
+    """FGSM once per ImageNet ResNet-50 run, detection once per (backbone run, detection seed), from the runs'
+    checkpoints (their training jobs are the classification studies', not new ones); without ImageNet, the two
+    studies that need it are skipped with one line each and SalfMix Table 8 still fine-tunes its detectors."""
+    from augrepro.runs import DETECTION_LOG, DETECTION_RESULT, FGSM_LOG, FGSM_RESULT
+
+    rules = (ROOT / "workflow/rules/evaluate.smk").read_text()
+    for path in (FGSM_RESULT, FGSM_LOG, DETECTION_RESULT, DETECTION_LOG):  # augrepro.runs knows the rules' paths
+        assert f'"{path}"' in rules
+    imagenet = tmp_path / "imagenet"
+    imagenet.mkdir()
+    result = snakemake(project, "--dry-run", "--configfile", "config/paper.yaml", "--config", f"data={{imagenet_path: {imagenet}}}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = job_counts(result.stdout)
+    assert counts["fgsm"] == 5 * 3  # 5 methods x 3 seeds of the ImageNet ResNet-50
+    assert counts["detect"] == 5 * 3 * 1 + 10 * 3 * 1  # SaliencyMix (ImageNet) + SalfMix Table 8 (Tiny-ImageNet)
+    out = result.stdout
+    fgsm_outputs = [line.split("output: ")[1] for line in out.splitlines() if "output: results/evaluate/fgsm/" in line]
+    assert "results/evaluate/fgsm/cutmix_fgsm/saliencymix_imagenet/imagenet+/resnet50/cutmix/seed2/fgsm.json" in fgsm_outputs
+    detect = [line for line in out.splitlines() if "output: results/evaluate/detection/" in line]
+    assert any("detection/salfmix_voc/salfmix_backbone/tinyimagenet+/resnet50/hybridmix_v3/seed0/det_seed0/" in line for line in detect)
+    assert any("detection/saliencymix_voc/saliencymix_imagenet/imagenet+/resnet50/baseline/seed1/det_seed0/" in line for line in detect)
+    assert "results/downloads/voc/VOCtest_06-Nov-2007.tar" in out and "results/data/voc/data.npz" in out
+    # Table 8's backbones are new runs of their own protocol; the ImageNet ones are the ImageNet study's
+    assert sum("output: results/runs/salfmix_backbone/tinyimagenet+/resnet50/" in line for line in out.splitlines()) == 30
+    plan = result.stderr
+    for study, runs, evals in (("saliencymix_robustness", 15, 15), ("saliencymix_detection", 15, 15), ("salfmix_table8", 30, 30)):
+        row = next(line for line in plan.splitlines() if line.startswith(study + " "))
+        assert row.split()[1:5] == [str(runs), "0", str(runs if study != "salfmix_table8" else 0), str(evals)], row
+
+    without = snakemake(project, "--dry-run", "--configfile", "config/paper.yaml")
+    assert without.returncode == 0, without.stderr[-3000:]
+    for study in ("saliencymix_robustness", "saliencymix_detection"):
+        lines = [line for line in without.stderr.splitlines() if line.startswith(f"augrepro: study {study} skipped")]
+        assert len(lines) == 1 and "data.imagenet_path" in lines[0]
+    counts = job_counts(without.stdout)
+    assert "fgsm" not in counts and counts["detect"] == 30
 
 
 def test_slurm_profile_asks_a_multi_node_study_for_gpus_per_node_and_nodes(project):

@@ -157,6 +157,51 @@ class RunIdentity:
         return asdict(self)
 
 
+# Evaluations of a finished run (workflow/rules/evaluate.smk): FGSM once per (recipe, run), detection
+# fine-tuning once per (recipe, run, detection seed). The recipe (config/evaluations.yaml) names a folder.
+FGSM_RESULT = "results/evaluate/fgsm/{fgsm_recipe}/" + RUN_SUBDIR + "/fgsm.json"
+FGSM_LOG = "results/logs/fgsm/{fgsm_recipe}/" + RUN_SUBDIR + ".log"
+FGSM_BENCHMARK = "results/benchmarks/fgsm/{fgsm_recipe}/" + RUN_SUBDIR + ".tsv"
+DETECTION_RESULT = "results/evaluate/detection/{det_recipe}/" + RUN_SUBDIR + "/det_seed{det_seed}/detection.json"
+DETECTION_LOG = "results/logs/detection/{det_recipe}/" + RUN_SUBDIR + "/det_seed{det_seed}.log"
+DETECTION_BENCHMARK = "results/benchmarks/detection/{det_recipe}/" + RUN_SUBDIR + "/det_seed{det_seed}.tsv"
+EVALUATION_RESULTS = {"fgsm": FGSM_RESULT, "detection": DETECTION_RESULT}
+
+
+@dataclass(frozen=True, order=True)
+class EvalKey:
+    """One evaluation job: its kind (``fgsm`` or ``detection``), recipe, the run it evaluates and, for
+    detection, its seed."""
+
+    kind: str
+    recipe: str
+    run: RunKey
+    seed: int | None = None
+
+    def wildcards(self) -> dict[str, str]:
+        out = dict(self.run.wildcards())
+        if self.kind == "fgsm":
+            out["fgsm_recipe"] = self.recipe
+        else:
+            out.update(det_recipe=self.recipe, det_seed=str(self.seed))
+        return out
+
+    @classmethod
+    def from_wildcards(cls, kind: str, wildcards: Any) -> "EvalKey":
+        get = wildcards.get if isinstance(wildcards, Mapping) else lambda k: getattr(wildcards, k)
+        run = RunKey.from_wildcards(wildcards)
+        if kind == "fgsm":
+            return cls("fgsm", get("fgsm_recipe"), run)
+        return cls("detection", get("det_recipe"), run, int(get("det_seed")))
+
+    @property
+    def result(self) -> str:
+        return EVALUATION_RESULTS[self.kind].format(**self.wildcards())
+
+    def is_done(self, root: str | Path = ".") -> bool:
+        return (Path(root) / self.result).is_file()
+
+
 def identity_record(key: RunKey, method: str, variant: str | None) -> dict[str, Any]:
     """What the engine writes under ``run`` in meta.json."""
     return {

@@ -10,7 +10,7 @@ validate(config, schema="../schemas/config.schema.yaml")
 # The library lives in src/; make it importable for the workflow itself when it is not installed.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from augrepro.data.datasets import DATASETS, get_spec  # noqa: E402
-from augrepro.runs import RunKey, parse_dataset_key  # noqa: E402
+from augrepro.runs import EvalKey, RunKey, parse_dataset_key  # noqa: E402
 from augrepro.studies import ConfigError, format_plan, plan_rows, select_from_config  # noqa: E402
 from augrepro.train.launch import slurm_resources  # noqa: E402
 
@@ -23,6 +23,8 @@ except ConfigError as exc:
 if workflow.is_main_process:
     for name, reason in SELECTION.skipped.items():
         print(f"augrepro: study {name} skipped: {reason}", file=sys.stderr)
+    for name, reason in SELECTION.partial.items():
+        print(f"augrepro: study {name} runs {reason}", file=sys.stderr)
     print(format_plan(plan_rows(SELECTION)), file=sys.stderr)
 
 
@@ -34,6 +36,7 @@ wildcard_constraints:
     data_name="|".join(sorted(DATASETS)),
     weights_file=r"[A-Za-z0-9_.]+-[0-9a-f]{8,64}\.pth",
     seed=r"\d+",
+    det_seed=r"\d+",
 
 
 def get_runs():
@@ -62,7 +65,7 @@ def get_published_tables():
 
 def get_archive(wildcards):
     """What the prepare step reads: the downloaded archives under their official file names (one, or several for
-    Stanford Cars), or, for a dataset that is never downloaded (ImageNet), the folder given by data.<name>_path."""
+    Stanford Cars and Pascal VOC), or, for a dataset that is never downloaded (ImageNet), the folder given by data.<name>_path."""
     spec = get_spec(wildcards.data_name)
     if spec.downloadable:
         return [f"results/downloads/{spec.name}/{entry.name}" for entry in spec.archives()]
@@ -130,6 +133,45 @@ def get_train_runtime(wildcards, attempt):
     return SELECTION.resources(RunKey.from_wildcards(wildcards))["runtime_min"] * attempt
 
 
+def get_evaluation_outputs(kind):
+    """The result file of every evaluation job of one kind (fgsm, detection) of the chosen studies."""
+    pattern = (rules.fgsm if kind == "fgsm" else rules.detect).output.result
+    return [pattern.format(**job.wildcards()) for job in SELECTION.jobs_of(kind)]
+
+
+def get_evaluation_paths(wildcards=None):
+    """The result file of every evaluation job of the chosen studies (for the partial report: those that exist)."""
+    return get_evaluation_outputs("fgsm") + get_evaluation_outputs("detection")
+
+
+def get_evaluation_recipe(kind):
+    """An evaluation job's recipe (config/evaluations.yaml): it depends on the recipe wildcard alone."""
+    wildcard = "fgsm_recipe" if kind == "fgsm" else "det_recipe"
+
+    def recipe(wildcards):
+        return SELECTION.evaluation_recipe(kind, getattr(wildcards, wildcard))
+
+    return recipe
+
+
+def get_evaluation_resource(kind, name):
+    """A resource of an evaluation job: the largest that the studies asking for it request."""
+
+    def resource(wildcards):
+        return SELECTION.evaluation_resources(EvalKey.from_wildcards(kind, wildcards))[name]
+
+    return resource
+
+
+def get_evaluation_runtime(kind):
+    """Minutes of wall time for an evaluation job; grows with each retry."""
+
+    def runtime(wildcards, attempt):
+        return SELECTION.evaluation_resources(EvalKey.from_wildcards(kind, wildcards))["runtime_min"] * attempt
+
+    return runtime
+
+
 def get_dataset_names():
     """The datasets of the runs without the '+', each once."""
     return SELECTION.dataset_names()
@@ -158,16 +200,16 @@ def get_grid_runs(wildcards=None):
 
 
 def get_grid_state(wildcards=None):
-    """A fingerprint of what the runs left on disk: it changes whenever a run finishes, fails or is retried,
-    so that `snakemake report_partial` reruns exactly then."""
+    """A fingerprint of what the runs and their evaluations left on disk: it changes whenever a run or an
+    evaluation finishes, fails or is retried, so that `snakemake report_partial` reruns exactly then."""
     import hashlib
 
     digest = hashlib.sha256()
-    for key in get_runs():
-        for path in (key.path("metrics"), key.path("meta"), key.log):
-            try:
-                st = Path(path).stat()
-                digest.update(f"{path}:{st.st_size}:{st.st_mtime_ns};".encode())
-            except OSError:
-                digest.update(f"{path}:absent;".encode())
+    paths = [path for key in get_runs() for path in (key.path("metrics"), key.path("meta"), key.log)]
+    for path in paths + get_evaluation_paths():
+        try:
+            st = Path(path).stat()
+            digest.update(f"{path}:{st.st_size}:{st.st_mtime_ns};".encode())
+        except OSError:
+            digest.update(f"{path}:absent;".encode())
     return digest.hexdigest()

@@ -44,6 +44,7 @@ rule report_partial:
         ),
     params:
         grid=get_grid_runs,
+        evaluations=get_evaluation_paths,
         state=get_grid_state,
         previews=get_preview_paths(),
         studies=get_report_studies(),

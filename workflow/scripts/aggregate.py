@@ -13,4 +13,5 @@ write_aggregate(
     snakemake.output.runs,  # noqa: F821
     snakemake.output.summary,  # noqa: F821
     snakemake.output.curves,  # noqa: F821
+    evaluations=list(snakemake.input.fgsm) + list(snakemake.input.detection),  # noqa: F821
 )

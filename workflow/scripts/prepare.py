@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src")) 
 from augrepro.data.datasets import get_spec  # noqa: E402
 from augrepro.data.prepare import prepare  # noqa: E402
 
-inputs = list(snakemake.input)  # noqa: F821 (a dataset of several files, such as Stanford Cars, has them all)
+inputs = list(snakemake.input)  # noqa: F821 (a dataset of several files, Stanford Cars or Pascal VOC, has them all)
 data = prepare(
     get_spec(snakemake.wildcards.data_name),  # noqa: F821
     inputs if len(inputs) > 1 else inputs[0],
@@ -17,7 +17,9 @@ data = prepare(
     log=lambda msg: print(msg, file=sys.stderr),
 )
 print(
-    f"prepared {len(data.train_y)} training and {len(data.test_y)} test images ({data.kind}), "
+    f"prepared {len(data.train)} training and {len(data.test)} test images, {len(data.classes)} classes"
+    if hasattr(data, "boxes")
+    else f"prepared {len(data.train_y)} training and {len(data.test_y)} test images ({data.kind}), "
     f"{len(data.classes)} classes: {data.classes[:10]}",
     file=sys.stderr,
 )

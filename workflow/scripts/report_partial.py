@@ -11,7 +11,9 @@ from augrepro.report.render import build_report, workflow_provenance  # noqa: E4
 from augrepro.results.aggregate import write_partial_aggregate  # noqa: E402
 
 out = snakemake.output  # noqa: F821
-status = write_partial_aggregate(snakemake.params.grid, out.runs, out.summary, out.curves, out.status)  # noqa: F821
+status = write_partial_aggregate(
+    snakemake.params.grid, out.runs, out.summary, out.curves, out.status, evaluations=snakemake.params.evaluations  # noqa: F821
+)
 counts = status["status"].value_counts().to_dict()
 print(f"grid runs: {counts}", file=sys.stderr)
 

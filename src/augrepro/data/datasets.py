@@ -40,7 +40,9 @@ class DatasetSpec:
     md5: str | None
     # Layout of the archive: "cifar10" (data_batch_1..5/test_batch/batches.meta, key b"labels"),
     # "cifar100" (train/test/meta, key b"fine_labels"), "tinyimagenet" (the official zip),
-    # "imagenet" (ILSVRC2012 tarballs + devkit, or extracted train/ and val/ class folders).
+    # "imagenet" (ILSVRC2012 tarballs + devkit, or extracted train/ and val/ class folders), "cub200", "cars",
+    # "aircraft" (augrepro.data.finegrained), "voc" (the Pascal VOC devkit tarballs: Annotations/,
+    # ImageSets/Main/, JPEGImages/; augrepro.data.voc).
     layout: str
     inner_dir: str
     # Images in the official splits (what the plan's cost estimate counts; preparation checks them where
@@ -50,14 +52,16 @@ class DatasetSpec:
     # Cutout's hole length when neither the protocol nor the study sets one (Cutout README: 16 on CIFAR-10,
     # 8 on CIFAR-100; half the image side elsewhere, the ratio of SalfMix section 5.1).
     cutout_length: int = 16
-    # What the prepared data.npz holds: "pixels" (uint8 arrays) or "files" (image paths; ImageNet).
+    # What the prepared data.npz holds: "pixels" (uint8 arrays), "files" (image paths; ImageNet, the fine-grained
+    # datasets) or "detection" (an annotation index of image files with boxes; Pascal VOC, never a grid's).
     kind: str = "pixels"
     # Image counts that preparation must find (None: not checked; CIFAR and Tiny-ImageNet are
     # pinned by their md5 instead). ImageNet has no archive checksum, so its counts are checked.
     expected_train: int | None = None
     expected_test: int | None = None
     # Further files of a dataset made of several (Stanford Cars: devkit, training images, test images, test
-    # labels); ``archive``/``url``/``md5`` above are the first one.
+    # labels; Pascal VOC: 2007 test, 2012 trainval); ``archive``/``url``/``md5`` above are the first one. Each
+    # is downloaded and verified on its own, under its own official name.
     more_archives: tuple[Archive, ...] = ()
     # Set when the official URLs no longer serve the files: why, and where to get them; the download then
     # needs data.local_dir or data.mirror (resources/datasets.md).
@@ -266,6 +270,42 @@ DATASETS["aircraft"] = DatasetSpec(
 )
 
 
+# Pascal VOC for the detection-transfer studies (CutMix paper section 4.3 and App. C, SaliencyMix paper section
+# 4.2, SalfMix section 5.4): training on VOC 2007 + 2012 trainval, testing on VOC 2007 test. The archives, URLs
+# and md5s of torchvision's datasets/voc.py (DATASET_YEAR_DICT "2007", "2007-test", "2012"). Images have many
+# sizes (``image_size`` is unused); 20 object classes; the prepared data is an annotation index
+# (augrepro.data.voc) with the extracted JPEGs beside it. Counts: VOC 2007 trainval 5,011 + VOC 2012 trainval
+# 11,540 training images, VOC 2007 test 4,952 (the devkits' ImageSets/Main/{trainval,test}.txt); the archives
+# are pinned by their md5s, so the counts are not checked again.
+DATASETS["voc"] = DatasetSpec(
+    name="voc",
+    num_classes=20,
+    image_size=0,
+    mean=_IMAGENET_MEAN,
+    std=_IMAGENET_STD,
+    archive="VOCtrainval_06-Nov-2007.tar",
+    url="http://host.robots.ox.ac.uk/pascal/VOC/voc2007/VOCtrainval_06-Nov-2007.tar",
+    md5="c52e279531787c972589f7e41ab4ae64",
+    more_archives=(
+        Archive(
+            "VOCtest_06-Nov-2007.tar",
+            "http://host.robots.ox.ac.uk/pascal/VOC/voc2007/VOCtest_06-Nov-2007.tar",
+            "b6e924de25625d8de591ea690078ad9f",
+        ),
+        Archive(
+            "VOCtrainval_11-May-2012.tar",
+            "http://host.robots.ox.ac.uk/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar",
+            "6cd6e144f989b92b3379bac3b3de84fd",
+        ),
+    ),
+    layout="voc",
+    inner_dir="VOCdevkit",
+    kind="detection",
+    train_images=5_011 + 11_540,
+    test_images=4_952,
+)
+
+
 def get_spec(name: str) -> DatasetSpec:
     try:
         return DATASETS[name]
@@ -291,7 +331,7 @@ def with_checksum(spec: DatasetSpec, md5: str | dict | None, archive: str | None
     for name, value in table.items():
         value = str(value).strip().lower()
         entry = spec.archive_named(name)
-        key = f"data.checksums.{spec.name}" + (f".{name}" if isinstance(md5, dict) else "")
+        key = f"data.checksums.{spec.name}" + (f".{name}" if spec.more_archives else "")
         if not _MD5.match(value):
             raise ValueError(
                 f"{key} is {value!r}, not an md5 (32 hexadecimal digits); fix it, or remove the entry to use "

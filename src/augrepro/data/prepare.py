@@ -207,9 +207,15 @@ def prepare(
     For ImageNet, ``archive`` is the folder given by data.imagenet_path; tarballs found there are
     extracted into ``images_dir`` (default: ``images/`` beside ``out_npz``), class folders are used
     where they are. For the fine-grained datasets (``augrepro.data.finegrained``), ``archive`` is the
-    dataset's file, or the list of its files (Stanford Cars), extracted into ``images_dir``.
+    dataset's file, or the list of its files (Stanford Cars), extracted into ``images_dir``. For Pascal VOC,
+    ``archive`` is the list of its archives; the result is an annotation index
+    (``augrepro.data.voc.prepare_voc``), not a :class:`PreparedData`.
     """
     out_npz = Path(out_npz)
+    if spec.layout == "voc":
+        from augrepro.data.voc import prepare_voc
+
+        return prepare_voc(spec, archive, out_npz, images_dir, log=log)
     if spec.kind == "files":
         from augrepro.data.finegrained import LAYOUTS, read_finegrained
         from augrepro.data.imagenet import read_imagenet

@@ -49,14 +49,18 @@ MODEL_LABELS = {
     "pyramidnet200": "PyramidNet-200",
     "regnet200m": "RegNet-200M",
 }
-METRIC_LABELS = {"top1_error": "top-1 error (%)", "top5_error": "top-5 error (%)", "hours": "hours"}
+METRIC_LABELS = {"top1_error": "top-1 error (%)", "top5_error": "top-5 error (%)", "hours": "hours",
+                 "fgsm_top1_accuracy": "top-1 accuracy under FGSM (%)", "map": "mAP 0.5:0.95 (%)",
+                 "map50": "mAP50 (%)", "map75": "mAP75 (%)"}
 REPORTED_LABELS = {
     "best": "best epoch",
     "final": "final epoch",
     "median_last10": "median of the last 10 epochs",
     "wall hours": "wall hours",
+    "per run": "one value per run",
 }
-METRIC_SHORT = {"top1_error": "top-1", "top5_error": "top-5", "hours": "hours"}
+METRIC_SHORT = {"top1_error": "top-1", "top5_error": "top-5", "hours": "hours", "fgsm_top1_accuracy": "FGSM top-1 acc.",
+                "map": "mAP", "map50": "mAP50", "map75": "mAP75"}
 
 
 def _isnan(value) -> bool:
@@ -255,8 +259,10 @@ def computed_provenance(runs: pd.DataFrame, summary: pd.DataFrame, status: pd.Da
             if numerics:
                 out.append(("numerics of the runs (bf16 / channels_last / compile)",
                             ", ".join(f"{k}: {n} runs" for k, n in sorted(numerics.items()))))
-        hours = pd.to_numeric(runs["hours"], errors="coerce") if "hours" in runs else pd.Series(dtype=float)
-        out.append(("total GPU hours", f"{hours[gpu].sum():.3f}"))
+        # device hours: a run's wall hours times the GPUs it held (a torchrun job of world_size processes)
+        column = "device_hours" if "device_hours" in runs else "hours"
+        hours = pd.to_numeric(runs[column], errors="coerce") if column in runs else pd.Series(dtype=float)
+        out.append(("total GPU hours (wall hours x GPUs per run)", f"{hours[gpu].sum():.3f}"))
         out.append(("total CPU hours", f"{hours[~gpu].sum():.3f}"))
         if "code_version" in runs.columns:
             versions = sorted({str(v) for v in runs["code_version"].dropna()})

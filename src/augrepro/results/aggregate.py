@@ -24,12 +24,16 @@ import pandas as pd
 from augrepro.io import atomic_write_csv
 from augrepro.runs import EPOCH_COLUMNS, GROUP_COLUMNS, IDENTITY_COLUMNS, REQUIRED_FILES, read_identity, read_json
 
+# A run's evaluations (augrepro.evaluate; results/evaluate/...): its FGSM top-1 accuracy, and its detection
+# mAP, mAP50 and mAP75 averaged over its detection seeds (percent; higher is better). NaN where not evaluated.
+EVALUATION_METRICS = ["fgsm_top1_accuracy", "map", "map50", "map75"]
 SUMMARY_METRICS = [
     "best_top1_error",
     "final_top1_error",
     "median_last10_top1_error",
     "top5_at_best_top1_error",
     "final_top5_error",
+    *EVALUATION_METRICS,
 ]
 RUN_COLUMNS = IDENTITY_COLUMNS + [
     "epochs",
@@ -41,12 +45,16 @@ RUN_COLUMNS = IDENTITY_COLUMNS + [
     "final_top5_error",
     "hours",
     "train_hours",
+    "world_size",
+    "device_hours",
     "images_per_second",
     "device",
     "device_name",
     "numerics",
     "code_version",
     "run_dir",
+    *EVALUATION_METRICS,
+    "detection_seeds",
 ]
 CURVE_COLUMNS = ["protocol", "dataset", "traditional", "model", "augmentation", "seed", "epoch", "train_loss",
                  "test_top1_error", "test_top5_error"]
@@ -113,6 +121,9 @@ def _load_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
             "final_top5_error": float(top5[-1]),
             "hours": _seconds("wall_seconds"),
             "train_hours": _seconds("train_seconds"),
+            # What the run cost: its wall hours on each of its devices (a torchrun job holds world_size GPUs).
+            "world_size": int(timing.get("world_size") or 1),
+            "device_hours": _seconds("wall_seconds") * int(timing.get("world_size") or 1),
             "images_per_second": float(timing.get("images_per_second", float("nan"))),
             "device": timing.get("device"),
             "device_name": timing.get("device_name"),
@@ -136,6 +147,47 @@ def _load_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
         }
     )
     return row, curve
+
+
+_RUN_KEY = ["protocol", "dataset", "traditional", "model", "augmentation", "seed"]
+
+
+def read_evaluations(paths) -> pd.DataFrame:
+    """One row per evaluated run: ``fgsm_top1_accuracy`` from its ``fgsm.json``; ``map``, ``map50``, ``map75``
+    as the mean over its ``detection.json`` files (one per detection seed) and ``detection_seeds``."""
+    rows = []
+    for path in paths or ():
+        path = Path(path)
+        result = read_json(path)
+        ident = read_identity(result, path).as_row()
+        key = {k: ident[k] for k in _RUN_KEY}
+        if "fgsm_top1_accuracy" in result:
+            rows.append({**key, "fgsm_top1_accuracy": float(result["fgsm_top1_accuracy"])})
+        elif "map50" in result or "map" in result:
+            rows.append({**key, **{m: float(result.get(m, float("nan"))) for m in ("map", "map50", "map75")}, "detection_seeds": 1})
+        else:
+            raise ValueError(f"{path}: neither an FGSM result (fgsm_top1_accuracy) nor a detection result (map50)")
+    columns = _RUN_KEY + EVALUATION_METRICS + ["detection_seeds"]
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    frame = pd.DataFrame(rows).reindex(columns=columns)
+    frame["detection_seeds"] = frame["detection_seeds"].fillna(0)
+    agg = {m: "mean" for m in EVALUATION_METRICS} | {"detection_seeds": "sum"}
+    return frame.groupby(_RUN_KEY, dropna=False, sort=True).agg(agg).reset_index()
+
+
+def attach_evaluations(runs: pd.DataFrame, evaluations: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` with each run's evaluation columns filled in; an evaluation of a run that is not in ``runs``
+    is an error naming it."""
+    runs = runs.drop(columns=[c for c in EVALUATION_METRICS + ["detection_seeds"] if c in runs.columns])
+    if len(evaluations):
+        known = set(zip(*(runs[c] for c in _RUN_KEY))) if len(runs) else set()
+        for key in zip(*(evaluations[c] for c in _RUN_KEY)):
+            if key not in known:
+                raise ValueError(f"an evaluation result belongs to run {'/'.join(map(str, key))}, which is not aggregated here")
+    merged = runs.merge(evaluations, on=_RUN_KEY, how="left") if len(runs) else runs.reindex(columns=RUN_COLUMNS)
+    merged["detection_seeds"] = merged["detection_seeds"].fillna(0).astype(int)
+    return merged[RUN_COLUMNS]
 
 
 def collect_runs(run_dirs: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -190,9 +242,12 @@ def write_aggregate(
     runs_csv: str | Path,
     summary_csv: str | Path,
     curves_csv: str | Path,
+    evaluations=(),
 ) -> None:
-    """Collect the runs and write runs, summary and curves CSVs, each atomically."""
+    """Collect the runs (with their ``evaluations``' results: fgsm.json and detection.json files) and write
+    runs, summary and curves CSVs, each atomically."""
     runs, curves = collect_runs(run_dirs)
+    runs = attach_evaluations(runs, read_evaluations(evaluations))
     summary = summarize(runs)
     atomic_write_csv(runs_csv, runs)
     atomic_write_csv(summary_csv, summary)
@@ -303,12 +358,19 @@ def write_partial_aggregate(
     summary_csv: str | Path,
     curves_csv: str | Path,
     status_csv: str | Path,
+    evaluations=(),
 ) -> pd.DataFrame:
-    """Aggregate whatever grid runs exist; write runs, summary, curves and status CSVs atomically.
+    """Aggregate whatever grid runs exist, with whatever of their ``evaluations`` (result paths of the
+    grid's FGSM and detection jobs) exist; write runs, summary, curves and status CSVs atomically.
 
     Returns the status table (one row per grid run).
     """
     runs, curves, status = scan_grid(grid)
+    found = read_evaluations([p for p in evaluations if Path(p).is_file()])
+    if len(found) and len(runs):  # only evaluations of runs that were read (an unreadable run is 'failed')
+        known = set(zip(*(runs[c] for c in _RUN_KEY)))
+        found = found[[k in known for k in zip(*(found[c] for c in _RUN_KEY))]]
+    runs = attach_evaluations(runs, found if len(runs) else found.iloc[0:0])
     summary = summarize(runs)
     atomic_write_csv(runs_csv, runs)
     atomic_write_csv(summary_csv, summary)

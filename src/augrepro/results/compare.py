@@ -42,15 +42,18 @@ PUBLISHED_COLUMNS = [
 # median_last10), where it differs from its protocol's (the SaliencyMix table quotes Cutout's final-epoch
 # numbers); note: what a reader of the cell should know.
 OPTIONAL_COLUMNS = ["runs", "reported", "note"]
-METRICS = ("top1_error", "top5_error", "hours")
-# Metrics where a larger number is better (accuracies, mAP); every other metric is an error or a cost.
-HIGHER_IS_BETTER: frozenset[str] = frozenset()
+METRICS = ("top1_error", "top5_error", "hours", "fgsm_top1_accuracy", "map", "map50", "map75")
+# Metrics where a larger number is better (accuracy under FGSM; detection mAP over IoU 0.50:0.95, at 0.5 and at
+# 0.75, in percent): ``better`` means ours above the published value. Every other metric is an error or a cost.
+# Each is one value per run from its evaluation (augrepro.evaluate); its summary column is its name.
+HIGHER_IS_BETTER = frozenset({"fgsm_top1_accuracy", "map", "map50", "map75"})
 VERDICTS = ("reproduced", "better", "worse", "inconclusive", "failed", "missing", "not runnable")
 
 VERDICT_RULE = (
     "Ours is the mean over seeds of the statistic the protocol's source reports (the best epoch's test error "
     "for most codes, the median of the last 10 epochs for PuzzleMix's, the final epoch for the cells quoted "
-    "from Cutout's code; top-5 at the best top-1 epoch), or of the wall hours. diff = ours - published. A cell "
+    "from Cutout's code; top-5 at the best top-1 epoch), or of the wall hours, or of a finished run's evaluation "
+    "(FGSM accuracy, detection mAP: higher is better, so better means above). diff = ours - published. A cell "
     "is compared only with runs of its own protocol. Each cell gets an equivalence test (Welch; two one-sided "
     "tests at level 0.05, i.e. the 90 % confidence interval of diff) against its margin delta: reproduced when "
     "the interval lies inside (-delta, +delta); better or worse when it lies entirely outside (by more than "
@@ -71,6 +74,8 @@ def metric_column(metric: str, reported: str = "best") -> str:
         return REPORTED_TOP5[reported]
     if metric == "hours":
         return "hours"
+    if metric in HIGHER_IS_BETTER:  # one value per run, whatever the protocol reports over epochs
+        return metric
     raise ValueError(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
 
 
@@ -319,7 +324,7 @@ def _cell_record(cell, reported: dict[str, str]) -> dict:
     return {
         "source": cell.source,
         "protocol": cell.protocol,
-        "reported": how if cell.metric != "hours" else "wall hours",
+        "reported": "wall hours" if cell.metric == "hours" else ("per run" if cell.metric in HIGHER_IS_BETTER else how),
         "dataset": cell.dataset,
         "traditional": to_bool(cell.traditional),
         "model": cell.model,
@@ -398,7 +403,7 @@ def compare(
     ``reported`` maps a protocol to how its source summarizes a run (``best``, ``final``, ``median_last10``;
     default ``best``). ``status`` (optional, from partial aggregation) has one row per configured run with a
     ``status`` of ok / failed / missing; it turns cells whose runs all failed into ``failed`` and fills
-    ``n_failed``. ``not_runnable`` maps a published augmentation or model name to the reason it cannot run
+    ``n_failed``. ``not_runnable`` maps a published augmentation, model or dataset name to the reason it cannot run
     here: such cells get the verdict ``not runnable`` and the reason in ``note``.
     """
     if metric is not None and metric not in METRICS:
@@ -422,7 +427,7 @@ def compare(
         matches = [ours.iloc[pos] for pos in ours_index.get(key, [])]
         matches = [m for m in matches if not math.isnan(_num(m.get(f"{base['column']}_mean")))]
         if not matches:
-            reason = not_runnable.get(cell.augmentation) or not_runnable.get(cell.model)
+            reason = not_runnable.get(cell.augmentation) or not_runnable.get(cell.model) or not_runnable.get(cell.dataset)
             note = base["note"]
             if reason:
                 note = f"not runnable: {reason}" + (f"; {note}" if note else "")

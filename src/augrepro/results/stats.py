@@ -1,8 +1,9 @@
 """Statistics that decide whether a published result holds: pure functions, no pandas, no I/O.
 
 Every distribution and test comes from :mod:`scipy.stats`; nothing here is a hand-written
-distribution. Every metric of augrepro (top-1 / top-5 error, wall hours) is *lower is better*, and the
-functions below assume so: "better" always means a lower number.
+distribution. The functions below assume a *lower is better* metric (top-1 / top-5 error, wall hours):
+"better" always means a lower number; the comparison hands them the negated difference for the metrics
+where higher is better (FGSM accuracy, detection mAP: ``augrepro.results.compare.HIGHER_IS_BETTER``).
 
 What is here:
 

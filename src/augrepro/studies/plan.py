@@ -12,6 +12,14 @@ How the GPU-hours are estimated (shown with the plan):
 * A method multiplies a step's cost: the published table's ratios for Cutout, Mixup, CutMix and SaliencyMix,
   and for methods that probe the model being trained, the extra pass they make (below).
 
+* Evaluation jobs (a study's ``evaluate:``) are counted the same way, at the same rate:
+  an FGSM pass is ``test images x 4 x forward MACs`` (a clean forward, the attack's forward and its backward to
+  the input, about two forwards, and the forward of the perturbed image); a detection fine-tuning is
+  ``iterations x images per iteration x 3 x training MACs + VOC 2007 test images x test MACs``, where a Faster
+  R-CNN's MACs per image are counted by the same FlopCounterMode on the meta device, part by part (the trunk
+  on a 4:3 image at the recipe's mean shorter side, the RPN head, the box head on ``rois_per_image`` RoIs in
+  training and ``proposals_test`` at test; proposal selection and NMS are not counted).
+
 It is an estimate of the order of magnitude on a 2020 GPU: small models keep a GPU less busy than their
 FLOPs suggest, and bf16 on a recent GPU is several times faster.
 """
@@ -19,6 +27,7 @@ FLOPs suggest, and bf16 on a recent GPU is several times faster.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,6 +132,65 @@ def estimate_hours(resolved: dict[str, Any], costs: dict, rate: float) -> float 
     return int(recipe["epochs"]) * (3 * train * factor + test) * gmacs / rate
 
 
+# FGSM: clean forward + attack forward and backward to the input (about 2 forwards) + the adversarial forward.
+FGSM_FORWARDS = 4
+
+
+@functools.lru_cache(maxsize=None)
+def detection_gmacs(model: str, head: str, short_side: int, rois: int, num_classes: int = 21) -> float:
+    """Forward GMACs of a Faster R-CNN per image (``augrepro.evaluate.detection``'s design): the trunk on a 4:3
+    image with shorter side ``short_side``, the RPN head, and the box head on ``rois`` regions; counted on the
+    meta device."""
+    import torch
+    import torchvision
+    from torch.utils.flop_counter import FlopCounterMode
+
+    net = getattr(torchvision.models, model)(weights=None).to("meta")
+    h, w = short_side, round(short_side * 4 / 3)
+    stages = [net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3]
+    with FlopCounterMode(display=False) as counter:
+        x = torch.empty(1, 3, h, w, device="meta")
+        for m in stages:
+            x = m(x)
+        c3 = x.shape[1]
+        if head == "c4":
+            rpn_in = x
+            net.layer4(torch.empty(rois, c3, 14, 14, device="meta"))
+        else:
+            y = net.layer4(x)
+            rpn_in = torch.empty(1, 256, *x.shape[-2:], device="meta")  # the FPN levels: about 4/3 of the stride-16 level's
+            torch.nn.functional.linear(torch.empty(rois, 256 * 7 * 7, device="meta"), torch.empty(1024, 256 * 7 * 7, device="meta"))
+            torch.nn.functional.linear(torch.empty(rois, 1024, device="meta"), torch.empty(1024, 1024, device="meta"))
+            del y
+        channels = rpn_in.shape[1]
+        torch.nn.functional.conv2d(rpn_in, torch.empty(channels, channels, 3, 3, device="meta"), padding=1)
+    gmacs = counter.get_total_flops() / 2e9
+    return gmacs
+
+
+def evaluation_hours(selection, job, costs: dict, rate: float) -> float | None:
+    """Estimated GPU-hours of one evaluation job on the reference GPU (None: no cost for its model)."""
+    from augrepro.data.datasets import get_spec
+
+    run = selection.resolved(job.run)
+    recipe = selection.evaluation_recipe(job.kind, job.recipe)
+    if job.kind == "fgsm":
+        gmacs = costs.get(run_shape(run))
+        if gmacs is None:
+            return None
+        spec = get_spec(run["dataset"])
+        test = min(spec.test_images, run["recipe"].get("max_test_images") or spec.test_images)
+        return test * FGSM_FORWARDS * gmacs / rate
+    from augrepro.evaluate.detection import check_recipe
+
+    values = check_recipe(recipe)
+    voc = get_spec("voc")
+    train_side = round(sum(values["min_size"]) / len(values["min_size"]))
+    train = detection_gmacs(run["model"], values["head"], train_side, values["rois_per_image"])
+    test = detection_gmacs(run["model"], values["head"], values["test_min_size"], values["proposals_test"])
+    return (values["iterations"] * values["batch_size"] * 3 * train + voc.test_images * test) / rate
+
+
 @dataclass
 class PlanRow:
     study: str
@@ -133,6 +201,8 @@ class PlanRow:
     gpu_hours: float | None
     gpu_hours_left: float | None
     skipped: str = ""
+    evaluations: int = 0  # evaluation jobs (FGSM, detection fine-tuning), counted in the GPU-hours
+    partial: str = ""  # the datasets the study runs without here, and why
 
 
 def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
@@ -141,7 +211,9 @@ def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
     costs = load_costs() if costs is None else costs
     rate = _reference_rate(costs)
     hours = {key: estimate_hours(selection.resolved(key), costs, rate) for key in selection.runs}
+    hours.update({job: evaluation_hours(selection, job, costs, rate) for job in selection.evaluation_jobs})
     done = {key for key in selection.runs if key.is_done(selection.root)}
+    done |= {job for job in selection.evaluation_jobs if job.is_done(selection.root)}
     owners: dict = {}
     for study in selection.studies:
         for key in study.runs():
@@ -154,6 +226,7 @@ def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
     rows = []
     for study in selection.studies:
         keys = study.runs()
+        jobs = study.evaluation_jobs()
         rows.append(
             PlanRow(
                 study=study.name,
@@ -161,8 +234,10 @@ def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
                 done=sum(k in done for k in keys),
                 shared=sum(len(owners[k]) > 1 for k in keys),
                 gpus=study.resources["gpus"],
-                gpu_hours=total(keys),
-                gpu_hours_left=total([k for k in keys if k not in done]),
+                gpu_hours=total(keys + jobs),
+                gpu_hours_left=total([k for k in keys + jobs if k not in done]),
+                evaluations=len(jobs),
+                partial=selection.partial.get(study.name, ""),
             )
         )
     for name, reason in selection.skipped.items():
@@ -174,8 +249,9 @@ def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
             done=len(done),
             shared=sum(len(v) > 1 for v in owners.values()),
             gpus=max((s.resources["gpus"] for s in selection.studies), default=0),
-            gpu_hours=total(selection.runs),
-            gpu_hours_left=total([k for k in selection.runs if k not in done]),
+            gpu_hours=total(selection.runs + selection.evaluation_jobs),
+            gpu_hours_left=total([k for k in selection.runs + selection.evaluation_jobs if k not in done]),
+            evaluations=len(selection.evaluation_jobs),
         )
     )
     return rows
@@ -186,19 +262,21 @@ def format_plan(rows: list[PlanRow]) -> str:
         return "?" if value is None else f"{value:,.1f}"
 
     width = max(len(r.study) for r in rows)
-    lines = [f"{'study':<{width}}  {'runs':>5}  {'done':>5}  {'shared':>6}  {'GPU-h':>9}  {'GPU-h left':>10}"]
+    lines = [f"{'study':<{width}}  {'runs':>5}  {'done':>5}  {'shared':>6}  {'evals':>5}  {'GPU-h':>9}  {'GPU-h left':>10}"]
     for r in rows:
         if r.skipped:
             lines.append(f"{r.study:<{width}}  skipped: {r.skipped}")
             continue
         lines.append(
-            f"{r.study:<{width}}  {r.runs:>5}  {r.done:>5}  {r.shared:>6}  {hours(r.gpu_hours):>9}  "
+            f"{r.study:<{width}}  {r.runs:>5}  {r.done:>5}  {r.shared:>6}  {r.evaluations:>5}  {hours(r.gpu_hours):>9}  "
             f"{hours(r.gpu_hours_left):>10}"
         )
+        if r.partial:
+            lines.append(f"{'':<{width}}  {r.partial}")
     lines.append(
         "GPU-h: estimated hours on one GPU of the SaliencyMix authors' kind, from each model's counted FLOPs, "
-        "calibrated on the published 0.83 h of ResNet-18 on CIFAR-10 (augrepro.studies.plan); '?': a model "
-        "without a cost in resources/model_costs.csv"
+        "calibrated on the published 0.83 h of ResNet-18 on CIFAR-10 (augrepro.studies.plan), evaluation jobs "
+        "(evals: FGSM passes, detection fine-tunings) included; '?': a model without a cost in resources/model_costs.csv"
     )
     return "\n".join(lines)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from augrepro.runs import RunKey
+from augrepro.runs import EvalKey, RunKey
 from augrepro.studies.protocols import ConfigError, load_protocols, resolve_protocol
 from augrepro.studies.study import Study, load_studies, method_of, resolve_run, select, validate_studies
 
@@ -62,11 +62,35 @@ class Selection:
     protocols: dict[str, dict[str, Any]]
     aliases: dict[str, tuple[dict[str, Any], str]]
     root: Path = Path(".")  # the project folder (where results/ lives)
+    evaluations: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # config/evaluations.yaml
+    partial: dict[str, str] = field(default_factory=dict)  # chosen, run without some datasets: name -> why
     runs: list[RunKey] = field(default_factory=list)  # the union, each run once
+    evaluation_jobs: list[EvalKey] = field(default_factory=list)  # the union of the evaluation jobs, each once
     _resolved: dict[RunKey, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.runs = list(dict.fromkeys(r for s in self.studies for r in s.runs()))
+        self.evaluation_jobs = list(dict.fromkeys(j for s in self.studies for j in s.evaluation_jobs()))
+
+    def jobs_of(self, kind: str) -> list[EvalKey]:
+        """The evaluation jobs of one kind (``fgsm`` or ``detection``)."""
+        return [j for j in self.evaluation_jobs if j.kind == kind]
+
+    def evaluation_recipe(self, kind: str, name: str) -> dict[str, Any]:
+        """The values of one evaluation recipe (with its ``name``); depends on the recipe's name alone."""
+        return dict(self.evaluations[kind][name])
+
+    def evaluation_resources(self, job: EvalKey) -> dict[str, int]:
+        """What an evaluation job asks for: the largest request of the chosen studies that need it."""
+        requests = [
+            e.resources
+            for s in self.studies
+            for e in s.evaluations
+            if e.kind == job.kind and e.recipe == job.recipe and job.run in set(s.runs())
+        ]
+        if not requests:
+            raise KeyError(f"{job.kind} job {job.recipe} of {job.run.label()} is not in any chosen study")
+        return {k: max(r[k] for r in requests) for k in requests[0]}
 
     def resolved(self, key: RunKey) -> dict[str, Any]:
         """The resolved configuration of one run (cached; it depends on the run's key alone)."""
@@ -92,6 +116,9 @@ class Selection:
                 value = key.wildcards()[name]
                 if value not in out[name]:
                     out[name].append(value)
+        # the evaluation rules' recipe wildcards (a name that matches nothing when no study evaluates)
+        for kind, wildcard in (("fgsm", "fgsm_recipe"), ("detection", "det_recipe")):
+            out[wildcard] = list(dict.fromkeys(j.recipe for j in self.jobs_of(kind))) or ["__none__"]
         return out
 
     def method_of(self, augmentation: str) -> tuple[str, dict[str, Any]]:
@@ -138,7 +165,7 @@ class Selection:
                 "reason": reason,
             }
 
-        out = [entry(s, "chosen") for s in self.studies]
+        out = [entry(s, "chosen", self.partial.get(s.name, "")) for s in self.studies]
         out += [entry(self.all_studies[n], "skipped", r) for n, r in self.skipped.items()]
         out += [
             entry(s, "not chosen", "not in the config's 'studies'")
@@ -157,21 +184,27 @@ class Selection:
 def select_from_config(config: dict[str, Any], root: str | Path = ".") -> Selection:
     """Load, check and select; paths in the config are relative to ``root`` (the project folder)."""
     root = Path(root)
+    from augrepro.evaluate.recipes import load_evaluations
+
     protocols = load_protocols(root / config.get("protocols", "config/protocols.yaml"))
+    evaluations = load_evaluations(root / config.get("evaluations", "config/evaluations.yaml"))
     all_studies = load_studies(root / config.get("studies_dir", "config/studies"))
-    aliases = validate_studies(all_studies, protocols, root / config.get("published", "resources/published"))
+    aliases = validate_studies(all_studies, protocols, root / config.get("published", "resources/published"), evaluations)
     check_checksums((config.get("data") or {}).get("checksums"))
     chosen = select(all_studies, config.get("studies", ["demo"]))
-    runnable, skipped = [], {}
+    runnable, skipped, partial = [], {}, {}
     for study in chosen:
-        reasons = [r for r in (unavailable_reason(d, config.get("data"), root) for d in study.dataset_names) if r]
-        if reasons:
-            skipped[study.name] = reasons[0]
-        else:
+        missing = {d: r for d in study.needed_datasets if (r := unavailable_reason(d, config.get("data"), root))}
+        if not missing:
             runnable.append(study)
+        elif set(missing) >= set(study.dataset_names) or not set(missing) <= set(study.dataset_names):
+            skipped[study.name] = next(iter(missing.values()))  # no grid dataset left, or an evaluation's is missing
+        else:  # the rest of the grid runs (SnapMix's CUB and Aircraft without Stanford Cars)
+            runnable.append(study.without_datasets(missing))
+            partial[study.name] = "; ".join(f"without {d}: {r}" for d, r in missing.items())
     if not runnable:
         raise ConfigError(
             "no chosen study can run here: "
             + "; ".join(f"{name}: {reason}" for name, reason in skipped.items())
         )
-    return Selection(runnable, skipped, all_studies, protocols, aliases, root)
+    return Selection(runnable, skipped, all_studies, protocols, aliases, root, evaluations, partial=partial)

@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from augrepro.runs import RunKey, identity_record, parse_dataset_key
+from augrepro.runs import EvalKey, RunKey, identity_record, parse_dataset_key
 from augrepro.studies.protocols import ConfigError, protocol_values, replicas_per_process, resolve_protocol
 
 STUDY_KEYS = {
@@ -40,6 +40,8 @@ STUDY_KEYS = {
     "margin": "the equivalence margin of the table's cells: {value, reason}, or {claimed: {method, baseline}} for "
     "half the paper's claimed gain in each column (at least the dataset's floor); default: the floor",
     "claims": "the paper's claims about this table: [{claim, source, kind: lower|best|ranking, ...}]",
+    "evaluate": "evaluations of every run of the grid (config/evaluations.yaml): fgsm: <recipe> and/or "
+    "detection: {recipe: <recipe>, seeds: [...]}, each optionally with its jobs' resources",
 }
 GRID_KEYS = ("protocol", "datasets", "models", "augmentations", "seeds")
 
@@ -56,7 +58,7 @@ CLAIM_KEYS = {
     "protocols": "optional: protocols of the cells (default: the study's)",
     "datasets": "optional: dataset keys of the cells (default: the study's)",
     "models": "optional: models of the cells (default: the study's)",
-    "metric": "optional: top1_error (default), top5_error, hours",
+    "metric": "optional: top1_error (default), top5_error, hours, fgsm_top1_accuracy, map, map50, map75",
 }
 
 
@@ -80,9 +82,37 @@ def check_claim(claim: Any, where: str) -> dict:
     for key in ("among", "methods", "protocols", "datasets", "models"):
         if key in claim and (not isinstance(claim[key], list) or not claim[key]):
             raise ConfigError(f"{where}: '{key}' must be a non-empty list")
+    from augrepro.results.compare import METRICS
+
+    if claim.get("metric", "top1_error") not in METRICS:
+        raise ConfigError(f"{where}: metric {claim['metric']!r}; valid metrics: {', '.join(METRICS)}")
     return claim
 
+
 RESOURCE_DEFAULTS = {"gpus": 1, "threads": 4, "mem_mb": 16000, "runtime_min": 480, "nodes": 1}
+# What an evaluation job asks of the scheduler unless the study says otherwise: an FGSM pass over ImageNet's
+# validation set is minutes on a GPU; a detection fine-tuning of 24-41K iterations is hours.
+EVALUATION_KINDS = ("fgsm", "detection")
+EVALUATION_RESOURCES = {
+    "fgsm": {"gpus": 1, "threads": 8, "mem_mb": 32000, "runtime_min": 120},
+    "detection": {"gpus": 1, "threads": 8, "mem_mb": 32000, "runtime_min": 2880},
+}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """An evaluation a study asks of every run of its grid: FGSM or detection transfer, with its recipe
+    (config/evaluations.yaml), detection seeds, and the resources of its jobs."""
+
+    kind: str
+    recipe: str
+    seeds: tuple[int, ...] = ()
+    resources: dict[str, int] = field(default_factory=dict)
+
+    def jobs(self, runs: list[RunKey]) -> list[EvalKey]:
+        if self.kind == "fgsm":
+            return [EvalKey("fgsm", self.recipe, r) for r in runs]
+        return [EvalKey("detection", self.recipe, r, s) for r in runs for s in self.seeds]
 
 
 @dataclass(frozen=True)
@@ -117,10 +147,22 @@ class Study:
     notes: str = ""
     margin: dict[str, Any] = field(default_factory=dict)
     claims: tuple[dict[str, Any], ...] = ()
+    evaluations: tuple[Evaluation, ...] = ()
 
     def runs(self) -> list[RunKey]:
         """The study's runs, each once, in grid order."""
         return list(dict.fromkeys(r for g in self.grids for r in g.runs()))
+
+    def evaluation_jobs(self) -> list[EvalKey]:
+        """Every evaluation job of the study (its runs x its evaluations, x the detection seeds)."""
+        runs = self.runs()
+        return [job for e in self.evaluations for job in e.jobs(runs)]
+
+    @property
+    def needed_datasets(self) -> list[str]:
+        """The datasets of the grid, and Pascal VOC where the study fine-tunes detectors."""
+        extra = ["voc"] if any(e.kind == "detection" for e in self.evaluations) else []
+        return list(dict.fromkeys(self.dataset_names + extra))
 
     @property
     def protocols(self) -> list[str]:
@@ -129,6 +171,16 @@ class Study:
     @property
     def dataset_names(self) -> list[str]:
         return list(dict.fromkeys(parse_dataset_key(d)[0] for g in self.grids for d in g.datasets))
+
+    def without_datasets(self, reasons: dict[str, str]) -> "Study":
+        """The study with the grids' cells of these datasets (name -> why they cannot be used here) left out:
+        their published cells become not runnable, with the reason. Grids left empty are dropped."""
+        grids = []
+        for grid in self.grids:
+            kept = tuple(d for d in grid.datasets if parse_dataset_key(d)[0] not in reasons)
+            if kept:
+                grids.append(dataclasses.replace(grid, datasets=kept))
+        return dataclasses.replace(self, grids=tuple(grids), not_runnable={**self.not_runnable, **reasons})
 
 
 def _as_list(value, where: str, key: str, kind=str) -> tuple:
@@ -145,6 +197,48 @@ def _as_list(value, where: str, key: str, kind=str) -> tuple:
     if len(set(value)) != len(value):
         raise ConfigError(f"{where}: '{key}' lists a value twice: {value}")
     return tuple(value)
+
+
+def _resources(raw: Any, defaults: dict[str, int], where: str) -> dict[str, int]:
+    resources = dict(defaults)
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"{where}: 'resources' must map {', '.join(defaults)} to integers")
+    for key, value in (raw or {}).items():
+        if key not in defaults:
+            raise ConfigError(f"{where}: unknown resource {key!r}; valid: {', '.join(defaults)}")
+        minimum = 0 if key == "gpus" else 1
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise ConfigError(f"{where}: resources.{key} is {value!r}; expected an integer >= {minimum}")
+        resources[key] = value
+    return resources
+
+
+def parse_evaluations(raw: Any, where: str) -> tuple[Evaluation, ...]:
+    """The study's ``evaluate:``: ``fgsm: <recipe>`` (or ``{recipe, resources}``) and/or
+    ``detection: {recipe, seeds (default [0]), resources}`` (or ``<recipe>``)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError(
+            f"{where}: 'evaluate' must map fgsm and/or detection to a recipe, e.g. evaluate: {{fgsm: cutmix_fgsm}} "
+            "or evaluate: {detection: {recipe: saliencymix_voc, seeds: [0]}}"
+        )
+    out = []
+    for kind, entry in raw.items():
+        at = f"{where}: evaluate.{kind}"
+        if kind not in EVALUATION_KINDS:
+            raise ConfigError(f"{where}: unknown evaluation {kind!r} under 'evaluate'; valid: {', '.join(EVALUATION_KINDS)}")
+        if isinstance(entry, str):
+            entry = {"recipe": entry}
+        if not isinstance(entry, dict) or not isinstance(entry.get("recipe"), str) or not entry["recipe"]:
+            raise ConfigError(f"{at}: give a recipe of config/evaluations.yaml, e.g. {{recipe: <name>}}")
+        allowed = {"recipe", "resources"} | ({"seeds"} if kind == "detection" else set())
+        bad = sorted(set(entry) - allowed)
+        if bad:
+            raise ConfigError(f"{at}: unknown key(s) {', '.join(bad)}; valid keys: {', '.join(sorted(allowed))}")
+        seeds = _as_list(entry.get("seeds"), at, "seeds", int) or ((0,) if kind == "detection" else ())
+        out.append(Evaluation(kind, entry["recipe"], seeds, _resources(entry.get("resources"), EVALUATION_RESOURCES[kind], at)))
+    return tuple(out)
 
 
 def parse_study(name: str, raw: Any, path: str | Path) -> Study:
@@ -190,14 +284,7 @@ def parse_study(name: str, raw: Any, path: str | Path) -> Study:
     methods = raw.get("methods") or {}
     if not isinstance(methods, dict) or not all(isinstance(v, dict) or v is None for v in methods.values()):
         raise ConfigError(f"{where}: 'methods' must map an augmentation name to its parameters")
-    resources = dict(RESOURCE_DEFAULTS)
-    for key, value in (raw.get("resources") or {}).items():
-        if key not in RESOURCE_DEFAULTS:
-            raise ConfigError(f"{where}: unknown resource {key!r}; valid: {', '.join(RESOURCE_DEFAULTS)}")
-        minimum = 0 if key == "gpus" else 1
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise ConfigError(f"{where}: resources.{key} is {value!r}; expected an integer >= {minimum}")
-        resources[key] = value
+    resources = _resources(raw.get("resources"), RESOURCE_DEFAULTS, where)
     not_runnable = raw.get("not_runnable") or {}
     if not isinstance(not_runnable, dict) or not all(isinstance(v, str) and v.strip() for v in not_runnable.values()):
         raise ConfigError(f"{where}: 'not_runnable' maps a published name to the reason it cannot run")
@@ -220,6 +307,7 @@ def parse_study(name: str, raw: Any, path: str | Path) -> Study:
         notes=str(raw.get("notes") or "").strip(),
         margin=margin,
         claims=tuple(claims),
+        evaluations=parse_evaluations(raw.get("evaluate"), where),
     )
 
 
@@ -306,12 +394,54 @@ def method_params(protocol: dict[str, Any], method: str, alias_params: dict[str,
     return {**copy.deepcopy((protocol.get("methods") or {}).get(method) or {}), **copy.deepcopy(alias_params)}
 
 
+def validate_evaluations(
+    all_studies: dict[str, Study],
+    protocols: dict[str, dict[str, Any]],
+    evaluations: dict[str, dict[str, dict[str, Any]]],
+) -> None:
+    """Every evaluation names a recipe of its kind; detection backbones are ImageNet-style ResNets; and no run
+    is evaluated by two recipes of one kind (one run's result is one cell of the summary)."""
+    from augrepro.data.datasets import get_spec
+    from augrepro.models.registry import IMAGENET_MODELS
+
+    owner: dict[tuple[str, RunKey], tuple[str, str]] = {}
+    for study in all_studies.values():
+        for ev in study.evaluations:
+            recipes = evaluations.get(ev.kind) or {}
+            if ev.recipe not in recipes:
+                raise ConfigError(
+                    f"{study.path}: evaluate.{ev.kind}: unknown recipe {ev.recipe!r}; valid {ev.kind} recipes: "
+                    f"{', '.join(sorted(recipes)) or 'none'} (config/evaluations.yaml)"
+                )
+            for grid in study.grids:
+                for key in grid.datasets:
+                    name, _ = parse_dataset_key(key)
+                    values = protocol_values(protocols, grid.protocol, name)
+                    if ev.kind == "detection" and (
+                        architecture(values, get_spec(name)) != "imagenet" or any(m not in IMAGENET_MODELS for m in grid.models)
+                    ):
+                        raise ConfigError(
+                            f"{study.path}: evaluate.detection needs torchvision (ImageNet-style) ResNet backbones: "
+                            f"protocol {grid.protocol!r} on {name} must have architecture: imagenet and the models be "
+                            f"among {', '.join(IMAGENET_MODELS)}"
+                        )
+            for run in study.runs():
+                other = owner.setdefault((ev.kind, run), (ev.recipe, study.path))
+                if other[0] != ev.recipe:
+                    raise ConfigError(
+                        f"{study.path}: evaluate.{ev.kind} is {ev.recipe!r} for run {run.label()}, but {other[1]} "
+                        f"evaluates it with {other[0]!r}; one run has one {ev.kind} result: use the same recipe"
+                    )
+
+
 def validate_studies(
     all_studies: dict[str, Study],
     protocols: dict[str, dict[str, Any]],
     published_dir: str | Path | None = None,
+    evaluations: dict[str, dict[str, dict[str, Any]]] | None = None,
 ) -> dict[str, tuple[dict[str, Any], str]]:
-    """Check every study against the registries and the protocols; return the alias table."""
+    """Check every study against the registries, the protocols and the evaluation recipes; return the alias
+    table."""
     from augrepro.augment import AUGMENTATIONS, build_augmentation
     from augrepro.data.datasets import DATASETS, get_spec
     from augrepro.models import MODELS
@@ -359,6 +489,11 @@ def validate_studies(
                     raise ConfigError(
                         f"{where}: unknown dataset {key!r} in 'datasets'; valid datasets: {', '.join(sorted(DATASETS))} "
                         "(append '+' for the protocol's traditional augmentation, e.g. cifar10+)"
+                    )
+                if get_spec(name).kind == "detection":
+                    raise ConfigError(
+                        f"{where}: {name} is a detection dataset, not a classification grid's; a study fine-tunes "
+                        "detectors on it with evaluate: {detection: {recipe: ...}}"
                     )
             for model in grid.models:
                 if model not in MODELS and model not in IMAGENET_MODELS:
@@ -416,6 +551,10 @@ def validate_studies(
                         build_augmentation(method, method_params(values, method, params), spec)
                     except ValueError as exc:
                         raise ConfigError(f"{where}: augmentation {aug!r} with protocol {grid.protocol!r} on {name}: {exc}") from None
+    if evaluations is not None:
+        validate_evaluations(all_studies, protocols, evaluations)
+    elif any(s.evaluations for s in all_studies.values()):
+        raise ConfigError("a study asks for evaluations (evaluate:) but no evaluation recipes were loaded")
     return aliases
 
 

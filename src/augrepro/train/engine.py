@@ -246,8 +246,8 @@ def _subset(x: np.ndarray, y: np.ndarray, limit: int | None):
     return (x, y) if limit is None else (x[:limit], y[:limit])
 
 
-class _StopFlag:
-    """Set by SIGTERM while training; checked at every step boundary."""
+class StopFlag:
+    """Set by SIGTERM while training; checked at every step boundary (also the detection fine-tuning's)."""
 
     def __init__(self) -> None:
         self.requested = False
@@ -301,32 +301,34 @@ class _EpochState:
         return state
 
 
+def load_split(data, which: str, recipe: dict, traditional: bool, mean, std, device, workers: int,
+               decode_mode: str = "workers"):
+    """One split (``train`` or ``test``, the protocol's ``max_*_images`` applied) of prepared ``data``: pixel
+    datasets live on the device as uint8; file datasets (ImageNet, the fine-grained ones) go through the
+    protocol's file pipeline, ImageNet's decoded in batches on the device when ``decode_mode`` is ``device``
+    (augrepro.data.jpeg), by DataLoader workers otherwise. The training transforms apply when ``traditional``
+    (and only to the training split), the evaluation ones otherwise."""
+    train = which == "train"
+    limit = recipe.get(f"max_{which}_images")
+    if data.kind == "files":
+        files, labels = _subset(*((data.train_files, data.train_y) if train else (data.test_files, data.test_y)), limit)
+        if decode_mode == "device" and recipe["pipeline"].get("name") == "imagenet":
+            return JpegData(files, labels, mean, std, device, train and traditional, readers=max(2, workers))
+        return FileData(files, labels, mean, std, device, train and traditional, workers, recipe["pipeline"])
+    x, y = _subset(*((data.train_x, data.train_y) if train else (data.test_x, data.test_y)), limit)
+    return DeviceData(torch.from_numpy(x), torch.from_numpy(y), mean, std, device, recipe.get("eval_transform"))
+
+
 def _load_splits(data_path, spec, recipe: dict, traditional: bool, mean, std, device, workers: int,
                  decode: str = "auto", log: Callable[[str], None] = print):
-    """Pixel datasets live on the training device as uint8; file datasets (ImageNet, the fine-grained ones) go
-    through the protocol's file pipeline: ImageNet's decoded in batches on the training device (``decode``:
-    augrepro.data.jpeg) or by DataLoader workers, the others by workers; the training transforms when
-    ``traditional`` and the evaluation ones otherwise."""
+    """(train, test) of the run (:func:`load_split`); ``decode``: training.decode, for the file datasets."""
     data = load_prepared(data_path)
-    limits = (recipe.get("max_train_images"), recipe.get("max_test_images"))
+    mode = "workers"
     if data.kind == "files":
         mode, why = choose_decode(decode, device)
         log(f"image files decoded {'on ' + str(device) if mode == 'device' else 'by DataLoader workers'} ({why})")
-        splits = []
-        for files, labels, limit, train in ((data.train_files, data.train_y, limits[0], traditional), (data.test_files, data.test_y, limits[1], False)):
-            files, labels = _subset(files, labels, limit)
-            if mode == "device" and recipe["pipeline"].get("name") == "imagenet":
-                splits.append(JpegData(files, labels, mean, std, device, train, readers=max(2, workers)))
-            else:
-                splits.append(FileData(files, labels, mean, std, device, train, workers, recipe["pipeline"]))
-        return tuple(splits)
-    train_x, train_y = _subset(data.train_x, data.train_y, limits[0])
-    test_x, test_y = _subset(data.test_x, data.test_y, limits[1])
-    fixed = recipe.get("eval_transform")
-    return (
-        DeviceData(torch.from_numpy(train_x), torch.from_numpy(train_y), mean, std, device, fixed),
-        DeviceData(torch.from_numpy(test_x), torch.from_numpy(test_y), mean, std, device, fixed),
-    )
+    return tuple(load_split(data, which, recipe, traditional, mean, std, device, workers, mode)
+                 for which in ("train", "test"))
 
 
 def normalization(recipe: dict, spec) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -503,7 +505,7 @@ def train_run(
     )
     from tqdm import tqdm
 
-    with _StopFlag() as stop:
+    with StopFlag() as stop:
         for epoch in range(start_epoch, epochs + 1):
             lr = optimizer.param_groups[0]["lr"]
             ctx = Context(mean, std, rank_gen, rng, epoch=epoch, model=model)

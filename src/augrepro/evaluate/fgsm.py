@@ -1,0 +1,185 @@
+"""FGSM robustness of a finished run: top-1 accuracy on adversarially perturbed test images.
+
+The attack, as the CutMix paper defines it (App. E.1, Eq. 3; SaliencyMix paper section 4.4 and its
+robustness table follow it): white-box, untargeted, one step,
+
+    x_adv = x + epsilon * sign(grad_x CE(f(x), y)),   epsilon = 8/255,
+
+with ``y`` the ground-truth label and CE the cross-entropy. What the papers leave unsaid, and is chosen here
+(each choice recorded in the result file):
+
+* the pixel scale: ``x`` is the image in [0, 1] *before* mean/std normalization (``8/255`` is eight grey
+  levels of an 8-bit image); the model sees ``(x - mean) / std``, so the gradient flows through the
+  normalization (neither the CutMix nor the SaliencyMix repository has FGSM code to say otherwise);
+* clipping: ``x_adv`` is clipped to [0, 1] (a valid image); ``clip: false`` in the recipe turns it off;
+* the images: the run's test split through its evaluation transform (ImageNet: Resize 256, CenterCrop 224,
+  as CutMix-PyTorch's and SaliencyMix's test.py);
+* the model in eval mode (BatchNorm's running statistics), fp32 (a bf16 gradient could flip signs), the
+  loss summed over the batch (each image's gradient is its own: eval mode couples no images).
+
+Accuracy is in percent, as the papers print it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+
+SOURCE = "CutMix paper App. E.1, Eq. 3 (x + eps * sign(grad_x L(theta, x, y)), eps = 8/255); SaliencyMix paper section 4.4"
+DEFAULTS = {"epsilon": 8.0 / 255.0, "clip": True, "batch_size": 100}
+
+
+class Normalized(torch.nn.Module):
+    """The model behind its input normalization: takes images in [0, 1]."""
+
+    def __init__(self, model: torch.nn.Module, mean, std) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model((x - self.mean) / self.std)
+
+
+def fgsm_perturb(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epsilon: float, clip: bool = True) -> torch.Tensor:
+    """One FGSM step on images ``x`` in [0, 1] (``model`` takes [0, 1] images, e.g. :class:`Normalized`)."""
+    x = x.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        loss = F.cross_entropy(model(x), y, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, x)
+    adv = x.detach() + epsilon * grad.sign()
+    return adv.clamp_(0.0, 1.0) if clip else adv
+
+
+def fgsm_accuracy(
+    model: torch.nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    epsilon: float,
+    clip: bool = True,
+    total: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, float]:
+    """Clean and FGSM top-1 accuracy (percent) over ``batches`` of ([0, 1] images, labels)."""
+    from tqdm import tqdm
+
+    was_training = model.training
+    model.eval()
+    grads = [p.requires_grad for p in model.parameters()]
+    for p in model.parameters():  # only the input's gradient is needed
+        p.requires_grad_(False)
+    clean = adversarial = n = 0
+    try:
+        bar = tqdm(total=total, desc="FGSM", unit="img", file=sys.stderr, mininterval=10.0 if not sys.stderr.isatty() else 1.0)
+        for x, y in batches:
+            with torch.no_grad():
+                clean += int((model(x).argmax(1) == y).sum())
+            adv = fgsm_perturb(model, x, y, epsilon, clip)
+            with torch.no_grad():
+                adversarial += int((model(adv).argmax(1) == y).sum())
+            n += len(y)
+            bar.update(len(y))
+        bar.close()
+    finally:
+        for p, g in zip(model.parameters(), grads):
+            p.requires_grad_(g)
+        model.train(was_training)
+    if n == 0:
+        raise ValueError("FGSM: the test split is empty")
+    if log:
+        log(f"FGSM eps {epsilon:.6g}: clean top-1 {100.0 * clean / n:.2f} %, under attack {100.0 * adversarial / n:.2f} % ({n} images)")
+    return {"images": n, "clean_top1_accuracy": 100.0 * clean / n, "fgsm_top1_accuracy": 100.0 * adversarial / n}
+
+
+def check_recipe(recipe: dict[str, Any], where: str = "fgsm recipe") -> dict[str, Any]:
+    """An FGSM recipe with its defaults; a bad value names the key."""
+    values = {**DEFAULTS, **{k: v for k, v in recipe.items() if k not in ("title", "name")}}
+    unknown = sorted(set(values) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(DEFAULTS)}")
+    eps = values["epsilon"]
+    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not 0 <= eps <= 1:
+        raise ValueError(f"{where}: epsilon is {eps!r}; expected a number in [0, 1] (pixels in [0, 1]: 8/255 = 0.0313725)")
+    if not isinstance(values["clip"], bool):
+        raise ValueError(f"{where}: clip is {values['clip']!r}; expected true or false")
+    bs = values["batch_size"]
+    if not isinstance(bs, int) or isinstance(bs, bool) or bs < 1:
+        raise ValueError(f"{where}: batch_size is {bs!r}; expected an integer >= 1")
+    return values
+
+
+def _test_batches(run: dict[str, Any], data_path, batch_size: int, device: torch.device, workers: int):
+    """The run's test split through the evaluation transform its training used (the engine's
+    :func:`~augrepro.train.engine.load_split`), as [0, 1] images on ``device``: (batches, count, (mean, std),
+    the transform in words). The loaders yield normalized images; ``x * std + mean`` undoes that (within
+    float rounding) so the attack perturbs pixels."""
+    from augrepro.data.datasets import get_spec
+    from augrepro.data.file_pipelines import describe_file_pipeline
+    from augrepro.data.prepare import load_prepared
+    from augrepro.train.engine import load_split, normalization
+
+    recipe = run["recipe"]
+    mean, std = normalization(recipe, get_spec(run["dataset"]))
+    data = load_prepared(data_path)
+    split = load_split(data, "test", recipe, False, mean, std, device, workers)
+    if data.kind == "files":
+        transform = f"the file pipeline's evaluation transforms: {describe_file_pipeline(recipe['pipeline'], False)}"
+    else:
+        fixed = recipe.get("eval_transform")
+        transform = f"Resize {fixed['resize']}, CenterCrop {fixed['crop']}" if fixed else "none (the images as stored)"
+    m = torch.tensor(mean, device=device).view(1, 3, 1, 1)
+    s = torch.tensor(std, device=device).view(1, 3, 1, 1)
+    batches = ((x * s + m, y) for x, y in split.eval_batches(batch_size))
+    return batches, len(split), (mean, std), transform
+
+
+def run_fgsm(
+    checkpoint: str | Path,
+    data_path: str | Path,
+    out_json: str | Path,
+    recipe: dict[str, Any],
+    execution: dict[str, Any] | None = None,
+    threads: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Attack a finished run's test split (``recipe``: epsilon, clip, batch_size) and write ``out_json``."""
+    from augrepro.evaluate.checkpoint import execution_setup, load_run_model
+    from augrepro.io import atomic_write_text
+    from augrepro.provenance import describe_environment
+    from augrepro.runs import identity_record, RunKey
+    from augrepro.train.engine import device_name
+
+    values = check_recipe(recipe)
+    log, device, workers = execution_setup(execution, threads, log)
+    start = time.perf_counter()
+    run, model = load_run_model(checkpoint, device)
+    batches, n, (mean, std), transform = _test_batches(run, data_path, values["batch_size"], device, workers)
+    key = RunKey(run["protocol"], run["dataset_key"], run["model"], run["augmentation"], int(run["seed"]))
+    log(f"FGSM on run {key.label()}: {n} test images, eps {values['epsilon']:.6g}, clip {values['clip']}, on {device}")
+    result = fgsm_accuracy(Normalized(model, mean, std).to(device), batches, values["epsilon"], values["clip"], n, log)
+    out = {
+        "run": identity_record(key, run["method"], run["method_params"].get("variant")),
+        "recipe": recipe.get("name"),
+        **result,
+        "epsilon": values["epsilon"],
+        "epsilon_255": values["epsilon"] * 255.0,
+        "attack": "FGSM, white-box, untargeted, one step, cross-entropy with the true label",
+        "input_range": "pixels in [0, 1] before the run's mean/std normalization (gradient through the normalization)",
+        "clip": "x_adv clipped to [0, 1]" if values["clip"] else "not clipped",
+        "model_mode": "eval, fp32",
+        "source": SOURCE,
+        "normalization": {"mean": list(mean), "std": list(std)},
+        "seconds": time.perf_counter() - start,
+        "device": device.type,
+        "device_name": device_name(device),
+        **describe_environment(),
+    }
+    out["images_used"] = f"the run's test split through its evaluation transform: {transform}"
+    atomic_write_text(out_json, json.dumps(out, indent=2, default=str) + "\n")
+    return out

@@ -1,0 +1,127 @@
+"""Detection transfer end to end on a fixture: a backbone checkpoint trained by the engine (an ImageNet-style
+ResNet-18 on tiny images), VOC archives in the real format, a few Faster R-CNN iterations, the test-set mAP."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from augrepro.data.datasets import get_spec, with_checksum
+from augrepro.data.prepare import PreparedData, prepare, save_prepared
+from augrepro.evaluate.detection import build_detector, check_recipe, iteration_batch, lr_at, run_detection
+from augrepro.train.engine import train_run
+from test_download import md5_bytes
+from voc_fixture import voc_archives
+
+TINY_RECIPE = {
+    "name": "tiny_voc",
+    "batch_size": 2,
+    "lr": 0.002,
+    "iterations": 4,
+    "milestones": [3],
+    "warmup_iters": 2,
+    "min_size": [64, 80],
+    "max_size": 128,
+    "test_min_size": 80,
+    "test_max_size": 128,
+    "metric": "voc07",
+    "iou_thresholds": [0.5, 0.75],
+    "numerics": "fp32",
+    "test_batch_size": 2,
+    "rois_per_image": 32,  # CPU-sized (the recipes: 256 or 512)
+    "proposals_train": 64,
+    "proposals_test": 32,
+}
+
+
+@pytest.fixture(scope="module")
+def backbone(tmp_path_factory):
+    """A finished run's checkpoint: torchvision's ResNet-18 (architecture imagenet), one epoch on 32 images."""
+    from test_engine import make_run
+
+    folder = tmp_path_factory.mktemp("backbone")
+    rng = np.random.default_rng(0)
+    labels = np.arange(48) % 10
+    images = rng.integers(0, 256, size=(48, 3, 32, 32), dtype=np.uint8)
+    save_prepared(PreparedData(images[:32], labels[:32], images[32:], labels[32:], [str(i) for i in range(10)]), folder / "data.npz")
+    run = make_run("baseline", epochs=1)
+    run.update(model="resnet18")
+    run["recipe"].update(architecture="imagenet", milestones=[1], batch_size=16, max_test_images=8)
+    train_run(run, folder / "data.npz", folder / "run", execution={"device": "cpu", "eval_batch_size": 16}, log=lambda m: None)
+    return folder / "run" / "checkpoint.pt"
+
+
+@pytest.fixture(scope="module")
+def voc(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("voc")
+    archives, _ = voc_archives(seed=5, per_part=(4, 3, 3), size=(96, 72))
+    spec = get_spec("voc")
+    paths = []
+    for name, payload in archives.items():
+        (folder / name).write_bytes(payload)
+        spec = with_checksum(spec, md5_bytes(payload), name)
+        paths.append(folder / name)
+    prepare(spec, paths, folder / "data" / "data.npz", log=lambda m: None)
+    return folder / "data" / "data.npz"
+
+
+@pytest.mark.parametrize("head", ["c4", "fpn"])
+def test_fine_tuning_runs_end_to_end_and_writes_the_voc_map(backbone, voc, tmp_path, head):
+    out = tmp_path / "det" / "detection.json"
+    logs = []
+    result = run_detection(backbone, voc, out, {**TINY_RECIPE, "head": head}, seed=1,
+                           execution={"device": "cpu", "workers": 0}, threads=2, log=logs.append)
+    written = json.loads(out.read_text())
+    assert written == json.loads(json.dumps(result, default=str))
+    for metric in ("map50", "map75", "map"):
+        assert 0.0 <= written[metric] <= 100.0
+    assert written["map"] == pytest.approx((written["map50"] + written["map75"]) / 2)  # the mean over the thresholds
+    assert written["iterations"] == 4 and written["detection_seed"] == 1 and written["recipe"] == "tiny_voc"
+    assert written["run"]["model"] == "resnet18" and written["run"]["seed"] == 3
+    assert written["train_images"] == 7 and written["test_images"] == 3
+    assert set(written["ap_per_class"]) == {"0.50", "0.75"}
+    assert "VOC07 11-point" in written["metric"] and "difficult objects ignored" in written["metric"]
+    assert all(np.isfinite(row[1]) for row in written["losses"]) and written["losses"][-1][0] == 4
+    assert any("iteration 4/4" in m for m in logs) and any("head " + head in m for m in logs)
+    assert not (out.parent / "resume.pt").exists()
+
+
+def test_the_detector_takes_over_the_checkpoints_weights_and_freezes_stem_layer1_and_batchnorm(backbone):
+    from augrepro.evaluate.checkpoint import load_run_model
+
+    state = torch.load(backbone, weights_only=True)["model"]
+    _run, resnet = load_run_model(backbone, torch.device("cpu"))
+    model = build_detector(resnet, check_recipe(TINY_RECIPE), (0.5,) * 3, (0.25,) * 3)
+    trunk = model.backbone.body
+    torch.testing.assert_close(trunk[0].weight, state["conv1.weight"])
+    torch.testing.assert_close(trunk[6][0].conv1.weight, state["layer3.0.conv1.weight"])
+    torch.testing.assert_close(model.roi_heads.box_head.layer4[1].conv2.weight, state["layer4.1.conv2.weight"])
+    torch.testing.assert_close(trunk[1].running_mean, state["bn1.running_mean"])  # frozen with its statistics
+    assert not trunk[0].weight.requires_grad and not trunk[4][0].conv1.weight.requires_grad  # stem, layer1
+    assert trunk[5][0].conv1.weight.requires_grad and model.roi_heads.box_head.layer4[0].conv1.weight.requires_grad
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    assert model.roi_heads.box_predictor.cls_score.out_features == 21
+    assert list(model.transform.image_mean) == [0.5] * 3  # the backbone run's normalization
+    with pytest.raises(ValueError, match="torchvision \\(ImageNet-style\\) ResNet"):
+        from augrepro.models import build_model
+
+        build_detector(build_model("resnet8", 10), check_recipe(TINY_RECIPE), (0.5,) * 3, (0.25,) * 3)
+
+
+def test_the_schedule_and_the_data_order():
+    recipe = check_recipe({**TINY_RECIPE, "iterations": 100, "milestones": [60, 80], "warmup_iters": 10, "lr": 0.02})
+    assert lr_at(recipe, 0) == pytest.approx(0.02 * 0.001)
+    assert lr_at(recipe, 5) == pytest.approx(0.02 * (0.001 * 0.5 + 0.5))
+    assert lr_at(recipe, 10) == pytest.approx(0.02) and lr_at(recipe, 59) == pytest.approx(0.02)
+    assert lr_at(recipe, 60) == pytest.approx(0.002) and lr_at(recipe, 99) == pytest.approx(0.0002)
+    # the order is a function of (seed, iteration): one pass sees every image once
+    seen = [i for it in range(5) for i, _ in iteration_batch(10, 2, 7, it)]
+    assert sorted(seen) == list(range(10))
+    assert iteration_batch(10, 2, 7, 3) == iteration_batch(10, 2, 7, 3) != iteration_batch(10, 2, 8, 3)
+    with pytest.raises(ValueError, match="milestones is \\[120\\]; expected an increasing list"):
+        check_recipe({**TINY_RECIPE, "milestones": [120]})
+    with pytest.raises(ValueError, match="head is 'c5'"):
+        check_recipe({**TINY_RECIPE, "head": "c5"})
