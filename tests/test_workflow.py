@@ -69,6 +69,12 @@ def test_each_study_counts_its_runs_and_shared_runs_count_once(tmp_path):
     assert set(team.runs()) <= set(cifar.runs())
 
 
+# Runs of the paper with ImageNet given and Stanford Cars not (its official URLs are gone, so a plain
+# checkout has no copy): 1,099 runs in all (README), less the 60 Cars runs of the SnapMix study.
+PAPER_RUNS = 1099 - 60
+IMAGENET_RUNS = 30
+
+
 def test_paper_dry_run_schedules_every_study_once_per_distinct_run(project, tmp_path):
     imagenet = tmp_path / "imagenet"
     imagenet.mkdir()
@@ -78,12 +84,14 @@ def test_paper_dry_run_schedules_every_study_once_per_distinct_run(project, tmp_
     selection = select_from_config({**yaml.safe_load((ROOT / "config/paper.yaml").read_text()),
                                     "data": {"imagenet_path": str(imagenet)}}, ROOT)
     counts = job_counts(result.stdout)
-    assert counts["train"] == len(selection.runs) == 919
-    # CIFAR-10, CIFAR-100, Tiny-ImageNet and the three VOC archives; prepared: those four and ImageNet
-    assert counts["download"] == 6 and counts["prepare"] == 5
+    assert counts["train"] == len(selection.runs) == PAPER_RUNS
+    # CIFAR-10, CIFAR-100, Tiny-ImageNet, the three VOC archives, CUB-200-2011 and FGVC-Aircraft; prepared: the
+    # six datasets among them and ImageNet
+    assert counts["download"] == 8 and counts["prepare"] == 7
     # the plan came first: per study, with GPU-hours
     plan = result.stderr
-    assert "saliencymix_cifar" in plan and "GPU-h" in plan and "all chosen studies (each run once)    919" in plan
+    assert "saliencymix_cifar" in plan and "GPU-h" in plan and f"all chosen studies (each run once)   {PAPER_RUNS}" in plan
+    assert "snapmix_finegrained runs without cars" in plan
 
 
 def test_paper_without_imagenet_skips_that_study_with_one_line_and_runs_the_rest(project):
@@ -91,7 +99,7 @@ def test_paper_without_imagenet_skips_that_study_with_one_line_and_runs_the_rest
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [line for line in result.stderr.splitlines() if "skipped" in line and "saliencymix_imagenet" in line]
     assert lines and "data.imagenet_path" in lines[0]
-    assert job_counts(result.stdout)["train"] == 919 - 30
+    assert job_counts(result.stdout)["train"] == PAPER_RUNS - IMAGENET_RUNS
 
 
 def test_slurm_profile_dry_runs_every_study_with_each_studys_gpus(project, tmp_path):
@@ -100,10 +108,10 @@ def test_slurm_profile_dry_runs_every_study_with_each_studys_gpus(project, tmp_p
     result = snakemake(project, "--profile", "slurm", "--dry-run", "--config", f"data={{imagenet_path: {imagenet}}}")
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
-    assert job_counts(out)["train"] == 919
+    assert job_counts(out)["train"] == PAPER_RUNS
     resources = [line for line in out.splitlines() if "resources:" in line and "gpu=" in line]
-    assert sum("gpu=4" in line for line in resources) == 30  # the ImageNet study's jobs
-    assert sum("gpu=1" in line for line in resources) == 919 - 30 + 60  # and the 60 FGSM and detection jobs
+    assert sum("gpu=4" in line for line in resources) == IMAGENET_RUNS  # the ImageNet study's jobs
+    assert sum("gpu=1" in line for line in resources) == PAPER_RUNS - IMAGENET_RUNS + 60  # and the 60 FGSM and detection jobs
 
 
 def test_paper_dry_run_schedules_the_evaluation_jobs_on_the_runs_checkpoints(project, tmp_path):
