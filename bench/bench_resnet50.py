@@ -31,7 +31,8 @@ from augrepro.augment import Context, build_augmentation
 from augrepro.data.datasets import get_spec
 from augrepro.models import build_model
 from augrepro.train.distributed import Distributed
-from augrepro.train.engine import Numerics, device_name, make_optimizer, train_step
+from augrepro.provenance import device_name
+from augrepro.train.engine import Numerics, make_optimizer, train_step
 
 IMAGENET_TRAIN, IMAGENET_VAL, EPOCHS = 1_281_167, 50_000, 300
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,10 +26,12 @@ from augrepro.data.loader import DeviceData
 from augrepro.data.pipelines import build_pipeline
 from augrepro.io import atomic_torch_save
 from augrepro.models import build_model
-from augrepro.train.engine import Numerics, device_name, evaluate, make_optimizer, train_step
+from augrepro.provenance import device_name
+from augrepro.train.config import Execution
+from augrepro.train.engine import Numerics, evaluate, make_optimizer, train_step
 
 CIFAR_TRAIN_IMAGES, CIFAR_TEST_IMAGES = 50_000, 10_000
-EVAL_BATCH = 500  # training.eval_batch_size's default
+EVAL_BATCH = Execution().eval_batch_size  # training.eval_batch_size's default
 
 
 def sync(device: torch.device) -> None:

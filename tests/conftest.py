@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_ITEMS = ["Snakefile", "workflow", "config", "resources", "report", "slurm", "workstation", "src", "environment.yml"]
+PROJECT_ITEMS = ["workflow", "config", "resources", "report", "slurm", "workstation", "src", "environment.yml", ".test"]
 
 
 def pytest_collection_modifyitems(config, items):

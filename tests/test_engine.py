@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from augrepro.data.prepare import PreparedData, save_prepared
-from augrepro.train import engine
+from augrepro.train import engine, progress
 from augrepro.train.engine import NonFiniteLossError, topk_errors, train_run
 
 
@@ -94,7 +94,7 @@ def test_resumed_run_equals_uninterrupted_run(tiny_npz, tmp_path, monkeypatch):
     run = make_run("saliencymix", variant="official")
     train_run(run, tiny_npz, tmp_path / "straight", EXECUTION, threads=1)
 
-    real_save = engine.atomic_torch_save
+    real_save = progress.atomic_torch_save
     saves = []
 
     def interrupted_save(path, obj):
@@ -103,11 +103,11 @@ def test_resumed_run_equals_uninterrupted_run(tiny_npz, tmp_path, monkeypatch):
         if saves.count("resume.pt") == 2:
             raise KeyboardInterrupt  # killed right after the checkpoint of epoch 2
 
-    monkeypatch.setattr(engine, "atomic_torch_save", interrupted_save)
+    monkeypatch.setattr(progress, "atomic_torch_save", interrupted_save)
     with pytest.raises(KeyboardInterrupt):
         train_run(run, tiny_npz, tmp_path / "resumed", EXECUTION, threads=1)
     assert not (tmp_path / "resumed/metrics.csv").exists()
-    monkeypatch.setattr(engine, "atomic_torch_save", real_save)
+    monkeypatch.setattr(progress, "atomic_torch_save", real_save)
     train_run(run, tiny_npz, tmp_path / "resumed", EXECUTION, threads=1)
 
     assert read_metrics(tmp_path / "straight/metrics.csv") == read_metrics(tmp_path / "resumed/metrics.csv")
@@ -121,7 +121,7 @@ def test_resume_state_of_another_config_is_refused(tiny_npz, tmp_path, monkeypat
         torch.save(obj, path)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(engine, "atomic_torch_save", stop_after_first)
+    monkeypatch.setattr(progress, "atomic_torch_save", stop_after_first)
     with pytest.raises(KeyboardInterrupt):
         train_run(make_run(), tiny_npz, tmp_path, EXECUTION, threads=1)
     monkeypatch.undo()
@@ -420,3 +420,18 @@ def test_batchnorm_replicas_normalize_each_chunk_and_keep_the_first_chunks_runni
     assert all(m.momentum == 0.1 for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
     model.eval()
     assert torch.equal(engine.ReplicaForward(model, model, 2)(x), model(x))  # evaluation: one pass, running stats
+
+
+def test_the_execution_settings_have_one_set_of_defaults():
+    """The config schema's ``training:`` defaults are the Execution dataclass's; unknown keys are refused."""
+    import yaml
+
+    from augrepro.train.config import Execution
+
+    schema = yaml.safe_load((Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml").read_text())
+    properties = schema["properties"]["training"]["properties"]
+    assert {k: v["default"] for k, v in properties.items()} == Execution().as_dict()
+    assert Execution.of({"device": "cpu", "workers": None}) == Execution(device="cpu")
+    assert Execution.of({"workers": 3}).loader_workers(8) == 3 and Execution().loader_workers(8) == 8
+    with pytest.raises(ValueError, match="unknown training setting.*devcie.*valid: device"):
+        Execution.of({"devcie": "cpu"})

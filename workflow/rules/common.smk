@@ -7,15 +7,18 @@ from snakemake.utils import validate
 
 validate(config, schema="../schemas/config.schema.yaml")
 
-# The library lives in src/; make it importable for the workflow itself when it is not installed.
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+# The repository (workflow/Snakefile's parent): the library lives in its src/; make it importable for the
+# workflow itself when it is not installed.
+REPOSITORY = Path(workflow.basedir).parent
+sys.path.insert(0, str(REPOSITORY / "src"))
 from augrepro.data.datasets import DATASETS, get_spec  # noqa: E402
 from augrepro.runs import EvalKey, RunKey, parse_dataset_key  # noqa: E402
 from augrepro.studies import ConfigError, format_plan, plan_rows, select_from_config  # noqa: E402
 from augrepro.train.launch import slurm_resources  # noqa: E402
 
 try:
-    SELECTION = select_from_config(config, workflow.basedir)
+    # config paths: the working directory's when there (a deployed workflow's config/), else the repository's
+    SELECTION = select_from_config(config, REPOSITORY, workdir=Path.cwd())
 except ConfigError as exc:
     raise WorkflowError(f"Invalid config: {exc}")
 
@@ -60,7 +63,12 @@ def get_final_output():
 
 def get_published_tables():
     """The published tables the report compares against (one CSV per table)."""
-    return sorted(str(p) for p in Path(config["published"]).glob("*.csv"))
+    return sorted(str(p) for p in SELECTION.published_dir.glob("*.csv"))
+
+
+def get_published_dir(wildcards, input):
+    """The folder of the published tables, from the report's inputs."""
+    return str(Path(input.published[0]).parent)
 
 
 def get_archive(wildcards):

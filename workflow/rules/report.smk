@@ -19,6 +19,7 @@ rule report:
         "../../environment.yml"
     params:
         studies=get_report_studies(),
+        published_dir=get_published_dir,
     log:
         "results/logs/report.log",
     script:
@@ -48,6 +49,7 @@ rule report_partial:
         state=get_grid_state,
         previews=get_preview_paths(),
         studies=get_report_studies(),
+        published_dir=get_published_dir,
     localrule: True
     conda:
         "../../environment.yml"

@@ -14,7 +14,7 @@ build_report(
     snakemake.input.summary,  # noqa: F821
     snakemake.input.runs,  # noqa: F821
     snakemake.input.curves,  # noqa: F821
-    config["published"],
+    snakemake.params.published_dir,  # noqa: F821
     snakemake.output[0],  # noqa: F821
     studies=snakemake.params.studies,  # noqa: F821
     provenance=workflow_provenance(config, snakemake.params.studies),  # noqa: F821

@@ -22,7 +22,7 @@ build_report(
     out.summary,
     out.runs,
     out.curves,
-    config["published"],
+    snakemake.params.published_dir,  # noqa: F821
     out.html,
     studies=snakemake.params.studies,  # noqa: F821
     provenance={

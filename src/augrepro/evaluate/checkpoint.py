@@ -27,11 +27,11 @@ def load_run_model(checkpoint: str | Path, device: torch.device) -> tuple[dict[s
 def execution_setup(execution: dict[str, Any] | None, threads: int | None, log: Callable[[str], None] | None):
     """(log, device, DataLoader workers) of an evaluation job from the config's execution-only settings
     (``training:``: device, workers) and the job's threads."""
+    from augrepro.train.config import Execution
     from augrepro.train.engine import pick_device
 
-    execution = execution or {}
+    execution = Execution.of(execution)
     if threads:
         torch.set_num_threads(int(threads))
-    device = pick_device(execution.get("device") or "auto")
-    workers = int(execution["workers"] if execution.get("workers") is not None else (threads or 4))
-    return log or (lambda msg: print(msg, file=sys.stderr, flush=True)), device, workers
+    device = pick_device(execution.device)
+    return log or (lambda msg: print(msg, file=sys.stderr, flush=True)), device, execution.loader_workers(threads)

@@ -357,11 +357,11 @@ def run_detection(
     from augrepro.evaluate.checkpoint import load_run_model
     from augrepro.evaluate.voc_map import evaluate_voc
     from augrepro.io import atomic_torch_save, atomic_write_text
-    from augrepro.provenance import describe_environment
+    from augrepro.provenance import describe_environment, device_name
     from augrepro.runs import RunKey, identity_record
     from augrepro.data.datasets import get_spec
     from augrepro.evaluate.checkpoint import execution_setup
-    from augrepro.train.engine import Numerics, Preempted, StopFlag, device_name, normalization
+    from augrepro.train.engine import Numerics, Preempted, StopFlag, normalization
 
     values = check_recipe(recipe)
     log, device, workers = execution_setup(execution, threads, log)

@@ -153,7 +153,7 @@ def run_fgsm(
     from augrepro.io import atomic_write_text
     from augrepro.provenance import describe_environment
     from augrepro.runs import identity_record, RunKey
-    from augrepro.train.engine import device_name
+    from augrepro.provenance import device_name
 
     values = check_recipe(recipe)
     log, device, workers = execution_setup(execution, threads, log)

@@ -61,9 +61,10 @@ class Selection:
     all_studies: dict[str, Study]  # every study file (the report folds away the ones not chosen)
     protocols: dict[str, dict[str, Any]]
     aliases: dict[str, tuple[dict[str, Any], str]]
-    root: Path = Path(".")  # the project folder (where results/ lives)
+    root: Path = Path(".")  # the working directory (where results/ lives)
     evaluations: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # config/evaluations.yaml
     partial: dict[str, str] = field(default_factory=dict)  # chosen, run without some datasets: name -> why
+    published_dir: Path = Path("resources/published")  # the published tables (config key 'published')
     runs: list[RunKey] = field(default_factory=list)  # the union, each run once
     evaluation_jobs: list[EvalKey] = field(default_factory=list)  # the union of the evaluation jobs, each once
     _resolved: dict[RunKey, dict[str, Any]] = field(default_factory=dict, repr=False)
@@ -181,20 +182,45 @@ class Selection:
         return list(dict.fromkeys(k.augmentation for k in self.runs))
 
 
-def select_from_config(config: dict[str, Any], root: str | Path = ".") -> Selection:
-    """Load, check and select; paths in the config are relative to ``root`` (the project folder)."""
+# Files and folders the config names (config keys), by default in the repository.
+CONFIG_PATHS = {
+    "protocols": "config/protocols.yaml",
+    "evaluations": "config/evaluations.yaml",
+    "studies_dir": "config/studies",
+    "published": "resources/published",
+}
+
+
+def config_paths(config: dict[str, Any], root: str | Path, workdir: str | Path | None = None) -> dict[str, Path]:
+    """Where each of :data:`CONFIG_PATHS` is: an absolute path as given; a relative one in the working directory
+    when it exists there (a deployed workflow's own config/, or .test/), else in the repository ``root``."""
+    out = {}
+    for key, default in CONFIG_PATHS.items():
+        path = Path(config.get(key) or default)
+        if not path.is_absolute():
+            here = Path(workdir) / path if workdir is not None else None
+            path = here if here is not None and here.exists() else Path(root) / path
+        out[key] = path
+    return out
+
+
+def select_from_config(config: dict[str, Any], root: str | Path = ".", workdir: str | Path | None = None) -> Selection:
+    """Load, check and select. ``root``: the repository (its config/ and resources/); ``workdir``: where the
+    workflow runs, and results/ lives (default: ``root``); config paths: :func:`config_paths`."""
     root = Path(root)
+    workdir = root if workdir is None else Path(workdir)
     from augrepro.evaluate.recipes import load_evaluations
 
-    protocols = load_protocols(root / config.get("protocols", "config/protocols.yaml"))
-    evaluations = load_evaluations(root / config.get("evaluations", "config/evaluations.yaml"))
-    all_studies = load_studies(root / config.get("studies_dir", "config/studies"))
-    aliases = validate_studies(all_studies, protocols, root / config.get("published", "resources/published"), evaluations)
+    paths = config_paths(config, root, workdir)
+    protocols = load_protocols(paths["protocols"])
+    evaluations = load_evaluations(paths["evaluations"])
+    all_studies = load_studies(paths["studies_dir"])
+    aliases = validate_studies(all_studies, protocols, paths["published"], evaluations)
     check_checksums((config.get("data") or {}).get("checksums"))
     chosen = select(all_studies, config.get("studies", ["demo"]))
     runnable, skipped, partial = [], {}, {}
     for study in chosen:
-        missing = {d: r for d in study.needed_datasets if (r := unavailable_reason(d, config.get("data"), root))}
+        missing = {d: r for d in study.needed_datasets if (r := unavailable_reason(d, config.get("data"), workdir))}
         if not missing:
             runnable.append(study)
         elif set(missing) >= set(study.dataset_names) or not set(missing) <= set(study.dataset_names):
@@ -207,4 +233,5 @@ def select_from_config(config: dict[str, Any], root: str | Path = ".") -> Select
             "no chosen study can run here: "
             + "; ".join(f"{name}: {reason}" for name, reason in skipped.items())
         )
-    return Selection(runnable, skipped, all_studies, protocols, aliases, root, evaluations, partial=partial)
+    return Selection(runnable, skipped, all_studies, protocols, aliases, workdir, evaluations, partial=partial,
+                     published_dir=paths["published"])

@@ -14,18 +14,14 @@ run ends bitwise equal to an uninterrupted one.
 from __future__ import annotations
 
 import bisect
-import csv
-import io
-import json
 import math
 import os
-import random
 import signal
 import sys
 import threading
 import time
 from contextlib import nullcontext
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -33,22 +29,20 @@ import torch
 
 from augrepro import runs
 from augrepro.augment import Context, build_augmentation
-from augrepro.data.datasets import get_spec
 from augrepro.data.file_pipelines import describe_file_pipeline
 from augrepro.data.jpeg import JpegData, choose_decode
 from augrepro.data.loader import DeviceData, FileData
 from augrepro.data.pipelines import build_pipeline
 from augrepro.data.prepare import load_prepared
-from augrepro.io import atomic_torch_save, atomic_write_text
 from augrepro.models import model_of_run
+from augrepro.provenance import describe_environment, device_name
 from augrepro.studies.protocols import replicas_per_process
-from augrepro.provenance import describe_environment
-from augrepro.train.distributed import Distributed
+from augrepro.train.config import EXECUTION_DEFAULTS, Execution, TrainingConfig
+from augrepro.train.distributed import Distributed, Shard
+from augrepro.train.progress import EpochState, Generators, Progress
 
 METRIC_COLUMNS = runs.EPOCH_COLUMNS
-# Execution-only settings (the config's ``training:``): they never change what a run computes beyond the
-# device's arithmetic, and are not part of its identity, so a resume accepts a change of them.
-EXECUTION_DEFAULTS = {"device": "auto", "compile": False, "workers": None, "eval_batch_size": 500, "decode": "auto"}
+__all__ = ["EXECUTION_DEFAULTS", "Execution", "NonFiniteLossError", "Numerics", "Preempted", "StopFlag", "train_run"]
 # 128 + SIGTERM: the shell's convention for "terminated by SIGTERM"; non-zero, so Snakemake retries the
 # job (--retries) and SLURM's requeue resubmits it; either way the next start resumes from resume.pt.
 PREEMPTED_EXIT_CODE = 143
@@ -70,21 +64,6 @@ def pick_device(setting: str) -> torch.device:
     if setting.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"training.device is {setting!r} but no CUDA device is visible; use 'auto' or 'cpu'")
     return torch.device(setting)
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or "cpu"
 
 
 def topk_errors(logits: torch.Tensor, labels: torch.Tensor, ks=(1, 5)) -> list[torch.Tensor]:
@@ -210,38 +189,6 @@ def evaluate(model, data: DeviceData, batch_size: int, accel: Numerics | None = 
     return loss_sum.item() / n, 100.0 * err1.item() / n, 100.0 * err5.item() / n
 
 
-def _numpy_global_state() -> tuple:
-    # The legacy global numpy state holds an array: kept as a list so weights_only loading accepts it.
-    kind, keys, pos, has_gauss, gauss = np.random.get_state(legacy=True)
-    return kind, keys.tolist(), int(pos), int(has_gauss), float(gauss)
-
-
-def _rng_state(gen: torch.Generator, rng: np.random.Generator, rank_gen: torch.Generator | None = None) -> dict:
-    extra = {} if rank_gen is None or rank_gen is gen else {"rank_data": rank_gen.get_state()}
-    return {
-        **extra,
-        "python": random.getstate(),
-        "numpy_global": _numpy_global_state(),
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "data": gen.get_state(),
-        "augment": rng.bit_generator.state,
-    }
-
-
-def _set_rng_state(state: dict, gen: torch.Generator, rng: np.random.Generator, rank_gen: torch.Generator | None = None) -> None:
-    random.setstate(state["python"])
-    kind, keys, pos, has_gauss, gauss = state["numpy_global"]
-    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    gen.set_state(state["data"])
-    rng.bit_generator.state = state["augment"]
-    if "rank_data" in state and rank_gen is not None:
-        rank_gen.set_state(state["rank_data"])
-
-
 def _subset(x: np.ndarray, y: np.ndarray, limit: int | None):
     return (x, y) if limit is None else (x[:limit], y[:limit])
 
@@ -264,41 +211,6 @@ class StopFlag:
     def __exit__(self, *exc) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGTERM, self._previous)
-
-
-class _EpochState:
-    """What a mid-epoch checkpoint must hold to replay the rest of the epoch exactly."""
-
-    def __init__(self, order: torch.Tensor, device: torch.device) -> None:
-        self.order = order
-        self.step = 0
-        self.loss_sum = torch.zeros((), device=device)
-        self.correct = torch.zeros((), device=device)
-        self.step_losses: list[torch.Tensor] = []
-        self.seconds = 0.0
-        self.gpu_seconds = 0.0
-
-    def to_dict(self) -> dict:
-        return {
-            "order": self.order,
-            "step": self.step,
-            "loss_sum": self.loss_sum.detach().cpu(),
-            "correct": self.correct.detach().cpu(),
-            "step_losses": torch.stack(self.step_losses).cpu() if self.step_losses else torch.zeros(0),
-            "seconds": self.seconds,
-            "gpu_seconds": self.gpu_seconds,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict, device: torch.device) -> "_EpochState":
-        state = cls(d["order"], device)
-        state.step = int(d["step"])
-        state.loss_sum = d["loss_sum"].to(device)
-        state.correct = d["correct"].to(device)
-        state.step_losses = list(d["step_losses"].to(device).unbind()) if len(d["step_losses"]) else []
-        state.seconds = float(d["seconds"])
-        state.gpu_seconds = float(d["gpu_seconds"])
-        return state
 
 
 def load_split(data, which: str, recipe: dict, traditional: bool, mean, std, device, workers: int,
@@ -359,282 +271,274 @@ def make_scheduler(optimizer, recipe: dict):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda steps: lr_factor(recipe, steps))
 
 
+
+
+@dataclass
+class Session:
+    """Everything one process trains a run with, built in a fixed order (the seeds before the weights are
+    drawn), so that a run is reproducible and a resumed run equals an uninterrupted one."""
+
+    config: TrainingConfig
+    device: torch.device
+    dist: Distributed
+    numerics: Numerics
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    generators: Generators
+    train: Any  # DeviceData, FileData or JpegData
+    test: Any
+    pipeline: Any  # the batched input pipeline of a '+' pixel dataset, or None
+    input_pipeline: dict | None  # what the training split went through, for meta.json
+    model: torch.nn.Module
+    pretrained: dict | None  # the pretrained weights' provenance
+    train_forward: Callable
+    eval_forward: Callable
+    augmentation: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+
+    @classmethod
+    def create(cls, config: TrainingConfig, data_path, threads: int | None, log: Callable[[str], None]) -> "Session":
+        key, spec, recipe, execution = config.key, config.spec, config.recipe, config.execution
+        if threads:
+            torch.set_num_threads(int(threads))
+        # torchrun's processes: join the group, take this rank's GPU
+        dist, device = Distributed.from_environment(pick_device(execution.device))
+        numerics = Numerics(device, recipe["numerics"])
+        if device.type == "cuda":  # fixed input shapes: let cuDNN pick the fastest convolution algorithms once
+            torch.backends.cudnn.benchmark = True
+        mean, std = normalization(recipe, spec)
+        generators = Generators.seeded(config.seed)
+        train, test = _load_splits(data_path, spec, recipe, key.traditional, mean, std, device,
+                                   execution.loader_workers(threads), execution.decode, log if dist.is_main else _quiet)
+        pipeline = build_pipeline(recipe["pipeline"], spec.image_size) if key.traditional and spec.kind == "pixels" else None
+        if pipeline is not None:
+            input_pipeline = pipeline.describe()
+        elif spec.kind == "files":  # decoded and augmented by the DataLoader workers (augrepro.data.file_pipelines)
+            input_pipeline = describe_file_pipeline(recipe["pipeline"], key.traditional)
+        else:
+            input_pipeline = None
+        model, pretrained = _model(config, log if dist.is_main else _quiet)
+        model = dist.prepare_model(model.to(device), config.batchnorm, device)
+        if numerics.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        forward = torch.compile(dist.wrap(model)) if execution.compile else dist.wrap(model)
+        # evaluation never goes through DistributedDataParallel (each rank evaluates its own part of the split)
+        eval_forward = forward if not dist.enabled else (torch.compile(model) if execution.compile else model)
+        # the source's nn.DataParallel replicas that this process emulates (its share of them under torchrun)
+        train_forward = ReplicaForward(forward, model, replicas_per_process(recipe, dist.world_size))
+        # this rank's pipeline and mixing draws (the run's own generators in a single process)
+        generators.rank_data, generators.augment = dist.rank_generators(config.seed, generators.data, generators.augment)
+        augmentation = build_augmentation(config.method, config.method_params, spec)
+        optimizer = make_optimizer(model, recipe, device)
+        return cls(config, device, dist, numerics, mean, std, generators, train, test, pipeline, input_pipeline,
+                   model, pretrained, train_forward, eval_forward, augmentation, optimizer, make_scheduler(optimizer, recipe))
+
+    def save(self, progress: Progress, epoch: int, epoch_state: EpochState | None = None) -> None:
+        progress.save(epoch, self.model, self.optimizer, self.scheduler, self.generators, epoch_state)
+
+
+def _quiet(msg: str) -> None:
+    """The log of every rank but rank 0."""
+
+
+def _model(config: TrainingConfig, log) -> tuple[torch.nn.Module, dict | None]:
+    """The run's model, with the protocol's pretrained weights in its backbone (their provenance) if any."""
+    model = model_of_run(config.run, config.spec.num_classes)
+    if not config.pretrained_tag:
+        return model, None
+    from augrepro.models.pretrained import load_pretrained
+
+    provenance = load_pretrained(model, config.pretrained_file, config.key.model, config.pretrained_tag)
+    log(f"loaded {provenance['weights']} from {config.pretrained_file} into the backbone; {provenance['head']}")
+    return model, provenance
+
+
+class _GpuTimer:
+    """GPU time of a stretch of work (CUDA events; nothing on the CPU)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.events = None
+        if device.type == "cuda":
+            self.events = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            self.events[0].record()
+
+    def seconds(self) -> float:
+        if self.events is None:
+            return 0.0
+        self.events[1].record()
+        self.events[1].synchronize()
+        return self.events[0].elapsed_time(self.events[1]) / 1000.0
+
+
+def train_one_epoch(session: Session, epoch: int, state: EpochState, stop: StopFlag, progress: Progress) -> float:
+    """Train ``epoch`` from ``state`` (a fresh epoch, or the one SIGTERM interrupted) to its end; returns its
+    training seconds. At a SIGTERM between two steps, resume.pt is written and :class:`Preempted` raised."""
+    config, dist = session.config, session.dist
+    ctx = Context(session.mean, session.std, session.generators.rank_data, session.generators.augment, epoch=epoch,
+                  model=session.model)
+    shard: Shard = dist.shard(state.order, config.batch_size)  # this rank's part of each step (all of it in one process)
+    segment_start = time.perf_counter()
+    gpu = _GpuTimer(session.device)
+    from tqdm import tqdm
+
+    bar = tqdm(total=shard.steps, initial=state.step, desc=f"epoch {epoch}/{config.epochs}", file=sys.stderr,
+               mininterval=1.0 if sys.stderr.isatty() else 10.0, leave=False, disable=not dist.is_main)
+    batches = session.train.iterate(shard.order, state.step, shard.batch, session.generators.rank_data, session.pipeline)
+    for x, y in batches:
+        mixed, logits, loss = train_step(session.train_forward, session.optimizer, session.augmentation, x, y, ctx,
+                                         session.numerics, shard.loss_scale(state.step))
+        state.step_losses.append(loss.detach())
+        state.loss_sum += loss.detach() * len(y)
+        state.correct += mixed.correct(logits.detach(), y)
+        state.step += 1
+        bar.update(1)
+        # Checked after a whole step, before the next batch draws anything from the generators; all ranks agree
+        # on it (a SIGTERM to any rank stops every rank at this same step).
+        if dist.any(stop.requested) and state.step < shard.steps:
+            bar.close()
+            state.seconds += time.perf_counter() - segment_start
+            session.save(progress, epoch, state)
+            raise Preempted(
+                f"SIGTERM in epoch {epoch} at step {state.step}/{shard.steps}: state saved to {progress.path}; "
+                f"exiting with code {PREEMPTED_EXIT_CODE}; the next start resumes from here"
+            )
+    bar.close()
+    _check_finite(torch.stack(state.step_losses), epoch, dist)
+    state.gpu_seconds += gpu.seconds()
+    return state.seconds + time.perf_counter() - segment_start
+
+
+def _check_finite(losses: torch.Tensor, epoch: int, dist: Distributed) -> None:
+    finite = torch.isfinite(losses)
+    if dist.any(not bool(finite.all())):
+        where = "on another rank"
+        if not bool(finite.all()):
+            step = int((~finite).nonzero()[0]) + 1
+            where = f"{losses[step - 1].item()} at epoch {epoch}, step {step}"
+        raise NonFiniteLossError(
+            f"loss became {where}" + (f" (rank {dist.rank})" if dist.enabled else "") + "; "
+            "stopping without writing outputs (lower training.lr or check the method's parameters)"
+        )
+
+
+def evaluate_epoch(session: Session, epoch: int, lr: float, state: EpochState, train_seconds: float) -> dict[str, float]:
+    """After an epoch's training: step the lr schedule, evaluate on the test split, and return the epoch's row."""
+    dist = session.dist
+    session.scheduler.step()
+    eval_start = time.perf_counter()
+    dist.broadcast_buffers(session.model)  # rank 0's BatchNorm statistics, the ones it checkpoints
+    test_loss, top1, top5 = evaluate(session.eval_forward, session.test, session.config.execution.eval_batch_size,
+                                     session.numerics, dist)
+    loss_sum, correct = dist.sum(torch.stack([state.loss_sum, state.correct])) if dist.enabled else (state.loss_sum, state.correct)
+    n = len(session.train)
+    return {
+        "epoch": epoch,
+        "lr": lr,
+        "train_loss": loss_sum.item() / n,
+        "train_top1_error": 100.0 * (1.0 - correct.item() / n),
+        "test_loss": test_loss,
+        "test_top1_error": top1,
+        "test_top5_error": top5,
+        "epoch_seconds": train_seconds + time.perf_counter() - eval_start,
+    }
+
+
 def train_run(
     run: dict[str, Any],
     data_path: str | os.PathLike,
     out_dir: str | os.PathLike,
-    execution: dict[str, Any] | None = None,
+    execution: dict[str, Any] | Execution | None = None,
     threads: int | None = None,
     log: Callable[[str], None] | None = None,
     pretrained: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Train the run described by ``run`` (see :func:`augrepro.studies.study.resolve_run`: its identity, method
-    and the protocol's values under ``recipe``); ``execution`` holds the execution-only settings
-    (:data:`EXECUTION_DEFAULTS`: device, compile, workers, eval_batch_size). ``pretrained``: the weights file
-    of a protocol with ``pretrained:`` (``augrepro.models.pretrained``), loaded into the backbone; the head
-    stays new."""
-    wall_start = time.perf_counter()
+    and the protocol's values under ``recipe``); ``execution``: the execution-only settings (:class:`Execution`).
+    ``pretrained``: the weights file of a protocol with ``pretrained:`` (``augrepro.models.pretrained``), loaded
+    into the backbone; the head stays new. Returns the epoch rows, timing and meta it wrote."""
+    started = time.perf_counter()
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    recipe = run["recipe"]
-    execution = {**EXECUTION_DEFAULTS, **{k: v for k, v in (execution or {}).items() if v is not None}}
-    key = runs.RunKey(run["protocol"], run["dataset_key"], run["model"], run["augmentation"], int(run["seed"]))
-    spec = get_spec(key.dataset)
-    if recipe.get("pretrained") and pretrained is None:
-        from augrepro.models.pretrained import weights_file
-
-        raise ValueError(
-            f"protocol {key.protocol!r} starts from pretrained {recipe['pretrained']!r} weights: give the file "
-            f"{weights_file(key.model, recipe['pretrained'])} (the workflow's pretrained rule fetches it into "
-            "results/pretrained/; python -m augrepro.train takes --pretrained)"
-        )
-    if pretrained is not None and not recipe.get("pretrained"):
-        raise ValueError(f"protocol {key.protocol!r} has no 'pretrained:', but a weights file was given ({pretrained})")
-    seed = key.seed
-    if threads:
-        torch.set_num_threads(int(threads))
-    device = pick_device(execution["device"])
-    # torchrun's processes: join the group, take this rank's GPU; only rank 0 logs and writes
-    dist, device = Distributed.from_environment(device)
-    if not dist.is_main:
-        log = lambda msg: None  # noqa: E731
-    accel = Numerics(device, recipe["numerics"])
-    if device.type == "cuda":  # fixed input shapes: let cuDNN pick the fastest convolution algorithms once
-        torch.backends.cudnn.benchmark = True
-    mean, std = normalization(recipe, spec)
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    rng = np.random.default_rng(seed)
-
-    workers = int(execution["workers"] if execution["workers"] is not None else (threads or 4))
-    train, test = _load_splits(data_path, spec, recipe, key.traditional, mean, std, device, workers, execution["decode"], log)
-    pipeline = build_pipeline(recipe["pipeline"], spec.image_size) if key.traditional and spec.kind == "pixels" else None
-    if pipeline is not None:
-        input_pipeline = pipeline.describe()
-    elif spec.kind == "files":  # decoded and augmented by the DataLoader workers (augrepro.data.file_pipelines)
-        input_pipeline = describe_file_pipeline(recipe["pipeline"], key.traditional)
-    else:
-        input_pipeline = None
-
-    model = model_of_run(run, spec.num_classes)
-    provenance = None
-    if recipe.get("pretrained"):
-        from augrepro.models.pretrained import load_pretrained
-
-        provenance = load_pretrained(model, pretrained, key.model, recipe["pretrained"])
-        log(f"loaded {provenance['weights']} from {pretrained} into the backbone; {provenance['head']}")
-    model = model.to(device)
-    batchnorm = recipe.get("batchnorm", "per_replica")
-    model = dist.prepare_model(model, batchnorm, device)
-    if accel.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    forward = torch.compile(dist.wrap(model)) if execution["compile"] else dist.wrap(model)
-    # evaluation never goes through DistributedDataParallel (each rank evaluates its own part of the split)
-    eval_forward = forward if not dist.enabled else (torch.compile(model) if execution["compile"] else model)
-    # the source's nn.DataParallel replicas that this process emulates (its share of them under torchrun)
-    train_forward = ReplicaForward(forward, model, replicas_per_process(recipe, dist.world_size))
-    # this rank's pipeline and mixing draws (the run's own generators in a single process)
-    rank_gen, rng = dist.rank_generators(seed, gen, rng)
-    augmentation = build_augmentation(run["method"], run["method_params"], spec)
-    optimizer = make_optimizer(model, recipe, device)
-    scheduler = make_scheduler(optimizer, recipe)
-    epochs, batch_size = int(recipe["epochs"]), int(recipe["batch_size"])
-    steps = train.num_batches(batch_size)
-
-    rows: list[dict[str, float]] = []
-    totals = {"train_seconds": 0.0, "eval_seconds": 0.0, "gpu_seconds": 0.0, "images": 0, "previous_wall_seconds": 0.0}
-    start_epoch, partial = 1, None
-    resume_path = out / runs.RESUME_FILE
-    if resume_path.exists():
-        state = torch.load(resume_path, map_location=device, weights_only=True)
-        if state["run"] != run:
-            raise RuntimeError(
-                f"{resume_path} belongs to a different configuration; delete it to start this run afresh"
-            )
-        dist.check_resume(state, resume_path)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        _set_rng_state(dist.mine(state["rng"]), gen, rng, rank_gen)
-        rows, totals = state["metrics"], state["totals"]
-        start_epoch = state["epoch"] + 1
-        if state["partial"] is not None:
-            partial = _EpochState.from_dict(dist.mine(state["partial"]), device)
-            start_epoch = state["epoch"]
-            log(f"resuming from {resume_path} in epoch {start_epoch} after step {partial.step}/{steps}")
-        else:
-            log(f"resuming from {resume_path} after epoch {state['epoch']}")
-
-    def save_state(epoch: int, epoch_state: _EpochState | None) -> None:
-        # every rank's random streams and partial sums, gathered; rank 0 writes, the others wait for it
-        rng_states = dist.per_rank(_rng_state(gen, rng, rank_gen))
-        partial_states = dist.per_rank(epoch_state.to_dict()) if epoch_state is not None else None
-        if dist.is_main:
-            atomic_torch_save(
-                resume_path,
-                {
-                    "run": run,
-                    "epoch": epoch,
-                    "world_size": dist.world_size,
-                    "partial": partial_states,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "rng": rng_states,
-                    "metrics": rows,
-                    "totals": {
-                        **totals,
-                        "previous_wall_seconds": totals["previous_wall_seconds"] + time.perf_counter() - wall_start,
-                    },
-                },
-            )
-        dist.barrier()
-
-    described = augmentation.describe()
-    rank_devices = dist.all_gather(device_name(device))
-    log(
-        f"run {key.label()}: {described['method']} {described['params']} on {device} ({device_name(device)}), "
-        f"{len(train)} train / {len(test)} test images, {epochs} epochs, pipeline "
-        f"{input_pipeline if input_pipeline is not None else 'none'}, bf16 {accel.bf16}, "
-        f"channels_last {accel.channels_last}, compile {bool(execution['compile'])}"
-        + (f", {dist.world_size} processes ({dist.backend}, batchnorm {batchnorm})" if dist.enabled else "")
-    )
-    from tqdm import tqdm
-
+    config = TrainingConfig.of(run, execution, pretrained)
+    session = Session.create(config, data_path, threads, log)
+    if not session.dist.is_main:
+        log = _quiet  # only rank 0 logs and writes
+    progress = Progress(out_dir, run, session.dist, started)
+    progress.resume(session.model, session.optimizer, session.scheduler, session.generators, session.device, log,
+                    session.train.num_batches(config.batch_size))
+    rank_devices = session.dist.all_gather(device_name(session.device))
+    log(_describe_start(session))
     with StopFlag() as stop:
-        for epoch in range(start_epoch, epochs + 1):
-            lr = optimizer.param_groups[0]["lr"]
-            ctx = Context(mean, std, rank_gen, rng, epoch=epoch, model=model)
-            es = partial if partial is not None else _EpochState(train.epoch_order(gen), device)
-            partial = None
-            shard = dist.shard(es.order, batch_size)  # this rank's part of each step (all of it in one process)
-            segment_start = time.perf_counter()
-            if device.type == "cuda":
-                gpu_start, gpu_end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                gpu_start.record()
-            bar = tqdm(
-                total=shard.steps,
-                initial=es.step,
-                desc=f"epoch {epoch}/{epochs}",
-                file=sys.stderr,
-                mininterval=1.0 if sys.stderr.isatty() else 10.0,
-                leave=False,
-                disable=not dist.is_main,
-            )
-            for x, y in train.iterate(shard.order, es.step, shard.batch, rank_gen, pipeline):
-                mixed, logits, loss = train_step(train_forward, optimizer, augmentation, x, y, ctx, accel, shard.loss_scale(es.step))
-                es.step_losses.append(loss.detach())
-                es.loss_sum += loss.detach() * len(y)
-                es.correct += mixed.correct(logits.detach(), y)
-                es.step += 1
-                bar.update(1)
-                # Checked after a whole step, before the next batch draws anything from the generators; all
-                # ranks agree on it (a SIGTERM to any rank stops every rank at this same step).
-                if dist.any(stop.requested) and es.step < shard.steps:
-                    bar.close()
-                    es.seconds += time.perf_counter() - segment_start
-                    save_state(epoch, es)
-                    raise Preempted(
-                        f"SIGTERM in epoch {epoch} at step {es.step}/{shard.steps}: state saved to {resume_path}; "
-                        f"exiting with code {PREEMPTED_EXIT_CODE}; the next start resumes from here"
-                    )
-            bar.close()
-            losses = torch.stack(es.step_losses)
-            finite = torch.isfinite(losses)
-            if dist.any(not bool(finite.all())):
-                where = "on another rank"
-                if not bool(finite.all()):
-                    step = int((~finite).nonzero()[0]) + 1
-                    where = f"{losses[step - 1].item()} at epoch {epoch}, step {step}"
-                raise NonFiniteLossError(
-                    f"loss became {where}" + (f" (rank {dist.rank})" if dist.enabled else "") + "; "
-                    "stopping without writing outputs (lower training.lr or check the method's parameters)"
-                )
-            if device.type == "cuda":
-                gpu_end.record()
-                gpu_end.synchronize()
-                es.gpu_seconds += gpu_start.elapsed_time(gpu_end) / 1000.0
-            train_seconds = es.seconds + time.perf_counter() - segment_start
-            scheduler.step()
-            eval_start = time.perf_counter()
-            dist.broadcast_buffers(model)  # rank 0's BatchNorm statistics, the ones it checkpoints
-            test_loss, top1, top5 = evaluate(eval_forward, test, int(execution["eval_batch_size"]), accel, dist)
-            loss_sum, correct = dist.sum(torch.stack([es.loss_sum, es.correct])) if dist.enabled else (es.loss_sum, es.correct)
-            eval_seconds = time.perf_counter() - eval_start
-            totals["train_seconds"] += train_seconds
-            totals["eval_seconds"] += eval_seconds
-            totals["gpu_seconds"] += es.gpu_seconds
-            totals["images"] += len(train)
-            row = {
-                "epoch": epoch,
-                "lr": lr,
-                "train_loss": loss_sum.item() / len(train),
-                "train_top1_error": 100.0 * (1.0 - correct.item() / len(train)),
-                "test_loss": test_loss,
-                "test_top1_error": top1,
-                "test_top5_error": top5,
-                "epoch_seconds": train_seconds + eval_seconds,
-            }
-            rows.append(row)
-            log(
-                f"epoch {epoch}/{epochs} lr {lr:.4g} train_loss {row['train_loss']:.4f} "
-                f"train_err {row['train_top1_error']:.2f} test_loss {test_loss:.4f} "
-                f"test_top1_err {top1:.2f} test_top5_err {top5:.2f} ({row['epoch_seconds']:.1f}s)"
-            )
-            save_state(epoch, None)
-            if dist.any(stop.requested) and epoch < epochs:
-                raise Preempted(
-                    f"SIGTERM after epoch {epoch}: state saved to {resume_path}; "
-                    f"exiting with code {PREEMPTED_EXIT_CODE}; the next start resumes from here"
-                )
+        for epoch in range(progress.start_epoch, config.epochs + 1):
+            lr = session.optimizer.param_groups[0]["lr"]
+            state = progress.take_partial() or EpochState(session.train.epoch_order(session.generators.data), session.device)
+            train_seconds = train_one_epoch(session, epoch, state, stop, progress)
+            row = evaluate_epoch(session, epoch, lr, state, train_seconds)
+            progress.record(row, train_seconds, row["epoch_seconds"] - train_seconds, state.gpu_seconds, len(session.train))
+            log(_describe_epoch(row, config.epochs))
+            session.save(progress, epoch)
+            if session.dist.any(stop.requested) and epoch < config.epochs:
+                raise Preempted(f"SIGTERM after epoch {epoch}: state saved to {progress.path}; exiting with code "
+                                f"{PREEMPTED_EXIT_CODE}; the next start resumes from here")
+    timing, meta = _timing(session, progress, rank_devices), _meta(session, progress)
+    progress.write_outputs(session.model, config.epochs, timing, meta)
+    session.dist.close()
+    log(f"done: best test top-1 error {min(r['test_top1_error'] for r in progress.rows):.2f} %, "
+        f"{timing['images_per_second']:.0f} images/s, {timing['wall_seconds']:.1f} s wall")
+    return {"metrics": progress.rows, "timing": timing, "meta": meta}
 
-    wall = totals["previous_wall_seconds"] + (time.perf_counter() - wall_start)
-    timing = {
-        "wall_seconds": wall,
+
+def _describe_start(session: Session) -> str:
+    config, described, dist = session.config, session.augmentation.describe(), session.dist
+    return (
+        f"run {config.key.label()}: {described['method']} {described['params']} on {session.device} "
+        f"({device_name(session.device)}), {len(session.train)} train / {len(session.test)} test images, "
+        f"{config.epochs} epochs, pipeline {session.input_pipeline if session.input_pipeline is not None else 'none'}, "
+        f"bf16 {session.numerics.bf16}, channels_last {session.numerics.channels_last}, "
+        f"compile {bool(config.execution.compile)}"
+        + (f", {dist.world_size} processes ({dist.backend}, batchnorm {config.batchnorm})" if dist.enabled else "")
+    )
+
+
+def _describe_epoch(row: dict[str, float], epochs: int) -> str:
+    return (
+        f"epoch {row['epoch']}/{epochs} lr {row['lr']:.4g} train_loss {row['train_loss']:.4f} "
+        f"train_err {row['train_top1_error']:.2f} test_loss {row['test_loss']:.4f} "
+        f"test_top1_err {row['test_top1_error']:.2f} test_top5_err {row['test_top5_error']:.2f} "
+        f"({row['epoch_seconds']:.1f}s)"
+    )
+
+
+def _timing(session: Session, progress: Progress, rank_devices: list) -> dict[str, Any]:
+    totals, device = progress.totals, session.device
+    return {
+        "wall_seconds": progress.wall_seconds(),
         "train_seconds": totals["train_seconds"],
         "eval_seconds": totals["eval_seconds"],
         "gpu_seconds": totals["gpu_seconds"] if device.type == "cuda" else None,
         "images_per_second": totals["images"] / max(totals["train_seconds"], 1e-9),
         "device": device.type,
         "device_name": device_name(device),
-        "epochs": epochs,
-        "bf16": accel.bf16,
-        "channels_last": accel.channels_last,
-        "compile": bool(execution["compile"]),
+        "epochs": session.config.epochs,
+        "bf16": session.numerics.bf16,
+        "channels_last": session.numerics.channels_last,
+        "compile": bool(session.config.execution.compile),
         # data-parallel runs: images_per_second counts every rank's images, gpu_seconds are rank 0's
-        "world_size": dist.world_size,
+        "world_size": session.dist.world_size,
         "rank_device_names": rank_devices,
     }
-    meta = {
-        "run": runs.identity_record(key, run["method"], described["variant"]),
-        "config": run,
-        "execution": execution,
+
+
+def _meta(session: Session, progress: Progress) -> dict[str, Any]:
+    config, described = session.config, session.augmentation.describe()
+    return {
+        "run": runs.identity_record(config.key, config.method, described["variant"]),
+        "config": config.run,
+        "execution": config.execution.as_dict(),
         "method": described,
-        "pipeline": input_pipeline,
-        "pretrained": provenance,
-        "loader": train.describe() if hasattr(train, "describe") else None,
-        "distributed": dist.describe(batchnorm, batch_size // dist.world_size),
+        "pipeline": session.input_pipeline,
+        "pretrained": session.pretrained,
+        "loader": session.train.describe() if hasattr(session.train, "describe") else None,
+        "distributed": session.dist.describe(config.batchnorm, config.batch_size // session.dist.world_size),
         **describe_environment(),
     }
-    if dist.is_main:
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=METRIC_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()})
-        files = runs.RUN_FILES
-        atomic_torch_save(out / files["checkpoint"], {"run": run, "epoch": epochs, "model": model.state_dict()})
-        atomic_write_text(out / files["timing"], json.dumps(timing, indent=2) + "\n")
-        atomic_write_text(out / files["meta"], json.dumps(meta, indent=2, default=str) + "\n")
-        atomic_write_text(out / files["metrics"], buf.getvalue())
-        resume_path.unlink(missing_ok=True)
-    dist.close()
-    log(
-        f"done: best test top-1 error {min(r['test_top1_error'] for r in rows):.2f} %, "
-        f"{timing['images_per_second']:.0f} images/s, {wall:.1f} s wall"
-    )
-    return {"metrics": rows, "timing": timing, "meta": meta}

@@ -1,0 +1,114 @@
+"""What a training run is given: the run (its identity and its protocol's values) and the execution settings.
+
+:class:`Execution` is the config's ``training:`` (workflow/schemas/config.schema.yaml): how a run is executed,
+never what it computes, so it is not part of the run's identity. :class:`TrainingConfig` is one resolved run
+(:func:`augrepro.studies.study.resolve_run`) with the values the engine reads, each default stated once here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Mapping
+
+from augrepro.data.datasets import DatasetSpec, get_spec
+from augrepro.runs import RunKey
+
+
+@dataclass(frozen=True)
+class Execution:
+    """Execution-only settings shared by every run (the schema's ``training:``; its defaults must equal these)."""
+
+    device: str = "auto"  # auto (the GPU when there is one) | cpu | cuda | cuda:N
+    compile: bool = False  # torch.compile the model
+    workers: int | None = None  # DataLoader workers for file datasets; None: the job's threads (4 without)
+    eval_batch_size: int = 500  # the per-epoch evaluation's batch (no effect on results)
+    decode: str = "auto"  # file datasets: auto | device | workers (augrepro.data.jpeg.choose_decode)
+
+    @classmethod
+    def of(cls, settings: Mapping[str, Any] | "Execution" | None = None) -> "Execution":
+        """From the config's mapping; a key set to None keeps its default, an unknown key is refused."""
+        if isinstance(settings, Execution):
+            return settings
+        settings = dict(settings or {})
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(set(settings) - set(names))
+        if unknown:
+            raise ValueError(f"unknown training setting(s) {', '.join(unknown)}; valid: {', '.join(names)}")
+        return cls(**{k: v for k, v in settings.items() if v is not None})
+
+    def loader_workers(self, threads: int | None) -> int:
+        """DataLoader workers: the setting, else the job's threads, else 4."""
+        return int(self.workers if self.workers is not None else (threads or 4))
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+EXECUTION_DEFAULTS = Execution().as_dict()
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """One resolved run as the engine trains it: ``run`` is kept whole (it is the run's identity in resume.pt
+    and checkpoint.pt); the rest are the values read from it, with their defaults."""
+
+    run: dict[str, Any]
+    key: RunKey
+    spec: DatasetSpec
+    execution: Execution
+    pretrained_file: str | None = None
+
+    @classmethod
+    def of(cls, run: dict[str, Any], execution: Mapping[str, Any] | Execution | None = None,
+           pretrained: str | os.PathLike | None = None) -> "TrainingConfig":
+        """Check that ``pretrained`` (a weights file) is given exactly when the protocol starts from pretrained
+        weights; the message names the file to give."""
+        key = RunKey(run["protocol"], run["dataset_key"], run["model"], run["augmentation"], int(run["seed"]))
+        tag = run["recipe"].get("pretrained")
+        if tag and pretrained is None:
+            from augrepro.models.pretrained import weights_file
+
+            raise ValueError(
+                f"protocol {key.protocol!r} starts from pretrained {tag!r} weights: give the file "
+                f"{weights_file(key.model, tag)} (the workflow's pretrained rule fetches it into "
+                "results/pretrained/; python -m augrepro.train takes --pretrained)"
+            )
+        if pretrained is not None and not tag:
+            raise ValueError(f"protocol {key.protocol!r} has no 'pretrained:', but a weights file was given ({pretrained})")
+        return cls(run, key, get_spec(key.dataset), Execution.of(execution),
+                   None if pretrained is None else str(pretrained))
+
+    @property
+    def recipe(self) -> dict[str, Any]:
+        """The protocol's resolved values (config/protocols.yaml)."""
+        return self.run["recipe"]
+
+    @property
+    def seed(self) -> int:
+        return self.key.seed
+
+    @property
+    def epochs(self) -> int:
+        return int(self.recipe["epochs"])
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.recipe["batch_size"])
+
+    @property
+    def batchnorm(self) -> str:
+        """BatchNorm over several processes: per_replica (the default, as DataParallel) or sync."""
+        return self.recipe.get("batchnorm", "per_replica")
+
+    @property
+    def pretrained_tag(self) -> str | None:
+        return self.recipe.get("pretrained")
+
+    @property
+    def method(self) -> str:
+        return self.run["method"]
+
+    @property
+    def method_params(self) -> dict[str, Any]:
+        return self.run["method_params"]

@@ -1,0 +1,204 @@
+"""Where a training run is: its random streams, its epochs so far, resume.pt, and its final outputs.
+
+``resume.pt`` holds the full state (model, optimizer, scheduler, epoch, every random stream, the metrics
+so far, and a partial epoch's sums when SIGTERM stopped it mid-epoch); it is written atomically after every
+epoch and at SIGTERM, read back when a job starts where it exists, and removed when the run's outputs are
+written. Under torchrun every rank's random streams and partial sums are gathered and rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from augrepro import runs
+from augrepro.io import atomic_torch_save, atomic_write_text
+
+
+@dataclass
+class Generators:
+    """Every random stream of a run: Python's, numpy's and torch's global ones (seeded), ``data`` (the epoch
+    order, the same on every rank), ``augment`` (the mixing method's numpy draws) and ``rank_data`` (this
+    rank's pipeline and mixing draws in torch: ``data`` itself in a single process)."""
+
+    data: torch.Generator
+    augment: np.random.Generator
+    rank_data: torch.Generator
+
+    @classmethod
+    def seeded(cls, seed: int) -> "Generators":
+        """Seed the global streams and make the run's own; a run's weights are drawn after this."""
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        data = torch.Generator().manual_seed(seed)
+        return cls(data, np.random.default_rng(seed), data)
+
+    def state(self) -> dict[str, Any]:
+        extra = {} if self.rank_data is self.data else {"rank_data": self.rank_data.get_state()}
+        return {
+            **extra,
+            "python": random.getstate(),
+            "numpy_global": _numpy_global_state(),
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "data": self.data.get_state(),
+            "augment": self.augment.bit_generator.state,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        random.setstate(state["python"])
+        kind, keys, pos, has_gauss, gauss = state["numpy_global"]
+        np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
+        torch.set_rng_state(state["torch"])
+        if state["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+        self.data.set_state(state["data"])
+        self.augment.bit_generator.state = state["augment"]
+        if "rank_data" in state:
+            self.rank_data.set_state(state["rank_data"])
+
+
+def _numpy_global_state() -> tuple:
+    # The legacy global numpy state holds an array: kept as a list so weights_only loading accepts it.
+    kind, keys, pos, has_gauss, gauss = np.random.get_state(legacy=True)
+    return kind, keys.tolist(), int(pos), int(has_gauss), float(gauss)
+
+
+class EpochState:
+    """One epoch in progress: its order, the steps done, the sums so far; what a mid-epoch checkpoint holds
+    to replay the rest of the epoch exactly."""
+
+    def __init__(self, order: torch.Tensor, device: torch.device) -> None:
+        self.order = order
+        self.step = 0
+        self.loss_sum = torch.zeros((), device=device)
+        self.correct = torch.zeros((), device=device)
+        self.step_losses: list[torch.Tensor] = []
+        self.seconds = 0.0
+        self.gpu_seconds = 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "order": self.order,
+            "step": self.step,
+            "loss_sum": self.loss_sum.detach().cpu(),
+            "correct": self.correct.detach().cpu(),
+            "step_losses": torch.stack(self.step_losses).cpu() if self.step_losses else torch.zeros(0),
+            "seconds": self.seconds,
+            "gpu_seconds": self.gpu_seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict, device: torch.device) -> "EpochState":
+        state = cls(d["order"], device)
+        state.step = int(d["step"])
+        state.loss_sum = d["loss_sum"].to(device)
+        state.correct = d["correct"].to(device)
+        state.step_losses = list(d["step_losses"].to(device).unbind()) if len(d["step_losses"]) else []
+        state.seconds = float(d["seconds"])
+        state.gpu_seconds = float(d["gpu_seconds"])
+        return state
+
+
+class Progress:
+    """A run's epochs so far (``rows``), its time totals, and the epoch to start from; loads and saves
+    resume.pt and writes the final outputs (rank 0)."""
+
+    def __init__(self, out_dir: str | Path, run: dict[str, Any], dist, started: float | None = None) -> None:
+        """``started``: when this start of the run began (time.perf_counter()), for its wall time."""
+        self.out = Path(out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.run, self.dist = run, dist
+        self.path = self.out / runs.RESUME_FILE
+        self.started = time.perf_counter() if started is None else started
+        self.rows: list[dict[str, float]] = []
+        self.totals = {"train_seconds": 0.0, "eval_seconds": 0.0, "gpu_seconds": 0.0, "images": 0,
+                       "previous_wall_seconds": 0.0}
+        self.start_epoch = 1
+        self.partial: EpochState | None = None  # the epoch SIGTERM stopped, to finish first
+
+    def resume(self, model, optimizer, scheduler, generators: Generators, device, log, steps: int) -> None:
+        """Continue from resume.pt when there is one (of this very run and world size)."""
+        if not self.path.exists():
+            return
+        state = torch.load(self.path, map_location=device, weights_only=True)
+        if state["run"] != self.run:
+            raise RuntimeError(f"{self.path} belongs to a different configuration; delete it to start this run afresh")
+        self.dist.check_resume(state, self.path)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generators.restore(self.dist.mine(state["rng"]))
+        self.rows, self.totals = state["metrics"], state["totals"]
+        self.start_epoch = state["epoch"] + 1
+        if state["partial"] is not None:
+            self.partial = EpochState.from_dict(self.dist.mine(state["partial"]), device)
+            self.start_epoch = state["epoch"]
+            log(f"resuming from {self.path} in epoch {self.start_epoch} after step {self.partial.step}/{steps}")
+        else:
+            log(f"resuming from {self.path} after epoch {state['epoch']}")
+
+    def take_partial(self) -> EpochState | None:
+        """The interrupted epoch to finish (once), or None."""
+        partial, self.partial = self.partial, None
+        return partial
+
+    def wall_seconds(self) -> float:
+        """Wall time of the run over all its starts."""
+        return self.totals["previous_wall_seconds"] + time.perf_counter() - self.started
+
+    def save(self, epoch: int, model, optimizer, scheduler, generators: Generators,
+             epoch_state: EpochState | None = None) -> None:
+        """Write resume.pt after ``epoch`` (or inside it, with ``epoch_state``): every rank's random streams and
+        partial sums, gathered; rank 0 writes, the others wait for it."""
+        rng_states = self.dist.per_rank(generators.state())
+        partial_states = self.dist.per_rank(epoch_state.to_dict()) if epoch_state is not None else None
+        if self.dist.is_main:
+            atomic_torch_save(self.path, {
+                "run": self.run,
+                "epoch": epoch,
+                "world_size": self.dist.world_size,
+                "partial": partial_states,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": rng_states,
+                "metrics": self.rows,
+                "totals": {**self.totals, "previous_wall_seconds": self.wall_seconds()},
+            })
+        self.dist.barrier()
+
+    def record(self, row: dict[str, float], train_seconds: float, eval_seconds: float, gpu_seconds: float,
+               images: int) -> None:
+        """One finished epoch: its metrics row and its times."""
+        self.totals["train_seconds"] += train_seconds
+        self.totals["eval_seconds"] += eval_seconds
+        self.totals["gpu_seconds"] += gpu_seconds
+        self.totals["images"] += images
+        self.rows.append(row)
+
+    def write_outputs(self, model, epochs: int, timing: dict, meta: dict) -> None:
+        """metrics.csv, checkpoint.pt, timing.json and meta.json, each atomically (rank 0); then resume.pt goes."""
+        if not self.dist.is_main:
+            return
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=runs.EPOCH_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for r in self.rows:
+            writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()})
+        files = runs.RUN_FILES
+        atomic_torch_save(self.out / files["checkpoint"], {"run": self.run, "epoch": epochs, "model": model.state_dict()})
+        atomic_write_text(self.out / files["timing"], json.dumps(timing, indent=2) + "\n")
+        atomic_write_text(self.out / files["meta"], json.dumps(meta, indent=2, default=str) + "\n")
+        atomic_write_text(self.out / files["metrics"], buf.getvalue())
+        self.path.unlink(missing_ok=True)
