@@ -217,25 +217,27 @@ class _ChunkViews:
     blur: tuple[torch.Tensor, ...]  # 3 planes
 
     @classmethod
-    def of(cls, ws: _Workspace, m: int) -> _ChunkViews:
+    def of(cls, workspace: _Workspace, count: int) -> _ChunkViews:
+        """The views for the first ``count`` (m) images of the workspace's buffers."""
         side, half = _SIDE, _HALF
-        spectrum, abs_parts, angles = ws.spectrum[:, :m], ws.abs_parts[:, :m], ws.angles[:, :m]
-        cos_sin_half, cos_sin = ws.cos_sin_half[:, :, :m], ws.cos_sin[:, :m]
-        log_padded, row_sums, back = ws.log_padded[:m], ws.row_sums[:m], ws.back[:m]
+        spectrum, abs_parts = workspace.spectrum[:, :count], workspace.abs_parts[:, :count]
+        angles = workspace.angles[:, :count]
+        cos_sin_half, cos_sin = workspace.cos_sin_half[:, :, :count], workspace.cos_sin[:, :count]
+        log_padded, row_sums, back = workspace.log_padded[:count], workspace.row_sums[:count], workspace.back[:count]
         inside = log_padded[:, 1 : side + 1, 1 : side + 1]
         return cls(
-            atan_coeffs=ws.atan_coeffs,
-            right_angles=ws.right_angles,
-            rgb=ws.rgb[:m],
-            gray=ws.gray[:m],
-            small=ws.small[:m],
+            atan_coeffs=workspace.atan_coeffs,
+            right_angles=workspace.right_angles,
+            rgb=workspace.rgb[:count],
+            gray=workspace.gray[:count],
+            small=workspace.small[:count],
             spectrum=spectrum,
             re=spectrum[0],
             im=spectrum[1],
             abs_parts=abs_parts,
             abs_re=abs_parts[0],
             abs_im=abs_parts[1],
-            scratch=tuple(ws.scratch[:, :m]),
+            scratch=tuple(workspace.scratch[:, :count]),
             angles=angles,
             below=(angles[0], angles[1]),
             cos_half=cos_sin_half[0],
@@ -252,7 +254,7 @@ class _ChunkViews:
             row_sums=row_sums,
             row_windows=tuple(row_sums[:, i : i + side] for i in range(3)),
             log_amplitude=inside,
-            residual=ws.residual[:m],
+            residual=workspace.residual[:count],
             cos_sin=cos_sin,
             cos_sin_direct=(cos_sin[..., :half], cos_sin_half[:, 0]),
             cos_sin_mirror_source=cos_sin_half[:, 1, :, :, _MIRRORED],
@@ -260,12 +262,12 @@ class _ChunkViews:
             cos_sin_mirror_target_row0=cos_sin[:, :, 0, half:],
             cos_plane=cos_sin[0],
             sin_plane=cos_sin[1],
-            spectrum64=ws.spectrum64[:m],
-            spectrum128=ws.spectrum128[:m],
+            spectrum64=workspace.spectrum64[:count],
+            spectrum128=workspace.spectrum128[:count],
             back=back,
             back_re=back[..., 0],
             back_im=back[..., 1],
-            blur=tuple(ws.blur[:, :m]),
+            blur=tuple(workspace.blur[:, :count]),
         )
 
 
