@@ -100,9 +100,10 @@ def check_recipe(recipe: dict[str, Any], where: str = "detection recipe") -> dic
     expect("momentum", number(values["momentum"]) and 0 <= values["momentum"] < 1, "a number in [0, 1)")
     expect("weight_decay", number(values["weight_decay"]) and values["weight_decay"] >= 0, "a number >= 0")
     expect("gamma", number(values["gamma"]) and 0 < values["gamma"] <= 1, "a number in (0, 1]")
-    ms = values["milestones"]
-    expect("milestones", isinstance(ms, list) and all(positive_int(m) for m in ms) and ms == sorted(ms)
-           and all(m < values["iterations"] for m in ms), "an increasing list of iterations below 'iterations'")
+    milestones = values["milestones"]
+    expect("milestones", isinstance(milestones, list) and all(positive_int(m) for m in milestones)
+           and milestones == sorted(milestones) and all(m < values["iterations"] for m in milestones),
+           "an increasing list of iterations below 'iterations'")
     expect("warmup_iters", isinstance(values["warmup_iters"], int) and values["warmup_iters"] >= 0, "an integer >= 0")
     expect("warmup_factor", number(values["warmup_factor"]) and 0 < values["warmup_factor"] <= 1, "a number in (0, 1]")
     sizes = values["min_size"]
@@ -113,8 +114,9 @@ def check_recipe(recipe: dict[str, Any], where: str = "detection recipe") -> dic
     if values["head"] == "fpn":  # one size per pyramid level: layer1-layer4 and the max-pooled level
         expect("anchor_sizes", len(anchors) == 5, "five sizes with head fpn, one per pyramid level")
     expect("metric", values["metric"] in METRICS, f"one of {', '.join(METRICS)}")
-    thr = values["iou_thresholds"]
-    expect("iou_thresholds", isinstance(thr, list) and thr and all(number(t) and 0 < t < 1 for t in thr), "a list of IoUs in (0, 1)")
+    thresholds = values["iou_thresholds"]
+    expect("iou_thresholds", isinstance(thresholds, list) and thresholds
+           and all(number(t) and 0 < t < 1 for t in thresholds), "a list of IoUs in (0, 1)")
     expect("numerics", values["numerics"] in ("auto", "fp32", "bf16"), "one of auto, fp32, bf16")
     return values
 

@@ -71,10 +71,10 @@ def fgsm_accuracy(
 
     was_training = model.training
     model.eval()
-    grads = [p.requires_grad for p in model.parameters()]
-    for p in model.parameters():  # only the input's gradient is needed
-        p.requires_grad_(False)
-    clean = adversarial = n = 0
+    requires_grad = [param.requires_grad for param in model.parameters()]
+    for param in model.parameters():  # only the input's gradient is needed
+        param.requires_grad_(False)
+    clean = adversarial = seen = 0
     try:
         bar = tqdm(total=total, desc="FGSM", unit="img", file=sys.stderr, mininterval=10.0 if not sys.stderr.isatty() else 1.0)
         for x, y in batches:
@@ -83,18 +83,19 @@ def fgsm_accuracy(
             adv = fgsm_perturb(model, x, y, epsilon, clip)
             with torch.no_grad():
                 adversarial += int((model(adv).argmax(1) == y).sum())
-            n += len(y)
+            seen += len(y)
             bar.update(len(y))
         bar.close()
     finally:
-        for p, g in zip(model.parameters(), grads):
-            p.requires_grad_(g)
+        for param, required in zip(model.parameters(), requires_grad):
+            param.requires_grad_(required)
         model.train(was_training)
-    if n == 0:
+    if seen == 0:
         raise ValueError("FGSM: the test split is empty")
     if log:
-        log(f"FGSM eps {epsilon:.6g}: clean top-1 {100.0 * clean / n:.2f} %, under attack {100.0 * adversarial / n:.2f} % ({n} images)")
-    return {"images": n, "clean_top1_accuracy": 100.0 * clean / n, "fgsm_top1_accuracy": 100.0 * adversarial / n}
+        log(f"FGSM eps {epsilon:.6g}: clean top-1 {100.0 * clean / seen:.2f} %, "
+            f"under attack {100.0 * adversarial / seen:.2f} % ({seen} images)")
+    return {"images": seen, "clean_top1_accuracy": 100.0 * clean / seen, "fgsm_top1_accuracy": 100.0 * adversarial / seen}
 
 
 def check_recipe(recipe: dict[str, Any], where: str = "fgsm recipe") -> dict[str, Any]:
