@@ -115,7 +115,7 @@ def check_recipe(recipe: dict[str, Any], where: str = "fgsm recipe") -> dict[str
     return values
 
 
-def _test_batches(run: dict[str, Any], data_path, batch_size: int, device: torch.device, workers: int):
+def pixel_test_batches(run: dict[str, Any], data_path, batch_size: int, device: torch.device, workers: int):
     """The run's test split through the evaluation transform its training used (the engine's
     :func:`~augrepro.train.engine.load_split`), as [0, 1] images on ``device``: (batches, count, (mean, std),
     the transform in words). The loaders yield normalized images; ``x * std + mean`` undoes that (within
@@ -134,9 +134,9 @@ def _test_batches(run: dict[str, Any], data_path, batch_size: int, device: torch
     else:
         fixed = recipe.get("eval_transform")
         transform = f"Resize {fixed['resize']}, CenterCrop {fixed['crop']}" if fixed else "none (the images as stored)"
-    m = torch.tensor(mean, device=device).view(1, 3, 1, 1)
-    s = torch.tensor(std, device=device).view(1, 3, 1, 1)
-    batches = ((x * s + m, y) for x, y in split.eval_batches(batch_size))
+    mean_t = torch.tensor(mean, device=device).view(1, 3, 1, 1)
+    std_t = torch.tensor(std, device=device).view(1, 3, 1, 1)
+    batches = ((x * std_t + mean_t, y) for x, y in split.eval_batches(batch_size))
     return batches, len(split), (mean, std), transform
 
 
@@ -160,10 +160,10 @@ def run_fgsm(
     log, device, workers = execution_setup(execution, threads, log)
     start = time.perf_counter()
     run, model = load_run_model(checkpoint, device)
-    batches, n, (mean, std), transform = _test_batches(run, data_path, values["batch_size"], device, workers)
+    batches, count, (mean, std), transform = pixel_test_batches(run, data_path, values["batch_size"], device, workers)
     key = RunKey(run["protocol"], run["dataset_key"], run["model"], run["augmentation"], int(run["seed"]))
-    log(f"FGSM on run {key.label()}: {n} test images, eps {values['epsilon']:.6g}, clip {values['clip']}, on {device}")
-    result = fgsm_accuracy(Normalized(model, mean, std).to(device), batches, values["epsilon"], values["clip"], n, log)
+    log(f"FGSM on run {key.label()}: {count} test images, eps {values['epsilon']:.6g}, clip {values['clip']}, on {device}")
+    result = fgsm_accuracy(Normalized(model, mean, std).to(device), batches, values["epsilon"], values["clip"], count, log)
     out = {
         "run": identity_record(key, run["method"], run["method_params"].get("variant")),
         "recipe": recipe.get("name"),
