@@ -188,8 +188,8 @@ def build_detector(resnet: torch.nn.Module, recipe: dict[str, Any], mean, std, n
         )
     resnet = _freeze_batchnorm(resnet)
     for module in (resnet.conv1, resnet.layer1):  # stem and layer1 frozen; bn1 is frozen above
-        for p in module.parameters():
-            p.requires_grad_(False)
+        for param in module.parameters():
+            param.requires_grad_(False)
     common = dict(
         num_classes=None,
         min_size=tuple(recipe["min_size"]),
@@ -456,8 +456,8 @@ def run_detection(
     test_start = time.perf_counter()
     detections = detect(model, index, index.test, values["test_batch_size"], device, workers, accel, log)
     ground_truth = []
-    for i in index.test:
-        boxes, labels, difficult = index.objects(int(i))
+    for image in index.test:
+        boxes, labels, difficult = index.objects(int(image))
         ground_truth.append({"boxes": boxes, "labels": labels, "difficult": difficult})
     thresholds = tuple(values["iou_thresholds"])
     result = evaluate_voc(detections, ground_truth, len(index.classes), thresholds, values["metric"] == "voc07")
@@ -470,8 +470,8 @@ def run_detection(
         "metric": ("VOC07 11-point AP" if values["metric"] == "voc07" else "all-point AP")
         + f" per class, mean over classes; IoU thresholds {list(thresholds)}; difficult objects ignored",
         "ap_per_class": {
-            f"{t:.2f}": {c: (None if math.isnan(a) else 100.0 * a) for c, a in zip(index.classes, result.ap[i])}
-            for i, t in enumerate(thresholds)
+            f"{threshold:.2f}": {cls: (None if math.isnan(ap) else 100.0 * ap) for cls, ap in zip(index.classes, result.ap[row])}
+            for row, threshold in enumerate(thresholds)
         },
         "train_images": int(len(index.train)),
         "test_images": int(len(index.test)),
