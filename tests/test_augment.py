@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 from augrepro.models import build_model
 import torch.nn.functional as F
 
-from augrepro.augment import AUGMENTATIONS, Context, MixResult, build_augmentation
+from augrepro.augment import AUGMENTATIONS, Augmentation, Context, MixResult, build_augmentation
 from augrepro.augment.boxes import box_masks
 from augrepro.data import get_spec
 from augrepro.data.demo import build_arrays
@@ -539,3 +540,58 @@ def test_build_refuses_unknown_saliencymix_variant():
     message = str(info.value)
     assert "foo" in message and "official" in message and "paper" in message
     assert build("saliencymix", variant="paper").variant == "paper"
+
+
+@pytest.mark.parametrize("method", ["baseline", "mixup", "cutmix", "ricap", "snapmix"])
+def test_default_bind_does_nothing(method):
+    """Augmentation.bind is a hook that does nothing unless a method needs the dataset: the methods that inherit
+    it are left exactly as built, whatever the dataset, and build_augmentation calls it without asking."""
+    cls = AUGMENTATIONS.get(method)
+    assert cls.bind is Augmentation.bind
+    aug = cls()
+    before = copy.deepcopy(vars(aug))
+    for name in ("cifar10", "tinyimagenet", "imagenet"):
+        assert aug.bind(get_spec(name)) is None
+        assert vars(aug) == before
+    assert vars(build_augmentation(method, {}, get_spec("tinyimagenet"))) == before
+
+
+@pytest.mark.parametrize("mode", ["per_sample", "per_batch"])
+@pytest.mark.parametrize("version, pair", [("hybridmix_v1", "mixup"), ("hybridmix_v2", "saliencymix"), ("hybridmix_v3", "cutmix")])
+def test_hybridmix_builds_its_sub_methods_once(version, pair, mode):
+    """HybridMix's T_s (SalfMix, with this method's n, r, pool) and T_t (its two-image method) are built with the
+    method: the same objects on every call, not rebuilt per batch."""
+    aug = build(version, mode=mode, r=0.4, pool=False)
+    salfmix, pair_mixer = aug.salfmix, aug.pair_mixer
+    assert type(salfmix) is AUGMENTATIONS.get("salfmix") and type(pair_mixer) is AUGMENTATIONS.get(pair)
+    assert (salfmix.n, salfmix.r, salfmix.pool, salfmix.first_epoch) == (None, 0.4, False, 1)
+    assert pair_mixer.prob == aug.prob
+    model = build_model("resnet8", 10)
+    x, y = normalize(random_uint8(8, 1)), torch.randint(0, 10, (8,), generator=torch.Generator().manual_seed(1))
+    for seed in (0, 1):
+        ctx = ctx_for(seed)
+        ctx.model, ctx.epoch = model, 2
+        assert is_mixed(aug(x, y, ctx))
+        assert aug.salfmix is salfmix and aug.pair_mixer is pair_mixer
+
+
+def test_hybridmix_bind_binds_its_sub_methods():
+    """HybridMix.bind binds both sub-methods to the dataset: T_t's own checks run (SaliencyMix's official
+    variant refuses another detector), and each sub-method is bound to the very dataset given."""
+    with pytest.raises(ValueError, match="official variant uses fine_grained"):
+        build("hybridmix_v2", mode="per_batch", saliencymix="official", saliency="spectral_residual")
+    bound = []
+
+    def noting(cls):
+        class Noting(cls):  # the real sub-method, noting the dataset it is bound to
+            def bind(self, spec) -> None:
+                bound.append((cls.name, spec.name))
+                super().bind(spec)
+
+        return Noting
+
+    aug = build("hybridmix_v3")
+    aug.salfmix = noting(type(aug.salfmix))(n=aug.n, r=aug.r, pool=aug.pool, first_epoch=1)
+    aug.pair_mixer = noting(type(aug.pair_mixer))(beta=aug.beta, prob=aug.prob)
+    aug.bind(get_spec("tinyimagenet"))
+    assert bound == [("salfmix", "tinyimagenet"), ("cutmix", "tinyimagenet")]

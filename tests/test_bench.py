@@ -14,7 +14,8 @@ from conftest import ROOT
 CASES = {
     "bench_train.py": (["--models", "resnet8", "--methods", "baseline", "saliencymix", "--steps", "1", "--batch", "8"],
                        ["img/s", "eval img/s", "h/200 ep", "saliencymix", "paper"]),
-    "bench_saliency.py": (["--repeats", "1", "--batch", "4"], ["fine_grained", "spectral_residual", "peak<=1px"]),
+    "bench_saliency.py": (["--repeats", "1", "--batch", "4", "--design"],
+                          ["fine_grained", "spectral_residual", "peak<=1px", "chunk", "cube root", "exact resize"]),
     "bench_methods.py": (["--repeats", "1", "--methods", "baseline,cutmix"], ["training step", "cutmix", "/ step"]),
     "bench_report.py": (["--runs", "4", "--epochs", "3"], ["aggregate + render"]),
     "bench_load_prepared.py": (["--repeats", "1"], ["load #1"]),

@@ -145,7 +145,7 @@ def test_file_datasets_give_the_evaluation_crop_before_normalization(tmp_path, p
     from PIL import Image
     from torchvision import transforms as T
 
-    from augrepro.evaluate.fgsm import _test_batches
+    from augrepro.evaluate.fgsm import pixel_test_batches
 
     rng = np.random.default_rng(0)
     files = []
@@ -156,7 +156,7 @@ def test_file_datasets_give_the_evaluation_crop_before_normalization(tmp_path, p
     data = tmp_path / "data.npz"
     save_prepared(PreparedData(None, np.arange(3), None, np.arange(3), ["a", "b", "c"], np.array(files), np.array(files)), data)
     run = {"dataset": "imagenet", "recipe": {"pipeline": pipeline, "normalize": {"mean": list(MEAN), "std": list(STD)}}}
-    batches, n, _, transform = _test_batches(run, data, 3, torch.device("cpu"), 0)
+    batches, n, _, transform = pixel_test_batches(run, data, 3, torch.device("cpu"), 0)
     x, y = next(iter(batches))
     if pipeline["name"] == "imagenet":
         steps = [T.Resize(256), T.CenterCrop(224)]

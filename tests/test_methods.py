@@ -534,11 +534,11 @@ def test_hybridmix_per_sample_follows_algorithm_2(version):
     assert len(set(z.tolist())) < 32  # drawn with replacement (a permutation would have no repeat)
     # the same draws, replayed step by step with Algorithm 2's pieces
     ctx = ctx_for(5, model)
-    saliency = aug._first.saliency_map(x, y, ctx)
+    saliency = aug.salfmix.saliency_map(x, y, ctx)
     partner = torch.randint(0, 32, (32,), generator=ctx.generator)
     assert torch.equal(partner, z)
-    x1 = aug._first.self_mix(x, saliency, ctx.generator).images
-    x2 = aug._first.self_mix(x[partner], saliency[partner], ctx.generator).images
+    x1 = aug.salfmix.self_mix(x, saliency, ctx.generator).images
+    x2 = aug.salfmix.self_mix(x[partner], saliency[partner], ctx.generator).images
     if version == "hybridmix_v1":
         lam = res.lam[:, None, None, None]
         assert torch.allclose(res.images, lam * x1 + (1 - lam) * x2, atol=1e-6)
@@ -614,7 +614,7 @@ def test_salfmix_without_average_pooling_takes_the_salient_pixel_not_the_salient
     assert (most.tolist(), k) == ([[16, 0]], 8)
     most, _, k = extreme_cells(saliency, build("salfmix", pool=False).cells(32))
     assert (most.tolist(), k) == ([[5, 30]], 1)
-    assert build("hybridmix_v3", pool=False)._first.cells(64) == 64  # 64 x 64 on Tiny-ImageNet
+    assert build("hybridmix_v3", pool=False).salfmix.cells(64) == 64  # 64 x 64 on Tiny-ImageNet
 
 
 @pytest.mark.parametrize("method", ["salfmix", "cutout_saliency", "hybridmix_v1", "hybridmix_v3"])

@@ -102,7 +102,8 @@ def test_new_cifar_models_match_published_parameter_counts():
 
     # SalfMix paper section 5.1 gives 11 M, 24 M and 43 M: equal at that precision.
     assert [round(millions(n, 10)) for n in ("preactresnet18", "preactresnet50", "preactresnet101")] == [11, 24, 43]
-    # CutMix code / REFERENCE.md: PyramidNet-110 (alpha 64) 1.7 M; PyramidNet-200 (alpha 240) 26.8 M: within 1 %.
+    # SalfMix paper §5.2: PyramidNet-110 (alpha 64) 1.7 M; CutMix paper Table 3: PyramidNet-200 (alpha 240) 26.8 M;
+    # within 1 %.
     assert abs(millions("pyramidnet110", 10) - 1.7) / 1.7 < 0.01
     assert abs(millions("pyramidnet200", 100) - 26.8) / 26.8 < 0.01
 

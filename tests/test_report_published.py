@@ -78,7 +78,7 @@ def test_saliencymix_spot_values(pub):
     c = cell(pub, "saliencymix_cifar.csv", "wrn28_10", "saliencymix", "cifar100", traditional=True)
     assert (c["mean"], c["std"], c["runs"]) == (pytest.approx(16.56), pytest.approx(0.17), 5)
     c = cell(pub, "saliencymix_cifar.csv", "resnet18", "baseline", "cifar10", traditional=True)
-    assert (c["mean"], c["std"]) == (pytest.approx(4.72), pytest.approx(0.21))  # the authors', not 003's 4.27
+    assert (c["mean"], c["std"]) == (pytest.approx(4.72), pytest.approx(0.21))  # the authors', not the literature review's 4.27
     c = cell(pub, "saliencymix_cifar.csv", "resnet50", "baseline", "cifar10", traditional=False)
     assert (c["mean"], c["std"]) == (pytest.approx(12.14), pytest.approx(0.95))
     c = cell(pub, "saliencymix_cifar.csv", "wrn28_10", "puzzlemix", "cifar100", traditional=True)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+import saliency_oracles
 from augrepro.saliency import METHODS, saliency_maps
 from augrepro.saliency import cvops
 from augrepro.saliency import fine_grained as fg_module
@@ -128,12 +129,12 @@ def test_cart_to_polar_reproduces_opencvs_fast_atan():
     rng = np.random.default_rng(3)
     x, y = rng.normal(size=(64, 64)) * 1e3, rng.normal(size=(64, 64)) * 1e3
     mag, ang = cv2.cartToPolar(x, y)
-    ours_mag, ours_ang = cvops.cart_to_polar_64f(torch.from_numpy(x), torch.from_numpy(y))
+    ours_mag, ours_ang = saliency_oracles.cart_to_polar_64f(torch.from_numpy(x), torch.from_numpy(y))
     assert np.array_equal(ours_mag.numpy(), mag)
     assert np.abs(ours_ang.numpy() - ang).max() < 2e-6  # float32 ulps, vs 1.6e-4 for the exact atan2
     assert np.abs(np.mod(np.arctan2(y, x), 2 * np.pi) - ang).max() > 1e-4
     px, py = cv2.polarToCart(mag, ang)
-    ox, oy = cvops.polar_to_cart_64f(ours_mag, ours_ang)
+    ox, oy = saliency_oracles.polar_to_cart_64f(ours_mag, ours_ang)
     assert np.abs(ox.numpy() - px).max() <= 1e-6 * np.abs(px).max()
     assert np.abs(oy.numpy() - py).max() <= 1e-6 * np.abs(py).max()
 
@@ -145,12 +146,12 @@ def test_a_wrong_scale_set_breaks_agreement(neighbourhoods, photo_sets, opencv_m
     images = photo_sets["crops64"][:40]
     assert torch.equal(saliency_maps(images), opencv_maps[("fine_grained", "crops64")][:40])
     monkeypatch.setattr(fg_module, "NEIGHBOURHOODS", neighbourhoods)
-    fg_module._plan.cache_clear()
+    fg_module.neighbourhood_plan.cache_clear()
     try:
         assert not torch.equal(saliency_maps(images), opencv_maps[("fine_grained", "crops64")][:40])
     finally:
         monkeypatch.undo()
-        fg_module._plan.cache_clear()
+        fg_module.neighbourhood_plan.cache_clear()
 
 
 # --- interface -----------------------------------------------------------------------------------
@@ -177,8 +178,8 @@ def test_flat_images_match_opencv(method):
 def test_default_backend_is_torch_and_batch_results_do_not_depend_on_chunking():
     from augrepro.saliency import fine_grained as fg, spectral_residual as sr_module
 
-    n = fg._CHUNK_PIXELS // (32 * 32) + 10  # more than one CPU chunk of either method's work
-    assert n > sr_module._CHUNK_CPU_THREADS
+    n = fg.CHUNK_PIXELS // (32 * 32) + 10  # more than one CPU chunk of either method's work
+    assert n > sr_module.CHUNK_CPU_THREADS
     images = photo_crops(n, 32, 32, seed=5)
     whole = saliency_maps(images)
     assert torch.equal(whole, saliency_maps(images, "fine_grained", backend="torch"))

@@ -146,7 +146,7 @@ def test_a_salient_square_on_a_uniform_background_peaks_inside_it(size, box, col
 
 
 def test_batched_equals_per_image():
-    n = ft._CHUNK_PIXELS // (32 * 32) + 7  # more than one CPU chunk
+    n = ft.CHUNK_PIXELS // (32 * 32) + 7  # more than one CPU chunk
     images = photo_crops(n, 32, 32, seed=15)
     whole = saliency_maps(images, "frequency_tuned")
     singles = torch.cat([saliency_maps(images[i : i + 1], "frequency_tuned") for i in range(n)])

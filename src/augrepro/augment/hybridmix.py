@@ -56,13 +56,15 @@ class _HybridMix(Augmentation):
     # ``mix_pairs(self, x1, x2, ctx) -> (images, lam, boxes)`` (T_t per sample, Algorithm 2 line 12).
 
     def __post_init__(self) -> None:
-        # the sub-methods, built once (not dataclass fields: they are not parameters)
-        self._first = SalfMix(n=self.n, r=self.r, pool=self.pool, first_epoch=1)
-        self._second = self.pair_method()
+        # The sub-methods, built once here and bound once in ``bind`` (not dataclass fields: not parameters):
+        # ``salfmix`` is T_s (SalfMix, applied from this method's own ``first_epoch``), ``pair_mixer`` is T_t.
+        self.salfmix = SalfMix(n=self.n, r=self.r, pool=self.pool, first_epoch=1)
+        self.pair_mixer = self.pair_method()
 
     def bind(self, spec) -> None:
-        check_patch_params(self.name, self.n, self.r, spec.image_size)
-        self._second.bind(spec)
+        check_patch_params(self.name, self.n, self.r, spec.image_size)  # the error names this method
+        self.salfmix.bind(spec)
+        self.pair_mixer.bind(spec)
 
     @property
     def variant(self) -> str:
@@ -72,18 +74,18 @@ class _HybridMix(Augmentation):
         return True
 
     def saliency_map(self, images, labels, ctx: Context):
-        return self._first.saliency_map(images, labels, ctx)
+        return self.salfmix.saliency_map(images, labels, ctx)
 
     def __call__(self, images, labels, ctx: Context) -> MixResult:
         if ctx.epoch < self.first_epoch:
             return identity(images)
-        saliency = self._first.saliency_map(images, labels, ctx)
+        saliency = self.salfmix.saliency_map(images, labels, ctx)
         if self.mode == "per_batch":
-            return self._second(self._first.self_mix(images, saliency, ctx.generator).images, labels, ctx)
+            return self.pair_mixer(self.salfmix.self_mix(images, saliency, ctx.generator).images, labels, ctx)
         n = images.shape[0]
         partner = to_device(torch.randint(0, n, (n,), generator=ctx.generator), images.device)  # line 8
-        x1 = self._first.self_mix(images, saliency, ctx.generator).images  # line 10
-        x2 = self._first.self_mix(images[partner], saliency[partner], ctx.generator).images  # line 11
+        x1 = self.salfmix.self_mix(images, saliency, ctx.generator).images  # line 10
+        x2 = self.salfmix.self_mix(images[partner], saliency[partner], ctx.generator).images  # line 11
         mixed, lam, boxes = self.mix_pairs(x1, x2, ctx)  # line 12
         apply = to_device(torch.rand(n, generator=ctx.generator) < self.prob, images.device)
         mixed = torch.where(apply[:, None, None, None], mixed, x1)

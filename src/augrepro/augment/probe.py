@@ -45,7 +45,7 @@ def preserved_state(model: nn.Module) -> Iterator[None]:
             module.training = training
 
 
-# SalfMix (seed 002, section 4.2, equations (2) and (3)): g = dL(f(x), y)/dx with L the cross-entropy of
+# SalfMix paper §4.2, equations (2) and (3): g = dL(f(x), y)/dx with L the cross-entropy of
 # the model being trained; M_ij = max_c |g(i, j, c)|.
 def input_gradient_saliency(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """N x H x W map ``max_c |d CE / d x|`` from one extra forward/backward w.r.t. the input only.

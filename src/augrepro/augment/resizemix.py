@@ -19,7 +19,7 @@ from augrepro.transfer import device_tensor, to_device
 @register("resizemix")
 @dataclass
 class ResizeMix(Augmentation):
-    alpha: float = param(0.1, low=0.0, high=1.0, low_open=True)  # lower bound of the scale (ResizeMix configs/cifar10_wrs.py; seed 002 section 5.1)
+    alpha: float = param(0.1, low=0.0, high=1.0, low_open=True)  # lower bound of the scale (ResizeMix configs/cifar10_wrs.py; SalfMix paper §5.1)
     beta: float = param(0.8, low=0.0, high=1.0, low_open=True)  # upper bound of the scale
     prob: float = probability(1.0)  # the released CIFAR configs resize-mix every batch (cutmix prob 0.0)
     source = "ResizeMix code run_apis/trainer.py (resizemix branch) and tools/utils.py getbox_new"

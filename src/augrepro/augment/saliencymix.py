@@ -4,12 +4,13 @@
 lam ~ Beta(beta, beta), one permutation, the fine-grained saliency of ``images[index[0]]`` computed
 on the *normalized float* tensor, one box around its peak pasted from every shuffled source image,
 lam recomputed from the clipped area.
-``paper``: as the paper text describes (seed 001, "Our approach"): per sample, the saliency of that
-sample's source image computed on its uint8 pixels, a box of the batch's size around its peak.
+``paper``: as the paper describes it (the SaliencyMix slides, "Our Approach"): per sample, the saliency of
+that sample's source image computed on its uint8 pixels, a box of the batch's size around its peak.
 
-Ablations of the paper variant (seed 001, "Our approach" slide, figures (c)/(d)): ``saliency`` picks the
-detector (``augrepro.saliency.METHODS``: ``fine_grained``, Montabone & Soto; ``spectral_residual``, Hou & Zhang;
-``frequency_tuned``, Achanta et al. CVPR 2009; the slide's fourth, BASNet, a trained network, is not provided)
+Ablations of the paper variant (the SaliencyMix slides' second "Our Approach" slide, figures (c)/(d)):
+``saliency`` picks the detector (``augrepro.saliency.METHODS``: ``fine_grained``, Montabone & Soto;
+``spectral_residual``, Hou & Zhang; ``frequency_tuned``, Achanta et al. CVPR 2009; the slide's fourth,
+BASNet, a trained network, is not provided)
 and ``style`` the source and target patch mixing style:
 ``salient_to_corresponding`` (the method: the source's salient box pasted at the same place),
 ``salient_to_salient``, ``salient_to_nonsalient``, ``nonsalient_to_salient``, ``nonsalient_to_nonsalient``.
@@ -48,7 +49,7 @@ class SaliencyMix(Augmentation):
     beta: float = beta_parameter(1.0)
     prob: float = probability(0.5)  # salmix_prob of the released CIFAR code
     saliency: str = param("fine_grained", choices=METHODS)  # paper variant only (any of METHODS); the official variant is fine-grained
-    style: str = param("salient_to_corresponding", choices=STYLES)  # paper variant only: the mixing-style ablation (seed 001)
+    style: str = param("salient_to_corresponding", choices=STYLES)  # paper variant only: the mixing-style ablation (SaliencyMix slides)
     source = "SaliencyMix_CIFAR/saliencymix.py (official) / SaliencyMix paper section 3 (paper)"
 
     def bind(self, spec) -> None:
@@ -59,7 +60,9 @@ class SaliencyMix(Augmentation):
 
     def saliency_map(self, images, labels, ctx: Context):
         if self.variant == "official":
-            return None  # the released code's map of the float tensor is meaningless (see REFERENCE.md)
+            # the released code's map of the normalized float tensor (SaliencyMix_CIFAR/saliencymix.py,
+            # saliency_bbox) is nearly unrelated to the image: no map to show
+            return None
         return saliency_maps(ctx.denormalize(images), self.saliency)
 
     def __call__(self, images, labels, ctx: Context) -> MixResult:

@@ -100,9 +100,10 @@ def check_recipe(recipe: dict[str, Any], where: str = "detection recipe") -> dic
     expect("momentum", number(values["momentum"]) and 0 <= values["momentum"] < 1, "a number in [0, 1)")
     expect("weight_decay", number(values["weight_decay"]) and values["weight_decay"] >= 0, "a number >= 0")
     expect("gamma", number(values["gamma"]) and 0 < values["gamma"] <= 1, "a number in (0, 1]")
-    ms = values["milestones"]
-    expect("milestones", isinstance(ms, list) and all(positive_int(m) for m in ms) and ms == sorted(ms)
-           and all(m < values["iterations"] for m in ms), "an increasing list of iterations below 'iterations'")
+    milestones = values["milestones"]
+    expect("milestones", isinstance(milestones, list) and all(positive_int(m) for m in milestones)
+           and milestones == sorted(milestones) and all(m < values["iterations"] for m in milestones),
+           "an increasing list of iterations below 'iterations'")
     expect("warmup_iters", isinstance(values["warmup_iters"], int) and values["warmup_iters"] >= 0, "an integer >= 0")
     expect("warmup_factor", number(values["warmup_factor"]) and 0 < values["warmup_factor"] <= 1, "a number in (0, 1]")
     sizes = values["min_size"]
@@ -113,8 +114,9 @@ def check_recipe(recipe: dict[str, Any], where: str = "detection recipe") -> dic
     if values["head"] == "fpn":  # one size per pyramid level: layer1-layer4 and the max-pooled level
         expect("anchor_sizes", len(anchors) == 5, "five sizes with head fpn, one per pyramid level")
     expect("metric", values["metric"] in METRICS, f"one of {', '.join(METRICS)}")
-    thr = values["iou_thresholds"]
-    expect("iou_thresholds", isinstance(thr, list) and thr and all(number(t) and 0 < t < 1 for t in thr), "a list of IoUs in (0, 1)")
+    thresholds = values["iou_thresholds"]
+    expect("iou_thresholds", isinstance(thresholds, list) and thresholds
+           and all(number(t) and 0 < t < 1 for t in thresholds), "a list of IoUs in (0, 1)")
     expect("numerics", values["numerics"] in ("auto", "fp32", "bf16"), "one of auto, fp32, bf16")
     return values
 
@@ -186,8 +188,8 @@ def build_detector(resnet: torch.nn.Module, recipe: dict[str, Any], mean, std, n
         )
     resnet = _freeze_batchnorm(resnet)
     for module in (resnet.conv1, resnet.layer1):  # stem and layer1 frozen; bn1 is frozen above
-        for p in module.parameters():
-            p.requires_grad_(False)
+        for param in module.parameters():
+            param.requires_grad_(False)
     common = dict(
         num_classes=None,
         min_size=tuple(recipe["min_size"]),
@@ -454,8 +456,8 @@ def run_detection(
     test_start = time.perf_counter()
     detections = detect(model, index, index.test, values["test_batch_size"], device, workers, accel, log)
     ground_truth = []
-    for i in index.test:
-        boxes, labels, difficult = index.objects(int(i))
+    for image in index.test:
+        boxes, labels, difficult = index.objects(int(image))
         ground_truth.append({"boxes": boxes, "labels": labels, "difficult": difficult})
     thresholds = tuple(values["iou_thresholds"])
     result = evaluate_voc(detections, ground_truth, len(index.classes), thresholds, values["metric"] == "voc07")
@@ -468,8 +470,8 @@ def run_detection(
         "metric": ("VOC07 11-point AP" if values["metric"] == "voc07" else "all-point AP")
         + f" per class, mean over classes; IoU thresholds {list(thresholds)}; difficult objects ignored",
         "ap_per_class": {
-            f"{t:.2f}": {c: (None if math.isnan(a) else 100.0 * a) for c, a in zip(index.classes, result.ap[i])}
-            for i, t in enumerate(thresholds)
+            f"{threshold:.2f}": {cls: (None if math.isnan(ap) else 100.0 * ap) for cls, ap in zip(index.classes, result.ap[row])}
+            for row, threshold in enumerate(thresholds)
         },
         "train_images": int(len(index.train)),
         "test_images": int(len(index.test)),

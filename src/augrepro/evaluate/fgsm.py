@@ -71,10 +71,10 @@ def fgsm_accuracy(
 
     was_training = model.training
     model.eval()
-    grads = [p.requires_grad for p in model.parameters()]
-    for p in model.parameters():  # only the input's gradient is needed
-        p.requires_grad_(False)
-    clean = adversarial = n = 0
+    requires_grad = [param.requires_grad for param in model.parameters()]
+    for param in model.parameters():  # only the input's gradient is needed
+        param.requires_grad_(False)
+    clean = adversarial = seen = 0
     try:
         bar = tqdm(total=total, desc="FGSM", unit="img", file=sys.stderr, mininterval=10.0 if not sys.stderr.isatty() else 1.0)
         for x, y in batches:
@@ -83,18 +83,19 @@ def fgsm_accuracy(
             adv = fgsm_perturb(model, x, y, epsilon, clip)
             with torch.no_grad():
                 adversarial += int((model(adv).argmax(1) == y).sum())
-            n += len(y)
+            seen += len(y)
             bar.update(len(y))
         bar.close()
     finally:
-        for p, g in zip(model.parameters(), grads):
-            p.requires_grad_(g)
+        for param, required in zip(model.parameters(), requires_grad):
+            param.requires_grad_(required)
         model.train(was_training)
-    if n == 0:
+    if seen == 0:
         raise ValueError("FGSM: the test split is empty")
     if log:
-        log(f"FGSM eps {epsilon:.6g}: clean top-1 {100.0 * clean / n:.2f} %, under attack {100.0 * adversarial / n:.2f} % ({n} images)")
-    return {"images": n, "clean_top1_accuracy": 100.0 * clean / n, "fgsm_top1_accuracy": 100.0 * adversarial / n}
+        log(f"FGSM eps {epsilon:.6g}: clean top-1 {100.0 * clean / seen:.2f} %, "
+            f"under attack {100.0 * adversarial / seen:.2f} % ({seen} images)")
+    return {"images": seen, "clean_top1_accuracy": 100.0 * clean / seen, "fgsm_top1_accuracy": 100.0 * adversarial / seen}
 
 
 def check_recipe(recipe: dict[str, Any], where: str = "fgsm recipe") -> dict[str, Any]:
@@ -114,7 +115,7 @@ def check_recipe(recipe: dict[str, Any], where: str = "fgsm recipe") -> dict[str
     return values
 
 
-def _test_batches(run: dict[str, Any], data_path, batch_size: int, device: torch.device, workers: int):
+def pixel_test_batches(run: dict[str, Any], data_path, batch_size: int, device: torch.device, workers: int):
     """The run's test split through the evaluation transform its training used (the engine's
     :func:`~augrepro.train.engine.load_split`), as [0, 1] images on ``device``: (batches, count, (mean, std),
     the transform in words). The loaders yield normalized images; ``x * std + mean`` undoes that (within
@@ -133,9 +134,9 @@ def _test_batches(run: dict[str, Any], data_path, batch_size: int, device: torch
     else:
         fixed = recipe.get("eval_transform")
         transform = f"Resize {fixed['resize']}, CenterCrop {fixed['crop']}" if fixed else "none (the images as stored)"
-    m = torch.tensor(mean, device=device).view(1, 3, 1, 1)
-    s = torch.tensor(std, device=device).view(1, 3, 1, 1)
-    batches = ((x * s + m, y) for x, y in split.eval_batches(batch_size))
+    mean_t = torch.tensor(mean, device=device).view(1, 3, 1, 1)
+    std_t = torch.tensor(std, device=device).view(1, 3, 1, 1)
+    batches = ((x * std_t + mean_t, y) for x, y in split.eval_batches(batch_size))
     return batches, len(split), (mean, std), transform
 
 
@@ -159,10 +160,10 @@ def run_fgsm(
     log, device, workers = execution_setup(execution, threads, log)
     start = time.perf_counter()
     run, model = load_run_model(checkpoint, device)
-    batches, n, (mean, std), transform = _test_batches(run, data_path, values["batch_size"], device, workers)
+    batches, count, (mean, std), transform = pixel_test_batches(run, data_path, values["batch_size"], device, workers)
     key = RunKey(run["protocol"], run["dataset_key"], run["model"], run["augmentation"], int(run["seed"]))
-    log(f"FGSM on run {key.label()}: {n} test images, eps {values['epsilon']:.6g}, clip {values['clip']}, on {device}")
-    result = fgsm_accuracy(Normalized(model, mean, std).to(device), batches, values["epsilon"], values["clip"], n, log)
+    log(f"FGSM on run {key.label()}: {count} test images, eps {values['epsilon']:.6g}, clip {values['clip']}, on {device}")
+    result = fgsm_accuracy(Normalized(model, mean, std).to(device), batches, values["epsilon"], values["clip"], count, log)
     out = {
         "run": identity_record(key, run["method"], run["method_params"].get("variant")),
         "recipe": recipe.get("name"),

@@ -123,13 +123,13 @@ def evaluate_voc(
         det_boxes = np.asarray(det["boxes"], dtype=np.float64).reshape(-1, 4)
         det_scores = np.asarray(det["scores"], dtype=np.float64).reshape(-1)
         det_labels = np.asarray(det["labels"], dtype=np.int64).reshape(-1)
-        for c in np.unique(np.concatenate([gt_labels, det_labels])):
-            c = int(c)
-            if not 0 <= c < num_classes:
-                raise ValueError(f"class {c} outside 0..{num_classes - 1}")
-            gmask = gt_labels == c
-            positives[c] += int(np.sum(~gt_diff[gmask]))
-            dmask = det_labels == c
+        for cls in np.unique(np.concatenate([gt_labels, det_labels])):
+            cls = int(cls)
+            if not 0 <= cls < num_classes:
+                raise ValueError(f"class {cls} outside 0..{num_classes - 1}")
+            gmask = gt_labels == cls
+            positives[cls] += int(np.sum(~gt_diff[gmask]))
+            dmask = det_labels == cls
             if not dmask.any():
                 continue
             gidx = np.nonzero(gmask)[0]
@@ -141,24 +141,24 @@ def evaluate_voc(
             else:
                 ovmax = np.full(int(dmask.sum()), -np.inf)
                 gt_id = np.full(int(dmask.sum()), -1)
-            per_class[c].append((det_scores[dmask], ovmax, gt_id))
+            per_class[cls].append((det_scores[dmask], ovmax, gt_id))
         gt_offset += len(gt_labels)
         gt_difficult_all.append(gt_diff)
     difficult = np.concatenate(gt_difficult_all) if gt_difficult_all else np.zeros(0, bool)
-    for c in range(num_classes):
-        if positives[c] == 0:
+    for cls in range(num_classes):
+        if positives[cls] == 0:
             continue
-        if not per_class[c]:
-            ap[:, c] = 0.0
+        if not per_class[cls]:
+            ap[:, cls] = 0.0
             continue
-        scores = np.concatenate([p[0] for p in per_class[c]])
-        ovmax = np.concatenate([p[1] for p in per_class[c]])
-        gt_id = np.concatenate([p[2] for p in per_class[c]])
+        scores = np.concatenate([entry[0] for entry in per_class[cls]])
+        ovmax = np.concatenate([entry[1] for entry in per_class[cls]])
+        gt_id = np.concatenate([entry[2] for entry in per_class[cls]])
         order = np.argsort(-scores, kind="stable")
         ovmax, gt_id = ovmax[order], gt_id[order]
         hits_difficult = np.where(gt_id >= 0, difficult[np.maximum(gt_id, 0)], False)
-        for i, t in enumerate(thresholds):
-            above = ovmax > t
+        for row, threshold in enumerate(thresholds):
+            above = ovmax > threshold
             ignored = above & hits_difficult
             candidate = above & ~hits_difficult
             tp = np.zeros(len(order), dtype=bool)
@@ -169,7 +169,7 @@ def evaluate_voc(
             fp = ~tp & ~ignored
             keep = ~ignored
             ctp, cfp = np.cumsum(tp[keep]), np.cumsum(fp[keep])
-            recall = ctp / float(positives[c])
+            recall = ctp / float(positives[cls])
             precision = ctp / np.maximum(ctp + cfp, np.finfo(np.float64).eps)
-            ap[i, c] = voc_ap(recall, precision, use_07_metric)
+            ap[row, cls] = voc_ap(recall, precision, use_07_metric)
     return VocResult(thresholds, ap, positives, use_07_metric)

@@ -95,13 +95,13 @@ class PyramidNet(nn.Module):
         return self.linear(F.adaptive_avg_pool2d(self.features(x), 1).flatten(1))
 
 
-# CutMix code (train.py: --depth 110 --alpha 64, bottleneck by default) / REFERENCE.md: 1.7 M parameters (SalfMix Table 6).
+# CutMix code (train.py: --depth 110 --alpha 64, bottleneck by default); 1.7 M parameters (SalfMix paper §5.2, Table 6).
 @MODELS.register("pyramidnet110")
 def pyramidnet110(num_classes: int) -> nn.Module:
     return PyramidNet(110, 64, num_classes, bottleneck=True)
 
 
-# CutMix paper/code: PyramidNet-200 with alpha 240 (bottleneck blocks), 26.8 M parameters.
+# CutMix paper Table 3 / code: PyramidNet-200 with alpha 240 (bottleneck blocks), 26.8 M parameters.
 @MODELS.register("pyramidnet200")
 def pyramidnet200(num_classes: int) -> nn.Module:
     return PyramidNet(200, 240, num_classes, bottleneck=True)

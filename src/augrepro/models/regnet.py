@@ -1,5 +1,5 @@
 """RegNetX-200MF (Radosavovic et al. 2020, "Designing network design spaces") for CIFAR, as in the code the
-SalfMix paper names for its RegNet-200M (seed 002, section 5.2; yhhhli/RegNet-Pytorch@6035ff8,
+SalfMix paper names for its RegNet-200M (SalfMix paper §5.2; yhhhli/RegNet-Pytorch@6035ff8,
 CIFAR10/models/regnet.py and reglayers.py): torchvision's RegNet blocks with a 3x3 stride-1 stem of 32
 channels (conv, BN, ReLU; no max-pool), stage strides 1, 2, 2, 2, no SE, and the last BN of every residual
 branch initialised to zero. Stage widths 24, 56, 152, 368, depths 1, 1, 4, 7, group width 8."""

@@ -204,9 +204,9 @@ def _exact_matrices(h: int, w: int, dh: int, dw: int, device: torch.device,
 
 
 def _exact_matmul_dtype(device: torch.device) -> torch.dtype:
-    """float32 (twice as fast) for the exact resize products on the CPU unless torch was told to run float32
-    matrix products in bfloat16/TF32 (set_float32_matmul_precision, mkldnn fp32_precision); float64
-    elsewhere (CUDA's TF32 switches are too many to check)."""
+    """float32 (faster; bench/bench_saliency.py --design measures this) for the exact resize products on the
+    CPU unless torch was told to run float32 matrix products in bfloat16/TF32 (set_float32_matmul_precision,
+    mkldnn fp32_precision); float64 elsewhere (CUDA's TF32 switches are too many to check)."""
     if device.type != "cpu" or torch.get_float32_matmul_precision() != "highest":
         return torch.float64
     mkldnn = getattr(torch.backends.mkldnn, "matmul", None)
@@ -302,44 +302,11 @@ def resize_linear_f32(x: torch.Tensor, dh: int, dw: int, out: torch.Tensor | Non
 # --- polar coordinates (opencv core mathfuncs_core.simd.hpp) ------------------------------------
 
 
-# fastAtan polynomial coefficients of cv::cartToPolar / cv::fastAtan2 (degrees; within 1.7e-4 rad = 0.01 deg
-# of the exact angle, measured), each a float32 product as in the C++ source.
-_R2D = torch.tensor(180 / math.pi, dtype=torch.float32)
-_ATAN_P = [float(torch.tensor(c, dtype=torch.float32) * _R2D) for c in
-           (0.9997878412794807, -0.3258083974640975, 0.1555786518463281, -0.04432655554792128)]
-_DBL_EPS_F32 = float(torch.tensor(2.220446049250313e-16, dtype=torch.float32))
-_DEG2RAD_F32 = float(torch.tensor(math.pi / 180, dtype=torch.float32))
-
-
-def magnitude_64f(re: torch.Tensor, im: torch.Tensor) -> torch.Tensor:
-    """Magnitude of cv::cartToPolar on 64F: inputs cast to float32, sqrt(fma(x, x, y * y)) in float32.
-    (The square root is taken in float64 and rounded, which is the correctly rounded float32 root;
-    torch's float32 sqrt kernel on the CPU is not: one ulp off for about 0.7 % of inputs.)"""
-    x, y = re.float(), im.float()
-    return fma32(x, x, y * y).double().sqrt_().float().double()
-
-
-def cart_to_polar_64f(re: torch.Tensor, im: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """cv::cartToPolar(angleInDegrees=false) on 64F: float32 magnitude as above and OpenCV's
-    polynomial atan (v_atan_f32, with fma) in [0, 2 pi), returned as float64. A straightforward reference
-    (the tests hold it against cv2); ``spectral_residual`` evaluates the same steps in place, in float32."""
-    mag = magnitude_64f(re, im)
-    x, y = re.float(), im.float()
-    ax, ay = x.abs(), y.abs()
-    c = torch.minimum(ax, ay) / (torch.maximum(ax, ay) + _DBL_EPS_F32)
-    cc = (c * c).double()
-    p1, p3, p5, p7 = _ATAN_P
-    # OpenCV evaluates the polynomial with three float32 fmas; one float64 evaluation rounded once differs
-    # by at most an ulp or two of float32 (about 1e-7 rad), far below the polynomial's own error (1.7e-4 rad)
-    a = (((p7 * cc + p5) * cc + p3) * cc + p1).float() * c
-    a = torch.where(ax >= ay, a, 90.0 - a)
-    a = torch.where(x < 0, 180.0 - a, a)
-    a = torch.where(y < 0, 360.0 - a, a)
-    return mag, (a * _DEG2RAD_F32).double()
-
-
-def polar_to_cart_64f(mag: torch.Tensor, angle: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """cv::polarToCart(angleInDegrees=false) on 64F: mag * cos(angle), mag * sin(angle) in float64. OpenCV 5
-    computes this case in double precision (measured against cv2 5.0: within 3e-16 relative of the exact
-    products, with float64 angles that are not float32 values), so plain float64 torch agrees to rounding."""
-    return mag * torch.cos(angle), mag * torch.sin(angle)
+# fastAtan polynomial coefficients p1, p3, p5, p7 of cv::cartToPolar / cv::fastAtan2 (degrees; within
+# 1.7e-4 rad = 0.01 deg of the exact angle, measured), each a float32 product as in the C++ source.
+_RAD2DEG_F32 = torch.tensor(180 / math.pi, dtype=torch.float32)
+ATAN_POLY_DEG = tuple(float(torch.tensor(c, dtype=torch.float32) * _RAD2DEG_F32) for c in
+                      (0.9997878412794807, -0.3258083974640975, 0.1555786518463281, -0.04432655554792128))
+# v_atan_f32 divides min / (max + DBL_EPSILON), the epsilon rounded to float32
+DBL_EPSILON_F32 = float(torch.tensor(2.220446049250313e-16, dtype=torch.float32))
+DEG2RAD_F32 = float(torch.tensor(math.pi / 180, dtype=torch.float32))  # cartToPolar's degrees -> radians, float32

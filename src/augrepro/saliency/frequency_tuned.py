@@ -50,11 +50,10 @@ BINOMIAL_TAPS = (1.0, 4.0, 6.0, 4.0, 1.0)  # paper sec. 3.3: 5 x 5 separable bin
 FLAT_RANGE = 1e-9  # Lab units: a map whose max - min is at most this is flat -> all zeros (Saliency.cpp Normalize)
 
 
-# Images per chunk on the CPU: about 2^15 pixels. A chunk's float64 planes then stay in a core's cache; one op
-# over a whole batch of 128 images of 64 x 64 (12 MiB per plane) is memory-bound. Measured here (1 thread,
-# 128 photo crops, on a shared 2-core machine, so +-20 %): 2^15 was fastest or tied at 32 x 32 (2^12: 2x
-# slower, 2^17: +10 %) and at 64 x 64 (2^14: +15 %, 2^17: +50 %). Other devices take the batch as one chunk.
-_CHUNK_PIXELS = 1 << 15
+# Images per chunk on the CPU: about CHUNK_PIXELS pixels. A chunk's float64 planes then stay in a core's
+# cache; one op over a whole batch of 128 images of 64 x 64 (12 MiB per plane) is memory-bound.
+# bench/bench_saliency.py --design measures the candidates. Other devices take the batch as one chunk.
+CHUNK_PIXELS = 1 << 15
 
 
 @lru_cache(maxsize=16)
@@ -67,8 +66,8 @@ def _linear_lut(device: torch.device) -> torch.Tensor:
 
 def _f_(t: torch.Tensor) -> torch.Tensor:
     """CIE f(t) in place: cube root above epsilon, (kappa t + 16) / 116 at or below (Saliency.cpp fx, fy, fz).
-    The cube root is exp(log(t) / 3): within 1e-15 relative of numpy.cbrt, twice as fast as pow(t, 1/3) on
-    the CPU in float64 (measured here)."""
+    The cube root is exp(log(t) / 3): within 1e-15 relative of numpy.cbrt and faster than pow(t, 1/3) on
+    the CPU in float64 (bench/bench_saliency.py --design measures this)."""
     return torch.where(t > LAB_EPSILON, t.log().div_(3.0).exp_(), t.mul(LAB_KAPPA).add_(16.0).div_(116.0), out=t)
 
 
@@ -118,7 +117,7 @@ def frequency_tuned(images: torch.Tensor) -> torch.Tensor:
     """N x 3 x H x W uint8 RGB -> N x H x W float32 frequency-tuned saliency in [0, 1], on the images' device."""
     n, _, h, w = images.shape
     out = torch.empty((n, h, w), dtype=torch.float32, device=images.device)
-    step = max(1, min(n, _CHUNK_PIXELS // (h * w))) if images.device.type == "cpu" else max(n, 1)
+    step = max(1, min(n, CHUNK_PIXELS // (h * w))) if images.device.type == "cpu" else max(n, 1)
     for i in range(0, n, step):  # chunks of images, each a batch (one chunk off the CPU)
         _frequency_tuned(images[i : i + step], out[i : i + step])
     return out

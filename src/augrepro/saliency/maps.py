@@ -3,7 +3,7 @@ the frequency-tuned detector.
 
 ``fine_grained``: Montabone & Soto 2010, ``cv2.saliency.StaticSaliencyFineGrained`` (the detector
 of the SaliencyMix code); ``spectral_residual``: Hou & Zhang 2007,
-``cv2.saliency.StaticSaliencySpectralResidual`` (the SaliencyMix ablation, seed 001 figure 3);
+``cv2.saliency.StaticSaliencySpectralResidual`` (the saliency-method ablation of the SaliencyMix slides);
 ``frequency_tuned``: Achanta et al., CVPR 2009 (the same ablation; ``frequency_tuned.py``). OpenCV contrib has
 no frequency-tuned detector: its ``backend="opencv"`` is a per-image float64 NumPy/OpenCV reference on the CPU.
 (The ablation's fourth detector, BASNet, a trained network, is not provided.)

@@ -209,9 +209,9 @@ def _check(values: dict[str, Any], where: str) -> None:
         )
         expect("normalize", ok and all(v > 0 for v in norm["std"]), "{mean: [r, g, b], std: [r, g, b]} with std > 0")
     if values.get("eval_transform") is not None:
-        et = values["eval_transform"]
-        ok = isinstance(et, dict) and set(et) == {"resize", "crop"} and all(positive_int(et[k]) for k in et)
-        expect("eval_transform", ok and et["crop"] <= et["resize"], "{resize: <side>, crop: <side <= resize>}")
+        fixed = values["eval_transform"]
+        ok = isinstance(fixed, dict) and set(fixed) == {"resize", "crop"} and all(positive_int(fixed[k]) for k in fixed)
+        expect("eval_transform", ok and fixed["crop"] <= fixed["resize"], "{resize: <side>, crop: <side <= resize>}")
     for key in ("max_train_images", "max_test_images"):
         if values.get(key) is not None:
             expect(key, positive_int(values[key]), "an integer >= 1 or null")

@@ -262,24 +262,24 @@ def parse_study(name: str, raw: Any, path: str | Path) -> Study:
     if not isinstance(grids_raw, list) or not grids_raw:
         raise ConfigError(f"{where}: 'grids' must be a non-empty list of grids ({', '.join(GRID_KEYS)})")
     grids = []
-    for i, g in enumerate(grids_raw):
-        gw = f"{where}, grid {i + 1}" if raw.get("grids") is not None else where
-        if not isinstance(g, dict):
-            raise ConfigError(f"{gw}: a grid is a mapping of {', '.join(GRID_KEYS)}")
-        bad = sorted(set(g) - set(GRID_KEYS))
+    for i, grid_raw in enumerate(grids_raw):
+        grid_where = f"{where}, grid {i + 1}" if raw.get("grids") is not None else where
+        if not isinstance(grid_raw, dict):
+            raise ConfigError(f"{grid_where}: a grid is a mapping of {', '.join(GRID_KEYS)}")
+        bad = sorted(set(grid_raw) - set(GRID_KEYS))
         if bad:
-            raise ConfigError(f"{gw}: unknown key(s) {', '.join(bad)}; valid grid keys: {', '.join(GRID_KEYS)}")
-        protocol = g.get("protocol") or raw.get("protocol")
+            raise ConfigError(f"{grid_where}: unknown key(s) {', '.join(bad)}; valid grid keys: {', '.join(GRID_KEYS)}")
+        protocol = grid_raw.get("protocol") or raw.get("protocol")
         if not isinstance(protocol, str) or not protocol:
-            raise ConfigError(f"{gw}: 'protocol' is required: {STUDY_KEYS['protocol']}")
-        seeds = _as_list(g.get("seeds"), gw, "seeds", int) or top_seeds
+            raise ConfigError(f"{grid_where}: 'protocol' is required: {STUDY_KEYS['protocol']}")
+        seeds = _as_list(grid_raw.get("seeds"), grid_where, "seeds", int) or top_seeds
         if not seeds:
-            raise ConfigError(f"{gw}: no seeds; set 'seeds: [0, 1, 2, 3, 4]' (a study without seeds runs nothing)")
+            raise ConfigError(f"{grid_where}: no seeds; set 'seeds: [0, 1, 2, 3, 4]' (a study without seeds runs nothing)")
         lists = {}
         for key in ("datasets", "models", "augmentations"):
-            lists[key] = _as_list(g.get(key), gw, key)
+            lists[key] = _as_list(grid_raw.get(key), grid_where, key)
             if not lists[key]:
-                raise ConfigError(f"{gw}: '{key}' is required: {STUDY_KEYS[key]}")
+                raise ConfigError(f"{grid_where}: '{key}' is required: {STUDY_KEYS[key]}")
         grids.append(Grid(protocol, lists["datasets"], lists["models"], lists["augmentations"], seeds))
     methods = raw.get("methods") or {}
     if not isinstance(methods, dict) or not all(isinstance(v, dict) or v is None for v in methods.values()):
@@ -406,18 +406,19 @@ def validate_evaluations(
 
     owner: dict[tuple[str, RunKey], tuple[str, str]] = {}
     for study in all_studies.values():
-        for ev in study.evaluations:
-            recipes = evaluations.get(ev.kind) or {}
-            if ev.recipe not in recipes:
+        for evaluation in study.evaluations:
+            recipes = evaluations.get(evaluation.kind) or {}
+            if evaluation.recipe not in recipes:
                 raise ConfigError(
-                    f"{study.path}: evaluate.{ev.kind}: unknown recipe {ev.recipe!r}; valid {ev.kind} recipes: "
+                    f"{study.path}: evaluate.{evaluation.kind}: unknown recipe {evaluation.recipe!r}; "
+                    f"valid {evaluation.kind} recipes: "
                     f"{', '.join(sorted(recipes)) or 'none'} (config/evaluations.yaml)"
                 )
             for grid in study.grids:
                 for key in grid.datasets:
                     name, _ = parse_dataset_key(key)
                     values = protocol_values(protocols, grid.protocol, name)
-                    if ev.kind == "detection" and (
+                    if evaluation.kind == "detection" and (
                         architecture(values, get_spec(name)) != "imagenet" or any(m not in IMAGENET_MODELS for m in grid.models)
                     ):
                         raise ConfigError(
@@ -426,11 +427,12 @@ def validate_evaluations(
                             f"among {', '.join(IMAGENET_MODELS)}"
                         )
             for run in study.runs():
-                other = owner.setdefault((ev.kind, run), (ev.recipe, study.path))
-                if other[0] != ev.recipe:
+                other = owner.setdefault((evaluation.kind, run), (evaluation.recipe, study.path))
+                if other[0] != evaluation.recipe:
                     raise ConfigError(
-                        f"{study.path}: evaluate.{ev.kind} is {ev.recipe!r} for run {run.label()}, but {other[1]} "
-                        f"evaluates it with {other[0]!r}; one run has one {ev.kind} result: use the same recipe"
+                        f"{study.path}: evaluate.{evaluation.kind} is {evaluation.recipe!r} for run {run.label()}, "
+                        f"but {other[1]} "
+                        f"evaluates it with {other[0]!r}; one run has one {evaluation.kind} result: use the same recipe"
                     )
 
 
