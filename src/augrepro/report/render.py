@@ -16,6 +16,7 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
+from augrepro.data.datasets import dataset_label
 from augrepro.io import atomic_write_text
 from augrepro.results.curves import load_published_curves
 from augrepro.runs import dataset_key
@@ -26,7 +27,6 @@ from augrepro.results.compare import (
     VERDICT_RULE,
     VERDICTS,
     compare,
-    dataset_label,
     load_published,
     to_bool,
     unmatched,
@@ -216,7 +216,7 @@ def _unmatched_rows(extra: pd.DataFrame) -> list[dict]:
     for _, r in extra.iterrows():
         rows.append(
             {
-                "dataset": dataset_label(r["dataset"], r["traditional"]),
+                "dataset": dataset_label(r["dataset"], to_bool(r["traditional"])),
                 "model": r["model"],
                 "augmentation": r["augmentation"],
                 "method": r.get("method", r["augmentation"]),
@@ -326,7 +326,7 @@ def _failed_rows(status: pd.DataFrame | None) -> list[dict]:
     failed = status[status["status"] == "failed"]
     return [
         {
-            "run": f"{dataset_label(r['dataset'], r['traditional'])} / {r['model']} / {r['augmentation']} / seed {r['seed']}",
+            "run": f"{dataset_label(r['dataset'], to_bool(r['traditional']))} / {r['model']} / {r['augmentation']} / seed {r['seed']}",
             "reason": _text(r["reason"]),
         }
         for _, r in failed.iterrows()

@@ -185,30 +185,6 @@ def to_bool(value) -> bool:
     return bool(value)
 
 
-DATASET_LABELS = {
-    "cifar10": "CIFAR-10",
-    "cifar100": "CIFAR-100",
-    "tinyimagenet": "TinyImageNet-200",
-    "imagenet": "ImageNet",
-    "cub200": "CUB-200-2011",
-    "cars": "Stanford Cars",
-    "aircraft": "FGVC-Aircraft",
-}
-
-
-def dataset_label(dataset: str, traditional) -> str:
-    """Paper-style column name: cifar10 + traditional -> 'CIFAR-10+'.
-
-    Only CIFAR tables have "+" columns; other datasets always use their standard crop and flip.
-    """
-    name = str(dataset)
-    label = DATASET_LABELS.get(name.lower(), name)
-    plus = to_bool(traditional) and name.lower().startswith("cifar")
-    if to_bool(traditional) and name.lower() not in DATASET_LABELS:
-        plus = True
-    return label + ("+" if plus else "")
-
-
 def _num(value) -> float:
     try:
         return float(value)
