@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from augrepro.report.render import build_report
+from augrepro.report.build import build_report
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[1]
