@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from augrepro.report.render import build_report
+from augrepro.report.build import build_report
 from augrepro.results.aggregate import write_aggregate
 from augrepro.runs import RunKey, dataset_key, identity_record
 from augrepro.studies import select_from_config

@@ -91,7 +91,7 @@ def test_higher_is_better_for_accuracy_and_map(metric):
 
 
 def test_the_report_shows_the_robustness_and_detection_cells_beside_the_published_ones(tmp_path):
-    from augrepro.report.render import build_report
+    from augrepro.report.build import build_report
     from augrepro.studies import select_from_config
     from conftest import ROOT
 

@@ -15,7 +15,7 @@ import yaml
 
 from augrepro.augment import AUGMENTATIONS, Context, build_augmentation
 from augrepro.augment.boxes import box_masks
-from augrepro.augment.preview import label_captions, render_preview, spread_over_classes
+from augrepro.report.preview import label_captions, render_preview, spread_over_classes
 from augrepro.cli import main
 from augrepro.data import get_spec
 from augrepro.data.demo import build_arrays

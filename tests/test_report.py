@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from augrepro.report.render import build_report
+from augrepro.report.build import build_report
 from augrepro.results.compare import compare, load_published, unmatched
 from augrepro.studies import select_from_config
 

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from augrepro.report.render import build_report
+from augrepro.report.build import build_report
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[1]
@@ -198,8 +198,8 @@ EVIL = '<script>console.error("injected")</script><img src="http://example.inval
 
 
 def make_previews(tmp_path: Path) -> list[Path]:
-    """Real previews of three methods on a few demo images (augrepro.augment.preview)."""
-    from augrepro.augment.preview import render_preview
+    """Real previews of three methods on a few demo images (augrepro.report.preview)."""
+    from augrepro.report.preview import render_preview
     from augrepro.data.demo import build_arrays
     from augrepro.data.prepare import PreparedData, save_prepared
 

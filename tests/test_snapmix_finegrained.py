@@ -355,7 +355,7 @@ def test_per_group_rates_keep_a_frozen_backbone_at_the_pretrained_weights(tmp_pa
 
 def test_previews_decode_a_file_dataset(tmp_path):
     npz = tiny_file_dataset(tmp_path / "data", per_class=1, test_per_class=1)
-    from augrepro.augment.preview import render_preview
+    from augrepro.report.preview import render_preview
 
     out = render_preview(npz, "cub200", "cutout", tmp_path / "cutout.png", params={"per_batch": True}, count=3)
     assert out.is_file() and out.stat().st_size > 1000

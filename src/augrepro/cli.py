@@ -41,7 +41,7 @@ def cmd_methods(_args) -> int:
 
 
 def cmd_preview(args) -> int:
-    from augrepro.augment.preview import render_preview
+    from augrepro.report.preview import render_preview
 
     out = render_preview(
         args.data,

@@ -15,17 +15,24 @@ class UnknownNameError(KeyError):
 
 
 class Registry(Generic[T]):
-    """Maps a name to a builder. ``build(name, ...)`` of an unknown name fails listing the valid ones."""
+    """Maps a name to a builder, and to the label a reader sees (the report's tables). ``build(name, ...)`` of an
+    unknown name fails listing the valid ones."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._builders: dict[str, Callable[..., T]] = {}
+        self._labels: dict[str, str] = {}
 
-    def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    def register(self, name: str, label: str = "") -> Callable[[Callable[..., T]], Callable[..., T]]:
+        """Register a builder under ``name``; ``label`` is how the papers print it ("ResNet-18"; default: the
+        name)."""
+
         def decorator(builder: Callable[..., T]) -> Callable[..., T]:
             if name in self._builders:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             self._builders[name] = builder
+            if label:
+                self._labels[name] = label
             return builder
 
         return decorator
@@ -43,6 +50,11 @@ class Registry(Generic[T]):
             raise UnknownNameError(
                 f"unknown {self.kind} {name!r}; valid {self.kind}s: {', '.join(self.names())}"
             ) from None
+
+    def label(self, name: str) -> str:
+        """The registered label of ``name``, or the name itself when it was registered without one."""
+        self.get(name)
+        return self._labels.get(name, name)
 
     def build(self, name: str, *args: Any, **kwargs: Any) -> T:
         return self.get(name)(*args, **kwargs)

@@ -1,5 +1,5 @@
 # One preview per (dataset, augmentation): a grid of the method on the dataset's real images, with the
-# saliency map it consults and the label weights (augrepro.augment.preview). Model-based methods use a
+# saliency map it consults and the label weights (augrepro.report.preview). Model-based methods use a
 # freshly initialised resnet8 (seed 0), as the figure's caption says.
 
 

@@ -1,4 +1,4 @@
-"""Adapter: rule preview -> augrepro.augment.preview.render_preview."""
+"""Adapter: rule preview -> augrepro.report.preview.render_preview."""
 
 import sys
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (snakemake is injected)
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
 
-from augrepro.augment.preview import render_preview  # noqa: E402
+from augrepro.report.preview import render_preview  # noqa: E402
 
 augmentation = snakemake.wildcards.augmentation  # noqa: F821
 dataset = snakemake.wildcards.data_name  # noqa: F821

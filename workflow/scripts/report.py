@@ -1,4 +1,4 @@
-"""Adapter: rule report -> augrepro.report.render.build_report."""
+"""Adapter: rule report -> augrepro.report.build.build_report."""
 
 import sys
 from pathlib import Path
@@ -7,7 +7,8 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (snakemake i
 root = Path(snakemake.scriptdir).resolve().parents[1]  # noqa: F821
 sys.path.insert(0, str(root / "src"))
 
-from augrepro.report.render import build_report, workflow_provenance  # noqa: E402
+from augrepro.report.build import build_report  # noqa: E402
+from augrepro.report.provenance import workflow_provenance  # noqa: E402
 
 config = snakemake.config  # noqa: F821
 build_report(

@@ -28,6 +28,9 @@ class Archive:
 @dataclass(frozen=True)
 class DatasetSpec:
     name: str
+    # How the papers' tables print the dataset (the report's column headings; augrepro.data.datasets.dataset_label
+    # adds "+" for a CIFAR-style key with the traditional augmentation).
+    label: str
     num_classes: int
     image_size: int
     # Per-channel normalization in [0, 1] units.
@@ -97,6 +100,7 @@ DATASETS: dict[str, DatasetSpec] = {
     # Built offline from data shipped in scikit-learn (see augrepro.data.demo); CIFAR-10 layout.
     "demo": DatasetSpec(
         name="demo",
+        label="demo",
         num_classes=10,
         image_size=32,
         mean=(0.5, 0.5, 0.5),
@@ -113,6 +117,7 @@ DATASETS: dict[str, DatasetSpec] = {
     # https://www.cs.toronto.edu/~kriz/cifar.html (python version and its published md5).
     "cifar10": DatasetSpec(
         name="cifar10",
+        label="CIFAR-10",
         num_classes=10,
         image_size=32,
         mean=_CIFAR_MEAN,
@@ -128,6 +133,7 @@ DATASETS: dict[str, DatasetSpec] = {
     ),
     "cifar100": DatasetSpec(
         name="cifar100",
+        label="CIFAR-100",
         num_classes=100,
         image_size=32,
         mean=_CIFAR_MEAN,
@@ -146,6 +152,7 @@ DATASETS: dict[str, DatasetSpec] = {
     # others); data.checksums.tinyimagenet overrides it. See resources/datasets.md.
     "tinyimagenet": DatasetSpec(
         name="tinyimagenet",
+        label="TinyImageNet-200",
         num_classes=200,
         image_size=64,
         mean=_IMAGENET_MEAN,
@@ -165,6 +172,7 @@ DATASETS: dict[str, DatasetSpec] = {
     # readme.txt (ILSVRC2012_devkit_t12): 1,281,167 training images, 50,000 validation, 1000 synsets.
     "imagenet": DatasetSpec(
         name="imagenet",
+        label="ImageNet",
         num_classes=1000,
         image_size=224,
         mean=_IMAGENET_MEAN,
@@ -195,6 +203,7 @@ DATASETS: dict[str, DatasetSpec] = {
 # train_test_split.txt: 5,994 training and 5,794 test images (11,788), 200 classes.
 DATASETS["cub200"] = DatasetSpec(
     name="cub200",
+    label="CUB-200-2011",
     num_classes=200,
     image_size=448,
     mean=_IMAGENET_MEAN,
@@ -216,6 +225,7 @@ DATASETS["cub200"] = DatasetSpec(
 # 8,041 testing images", 196 classes.
 DATASETS["cars"] = DatasetSpec(
     name="cars",
+    label="Stanford Cars",
     num_classes=196,
     image_size=448,
     mean=_IMAGENET_MEAN,
@@ -252,6 +262,7 @@ DATASETS["cars"] = DatasetSpec(
 # (mlverse/torchvision R/dataset-fgvc.R).
 DATASETS["aircraft"] = DatasetSpec(
     name="aircraft",
+    label="FGVC-Aircraft",
     num_classes=100,
     image_size=448,
     mean=_IMAGENET_MEAN,
@@ -279,6 +290,7 @@ DATASETS["aircraft"] = DatasetSpec(
 # are pinned by their md5s, so the counts are not checked again.
 DATASETS["voc"] = DatasetSpec(
     name="voc",
+    label="Pascal VOC",
     num_classes=20,
     image_size=0,
     mean=_IMAGENET_MEAN,
@@ -313,6 +325,17 @@ def get_spec(name: str) -> DatasetSpec:
         raise UnknownNameError(
             f"unknown dataset {name!r}; valid datasets: {', '.join(sorted(DATASETS))}"
         ) from None
+
+
+def dataset_label(name: str, traditional: bool = False) -> str:
+    """A dataset as the papers' tables head its column: its DatasetSpec's label, with "+" for the traditional
+    augmentation in CIFAR-style tables (CIFAR-10+, as in the SaliencyMix and Cutout CIFAR tables; the datasets of
+    the CIFAR layouts, the demo included). Other datasets always use their standard crop and flip, so they get no
+    "+". An unregistered name is shown as it is, with "+" when traditional."""
+    spec = DATASETS.get(str(name).lower())
+    if spec is None:
+        return str(name) + ("+" if traditional else "")
+    return spec.label + ("+" if traditional and spec.layout in ("cifar10", "cifar100") else "")
 
 
 def with_checksum(spec: DatasetSpec, md5: str | dict | None, archive: str | None = None) -> DatasetSpec:

@@ -90,18 +90,18 @@ class PreActResNet(nn.Module):
 
 
 # SalfMix §5.1: PreActResNet-18, 11 M parameters.
-@MODELS.register("preactresnet18")
+@MODELS.register("preactresnet18", label="PreActResNet-18")
 def preactresnet18(num_classes: int, final_bn: bool = True, stem_stride: int = 1) -> nn.Module:
     return PreActResNet(PreActBlock, [2, 2, 2, 2], num_classes, final_bn=final_bn, stem_stride=stem_stride)
 
 
 # SalfMix §5.1: PreActResNet-50, 24 M parameters.
-@MODELS.register("preactresnet50")
+@MODELS.register("preactresnet50", label="PreActResNet-50")
 def preactresnet50(num_classes: int, final_bn: bool = True, stem_stride: int = 1) -> nn.Module:
     return PreActResNet(PreActBottleneck, [3, 4, 6, 3], num_classes, final_bn=final_bn, stem_stride=stem_stride)
 
 
 # SalfMix §5.1: PreActResNet-101, 43 M parameters.
-@MODELS.register("preactresnet101")
+@MODELS.register("preactresnet101", label="PreActResNet-101")
 def preactresnet101(num_classes: int, final_bn: bool = True, stem_stride: int = 1) -> nn.Module:
     return PreActResNet(PreActBottleneck, [3, 4, 23, 3], num_classes, final_bn=final_bn, stem_stride=stem_stride)

@@ -96,12 +96,12 @@ class PyramidNet(nn.Module):
 
 
 # CutMix code (train.py: --depth 110 --alpha 64, bottleneck by default); 1.7 M parameters (SalfMix paper §5.2, Table 6).
-@MODELS.register("pyramidnet110")
+@MODELS.register("pyramidnet110", label="PyramidNet-110")
 def pyramidnet110(num_classes: int) -> nn.Module:
     return PyramidNet(110, 64, num_classes, bottleneck=True)
 
 
 # CutMix paper Table 3 / code: PyramidNet-200 with alpha 240 (bottleneck blocks), 26.8 M parameters.
-@MODELS.register("pyramidnet200")
+@MODELS.register("pyramidnet200", label="PyramidNet-200")
 def pyramidnet200(num_classes: int) -> nn.Module:
     return PyramidNet(200, 240, num_classes, bottleneck=True)

@@ -12,7 +12,15 @@ ARCHITECTURES = ("cifar", "imagenet")
 # ImageNet-style models (7x7 stem, max-pool) come from torchvision, as in the SaliencyMix and CutMix ImageNet
 # code (and the released "ImageNet" script, which trains them on Tiny-ImageNet upscaled to 224 px); the
 # CIFAR-style models (3x3 stem, no max-pool) serve 32x32 and 64x64 inputs.
-IMAGENET_MODELS = ("resnet18", "resnet34", "resnet50", "resnet101")
+# Name -> label (as the papers print it).
+IMAGENET_MODELS = {"resnet18": "ResNet-18", "resnet34": "ResNet-34", "resnet50": "ResNet-50", "resnet101": "ResNet-101"}
+
+
+def model_label(name: str) -> str:
+    """How the papers print a model ("PreActResNet-18"); an unregistered name as it is."""
+    if name in MODELS:
+        return MODELS.label(name)
+    return IMAGENET_MODELS.get(name, name)
 
 
 def build_model(name: str, num_classes: int, architecture: str = "cifar", **options) -> nn.Module:

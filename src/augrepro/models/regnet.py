@@ -41,7 +41,7 @@ class RegNetCifar(RegNet):
 
 
 # yhhhli/RegNet-Pytorch CIFAR10/models/regnet.py regnet_200M_config (= pycls RegNetX-200MF): 2.32 M params (10 classes).
-@MODELS.register("regnet200m")
+@MODELS.register("regnet200m", label="RegNet-200M")
 def regnet200m(num_classes: int) -> nn.Module:
     params = BlockParams.from_init_params(depth=13, w_0=24, w_a=36.44, w_m=2.49, group_width=8)
     params.strides = [1] + params.strides[1:]  # CIFAR: first stage keeps 32x32 (yhhhli README, CIFAR10 section)

@@ -90,7 +90,7 @@ class ResNet(nn.Module):
 
 # He et al. 2016, section 4.2: the CIFAR ResNet with n=1 (6n+2 = 8 layers, 16/32/64 channels), here with a
 # stride-2 stem so that it runs at half resolution. Not in any published table: the demo's model, fast on a CPU.
-@MODELS.register("resnet8")
+@MODELS.register("resnet8", label="ResNet-8")
 def resnet8(num_classes: int) -> nn.Module:
     model = ResNet(BasicBlock, [1, 1, 1], num_classes, widths=(16, 32, 64))
     model.conv1 = nn.Conv2d(3, 16, 3, 2, 1, bias=False)
@@ -98,18 +98,18 @@ def resnet8(num_classes: int) -> nn.Module:
 
 
 # SaliencyMix code, SaliencyMix_CIFAR/model/resnet.py: ResNet18 = BasicBlock [2, 2, 2, 2].
-@MODELS.register("resnet18")
+@MODELS.register("resnet18", label="ResNet-18")
 def resnet18(num_classes: int) -> nn.Module:
     return ResNet(BasicBlock, [2, 2, 2, 2], num_classes)
 
 
 # SaliencyMix code, SaliencyMix_CIFAR/model/resnet.py: ResNet50 = Bottleneck [3, 4, 6, 3].
-@MODELS.register("resnet50")
+@MODELS.register("resnet50", label="ResNet-50")
 def resnet50(num_classes: int) -> nn.Module:
     return ResNet(Bottleneck, [3, 4, 6, 3], num_classes)
 
 
 # SaliencyMix code, SaliencyMix_CIFAR/model/resnet.py: ResNet101 = Bottleneck [3, 4, 23, 3].
-@MODELS.register("resnet101")
+@MODELS.register("resnet101", label="ResNet-101")
 def resnet101(num_classes: int) -> nn.Module:
     return ResNet(Bottleneck, [3, 4, 23, 3], num_classes)

@@ -62,6 +62,6 @@ class WideResNet(nn.Module):
 
 
 # SaliencyMix code: WideResNet(depth=28, widen_factor=10, dropRate=0.3) on CIFAR (36.5 M params).
-@MODELS.register("wrn28_10")
+@MODELS.register("wrn28_10", label="WideResNet-28-10")
 def wrn28_10(num_classes: int) -> nn.Module:
     return WideResNet(28, 10, num_classes, drop_rate=0.3)

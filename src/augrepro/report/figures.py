@@ -23,7 +23,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from augrepro.results.compare import dataset_label, to_bool  # noqa: E402
+from augrepro.data.datasets import dataset_label  # noqa: E402
+from augrepro.results.compare import to_bool  # noqa: E402
 
 VERDICT_COLORS = {
     "reproduced": "#2e7d32",

@@ -18,9 +18,10 @@ and is inconclusive otherwise; "not run" when no cell has runs of ours.
 from __future__ import annotations
 
 import math
+
 import pandas as pd
 
-from augrepro.results.compare import HIGHER_IS_BETTER, _normalized, metric_column, to_bool
+from augrepro.results.compare import HIGHER_IS_BETTER, metric_column, normalize_ours, to_bool
 from augrepro.results.stats import DEFAULT_ALPHA, best_of_claim, improvement_claim, ranking_claim
 from augrepro.runs import dataset_key
 
@@ -66,7 +67,7 @@ def evaluate_claims(
     statistic; ``grid``: the study's (protocol, dataset key, model, augmentation) cells."""
     if runs.empty:
         runs = pd.DataFrame(columns=["protocol", "dataset", "traditional", "model", "augmentation", "method", "seed"])
-    runs = _normalized(runs, published)
+    runs = normalize_ours(runs, published)
     runs = runs.assign(key=[dataset_key(d, to_bool(t)) for d, t in zip(runs["dataset"], runs["traditional"])])
     published = published.assign(key=[dataset_key(d, to_bool(t)) for d, t in zip(published["dataset"], published["traditional"])])
     columns = list(dict.fromkeys((p, d, m) for p, d, m, _ in grid))

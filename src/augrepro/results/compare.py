@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -42,11 +43,30 @@ PUBLISHED_COLUMNS = [
 # median_last10), where it differs from its protocol's (the SaliencyMix table quotes Cutout's final-epoch
 # numbers); note: what a reader of the cell should know.
 OPTIONAL_COLUMNS = ["runs", "reported", "note"]
-METRICS = ("top1_error", "top5_error", "hours", "fgsm_top1_accuracy", "map", "map50", "map75")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A published metric: how the report names it, and its direction."""
+
+    label: str  # in a table's caption: "top-1 error (%)"
+    short: str  # in a column heading beside the dataset: "CIFAR-10 top-5"
+    higher_is_better: bool = False
+
+
 # Metrics where a larger number is better (accuracy under FGSM; detection mAP over IoU 0.50:0.95, at 0.5 and at
 # 0.75, in percent): ``better`` means ours above the published value. Every other metric is an error or a cost.
-# Each is one value per run from its evaluation (augrepro.evaluate); its summary column is its name.
-HIGHER_IS_BETTER = frozenset({"fgsm_top1_accuracy", "map", "map50", "map75"})
+# Each of those is one value per run from its evaluation (augrepro.evaluate); its summary column is its name.
+METRICS: dict[str, Metric] = {
+    "top1_error": Metric("top-1 error (%)", "top-1"),
+    "top5_error": Metric("top-5 error (%)", "top-5"),
+    "hours": Metric("hours", "hours"),
+    "fgsm_top1_accuracy": Metric("top-1 accuracy under FGSM (%)", "FGSM top-1 acc.", higher_is_better=True),
+    "map": Metric("mAP 0.5:0.95 (%)", "mAP", higher_is_better=True),
+    "map50": Metric("mAP50 (%)", "mAP50", higher_is_better=True),
+    "map75": Metric("mAP75 (%)", "mAP75", higher_is_better=True),
+}
+HIGHER_IS_BETTER = frozenset(name for name, m in METRICS.items() if m.higher_is_better)
 VERDICTS = ("reproduced", "better", "worse", "inconclusive", "failed", "missing", "not runnable")
 
 VERDICT_RULE = (
@@ -66,8 +86,20 @@ VERDICT_RULE = (
     "ours). failed: every run of ours for the cell failed; missing: not run; not runnable: the study says why."
 )
 
-# The summary column (without _mean / _std) that answers a published metric, by the protocol's ``reported``.
+# How a source summarized a run (``reported``), as the report names it; "wall hours" and "per run" are what the
+# comparison records for the hours and the evaluations, which have one value per run.
+REPORTED_LABELS = {
+    "best": "best epoch",
+    "final": "final epoch",
+    "median_last10": "median of the last 10 epochs",
+    "wall hours": "wall hours",
+    "per run": "one value per run",
+}
+
+
 def metric_column(metric: str, reported: str = "best") -> str:
+    """The column of ours (runs.csv; in summary.csv with _mean / _std) that answers a published metric, by the
+    protocol's ``reported``."""
     if metric == "top1_error":
         return REPORTED[reported]
     if metric == "top5_error":
@@ -77,6 +109,28 @@ def metric_column(metric: str, reported: str = "best") -> str:
     if metric in HIGHER_IS_BETTER:  # one value per run, whatever the protocol reports over epochs
         return metric
     raise ValueError(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
+
+
+@dataclass(frozen=True)
+class MetricColumns:
+    """The columns of ours compared with a published metric under a source's ``reported`` statistic."""
+
+    metric: str
+    reported: str  # what is compared, as the comparison records it (a key of REPORTED_LABELS)
+    run: str  # the per-run column (runs.csv); summary.csv has its mean and std
+
+    @classmethod
+    def of(cls, metric: str, reported: str) -> MetricColumns:
+        shown = "wall hours" if metric == "hours" else ("per run" if metric in HIGHER_IS_BETTER else reported)
+        return cls(metric, shown, metric_column(metric, reported))
+
+    @property
+    def mean(self) -> str:
+        return f"{self.run}_mean"
+
+    @property
+    def std(self) -> str:
+        return f"{self.run}_std"
 
 
 COMPARE_COLUMNS = [
@@ -129,30 +183,6 @@ def to_bool(value) -> bool:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return False
     return bool(value)
-
-
-DATASET_LABELS = {
-    "cifar10": "CIFAR-10",
-    "cifar100": "CIFAR-100",
-    "tinyimagenet": "TinyImageNet-200",
-    "imagenet": "ImageNet",
-    "cub200": "CUB-200-2011",
-    "cars": "Stanford Cars",
-    "aircraft": "FGVC-Aircraft",
-}
-
-
-def dataset_label(dataset: str, traditional) -> str:
-    """Paper-style column name: cifar10 + traditional -> 'CIFAR-10+'.
-
-    Only CIFAR tables have "+" columns; other datasets always use their standard crop and flip.
-    """
-    name = str(dataset)
-    label = DATASET_LABELS.get(name.lower(), name)
-    plus = to_bool(traditional) and name.lower().startswith("cifar")
-    if to_bool(traditional) and name.lower() not in DATASET_LABELS:
-        plus = True
-    return label + ("+" if plus else "")
 
 
 def _num(value) -> float:
@@ -258,11 +288,11 @@ def cell_margin(cell, published: pd.DataFrame, margin: dict | None) -> Margin:
     return found
 
 
-def _normalized(frame: pd.DataFrame, published: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Our rows with clean types; ``method`` becomes the name under which a row matches published cells:
-    the registered method (so an alias such as ``saliencymix_paper`` is compared with SaliencyMix's cells),
-    unless the config's augmentation name is itself a published name (Table 9's ``salfmix_nosaliency``,
-    an alias of ``salfmix`` with ``saliency: false``)."""
+def normalize_ours(frame: pd.DataFrame, published: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Rows of ours (summary, runs or status) with clean types; ``method`` becomes the name under which a row
+    matches published cells: the registered method (so an alias such as ``saliencymix_paper`` is compared with
+    SaliencyMix's cells), unless the config's augmentation name is itself a published name (Table 9's
+    ``salfmix_nosaliency``, an alias of ``salfmix`` with ``saliency: false``)."""
     ours = frame.copy()
     ours["traditional"] = [to_bool(v) for v in ours["traditional"]]
     if "method" not in ours.columns:
@@ -289,96 +319,129 @@ def _index(frame: pd.DataFrame) -> dict[tuple, list[int]]:
     return index
 
 
-def _clean_variant(value):
+def _clean_text(value) -> str | None:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
     return str(value)
 
 
-_NOT_TESTED = {
-    "ours_mean": float("nan"),
-    "ours_std": float("nan"),
-    "n": 0,
-    "ours_epochs": float("nan"),
-    "ours_final_mean": float("nan"),
-    "ours_median10_mean": float("nan"),
-    "diff": float("nan"),
-    "delta": float("nan"),
+@dataclass(frozen=True)
+class PublishedCell:
+    """One published cell (a row of resources/published/*.csv) and the columns of ours it is compared with."""
+
+    source: str
+    protocol: str
+    dataset: str
+    traditional: bool
+    model: str
+    augmentation: str
+    metric: str
+    epochs: float
+    mean: float
+    std: float  # NaN: not printed
+    runs: float  # NaN: not stated
+    note: str
+    columns: MetricColumns
+
+    @classmethod
+    def of(cls, row, reported: dict[str, str]) -> PublishedCell:
+        """``row``: a published row (itertuples); ``reported``: protocol -> how its source summarizes a run,
+        unless the cell names its own."""
+        how = str(getattr(row, "reported", "") or "") or reported.get(row.protocol, "best")
+        return cls(row.source, row.protocol, row.dataset, to_bool(row.traditional), row.model, row.augmentation,
+                   row.metric, _num(row.epochs), _num(row.mean), _num(row.std), _num(getattr(row, "runs", math.nan)),
+                   str(getattr(row, "note", "") or ""), MetricColumns.of(row.metric, how))
+
+    @property
+    def key(self) -> tuple:
+        """What a row of ours matches on (``_KEY``)."""
+        return (self.protocol, self.dataset, self.traditional, self.model, self.augmentation)
+
+    def record(self) -> dict:
+        return {
+            "source": self.source, "protocol": self.protocol, "reported": self.columns.reported,
+            "dataset": self.dataset, "traditional": self.traditional, "model": self.model,
+            "augmentation": self.augmentation, "metric": self.metric, "published_epochs": self.epochs,
+            "published_mean": self.mean, "published_std": self.std, "published_runs": self.runs, "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class OurCell:
+    """One summary row of ours matching a published cell: the compared statistic and what is shown beside it."""
+
+    mean: float
+    std: float  # NaN: one seed, or not recorded
+    n: int
+    epochs: float
+    final_mean: float  # top-1 only: the final epoch's and the median of the last 10 epochs' error
+    median10_mean: float
+    variant: str | None
+    numerics: str | None
+    augmentation: str  # the config's name (an alias, or the method)
+
+    @classmethod
+    def of(cls, row, columns: MetricColumns) -> OurCell:
+        top1 = columns.metric == "top1_error"
+        return cls(_num(row.get(columns.mean)), _num(row.get(columns.std)), int(_num(row.get("n", 0)) or 0),
+                   _num(row.get("epochs")),
+                   _num(row.get("final_top1_error_mean")) if top1 else math.nan,
+                   _num(row.get("median_last10_top1_error_mean")) if top1 else math.nan,
+                   _clean_text(row.get("variant")), _clean_text(row.get("numerics")), str(row["augmentation"]))
+
+    def record(self) -> dict:
+        return {
+            "ours_mean": self.mean, "ours_std": self.std, "n": self.n, "ours_epochs": self.epochs,
+            "ours_final_mean": self.final_mean, "ours_median10_mean": self.median10_mean, "variant": self.variant,
+            "numerics": self.numerics, "our_augmentation": self.augmentation,
+        }
+
+
+_NOT_TESTED = OurCell(math.nan, math.nan, 0, math.nan, math.nan, math.nan, None, None, None).record() | {
+    "diff": math.nan,
+    "delta": math.nan,
     "margin_reason": "",
-    "ci_low": float("nan"),
-    "ci_high": float("nan"),
-    "p_equivalence": float("nan"),
-    "p_differs": float("nan"),
-    "seeds_to_decide": float("nan"),
+    "ci_low": math.nan,
+    "ci_high": math.nan,
+    "p_equivalence": math.nan,
+    "p_differs": math.nan,
+    "seeds_to_decide": math.nan,
     "published_as_constant": False,
     "reason": "",
-    "variant": None,
-    "numerics": None,
-    "our_augmentation": None,
 }
 
 
-def _cell_record(cell, reported: dict[str, str]) -> dict:
-    """A published cell's own columns, and the statistic of ours it is compared with."""
-    how = str(getattr(cell, "reported", "") or "") or reported.get(cell.protocol, "best")
-    return {
-        "source": cell.source,
-        "protocol": cell.protocol,
-        "reported": "wall hours" if cell.metric == "hours" else ("per run" if cell.metric in HIGHER_IS_BETTER else how),
-        "dataset": cell.dataset,
-        "traditional": to_bool(cell.traditional),
-        "model": cell.model,
-        "augmentation": cell.augmentation,
-        "metric": cell.metric,
-        "published_epochs": _num(cell.epochs),
-        "published_mean": _num(cell.mean),
-        "published_std": _num(cell.std),
-        "published_runs": _num(getattr(cell, "runs", float("nan"))),
-        "note": str(getattr(cell, "note", "") or ""),
-        "column": metric_column(cell.metric, how),
-    }
+def _untested(cell: PublishedCell, n_failed: int, not_runnable: dict[str, str]) -> dict:
+    """A cell without a row of ours: not runnable (the study says why), failed (every run did) or missing."""
+    reason = not_runnable.get(cell.augmentation) or not_runnable.get(cell.model) or not_runnable.get(cell.dataset)
+    note = f"not runnable: {reason}" + (f"; {cell.note}" if cell.note else "") if reason else cell.note
+    verdict = "not runnable" if reason else ("failed" if n_failed else "missing")
+    return cell.record() | _NOT_TESTED | {"n_failed": n_failed, "note": note, "verdict": verdict}
 
 
-def _ours_record(row, column: str, metric: str) -> dict:
-    """One matching summary row of ours: the compared statistic and what is shown beside it."""
-    top1 = metric == "top1_error"
-    return {
-        "ours_mean": _num(row.get(f"{column}_mean")),
-        "ours_std": _num(row.get(f"{column}_std")),
-        "n": int(_num(row.get("n", 0)) or 0),
-        "ours_epochs": _num(row.get("epochs")),
-        "ours_final_mean": _num(row.get("final_top1_error_mean")) if top1 else float("nan"),
-        "ours_median10_mean": _num(row.get("median_last10_top1_error_mean")) if top1 else float("nan"),
-        "variant": _clean_variant(row.get("variant")),
-        "numerics": _clean_variant(row.get("numerics")),
-        "our_augmentation": str(row["augmentation"]),
-    }
-
-
-def _equivalence(metric: str, ours: dict, cell: dict, delta: Margin, alpha: float):
+def _equivalence(cell: PublishedCell, ours: OurCell, delta: Margin, alpha: float):
     """:func:`augrepro.results.stats.cell_equivalence` on the cell (signs turned so that lower is better), and its
     columns in the metric's own direction."""
-    sign = -1.0 if metric in HIGHER_IS_BETTER else 1.0
-    runs = cell["published_runs"]
-    spread_known = not math.isnan(ours["ours_std"])  # no std of ours (one seed, or not recorded): as one seed
+    sign = -1.0 if cell.metric in HIGHER_IS_BETTER else 1.0
+    spread_known = not math.isnan(ours.std)  # no std of ours (one seed, or not recorded): as one seed
     eq = cell_equivalence(
-        sign * ours["ours_mean"],
-        ours["ours_std"] if spread_known else None,
-        max(ours["n"], 1) if spread_known else 1,
-        sign * cell["published_mean"],
-        None if math.isnan(cell["published_std"]) else cell["published_std"],
-        None if math.isnan(runs) else int(runs),
+        sign * ours.mean,
+        ours.std if spread_known else None,
+        max(ours.n, 1) if spread_known else 1,
+        sign * cell.mean,
+        None if math.isnan(cell.std) else cell.std,
+        None if math.isnan(cell.runs) else int(cell.runs),
         delta.value,
         alpha,
     )
     low, high = sorted((sign * eq.ci_low, sign * eq.ci_high))
     fields = {
-        "diff": ours["ours_mean"] - cell["published_mean"],
+        "diff": ours.mean - cell.mean,
         "delta": delta.value,
         "margin_reason": delta.reason,
         "ci_low": low,
         "ci_high": high,
-        "seeds_to_decide": float("nan") if eq.seeds_to_decide is None else float(eq.seeds_to_decide),
+        "seeds_to_decide": math.nan if eq.seeds_to_decide is None else float(eq.seeds_to_decide),
         "published_as_constant": bool(eq.published_as_constant),
         "reason": eq.reason,
     }
@@ -409,37 +472,29 @@ def compare(
     if metric is not None and metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
     reported, not_runnable = reported or {}, not_runnable or {}
-    ours = _normalized(summary, published) if len(summary) else pd.DataFrame(columns=[*_KEY, "augmentation", "epochs"])
+    ours = normalize_ours(summary, published) if len(summary) else pd.DataFrame(columns=[*_KEY, "augmentation", "epochs"])
     ours_index = _index(ours)
     failed_count: dict[tuple, int] = {}
     if status is not None and len(status):
-        st = _normalized(status, published)
+        st = normalize_ours(status, published)
         for key in zip(*(st.loc[st["status"] == "failed", c] for c in _KEY)):
             failed_count[key] = failed_count.get(key, 0) + 1
     cells = published if metric is None else published[published["metric"] == metric]
 
     rows: list[dict] = []
     tested: dict[str, list[tuple[int, object]]] = {}  # source -> (row, equivalence)
-    for cell in cells.itertuples(index=False):
-        base = _cell_record(cell, reported)
-        key = (cell.protocol, cell.dataset, base["traditional"], cell.model, cell.augmentation)
-        base["n_failed"] = failed_count.get(key, 0)
-        matches = [ours.iloc[pos] for pos in ours_index.get(key, [])]
-        matches = [m for m in matches if not math.isnan(_num(m.get(f"{base['column']}_mean")))]
+    for cell in (PublishedCell.of(row, reported) for row in cells.itertuples(index=False)):
+        n_failed = failed_count.get(cell.key, 0)
+        matches = [OurCell.of(ours.iloc[pos], cell.columns) for pos in ours_index.get(cell.key, [])]
+        matches = [m for m in matches if not math.isnan(m.mean)]
         if not matches:
-            reason = not_runnable.get(cell.augmentation) or not_runnable.get(cell.model) or not_runnable.get(cell.dataset)
-            note = base["note"]
-            if reason:
-                note = f"not runnable: {reason}" + (f"; {note}" if note else "")
-            verdict = "not runnable" if reason else ("failed" if base["n_failed"] else "missing")
-            rows.append(base | _NOT_TESTED | {"note": note, "verdict": verdict})
+            rows.append(_untested(cell, n_failed, not_runnable))
             continue
         delta = cell_margin(cell, published, margin)
-        for row in matches:
-            record = _ours_record(row, base["column"], cell.metric)
-            eq, fields = _equivalence(cell.metric, record, base, delta, alpha)
+        for match in matches:
+            eq, fields = _equivalence(cell, match, delta, alpha)
             tested.setdefault(cell.source, []).append((len(rows), eq))
-            rows.append(base | record | fields)
+            rows.append(cell.record() | {"n_failed": n_failed} | match.record() | fields)
     for entries in tested.values():  # Benjamini-Hochberg over each table's tested cells
         for (pos, _), adjusted in zip(entries, adjust_cells([eq for _, eq in entries], alpha)):
             outcome = adjusted.outcome
@@ -456,7 +511,7 @@ def unmatched(summary: pd.DataFrame, published: pd.DataFrame, metric: str | None
     """Our summary rows that match no published cell (of ``metric``, or of any metric)."""
     if summary.empty:
         return summary.copy()
-    ours = _normalized(summary, published)
+    ours = normalize_ours(summary, published)
     cells = published if metric is None else published[published["metric"] == metric]
     keys = {
         (str(c.protocol), str(c.dataset), to_bool(c.traditional), str(c.model), str(c.augmentation))

@@ -158,6 +158,7 @@ class Selection:
                 "not_runnable": dict(study.not_runnable),
                 "notes": study.notes,
                 "margin": dict(study.margin),
+                "layout": dict(study.layout),
                 "claims": [dict(c) for c in study.claims],
                 "runs": len(study.runs()),
                 # (protocol, dataset key, model, augmentation) of every grid cell: what the report's section shows

@@ -39,10 +39,15 @@ STUDY_KEYS = {
     "notes": "free text shown under the study's section",
     "margin": "the equivalence margin of the table's cells: {value, reason}, or {claimed: {method, baseline}} for "
     "half the paper's claimed gain in each column (at least the dataset's floor); default: the floor",
+    "layout": "the columns of the report's table, as the paper prints it: datasets (default: a column per dataset and "
+    "metric, a row per model and method) or models (a column per model, a row per method); or a mapping "
+    "published file -> datasets|models",
     "claims": "the paper's claims about this table: [{claim, source, kind: lower|best|ranking, ...}]",
     "evaluate": "evaluations of every run of the grid (config/evaluations.yaml): fgsm: <recipe> and/or "
     "detection: {recipe: <recipe>, seeds: [...]}, each optionally with its jobs' resources",
 }
+# The report's table layouts (augrepro.report.view): what its columns are.
+LAYOUTS = ("datasets", "models")
 GRID_KEYS = ("protocol", "datasets", "models", "augmentations", "seeds")
 
 # A claim: a sentence of the paper with the cells it compares (evaluated by augrepro.results.claims).
@@ -146,6 +151,7 @@ class Study:
     not_runnable: dict[str, str] = field(default_factory=dict)
     notes: str = ""
     margin: dict[str, Any] = field(default_factory=dict)
+    layout: dict[str, str] = field(default_factory=dict)  # published file -> one of LAYOUTS (default: datasets)
     claims: tuple[dict[str, Any], ...] = ()
     evaluations: tuple[Evaluation, ...] = ()
 
@@ -290,6 +296,7 @@ def parse_study(name: str, raw: Any, path: str | Path) -> Study:
         raise ConfigError(f"{where}: 'not_runnable' maps a published name to the reason it cannot run")
     published = _as_list(raw.get("published"), where, "published") if raw.get("published") is not None else ()
     margin = _check_margin(raw.get("margin"), where)
+    layout = _check_layout(raw.get("layout"), published, where)
     claims = raw.get("claims") or []
     if not isinstance(claims, list):
         raise ConfigError(f"{where}: 'claims' must be a list of claims")
@@ -306,9 +313,28 @@ def parse_study(name: str, raw: Any, path: str | Path) -> Study:
         not_runnable=dict(not_runnable),
         notes=str(raw.get("notes") or "").strip(),
         margin=margin,
+        layout=layout,
         claims=tuple(claims),
         evaluations=parse_evaluations(raw.get("evaluate"), where),
     )
+
+
+def _check_layout(layout: Any, published: tuple[str, ...], where: str) -> dict[str, str]:
+    """``layout:`` as published file -> layout (a single layout applies to every published file)."""
+    if layout is None:
+        return {}
+    if isinstance(layout, str):
+        layout = {file: layout for file in published}
+    if not isinstance(layout, dict):
+        raise ConfigError(f"{where}: 'layout' is {layout!r}; expected one of {', '.join(LAYOUTS)} or a mapping "
+                          "published file -> layout")
+    for file, value in layout.items():
+        if file not in published:
+            raise ConfigError(f"{where}: 'layout' names {file!r}, not one of the study's published files "
+                              f"({', '.join(published) or 'none'})")
+        if value not in LAYOUTS:
+            raise ConfigError(f"{where}: 'layout' of {file} is {value!r}; valid layouts: {', '.join(LAYOUTS)}")
+    return dict(layout)
 
 
 def _check_margin(margin: Any, where: str) -> dict[str, Any]:

@@ -1,0 +1,101 @@
+"""Build the report from the workflow's files: read the aggregated CSVs, the published tables and the previews,
+build the view model (:mod:`augrepro.report.view`) and provenance (:mod:`augrepro.report.provenance`), render and
+write the page (:mod:`augrepro.report.render`)."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pandas as pd
+
+from augrepro.report.provenance import provenance_rows
+from augrepro.report.render import templates_base, write_report
+from augrepro.report.view import GalleryItem, Page, failed_runs, other_studies, study_sections
+from augrepro.results.compare import VERDICT_RULE, VERDICTS, load_published, to_bool
+from augrepro.results.curves import load_published_curves
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def gallery(previews) -> list[GalleryItem]:
+    """The augmentation previews that exist, as data URIs; a file that is not a PNG is an error."""
+    items = []
+    for path in previews or ():
+        path = Path(path)
+        if not path.is_file():
+            continue
+        payload = path.read_bytes()
+        if not payload.startswith(PNG_SIGNATURE):
+            raise ValueError(f"{path}: augmentation preview is not a PNG file; rerun `augrepro preview` or delete it")
+        from PIL import Image
+
+        with Image.open(path) as image:
+            summary = image.text.get("Description", "")  # written by augrepro.report.preview
+        items.append(GalleryItem(f"{path.parent.name} / {path.stem}" + (f": {summary}" if summary else ""),
+                                 "data:image/png;base64," + base64.b64encode(payload).decode("ascii")))
+    return items
+
+
+def _read_csv(path: str | Path | None) -> pd.DataFrame:
+    if path is None:
+        return pd.DataFrame()
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: file not found (run the aggregation first)")
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+
+
+def _normalize_summary(summary: pd.DataFrame) -> pd.DataFrame:
+    if summary.empty:
+        return pd.DataFrame(columns=["dataset", "traditional", "model", "augmentation", "method", "variant", "n", "epochs"])
+    summary = summary.copy()
+    summary["traditional"] = [to_bool(v) for v in summary["traditional"]]
+    summary["variant"] = summary["variant"].astype(object).where(summary["variant"].notna(), None)
+    return summary
+
+
+def build_report(
+    summary_csv: str | Path,
+    runs_csv: str | Path,
+    curves_csv: str | Path,
+    published_dir: str | Path,
+    out_html: str | Path,
+    studies: dict,
+    provenance: dict | None = None,
+    templates_dir: str | Path | None = None,
+    status_csv: str | Path | None = None,
+    previews=(),
+    title: str = "Reproduction report: saliency-guided mixing augmentations",
+) -> pd.DataFrame:
+    """Write a self-contained HTML report: one section per chosen study (its published cells beside its own
+    runs), the studies skipped or not chosen folded away with why, the gallery, failed runs and provenance.
+
+    ``studies`` is ``augrepro.studies.Selection.describe()``. ``templates_dir`` holds
+    ``templates/report.html.j2`` and ``assets/report.css`` (default: ``report/`` at the repository root).
+    ``status_csv`` (from partial aggregation) marks cells whose runs failed; ``previews`` are PNG paths of the
+    augmentation gallery, shown when they exist. Returns the comparison of every chosen study.
+    """
+    templates_base(templates_dir)  # before any work: a missing template is an error
+    published = load_published(published_dir)
+    summary = _normalize_summary(_read_csv(summary_csv))
+    runs = _read_csv(runs_csv)
+    curves = _read_csv(curves_csv)
+    status = _read_csv(status_csv) if status_csv is not None else None
+    images = gallery(previews)
+    sections, comparison = study_sections(studies, published, summary, runs, curves, status,
+                                          load_published_curves(published_dir))
+    page = Page(
+        title=title,
+        verdict_rule=VERDICT_RULE,
+        verdicts=VERDICTS,
+        sections=tuple(sections),
+        others=tuple(other_studies(studies)),
+        failed_runs=tuple(failed_runs(status)),
+        gallery=tuple(images),
+        provenance=tuple(provenance_rows(provenance, runs, summary, status)),
+    )
+    write_report(page, out_html, templates_dir)
+    return comparison
