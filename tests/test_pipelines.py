@@ -380,8 +380,8 @@ def test_random_resized_crop_resizes_any_input_to_the_pipeline_size():
 
 
 def test_lighting_noise_equals_the_imagenet_code():
-    """lighting > 0: the CutMix/SaliencyMix utils.Lighting (loader._Lighting) after the jitter, with its alpha."""
-    from augrepro.data.loader import _Lighting
+    """lighting > 0: the CutMix/SaliencyMix utils.Lighting (file_pipelines._Lighting) after the jitter, with its alpha."""
+    from augrepro.data.file_pipelines import _Lighting
 
     spec = {**SPECS["random_resized_crop_flip_jitter"], "lighting": 0.1}
     pipe = build_pipeline(spec, 32)

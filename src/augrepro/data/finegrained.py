@@ -31,7 +31,7 @@ import numpy as np
 
 from augrepro.data.datasets import DatasetSpec
 from augrepro.data.extract import extract_tar_into, into_place
-from augrepro.data.prepare import PreparedData
+from augrepro.data.prepared import PreparedData
 
 LAYOUTS = ("cub200", "cars", "aircraft")
 _LIST = 5  # how many examples an error message names

@@ -26,7 +26,7 @@ import numpy as np
 
 from augrepro.data.datasets import DatasetSpec
 from augrepro.data.extract import UnsafeArchiveError, check_member_name, check_tar_member, into_place
-from augrepro.data.prepare import PreparedData
+from augrepro.data.prepared import PreparedData
 
 TRAIN_TAR = "ILSVRC2012_img_train.tar"
 VAL_TAR = "ILSVRC2012_img_val.tar"

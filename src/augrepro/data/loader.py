@@ -12,7 +12,8 @@ from collections.abc import Iterator
 
 import torch
 
-from augrepro.data.pipelines import LIGHTING_EIGVAL, LIGHTING_EIGVEC, PadCropFlip, Pipeline, resize_center_crop
+from augrepro.data.file_pipelines import file_transforms
+from augrepro.data.pipelines import PadCropFlip, Pipeline, resize_center_crop
 from augrepro.data.pipelines import random_crop_flip  # noqa: F401 (re-exported: its former home)
 from augrepro.transfer import to_device
 
@@ -125,42 +126,6 @@ class DeviceData:
 
 # --- ImageNet: images decoded from files by DataLoader workers -----------------------------------
 
-# PCA lighting noise of the CutMix/SaliencyMix ImageNet code (utils.Lighting, alphastd 0.1; AlexNet's
-# eigen-decomposition of ImageNet's RGB covariance).
-_EIGVAL, _EIGVEC = LIGHTING_EIGVAL, LIGHTING_EIGVEC
-
-
-class _Lighting:
-    def __init__(self, alphastd: float = 0.1) -> None:
-        self.alphastd = alphastd
-        self.eigval = torch.tensor(_EIGVAL)
-        self.eigvec = torch.tensor(_EIGVEC)
-
-    def __call__(self, img: torch.Tensor) -> torch.Tensor:
-        alpha = torch.randn(3) * self.alphastd
-        rgb = (self.eigvec * alpha * self.eigval).sum(1)
-        return img + rgb.view(3, 1, 1)
-
-
-def imagenet_transforms(train: bool, mean, std, size: int = 224):
-    """SaliencyMix-ImageNet/train.py (from CutMix): RandomResizedCrop(224), flip, ColorJitter(0.4, 0.4, 0.4),
-    lighting 0.1, normalize; evaluation Resize(256), CenterCrop(224)."""
-    from torchvision import transforms as T
-
-    if train:
-        return T.Compose(
-            [
-                T.RandomResizedCrop(size),
-                T.RandomHorizontalFlip(),
-                T.ToTensor(),
-                T.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4),
-                _Lighting(0.1),
-                T.Normalize(mean, std),
-            ]
-        )
-    return T.Compose([T.Resize(int(size * 256 / 224)), T.CenterCrop(size), T.ToTensor(), T.Normalize(mean, std)])
-
-
 class _FileDataset(torch.utils.data.Dataset):
     def __init__(self, files, labels, transform) -> None:
         self.files, self.labels, self.transform = list(files), torch.as_tensor(labels, dtype=torch.long), transform
@@ -185,8 +150,6 @@ class FileData:
     """
 
     def __init__(self, files, labels, mean, std, device, train: bool, workers: int, pipeline: dict | None = None) -> None:
-        from augrepro.data.file_pipelines import file_transforms
-
         self.device = torch.device(device)
         self.train = train
         self.dataset = _FileDataset(files, labels, file_transforms(pipeline, train, mean, std))

@@ -121,7 +121,7 @@ def _test_batches(run: dict[str, Any], data_path, batch_size: int, device: torch
     float rounding) so the attack perturbs pixels."""
     from augrepro.data.datasets import get_spec
     from augrepro.data.file_pipelines import describe_file_pipeline
-    from augrepro.data.prepare import load_prepared
+    from augrepro.data.prepared import load_prepared
     from augrepro.train.engine import load_split, normalization
 
     recipe = run["recipe"]

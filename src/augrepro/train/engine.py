@@ -38,7 +38,7 @@ from augrepro.data.file_pipelines import describe_file_pipeline
 from augrepro.data.jpeg import JpegData, choose_decode
 from augrepro.data.loader import DeviceData, FileData
 from augrepro.data.pipelines import build_pipeline
-from augrepro.data.prepare import load_prepared
+from augrepro.data.prepared import load_prepared
 from augrepro.io import atomic_torch_save, atomic_write_text
 from augrepro.models import model_of_run
 from augrepro.studies.protocols import replicas_per_process
