@@ -494,8 +494,8 @@ def test_train_batches_visit_every_index_once(crop_padding):
         for x, y in batches:
             assert x.dtype == torch.float32 and x.shape == (len(y), 3, 32, 32)
             if crop_padding is None:
-                assert torch.equal(x, data.normalize(images[y]))
-                assert torch.equal(data.denormalize(x), images[y])
+                assert torch.equal(x, data.normalization.apply(images[y]))
+                assert torch.equal(data.normalization.to_uint8(x), images[y])
         epochs.append(labels)
     assert not torch.equal(epochs[0], epochs[1])  # a fresh order every epoch
     assert not torch.equal(epochs[0], torch.arange(n))
@@ -507,14 +507,14 @@ def test_denormalize_inverts_normalize_exactly(name):
     values = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16)
     x = torch.cat([values.expand(1, 3, 16, 16), values.flip(-1).expand(1, 3, 16, 16)]).contiguous()
     data = DeviceData(x, torch.zeros(2, dtype=torch.long), spec.mean, spec.std)
-    z = data.normalize(x)
+    z = data.normalization.apply(x)
     assert z.dtype == torch.float32
     # normalization really is (x / 255 - mean) / std per channel
     expected = (x.double() / 255 - torch.tensor(spec.mean).double().view(1, 3, 1, 1)) / torch.tensor(
         spec.std
     ).double().view(1, 3, 1, 1)
     torch.testing.assert_close(z.double(), expected, rtol=0, atol=1e-5)
-    back = data.denormalize(z)
+    back = data.normalization.to_uint8(z)
     assert back.dtype == torch.uint8
     assert torch.equal(back, x)
 

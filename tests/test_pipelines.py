@@ -340,7 +340,8 @@ def test_device_data_batches_of_pad_crop_flip_are_unchanged():
     for step in range(data.num_batches(32)):
         xb, yb = data.batch(order, step, 32, g_new, pipe)
         idx = order[step * 32 : (step + 1) * 32]
-        expected = (old_random_crop_flip(x[idx], 4, g_old).float().div_(255.0) - data.mean) / data.std
+        norm = data.normalization
+        expected = (old_random_crop_flip(x[idx], 4, g_old).float().div_(255.0) - norm.mean_tensor) / norm.std_tensor
         assert torch.equal(xb, expected) and torch.equal(yb, idx)
         xi, _ = data.batch(order, step, 32, g_int, 4)  # the former crop_padding argument
         assert torch.equal(xi, xb)
@@ -554,9 +555,9 @@ def test_device_data_epoch_with_each_pipeline(name):
     for xb, yb in batches:
         assert xb.dtype == torch.float32 and xb.shape == (len(yb), 3, 32, 32) and torch.isfinite(xb).all()
         if name == "none":
-            assert torch.equal(xb, data.normalize(x[yb]))
+            assert torch.equal(xb, data.normalization.apply(x[yb]))
     # float pipelines: normalize takes [0, 1] floats like the uint8 it replaces
-    torch.testing.assert_close(data.normalize(x.float() / 255), data.normalize(x), rtol=0, atol=1e-6)
+    torch.testing.assert_close(data.normalization.apply(x.float() / 255), data.normalization.apply(x), rtol=0, atol=1e-6)
     with pytest.raises(TypeError, match="Pipeline"):
         next(data.train_batches(16, gen(3), "pad_crop_flip"))
     # resuming mid-epoch: the same batches as the uninterrupted epoch, from the saved generator state

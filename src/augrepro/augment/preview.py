@@ -19,6 +19,7 @@ import torch
 
 from augrepro.augment import Context, build_augmentation
 from augrepro.augment.base import MixResult
+from augrepro.data.normalization import Normalization
 
 
 def _label(classes: list[str], i: int) -> str:
@@ -106,9 +107,7 @@ def render_preview(
     else:
         images_u8 = torch.from_numpy(np.ascontiguousarray(data.train_x[pick]))
     labels = torch.from_numpy(data.train_y[pick]).long()
-    mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
-    std = torch.tensor(spec.std).view(1, 3, 1, 1)
-    x = (images_u8.float() / 255.0 - mean) / std
+    x = Normalization(spec.mean, spec.std).apply(images_u8)
 
     model, model_note = load_model(architecture, spec.num_classes, checkpoint, seed)
     ctx = Context(spec.mean, spec.std, torch.Generator().manual_seed(seed), np.random.default_rng(seed), epoch, model)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import torch
 
 from augrepro.data.file_pipelines import file_transforms
+from augrepro.data.normalization import Normalization
 from augrepro.data.pipelines import PadCropFlip, Pipeline, resize_center_crop
 from augrepro.data.pipelines import random_crop_flip  # noqa: F401 (re-exported: its former home)
 from augrepro.transfer import to_device
@@ -36,24 +37,10 @@ class DeviceData:
         self.device = torch.device(device)
         self.images = images.to(self.device)
         self.labels = labels.to(self.device, torch.long)
-        self.mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
-        self.std = torch.tensor(std, device=self.device).view(1, 3, 1, 1)
+        self.normalization = Normalization(mean, std, self.device)
 
     def __len__(self) -> int:
         return len(self.labels)
-
-    def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        """(x / 255 - mean) / std for uint8 images; (x - mean) / std for float images in [0, 1] (what the
-        random-resized-crop pipelines return)."""
-        if x.dtype == torch.uint8:
-            return (x.float().div_(255.0) - self.mean) / self.std
-        if not x.is_floating_point():
-            raise ValueError(f"expected uint8 images or float images in [0, 1], got {x.dtype}")
-        return (x.float() - self.mean) / self.std
-
-    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
-        """Inverse of normalize: back to uint8 (exact for images that came from uint8)."""
-        return (x * self.std + self.mean).mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)
 
     def num_batches(self, batch_size: int) -> int:
         return -(-len(self) // batch_size)
@@ -89,7 +76,7 @@ class DeviceData:
             x = pipeline(x, generator)
         else:
             x = self._fixed(x)
-        return self.normalize(x), self.labels[idx]
+        return self.normalization.apply(x), self.labels[idx]
 
     def _fixed(self, x: torch.Tensor) -> torch.Tensor:
         if self.eval_transform is None:
@@ -121,7 +108,7 @@ class DeviceData:
         for first in range(start, stop, batch_size):
             last = min(first + batch_size, stop)
             x = self._fixed(self.images[first:last])
-            yield self.normalize(x), self.labels[first:last]
+            yield self.normalization.apply(x), self.labels[first:last]
 
 
 # --- ImageNet: images decoded from files by DataLoader workers -----------------------------------
@@ -154,8 +141,6 @@ class FileData:
         self.train = train
         self.dataset = _FileDataset(files, labels, file_transforms(pipeline, train, mean, std))
         self.workers = workers
-        self.mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
-        self.std = torch.tensor(std, device=self.device).view(1, 3, 1, 1)
 
     def __len__(self) -> int:
         return len(self.dataset)

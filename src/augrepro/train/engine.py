@@ -35,10 +35,10 @@ from augrepro import runs
 from augrepro.augment import Context, build_augmentation
 from augrepro.data.datasets import get_spec
 from augrepro.data.file_pipelines import describe_file_pipeline
-from augrepro.data.jpeg import JpegData, choose_decode
-from augrepro.data.loader import DeviceData, FileData
+from augrepro.data.loader import DeviceData
+from augrepro.data.normalization import Normalization
 from augrepro.data.pipelines import build_pipeline
-from augrepro.data.prepared import load_prepared
+from augrepro.data.splits import load_splits
 from augrepro.io import atomic_torch_save, atomic_write_text
 from augrepro.models import model_of_run
 from augrepro.studies.protocols import replicas_per_process
@@ -242,10 +242,6 @@ def _set_rng_state(state: dict, gen: torch.Generator, rng: np.random.Generator, 
         rank_gen.set_state(state["rank_data"])
 
 
-def _subset(x: np.ndarray, y: np.ndarray, limit: int | None):
-    return (x, y) if limit is None else (x[:limit], y[:limit])
-
-
 class StopFlag:
     """Set by SIGTERM while training; checked at every step boundary (also the detection fine-tuning's)."""
 
@@ -299,44 +295,6 @@ class _EpochState:
         state.seconds = float(d["seconds"])
         state.gpu_seconds = float(d["gpu_seconds"])
         return state
-
-
-def load_split(data, which: str, recipe: dict, traditional: bool, mean, std, device, workers: int,
-               decode_mode: str = "workers"):
-    """One split (``train`` or ``test``, the protocol's ``max_*_images`` applied) of prepared ``data``: pixel
-    datasets live on the device as uint8; file datasets (ImageNet, the fine-grained ones) go through the
-    protocol's file pipeline, ImageNet's decoded in batches on the device when ``decode_mode`` is ``device``
-    (augrepro.data.jpeg), by DataLoader workers otherwise. The training transforms apply when ``traditional``
-    (and only to the training split), the evaluation ones otherwise."""
-    train = which == "train"
-    limit = recipe.get(f"max_{which}_images")
-    if data.kind == "files":
-        files, labels = _subset(*((data.train_files, data.train_y) if train else (data.test_files, data.test_y)), limit)
-        if decode_mode == "device" and recipe["pipeline"].get("name") == "imagenet":
-            return JpegData(files, labels, mean, std, device, train and traditional, readers=max(2, workers))
-        return FileData(files, labels, mean, std, device, train and traditional, workers, recipe["pipeline"])
-    x, y = _subset(*((data.train_x, data.train_y) if train else (data.test_x, data.test_y)), limit)
-    return DeviceData(torch.from_numpy(x), torch.from_numpy(y), mean, std, device, recipe.get("eval_transform"))
-
-
-def _load_splits(data_path, spec, recipe: dict, traditional: bool, mean, std, device, workers: int,
-                 decode: str = "auto", log: Callable[[str], None] = print):
-    """(train, test) of the run (:func:`load_split`); ``decode``: training.decode, for the file datasets."""
-    data = load_prepared(data_path)
-    mode = "workers"
-    if data.kind == "files":
-        mode, why = choose_decode(decode, device)
-        log(f"image files decoded {'on ' + str(device) if mode == 'device' else 'by DataLoader workers'} ({why})")
-    return tuple(load_split(data, which, recipe, traditional, mean, std, device, workers, mode)
-                 for which in ("train", "test"))
-
-
-def normalization(recipe: dict, spec) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """The protocol's normalization (its source's mean and std) or the dataset's usual one."""
-    norm = recipe.get("normalize")
-    if norm:
-        return tuple(float(v) for v in norm["mean"]), tuple(float(v) for v in norm["std"])
-    return spec.mean, spec.std
 
 
 def lr_factor(recipe: dict, steps: int) -> float:
@@ -402,7 +360,7 @@ def train_run(
     accel = Numerics(device, recipe["numerics"])
     if device.type == "cuda":  # fixed input shapes: let cuDNN pick the fastest convolution algorithms once
         torch.backends.cudnn.benchmark = True
-    mean, std = normalization(recipe, spec)
+    norm = Normalization.of(recipe, spec)
 
     random.seed(seed)
     np.random.seed(seed)
@@ -411,7 +369,7 @@ def train_run(
     rng = np.random.default_rng(seed)
 
     workers = int(execution["workers"] if execution["workers"] is not None else (threads or 4))
-    train, test = _load_splits(data_path, spec, recipe, key.traditional, mean, std, device, workers, execution["decode"], log)
+    train, test = load_splits(data_path, recipe, key.traditional, norm, device, workers, execution["decode"], log)
     pipeline = build_pipeline(recipe["pipeline"], spec.image_size) if key.traditional and spec.kind == "pixels" else None
     if pipeline is not None:
         input_pipeline = pipeline.describe()
@@ -508,7 +466,7 @@ def train_run(
     with StopFlag() as stop:
         for epoch in range(start_epoch, epochs + 1):
             lr = optimizer.param_groups[0]["lr"]
-            ctx = Context(mean, std, rank_gen, rng, epoch=epoch, model=model)
+            ctx = Context(norm.mean, norm.std, rank_gen, rng, epoch=epoch, model=model)
             es = partial if partial is not None else _EpochState(train.epoch_order(gen), device)
             partial = None
             shard = dist.shard(es.order, batch_size)  # this rank's part of each step (all of it in one process)
