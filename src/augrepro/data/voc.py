@@ -35,7 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from augrepro.data.datasets import DatasetSpec
-from augrepro.data.extract import extract_tar, into_place
+from augrepro.data.extract import extract_tar
+from augrepro.io import atomic_folder, atomic_savez
 
 VOC_CLASSES = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -202,8 +203,6 @@ def read_voc_folder(root: Path, log=print) -> VocIndex:
 
 def save_voc_index(index: VocIndex, path: str | os.PathLike) -> None:
     """Write the index atomically (temporary name, then rename); ``root`` is stored as an absolute path."""
-    from augrepro.io import atomic_savez
-
     atomic_savez(
         Path(path),
         kind=np.asarray("detection"),
@@ -265,7 +264,7 @@ def prepare_voc(spec: DatasetSpec, archives, out_npz: str | os.PathLike, images_
             extract_tar(given[name], tmp / name[: -len(".tar")])
         found["index"] = read_voc_folder(tmp, log=log)
 
-    into_place(images, fill)  # nothing is renamed into place unless every annotation parsed and checked
+    atomic_folder(images, fill)  # nothing is renamed into place unless every annotation parsed and checked
     index = found["index"]
     index.root = str(images.resolve())
     save_voc_index(index, out_npz)
