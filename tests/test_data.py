@@ -21,8 +21,8 @@ from augrepro.data import get_spec, load_prepared, parse_dataset_key
 from augrepro.data.demo import build_archive
 from augrepro.data.download import ChecksumError, fetch
 from augrepro.data.extract import UnsafeArchiveError, extract_tar
-from augrepro.data.loader import DeviceData, random_crop_flip
-from augrepro.data.pipelines import build_pipeline
+from augrepro.data.loader import DeviceData
+from augrepro.data.pipelines import build_pipeline, random_crop_flip
 from augrepro.data.prepare import prepare
 from augrepro.registry import UnknownNameError
 

@@ -336,15 +336,15 @@ def test_device_data_batches_of_pad_crop_flip_are_unchanged():
     data = DeviceData(x, torch.arange(70), spec.mean, spec.std)
     pipe = build_pipeline(SPECS["pad_crop_flip"], 32)
     order = data.epoch_order(gen(0))
-    g_new, g_old, g_int = gen(1), gen(1), gen(1)
+    g_new, g_old = gen(1), gen(1)
     for step in range(data.num_batches(32)):
         xb, yb = data.batch(order, step, 32, g_new, pipe)
         idx = order[step * 32 : (step + 1) * 32]
         norm = data.normalization
         expected = (old_random_crop_flip(x[idx], 4, g_old).float().div_(255.0) - norm.mean_tensor) / norm.std_tensor
         assert torch.equal(xb, expected) and torch.equal(yb, idx)
-        xi, _ = data.batch(order, step, 32, g_int, 4)  # the former crop_padding argument
-        assert torch.equal(xi, xb)
+    with pytest.raises(TypeError, match="Pipeline"):  # the former crop_padding int is no longer taken
+        data.batch(order, 0, 32, gen(1), 4)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -101,9 +101,3 @@ def extract_zip(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
 
     return atomic_folder(target, fill)
 
-
-def extract_archive(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
-    """Extract a zip (``*.zip``) or a tar archive safely into ``target``."""
-    if str(archive).lower().endswith(".zip"):
-        return extract_zip(archive, target)
-    return extract_tar(archive, target)

@@ -14,8 +14,7 @@ import torch
 
 from augrepro.data.file_pipelines import file_transforms
 from augrepro.data.normalization import Normalization
-from augrepro.data.pipelines import PadCropFlip, Pipeline, resize_center_crop
-from augrepro.data.pipelines import random_crop_flip  # noqa: F401 (re-exported: its former home)
+from augrepro.data.pipelines import Pipeline, resize_center_crop
 from augrepro.transfer import to_device
 
 
@@ -49,12 +48,10 @@ class DeviceData:
         """The random order of one epoch (drawn on the CPU generator, so it can be saved and replayed)."""
         return torch.randperm(len(self), generator=generator)
 
-    def _pipeline(self, pipeline: Pipeline | int | None) -> Pipeline | None:
+    @staticmethod
+    def _pipeline(pipeline: Pipeline | None) -> Pipeline | None:
         if pipeline is None or isinstance(pipeline, Pipeline):
             return pipeline
-        if isinstance(pipeline, int) and not isinstance(pipeline, bool):
-            # the former ``crop_padding`` argument (until its last callers pass a Pipeline): pad_crop_flip
-            return PadCropFlip(size=self.images.shape[-1], padding=pipeline)
         raise TypeError(f"pipeline: expected an augrepro.data.pipelines.Pipeline or None, got {pipeline!r}")
 
     def batch(
@@ -65,10 +62,7 @@ class DeviceData:
         generator: torch.Generator,
         pipeline: Pipeline | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Batch ``step`` of an epoch in ``order``: the training ``pipeline`` (None: none), then normalize.
-
-        (An int is still taken for ``pipeline`` and means pad_crop_flip with that padding: the former
-        ``crop_padding`` argument.)"""
+        """Batch ``step`` of an epoch in ``order``: the training ``pipeline`` (None: none), then normalize."""
         pipeline = self._pipeline(pipeline)
         idx = to_device(order[step * batch_size : (step + 1) * batch_size], self.device)
         x = self.images[idx]

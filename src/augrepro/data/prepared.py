@@ -40,6 +40,13 @@ class PreparedData:
         return "files" if self.train_x is None else "pixels"
 
 
+def npz_kind(f, path: str | os.PathLike) -> str:
+    """The ``kind`` of an opened prepared ``data.npz`` (``pixels``, ``files`` or ``detection``)."""
+    if "kind" not in f.files:
+        raise ValueError(f"{path}: no 'kind' key, so not a data.npz written by augrepro's preparation; prepare it again")
+    return str(f["kind"])
+
+
 def save_prepared(data: PreparedData, path: str | os.PathLike) -> None:
     """Write ``data`` to ``path`` atomically (``augrepro.io``: temporary name, then rename)."""
     extra = {} if data.class_words is None else {"class_words": np.asarray(data.class_words, dtype=str)}
@@ -86,7 +93,7 @@ def save_prepared(data: PreparedData, path: str | os.PathLike) -> None:
 def load_prepared(path: str | os.PathLike) -> PreparedData:
     """Read a ``data.npz`` written by :func:`save_prepared` (either kind)."""
     with np.load(path, allow_pickle=False) as f:
-        kind = str(f["kind"]) if "kind" in f.files else "pixels"
+        kind = npz_kind(f, path)
         if kind not in KINDS:
             raise ValueError(f"{path}: unknown kind {kind!r} (expected one of {KINDS}); prepare it again")
         classes = [str(c) for c in f["classes"]]

@@ -36,6 +36,7 @@ import numpy as np
 
 from augrepro.data.datasets import DatasetSpec
 from augrepro.data.extract import extract_tar
+from augrepro.data.prepared import npz_kind
 from augrepro.io import atomic_folder, atomic_savez
 
 VOC_CLASSES = (
@@ -224,7 +225,7 @@ def save_voc_index(index: VocIndex, path: str | os.PathLike) -> None:
 def load_voc_index(path: str | os.PathLike) -> VocIndex:
     """Read an index written by :func:`save_voc_index`."""
     with np.load(path, allow_pickle=False) as f:
-        kind = str(f["kind"]) if "kind" in f.files else "pixels"
+        kind = npz_kind(f, path)
         if kind != "detection":
             raise ValueError(f"{path}: prepared data of kind {kind!r}, not a detection index (prepare voc)")
         return VocIndex(
