@@ -519,6 +519,27 @@ def test_denormalize_inverts_normalize_exactly(name):
     assert torch.equal(back, x)
 
 
+def test_normalization_of_a_run_and_its_inverse():
+    from augrepro.data.normalization import Normalization
+
+    spec = get_spec("cifar10")
+    usual = Normalization.of({}, spec)
+    assert (usual.mean, usual.std) == (tuple(spec.mean), tuple(spec.std))
+    own = Normalization.of({"normalize": {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.5, 1]}}, spec)
+    assert (own.mean, own.std) == ((0.5, 0.5, 0.5), (0.25, 0.5, 1.0))  # the protocol's values win
+    x = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16).expand(2, 3, 16, 16).contiguous()
+    z = own.apply(x)
+    assert torch.equal(z[:, 0], (x[:, 0].float() / 255 - 0.5) / 0.25) and torch.equal(z[:, 2], x[:, 2].float() / 255 - 0.5)
+    assert torch.equal(own.apply(x.float() / 255), z)  # [0, 1] floats normalize like the uint8 they came from
+    torch.testing.assert_close(own.undo(z), x.float() / 255, rtol=0, atol=1e-6)
+    assert torch.equal(own.to_uint8(z), x)
+    assert own.to("cpu") is own and own.mean_tensor.shape == (1, 3, 1, 1)
+    with pytest.raises(ValueError, match="uint8 images or float"):
+        own.apply(x.long())
+    with pytest.raises(ValueError, match="3 means and 3 stds"):
+        Normalization((0.5,), (0.25,))
+
+
 def test_device_data_rejects_non_uint8():
     spec = get_spec("cifar10")
     with pytest.raises(ValueError):
