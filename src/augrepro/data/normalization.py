@@ -30,7 +30,7 @@ class Normalization:
         self.std_tensor = device_tensor(self.std, self.device).view(1, 3, 1, 1)
 
     @classmethod
-    def of(cls, recipe: dict[str, Any], spec) -> "Normalization":
+    def of(cls, recipe: dict[str, Any], spec) -> Normalization:
         """The protocol's normalization (its ``normalize``: the source's mean and std) or the dataset's usual one
         (``spec``: its DatasetSpec)."""
         norm = recipe.get("normalize")
@@ -38,7 +38,7 @@ class Normalization:
             return cls(norm["mean"], norm["std"])
         return cls(spec.mean, spec.std)
 
-    def to(self, device: torch.device | str) -> "Normalization":
+    def to(self, device: torch.device | str) -> Normalization:
         """The same normalization with its tensors on ``device``."""
         return self if torch.device(device) == self.device else Normalization(self.mean, self.std, device)
 

@@ -8,7 +8,7 @@ normalizes with the run's :class:`~augrepro.data.normalization.Normalization`.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
