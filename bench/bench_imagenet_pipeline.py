@@ -6,7 +6,7 @@ from scikit-learn's two photographs in a temporary folder, so nothing is downloa
 same files after a warm-up:
 
 - worker path, per CPU core: one process, one thread, PIL decode + the released code's training transforms
-  (``augrepro.data.loader.imagenet_transforms``: RandomResizedCrop(224), flip, ColorJitter 0.4, lighting 0.1,
+  (``augrepro.data.file_pipelines.imagenet_transforms``: RandomResizedCrop(224), flip, ColorJitter 0.4, lighting 0.1,
   normalize), then the evaluation transforms; the figure times the number of workers is what DataLoader
   workers deliver at best;
 - device path (``--device``, default the GPU when there is one, else the CPU): an epoch of ``JpegData`` in
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from augrepro.data.jpeg import JpegData, decode, device_decoder, read_bytes
-from augrepro.data.loader import imagenet_transforms
+from augrepro.data.file_pipelines import imagenet_transforms
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from augrepro.data.prepare import PreparedData, load_prepared, save_prepared
+from augrepro.data.prepared import PreparedData, load_prepared, save_prepared
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from augrepro.data.demo import build_arrays
-from augrepro.data.prepare import PreparedData, save_prepared
+from augrepro.data.prepared import PreparedData, save_prepared
 from augrepro.runs import RunKey
 from augrepro.studies import load_protocols, resolve_run
 

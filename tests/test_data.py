@@ -21,8 +21,8 @@ from augrepro.data import get_spec, load_prepared, parse_dataset_key
 from augrepro.data.demo import build_archive
 from augrepro.data.download import ChecksumError, fetch
 from augrepro.data.extract import UnsafeArchiveError, extract_tar
-from augrepro.data.loader import DeviceData, random_crop_flip
-from augrepro.data.pipelines import build_pipeline
+from augrepro.data.loader import DeviceData
+from augrepro.data.pipelines import build_pipeline, random_crop_flip
 from augrepro.data.prepare import prepare
 from augrepro.registry import UnknownNameError
 
@@ -494,8 +494,8 @@ def test_train_batches_visit_every_index_once(crop_padding):
         for x, y in batches:
             assert x.dtype == torch.float32 and x.shape == (len(y), 3, 32, 32)
             if crop_padding is None:
-                assert torch.equal(x, data.normalize(images[y]))
-                assert torch.equal(data.denormalize(x), images[y])
+                assert torch.equal(x, data.normalization.apply(images[y]))
+                assert torch.equal(data.normalization.to_uint8(x), images[y])
         epochs.append(labels)
     assert not torch.equal(epochs[0], epochs[1])  # a fresh order every epoch
     assert not torch.equal(epochs[0], torch.arange(n))
@@ -507,16 +507,37 @@ def test_denormalize_inverts_normalize_exactly(name):
     values = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16)
     x = torch.cat([values.expand(1, 3, 16, 16), values.flip(-1).expand(1, 3, 16, 16)]).contiguous()
     data = DeviceData(x, torch.zeros(2, dtype=torch.long), spec.mean, spec.std)
-    z = data.normalize(x)
+    z = data.normalization.apply(x)
     assert z.dtype == torch.float32
     # normalization really is (x / 255 - mean) / std per channel
     expected = (x.double() / 255 - torch.tensor(spec.mean).double().view(1, 3, 1, 1)) / torch.tensor(
         spec.std
     ).double().view(1, 3, 1, 1)
     torch.testing.assert_close(z.double(), expected, rtol=0, atol=1e-5)
-    back = data.denormalize(z)
+    back = data.normalization.to_uint8(z)
     assert back.dtype == torch.uint8
     assert torch.equal(back, x)
+
+
+def test_normalization_of_a_run_and_its_inverse():
+    from augrepro.data.normalization import Normalization
+
+    spec = get_spec("cifar10")
+    usual = Normalization.of({}, spec)
+    assert (usual.mean, usual.std) == (tuple(spec.mean), tuple(spec.std))
+    own = Normalization.of({"normalize": {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.5, 1]}}, spec)
+    assert (own.mean, own.std) == ((0.5, 0.5, 0.5), (0.25, 0.5, 1.0))  # the protocol's values win
+    x = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16).expand(2, 3, 16, 16).contiguous()
+    z = own.apply(x)
+    assert torch.equal(z[:, 0], (x[:, 0].float() / 255 - 0.5) / 0.25) and torch.equal(z[:, 2], x[:, 2].float() / 255 - 0.5)
+    assert torch.equal(own.apply(x.float() / 255), z)  # [0, 1] floats normalize like the uint8 they came from
+    torch.testing.assert_close(own.undo(z), x.float() / 255, rtol=0, atol=1e-6)
+    assert torch.equal(own.to_uint8(z), x)
+    assert own.to("cpu") is own and own.mean_tensor.shape == (1, 3, 1, 1)
+    with pytest.raises(ValueError, match="uint8 images or float"):
+        own.apply(x.long())
+    with pytest.raises(ValueError, match="3 means and 3 stds"):
+        Normalization((0.5,), (0.25,))
 
 
 def test_device_data_rejects_non_uint8():

@@ -23,7 +23,8 @@ from scipy.io import savemat
 from augrepro.data import get_spec, load_prepared
 from augrepro.data.extract import UnsafeArchiveError, extract_zip
 from augrepro.data.imagenet import DEVKIT, TRAIN_TAR, VAL_TAR, ImageNetLayoutError, read_imagenet
-from augrepro.data.prepare import PreparedData, prepare, save_prepared
+from augrepro.data.prepare import prepare
+from augrepro.data.prepared import PreparedData, save_prepared
 from conftest import copy_project, snakemake, write_config
 from test_download import MirrorServer, md5_bytes
 

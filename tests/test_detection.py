@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from augrepro.data.datasets import get_spec, with_checksum
-from augrepro.data.prepare import PreparedData, prepare, save_prepared
+from augrepro.data.prepare import prepare
+from augrepro.data.prepared import PreparedData, save_prepared
 from augrepro.evaluate.detection import build_detector, check_recipe, iteration_batch, lr_at, run_detection
 from augrepro.train.engine import train_run
 from test_download import md5_bytes

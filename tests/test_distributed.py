@@ -23,7 +23,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from augrepro.data.prepare import PreparedData, save_prepared
+from augrepro.data.prepared import PreparedData, save_prepared
 from augrepro.train.distributed import Distributed
 from augrepro.train.engine import train_run
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from augrepro.data.prepare import PreparedData, save_prepared
+from augrepro.data.prepared import PreparedData, save_prepared
 from augrepro.train import engine, progress
 from augrepro.train.engine import NonFiniteLossError, topk_errors, train_run
 

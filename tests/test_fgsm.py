@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from augrepro.data.prepare import PreparedData, save_prepared
+from augrepro.data.prepared import PreparedData, save_prepared
 from augrepro.evaluate.fgsm import Normalized, check_recipe, fgsm_accuracy, fgsm_perturb, run_fgsm
 
 MEAN, STD = (0.5, 0.4, 0.3), (0.25, 0.2, 0.3)

@@ -336,14 +336,15 @@ def test_device_data_batches_of_pad_crop_flip_are_unchanged():
     data = DeviceData(x, torch.arange(70), spec.mean, spec.std)
     pipe = build_pipeline(SPECS["pad_crop_flip"], 32)
     order = data.epoch_order(gen(0))
-    g_new, g_old, g_int = gen(1), gen(1), gen(1)
+    g_new, g_old = gen(1), gen(1)
     for step in range(data.num_batches(32)):
         xb, yb = data.batch(order, step, 32, g_new, pipe)
         idx = order[step * 32 : (step + 1) * 32]
-        expected = (old_random_crop_flip(x[idx], 4, g_old).float().div_(255.0) - data.mean) / data.std
+        norm = data.normalization
+        expected = (old_random_crop_flip(x[idx], 4, g_old).float().div_(255.0) - norm.mean_tensor) / norm.std_tensor
         assert torch.equal(xb, expected) and torch.equal(yb, idx)
-        xi, _ = data.batch(order, step, 32, g_int, 4)  # the former crop_padding argument
-        assert torch.equal(xi, xb)
+    with pytest.raises(TypeError, match="Pipeline"):  # the former crop_padding int is no longer taken
+        data.batch(order, 0, 32, gen(1), 4)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -380,8 +381,8 @@ def test_random_resized_crop_resizes_any_input_to_the_pipeline_size():
 
 
 def test_lighting_noise_equals_the_imagenet_code():
-    """lighting > 0: the CutMix/SaliencyMix utils.Lighting (loader._Lighting) after the jitter, with its alpha."""
-    from augrepro.data.loader import _Lighting
+    """lighting > 0: the CutMix/SaliencyMix utils.Lighting (file_pipelines._Lighting) after the jitter, with its alpha."""
+    from augrepro.data.file_pipelines import _Lighting
 
     spec = {**SPECS["random_resized_crop_flip_jitter"], "lighting": 0.1}
     pipe = build_pipeline(spec, 32)
@@ -554,9 +555,9 @@ def test_device_data_epoch_with_each_pipeline(name):
     for xb, yb in batches:
         assert xb.dtype == torch.float32 and xb.shape == (len(yb), 3, 32, 32) and torch.isfinite(xb).all()
         if name == "none":
-            assert torch.equal(xb, data.normalize(x[yb]))
+            assert torch.equal(xb, data.normalization.apply(x[yb]))
     # float pipelines: normalize takes [0, 1] floats like the uint8 it replaces
-    torch.testing.assert_close(data.normalize(x.float() / 255), data.normalize(x), rtol=0, atol=1e-6)
+    torch.testing.assert_close(data.normalization.apply(x.float() / 255), data.normalization.apply(x), rtol=0, atol=1e-6)
     with pytest.raises(TypeError, match="Pipeline"):
         next(data.train_batches(16, gen(3), "pad_crop_flip"))
     # resuming mid-epoch: the same batches as the uninterrupted epoch, from the saved generator state

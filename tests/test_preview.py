@@ -19,7 +19,7 @@ from augrepro.report.preview import label_captions, render_preview, spread_over_
 from augrepro.cli import main
 from augrepro.data import get_spec
 from augrepro.data.demo import build_arrays
-from augrepro.data.prepare import PreparedData, save_prepared
+from augrepro.data.prepared import PreparedData, save_prepared
 from conftest import ROOT, copy_project, job_counts, snakemake, write_config
 
 DOC = ROOT / "docs" / "adding_a_method.md"

@@ -201,7 +201,7 @@ def make_previews(tmp_path: Path) -> list[Path]:
     """Real previews of three methods on a few demo images (augrepro.report.preview)."""
     from augrepro.report.preview import render_preview
     from augrepro.data.demo import build_arrays
-    from augrepro.data.prepare import PreparedData, save_prepared
+    from augrepro.data.prepared import PreparedData, save_prepared
 
     train_x, train_y, test_x, test_y = build_arrays(train_size=40, test_size=10)
     data = tmp_path / "demo.npz"

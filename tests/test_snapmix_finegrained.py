@@ -20,7 +20,7 @@ from PIL import Image
 
 from augrepro.data.datasets import get_spec
 from augrepro.data.file_pipelines import check_file_pipeline, decode_files, file_pipeline_size, file_transforms
-from augrepro.data.prepare import PreparedData, save_prepared
+from augrepro.data.prepared import PreparedData, save_prepared
 from augrepro.models import build_model
 from augrepro.models.pretrained import WeightsError, download_weights, fetch_weights, head, load_pretrained, weights_file
 from augrepro.results.compare import load_published

@@ -1,17 +1,22 @@
 """The one atomic writer: write to a temporary sibling, fsync, rename over the target.
 
 A reader (or a Snakemake job that is killed half-way) therefore sees the old file or the new one, never a
-half-written one. The wrappers take the target path first, then what to write.
+half-written one. The wrappers take the target path first, then what to write: :func:`atomic_open` (any file
+object), text, bytes, CSV, ``torch.save``, ``np.savez``; :func:`atomic_fill` for writers that want a file name
+(a download, a copy), checked before the rename; :func:`atomic_folder` for a whole folder (an extraction).
+(``augrepro.data.download`` keeps its ``.part`` file under a fixed name on purpose, to resume it.)
 """
 
 from __future__ import annotations
 
 import io
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 
 @contextmanager
@@ -63,3 +68,42 @@ def atomic_savez(path: str | os.PathLike, compressed: bool = False, **arrays) ->
 
     with atomic_open(path, "wb") as fh:
         (np.savez_compressed if compressed else np.savez)(fh, **arrays)
+
+
+def atomic_fill(path: str | os.PathLike, fill: Callable[[Path], Any], check: Callable[[Path], Any] | None = None) -> Path:
+    """``fill(staged)`` writes the file ``staged``, which has ``path``'s name, in an empty temporary folder beside
+    ``path`` (for writers that name the file themselves, such as torch.hub's downloads); ``check(staged)``, if
+    given, verifies it; only then is it fsynced and renamed to ``path``. On any failure nothing appears under
+    ``path`` and the temporary folder is removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        staged = tmp / path.name
+        fill(staged)
+        if check is not None:
+            check(staged)
+        with open(staged, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(staged, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def atomic_folder(path: str | os.PathLike, fill: Callable[[Path], Any]) -> Path:
+    """``fill(tmp)`` fills an empty temporary sibling folder of ``path``, which is then renamed to ``path``
+    (replacing an earlier ``path`` only now): a failure leaves no half-filled ``path``. The files are not fsynced
+    one by one (an extraction can hold a million of them); the rename is what makes the folder appear whole."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        fill(tmp)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path

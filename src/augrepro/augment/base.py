@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from augrepro.data.normalization import Normalization
 from augrepro.registry import Registry
-from augrepro.transfer import device_tensor
 
 
 @dataclass
@@ -79,9 +79,9 @@ class Context:
     model: torch.nn.Module | None = None
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
-        mean = device_tensor(self.mean, x.device).view(1, 3, 1, 1)
-        std = device_tensor(self.std, x.device).view(1, 3, 1, 1)
-        return (x * std + mean).mul(255.0).round().clamp(0, 255).to(torch.uint8)
+        """Normalized images back to uint8 (:meth:`Normalization.to_uint8 <augrepro.data.normalization.
+        Normalization.to_uint8>`)."""
+        return Normalization(self.mean, self.std, x.device).to_uint8(x)
 
 
 class Augmentation:

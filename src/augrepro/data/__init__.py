@@ -1,7 +1,7 @@
-"""Datasets: specs, download/verify, safe extraction, preparation, and the device-resident loader."""
+"""Datasets: specs, download/verify, safe extraction, preparation, the prepared data and the loaders."""
 
 from augrepro.data.datasets import DATASETS, DatasetSpec, parse_dataset_key, get_spec
-from augrepro.data.prepare import PreparedData, load_prepared
+from augrepro.data.prepared import PreparedData, load_prepared
 
 __all__ = [
     "DATASETS",

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from augrepro.io import atomic_open
+
 SEED = 20210503
 TRAIN_SIZE = 3000
 TEST_SIZE = 1000
@@ -120,9 +122,7 @@ def build_archive(path: str | os.PathLike, train_size: int = TRAIN_SIZE, test_si
     path = Path(path)
     train_x, train_y, test_x, test_y = build_arrays(train_size, test_size)
     inner = "demo-batches-py"
-    tmp = path.with_name(path.name + ".tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(tmp, "wb") as raw:
+    with atomic_open(path, "wb") as raw:
         with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
             with tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar:
                 for b, idx in enumerate(np.array_split(np.arange(train_size), 5), start=1):
@@ -135,5 +135,4 @@ def build_archive(path: str | os.PathLike, train_size: int = TRAIN_SIZE, test_si
                     b"num_vis": 3072,
                 }
                 _add_bytes(tar, f"{inner}/batches.meta", pickle.dumps(meta, protocol=2))
-    os.replace(tmp, path)
     return path

@@ -6,6 +6,9 @@ exponential backoff and resumed with an HTTP Range request from the bytes alread
 ``.part`` left by an earlier, failed run is resumed the same way. The md5 is verified before
 anything uses the file, and only then is it renamed into place: nothing unverified ever appears
 under the final name, and a file that fails its checksum is deleted.
+
+(This is not ``augrepro.io``'s atomic writer, whose temporary file is removed on failure: a ``.part`` is
+kept on purpose, under a fixed name, so that the next attempt resumes the transfer instead of starting over.)
 """
 
 from __future__ import annotations

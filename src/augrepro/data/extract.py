@@ -2,7 +2,8 @@
 
 Tar and zip members are checked before a single byte is written: an absolute path, a ``..``
 component, a link or a device refuses the whole archive. Extraction goes to a temporary sibling
-folder that is renamed into place only when complete, so a failure leaves no half-extracted target.
+folder that is renamed into place only when complete (``augrepro.io.atomic_folder``), so a failure leaves no
+half-extracted target.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import os
 import shutil
 import stat
 import tarfile
-import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
+
+from augrepro.io import atomic_folder
 
 
 class UnsafeArchiveError(ValueError):
@@ -47,22 +49,6 @@ def _check_zip_member(info: zipfile.ZipInfo, archive: Path) -> None:
         raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is not a regular file or folder; refusing to extract")
 
 
-def into_place(target: Path, fill) -> Path:
-    """Run ``fill(tmp)`` on a temporary sibling of ``target``, then rename it to ``target``: a failure
-    leaves no half-filled ``target`` (and an earlier ``target`` stays until the new one is complete)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        fill(tmp)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
-
-
 def extract_tar(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
     """Extract a (gzipped) tar archive into ``target`` after checking every member.
 
@@ -70,7 +56,7 @@ def extract_tar(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
     so a failure leaves no half-extracted ``target``.
     """
     archive, target = Path(archive), Path(target)
-    return into_place(target, lambda tmp: extract_tar_into(archive, tmp))
+    return atomic_folder(target, lambda tmp: extract_tar_into(archive, tmp))
 
 
 def extract_tar_into(archive: str | os.PathLike, folder: str | os.PathLike) -> None:
@@ -113,11 +99,5 @@ def extract_zip(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
                 f"{archive}: not a readable zip archive ({exc}); delete it and download it again"
             ) from exc
 
-    return into_place(target, fill)
+    return atomic_folder(target, fill)
 
-
-def extract_archive(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
-    """Extract a zip (``*.zip``) or a tar archive safely into ``target``."""
-    if str(archive).lower().endswith(".zip"):
-        return extract_zip(archive, target)
-    return extract_tar(archive, target)

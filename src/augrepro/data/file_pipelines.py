@@ -4,9 +4,9 @@ A protocol's ``pipeline`` spec picks one (``FILE_PIPELINES``); the training spli
 when the dataset key has a ``+`` and its evaluation transforms otherwise, the test split always the evaluation
 ones. Each runs torchvision's transforms on PIL images, as the released code does.
 
-- ``imagenet`` (``{name: imagenet}``): the CutMix / SaliencyMix ImageNet code (``augrepro.data.loader.
-  imagenet_transforms``): RandomResizedCrop(224), flip, ColorJitter(0.4), PCA lighting 0.1, normalize;
-  evaluation Resize(256), CenterCrop(224).
+- ``imagenet`` (``{name: imagenet}``): the CutMix / SaliencyMix ImageNet code (:func:`imagenet_transforms`):
+  RandomResizedCrop(224), flip, ColorJitter(0.4), PCA lighting 0.1, normalize; evaluation Resize(256),
+  CenterCrop(224).
 - ``snapmix`` (``{name: snapmix, resize: 512, crop: 448, warp: true}``): SnapMix code datasets/tfs.py
   ``get_cub_transform`` (used for CUB, Cars and Aircraft). Training: Resize(resize), RandomCrop(crop),
   RandomHorizontalFlip, ToTensor, Normalize; evaluation: Resize(resize), CenterCrop(crop). ``warp: true``
@@ -63,6 +63,46 @@ def describe_file_pipeline(spec: dict[str, Any], train: bool) -> dict[str, Any]:
             "transforms": "training" if train else "evaluation"}
 
 
+class _Lighting:
+    """PCA lighting noise of the CutMix/SaliencyMix ImageNet code (utils.Lighting, alphastd 0.1; AlexNet's
+    eigen-decomposition of ImageNet's RGB covariance: ``augrepro.data.pipelines.LIGHTING_EIGVAL``/``EIGVEC``)."""
+
+    def __init__(self, alphastd: float = 0.1) -> None:
+        import torch
+
+        from augrepro.data.pipelines import LIGHTING_EIGVAL, LIGHTING_EIGVEC
+
+        self.alphastd = alphastd
+        self.eigval = torch.tensor(LIGHTING_EIGVAL)
+        self.eigvec = torch.tensor(LIGHTING_EIGVEC)
+
+    def __call__(self, img):
+        import torch
+
+        alpha = torch.randn(3) * self.alphastd
+        rgb = (self.eigvec * alpha * self.eigval).sum(1)
+        return img + rgb.view(3, 1, 1)
+
+
+def imagenet_transforms(train: bool, mean, std, size: int = 224):
+    """SaliencyMix-ImageNet/train.py (from CutMix): RandomResizedCrop(224), flip, ColorJitter(0.4, 0.4, 0.4),
+    lighting 0.1, normalize; evaluation Resize(256), CenterCrop(224)."""
+    from torchvision import transforms as T
+
+    if train:
+        return T.Compose(
+            [
+                T.RandomResizedCrop(size),
+                T.RandomHorizontalFlip(),
+                T.ToTensor(),
+                T.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4),
+                _Lighting(0.1),
+                T.Normalize(mean, std),
+            ]
+        )
+    return T.Compose([T.Resize(int(size * 256 / 224)), T.CenterCrop(size), T.ToTensor(), T.Normalize(mean, std)])
+
+
 def snapmix_transforms(train: bool, mean, std, resize: int, crop: int, warp: bool):
     """SnapMix code datasets/tfs.py get_cub_transform (see the module docstring)."""
     from torchvision import transforms as T
@@ -78,8 +118,6 @@ def snapmix_transforms(train: bool, mean, std, resize: int, crop: int, warp: boo
 
 def file_transforms(spec: dict[str, Any] | None, train: bool, mean, std):
     """The torchvision transforms of a file pipeline spec (None: ``imagenet``)."""
-    from augrepro.data.loader import imagenet_transforms
-
     spec = check_file_pipeline(spec or {"name": "imagenet"})
     if spec["name"] == "imagenet":
         return imagenet_transforms(train, mean, std)

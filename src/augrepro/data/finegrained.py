@@ -30,8 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from augrepro.data.datasets import DatasetSpec
-from augrepro.data.extract import extract_tar_into, into_place
-from augrepro.data.prepare import PreparedData
+from augrepro.data.extract import extract_tar_into
+from augrepro.data.prepared import PreparedData
+from augrepro.io import atomic_folder
 
 LAYOUTS = ("cub200", "cars", "aircraft")
 _LIST = 5  # how many examples an error message names
@@ -204,7 +205,7 @@ def read_finegrained(
         listing["value"] = _READERS[spec.layout](tmp)
         _check(tmp, spec, listing["value"])
 
-    into_place(images_dir, fill)
+    atomic_folder(images_dir, fill)
     root = images_dir.resolve()
     train_files, train_y, test_files, test_y, classes = listing["value"]
     log(f"{spec.name} at {root}: {len(classes)} classes, {len(train_files):,} training, {len(test_files):,} test images")

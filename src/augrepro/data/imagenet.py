@@ -25,8 +25,9 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from augrepro.data.datasets import DatasetSpec
-from augrepro.data.extract import UnsafeArchiveError, check_member_name, check_tar_member, into_place
-from augrepro.data.prepare import PreparedData
+from augrepro.data.extract import UnsafeArchiveError, check_member_name, check_tar_member
+from augrepro.data.prepared import PreparedData
+from augrepro.io import atomic_folder
 
 TRAIN_TAR = "ILSVRC2012_img_train.tar"
 VAL_TAR = "ILSVRC2012_img_val.tar"
@@ -259,7 +260,7 @@ def read_imagenet(spec: DatasetSpec, source: str | os.PathLike, images_dir: str 
             extract_val(source / VAL_TAR, tmp / "val", id_to_wnid, truth)
             verify_folders(tmp, spec)  # before the rename: a bad extraction leaves nothing behind
 
-        into_place(images_dir, fill)
+        atomic_folder(images_dir, fill)
         root = images_dir.resolve()
     elif (source / "train").is_dir() or (source / "val").is_dir():
         root = source.resolve()

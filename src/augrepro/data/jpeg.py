@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
+from augrepro.data.normalization import Normalization
 from augrepro.data.pipelines import RandomResizedCropFlipJitter, build_pipeline
 from augrepro.transfer import to_device
 
@@ -210,8 +211,7 @@ class JpegData:
             raise ValueError(f"{len(self.files)} files but {len(self.labels)} labels")
         self.pipeline = pipeline if train else None
         self.readers, self.prefetch = max(1, int(readers)), max(1, int(prefetch))
-        self.mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
-        self.std = torch.tensor(std, device=self.device).view(1, 3, 1, 1)
+        self.normalization = Normalization(mean, std, self.device)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -247,12 +247,6 @@ class JpegData:
                 submit()
                 yield idx, [f.result() for f in futures]
 
-    def _normalize(self, x: torch.Tensor) -> torch.Tensor:
-        """(x - mean) / std of float images in [0, 1]; uint8 images are divided by 255 first (ToTensor)."""
-        if x.dtype == torch.uint8:
-            x = x.to(torch.float32).div_(255.0)
-        return (x - self.mean) / self.std
-
     def iterate(self, order: torch.Tensor, start_step: int, batch_size: int, generator: torch.Generator, pipeline=None):
         """Batches ``start_step``.. of the epoch in ``order``, augmented by the training pipeline (``pipeline``
         is ignored: a file split has its own)."""
@@ -264,7 +258,7 @@ class JpegData:
                 x, _ = augment(images, self.pipeline, generator)
             else:
                 x = resize_center_crops(images)
-            yield self._normalize(x), self.labels[to_device(idx, self.device)]
+            yield self.normalization.apply(x), self.labels[to_device(idx, self.device)]
 
     @staticmethod
     def num_batches_of(order: torch.Tensor, batch_size: int) -> int:
@@ -274,4 +268,4 @@ class JpegData:
         stop = len(self) if stop is None else stop
         batches = (torch.arange(s, min(s + batch_size, stop)) for s in range(start, stop, batch_size))
         for idx, data in self._read_ahead(batches):
-            yield self._normalize(resize_center_crops(decode(data, self.device))), self.labels[to_device(idx, self.device)]
+            yield self.normalization.apply(resize_center_crops(decode(data, self.device))), self.labels[to_device(idx, self.device)]

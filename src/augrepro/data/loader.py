@@ -12,8 +12,9 @@ from collections.abc import Iterator
 
 import torch
 
-from augrepro.data.pipelines import LIGHTING_EIGVAL, LIGHTING_EIGVEC, PadCropFlip, Pipeline, resize_center_crop
-from augrepro.data.pipelines import random_crop_flip  # noqa: F401 (re-exported: its former home)
+from augrepro.data.file_pipelines import file_transforms
+from augrepro.data.normalization import Normalization
+from augrepro.data.pipelines import Pipeline, resize_center_crop
 from augrepro.transfer import to_device
 
 
@@ -35,24 +36,10 @@ class DeviceData:
         self.device = torch.device(device)
         self.images = images.to(self.device)
         self.labels = labels.to(self.device, torch.long)
-        self.mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
-        self.std = torch.tensor(std, device=self.device).view(1, 3, 1, 1)
+        self.normalization = Normalization(mean, std, self.device)
 
     def __len__(self) -> int:
         return len(self.labels)
-
-    def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        """(x / 255 - mean) / std for uint8 images; (x - mean) / std for float images in [0, 1] (what the
-        random-resized-crop pipelines return)."""
-        if x.dtype == torch.uint8:
-            return (x.float().div_(255.0) - self.mean) / self.std
-        if not x.is_floating_point():
-            raise ValueError(f"expected uint8 images or float images in [0, 1], got {x.dtype}")
-        return (x.float() - self.mean) / self.std
-
-    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
-        """Inverse of normalize: back to uint8 (exact for images that came from uint8)."""
-        return (x * self.std + self.mean).mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)
 
     def num_batches(self, batch_size: int) -> int:
         return -(-len(self) // batch_size)
@@ -61,12 +48,10 @@ class DeviceData:
         """The random order of one epoch (drawn on the CPU generator, so it can be saved and replayed)."""
         return torch.randperm(len(self), generator=generator)
 
-    def _pipeline(self, pipeline: Pipeline | int | None) -> Pipeline | None:
+    @staticmethod
+    def _pipeline(pipeline: Pipeline | None) -> Pipeline | None:
         if pipeline is None or isinstance(pipeline, Pipeline):
             return pipeline
-        if isinstance(pipeline, int) and not isinstance(pipeline, bool):
-            # the former ``crop_padding`` argument (until its last callers pass a Pipeline): pad_crop_flip
-            return PadCropFlip(size=self.images.shape[-1], padding=pipeline)
         raise TypeError(f"pipeline: expected an augrepro.data.pipelines.Pipeline or None, got {pipeline!r}")
 
     def batch(
@@ -77,10 +62,7 @@ class DeviceData:
         generator: torch.Generator,
         pipeline: Pipeline | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Batch ``step`` of an epoch in ``order``: the training ``pipeline`` (None: none), then normalize.
-
-        (An int is still taken for ``pipeline`` and means pad_crop_flip with that padding: the former
-        ``crop_padding`` argument.)"""
+        """Batch ``step`` of an epoch in ``order``: the training ``pipeline`` (None: none), then normalize."""
         pipeline = self._pipeline(pipeline)
         idx = to_device(order[step * batch_size : (step + 1) * batch_size], self.device)
         x = self.images[idx]
@@ -88,7 +70,7 @@ class DeviceData:
             x = pipeline(x, generator)
         else:
             x = self._fixed(x)
-        return self.normalize(x), self.labels[idx]
+        return self.normalization.apply(x), self.labels[idx]
 
     def _fixed(self, x: torch.Tensor) -> torch.Tensor:
         if self.eval_transform is None:
@@ -120,46 +102,10 @@ class DeviceData:
         for first in range(start, stop, batch_size):
             last = min(first + batch_size, stop)
             x = self._fixed(self.images[first:last])
-            yield self.normalize(x), self.labels[first:last]
+            yield self.normalization.apply(x), self.labels[first:last]
 
 
 # --- ImageNet: images decoded from files by DataLoader workers -----------------------------------
-
-# PCA lighting noise of the CutMix/SaliencyMix ImageNet code (utils.Lighting, alphastd 0.1; AlexNet's
-# eigen-decomposition of ImageNet's RGB covariance).
-_EIGVAL, _EIGVEC = LIGHTING_EIGVAL, LIGHTING_EIGVEC
-
-
-class _Lighting:
-    def __init__(self, alphastd: float = 0.1) -> None:
-        self.alphastd = alphastd
-        self.eigval = torch.tensor(_EIGVAL)
-        self.eigvec = torch.tensor(_EIGVEC)
-
-    def __call__(self, img: torch.Tensor) -> torch.Tensor:
-        alpha = torch.randn(3) * self.alphastd
-        rgb = (self.eigvec * alpha * self.eigval).sum(1)
-        return img + rgb.view(3, 1, 1)
-
-
-def imagenet_transforms(train: bool, mean, std, size: int = 224):
-    """SaliencyMix-ImageNet/train.py (from CutMix): RandomResizedCrop(224), flip, ColorJitter(0.4, 0.4, 0.4),
-    lighting 0.1, normalize; evaluation Resize(256), CenterCrop(224)."""
-    from torchvision import transforms as T
-
-    if train:
-        return T.Compose(
-            [
-                T.RandomResizedCrop(size),
-                T.RandomHorizontalFlip(),
-                T.ToTensor(),
-                T.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4),
-                _Lighting(0.1),
-                T.Normalize(mean, std),
-            ]
-        )
-    return T.Compose([T.Resize(int(size * 256 / 224)), T.CenterCrop(size), T.ToTensor(), T.Normalize(mean, std)])
-
 
 class _FileDataset(torch.utils.data.Dataset):
     def __init__(self, files, labels, transform) -> None:
@@ -185,14 +131,10 @@ class FileData:
     """
 
     def __init__(self, files, labels, mean, std, device, train: bool, workers: int, pipeline: dict | None = None) -> None:
-        from augrepro.data.file_pipelines import file_transforms
-
         self.device = torch.device(device)
         self.train = train
         self.dataset = _FileDataset(files, labels, file_transforms(pipeline, train, mean, std))
         self.workers = workers
-        self.mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
-        self.std = torch.tensor(std, device=self.device).view(1, 3, 1, 1)
 
     def __len__(self) -> int:
         return len(self.dataset)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from augrepro.data.prepare import PreparedData
+from augrepro.data.prepared import PreparedData
 
 _IMAGE_SUFFIXES = (".jpeg", ".jpg")
 

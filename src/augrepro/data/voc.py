@@ -35,7 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from augrepro.data.datasets import DatasetSpec
-from augrepro.data.extract import extract_tar, into_place
+from augrepro.data.extract import extract_tar
+from augrepro.data.prepared import npz_kind
+from augrepro.io import atomic_folder, atomic_savez
 
 VOC_CLASSES = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -202,8 +204,6 @@ def read_voc_folder(root: Path, log=print) -> VocIndex:
 
 def save_voc_index(index: VocIndex, path: str | os.PathLike) -> None:
     """Write the index atomically (temporary name, then rename); ``root`` is stored as an absolute path."""
-    from augrepro.io import atomic_savez
-
     atomic_savez(
         Path(path),
         kind=np.asarray("detection"),
@@ -225,7 +225,7 @@ def save_voc_index(index: VocIndex, path: str | os.PathLike) -> None:
 def load_voc_index(path: str | os.PathLike) -> VocIndex:
     """Read an index written by :func:`save_voc_index`."""
     with np.load(path, allow_pickle=False) as f:
-        kind = str(f["kind"]) if "kind" in f.files else "pixels"
+        kind = npz_kind(f, path)
         if kind != "detection":
             raise ValueError(f"{path}: prepared data of kind {kind!r}, not a detection index (prepare voc)")
         return VocIndex(
@@ -265,7 +265,7 @@ def prepare_voc(spec: DatasetSpec, archives, out_npz: str | os.PathLike, images_
             extract_tar(given[name], tmp / name[: -len(".tar")])
         found["index"] = read_voc_folder(tmp, log=log)
 
-    into_place(images, fill)  # nothing is renamed into place unless every annotation parsed and checked
+    atomic_folder(images, fill)  # nothing is renamed into place unless every annotation parsed and checked
     index = found["index"]
     index.root = str(images.resolve())
     save_voc_index(index, out_npz)

@@ -363,7 +363,8 @@ def run_detection(
     from augrepro.runs import RunKey, identity_record
     from augrepro.data.datasets import get_spec
     from augrepro.evaluate.checkpoint import execution_setup
-    from augrepro.train.engine import Numerics, Preempted, StopFlag, normalization
+    from augrepro.data.normalization import Normalization
+    from augrepro.train.engine import Numerics, Preempted, StopFlag
 
     values = check_recipe(recipe)
     log, device, workers = execution_setup(execution, threads, log)
@@ -375,8 +376,8 @@ def run_detection(
     torch.manual_seed(seed)
     run, backbone = load_run_model(checkpoint, torch.device("cpu"))
     key = RunKey(run["protocol"], run["dataset_key"], run["model"], run["augmentation"], int(run["seed"]))
-    mean, std = normalization(run["recipe"], get_spec(run["dataset"]))
-    model = build_detector(backbone, values, mean, std).to(device)
+    norm = Normalization.of(run["recipe"], get_spec(run["dataset"]))
+    model = build_detector(backbone, values, norm.mean, norm.std).to(device)
     index = load_voc_index(voc_index)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=values["lr"], momentum=values["momentum"], weight_decay=values["weight_decay"])

@@ -31,6 +31,8 @@ from typing import Any, Callable, Iterable
 import torch
 import torch.nn.functional as F
 
+from augrepro.data.normalization import Normalization
+
 SOURCE = "CutMix paper App. E.1, Eq. 3 (x + eps * sign(grad_x L(theta, x, y)), eps = 8/255); SaliencyMix paper section 4.4"
 DEFAULTS = {"epsilon": 8.0 / 255.0, "clip": True, "batch_size": 100}
 
@@ -41,11 +43,12 @@ class Normalized(torch.nn.Module):
     def __init__(self, model: torch.nn.Module, mean, std) -> None:
         super().__init__()
         self.model = model
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+        self.normalization = Normalization(mean, std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model((x - self.mean) / self.std)
+        if self.normalization.device != x.device:  # moved once, to the images' device
+            self.normalization = self.normalization.to(x.device)
+        return self.model(self.normalization.apply(x))
 
 
 def fgsm_perturb(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epsilon: float, clip: bool = True) -> torch.Tensor:
@@ -116,28 +119,27 @@ def check_recipe(recipe: dict[str, Any], where: str = "fgsm recipe") -> dict[str
 
 
 def pixel_test_batches(run: dict[str, Any], data_path, batch_size: int, device: torch.device, workers: int):
-    """The run's test split through the evaluation transform its training used (the engine's
-    :func:`~augrepro.train.engine.load_split`), as [0, 1] images on ``device``: (batches, count, (mean, std),
-    the transform in words). The loaders yield normalized images; ``x * std + mean`` undoes that (within
-    float rounding) so the attack perturbs pixels."""
+    """The run's test split through the evaluation transform its training used (:func:`augrepro.data.splits.
+    load_split`, as the engine loads it), as [0, 1] images on ``device``: (batches, count, the run's
+    :class:`~augrepro.data.normalization.Normalization`, the transform in words). The loaders yield normalized
+    images; ``Normalization.undo`` (``x * std + mean``) undoes that (within float rounding) so the attack perturbs
+    pixels."""
     from augrepro.data.datasets import get_spec
     from augrepro.data.file_pipelines import describe_file_pipeline
-    from augrepro.data.prepare import load_prepared
-    from augrepro.train.engine import load_split, normalization
+    from augrepro.data.prepared import load_prepared
+    from augrepro.data.splits import load_split
 
     recipe = run["recipe"]
-    mean, std = normalization(recipe, get_spec(run["dataset"]))
+    norm = Normalization.of(recipe, get_spec(run["dataset"])).to(device)
     data = load_prepared(data_path)
-    split = load_split(data, "test", recipe, False, mean, std, device, workers)
+    split = load_split(data, "test", recipe, False, norm, device, workers)
     if data.kind == "files":
         transform = f"the file pipeline's evaluation transforms: {describe_file_pipeline(recipe['pipeline'], False)}"
     else:
         fixed = recipe.get("eval_transform")
         transform = f"Resize {fixed['resize']}, CenterCrop {fixed['crop']}" if fixed else "none (the images as stored)"
-    mean_t = torch.tensor(mean, device=device).view(1, 3, 1, 1)
-    std_t = torch.tensor(std, device=device).view(1, 3, 1, 1)
-    batches = ((x * std_t + mean_t, y) for x, y in split.eval_batches(batch_size))
-    return batches, len(split), (mean, std), transform
+    batches = ((norm.undo(x), y) for x, y in split.eval_batches(batch_size))
+    return batches, len(split), norm, transform
 
 
 def run_fgsm(
@@ -160,10 +162,10 @@ def run_fgsm(
     log, device, workers = execution_setup(execution, threads, log)
     start = time.perf_counter()
     run, model = load_run_model(checkpoint, device)
-    batches, count, (mean, std), transform = pixel_test_batches(run, data_path, values["batch_size"], device, workers)
+    batches, count, norm, transform = pixel_test_batches(run, data_path, values["batch_size"], device, workers)
     key = RunKey(run["protocol"], run["dataset_key"], run["model"], run["augmentation"], int(run["seed"]))
     log(f"FGSM on run {key.label()}: {count} test images, eps {values['epsilon']:.6g}, clip {values['clip']}, on {device}")
-    result = fgsm_accuracy(Normalized(model, mean, std).to(device), batches, values["epsilon"], values["clip"], count, log)
+    result = fgsm_accuracy(Normalized(model, norm.mean, norm.std).to(device), batches, values["epsilon"], values["clip"], count, log)
     out = {
         "run": identity_record(key, run["method"], run["method_params"].get("variant")),
         "recipe": recipe.get("name"),
@@ -175,7 +177,7 @@ def run_fgsm(
         "clip": "x_adv clipped to [0, 1]" if values["clip"] else "not clipped",
         "model_mode": "eval, fp32",
         "source": SOURCE,
-        "normalization": {"mean": list(mean), "std": list(std)},
+        "normalization": {"mean": list(norm.mean), "std": list(norm.std)},
         "seconds": time.perf_counter() - start,
         "device": device.type,
         "device_name": device_name(device),

@@ -26,11 +26,12 @@ import hashlib
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch.nn as nn
+
+from augrepro.io import atomic_fill
 
 PRETRAINED = ("imagenet1k_v1",)
 # tag -> model -> torchvision weight enum (torchvision models/resnet.py: ResNet18/34/50/101_Weights.IMAGENET1K_V1)
@@ -153,16 +154,9 @@ def fetch_weights(file_name: str, dest: str | os.PathLike, local_dir: str | os.P
 
 def _install(dest: Path, fill) -> Path:
     """``fill(folder)`` writes ``dest.name`` into an empty temporary folder beside ``dest``; the file is checked
-    against the hash in its name and only then renamed to ``dest``: nothing unchecked appears under that name."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
-        fill(tmp)
-        verify_file(tmp / dest.name)
-        os.replace(tmp / dest.name, dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return dest
+    against the hash in its name and only then renamed to ``dest`` (``augrepro.io.atomic_fill``): nothing
+    unchecked appears under that name."""
+    return atomic_fill(dest, lambda staged: fill(staged.parent), check=verify_file)
 
 
 def load_pretrained(model: nn.Module, path: str | os.PathLike, model_name: str, tag: str) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,8 @@ import torch
 
 from augrepro.augment import Context, build_augmentation
 from augrepro.augment.base import MixResult
+from augrepro.data.normalization import Normalization
+from augrepro.io import atomic_open
 
 
 def _label(classes: list[str], i: int) -> str:
@@ -106,9 +107,7 @@ def render_preview(
     else:
         images_u8 = torch.from_numpy(np.ascontiguousarray(data.train_x[pick]))
     labels = torch.from_numpy(data.train_y[pick]).long()
-    mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
-    std = torch.tensor(spec.std).view(1, 3, 1, 1)
-    x = (images_u8.float() / 255.0 - mean) / std
+    x = Normalization(spec.mean, spec.std).apply(images_u8)
 
     model, model_note = load_model(architecture, spec.num_classes, checkpoint, seed)
     ctx = Context(spec.mean, spec.std, torch.Generator().manual_seed(seed), np.random.default_rng(seed), epoch, model)
@@ -157,15 +156,9 @@ def _draw(originals, mixed, saliency, result: MixResult, captions, title: str, o
         axes[2, 0].set_ylabel("saliency", fontsize=10)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=out.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=80, format="png", metadata={"Description": summary})
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_open(out, "wb") as fh:
+            fig.savefig(fh, dpi=80, format="png", metadata={"Description": summary})
     finally:
         plt.close(fig)
     return out

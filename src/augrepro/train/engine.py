@@ -24,16 +24,15 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
 from augrepro import runs
 from augrepro.augment import Context, build_augmentation
 from augrepro.data.file_pipelines import describe_file_pipeline
-from augrepro.data.jpeg import JpegData, choose_decode
-from augrepro.data.loader import DeviceData, FileData
+from augrepro.data.loader import DeviceData
+from augrepro.data.normalization import Normalization
 from augrepro.data.pipelines import build_pipeline
-from augrepro.data.prepare import load_prepared
+from augrepro.data.splits import load_splits
 from augrepro.models import model_of_run
 from augrepro.provenance import describe_environment, device_name
 from augrepro.studies.protocols import replicas_per_process
@@ -189,10 +188,6 @@ def evaluate(model, data: DeviceData, batch_size: int, accel: Numerics | None = 
     return loss_sum.item() / n, 100.0 * err1.item() / n, 100.0 * err5.item() / n
 
 
-def _subset(x: np.ndarray, y: np.ndarray, limit: int | None):
-    return (x, y) if limit is None else (x[:limit], y[:limit])
-
-
 class StopFlag:
     """Set by SIGTERM while training; checked at every step boundary (also the detection fine-tuning's)."""
 
@@ -211,44 +206,6 @@ class StopFlag:
     def __exit__(self, *exc) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGTERM, self._previous)
-
-
-def load_split(data, which: str, recipe: dict, traditional: bool, mean, std, device, workers: int,
-               decode_mode: str = "workers"):
-    """One split (``train`` or ``test``, the protocol's ``max_*_images`` applied) of prepared ``data``: pixel
-    datasets live on the device as uint8; file datasets (ImageNet, the fine-grained ones) go through the
-    protocol's file pipeline, ImageNet's decoded in batches on the device when ``decode_mode`` is ``device``
-    (augrepro.data.jpeg), by DataLoader workers otherwise. The training transforms apply when ``traditional``
-    (and only to the training split), the evaluation ones otherwise."""
-    train = which == "train"
-    limit = recipe.get(f"max_{which}_images")
-    if data.kind == "files":
-        files, labels = _subset(*((data.train_files, data.train_y) if train else (data.test_files, data.test_y)), limit)
-        if decode_mode == "device" and recipe["pipeline"].get("name") == "imagenet":
-            return JpegData(files, labels, mean, std, device, train and traditional, readers=max(2, workers))
-        return FileData(files, labels, mean, std, device, train and traditional, workers, recipe["pipeline"])
-    x, y = _subset(*((data.train_x, data.train_y) if train else (data.test_x, data.test_y)), limit)
-    return DeviceData(torch.from_numpy(x), torch.from_numpy(y), mean, std, device, recipe.get("eval_transform"))
-
-
-def _load_splits(data_path, spec, recipe: dict, traditional: bool, mean, std, device, workers: int,
-                 decode: str = "auto", log: Callable[[str], None] = print):
-    """(train, test) of the run (:func:`load_split`); ``decode``: training.decode, for the file datasets."""
-    data = load_prepared(data_path)
-    mode = "workers"
-    if data.kind == "files":
-        mode, why = choose_decode(decode, device)
-        log(f"image files decoded {'on ' + str(device) if mode == 'device' else 'by DataLoader workers'} ({why})")
-    return tuple(load_split(data, which, recipe, traditional, mean, std, device, workers, mode)
-                 for which in ("train", "test"))
-
-
-def normalization(recipe: dict, spec) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """The protocol's normalization (its source's mean and std) or the dataset's usual one."""
-    norm = recipe.get("normalize")
-    if norm:
-        return tuple(float(v) for v in norm["mean"]), tuple(float(v) for v in norm["std"])
-    return spec.mean, spec.std
 
 
 def lr_factor(recipe: dict, steps: int) -> float:
@@ -282,8 +239,7 @@ class Session:
     device: torch.device
     dist: Distributed
     numerics: Numerics
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
+    normalization: Normalization
     generators: Generators
     train: Any  # DeviceData, FileData or JpegData
     test: Any
@@ -307,10 +263,10 @@ class Session:
         numerics = Numerics(device, recipe["numerics"])
         if device.type == "cuda":  # fixed input shapes: let cuDNN pick the fastest convolution algorithms once
             torch.backends.cudnn.benchmark = True
-        mean, std = normalization(recipe, spec)
+        norm = Normalization.of(recipe, spec)
         generators = Generators.seeded(config.seed)
-        train, test = _load_splits(data_path, spec, recipe, key.traditional, mean, std, device,
-                                   execution.loader_workers(threads), execution.decode, log if dist.is_main else _quiet)
+        train, test = load_splits(data_path, recipe, key.traditional, norm, device, execution.loader_workers(threads),
+                                  execution.decode, log if dist.is_main else _quiet)
         pipeline = build_pipeline(recipe["pipeline"], spec.image_size) if key.traditional and spec.kind == "pixels" else None
         if pipeline is not None:
             input_pipeline = pipeline.describe()
@@ -331,7 +287,7 @@ class Session:
         generators.rank_data, generators.augment = dist.rank_generators(config.seed, generators.data, generators.augment)
         augmentation = build_augmentation(config.method, config.method_params, spec)
         optimizer = make_optimizer(model, recipe, device)
-        return cls(config, device, dist, numerics, mean, std, generators, train, test, pipeline, input_pipeline,
+        return cls(config, device, dist, numerics, norm, generators, train, test, pipeline, input_pipeline,
                    model, pretrained, train_forward, eval_forward, augmentation, optimizer, make_scheduler(optimizer, recipe))
 
     def save(self, progress: Progress, epoch: int, epoch_state: EpochState | None = None) -> None:
@@ -375,8 +331,8 @@ def train_one_epoch(session: Session, epoch: int, state: EpochState, stop: StopF
     """Train ``epoch`` from ``state`` (a fresh epoch, or the one SIGTERM interrupted) to its end; returns its
     training seconds. At a SIGTERM between two steps, resume.pt is written and :class:`Preempted` raised."""
     config, dist = session.config, session.dist
-    ctx = Context(session.mean, session.std, session.generators.rank_data, session.generators.augment, epoch=epoch,
-                  model=session.model)
+    norm, generators = session.normalization, session.generators
+    ctx = Context(norm.mean, norm.std, generators.rank_data, generators.augment, epoch=epoch, model=session.model)
     shard: Shard = dist.shard(state.order, config.batch_size)  # this rank's part of each step (all of it in one process)
     segment_start = time.perf_counter()
     gpu = _GpuTimer(session.device)
