@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Scripts that Snakemake starts must find the environment's python and snakemake first.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: demo test venv dry-run-paper clean
+.PHONY: demo test lint venv dry-run-paper clean
 
 venv: $(STAMP)
 
@@ -26,6 +26,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Lint and format checks (configured in pyproject.toml); `ruff format . && snakefmt workflow` fixes the format.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check workflow
+	$(BIN)/snakemake --lint
+	$(BIN)/snakemake --directory .test --lint
 
 # What the cluster would run, without running it.
 dry-run-paper: $(STAMP)

@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from augrepro.data.jpeg import JpegData, decode, device_decoder, read_bytes
 from augrepro.data.file_pipelines import imagenet_transforms
+from augrepro.data.jpeg import JpegData, decode, device_decoder, read_bytes
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -50,7 +50,9 @@ def make_jpegs(folder: Path, n: int, seed: int = 0, scale: float = 1.0) -> list[
         h, w = (short, int(short * aspect)) if aspect >= 1 else (int(short / aspect), short)
         src = photos[i % 2]
         top, left = int(rng.integers(0, src.shape[0] - 300)), int(rng.integers(0, src.shape[1] - 300))
-        img = Image.fromarray(np.ascontiguousarray(src[top : top + 300, left : left + 300])).resize((max(w, 8), max(h, 8)))
+        img = Image.fromarray(np.ascontiguousarray(src[top : top + 300, left : left + 300])).resize(
+            (max(w, 8), max(h, 8))
+        )
         path = folder / f"img_{i:05d}.JPEG"
         img.save(path, quality=90)
         paths.append(str(path))
@@ -90,12 +92,18 @@ def device_path(files: list[str], batch: int, device: torch.device, train: bool)
 
     def epoch() -> None:
         batches = data.iterate(order, 0, batch, gen) if train else data.eval_batches(batch)
-        for x, _ in batches:
+        for _batch in batches:
             pass
         sync(device)
 
-    warm = JpegData(files[: min(batch, len(files))], np.zeros(min(batch, len(files)), dtype=np.int64), MEAN, STD,
-                    device, train=train)
+    warm = JpegData(
+        files[: min(batch, len(files))],
+        np.zeros(min(batch, len(files)), dtype=np.int64),
+        MEAN,
+        STD,
+        device,
+        train=train,
+    )
     for _ in warm.iterate(warm.epoch_order(gen), 0, batch, gen):  # warm-up: decoder handles, allocator, kernels
         pass
     sync(device)
@@ -145,8 +153,10 @@ def main() -> None:
             "worker_train_img_s_per_core": worker_per_core(worker_files, True),
             "worker_eval_img_s_per_core": worker_per_core(worker_files, False),
         }
-    print(f"{len(files)} synthetic JPEGs, mean {fig['mean_file_kb']:.0f} kB; device {device} ({where}); "
-          f"torch {torch.__version__}")
+    print(
+        f"{len(files)} synthetic JPEGs, mean {fig['mean_file_kb']:.0f} kB; device {device} ({where}); "
+        f"torch {torch.__version__}"
+    )
     print(f"{'path':<44} {'img/s':>10}")
     print(f"{'workers: PIL + train transforms, per core':<44} {fig['worker_train_img_s_per_core']:>10.1f}")
     print(f"{'workers: PIL + eval transforms, per core':<44} {fig['worker_eval_img_s_per_core']:>10.1f}")
@@ -157,8 +167,10 @@ def main() -> None:
         fig["consumer_img_s"] = args.consumer
         fig["device_train_margin"] = fig["device_train_img_s"] / args.consumer
         fig["worker_cores_to_keep_up"] = args.consumer / fig["worker_train_img_s_per_core"]
-        print(f"margin over training's {args.consumer:.0f} img/s: {fig['device_train_margin']:.2f}x (goal >= 2x); "
-              f"the worker path needs {fig['worker_cores_to_keep_up']:.1f} cores for it")
+        print(
+            f"margin over training's {args.consumer:.0f} img/s: {fig['device_train_margin']:.2f}x (goal >= 2x); "
+            f"the worker path needs {fig['worker_cores_to_keep_up']:.1f} cores for it"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(fig, indent=2) + "\n")
 

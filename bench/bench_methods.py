@@ -18,7 +18,6 @@ import dataclasses
 import json
 import statistics
 import time
-
 from pathlib import Path
 
 import numpy as np
@@ -91,14 +90,16 @@ def main() -> None:
     rows = []
     for name, params in variants:
         aug = build_augmentation(name, params, spec)
-        seconds = median_seconds(lambda: aug(x, y, ctx), args.repeats, device=device)
+        seconds = median_seconds(lambda aug=aug: aug(x, y, ctx), args.repeats, device=device)
         ratio = seconds / step_s
         label = name + (f" ({params['variant']})" if "variant" in params else "")
         verdict = "extra pass (as measured)" if aug.uses_model() else ("ok" if ratio <= GOAL else "over 3 %")
         print(f"{label:<34} {1000 * seconds:>9.2f} {100 * ratio:>7.2f}%  {verdict}")
         rows.append({"method": label, "ms": 1000 * seconds, "share_of_step": ratio, "verdict": verdict})
     if args.json:
-        Path(args.json).write_text(json.dumps({"device": where, "step_ms": 1000 * step_s, "rows": rows}, indent=2) + "\n")
+        Path(args.json).write_text(
+            json.dumps({"device": where, "step_ms": 1000 * step_s, "rows": rows}, indent=2) + "\n"
+        )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,11 @@ from augrepro.runs import RunKey
 from augrepro.studies import load_protocols, resolve_run
 
 ROOT = Path(__file__).resolve().parents[1]
-VARIANTS = {"fp32": {"numerics": "fp32"}, "bf16": {"numerics": "bf16"}, "bn2": {"numerics": "fp32", "batchnorm_replicas": 2}}
+VARIANTS = {
+    "fp32": {"numerics": "fp32"},
+    "bf16": {"numerics": "bf16"},
+    "bn2": {"numerics": "fp32", "batchnorm_replicas": 2},
+}
 
 
 def main() -> None:
@@ -49,8 +53,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data.npz"
         train_x, train_y, test_x, test_y = build_arrays()
-        save_prepared(PreparedData(train_x[: args.train], train_y[: args.train], test_x[: args.test],
-                                   test_y[: args.test], [str(i) for i in range(10)]), data)
+        save_prepared(
+            PreparedData(
+                train_x[: args.train],
+                train_y[: args.train],
+                test_x[: args.test],
+                test_y[: args.test],
+                [str(i) for i in range(10)],
+            ),
+            data,
+        )
         for name in args.variants:
             for seed in args.seeds:
                 run = resolve_run(RunKey("demo", "demo", "resnet8", args.method, seed), protocols, {})
@@ -58,8 +70,14 @@ def main() -> None:
                 if args.epochs:
                     run["recipe"]["epochs"] = args.epochs
                 start = time.perf_counter()
-                out = train_run(run, data, Path(tmp) / name / str(seed), {"device": "cpu"}, threads=args.threads,
-                                log=lambda msg: None)
+                out = train_run(
+                    run,
+                    data,
+                    Path(tmp) / name / str(seed),
+                    {"device": "cpu"},
+                    threads=args.threads,
+                    log=lambda msg: None,
+                )
                 best = min(r["test_top1_error"] for r in out["metrics"])
                 results.setdefault(name, []).append(best)
                 print(f"{name:5s} seed {seed}: best top-1 error {best:6.2f} % ({time.perf_counter() - start:5.1f} s)")

@@ -47,14 +47,31 @@ def make_runs(root: Path, n_runs: int, epochs: int, rng: random.Random) -> list[
             )
         (run_dir / "metrics.csv").write_text("\n".join(lines) + "\n")
         wall = epochs * 25.0
-        (run_dir / "timing.json").write_text(json.dumps({
-            "wall_seconds": wall, "train_seconds": wall * 0.9, "eval_seconds": wall * 0.1,
-            "images_per_second": 2000.0, "device": "cuda", "device_name": "Synthetic GPU", "epochs": epochs,
-        }))
-        (run_dir / "meta.json").write_text(json.dumps({
-            "run": identity_record(key, aug, "official" if aug == "saliencymix" else None),
-            "config": {}, "code_version": "bench", "packages": {}, "python": "3.11", "hostname": "bench",
-        }))
+        (run_dir / "timing.json").write_text(
+            json.dumps(
+                {
+                    "wall_seconds": wall,
+                    "train_seconds": wall * 0.9,
+                    "eval_seconds": wall * 0.1,
+                    "images_per_second": 2000.0,
+                    "device": "cuda",
+                    "device_name": "Synthetic GPU",
+                    "epochs": epochs,
+                }
+            )
+        )
+        (run_dir / "meta.json").write_text(
+            json.dumps(
+                {
+                    "run": identity_record(key, aug, "official" if aug == "saliencymix" else None),
+                    "config": {},
+                    "code_version": "bench",
+                    "packages": {},
+                    "python": "3.11",
+                    "hostname": "bench",
+                }
+            )
+        )
         dirs.append(run_dir)
     return dirs
 
@@ -76,9 +93,13 @@ def main() -> None:
         t2 = time.perf_counter()
         studies = select_from_config({"studies": ["saliencymix_cifar"]}, REPO).describe()
         build_report(
-            out / "summary.csv", out / "runs.csv", out / "curves.csv",
-            REPO / "resources" / "published", out / "report.html",
-            studies=studies, provenance={"code version": "bench"},
+            out / "summary.csv",
+            out / "runs.csv",
+            out / "curves.csv",
+            REPO / "resources" / "published",
+            out / "report.html",
+            studies=studies,
+            provenance={"code version": "bench"},
         )
         t3 = time.perf_counter()
         size_kib = (out / "report.html").stat().st_size / 1024

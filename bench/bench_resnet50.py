@@ -30,8 +30,8 @@ import torch
 from augrepro.augment import Context, build_augmentation
 from augrepro.data.datasets import get_spec
 from augrepro.models import build_model
-from augrepro.train.distributed import Distributed
 from augrepro.provenance import device_name
+from augrepro.train.distributed import Distributed
 from augrepro.train.engine import Numerics, make_optimizer, train_step
 
 IMAGENET_TRAIN, IMAGENET_VAL, EPOCHS = 1_281_167, 50_000, 300
@@ -110,20 +110,49 @@ def run_world(args, world_size: int) -> dict:
     """Measure with ``world_size`` torchrun processes on this node."""
     with tempfile.TemporaryDirectory() as tmp:
         result = Path(tmp) / "result.json"
-        passthrough = ["--batch", str(args.batch), "--size", str(args.size), "--steps", str(args.steps),
-                       "--warmup", str(args.warmup), "--device", args.device, "--result", str(result)]
+        passthrough = [
+            "--batch",
+            str(args.batch),
+            "--size",
+            str(args.size),
+            "--steps",
+            str(args.steps),
+            "--warmup",
+            str(args.warmup),
+            "--device",
+            args.device,
+            "--result",
+            str(result),
+        ]
         passthrough += ["--compile"] if args.compile else []
         passthrough += ["--share-device"] if args.share_device else []
         passthrough += ["--backend", args.backend] if args.backend else []
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
-               "--nproc-per-node", str(world_size), str(Path(__file__).resolve()), "--worker", *passthrough]
-        env = dict(os.environ, PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
-                   OMP_NUM_THREADS=str(max(1, (os.cpu_count() or 1) // world_size)))
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nnodes",
+            "1",
+            "--nproc-per-node",
+            str(world_size),
+            str(Path(__file__).resolve()),
+            "--worker",
+            *passthrough,
+        ]
+        env = dict(
+            os.environ,
+            PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            OMP_NUM_THREADS=str(max(1, (os.cpu_count() or 1) // world_size)),
+        )
         done = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if done.returncode != 0 or not result.exists():
             lines = [line for line in (done.stderr or "").splitlines() if "Error" in line or "error:" in line]
-            return {"world_size": world_size, "error": lines[-1].strip() if lines else f"exit {done.returncode}",
-                    "stderr_tail": (done.stderr or "")[-3000:]}
+            return {
+                "world_size": world_size,
+                "error": lines[-1].strip() if lines else f"exit {done.returncode}",
+                "stderr_tail": (done.stderr or "")[-3000:],
+            }
         return json.loads(result.read_text())
 
 
@@ -137,7 +166,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256, help="global batch (the ImageNet protocol's 256)")
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--steps", type=int, default=None, help="measured steps (default 20 on a GPU, 2 on the CPU)")
-    parser.add_argument("--warmup", type=int, default=None, help="steps before measuring (default 5 on a GPU, 1 on the CPU)")
+    parser.add_argument(
+        "--warmup", type=int, default=None, help="steps before measuring (default 5 on a GPU, 1 on the CPU)"
+    )
     parser.add_argument("--eval-batch", type=int, default=500)
     parser.add_argument("--world-sizes", default=None, help="comma-separated process counts (default 1 and every GPU)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present) or cpu")
@@ -157,12 +188,21 @@ def main() -> None:
     gpus = torch.cuda.device_count() if gpu else 0
     sizes = [int(s) for s in args.world_sizes.split(",")] if args.world_sizes else sorted({1, max(gpus, 1)})
     numerics = "bf16 + channels-last" if gpu else "fp32"
-    print(f"ResNet-50 at {args.size} px, global batch {args.batch}, {numerics}{', compiled' if args.compile else ''}; "
-          f"device {device_name(device)} ({device.type}, {gpus} GPU(s) visible); torch {torch.__version__}; "
-          f"{args.steps} measured steps")
+    print(
+        f"ResNet-50 at {args.size} px, global batch {args.batch}, {numerics}{', compiled' if args.compile else ''}; "
+        f"device {device_name(device)} ({device.type}, {gpus} GPU(s) visible); torch {torch.__version__}; "
+        f"{args.steps} measured steps"
+    )
     print(f"{'processes':>9} {'img/s':>9} {'per process':>11} {'step ms':>8} {'h/300 ep':>9}  note")
-    figures = {"device_name": device_name(device), "gpus_visible": gpus, "batch": args.batch, "size": args.size,
-               "compile": args.compile, "numerics": numerics, "runs": []}
+    figures = {
+        "device_name": device_name(device),
+        "gpus_visible": gpus,
+        "batch": args.batch,
+        "size": args.size,
+        "compile": args.compile,
+        "numerics": numerics,
+        "runs": [],
+    }
     eval_img_s = None
     for n in sizes:
         if n == 1 and not args.share_device:
@@ -174,14 +214,20 @@ def main() -> None:
         if "error" in r:
             print(f"{n:>9} {'-':>9} {'-':>11} {'-':>8} {'-':>9}  failed: {r['error']}")
         else:
-            r["hours_300_epochs"] = hours(r["train_img_s"], eval_img_s * n if eval_img_s else None)  # evaluation is split too
-            print(f"{n:>9} {r['train_img_s']:>9.1f} {r['train_img_s'] / n:>11.1f} {1000 * r['step_seconds']:>8.1f} "
-                  f"{r['hours_300_epochs']:>9.1f}  {r.get('backend') or 'one process'}")
+            r["hours_300_epochs"] = hours(
+                r["train_img_s"], eval_img_s * n if eval_img_s else None
+            )  # evaluation is split too
+            print(
+                f"{n:>9} {r['train_img_s']:>9.1f} {r['train_img_s'] / n:>11.1f} {1000 * r['step_seconds']:>8.1f} "
+                f"{r['hours_300_epochs']:>9.1f}  {r.get('backend') or 'one process'}"
+            )
         figures["runs"].append(r)
     if eval_img_s:
         figures["eval_img_s"] = eval_img_s
-        print(f"evaluation: {eval_img_s:.1f} img/s (batch {args.eval_batch}); the hours add "
-              f"{IMAGENET_VAL:,} validation images per epoch, at that rate")
+        print(
+            f"evaluation: {eval_img_s:.1f} img/s (batch {args.eval_batch}); the hours add "
+            f"{IMAGENET_VAL:,} validation images per epoch, at that rate"
+        )
     print("goal on one H100/H200: >= 3,000 training img/s in bf16; SaliencyMix: four RTX 2080 Ti, days per run")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")

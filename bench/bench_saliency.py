@@ -38,12 +38,19 @@ SIZES = (32, 64)
 # --design: per method, the module constant that sets its CPU chunk size (the second with more than one
 # thread), and the candidates timed against the chosen value.
 CHUNK_KNOBS = {
-    "fine_grained": ("augrepro.saliency.fine_grained", "CHUNK_PIXELS", "CHUNK_PIXELS",
-                     (1 << 15, 1 << 16, 1 << 17, 1 << 18)),
-    "spectral_residual": ("augrepro.saliency.spectral_residual", "CHUNK_CPU", "CHUNK_CPU_THREADS",
-                          (16, 32, 64, 128)),
-    "frequency_tuned": ("augrepro.saliency.frequency_tuned", "CHUNK_PIXELS", "CHUNK_PIXELS",
-                        (1 << 12, 1 << 14, 1 << 15, 1 << 17)),
+    "fine_grained": (
+        "augrepro.saliency.fine_grained",
+        "CHUNK_PIXELS",
+        "CHUNK_PIXELS",
+        (1 << 15, 1 << 16, 1 << 17, 1 << 18),
+    ),
+    "spectral_residual": ("augrepro.saliency.spectral_residual", "CHUNK_CPU", "CHUNK_CPU_THREADS", (16, 32, 64, 128)),
+    "frequency_tuned": (
+        "augrepro.saliency.frequency_tuned",
+        "CHUNK_PIXELS",
+        "CHUNK_PIXELS",
+        (1 << 12, 1 << 14, 1 << 15, 1 << 17),
+    ),
 }
 
 # Measured once and not rerun by this script (the variants are not in the library any more). On the shared
@@ -88,9 +95,17 @@ def _chunk_sweep(images: torch.Tensor, method: str, threads: int, repeats: int) 
     try:
         for value in sorted({*candidates, chosen}):
             setattr(module, name, value)
-            rows.append({"method": method, "size": images.shape[-1], "threads": threads, "constant": name,
-                         "value": value, "chosen": value == chosen,
-                         "torch_ms": _median_ms(lambda: saliency_maps(images, method), repeats)})
+            rows.append(
+                {
+                    "method": method,
+                    "size": images.shape[-1],
+                    "threads": threads,
+                    "constant": name,
+                    "value": value,
+                    "chosen": value == chosen,
+                    "torch_ms": _median_ms(lambda: saliency_maps(images, method), repeats),
+                }
+            )
     finally:
         setattr(module, name, chosen)
     return rows
@@ -107,8 +122,11 @@ def _design(args, default_threads: int) -> list[dict]:
                 torch.set_num_threads(threads)
                 sweep = _chunk_sweep(images, method, threads, args.repeats)
                 base = next(r["torch_ms"] for r in sweep if r["chosen"])
-                cells = "  ".join(f"{r['value']}{'*' if r['chosen'] else ''}: {r['torch_ms']:.2f} "
-                                  f"({100 * (r['torch_ms'] / base - 1):+.0f} %)" for r in sweep)
+                cells = "  ".join(
+                    f"{r['value']}{'*' if r['chosen'] else ''}: {r['torch_ms']:.2f} "
+                    f"({100 * (r['torch_ms'] / base - 1):+.0f} %)"
+                    for r in sweep
+                )
                 print(f"chunk {method:18} {size:>3} threads {threads}  {sweep[0]['constant']}  {cells}")
                 rows += sweep
             torch.set_num_threads(default_threads)
@@ -118,8 +136,10 @@ def _design(args, default_threads: int) -> list[dict]:
     lab.add_(0.01)
     exp_log = _median_ms(lambda: lab.log().div_(3.0).exp_(), args.repeats)
     power = _median_ms(lambda: lab.pow(1.0 / 3.0), args.repeats)
-    print(f"cube root, float64, {args.batch} x 3 x 32 x 32, 1 thread: exp(log(t) / 3) {exp_log:.3f} ms, "
-          f"pow(t, 1/3) {power:.3f} ms ({power / exp_log:.1f}x)")
+    print(
+        f"cube root, float64, {args.batch} x 3 x 32 x 32, 1 thread: exp(log(t) / 3) {exp_log:.3f} ms, "
+        f"pow(t, 1/3) {power:.3f} ms ({power / exp_log:.1f}x)"
+    )
     rows.append({"design": "cube_root", "exp_log_ms": exp_log, "pow_ms": power})
 
     gray = torch.randint(0, 256, (args.batch, 32, 32), generator=torch.Generator().manual_seed(1)).float()
@@ -131,8 +151,10 @@ def _design(args, default_threads: int) -> list[dict]:
     finally:
         torch.set_float32_matmul_precision(precision)
     torch.set_num_threads(default_threads)
-    print(f"exact resize 32x32 -> 64x64, {args.batch} images, 1 thread: float32 products {f32:.3f} ms, "
-          f"float64 {f64:.3f} ms ({f64 / f32:.1f}x)")
+    print(
+        f"exact resize 32x32 -> 64x64, {args.batch} images, 1 thread: float32 products {f32:.3f} ms, "
+        f"float64 {f64:.3f} ms ({f64 / f32:.1f}x)"
+    )
     rows.append({"design": "exact_resize_dtype", "float32_ms": f32, "float64_ms": f64})
     return rows
 
@@ -142,8 +164,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15, help="timed runs per cell (median reported)")
     parser.add_argument("--batch", type=int, default=128, help="images per batch")
     parser.add_argument("--device", default="cpu", help="device of the torch backend: cpu (default), cuda or auto")
-    parser.add_argument("--design", action="store_true",
-                        help="also time the chunk sizes and the other design choices (CPU)")
+    parser.add_argument(
+        "--design", action="store_true", help="also time the chunk sizes and the other design choices (CPU)"
+    )
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
@@ -154,8 +177,10 @@ def main() -> None:
     default_threads = torch.get_num_threads()
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"torch {torch.__version__}, default threads {default_threads}, batch {args.batch}, torch backend on {where}")
-    print(f"{'method':18} {'size':>5} {'threads':>7} {'opencv ms':>10} {'torch ms':>9} {'ratio':>6}"
-          f" {'peak<=1px':>9} {'r mean':>8} {'r min':>8} {'max|diff|':>9}")
+    print(
+        f"{'method':18} {'size':>5} {'threads':>7} {'opencv ms':>10} {'torch ms':>9} {'ratio':>6}"
+        f" {'peak<=1px':>9} {'r mean':>8} {'r min':>8} {'max|diff|':>9}"
+    )
     for size in SIZES:
         images = photo_crops(args.batch, size, size, seed=size)
         for method in METHODS:
@@ -165,19 +190,35 @@ def main() -> None:
             for threads in (1, default_threads):
                 torch.set_num_threads(threads)
                 cv2.setNumThreads(threads)
-                cv_ms = _median_ms(lambda: saliency_maps(images, method, backend="opencv"), args.repeats)
-                th_ms = _median_ms(lambda: saliency_maps(on_device, method), args.repeats, device)
-                print(f"{method:18} {size:>5} {threads:>7} {cv_ms:>10.2f} {th_ms:>9.2f} {cv_ms / th_ms:>6.1f}"
-                      f" {stats['peak_within_1px']:>9.4f} {stats['r_mean']:>8.6f} {stats['r_min']:>8.6f}"
-                      f" {stats['max_abs_diff']:>9.2e}")
-                rows.append({"method": method, "size": size, "threads": threads, "opencv_ms": cv_ms, "torch_ms": th_ms,
-                             "speedup": cv_ms / th_ms, **{k: float(v) for k, v in stats.items()}})
+                cv_ms = _median_ms(
+                    lambda images=images, method=method: saliency_maps(images, method, backend="opencv"), args.repeats
+                )
+                th_ms = _median_ms(
+                    lambda on_device=on_device, method=method: saliency_maps(on_device, method), args.repeats, device
+                )
+                print(
+                    f"{method:18} {size:>5} {threads:>7} {cv_ms:>10.2f} {th_ms:>9.2f} {cv_ms / th_ms:>6.1f}"
+                    f" {stats['peak_within_1px']:>9.4f} {stats['r_mean']:>8.6f} {stats['r_min']:>8.6f}"
+                    f" {stats['max_abs_diff']:>9.2e}"
+                )
+                rows.append(
+                    {
+                        "method": method,
+                        "size": size,
+                        "threads": threads,
+                        "opencv_ms": cv_ms,
+                        "torch_ms": th_ms,
+                        "speedup": cv_ms / th_ms,
+                        **{k: float(v) for k, v in stats.items()},
+                    }
+                )
             torch.set_num_threads(default_threads)
             cv2.setNumThreads(default_threads)
     design = _design(args, default_threads) if args.design else []
     if args.json:
-        Path(args.json).write_text(json.dumps({"device": where, "batch": args.batch, "rows": rows, "design": design},
-                                              indent=2) + "\n")
+        Path(args.json).write_text(
+            json.dumps({"device": where, "batch": args.batch, "rows": rows, "design": design}, indent=2) + "\n"
+        )
 
 
 if __name__ == "__main__":

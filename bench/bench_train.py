@@ -101,21 +101,38 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     steps = args.steps or (50 if device.type == "cuda" else 3)
-    print(f"device: {device_name(device)} ({device.type}), torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"batch {args.batch}, {steps} measured steps")
-    print(f"{'model':<10} {'method':<12} {'img/s':>9} {'eval img/s':>10} {'h/200 ep':>9} {'ckpt s':>8} {'ckpt/epoch':>10}")
+    print(
+        f"device: {device_name(device)} ({device.type}), torch {torch.__version__}, threads {torch.get_num_threads()}, "
+        f"batch {args.batch}, {steps} measured steps"
+    )
+    print(
+        f"{'model':<10} {'method':<12} {'img/s':>9} {'eval img/s':>10} {'h/200 ep':>9} {'ckpt s':>8} {'ckpt/epoch':>10}"
+    )
     rows = []
     for model_name in args.models:
         for method in args.methods:
             r = measure(model_name, method, steps, args.batch, device, args.compile)
             rows.append({"model": model_name, "method": method, **r})
-            print(f"{model_name:<10} {method:<12} {r['images_per_second']:>9.1f} {r['eval_images_per_second']:>10.1f} "
-                  f"{r['hours_200_epochs']:>9.2f} "
-                  f"{r['checkpoint_seconds']:>8.3f} {100 * r['checkpoint_fraction_of_epoch']:>9.3f}%")
+            print(
+                f"{model_name:<10} {method:<12} {r['images_per_second']:>9.1f} {r['eval_images_per_second']:>10.1f} "
+                f"{r['hours_200_epochs']:>9.2f} "
+                f"{r['checkpoint_seconds']:>8.3f} {100 * r['checkpoint_fraction_of_epoch']:>9.3f}%"
+            )
     print("paper (SaliencyMix slides, ResNet-18, CIFAR-10, 200 epochs, one GPU): 0.83 h baseline, 0.91 h SaliencyMix")
     if args.json:
-        Path(args.json).write_text(json.dumps({"device_name": device_name(device), "batch": args.batch, "steps": steps,
-                                               "compile": args.compile, "rows": rows}, indent=2) + "\n")
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "device_name": device_name(device),
+                    "batch": args.batch,
+                    "steps": steps,
+                    "compile": args.compile,
+                    "rows": rows,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

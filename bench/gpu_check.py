@@ -42,43 +42,136 @@ def steps(tiny: bool, gpus: int) -> list[tuple[str, list[str], float]]:
     every = ",".join(sorted({"1", str(max(gpus, 1))}))
     if tiny:
         return [
-            ("resnet18_cifar_eager", ["bench_train.py", "--models", "resnet8", "--methods", "baseline", "--steps", "1",
-                                      "--batch", "8"], 0.08),
-            ("resnet18_cifar_compiled", ["bench_train.py", "--models", "resnet8", "--methods", "baseline", "--steps",
-                                         "1", "--batch", "8", "--compile"], 0.15),
-            ("method_overheads", ["bench_methods.py", "--repeats", "1", "--methods", "baseline,cutmix", "--batch", "8",
-                                  *cpu], 0.08),
+            (
+                "resnet18_cifar_eager",
+                ["bench_train.py", "--models", "resnet8", "--methods", "baseline", "--steps", "1", "--batch", "8"],
+                0.08,
+            ),
+            (
+                "resnet18_cifar_compiled",
+                [
+                    "bench_train.py",
+                    "--models",
+                    "resnet8",
+                    "--methods",
+                    "baseline",
+                    "--steps",
+                    "1",
+                    "--batch",
+                    "8",
+                    "--compile",
+                ],
+                0.15,
+            ),
+            (
+                "method_overheads",
+                ["bench_methods.py", "--repeats", "1", "--methods", "baseline,cutmix", "--batch", "8", *cpu],
+                0.08,
+            ),
             ("saliency", ["bench_saliency.py", "--repeats", "1", "--batch", "4", *cpu], 0.08),
-            ("resnet50", ["bench_resnet50.py", "--batch", "4", "--size", "64", "--steps", "1", "--warmup", "0",
-                          "--eval-batch", "2", "--world-sizes", "1", *cpu], 0.1),
-            ("imagenet_pipeline", ["bench_imagenet_pipeline.py", "--images", "6", "--batch", "4", "--scale", "0.6",
-                                   *cpu], 0.08),
-            ("ddp_two_processes_one_gpu", ["bench_resnet50.py", "--batch", "4", "--size", "64", "--steps", "1",
-                                           "--warmup", "0", "--world-sizes", "2", *cpu], 0.15),
+            (
+                "resnet50",
+                [
+                    "bench_resnet50.py",
+                    "--batch",
+                    "4",
+                    "--size",
+                    "64",
+                    "--steps",
+                    "1",
+                    "--warmup",
+                    "0",
+                    "--eval-batch",
+                    "2",
+                    "--world-sizes",
+                    "1",
+                    *cpu,
+                ],
+                0.1,
+            ),
+            (
+                "imagenet_pipeline",
+                ["bench_imagenet_pipeline.py", "--images", "6", "--batch", "4", "--scale", "0.6", *cpu],
+                0.08,
+            ),
+            (
+                "ddp_two_processes_one_gpu",
+                [
+                    "bench_resnet50.py",
+                    "--batch",
+                    "4",
+                    "--size",
+                    "64",
+                    "--steps",
+                    "1",
+                    "--warmup",
+                    "0",
+                    "--world-sizes",
+                    "2",
+                    *cpu,
+                ],
+                0.15,
+            ),
             ("cuda_tests", ["pytest"], 0.28),
         ]
     return [
-        ("resnet18_cifar_eager", ["bench_train.py", "--models", "resnet18", "--methods", "baseline", "saliencymix"], 0.07),
-        ("resnet18_cifar_compiled", ["bench_train.py", "--models", "resnet18", "--methods", "baseline", "--compile"], 0.12),
+        (
+            "resnet18_cifar_eager",
+            ["bench_train.py", "--models", "resnet18", "--methods", "baseline", "saliencymix"],
+            0.07,
+        ),
+        (
+            "resnet18_cifar_compiled",
+            ["bench_train.py", "--models", "resnet18", "--methods", "baseline", "--compile"],
+            0.12,
+        ),
         ("method_overheads", ["bench_methods.py", "--device", "cuda", "--repeats", "5"], 0.08),
         ("saliency", ["bench_saliency.py", "--device", "cuda", "--repeats", "5"], 0.1),
         ("resnet50", ["bench_resnet50.py", "--world-sizes", every, "--steps", "15"], 0.15),
-        ("imagenet_pipeline", ["bench_imagenet_pipeline.py", "--images", "1024", "--batch", "256",
-                               "--worker-images", "128"], 0.1),
-        ("ddp_two_processes_one_gpu", ["bench_resnet50.py", "--share-device", "--world-sizes", "2", "--batch", "64",
-                                       "--steps", "5", "--warmup", "2"], 0.1),
+        (
+            "imagenet_pipeline",
+            ["bench_imagenet_pipeline.py", "--images", "1024", "--batch", "256", "--worker-images", "128"],
+            0.1,
+        ),
+        (
+            "ddp_two_processes_one_gpu",
+            [
+                "bench_resnet50.py",
+                "--share-device",
+                "--world-sizes",
+                "2",
+                "--batch",
+                "64",
+                "--steps",
+                "5",
+                "--warmup",
+                "2",
+            ],
+            0.1,
+        ),
         ("cuda_tests", ["pytest"], 0.28),
     ]
 
 
 def run_step(name: str, args: list[str], out: Path, limit: float, extra: list[str]) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ, PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""), PYTHONUNBUFFERED="1"
+    )
     figures = out / f"{name}.json"
     if args[0] == "pytest":
         junit = out / "cuda_tests.xml"
-        cmd = [sys.executable, "-m", "pytest", "-q", "-m", "cuda", "-p", "no:cacheprovider", f"--junitxml={junit}",
-               str(ROOT / "tests")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-m",
+            "cuda",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={junit}",
+            str(ROOT / "tests"),
+        ]
     else:
         cmd = [sys.executable, str(BENCH / args[0]), *args[1:], *extra, "--json", str(figures)]
     start = time.perf_counter()
@@ -87,8 +180,14 @@ def run_step(name: str, args: list[str], out: Path, limit: float, extra: list[st
         rc, stdout, stderr = done.returncode, done.stdout, done.stderr
     except subprocess.TimeoutExpired as exc:
         rc, stdout, stderr = "timeout", _text(exc.stdout), _text(exc.stderr)
-    record = {"command": " ".join(cmd[1:]), "rc": rc, "seconds": round(time.perf_counter() - start, 1),
-              "limit_seconds": round(limit, 1), "stdout_tail": stdout[-4000:], "stderr_tail": stderr[-3000:]}
+    record = {
+        "command": " ".join(cmd[1:]),
+        "rc": rc,
+        "seconds": round(time.perf_counter() - start, 1),
+        "limit_seconds": round(limit, 1),
+        "stdout_tail": stdout[-4000:],
+        "stderr_tail": stderr[-3000:],
+    }
     (out / f"{name}.log").write_text(stdout + "\n--- stderr ---\n" + stderr)
     if args[0] == "pytest":
         record["figures"] = _junit(out / "cuda_tests.xml")
@@ -128,8 +227,14 @@ def _junit(path: Path) -> dict | None:
 def environment() -> dict:
     import torch
 
-    info = {"python": sys.version.split()[0], "platform": platform.platform(), "torch": torch.__version__,
-            "cuda_available": torch.cuda.is_available(), "gpus": [], "cpu_count": os.cpu_count()}
+    info = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "cuda_available": torch.cuda.is_available(),
+        "gpus": [],
+        "cpu_count": os.cpu_count(),
+    }
     try:
         import torchvision
 
@@ -140,8 +245,11 @@ def environment() -> dict:
         info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
         info["cuda"] = torch.version.cuda
     if shutil.which("nvidia-smi"):
-        smi = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version,clocks.max.sm",
-                              "--format=csv,noheader"], capture_output=True, text=True)
+        smi = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total,driver_version,clocks.max.sm", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+        )
         info["nvidia_smi"] = smi.stdout.strip().splitlines()
     return info
 
@@ -154,8 +262,11 @@ def summary(results: dict) -> dict:
         for key in path:
             if value is None:
                 return None
-            value = value[key] if isinstance(key, int) and isinstance(value, list) and len(value) > key else (
-                value.get(key) if isinstance(value, dict) else None)
+            value = (
+                value[key]
+                if isinstance(key, int) and isinstance(value, list) and len(value) > key
+                else (value.get(key) if isinstance(value, dict) else None)
+            )
         return value
 
     runs = fig("resnet50", "runs") or []

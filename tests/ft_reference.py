@@ -44,8 +44,9 @@ def _blur_axis(plane: np.ndarray, axis: int, taps: np.ndarray, border: str) -> n
     return total / kernelsum
 
 
-def saliency(rgb: np.ndarray, taps=(1, 4, 6, 4, 1), border: str = "drop", squared: bool = False,
-             mean_of: str = "unblurred") -> np.ndarray:
+def saliency(
+    rgb: np.ndarray, taps=(1, 4, 6, 4, 1), border: str = "drop", squared: bool = False, mean_of: str = "unblurred"
+) -> np.ndarray:
     """H x W x 3 uint8 RGB -> H x W float64 frequency-tuned saliency in [0, 1]."""
     lab = srgb_to_lab(rgb)
     k = np.asarray(taps, dtype=np.float64)
@@ -65,5 +66,8 @@ def saliency(rgb: np.ndarray, taps=(1, 4, 6, 4, 1), border: str = "drop", square
 def saliency_batch(images, **variant) -> np.ndarray:
     """N x 3 x H x W uint8 (torch or NumPy) -> N x H x W float64, one image at a time."""
     arr = np.asarray(images.cpu() if hasattr(images, "cpu") else images)
-    return np.stack([saliency(np.ascontiguousarray(img.transpose(1, 2, 0)), **variant) for img in arr]) \
-        if len(arr) else np.zeros((0,) + arr.shape[2:])
+    return (
+        np.stack([saliency(np.ascontiguousarray(img.transpose(1, 2, 0)), **variant) for img in arr])
+        if len(arr)
+        else np.zeros((0,) + arr.shape[2:])
+    )

@@ -29,7 +29,9 @@ def ensure_installed() -> None:
     if all(shutil.which(tool) for tool in ("slurmctld", "slurmd", "sbatch", "munged")):
         return
     if os.geteuid() != 0:
-        raise RuntimeError("slurm-wlm and munge are missing and installing them needs root: apt-get install slurm-wlm munge")
+        raise RuntimeError(
+            "slurm-wlm and munge are missing and installing them needs root: apt-get install slurm-wlm munge"
+        )
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     cmd = ["apt-get", "install", "-y", "-qq", *PACKAGES]
     if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
@@ -89,11 +91,13 @@ class LocalSlurm:
         self.host = socket.gethostname()
         self.env = dict(os.environ, SLURM_CONF=str(self.root / "slurm.conf"))
 
-    def start(self, timeout: float = 60) -> "LocalSlurm":
+    def start(self, timeout: float = 60) -> LocalSlurm:
         ensure_installed()
         if DEFAULT_CONF.exists() or DEFAULT_CONF.is_symlink():
             if not (DEFAULT_CONF.is_symlink() and not DEFAULT_CONF.resolve().exists()):
-                raise RuntimeError(f"{DEFAULT_CONF} exists: this looks like a real SLURM host; not starting a test cluster")
+                raise RuntimeError(
+                    f"{DEFAULT_CONF} exists: this looks like a real SLURM host; not starting a test cluster"
+                )
             DEFAULT_CONF.unlink()  # a dangling link left by an interrupted test run
         root = self.root
         for sub in ("state", "spool", "munge"):
@@ -105,9 +109,13 @@ class LocalSlurm:
         self.munge_socket = root / "munge" / "munge.socket"
         self._spawn(
             [
-                shutil.which("munged"), "--foreground", "--force",
-                f"--key-file={key}", f"--socket={self.munge_socket}",
-                f"--pid-file={root / 'munge' / 'munged.pid'}", f"--seed-file={root / 'munge' / 'seed'}",
+                shutil.which("munged"),
+                "--foreground",
+                "--force",
+                f"--key-file={key}",
+                f"--socket={self.munge_socket}",
+                f"--pid-file={root / 'munge' / 'munged.pid'}",
+                f"--seed-file={root / 'munge' / 'seed'}",
                 f"--log-file={root / 'munge' / 'munged.log'}",
             ]
         )
@@ -115,8 +123,13 @@ class LocalSlurm:
         memory = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20 * 0.8)
         (root / "slurm.conf").write_text(
             SLURM_CONF.format(
-                host=self.host, ctld_port=_free_port(), d_port=_free_port(), munge_socket=self.munge_socket,
-                root=root, cpus=os.cpu_count(), memory=memory,
+                host=self.host,
+                ctld_port=_free_port(),
+                d_port=_free_port(),
+                munge_socket=self.munge_socket,
+                root=root,
+                cpus=os.cpu_count(),
+                memory=memory,
             )
         )
         (root / "gres.conf").write_text(

@@ -92,8 +92,18 @@ def test_per_run_statistics(tmp_path):
     assert row["traditional"] is True or row["traditional"] == True  # noqa: E712
     assert len(curves) == 12
     assert list(curves["epoch"]) == list(range(1, 13))
-    assert set(curves.columns) >= {"protocol", "dataset", "traditional", "model", "augmentation", "seed", "epoch",
-                                   "train_loss", "test_top1_error", "test_top5_error"}
+    assert set(curves.columns) >= {
+        "protocol",
+        "dataset",
+        "traditional",
+        "model",
+        "augmentation",
+        "seed",
+        "epoch",
+        "train_loss",
+        "test_top1_error",
+        "test_top5_error",
+    }
 
 
 def test_short_run_median_uses_all_epochs(tmp_path):
@@ -168,8 +178,15 @@ from augrepro.results.aggregate import run_status, scan_grid, write_partial_aggr
 def grid_entry(root: Path, augmentation: str, seed: int, **extra) -> dict:
     key = RunKey("saliencymix_cifar", "cifar10+", "resnet18", augmentation, seed)
     entry = {
-        "protocol": key.protocol, "dataset": "cifar10", "traditional": True, "model": "resnet18",
-        "augmentation": augmentation, "method": augmentation, "variant": None, "seed": seed, "epochs": 12,
+        "protocol": key.protocol,
+        "dataset": "cifar10",
+        "traditional": True,
+        "model": "resnet18",
+        "augmentation": augmentation,
+        "method": augmentation,
+        "variant": None,
+        "seed": seed,
+        "epochs": 12,
         "run_dir": str(root / key.subdir),
         "log": str(root / "logs" / f"{augmentation}-{seed}.log"),
     }
@@ -210,7 +227,9 @@ def test_scan_grid_reads_what_exists(tmp_path):
     assert list(status["status"]) == ["ok", "ok", "failed", "missing", "failed"]
     assert "metrics.csv is empty" in status.loc[2, "reason"]
     out = tmp_path / "out"
-    written = write_partial_aggregate(grid, out / "runs.csv", out / "summary.csv", out / "curves.csv", out / "status.csv")
+    written = write_partial_aggregate(
+        grid, out / "runs.csv", out / "summary.csv", out / "curves.csv", out / "status.csv"
+    )
     assert written["status"].tolist() == status["status"].tolist()
     assert pd.read_csv(out / "summary.csv").loc[0, "n"] == 2
     assert sorted(p.name for p in out.iterdir()) == ["curves.csv", "runs.csv", "status.csv", "summary.csv"]
@@ -247,8 +266,14 @@ def test_summary_has_hours_std_and_runs_code_version(tmp_path):
     assert summary.loc[0, "hours_std"] == pytest.approx(math.sqrt(0.5))
 
 
-@pytest.mark.parametrize("flags, expected", [((True, True, True), "bf16+channels_last+compile"),
-                                             ((True, False, False), "bf16"), ((False, False, False), "fp32")])
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        ((True, True, True), "bf16+channels_last+compile"),
+        ((True, False, False), "bf16"),
+        ((False, False, False), "fp32"),
+    ],
+)
 def test_numerics_name_what_the_run_used(tmp_path, flags, expected):
     run = make_run(tmp_path, SEED0)
     timing = json.loads((run / "timing.json").read_text())

@@ -9,13 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from augrepro.models import build_model
-import torch.nn.functional as F
-
 from augrepro.augment import AUGMENTATIONS, Augmentation, Context, MixResult, build_augmentation
 from augrepro.augment.boxes import box_masks
 from augrepro.data import get_spec
 from augrepro.data.demo import build_arrays
+from augrepro.models import build_model
 from augrepro.registry import UnknownNameError
 from augrepro.saliency import official_float_peak, saliency_maps
 
@@ -218,8 +216,10 @@ def test_mixing_probability(method, params, p):
         _assert_binomial(rate, p, draws)
 
 
-@pytest.mark.parametrize("method", ["cutmix", "saliencymix", "mixup", "resizemix", "ricap", "snapmix", "hybridmix_v1",
-                                    "hybridmix_v2", "hybridmix_v3"])
+@pytest.mark.parametrize(
+    "method",
+    ["cutmix", "saliencymix", "mixup", "resizemix", "ricap", "snapmix", "hybridmix_v1", "hybridmix_v2", "hybridmix_v3"],
+)
 def test_values_that_would_turn_a_method_off_are_refused_pointing_to_baseline(method):
     """The released code quietly skips mixing when prob is 0 or beta <= 0: runs that carry the method's name but
     train the baseline. Such values are refused when the method is built (before any job), naming the key, the
@@ -303,7 +303,9 @@ def test_cutout_per_batch_is_the_snapmix_code_one_box_for_the_whole_batch():
         if 0 < y1 and y2 < side:
             assert y2 - y1 == 32
     assert len(centres) > 20  # the centre moves from batch to batch
-    per_image = build("cutout", length=32)(normalize(random_uint8(n, 0, size=side)), torch.zeros(n, dtype=torch.long), ctx_for(0))
+    per_image = build("cutout", length=32)(
+        normalize(random_uint8(n, 0, size=side)), torch.zeros(n, dtype=torch.long), ctx_for(0)
+    )
     assert not (per_image.boxes == per_image.boxes[0]).all()
 
 
@@ -557,7 +559,9 @@ def test_default_bind_does_nothing(method):
 
 
 @pytest.mark.parametrize("mode", ["per_sample", "per_batch"])
-@pytest.mark.parametrize("version, pair", [("hybridmix_v1", "mixup"), ("hybridmix_v2", "saliencymix"), ("hybridmix_v3", "cutmix")])
+@pytest.mark.parametrize(
+    "version, pair", [("hybridmix_v1", "mixup"), ("hybridmix_v2", "saliencymix"), ("hybridmix_v3", "cutmix")]
+)
 def test_hybridmix_builds_its_sub_methods_once(version, pair, mode):
     """HybridMix's T_s (SalfMix, with this method's n, r, pool) and T_t (its two-image method) are built with the
     method: the same objects on every call, not rebuilt per batch."""

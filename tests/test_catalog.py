@@ -5,9 +5,9 @@ import csv
 import zipfile
 
 import yaml
+from conftest import ROOT, copy_project, snakemake
 
 from augrepro.runs import RunKey
-from conftest import ROOT, copy_project, snakemake
 
 
 def test_the_smoke_test_trains_with_its_own_config_and_snakemake_reports_it(tmp_path):

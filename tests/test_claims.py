@@ -20,20 +20,56 @@ def runs_frame(errors: dict[tuple[str, str], list[float]]) -> pd.DataFrame:
     rows = []
     for (key, aug), values in errors.items():
         for seed, value in enumerate(values):
-            rows.append({"protocol": "p", "dataset": key.rstrip("+"), "traditional": key.endswith("+"),
-                         "model": "resnet18", "augmentation": aug, "method": "saliencymix" if aug == "sm_paper" else aug,
-                         "variant": None, "seed": seed, "best_top1_error": value, "hours": 1.0})
+            rows.append(
+                {
+                    "protocol": "p",
+                    "dataset": key.rstrip("+"),
+                    "traditional": key.endswith("+"),
+                    "model": "resnet18",
+                    "augmentation": aug,
+                    "method": "saliencymix" if aug == "sm_paper" else aug,
+                    "variant": None,
+                    "seed": seed,
+                    "best_top1_error": value,
+                    "hours": 1.0,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def published_frame(values: dict[tuple[str, str], float]) -> pd.DataFrame:
-    return pd.DataFrame([{"source": "t", "protocol": "p", "dataset": k.rstrip("+"), "traditional": True,
-                          "model": "resnet18", "augmentation": a, "epochs": 200, "metric": "top1_error", "mean": v,
-                          "std": 0.1, "runs": 5.0, "note": "", "reported": ""} for (k, a), v in values.items()])
+    return pd.DataFrame(
+        [
+            {
+                "source": "t",
+                "protocol": "p",
+                "dataset": k.rstrip("+"),
+                "traditional": True,
+                "model": "resnet18",
+                "augmentation": a,
+                "epochs": 200,
+                "metric": "top1_error",
+                "mean": v,
+                "std": 0.1,
+                "runs": 5.0,
+                "note": "",
+                "reported": "",
+            }
+            for (k, a), v in values.items()
+        ]
+    )
 
 
-PUBLISHED = published_frame({("cifar10+", "baseline"): 4.7, ("cifar10+", "cutmix"): 3.8, ("cifar10+", "saliencymix"): 3.65,
-                             ("cifar100+", "baseline"): 22.5, ("cifar100+", "cutmix"): 19.4, ("cifar100+", "saliencymix"): 19.3})
+PUBLISHED = published_frame(
+    {
+        ("cifar10+", "baseline"): 4.7,
+        ("cifar10+", "cutmix"): 3.8,
+        ("cifar10+", "saliencymix"): 3.65,
+        ("cifar100+", "baseline"): 22.5,
+        ("cifar100+", "cutmix"): 19.4,
+        ("cifar100+", "saliencymix"): 19.3,
+    }
+)
 RNG = np.random.default_rng(0)
 
 
@@ -47,37 +83,59 @@ def claim(**kw):
 
 
 def test_a_claim_that_holds_one_that_fails_and_one_without_enough_seeds():
-    runs = runs_frame({
-        ("cifar10+", "saliencymix"): noisy(3.6), ("cifar10+", "cutmix"): noisy(3.9),
-        ("cifar100+", "saliencymix"): noisy(19.2), ("cifar100+", "cutmix"): noisy(19.6),
-        ("cifar10+", "baseline"): noisy(3.5), ("cifar100+", "baseline"): noisy(19.0),
-    })
+    runs = runs_frame(
+        {
+            ("cifar10+", "saliencymix"): noisy(3.6),
+            ("cifar10+", "cutmix"): noisy(3.9),
+            ("cifar100+", "saliencymix"): noisy(19.2),
+            ("cifar100+", "cutmix"): noisy(19.6),
+            ("cifar10+", "baseline"): noisy(3.5),
+            ("cifar100+", "baseline"): noisy(19.0),
+        }
+    )
     holds, fails = evaluate_claims(
-        [claim(kind="lower", method="saliencymix", than="cutmix"), claim(kind="lower", method="saliencymix", than="baseline")],
-        runs, PUBLISHED, {"p": "best"}, GRID,
+        [
+            claim(kind="lower", method="saliencymix", than="cutmix"),
+            claim(kind="lower", method="saliencymix", than="baseline"),
+        ],
+        runs,
+        PUBLISHED,
+        {"p": "best"},
+        GRID,
     )
     assert holds["verdict"] == "holds" and [c["verdict"] for c in holds["cells"]] == ["holds", "holds"]
     assert "3.65 vs 3.80" in holds["cells"][0]["published"] and "(5 seeds)" in holds["cells"][0]["ours"]
     assert fails["verdict"] == "fails"  # our baseline is better than our SaliencyMix
     few = runs_frame({("cifar10+", "saliencymix"): [3.6, 3.9], ("cifar10+", "cutmix"): [3.8, 3.7]})
-    (undecided,) = evaluate_claims([claim(kind="lower", method="saliencymix", than="cutmix")], few, PUBLISHED, {"p": "best"}, GRID)
+    (undecided,) = evaluate_claims(
+        [claim(kind="lower", method="saliencymix", than="cutmix")], few, PUBLISHED, {"p": "best"}, GRID
+    )
     assert undecided["verdict"] == "inconclusive"  # two noisy seeds, and the CIFAR-100 cell not run at all
     assert undecided["cells_total"] == 2 and len(undecided["cells"]) == 1
-    (nothing,) = evaluate_claims([claim(kind="lower", method="saliencymix", than="cutmix")], runs_frame({}), PUBLISHED,
-                                 {"p": "best"}, GRID)
+    (nothing,) = evaluate_claims(
+        [claim(kind="lower", method="saliencymix", than="cutmix")], runs_frame({}), PUBLISHED, {"p": "best"}, GRID
+    )
     assert nothing["verdict"] == "not run"
 
 
 def test_best_of_and_ranking_claims():
-    runs = runs_frame({
-        ("cifar10+", "saliencymix"): noisy(3.6), ("cifar10+", "cutmix"): noisy(3.9),
-        ("cifar10+", "baseline"): noisy(4.8),
-    })
+    runs = runs_frame(
+        {
+            ("cifar10+", "saliencymix"): noisy(3.6),
+            ("cifar10+", "cutmix"): noisy(3.9),
+            ("cifar10+", "baseline"): noisy(4.8),
+        }
+    )
     best, ranking, reversed_ = evaluate_claims(
-        [claim(kind="best", method="saliencymix", among=["baseline", "cutmix"], datasets=["cifar10+"]),
-         claim(kind="ranking", methods=["baseline", "cutmix", "saliencymix"], datasets=["cifar10+"]),
-         claim(kind="best", method="baseline", among=["cutmix", "saliencymix"], datasets=["cifar10+"])],
-        runs, PUBLISHED, {"p": "best"}, GRID,
+        [
+            claim(kind="best", method="saliencymix", among=["baseline", "cutmix"], datasets=["cifar10+"]),
+            claim(kind="ranking", methods=["baseline", "cutmix", "saliencymix"], datasets=["cifar10+"]),
+            claim(kind="best", method="baseline", among=["cutmix", "saliencymix"], datasets=["cifar10+"]),
+        ],
+        runs,
+        PUBLISHED,
+        {"p": "best"},
+        GRID,
     )
     assert best["verdict"] == "holds"
     assert ranking["cells"][0]["published"] == "saliencymix < cutmix < baseline"
@@ -89,16 +147,24 @@ def test_a_claim_about_an_alias_uses_the_alias_runs():
     """In an ablation study without published cells, a claim names an alias (sm_paper): its own runs, not the
     registered method's."""
     runs = runs_frame({("cifar10+", "sm_paper"): noisy(3.5), ("cifar10+", "saliencymix"): noisy(3.9)})
-    (result,) = evaluate_claims([claim(kind="lower", method="sm_paper", than="saliencymix", datasets=["cifar10+"])],
-                                runs, PUBLISHED.iloc[0:0], {"p": "best"}, GRID)
+    (result,) = evaluate_claims(
+        [claim(kind="lower", method="sm_paper", than="saliencymix", datasets=["cifar10+"])],
+        runs,
+        PUBLISHED.iloc[0:0],
+        {"p": "best"},
+        GRID,
+    )
     assert result["verdict"] == "holds"
 
 
 @pytest.mark.parametrize(
     "bad, message",
-    [({"kind": "lower", "method": "a"}, "needs 'than'"), ({"kind": "sideways"}, "valid kinds: lower, best, ranking"),
-     ({"kind": "best", "method": "a", "among": []}, "'among' must be a non-empty list"),
-     ({"kind": "lower", "method": "a", "than": "b", "wherever": 1}, "unknown key(s) wherever")],
+    [
+        ({"kind": "lower", "method": "a"}, "needs 'than'"),
+        ({"kind": "sideways"}, "valid kinds: lower, best, ranking"),
+        ({"kind": "best", "method": "a", "among": []}, "'among' must be a non-empty list"),
+        ({"kind": "lower", "method": "a", "than": "b", "wherever": 1}, "unknown key(s) wherever"),
+    ],
 )
 def test_malformed_claims_are_refused(bad, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -529,7 +529,9 @@ def test_normalization_of_a_run_and_its_inverse():
     assert (own.mean, own.std) == ((0.5, 0.5, 0.5), (0.25, 0.5, 1.0))  # the protocol's values win
     x = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16).expand(2, 3, 16, 16).contiguous()
     z = own.apply(x)
-    assert torch.equal(z[:, 0], (x[:, 0].float() / 255 - 0.5) / 0.25) and torch.equal(z[:, 2], x[:, 2].float() / 255 - 0.5)
+    assert torch.equal(z[:, 0], (x[:, 0].float() / 255 - 0.5) / 0.25) and torch.equal(
+        z[:, 2], x[:, 2].float() / 255 - 0.5
+    )
     assert torch.equal(own.apply(x.float() / 255), z)  # [0, 1] floats normalize like the uint8 they came from
     torch.testing.assert_close(own.undo(z), x.float() / 255, rtol=0, atol=1e-6)
     assert torch.equal(own.to_uint8(z), x)

@@ -14,7 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import copy_project, snakemake, write_config
 from scipy.io import savemat
+from test_datasets_real import _jpeg, _tar_bytes, quiet
+from test_download import MirrorServer, md5_bytes
 
 from augrepro.data import get_spec, load_prepared
 from augrepro.data.datasets import with_checksum
@@ -22,9 +25,6 @@ from augrepro.data.download import ChecksumError, DownloadError, fetch
 from augrepro.data.extract import UnsafeArchiveError
 from augrepro.data.finegrained import FineGrainedLayoutError
 from augrepro.data.prepare import prepare
-from conftest import copy_project, snakemake, write_config
-from test_datasets_real import _jpeg, _tar_bytes, quiet
-from test_download import MirrorServer, md5_bytes
 
 
 def small_spec(name: str, files: dict[str, bytes], classes: int, train: int, test: int):
@@ -81,7 +81,9 @@ def _annotations(labels: list[int] | None, n: int) -> np.ndarray:
     out = np.zeros((1, n), dtype=fields)
     for i in range(n):
         box = (np.uint16(3), np.uint16(4), np.uint16(40), np.uint16(30))
-        out[0, i] = (*box, np.uint8(labels[i]), f"{i + 1:05d}.jpg") if labels is not None else (*box, f"{i + 1:05d}.jpg")
+        out[0, i] = (
+            (*box, np.uint8(labels[i]), f"{i + 1:05d}.jpg") if labels is not None else (*box, f"{i + 1:05d}.jpg")
+        )
     return out
 
 
@@ -231,14 +233,19 @@ def test_a_listed_image_missing_from_the_archive_is_named(tmp_path):
     # the same archive without one training image
     drop = expected["train"][0][1]
     buf = io.BytesIO()
-    with tarfile.open(fileobj=io.BytesIO(files["CUB_200_2011.tgz"])) as src, tarfile.open(fileobj=buf, mode="w:gz") as dst:
+    with (
+        tarfile.open(fileobj=io.BytesIO(files["CUB_200_2011.tgz"])) as src,
+        tarfile.open(fileobj=buf, mode="w:gz") as dst,
+    ):
         for m in src.getmembers():
             if m.name != drop:
                 dst.addfile(m, src.extractfile(m) if m.isfile() else None)
     files["CUB_200_2011.tgz"] = buf.getvalue()
     spec = small_spec("cub200", files, 3, 4, 3)
     (tmp_path / "CUB_200_2011.tgz").write_bytes(files["CUB_200_2011.tgz"])
-    with pytest.raises(FineGrainedLayoutError, match=f"1 training images listed by the split files are missing.*{Path(drop).name}"):
+    with pytest.raises(
+        FineGrainedLayoutError, match=f"1 training images listed by the split files are missing.*{Path(drop).name}"
+    ):
         prepare(spec, tmp_path / "CUB_200_2011.tgz", tmp_path / "out" / "data.npz", log=quiet)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import os
 import pickle
 import stat
 import tarfile
@@ -17,16 +16,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import copy_project, snakemake, write_config
 from PIL import Image
 from scipy.io import savemat
+from test_download import MirrorServer, md5_bytes
 
 from augrepro.data import get_spec, load_prepared
 from augrepro.data.extract import UnsafeArchiveError, extract_zip
 from augrepro.data.imagenet import DEVKIT, TRAIN_TAR, VAL_TAR, ImageNetLayoutError, read_imagenet
 from augrepro.data.prepare import prepare
 from augrepro.data.prepared import PreparedData, save_prepared
-from conftest import copy_project, snakemake, write_config
-from test_download import MirrorServer, md5_bytes
 
 
 def quiet(*_args) -> None:
@@ -305,8 +304,20 @@ def tiny_imagenet_spec(**changes):
 
 
 def _meta_mat() -> bytes:
-    fields = ["ILSVRC2012_ID", "WNID", "words", "gloss", "num_children", "children", "wordnet_height", "num_train_images"]
-    rows = [(i + 1, w, f"words of {w}", "gloss", 0, np.zeros((0,)), 0, TRAIN_PER_CLASS[w]) for i, w in enumerate(IMAGENET_WNIDS)]
+    fields = [
+        "ILSVRC2012_ID",
+        "WNID",
+        "words",
+        "gloss",
+        "num_children",
+        "children",
+        "wordnet_height",
+        "num_train_images",
+    ]
+    rows = [
+        (i + 1, w, f"words of {w}", "gloss", 0, np.zeros((0,)), 0, TRAIN_PER_CLASS[w])
+        for i, w in enumerate(IMAGENET_WNIDS)
+    ]
     rows.append((4, "n00001740", "entity", "the root", 3, np.array([1, 2, 3]), 1, 0))  # not a class
     synsets = np.zeros((len(rows), 1), dtype=[(f, "O") for f in fields])
     for i, row in enumerate(rows):
@@ -335,7 +346,9 @@ def write_imagenet_tarballs(folder: Path, rng: np.random.Generator, inner_extra:
     (folder / VAL_TAR).write_bytes(_tar_bytes(val, mode="w"))
     devkit = {
         "ILSVRC2012_devkit_t12/data/meta.mat": _meta_mat(),
-        "ILSVRC2012_devkit_t12/data/ILSVRC2012_validation_ground_truth.txt": "".join(f"{t}\n" for t in VAL_TRUTH).encode(),
+        "ILSVRC2012_devkit_t12/data/ILSVRC2012_validation_ground_truth.txt": "".join(
+            f"{t}\n" for t in VAL_TRUTH
+        ).encode(),
         "ILSVRC2012_devkit_t12/readme.txt": b"readme",
     }
     (folder / DEVKIT).write_bytes(_tar_bytes(devkit))
@@ -383,7 +396,13 @@ def test_imagenet_tarballs_are_extracted_regrouped_and_listed(tmp_path):
         "ILSVRC2012_val_00000005.JPEG",
     }
     with np.load(out) as raw:
-        assert str(raw["kind"]) == "files" and set(raw.files) >= {"train_files", "train_y", "test_files", "test_y", "classes"}
+        assert str(raw["kind"]) == "files" and set(raw.files) >= {
+            "train_files",
+            "train_y",
+            "test_files",
+            "test_y",
+            "classes",
+        }
 
 
 def test_imagenet_second_prepare_reuses_the_extraction(tmp_path):
@@ -506,7 +525,12 @@ def test_workflow_downloads_resumes_prepares_and_never_downloads_twice(tmp_path,
         mirror.cut("cifar-10-python.tar.gz", after=len(cifar10) // 3)  # first transfer hangs up early
         config = write_config(
             tmp_path / "mirror.yaml",
-            {"data": {"mirror": mirror.url, "checksums": {"cifar10": md5_bytes(cifar10), "tinyimagenet": md5_bytes(tiny[0])}}},
+            {
+                "data": {
+                    "mirror": mirror.url,
+                    "checksums": {"cifar10": md5_bytes(cifar10), "tinyimagenet": md5_bytes(tiny[0])},
+                }
+            },
         )
         targets = ["results/data/cifar10/data.npz", "results/data/tinyimagenet/data.npz"]
         run = snakemake(project, *targets, "--cores", "1", "--configfile", str(config))
@@ -558,7 +582,11 @@ def test_workflow_refuses_bad_archives_and_prepares_nothing(tmp_path):
     cifar100, _ = cifar100_archive(rng)
     truncated = cifar100[: len(cifar100) // 2]
     evil_tiny = tiny_imagenet_zip(rng, extra={"tiny-imagenet-200/../../evil.txt": b"evil"})[0]
-    files = {"cifar-10-python.tar.gz": cifar10, "cifar-100-python.tar.gz": truncated, "tiny-imagenet-200.zip": evil_tiny}
+    files = {
+        "cifar-10-python.tar.gz": cifar10,
+        "cifar-100-python.tar.gz": truncated,
+        "tiny-imagenet-200.zip": evil_tiny,
+    }
     project = copy_project(tmp_path / "project")
     with MirrorServer(files) as mirror:
         checksums = {

@@ -8,14 +8,14 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_download import md5_bytes
+from voc_fixture import voc_archives
 
 from augrepro.data.datasets import get_spec, with_checksum
 from augrepro.data.prepare import prepare
 from augrepro.data.prepared import PreparedData, save_prepared
 from augrepro.evaluate.detection import build_detector, check_recipe, iteration_batch, lr_at, run_detection
 from augrepro.train.engine import train_run
-from test_download import md5_bytes
-from voc_fixture import voc_archives
 
 TINY_RECIPE = {
     "name": "tiny_voc",
@@ -47,11 +47,16 @@ def backbone(tmp_path_factory):
     rng = np.random.default_rng(0)
     labels = np.arange(48) % 10
     images = rng.integers(0, 256, size=(48, 3, 32, 32), dtype=np.uint8)
-    save_prepared(PreparedData(images[:32], labels[:32], images[32:], labels[32:], [str(i) for i in range(10)]), folder / "data.npz")
+    save_prepared(
+        PreparedData(images[:32], labels[:32], images[32:], labels[32:], [str(i) for i in range(10)]),
+        folder / "data.npz",
+    )
     run = make_run("baseline", epochs=1)
     run.update(model="resnet18")
     run["recipe"].update(architecture="imagenet", milestones=[1], batch_size=16, max_test_images=8)
-    train_run(run, folder / "data.npz", folder / "run", execution={"device": "cpu", "eval_batch_size": 16}, log=lambda m: None)
+    train_run(
+        run, folder / "data.npz", folder / "run", execution={"device": "cpu", "eval_batch_size": 16}, log=lambda m: None
+    )
     return folder / "run" / "checkpoint.pt"
 
 
@@ -73,8 +78,16 @@ def voc(tmp_path_factory):
 def test_fine_tuning_runs_end_to_end_and_writes_the_voc_map(backbone, voc, tmp_path, head):
     out = tmp_path / "det" / "detection.json"
     logs = []
-    result = run_detection(backbone, voc, out, {**TINY_RECIPE, "head": head}, seed=1,
-                           execution={"device": "cpu", "workers": 0}, threads=2, log=logs.append)
+    result = run_detection(
+        backbone,
+        voc,
+        out,
+        {**TINY_RECIPE, "head": head},
+        seed=1,
+        execution={"device": "cpu", "workers": 0},
+        threads=2,
+        log=logs.append,
+    )
     written = json.loads(out.read_text())
     assert written == json.loads(json.dumps(result, default=str))
     for metric in ("map50", "map75", "map"):

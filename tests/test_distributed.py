@@ -41,23 +41,45 @@ def _npz(path: Path, n_train: int, n_test: int, seed: int = 0) -> Path:
     labels = np.arange(n_train + n_test) % 10
     images = rng.integers(0, 256, size=(n_train + n_test, 3, 32, 32), dtype=np.uint8)
     images[:, labels % 3, :8, :8] = 255  # a weak class signal
-    save_prepared(PreparedData(images[:n_train], labels[:n_train], images[n_train:], labels[n_train:],
-                               [str(i) for i in range(10)]), path)
+    save_prepared(
+        PreparedData(
+            images[:n_train], labels[:n_train], images[n_train:], labels[n_train:], [str(i) for i in range(10)]
+        ),
+        path,
+    )
     return path
 
 
-def _run(model: str, dataset_key: str = "demo", method: str = "baseline", epochs: int = 2, batch_size: int = 16,
-         **recipe) -> dict:
+def _run(
+    model: str, dataset_key: str = "demo", method: str = "baseline", epochs: int = 2, batch_size: int = 16, **recipe
+) -> dict:
     traditional = dataset_key.endswith("+")
     return {
-        "protocol": "test", "dataset": "demo", "dataset_key": dataset_key, "traditional": traditional,
-        "model": model, "augmentation": method, "method": method,
-        "method_params": {"prob": 1.0} if method != "baseline" else {}, "seed": 5,
+        "protocol": "test",
+        "dataset": "demo",
+        "dataset_key": dataset_key,
+        "traditional": traditional,
+        "model": model,
+        "augmentation": method,
+        "method": method,
+        "method_params": {"prob": 1.0} if method != "baseline" else {},
+        "seed": 5,
         "recipe": {
-            "name": "test", "epochs": epochs, "batch_size": batch_size, "lr": 0.05, "momentum": 0.9,
-            "nesterov": True, "weight_decay": 5e-4, "lr_schedule": "multistep", "milestones": [1], "gamma": 0.5,
-            "pipeline": {"name": "pad_crop_flip", "padding": 4}, "numerics": "fp32", "reported": "best",
-            "architecture": "cifar", **recipe,
+            "name": "test",
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "lr": 0.05,
+            "momentum": 0.9,
+            "nesterov": True,
+            "weight_decay": 5e-4,
+            "lr_schedule": "multistep",
+            "milestones": [1],
+            "gamma": 0.5,
+            "pipeline": {"name": "pad_crop_flip", "padding": 4},
+            "numerics": "fp32",
+            "reported": "best",
+            "architecture": "cifar",
+            **recipe,
         },
     }
 
@@ -78,8 +100,18 @@ class _GroupNormalizedBN(nn.BatchNorm2d):
         parts = torch.tensor_split(x, self.groups)
         outs = [super().forward(parts[0])]  # updates the running statistics
         for part in parts[1:]:  # the others' statistics go to copies that are dropped
-            outs.append(nn.functional.batch_norm(part, self.running_mean.clone(), self.running_var.clone(), self.weight,
-                                                 self.bias, True, self.momentum, self.eps))
+            outs.append(
+                nn.functional.batch_norm(
+                    part,
+                    self.running_mean.clone(),
+                    self.running_var.clone(),
+                    self.weight,
+                    self.bias,
+                    True,
+                    self.momentum,
+                    self.eps,
+                )
+            )
         return torch.cat(outs)
 
 
@@ -110,15 +142,21 @@ def _register_test_models() -> None:
 def _worker(rank: int, world_size: int, port: int, run: dict, data: str, out: str, device: str) -> None:
     """One process of a run (torch.multiprocessing.spawn): torchrun's environment, then the engine."""
     if world_size > 1:
-        os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size),
-                          MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+        os.environ.update(
+            RANK=str(rank),
+            LOCAL_RANK=str(rank),
+            WORLD_SIZE=str(world_size),
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=str(port),
+        )
     _register_test_models()
     train_run(run, data, out, {"device": device, "eval_batch_size": 7}, threads=1, log=lambda msg: None)
 
 
 def _train(run: dict, data: Path, out: Path, world_size: int, device: str = "cpu") -> dict:
-    torch.multiprocessing.spawn(_worker, args=(world_size, _free_port(), run, str(data), str(out), device),
-                                nprocs=world_size)
+    torch.multiprocessing.spawn(
+        _worker, args=(world_size, _free_port(), run, str(data), str(out), device), nprocs=world_size
+    )
     return torch.load(out / "checkpoint.pt", weights_only=True)["model"]
 
 
@@ -230,9 +268,24 @@ def torchrun_case(tmp_path_factory):
 def _launch(run_file: Path, data: Path, out: Path, *extra: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), PYTHONUNBUFFERED="1")
     return subprocess.Popen(
-        [sys.executable, "-m", "augrepro.train", str(run_file), str(data), str(out), "--threads", "2",
-         "--execution", json.dumps({"device": "cpu"}), "--nproc-per-node", "2", *extra],
-        stdout=subprocess.DEVNULL, stderr=open(out.parent / f"{out.name}.log", "ab"), env=env,
+        [
+            sys.executable,
+            "-m",
+            "augrepro.train",
+            str(run_file),
+            str(data),
+            str(out),
+            "--threads",
+            "2",
+            "--execution",
+            json.dumps({"device": "cpu"}),
+            "--nproc-per-node",
+            "2",
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(out.parent / f"{out.name}.log", "ab"),
+        env=env,
     )
 
 
@@ -321,8 +374,12 @@ def test_two_torchrun_agents_at_a_rendezvous_train_the_same_run(torchrun_case, t
 
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1")
     procs = [
-        subprocess.Popen(torchrun_command(run_file, data, out, 1, 2, 1, {"device": "cpu"}, endpoint, "augrepro-test"),
-                         stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"agent{i}.log", "wb"), env=env)
+        subprocess.Popen(
+            torchrun_command(run_file, data, out, 1, 2, 1, {"device": "cpu"}, endpoint, "augrepro-test"),
+            stdout=subprocess.DEVNULL,
+            stderr=open(tmp_path / f"agent{i}.log", "wb"),
+            env=env,
+        )
         for i in range(2)
     ]
     assert [p.wait(timeout=300) for p in procs] == [0, 0], (tmp_path / "agent0.log").read_text()[-3000:]
@@ -340,9 +397,19 @@ def test_launch_commands_and_slurm_resources():
     assert processes_per_node({"gres": "gpu:4", "nodes": 2}) == (4, 2)
     assert processes_per_node({"gpu": 0}) == (1, 1)
     one = torchrun_command(Path("r.json"), "d.npz", "out", 4, threads=8)
-    assert one[1:3] == ["-m", "torch.distributed.run"] and "--standalone" in one and one[one.index("--nproc-per-node") + 1] == "4"
+    assert (
+        one[1:3] == ["-m", "torch.distributed.run"]
+        and "--standalone" in one
+        and one[one.index("--nproc-per-node") + 1] == "4"
+    )
     at = one.index("augrepro.train")
-    assert one[one.index("--threads") + 1] == "8" and one[at - 1 : at + 4] == ["-m", "augrepro.train", "r.json", "d.npz", "out"]
+    assert one[one.index("--threads") + 1] == "8" and one[at - 1 : at + 4] == [
+        "-m",
+        "augrepro.train",
+        "r.json",
+        "d.npz",
+        "out",
+    ]
     many = torchrun_command(Path("r.json"), "d.npz", "out", 4, 2, 8, None, "node1:29400", "77")
     assert "--standalone" not in many and many[many.index("--rdzv-endpoint") + 1] == "node1:29400"
     assert many[many.index("--nnodes") + 1] == "2" and many[many.index("--rdzv-id") + 1] == "77"

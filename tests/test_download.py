@@ -10,7 +10,6 @@ import hashlib
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
@@ -19,7 +18,7 @@ from augrepro.data.download import ChecksumError, DownloadError, download, fetch
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "_Server"
+    server: _Server
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args) -> None:  # the server keeps its own log
@@ -111,7 +110,7 @@ class MirrorServer:
         for key, value in settings.items():
             setattr(self._srv, key, value)
 
-    def __enter__(self) -> "MirrorServer":
+    def __enter__(self) -> MirrorServer:
         self._thread.start()
         return self
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import csv
-import math
 import json
+import math
 
 import numpy as np
 import pytest
@@ -163,7 +163,9 @@ def long_npz(tmp_path_factory):
     labels = np.arange(600) % 10
     images = rng.integers(0, 256, size=(600, 3, 32, 32), dtype=np.uint8)
     path = tmp_path_factory.mktemp("long") / "data.npz"
-    save_prepared(PreparedData(images[:512], labels[:512], images[512:], labels[512:], [str(i) for i in range(10)]), path)
+    save_prepared(
+        PreparedData(images[:512], labels[:512], images[512:], labels[512:], [str(i) for i in range(10)]), path
+    )
     return path
 
 
@@ -234,16 +236,26 @@ def test_sigterm_saves_a_mid_epoch_checkpoint_and_the_resume_is_bitwise_equal(lo
     _assert_same_result(reference, out)
 
 
-def imagenet_files_run(files: list[str], n_train: int, npz: Path, model: str, batch_size: int, traditional: bool) -> dict:
+def imagenet_files_run(
+    files: list[str], n_train: int, npz: Path, model: str, batch_size: int, traditional: bool
+) -> dict:
     """Save ``files`` (the first ``n_train`` for training, two classes) as a prepared ImageNet-style file list at
     ``npz`` and return a one-epoch CutMix run of ``model`` on it."""
     labels = np.arange(len(files)) % 2
-    data = PreparedData(None, labels[:n_train], None, labels[n_train:], [f"n{c:08d}" for c in range(1000)],
-                        train_files=np.asarray(files[:n_train]), test_files=np.asarray(files[n_train:]))
+    data = PreparedData(
+        None,
+        labels[:n_train],
+        None,
+        labels[n_train:],
+        [f"n{c:08d}" for c in range(1000)],
+        train_files=np.asarray(files[:n_train]),
+        test_files=np.asarray(files[n_train:]),
+    )
     save_prepared(data, npz)
     run = make_run("cutmix", epochs=1)
-    run.update(dataset="imagenet", dataset_key="imagenet+" if traditional else "imagenet", traditional=traditional,
-               model=model)
+    run.update(
+        dataset="imagenet", dataset_key="imagenet+" if traditional else "imagenet", traditional=traditional, model=model
+    )
     run["recipe"].update(batch_size=batch_size, architecture="imagenet", pipeline={"name": "imagenet"})
     return run
 
@@ -260,7 +272,9 @@ def test_imagenet_file_lists_train_through_dataloader_workers(tmp_path):
         Image.fromarray(rng.integers(0, 256, (80 + 8 * i, 96, 3), dtype=np.uint8)).save(path)
         files.append(str(path))
     run = imagenet_files_run(files, 8, tmp_path / "data.npz", "resnet50", batch_size=4, traditional=False)
-    result = train_run(run, tmp_path / "data.npz", tmp_path / "out", dict(EXECUTION, eval_batch_size=4, workers=2), threads=2)
+    result = train_run(
+        run, tmp_path / "data.npz", tmp_path / "out", dict(EXECUTION, eval_batch_size=4, workers=2), threads=2
+    )
     assert len(result["metrics"]) == 1
     assert result["metrics"][0]["test_top1_error"] in (0.0, 25.0, 50.0, 75.0, 100.0)  # 4 test images
     state = torch.load(tmp_path / "out/checkpoint.pt", weights_only=True)
@@ -283,7 +297,11 @@ def test_gpu_options_train_on_the_cpu_and_compile_follows_eager(tiny_npz, tmp_pa
     assert all(np.isfinite(row["train_loss"]) and np.isfinite(row["test_loss"]) for row in result["metrics"])
     timing = json.loads((tmp_path / "all/timing.json").read_text())
     assert (timing["bf16"], timing["channels_last"], timing["compile"]) == (True, True, True)
-    assert (eager["timing"]["bf16"], eager["timing"]["channels_last"], eager["timing"]["compile"]) == (False, False, False)
+    assert (eager["timing"]["bf16"], eager["timing"]["channels_last"], eager["timing"]["compile"]) == (
+        False,
+        False,
+        False,
+    )
     weights = torch.load(tmp_path / "all/checkpoint.pt", weights_only=True)["model"]
     conv = next(v for v in weights.values() if v.ndim == 4)
     assert conv.is_contiguous(memory_format=torch.channels_last)
@@ -292,13 +310,25 @@ def test_gpu_options_train_on_the_cpu_and_compile_follows_eager(tiny_npz, tmp_pa
     build_model("resnet8", 10).load_state_dict(weights)
 
 
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))]
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")),
+]
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("method, params", [("baseline", {}), ("cutout", {}), ("mixup", {}), ("cutmix", {"prob": 1.0}),
-                                            ("saliencymix", {"variant": "paper", "prob": 1.0}), ("resizemix", {}),
-                                            ("ricap", {})])
+@pytest.mark.parametrize(
+    "method, params",
+    [
+        ("baseline", {}),
+        ("cutout", {}),
+        ("mixup", {}),
+        ("cutmix", {"prob": 1.0}),
+        ("saliencymix", {"variant": "paper", "prob": 1.0}),
+        ("resizemix", {}),
+        ("ricap", {}),
+    ],
+)
 def test_a_training_step_never_waits_for_the_gpu(device, method, params):
     """Batch (crop, flip, normalize), mixing, forward, backward and SGD queue work without one host-device
     synchronization: under torch.cuda.set_sync_debug_mode("error") any (a blocking host-to-device copy,
@@ -365,12 +395,16 @@ def _released_lrs(protocol: str, recipe: dict) -> list[float]:
     if protocol == "saliencymix_imagenet":  # SaliencyMix-ImageNet / CutMix train.py, epochs == 300
         return [base * 0.1 ** (e // 75) for e in range(epochs)]
     if protocol == "puzzlemix_1200":  # PuzzleMix main.py adjust_learning_rate: x gamma from each schedule epoch on
-        return [base * math.prod(g for step in recipe["milestones"] if e >= step for g in [recipe["gamma"]]) for e in range(epochs)]
+        return [
+            base * math.prod(g for step in recipe["milestones"] if e >= step for g in [recipe["gamma"]])
+            for e in range(epochs)
+        ]
     raise AssertionError(protocol)
 
 
 @pytest.mark.parametrize(
-    "protocol", ["saliencymix_cifar", "saliencymix_imagenet", "cutmix_pyramidnet", "puzzlemix_1200", "regnet_cifar", "salfmix"]
+    "protocol",
+    ["saliencymix_cifar", "saliencymix_imagenet", "cutmix_pyramidnet", "puzzlemix_1200", "regnet_cifar", "salfmix"],
 )
 def test_the_lr_of_every_epoch_follows_the_sources_rule(protocol):
     from augrepro.studies import load_protocols, resolve_protocol

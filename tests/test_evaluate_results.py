@@ -8,11 +8,11 @@ import json
 
 import pandas as pd
 import pytest
+from test_aggregate import SEED0, make_run
 
 from augrepro.results.aggregate import write_aggregate
 from augrepro.results.compare import HIGHER_IS_BETTER, compare, metric_column
 from augrepro.runs import EvalKey, RunKey, identity_record
-from test_aggregate import SEED0, make_run
 
 
 def write_result(root, kind, recipe, key: RunKey, seed=None, **values):
@@ -26,8 +26,19 @@ def write_result(root, kind, recipe, key: RunKey, seed=None, **values):
 def test_runs_and_summary_carry_the_evaluations(tmp_path):
     runs_root = tmp_path / "results/runs"
     keys = [RunKey("saliencymix_imagenet", "imagenet+", "resnet50", "cutmix", s) for s in (0, 1)]
-    dirs = [make_run(runs_root, SEED0, protocol=k.protocol, dataset="imagenet", model="resnet50", augmentation="cutmix",
-                     variant=None, seed=k.seed) for k in keys]
+    dirs = [
+        make_run(
+            runs_root,
+            SEED0,
+            protocol=k.protocol,
+            dataset="imagenet",
+            model="resnet50",
+            augmentation="cutmix",
+            variant=None,
+            seed=k.seed,
+        )
+        for k in keys
+    ]
     other = make_run(runs_root, SEED0, seed=0)  # a CIFAR run without evaluations
     files = [
         write_result(tmp_path, "fgsm", "cutmix_fgsm", keys[0], fgsm_top1_accuracy=30.0),
@@ -55,23 +66,57 @@ def test_runs_and_summary_carry_the_evaluations(tmp_path):
     assert row["map_mean"] == pytest.approx((39.5 + 41.0) / 2) and row["map75_mean"] == pytest.approx((40.5 + 42.0) / 2)
 
     # an evaluation of a run that is not aggregated is refused, naming it
-    stray = write_result(tmp_path, "fgsm", "cutmix_fgsm", RunKey("saliencymix_imagenet", "imagenet+", "resnet50", "mixup", 0),
-                         fgsm_top1_accuracy=1.0)
+    stray = write_result(
+        tmp_path,
+        "fgsm",
+        "cutmix_fgsm",
+        RunKey("saliencymix_imagenet", "imagenet+", "resnet50", "mixup", 0),
+        fgsm_top1_accuracy=1.0,
+    )
     with pytest.raises(ValueError, match="saliencymix_imagenet/imagenet/True/resnet50/mixup/0"):
         write_aggregate(dirs, out / "r.csv", out / "s.csv", out / "c.csv", evaluations=files + [stray])
 
 
 def cell(metric, mean, std=float("nan"), runs=float("nan")):
-    return pd.DataFrame([{"source": "s", "protocol": "p", "dataset": "imagenet", "traditional": True, "model": "resnet50",
-                          "augmentation": "cutmix", "epochs": 300, "metric": metric, "mean": mean, "std": std,
-                          "runs": runs, "note": ""}])
+    return pd.DataFrame(
+        [
+            {
+                "source": "s",
+                "protocol": "p",
+                "dataset": "imagenet",
+                "traditional": True,
+                "model": "resnet50",
+                "augmentation": "cutmix",
+                "epochs": 300,
+                "metric": metric,
+                "mean": mean,
+                "std": std,
+                "runs": runs,
+                "note": "",
+            }
+        ]
+    )
 
 
 def ours(column, values):
     s = pd.Series(values)
-    return pd.DataFrame([{"protocol": "p", "dataset": "imagenet", "traditional": True, "model": "resnet50",
-                          "augmentation": "cutmix", "method": "cutmix", "variant": None, "n": len(values), "epochs": 300,
-                          f"{column}_mean": s.mean(), f"{column}_std": s.std()}])
+    return pd.DataFrame(
+        [
+            {
+                "protocol": "p",
+                "dataset": "imagenet",
+                "traditional": True,
+                "model": "resnet50",
+                "augmentation": "cutmix",
+                "method": "cutmix",
+                "variant": None,
+                "n": len(values),
+                "epochs": 300,
+                f"{column}_mean": s.mean(),
+                f"{column}_std": s.std(),
+            }
+        ]
+    )
 
 
 @pytest.mark.parametrize("metric", sorted(HIGHER_IS_BETTER))
@@ -91,16 +136,27 @@ def test_higher_is_better_for_accuracy_and_map(metric):
 
 
 def test_the_report_shows_the_robustness_and_detection_cells_beside_the_published_ones(tmp_path):
+    from conftest import ROOT
+
     from augrepro.report.build import build_report
     from augrepro.studies import select_from_config
-    from conftest import ROOT
 
     runs_root = tmp_path / "results/runs"
     dirs, files = [], []
     for seed in (0, 1, 2):
         key = RunKey("saliencymix_imagenet", "imagenet+", "resnet50", "cutmix", seed)
-        dirs.append(make_run(runs_root, SEED0, protocol=key.protocol, dataset="imagenet", model="resnet50",
-                             augmentation="cutmix", variant=None, seed=seed))
+        dirs.append(
+            make_run(
+                runs_root,
+                SEED0,
+                protocol=key.protocol,
+                dataset="imagenet",
+                model="resnet50",
+                augmentation="cutmix",
+                variant=None,
+                seed=seed,
+            )
+        )
         files.append(write_result(tmp_path, "fgsm", "cutmix_fgsm", key, fgsm_top1_accuracy=40.0 + seed / 10))
         files.append(write_result(tmp_path, "detection", "saliencymix_voc", key, 0, map50=78.3 + seed / 10))
     out = tmp_path / "aggregate"
@@ -108,10 +164,17 @@ def test_the_report_shows_the_robustness_and_detection_cells_beside_the_publishe
     write_aggregate(dirs, out / "runs.csv", out / "summary.csv", out / "curves.csv", evaluations=files)
     imagenet = tmp_path / "imagenet"
     imagenet.mkdir()
-    studies = select_from_config({"studies": ["saliencymix_robustness", "saliencymix_detection"],
-                                  "data": {"imagenet_path": str(imagenet)}}, ROOT).describe()
-    comparison = build_report(out / "summary.csv", out / "runs.csv", out / "curves.csv", ROOT / "resources/published",
-                              tmp_path / "report.html", studies=studies)
+    studies = select_from_config(
+        {"studies": ["saliencymix_robustness", "saliencymix_detection"], "data": {"imagenet_path": str(imagenet)}}, ROOT
+    ).describe()
+    comparison = build_report(
+        out / "summary.csv",
+        out / "runs.csv",
+        out / "curves.csv",
+        ROOT / "resources/published",
+        tmp_path / "report.html",
+        studies=studies,
+    )
     fgsm = comparison[(comparison["metric"] == "fgsm_top1_accuracy") & (comparison["augmentation"] == "cutmix")].iloc[0]
     assert fgsm["published_mean"] == 31.0 and fgsm["ours_mean"] == pytest.approx(40.1) and fgsm["verdict"] == "better"
     det = comparison[(comparison["metric"] == "map50") & (comparison["augmentation"] == "cutmix")].iloc[0]
@@ -130,18 +193,44 @@ def test_the_partial_aggregation_takes_the_evaluations_that_exist(tmp_path):
     for seed in (0, 1, 2):
         key = RunKey("saliencymix_imagenet", "imagenet+", "resnet50", "cutmix", seed)
         if seed < 2:  # seed 2 never trained
-            make_run(runs_root, SEED0, protocol=key.protocol, dataset="imagenet", model="resnet50", augmentation="cutmix",
-                     variant=None, seed=seed)
-        grid.append({"protocol": key.protocol, "dataset": "imagenet", "traditional": True, "model": "resnet50",
-                     "augmentation": "cutmix", "method": "cutmix", "seed": seed, "epochs": 12,
-                     "run_dir": str(runs_root / key.subdir), "log": str(tmp_path / f"log{seed}")})
+            make_run(
+                runs_root,
+                SEED0,
+                protocol=key.protocol,
+                dataset="imagenet",
+                model="resnet50",
+                augmentation="cutmix",
+                variant=None,
+                seed=seed,
+            )
+        grid.append(
+            {
+                "protocol": key.protocol,
+                "dataset": "imagenet",
+                "traditional": True,
+                "model": "resnet50",
+                "augmentation": "cutmix",
+                "method": "cutmix",
+                "seed": seed,
+                "epochs": 12,
+                "run_dir": str(runs_root / key.subdir),
+                "log": str(tmp_path / f"log{seed}"),
+            }
+        )
         job = EvalKey("fgsm", "cutmix_fgsm", key)
         paths.append(str(tmp_path / job.result))
-    write_result(tmp_path, "fgsm", "cutmix_fgsm", RunKey("saliencymix_imagenet", "imagenet+", "resnet50", "cutmix", 0),
-                 fgsm_top1_accuracy=33.0)  # seed 1: trained, not yet attacked
+    write_result(
+        tmp_path,
+        "fgsm",
+        "cutmix_fgsm",
+        RunKey("saliencymix_imagenet", "imagenet+", "resnet50", "cutmix", 0),
+        fgsm_top1_accuracy=33.0,
+    )  # seed 1: trained, not yet attacked
     out = tmp_path / "partial"
     out.mkdir()
-    write_partial_aggregate(grid, out / "runs.csv", out / "summary.csv", out / "curves.csv", out / "status.csv", evaluations=paths)
+    write_partial_aggregate(
+        grid, out / "runs.csv", out / "summary.csv", out / "curves.csv", out / "status.csv", evaluations=paths
+    )
     runs = pd.read_csv(out / "runs.csv").set_index("seed")
     assert runs.loc[0, "fgsm_top1_accuracy"] == 33.0 and pd.isna(runs.loc[1, "fgsm_top1_accuracy"])
     summary = pd.read_csv(out / "summary.csv").iloc[0]

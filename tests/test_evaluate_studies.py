@@ -5,10 +5,10 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from conftest import ROOT, add_study
 
 from augrepro.runs import EvalKey, RunKey
 from augrepro.studies import ConfigError, select_from_config
-from conftest import ROOT, add_study
 
 
 @pytest.fixture
@@ -18,8 +18,13 @@ def project(tmp_path):
     return tmp_path
 
 
-GRID = {"protocol": "salfmix_backbone", "datasets": ["tinyimagenet+"], "models": ["resnet50"],
-        "augmentations": ["baseline", "cutmix"], "seeds": [0, 1]}
+GRID = {
+    "protocol": "salfmix_backbone",
+    "datasets": ["tinyimagenet+"],
+    "models": ["resnet50"],
+    "augmentations": ["baseline", "cutmix"],
+    "seeds": [0, 1],
+}
 
 
 def test_evaluation_jobs_expand_over_runs_and_detection_seeds(project):
@@ -30,21 +35,38 @@ def test_evaluation_jobs_expand_over_runs_and_detection_seeds(project):
     assert len(selection.jobs_of("detection")) == 4 * 3 and len(selection.jobs_of("fgsm")) == 4
     job = EvalKey("detection", "salfmix_voc", RunKey("salfmix_backbone", "tinyimagenet+", "resnet50", "cutmix", 1), 2)
     assert job in selection.evaluation_jobs
-    assert job.result == "results/evaluate/detection/salfmix_voc/salfmix_backbone/tinyimagenet+/resnet50/cutmix/seed1/det_seed2/detection.json"
+    assert (
+        job.result
+        == "results/evaluate/detection/salfmix_voc/salfmix_backbone/tinyimagenet+/resnet50/cutmix/seed1/det_seed2/detection.json"
+    )
     assert selection.evaluation_resources(job)["runtime_min"] == 2880  # the default of a detection job
     assert selection.evaluation_recipe("detection", "salfmix_voc")["lr"] == 0.02
     assert selection.wildcard_values()["det_recipe"] == ["salfmix_voc"]
 
 
-@pytest.mark.parametrize("case", ["unknown recipe", "cifar backbone", "two recipes for one run", "voc as a grid dataset",
-                                  "unknown evaluation", "bad seeds"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "unknown recipe",
+        "cifar backbone",
+        "two recipes for one run",
+        "voc as a grid dataset",
+        "unknown evaluation",
+        "bad seeds",
+    ],
+)
 def test_bad_evaluations_are_refused_with_the_file_and_the_fix(project, case):
     if case == "unknown recipe":
         add_study(project, "bad", dict(GRID, evaluate={"fgsm": "pgd_attack"}))
         expected = ["bad.yaml", "evaluate.fgsm", "pgd_attack", "cutmix_fgsm"]
     elif case == "cifar backbone":
-        add_study(project, "bad", dict(GRID, protocol="salfmix", models=["preactresnet18"],
-                                       evaluate={"detection": {"recipe": "salfmix_voc"}}))
+        add_study(
+            project,
+            "bad",
+            dict(
+                GRID, protocol="salfmix", models=["preactresnet18"], evaluate={"detection": {"recipe": "salfmix_voc"}}
+            ),
+        )
         expected = ["bad.yaml", "evaluate.detection", "architecture: imagenet"]
     elif case == "two recipes for one run":
         add_study(project, "bad", dict(GRID, evaluate={"detection": {"recipe": "saliencymix_voc"}}))

@@ -8,7 +8,6 @@ import json
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import TINY_PROTOCOL, add_protocol, add_study, copy_project, job_counts, snakemake
 
 
@@ -25,11 +24,24 @@ def evaluations_with(project, name, recipe):
 def test_fgsm_rule_attacks_the_checkpoint_and_a_recipe_edit_reruns_only_the_attack(tmp_path):
     project = copy_project(tmp_path / "project")
     add_protocol(project, "tiny", TINY_PROTOCOL)
-    add_study(project, "tinyfgsm", {
-        "protocol": "tiny", "datasets": ["demo"], "models": ["resnet8"], "augmentations": ["baseline"], "seeds": [0],
-        "resources": {"gpus": 0, "threads": 1, "mem_mb": 1000, "runtime_min": 10},
-        "evaluate": {"fgsm": {"recipe": "tiny_fgsm", "resources": {"gpus": 0, "threads": 1, "mem_mb": 1000, "runtime_min": 10}}},
-    })
+    add_study(
+        project,
+        "tinyfgsm",
+        {
+            "protocol": "tiny",
+            "datasets": ["demo"],
+            "models": ["resnet8"],
+            "augmentations": ["baseline"],
+            "seeds": [0],
+            "resources": {"gpus": 0, "threads": 1, "mem_mb": 1000, "runtime_min": 10},
+            "evaluate": {
+                "fgsm": {
+                    "recipe": "tiny_fgsm",
+                    "resources": {"gpus": 0, "threads": 1, "mem_mb": 1000, "runtime_min": 10},
+                }
+            },
+        },
+    )
     first = evaluations_with(project, "tiny_fgsm", {"epsilon": 0.03137254901960784, "clip": True, "batch_size": 50})
     run = snakemake(project, "--cores", "2", "--config", "studies=[tinyfgsm]", f"evaluations={first}")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]

@@ -30,8 +30,12 @@ def tiny_images(n=256, seed=0):
 def trained():
     torch.manual_seed(0)
     net = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
-        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 4),
+        torch.nn.Conv2d(3, 8, 3, padding=1),
+        torch.nn.BatchNorm2d(8),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8, 4),
     )
     model = Normalized(net, MEAN, STD)
     x, y = tiny_images()
@@ -82,7 +86,9 @@ def test_accuracy_under_attack_is_at_most_clean_and_epsilon_zero_gives_the_clean
 def test_a_constant_model_is_unaffected(trained):
     # A model whose output does not depend on its input (trained to predict class 2 from a bias alone): its
     # input gradient is zero, so FGSM moves no pixel and the accuracy is the clean one.
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 4))
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 4)
+    )
     torch.nn.init.zeros_(net[3].weight)
     net[3].weight.requires_grad_(False)
     x, y = tiny_images(64, seed=3)
@@ -123,8 +129,14 @@ def test_run_fgsm_attacks_a_finished_runs_checkpoint(tmp_path):
     train_run(run, data, tmp_path / "run", execution=EXECUTION, log=lambda m: None)
     out = tmp_path / "fgsm" / "fgsm.json"
     logs = []
-    result = run_fgsm(tmp_path / "run" / "checkpoint.pt", data, out, {"name": "cutmix_fgsm", "epsilon": EPS, "batch_size": 7},
-                      execution={"device": "cpu"}, log=logs.append)
+    result = run_fgsm(
+        tmp_path / "run" / "checkpoint.pt",
+        data,
+        out,
+        {"name": "cutmix_fgsm", "epsilon": EPS, "batch_size": 7},
+        execution={"device": "cpu"},
+        log=logs.append,
+    )
     written = json.loads(out.read_text())
     assert written["fgsm_top1_accuracy"] == result["fgsm_top1_accuracy"] <= written["clean_top1_accuracy"]
     assert written["images"] == 32 and written["epsilon_255"] == pytest.approx(8.0)
@@ -137,7 +149,9 @@ def test_run_fgsm_attacks_a_finished_runs_checkpoint(tmp_path):
     assert any("FGSM on run test/demo+/resnet8/baseline/seed3" in m for m in logs)
 
 
-@pytest.mark.parametrize("pipeline", [{"name": "imagenet"}, {"name": "snapmix", "resize": 40, "crop": 32, "warp": True}])
+@pytest.mark.parametrize(
+    "pipeline", [{"name": "imagenet"}, {"name": "snapmix", "resize": 40, "crop": 32, "warp": True}]
+)
 def test_file_datasets_give_the_evaluation_crop_before_normalization(tmp_path, pipeline):
     """The attack's images are the run's own evaluation images (the engine's loader and file pipeline: ImageNet's
     Resize 256 + CenterCrop 224, SnapMix's warp to 40 + CenterCrop 32) before normalization, in [0, 1]: what
@@ -154,7 +168,9 @@ def test_file_datasets_give_the_evaluation_crop_before_normalization(tmp_path, p
         Image.fromarray(rng.integers(0, 256, (260 + 10 * i, 300, 3), dtype=np.uint8)).save(path)
         files.append(str(path))
     data = tmp_path / "data.npz"
-    save_prepared(PreparedData(None, np.arange(3), None, np.arange(3), ["a", "b", "c"], np.array(files), np.array(files)), data)
+    save_prepared(
+        PreparedData(None, np.arange(3), None, np.arange(3), ["a", "b", "c"], np.array(files), np.array(files)), data
+    )
     run = {"dataset": "imagenet", "recipe": {"pipeline": pipeline, "normalize": {"mean": list(MEAN), "std": list(STD)}}}
     batches, n, _, transform = pixel_test_batches(run, data, 3, torch.device("cpu"), 0)
     x, y = next(iter(batches))

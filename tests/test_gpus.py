@@ -9,9 +9,9 @@ import sys
 import time
 
 import pytest
+from conftest import copy_project, snakemake
 
 from augrepro.train.gpus import pin_free_gpu
-from conftest import copy_project, snakemake
 
 HOLDER = """
 import sys, time
@@ -24,8 +24,9 @@ time.sleep(float(sys.argv[3]))
 
 
 def holder(count, lock_dir, seconds):
-    return subprocess.Popen([sys.executable, "-c", HOLDER, str(count), str(lock_dir), str(seconds)],
-                            stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(count), str(lock_dir), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
 
 
 def test_jobs_get_distinct_gpus_and_a_third_waits_for_a_free_one(tmp_path):
@@ -77,8 +78,11 @@ time.sleep(float(sys.argv[3]))
 
 def test_a_data_parallel_job_takes_several_gpus_at_once_or_waits(tmp_path):
     def multi(seconds, take):
-        return subprocess.Popen([sys.executable, "-c", MULTI_HOLDER, "3", str(tmp_path), str(seconds), str(take)],
-                                stdout=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [sys.executable, "-c", MULTI_HOLDER, "3", str(tmp_path), str(seconds), str(take)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
 
     pair = multi(30, 2)
     assert pair.stdout.readline().strip() == "0,1"

@@ -10,7 +10,6 @@ from a step; the engine trains with it and says so in meta.json.
 
 from __future__ import annotations
 
-import io
 import json
 
 import numpy as np
@@ -98,19 +97,21 @@ def test_a_fixed_crop_equals_torchvision_resized_crop_and_flip(files):
     images = decode([read_bytes(p) for p in files], torch.device("cpu"))
     crop_flip = build_pipeline({"name": "random_resized_crop_flip", "size": 224}, 224)
     params = {
-        "top": torch.tensor([10, 0, 5, 17, 0, 40]), "left": torch.tensor([20, 3, 0, 200, 9, 0]),
-        "height": torch.tensor([300, 120, 255, 200, 333, 100]), "width": torch.tensor([250, 330, 250, 90, 241, 410]),
+        "top": torch.tensor([10, 0, 5, 17, 0, 40]),
+        "left": torch.tensor([20, 3, 0, 200, 9, 0]),
+        "height": torch.tensor([300, 120, 255, 200, 333, 100]),
+        "width": torch.tensor([250, 330, 250, 90, 241, 410]),
         "flip": torch.tensor([True, False, True, False, True, False]),
     }
     ours, _ = augment(images, crop_flip, torch.Generator(), params)
     assert ours.dtype == torch.float32
     for i, img in enumerate(images):
-        t, l, h, w = (int(params[k][i]) for k in ("top", "left", "height", "width"))
-        ref = TF2.resized_crop(img, t, l, h, w, [224, 224], antialias=True)
+        top, left, height, width = (int(params[k][i]) for k in ("top", "left", "height", "width"))
+        ref = TF2.resized_crop(img, top, left, height, width, [224, 224], antialias=True)
         ref = TF2.horizontal_flip(ref) if params["flip"][i] else ref
         assert torch.equal(ours[i], ref.float() / 255.0)
         with Image.open(files[i]) as pil_img:
-            pil = TF.resized_crop(pil_img.convert("RGB"), t, l, h, w, [224, 224])
+            pil = TF.resized_crop(pil_img.convert("RGB"), top, left, height, width, [224, 224])
             pil = TF.pil_to_tensor(TF.hflip(pil) if params["flip"][i] else pil)
         _close_to_pil((ours[i] * 255).round().to(torch.uint8), pil)
 
@@ -130,8 +131,10 @@ def test_crop_boxes_follow_torchvision_on_each_images_own_size():
     for k, (h, w) in enumerate(sizes):
         mine = {key: params[key][k :: len(sizes)].double() for key in ("top", "left", "height", "width")}
         assert bool((mine["top"] + mine["height"] <= h).all() and (mine["left"] + mine["width"] <= w).all())
-        ref = torch.tensor([RandomResizedCrop.get_params(torch.empty(1, h, w), (0.08, 1.0), (3 / 4, 4 / 3))
-                            for _ in range(n)], dtype=torch.float64)
+        ref = torch.tensor(
+            [RandomResizedCrop.get_params(torch.empty(1, h, w), (0.08, 1.0), (3 / 4, 4 / 3)) for _ in range(n)],
+            dtype=torch.float64,
+        )
         stats = {
             "area": (mine["height"] * mine["width"], ref[:, 2] * ref[:, 3]),
             "aspect": (mine["width"] / mine["height"], ref[:, 3] / ref[:, 2]),
@@ -176,19 +179,28 @@ def test_decode_setting_chooses_the_path():
 
 
 def test_the_engine_trains_imagenet_files_decoded_on_the_device_path(files, tmp_path):
-    from augrepro.train.engine import train_run
     from test_engine import imagenet_files_run
 
+    from augrepro.train.engine import train_run
+
     run = imagenet_files_run(files, 4, tmp_path / "data.npz", "resnet18", batch_size=2, traditional=True)
-    result = train_run(run, tmp_path / "data.npz", tmp_path / "out",
-                       {"device": "cpu", "eval_batch_size": 2, "decode": "device"}, threads=2, log=lambda m: None)
+    result = train_run(
+        run,
+        tmp_path / "data.npz",
+        tmp_path / "out",
+        {"device": "cpu", "eval_batch_size": 2, "decode": "device"},
+        threads=2,
+        log=lambda m: None,
+    )
     assert np.isfinite(result["metrics"][0]["train_loss"])
     meta = json.loads((tmp_path / "out/meta.json").read_text())
     assert meta["loader"]["decode"] == "device" and meta["loader"]["train"]["lighting"] == 0.1
     assert meta["execution"]["decode"] == "device"
 
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: GPU JPEG decoding (nvJPEG) untested here")
+cuda = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device: GPU JPEG decoding (nvJPEG) untested here"
+)
 
 
 @cuda
@@ -207,8 +219,9 @@ def test_gpu_decoding_agrees_with_the_cpu_decoder(files):
 @cuda
 def test_gpu_pipeline_equals_the_cpu_pipeline_on_the_same_pixels(files):
     images = decode([read_bytes(p) for p in files], torch.device("cpu"))
-    params = IMAGENET_TRAIN.sample(len(images), [i.shape[1] for i in images], [i.shape[2] for i in images],
-                                   torch.Generator().manual_seed(0))
+    params = IMAGENET_TRAIN.sample(
+        len(images), [i.shape[1] for i in images], [i.shape[2] for i in images], torch.Generator().manual_seed(0)
+    )
     cpu, _ = augment(images, IMAGENET_TRAIN, torch.Generator(), params)
     gpu, _ = augment([i.cuda() for i in images], IMAGENET_TRAIN, torch.Generator(), params)
     # the resize: float interpolation rounded on the GPU, torchvision's uint8 kernel on the CPU (one level)

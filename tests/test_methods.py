@@ -21,7 +21,14 @@ from augrepro.saliency import saliency_maps
 
 SPEC = get_spec("cifar10")
 NEW_METHODS = [
-    "resizemix", "ricap", "snapmix", "salfmix", "cutout_saliency", "hybridmix_v1", "hybridmix_v2", "hybridmix_v3",
+    "resizemix",
+    "ricap",
+    "snapmix",
+    "salfmix",
+    "cutout_saliency",
+    "hybridmix_v1",
+    "hybridmix_v2",
+    "hybridmix_v3",
 ]
 
 
@@ -34,7 +41,12 @@ def tiny_model() -> nn.Module:
     """A small conv net with BatchNorm, for tests where the model's quality does not matter (fast)."""
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10)
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 10),
     ).train()
 
 
@@ -128,7 +140,11 @@ def test_model_dependent_methods_without_model_fail_clearly():
         ("resizemix", {"alpha": 0.9, "beta": 0.5}, "alpha <= beta"),
         ("ricap", {"beta": 0.0}, "ricap.beta"),
         ("snapmix", {"prob": 1.5}, "snapmix.prob"),
-        ("saliencymix", {"variant": "paper", "style": "corner_to_corner"}, "style = .corner_to_corner.*one of salient_to_corresponding"),
+        (
+            "saliencymix",
+            {"variant": "paper", "style": "corner_to_corner"},
+            "style = .corner_to_corner.*one of salient_to_corresponding",
+        ),
         ("saliencymix", {"style": "salient_to_salient"}, "needs variant: paper"),
         ("hybridmix_v2", {"saliencymix": "nope"}, "saliencymix = .nope.*one of official, paper"),
     ],
@@ -183,8 +199,14 @@ def test_resizemix_scale_bounds_set_the_patch_side():
     x, y = batch(4)
     res = build("resizemix", alpha=0.5, beta=0.5)(x, y, ctx_for(0))
     assert ((res.boxes[:, 2] - res.boxes[:, 0]) == 16).all()
-    sides = {int(build("resizemix", alpha=0.1, beta=0.3)(x, y, ctx_for(s)).boxes[0, 2:].sub(
-        build("resizemix", alpha=0.1, beta=0.3)(x, y, ctx_for(s)).boxes[0, :2])[0]) for s in range(20)}
+    sides = {
+        int(
+            build("resizemix", alpha=0.1, beta=0.3)(x, y, ctx_for(s))
+            .boxes[0, 2:]
+            .sub(build("resizemix", alpha=0.1, beta=0.3)(x, y, ctx_for(s)).boxes[0, :2])[0]
+        )
+        for s in range(20)
+    }
     assert min(sides) >= 3 and max(sides) <= 9
 
 
@@ -565,7 +587,10 @@ def test_hybridmix_leaves_the_first_epoch_clean_and_first_epoch_moves_that():
 
 def test_hybridmix_reports_its_mode_and_saliencymix_variant():
     assert build("hybridmix_v2").describe()["variant"] == "per_sample, saliencymix paper"
-    assert build("hybridmix_v2", mode="per_batch", saliencymix="official").describe()["variant"] == "per_batch, saliencymix official"
+    assert (
+        build("hybridmix_v2", mode="per_batch", saliencymix="official").describe()["variant"]
+        == "per_batch, saliencymix official"
+    )
     assert build("hybridmix_v3").describe()["variant"] == "per_sample"
     with pytest.raises(ValueError, match="Algorithm 2 mixes per sample"):
         build("hybridmix_v2", saliencymix="official")
@@ -576,8 +601,13 @@ def test_hybridmix_reports_its_mode_and_saliencymix_variant():
 
 @pytest.mark.parametrize(
     "style",
-    ["salient_to_corresponding", "salient_to_salient", "salient_to_nonsalient",
-     "nonsalient_to_salient", "nonsalient_to_nonsalient"],
+    [
+        "salient_to_corresponding",
+        "salient_to_salient",
+        "salient_to_nonsalient",
+        "nonsalient_to_salient",
+        "nonsalient_to_nonsalient",
+    ],
 )
 @pytest.mark.parametrize("method", ["fine_grained", "spectral_residual"])
 def test_saliencymix_styles_cut_and_paste_at_the_named_points(style, method):

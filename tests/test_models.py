@@ -140,7 +140,9 @@ def test_preactresnet_options_follow_each_source():
     assert (puzzle.features(x) < 0).any()  # no final ReLU: the features are the last block's sum
     run = {"model": "preactresnet18", "recipe": {"architecture": "cifar", "model_options": {"final_bn": False}}}
     assert model_of_run(run, 10).bn is None
-    with pytest.raises(ValueError, match="model_options stem for model 'preactresnet18'; valid options: final_bn, stem_stride"):
+    with pytest.raises(
+        ValueError, match="model_options stem for model 'preactresnet18'; valid options: final_bn, stem_stride"
+    ):
         build_model("preactresnet18", 10, stem=2)
     with pytest.raises(ValueError, match="ImageNet-style resnet50 takes none"):
         build_model("resnet50", 10, "imagenet", final_bn=False)

@@ -146,7 +146,9 @@ def test_tiny_image_boxes_have_torchvision_joint_distribution(h, w):
 def test_fallback_is_taken_exactly_when_no_attempt_fits():
     # with 0 attempts every box is the fallback; the three cases of the clamped ratio
     for h, w in [(10, 40), (40, 10), (30, 32)]:
-        top, left, bh, bw = sample_resized_crop_params([h] * 5, [w] * 5, (0.08, 1.0), (3 / 4, 4 / 3), gen(0), attempts=0)
+        top, left, bh, bw = sample_resized_crop_params(
+            [h] * 5, [w] * 5, (0.08, 1.0), (3 / 4, 4 / 3), gen(0), attempts=0
+        )
         assert {(int(a), int(b), int(c), int(d)) for a, b, c, d in zip(top, left, bh, bw)} == {fallback_box(h, w)}
     # a scale that can never fit (area > the image): the fallback every time, whatever the attempts
     top, left, bh, bw = sample_resized_crop_params([8] * 50, [8] * 50, (1.0, 1.0), (2.0, 3.0), gen(1))
@@ -180,8 +182,16 @@ def test_sampler_takes_per_image_sizes():
 def tv_resized_crop_flip(x, top, left, bh, bw, flip, size, antialias):
     out = []
     for i in range(len(x)):
-        y = TF.resized_crop(x[i], int(top[i]), int(left[i]), int(bh[i]), int(bw[i]), [size, size],
-                            InterpolationMode.BILINEAR, antialias=antialias)
+        y = TF.resized_crop(
+            x[i],
+            int(top[i]),
+            int(left[i]),
+            int(bh[i]),
+            int(bw[i]),
+            [size, size],
+            InterpolationMode.BILINEAR,
+            antialias=antialias,
+        )
         out.append(TF.hflip(y) if bool(flip[i]) else y)
     return torch.stack(out)
 
@@ -206,7 +216,9 @@ def test_resized_crop_flip_equals_torchvision(h, w, size, antialias):
     flip = torch.rand(n, generator=g) < 0.5
     out = resized_crop_flip(x, top, left, bh, bw, flip, size, antialias)
     assert out.shape == (n, 3, size, size) and out.dtype == torch.float32
-    torch.testing.assert_close(out, tv_resized_crop_flip(x, top, left, bh, bw, flip, size, antialias), rtol=0, atol=2e-6)
+    torch.testing.assert_close(
+        out, tv_resized_crop_flip(x, top, left, bh, bw, flip, size, antialias), rtol=0, atol=2e-6
+    )
 
 
 def test_resized_crop_of_output_size_is_the_crop_exactly():
@@ -271,7 +283,9 @@ def test_each_colour_op_alone_equals_torchvision():
     torch.testing.assert_close(adjust_hue(x, hues), expected, rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize("spec", [SPECS["random_resized_crop_flip_jitter"], JITTER_HUE, SPECS["random_resized_crop_flip"]])
+@pytest.mark.parametrize(
+    "spec", [SPECS["random_resized_crop_flip_jitter"], JITTER_HUE, SPECS["random_resized_crop_flip"]]
+)
 def test_pipeline_equals_torchvision_per_image_for_its_draws(spec):
     """The whole pipeline: ToTensor, RandomResizedCrop, RandomHorizontalFlip[, ColorJitter] per image, with the
     parameters the pipeline drew (``sample`` draws exactly what ``__call__`` draws)."""
@@ -279,8 +293,9 @@ def test_pipeline_equals_torchvision_per_image_for_its_draws(spec):
     x = images(40, 32)
     params = pipe.sample(40, 32, 32, gen(11))
     out = pipe(x, gen(11))
-    ref = tv_resized_crop_flip(x.float() / 255, params["top"], params["left"], params["height"], params["width"],
-                               params["flip"], 32, True)
+    ref = tv_resized_crop_flip(
+        x.float() / 255, params["top"], params["left"], params["height"], params["width"], params["flip"], 32, True
+    )
     if "factors" in params:
         ref = tv_jitter(ref, params["factors"], params["order"], spec.get("hue", 0) > 0)
     torch.testing.assert_close(out, ref, rtol=0, atol=1e-5)
@@ -420,8 +435,10 @@ def test_flips_happen_about_half_the_time():
 
 @pytest.mark.parametrize("hue", [0.0, 0.25])
 def test_jitter_factors_lie_in_their_ranges(hue):
-    pipe = build_pipeline({**SPECS["random_resized_crop_flip_jitter"], "brightness": 0.4, "contrast": 1.5,
-                           "saturation": 0.0, "hue": hue}, 32)
+    pipe = build_pipeline(
+        {**SPECS["random_resized_crop_flip_jitter"], "brightness": 0.4, "contrast": 1.5, "saturation": 0.0, "hue": hue},
+        32,
+    )
     p = pipe.sample(5000, 32, 32, gen(0))
     f = p["factors"]
     for col, (lo, hi) in enumerate([(0.6, 1.4), (0.0, 2.5)]):
@@ -430,7 +447,10 @@ def test_jitter_factors_lie_in_their_ranges(hue):
         assert stats.kstest(f[:, col].numpy(), "uniform", args=(lo, hi - lo)).pvalue > 0.01
     assert torch.equal(f[:, 2], torch.ones(5000))  # saturation 0: neutral, as a skipped op
     if hue:
-        assert float(f[:, 3].abs().max()) <= hue and stats.kstest(f[:, 3].numpy(), "uniform", args=(-hue, 2 * hue)).pvalue > 0.01
+        assert (
+            float(f[:, 3].abs().max()) <= hue
+            and stats.kstest(f[:, 3].numpy(), "uniform", args=(-hue, 2 * hue)).pvalue > 0.01
+        )
     else:
         assert torch.equal(f[:, 3], torch.zeros(5000))
     # a uniformly random order of the four ops per sample
@@ -467,8 +487,12 @@ def test_build_pipeline_classes_and_describe():
         "size": 64,
         "output": "float32 in [0, 1]",
     }
-    assert build_pipeline(SPECS["pad_crop_flip"], 32).describe() == {"name": "pad_crop_flip", "padding": 4, "size": 32,
-                                                                     "output": "uint8"}
+    assert build_pipeline(SPECS["pad_crop_flip"], 32).describe() == {
+        "name": "pad_crop_flip",
+        "padding": 4,
+        "size": 32,
+        "output": "uint8",
+    }
     with pytest.raises(dataclasses_frozen_error()):
         jit.brightness = 0.1  # frozen
     # describe() minus output builds the same pipeline again
@@ -504,14 +528,19 @@ def dataclasses_frozen_error():
         ({"name": "random_resized_crop_flip", "ratio": [-1, 1.0]}, ["ratio", "-1", "0 < min"]),
         ({"name": "random_resized_crop_flip", "antialias": "yes"}, ["antialias", "'yes'", "true or false"]),
         ({"name": "random_resized_crop_flip", "brightness": 0.4}, ["unknown key 'brightness'", "scale", "ratio"]),
-        ({"name": "random_resized_crop_flip_jitter", "brightness": 0.4, "contrast": 0.4},
-         ["missing", "'saturation'", ">= 0"]),
+        (
+            {"name": "random_resized_crop_flip_jitter", "brightness": 0.4, "contrast": 0.4},
+            ["missing", "'saturation'", ">= 0"],
+        ),
         ({**SPECS["random_resized_crop_flip_jitter"], "brightness": -0.1}, ["brightness", "-0.1", "[0, inf]"]),
         ({**SPECS["random_resized_crop_flip_jitter"], "contrast": "0.4"}, ["contrast", "'0.4'", "number"]),
         ({**SPECS["random_resized_crop_flip_jitter"], "saturation": float("nan")}, ["saturation", "nan"]),
         ({**SPECS["random_resized_crop_flip_jitter"], "hue": 0.6}, ["hue", "0.6", "[0, 0.5]"]),
         ({**SPECS["random_resized_crop_flip_jitter"], "lighting": -1}, ["lighting", "-1", "[0, inf]"]),
-        ({**SPECS["random_resized_crop_flip_jitter"], "eval_resize": 256}, ["unknown key 'eval_resize'", "256", "lighting"]),
+        (
+            {**SPECS["random_resized_crop_flip_jitter"], "eval_resize": 256},
+            ["unknown key 'eval_resize'", "256", "lighting"],
+        ),
         ({"name": "random_resized_crop_flip", "size": 0}, ["size", "0", "[1, 4096]"]),
         ({"name": "pad_crop_flip", "padding": 4, "size": 32}, ["unknown key 'size'", "padding"]),
         ({"name": "random_resized_crop_flip", "lighting": 0.1}, ["unknown key 'lighting'"]),
@@ -557,7 +586,9 @@ def test_device_data_epoch_with_each_pipeline(name):
         if name == "none":
             assert torch.equal(xb, data.normalization.apply(x[yb]))
     # float pipelines: normalize takes [0, 1] floats like the uint8 it replaces
-    torch.testing.assert_close(data.normalization.apply(x.float() / 255), data.normalization.apply(x), rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        data.normalization.apply(x.float() / 255), data.normalization.apply(x), rtol=0, atol=1e-6
+    )
     with pytest.raises(TypeError, match="Pipeline"):
         next(data.train_batches(16, gen(3), "pad_crop_flip"))
     # resuming mid-epoch: the same batches as the uninterrupted epoch, from the saved generator state

@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import ROOT, copy_project, job_counts, snakemake, write_config
 
 from augrepro.augment import AUGMENTATIONS, Context, build_augmentation
 from augrepro.augment.boxes import box_masks
-from augrepro.report.preview import label_captions, render_preview, spread_over_classes
 from augrepro.cli import main
 from augrepro.data import get_spec
 from augrepro.data.demo import build_arrays
 from augrepro.data.prepared import PreparedData, save_prepared
-from conftest import ROOT, copy_project, job_counts, snakemake, write_config
+from augrepro.report.preview import label_captions, render_preview, spread_over_classes
 
 DOC = ROOT / "docs" / "adding_a_method.md"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -67,11 +67,27 @@ def test_preview_refuses_bad_input_before_reading_data(tmp_path):
 
 def test_cli_preview_and_methods(demo_npz, tmp_path, capsys):
     out = tmp_path / "snap.png"
-    rc = main(["preview", "--data", str(demo_npz), "--dataset", "demo", "--method", "snapmix",
-               "--params", '{"prob": 1.0}', "--out", str(out), "--count", "3"])
+    rc = main(
+        [
+            "preview",
+            "--data",
+            str(demo_npz),
+            "--dataset",
+            "demo",
+            "--method",
+            "snapmix",
+            "--params",
+            '{"prob": 1.0}',
+            "--out",
+            str(out),
+            "--count",
+            "3",
+        ]
+    )
     assert rc == 0 and out.read_bytes()[:8] == PNG_MAGIC
-    assert main(["preview", "--data", str(demo_npz), "--dataset", "demo", "--method", "nomethod",
-                 "--out", str(out)]) == 2
+    assert (
+        main(["preview", "--data", str(demo_npz), "--dataset", "demo", "--method", "nomethod", "--out", str(out)]) == 2
+    )
     assert "valid augmentation methods" in capsys.readouterr().err
     assert main(["methods"]) == 0
     listing = capsys.readouterr().out
@@ -90,11 +106,20 @@ def preview_project(tmp_path: Path, demo_npz: Path) -> Path:
 def test_workflow_rule_writes_a_preview_per_augmentation(tmp_path, demo_npz):
     project = preview_project(tmp_path, demo_npz)
     study = yaml.safe_load((project / "config/studies/demo.yaml").read_text())
-    study.update(augmentations=["cutmix", "sm_paper"], methods={"sm_paper": {"method": "saliencymix", "variant": "paper"}})
+    study.update(
+        augmentations=["cutmix", "sm_paper"], methods={"sm_paper": {"method": "saliencymix", "variant": "paper"}}
+    )
     study.pop("claims"), study.pop("published")  # the demo's claim is about methods this study does not run
     write_config(project / "config/studies/previews.yaml", study)
-    result = snakemake(project, "results/preview/demo/cutmix.png", "results/preview/demo/sm_paper.png",
-                       "--cores", "1", "--config", "studies=[previews]")
+    result = snakemake(
+        project,
+        "results/preview/demo/cutmix.png",
+        "results/preview/demo/sm_paper.png",
+        "--cores",
+        "1",
+        "--config",
+        "studies=[previews]",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     for aug in ("cutmix", "sm_paper"):
         assert (project / f"results/preview/demo/{aug}.png").read_bytes()[:8] == PNG_MAGIC

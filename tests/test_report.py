@@ -1,4 +1,3 @@
-import math
 import re
 from pathlib import Path
 
@@ -66,6 +65,7 @@ def summary_rows(rows):
 
 # --- compare() verdicts -------------------------------------------------------------
 
+
 def test_compare_verdicts_tight_equal_far_and_one_seed():
     """The three outcomes on hand-made cells (published: 5 runs, std printed; margin: CIFAR-10's floor 0.3)."""
     published = published_cells(
@@ -111,8 +111,10 @@ def test_compare_agrees_with_the_cell_statistics_and_adjusts_a_tables_cells_toge
     others = [("cifar100", True, "resnet18", a, 22.0, 0.3) for a in ("m1", "m2", "m3")]
     table = published_cells([("cifar100", True, "resnet18", "baseline", 22.0, 0.3), *others])
     table["runs"] = 5.0
-    doubtful = summary_rows([("cifar100", True, "resnet18", "baseline", 22.1, 0.25, 5)]
-                            + [("cifar100", True, "resnet18", a, 22.45, 0.6, 5) for a in ("m1", "m2", "m3")])
+    doubtful = summary_rows(
+        [("cifar100", True, "resnet18", "baseline", 22.1, 0.25, 5)]
+        + [("cifar100", True, "resnet18", a, 22.45, 0.6, 5) for a in ("m1", "m2", "m3")]
+    )
     adjusted = compare(doubtful, table).set_index("augmentation")
     assert adjusted.loc["baseline", "p_equivalence"] > row["p_equivalence"]  # adjusted upwards
     assert adjusted.loc["baseline", "verdict"] == "inconclusive"
@@ -130,12 +132,20 @@ def test_a_published_value_without_std_or_runs_is_taken_as_exact():
 def test_the_margin_is_half_the_claimed_gain_or_the_floor():
     """margin: {claimed: {method, baseline}}: per column, half the published gain of the paper's method over its
     baseline (SaliencyMix CIFAR-100, ResNet-18: 36.68 - 28.73 = 7.95, so 3.975), at least the floor."""
-    published = published_cells([("cifar100", False, "resnet18", "baseline", 36.68, 0.57),
-                                 ("cifar100", False, "resnet18", "saliencymix", 28.73, 0.13),
-                                 ("cifar10", True, "resnet18", "baseline", 4.72, 0.21),
-                                 ("cifar10", True, "resnet18", "saliencymix", 4.60, 0.10)])
-    summary = summary_rows([("cifar100", False, "resnet18", "baseline", 37.0, 0.5, 5),
-                            ("cifar10", True, "resnet18", "baseline", 4.8, 0.2, 5)])
+    published = published_cells(
+        [
+            ("cifar100", False, "resnet18", "baseline", 36.68, 0.57),
+            ("cifar100", False, "resnet18", "saliencymix", 28.73, 0.13),
+            ("cifar10", True, "resnet18", "baseline", 4.72, 0.21),
+            ("cifar10", True, "resnet18", "saliencymix", 4.60, 0.10),
+        ]
+    )
+    summary = summary_rows(
+        [
+            ("cifar100", False, "resnet18", "baseline", 37.0, 0.5, 5),
+            ("cifar10", True, "resnet18", "baseline", 4.8, 0.2, 5),
+        ]
+    )
     claimed = {"claimed": {"method": "saliencymix", "baseline": "baseline"}}
     out = compare(summary, published, margin=claimed)
     out = out[out["augmentation"] == "baseline"].set_index("dataset")
@@ -170,11 +180,24 @@ def test_compare_failed_and_missing_cells_and_n_failed():
     summary = summary_rows([("cifar10", True, "resnet18", "baseline", 4.75, 0.2, 2)])
     status = pd.DataFrame(
         [
-            {"protocol": "p", "dataset": "cifar10", "traditional": True, "model": "resnet18", "augmentation": a,
-             "method": a, "variant": None, "seed": s, "epochs": 200, "status": st}
+            {
+                "protocol": "p",
+                "dataset": "cifar10",
+                "traditional": True,
+                "model": "resnet18",
+                "augmentation": a,
+                "method": a,
+                "variant": None,
+                "seed": s,
+                "epochs": 200,
+                "status": st,
+            }
             for a, s, st in (
-                ("baseline", 0, "ok"), ("baseline", 1, "ok"), ("baseline", 2, "failed"),
-                ("saliencymix", 0, "failed"), ("saliencymix", 1, "failed"),
+                ("baseline", 0, "ok"),
+                ("baseline", 1, "ok"),
+                ("baseline", 2, "failed"),
+                ("saliencymix", 0, "failed"),
+                ("saliencymix", 1, "failed"),
                 ("cutmix", 0, "missing"),
             )
         ]
@@ -241,6 +264,7 @@ def test_compare_matches_on_method_and_traditional():
 
 # --- published tables: loading errors (contents: test_report_published.py) ---------------
 
+
 def test_load_published_names_missing_column(tmp_path):
     (tmp_path / "bad.csv").write_text(
         "source,protocol,dataset,traditional,model,augmentation,epochs,metric,mean\n"
@@ -278,8 +302,18 @@ def report_html(tmp_path):
         if study["name"] == "saliencymix_imagenet":
             study.update(status="skipped", reason="needs imagenet: set data.imagenet_path")
     studies["studies"].append(
-        {**studies["studies"][0], "name": "mine", "title": "My demo study", "published": [], "grid": [["demo", "demo", "resnet18", "baseline"]],
-         "protocols": {"demo": "demo"}, "reported": {"demo": "best"}, "not_runnable": {}, "notes": "", "status": "chosen"}
+        {
+            **studies["studies"][0],
+            "name": "mine",
+            "title": "My demo study",
+            "published": [],
+            "grid": [["demo", "demo", "resnet18", "baseline"]],
+            "protocols": {"demo": "demo"},
+            "reported": {"demo": "best"},
+            "not_runnable": {},
+            "notes": "",
+            "status": "chosen",
+        }
     )
     summary = summary_rows(
         [
@@ -290,24 +324,52 @@ def report_html(tmp_path):
     )
     summary["protocol"] = ["saliencymix_cifar", "saliencymix_cifar", "demo"]
     summary.loc[0, "variant"] = None
-    for col in ("final_top1_error_std", "median_last10_top1_error_std", "top5_at_best_top1_error_mean",
-                "top5_at_best_top1_error_std"):
+    for col in (
+        "final_top1_error_std",
+        "median_last10_top1_error_std",
+        "top5_at_best_top1_error_mean",
+        "top5_at_best_top1_error_std",
+    ):
         summary[col] = 0.1
     runs = pd.DataFrame(
         [
-            {"protocol": p, "dataset": d, "traditional": t, "model": "resnet18", "augmentation": a, "method": a,
-             "variant": None, "seed": s, "epochs": 5, "hours": 0.5, "device": dev, "device_name": name,
-             "numerics": numerics}
-            for p, d, t, a in (("saliencymix_cifar", "cifar10", True, "baseline"), ("saliencymix_cifar", "cifar10", True, EVIL),
-                               ("demo", "demo", False, "baseline"))
+            {
+                "protocol": p,
+                "dataset": d,
+                "traditional": t,
+                "model": "resnet18",
+                "augmentation": a,
+                "method": a,
+                "variant": None,
+                "seed": s,
+                "epochs": 5,
+                "hours": 0.5,
+                "device": dev,
+                "device_name": name,
+                "numerics": numerics,
+            }
+            for p, d, t, a in (
+                ("saliencymix_cifar", "cifar10", True, "baseline"),
+                ("saliencymix_cifar", "cifar10", True, EVIL),
+                ("demo", "demo", False, "baseline"),
+            )
             for s, dev, name, numerics in ((0, "cuda", "NVIDIA H100", "bf16+channels_last"), (1, "cpu", "cpu", "fp32"))
         ]
     )
     curves = pd.DataFrame(
         [
-            {"protocol": r.protocol, "dataset": r.dataset, "traditional": r.traditional, "model": r.model,
-             "augmentation": r.augmentation, "seed": r.seed, "epoch": e, "train_loss": 1.0 / e,
-             "test_top1_error": 50.0 / e + r.seed, "test_top5_error": 10.0 / e}
+            {
+                "protocol": r.protocol,
+                "dataset": r.dataset,
+                "traditional": r.traditional,
+                "model": r.model,
+                "augmentation": r.augmentation,
+                "seed": r.seed,
+                "epoch": e,
+                "train_loss": 1.0 / e,
+                "test_top1_error": 50.0 / e + r.seed,
+                "test_top5_error": 10.0 / e,
+            }
             for r in runs.itertuples()
             for e in range(1, 6)
         ]
@@ -411,17 +473,29 @@ def test_report_refuses_a_preview_that_is_not_png(tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_text("<html>not a png</html>")
     with pytest.raises(ValueError, match="bad.png.*not a PNG"):
-        build_report(tmp_path / "summary.csv", tmp_path / "runs.csv", tmp_path / "curves.csv",
-                     PUBLISHED_DIR, tmp_path / "out.html", studies=shipped_studies(tmp_path), previews=[bad])
+        build_report(
+            tmp_path / "summary.csv",
+            tmp_path / "runs.csv",
+            tmp_path / "curves.csv",
+            PUBLISHED_DIR,
+            tmp_path / "out.html",
+            studies=shipped_studies(tmp_path),
+            previews=[bad],
+        )
     assert not (tmp_path / "out.html").exists()
 
 
 def test_report_with_no_runs_lists_every_cell_missing(tmp_path):
     for name in ("summary.csv", "runs.csv", "curves.csv"):
         (tmp_path / name).write_text("")
-    comparison = build_report(tmp_path / "summary.csv", tmp_path / "runs.csv", tmp_path / "curves.csv",
-                              PUBLISHED_DIR, tmp_path / "out.html",
-                              studies=shipped_studies(tmp_path, [p.stem for p in (REPO / "config/studies").glob("*.yaml")]))
+    comparison = build_report(
+        tmp_path / "summary.csv",
+        tmp_path / "runs.csv",
+        tmp_path / "curves.csv",
+        PUBLISHED_DIR,
+        tmp_path / "out.html",
+        studies=shipped_studies(tmp_path, [p.stem for p in (REPO / "config/studies").glob("*.yaml")]),
+    )
     assert set(comparison["verdict"]) == {"missing", "not runnable"}
     assert len(comparison) == len(load_published(PUBLISHED_DIR))  # every cell of every table, once
     html = (tmp_path / "out.html").read_text()
@@ -432,9 +506,21 @@ def test_figures_show_dollar_signs_as_text():
     from augrepro.report.figures import learning_curves
 
     curves = pd.DataFrame(
-        [{"dataset": "cifar10", "traditional": True, "model": "m$x", "augmentation": "a$b^{c$", "seed": s,
-          "epoch": e, "train_loss": 1.0, "test_top1_error": 10.0 / e + s, "test_top5_error": 1.0}
-         for s in (0, 1) for e in range(1, 4)]
+        [
+            {
+                "dataset": "cifar10",
+                "traditional": True,
+                "model": "m$x",
+                "augmentation": "a$b^{c$",
+                "seed": s,
+                "epoch": e,
+                "train_loss": 1.0,
+                "test_top1_error": 10.0 / e + s,
+                "test_top5_error": 1.0,
+            }
+            for s in (0, 1)
+            for e in range(1, 4)
+        ]
     )
     figures = learning_curves(curves)  # as mathtext, "$b^{c$" would raise (unbalanced brace)
     assert len(figures) == 1 and figures[0][0] == "CIFAR-10+ / m$x"  # (no protocol column: none in the title)
@@ -449,18 +535,44 @@ def test_an_alias_named_like_a_published_cell_is_compared_with_that_cell():
 
     published = pd.DataFrame(
         [
-            dict(source="T9", protocol="salfmix", dataset="cifar10", traditional=True, model="preactresnet101", augmentation=a,
-                 epochs=300, metric="top1_error", mean=m, std=float("nan"))
+            dict(
+                source="T9",
+                protocol="salfmix",
+                dataset="cifar10",
+                traditional=True,
+                model="preactresnet101",
+                augmentation=a,
+                epochs=300,
+                metric="top1_error",
+                mean=m,
+                std=float("nan"),
+            )
             for a, m in (("salfmix", 3.38), ("salfmix_nosaliency", 3.45), ("saliencymix", 2.82))
         ]
     )
     summary = pd.DataFrame(
         [
-            dict(protocol="salfmix", dataset="cifar10", traditional=True, model="preactresnet101", augmentation=aug, method=method,
-                 variant=None, n=2, epochs=300, best_top1_error_mean=m, best_top1_error_std=0.1,
-                 final_top1_error_mean=m, median_last10_top1_error_mean=m, hours_mean=1.0)
-            for aug, method, m in (("salfmix", "salfmix", 3.4), ("salfmix_nosaliency", "salfmix", 3.5),
-                                   ("saliencymix_paper", "saliencymix", 2.9))
+            dict(
+                protocol="salfmix",
+                dataset="cifar10",
+                traditional=True,
+                model="preactresnet101",
+                augmentation=aug,
+                method=method,
+                variant=None,
+                n=2,
+                epochs=300,
+                best_top1_error_mean=m,
+                best_top1_error_std=0.1,
+                final_top1_error_mean=m,
+                median_last10_top1_error_mean=m,
+                hours_mean=1.0,
+            )
+            for aug, method, m in (
+                ("salfmix", "salfmix", 3.4),
+                ("salfmix_nosaliency", "salfmix", 3.5),
+                ("saliencymix_paper", "saliencymix", 2.9),
+            )
         ]
     )
     table = compare(summary, published, metric="top1_error")

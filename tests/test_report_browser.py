@@ -56,14 +56,25 @@ class Browser:
             os.dup2(b, 4)
 
         args = [
-            binary, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
-            "--no-first-run", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--disable-quic", "--disable-extensions",
+            binary,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--remote-debugging-pipe",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-quic",
+            "--disable-extensions",
             # nothing may leave the machine even if the page asked for it (a request is still seen)
-            "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={profile}", "about:blank",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            f"--user-data-dir={profile}",
+            "about:blank",
         ]
-        self.proc = subprocess.Popen(args, preexec_fn=wire_pipes, close_fds=False,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            args, preexec_fn=wire_pipes, close_fds=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         os.close(to_child_r)
         os.close(from_child_w)
         self._buf = b""
@@ -109,8 +120,11 @@ class Browser:
         session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Runtime.enable", "Log.enable", "Network.enable", "Page.enable"):
             self.call(domain, session=session)
-        self.call("Emulation.setDeviceMetricsOverride",
-                  {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session=session)
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            session=session,
+        )
         self.call("Page.navigate", {"url": url}, session=session)
         if self._read(lambda m: m.get("method") == "Page.loadEventFired", 30.0) is None:
             raise TimeoutError(f"{url} did not finish loading")
@@ -199,15 +213,17 @@ EVIL = '<script>console.error("injected")</script><img src="http://example.inval
 
 def make_previews(tmp_path: Path) -> list[Path]:
     """Real previews of three methods on a few demo images (augrepro.report.preview)."""
-    from augrepro.report.preview import render_preview
     from augrepro.data.demo import build_arrays
     from augrepro.data.prepared import PreparedData, save_prepared
+    from augrepro.report.preview import render_preview
 
     train_x, train_y, test_x, test_y = build_arrays(train_size=40, test_size=10)
     data = tmp_path / "demo.npz"
     save_prepared(PreparedData(train_x, train_y, test_x, test_y, [f"digit{i}" for i in range(10)]), data)
-    return [render_preview(data, "demo", m, tmp_path / "preview" / "demo" / f"{m}.png", params=p, count=4)
-            for m, p in (("baseline", {}), ("cutmix", {}), ("saliencymix", {"variant": "official", "prob": 0.5}))]
+    return [
+        render_preview(data, "demo", m, tmp_path / "preview" / "demo" / f"{m}.png", params=p, count=4)
+        for m, p in (("baseline", {}), ("cutmix", {}), ("saliencymix", {"variant": "official", "prob": 0.5}))
+    ]
 
 
 def test_report_in_chromium(chromium, tmp_path):
@@ -218,17 +234,57 @@ def test_report_in_chromium(chromium, tmp_path):
         for seed in range(3):
             errors = 4.0 + 60.0 / np.arange(2, 202) + rng.normal(0, 0.2, 200)
             best.append(float(errors.min()))
-            runs.append({"protocol": "saliencymix_cifar", "dataset": "cifar10", "traditional": True, "model": "resnet18", "augmentation": aug,
-                         "method": aug, "variant": "official", "seed": seed, "epochs": 200, "hours": 0.9,
-                         "device": "cuda", "device_name": "NVIDIA H100", "code_version": EVIL})
-            curves += [{"protocol": "saliencymix_cifar", "dataset": "cifar10", "traditional": True, "model": "resnet18", "augmentation": aug,
-                        "seed": seed, "epoch": e + 1, "train_loss": 1.0, "test_top1_error": errors[e],
-                        "test_top5_error": errors[e] / 4} for e in range(200)]
-        summary.append({"protocol": "saliencymix_cifar", "dataset": "cifar10", "traditional": True, "model": "resnet18", "augmentation": aug,
-                        "method": aug, "variant": "official", "n": 3, "epochs": 200,
-                        "best_top1_error_mean": np.mean(best), "best_top1_error_std": np.std(best, ddof=1),
-                        "final_top1_error_mean": np.mean(best) + 0.2, "median_last10_top1_error_mean": np.mean(best) + 0.1,
-                        "hours_mean": 0.9, "hours_std": 0.02})
+            runs.append(
+                {
+                    "protocol": "saliencymix_cifar",
+                    "dataset": "cifar10",
+                    "traditional": True,
+                    "model": "resnet18",
+                    "augmentation": aug,
+                    "method": aug,
+                    "variant": "official",
+                    "seed": seed,
+                    "epochs": 200,
+                    "hours": 0.9,
+                    "device": "cuda",
+                    "device_name": "NVIDIA H100",
+                    "code_version": EVIL,
+                }
+            )
+            curves += [
+                {
+                    "protocol": "saliencymix_cifar",
+                    "dataset": "cifar10",
+                    "traditional": True,
+                    "model": "resnet18",
+                    "augmentation": aug,
+                    "seed": seed,
+                    "epoch": e + 1,
+                    "train_loss": 1.0,
+                    "test_top1_error": errors[e],
+                    "test_top5_error": errors[e] / 4,
+                }
+                for e in range(200)
+            ]
+        summary.append(
+            {
+                "protocol": "saliencymix_cifar",
+                "dataset": "cifar10",
+                "traditional": True,
+                "model": "resnet18",
+                "augmentation": aug,
+                "method": aug,
+                "variant": "official",
+                "n": 3,
+                "epochs": 200,
+                "best_top1_error_mean": np.mean(best),
+                "best_top1_error_std": np.std(best, ddof=1),
+                "final_top1_error_mean": np.mean(best) + 0.2,
+                "median_last10_top1_error_mean": np.mean(best) + 0.1,
+                "hours_mean": 0.9,
+                "hours_std": 0.02,
+            }
+        )
     pd.DataFrame(summary).to_csv(tmp_path / "summary.csv", index=False)
     pd.DataFrame(runs).to_csv(tmp_path / "runs.csv", index=False)
     pd.DataFrame(curves).to_csv(tmp_path / "curves.csv", index=False)
@@ -240,8 +296,16 @@ def test_report_in_chromium(chromium, tmp_path):
         if study["name"] == "saliencymix_cifar":
             study["grid"] += [["saliencymix_cifar", "cifar10+", "resnet18", EVIL]]
     previews = make_previews(tmp_path)
-    build_report(tmp_path / "summary.csv", tmp_path / "runs.csv", tmp_path / "curves.csv", PUBLISHED_DIR, page,
-                 studies=studies, provenance={"note": EVIL}, previews=previews)
+    build_report(
+        tmp_path / "summary.csv",
+        tmp_path / "runs.csv",
+        tmp_path / "curves.csv",
+        PUBLISHED_DIR,
+        page,
+        studies=studies,
+        provenance={"note": EVIL},
+        previews=previews,
+    )
 
     probe = """JSON.stringify({
         claims: [...document.querySelectorAll('#study-saliencymix_cifar table.claims tbody tr')].length,

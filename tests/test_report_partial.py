@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import add_study, copy_project, snakemake
 from test_aggregate import make_run
 
@@ -53,7 +52,10 @@ def test_partial_report_marks_failed_and_missing_runs(project):
     run_partial(project)
     status = pd.read_csv(project / "results/aggregate/partial/status.csv")
     assert list(zip(status["augmentation"], status["seed"], status["status"])) == [
-        ("baseline", 0, "ok"), ("baseline", 1, "ok"), ("saliencymix", 0, "failed"), ("saliencymix", 1, "missing"),
+        ("baseline", 0, "ok"),
+        ("baseline", 1, "ok"),
+        ("saliencymix", 0, "failed"),
+        ("saliencymix", 1, "missing"),
     ]
     assert status.loc[2, "variant"] == "official"  # from the config, though the run left no meta.json
     html = (project / "results/report/partial.html").read_text()

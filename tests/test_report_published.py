@@ -9,13 +9,42 @@ import pytest
 from augrepro.results.compare import load_published
 
 PUBLISHED_DIR = Path(__file__).resolve().parents[1] / "resources" / "published"
-MODELS = {"resnet18", "resnet34", "resnet50", "resnet101", "wrn28_10", "preactresnet18", "preactresnet50",
-          "preactresnet101", "pyramidnet110", "pyramidnet200", "regnet200m"}
-AUGMENTATIONS = {"baseline", "cutout", "mixup", "cutmix", "saliencymix", "salfmix", "hybridmix_v1",
-                 "hybridmix_v2", "hybridmix_v3", "resizemix", "snapmix", "ricap", "autoaugment",
-                 "puzzlemix", "stochasticdepth", "manifoldmixup", "dropblock",
-                 # ablation variants of SalfMix Tables 9 and 10 (resources/published/README.md)
-                 "cutout_saliency", "salfmix_nosaliency", "hybridmix_v3_nopool"}
+MODELS = {
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "wrn28_10",
+    "preactresnet18",
+    "preactresnet50",
+    "preactresnet101",
+    "pyramidnet110",
+    "pyramidnet200",
+    "regnet200m",
+}
+AUGMENTATIONS = {
+    "baseline",
+    "cutout",
+    "mixup",
+    "cutmix",
+    "saliencymix",
+    "salfmix",
+    "hybridmix_v1",
+    "hybridmix_v2",
+    "hybridmix_v3",
+    "resizemix",
+    "snapmix",
+    "ricap",
+    "autoaugment",
+    "puzzlemix",
+    "stochasticdepth",
+    "manifoldmixup",
+    "dropblock",
+    # ablation variants of SalfMix Tables 9 and 10 (resources/published/README.md)
+    "cutout_saliency",
+    "salfmix_nosaliency",
+    "hybridmix_v3_nopool",
+}
 
 # file -> (source, number of cells)
 TABLES = {
@@ -30,11 +59,23 @@ TABLES = {
     "salfmix_table10.csv": ("SalfMix Sensors 2021, Table 10 (average pooling ablation, PreActResNet-101)", 6),
     "team000_results.csv": ("A student team's reproduction of SaliencyMix (Group 10 slides), results table", 9),
     "team000_time.csv": ("A student team's reproduction of SaliencyMix (Group 10 slides), training time table", 3),
-    "demo_reference.csv": ("This project's reference run of the demo (augrepro commit b35bb4f; AMD EPYC, 2 cores, no GPU; make demo)", 5),
-    "snapmix_table1.csv": ("SnapMix AAAI 2021, Table 1 (mean accuracy, ResNet-18/34; as quoted in the literature review slides)", 30),
-    "snapmix_table2.csv": ("SnapMix AAAI 2021, Table 2 (mean accuracy, ResNet-50/101; as quoted in the literature review slides)", 30),
+    "demo_reference.csv": (
+        "This project's reference run of the demo (augrepro commit b35bb4f; AMD EPYC, 2 cores, no GPU; make demo)",
+        5,
+    ),
+    "snapmix_table1.csv": (
+        "SnapMix AAAI 2021, Table 1 (mean accuracy, ResNet-18/34; as quoted in the literature review slides)",
+        30,
+    ),
+    "snapmix_table2.csv": (
+        "SnapMix AAAI 2021, Table 2 (mean accuracy, ResNet-50/101; as quoted in the literature review slides)",
+        30,
+    ),
     "saliencymix_robustness.csv": ("SaliencyMix ICLR 2021, Adversarial Robustness table", 5),
-    "saliencymix_detection.csv": ("SaliencyMix ICLR 2021, Transfer Learning on Object Detection (Faster R-CNN, VOC 2007 test)", 5),
+    "saliencymix_detection.csv": (
+        "SaliencyMix ICLR 2021, Transfer Learning on Object Detection (Faster R-CNN, VOC 2007 test)",
+        5,
+    ),
     "salfmix_table8.csv": ("SalfMix Sensors 2021, Table 8 (Faster R-CNN, VOC 2007/2012)", 30),
 }
 
@@ -46,8 +87,13 @@ def pub():
 
 def cell(pub, source_file, model, aug, dataset, metric="top1_error", epochs=None, traditional=None):
     source = TABLES[source_file][0]
-    sel = pub[(pub["source"] == source) & (pub["model"] == model) & (pub["augmentation"] == aug)
-              & (pub["dataset"] == dataset) & (pub["metric"] == metric)]
+    sel = pub[
+        (pub["source"] == source)
+        & (pub["model"] == model)
+        & (pub["augmentation"] == aug)
+        & (pub["dataset"] == dataset)
+        & (pub["metric"] == metric)
+    ]
     if epochs is not None:
         sel = sel[sel["epochs"] == epochs]
     if traditional is not None:
@@ -78,7 +124,10 @@ def test_saliencymix_spot_values(pub):
     c = cell(pub, "saliencymix_cifar.csv", "wrn28_10", "saliencymix", "cifar100", traditional=True)
     assert (c["mean"], c["std"], c["runs"]) == (pytest.approx(16.56), pytest.approx(0.17), 5)
     c = cell(pub, "saliencymix_cifar.csv", "resnet18", "baseline", "cifar10", traditional=True)
-    assert (c["mean"], c["std"]) == (pytest.approx(4.72), pytest.approx(0.21))  # the authors', not the literature review's 4.27
+    assert (c["mean"], c["std"]) == (
+        pytest.approx(4.72),
+        pytest.approx(0.21),
+    )  # the authors', not the literature review's 4.27
     c = cell(pub, "saliencymix_cifar.csv", "resnet50", "baseline", "cifar10", traditional=False)
     assert (c["mean"], c["std"]) == (pytest.approx(12.14), pytest.approx(0.95))
     c = cell(pub, "saliencymix_cifar.csv", "wrn28_10", "puzzlemix", "cifar100", traditional=True)
@@ -119,25 +168,43 @@ def test_team_spot_values(pub):
 
 def test_salfmix_text_agrees_with_the_transcribed_tables(pub):
     """Differences the SalfMix text states (sections 5.2, 5.3, 6.2, 6.5) recomputed from the cells."""
+
     def v(f, m, a, d, epochs=300):
         return cell(pub, f, m, a, d, epochs=epochs)["mean"]
 
     r101 = "preactresnet101"
     # 5.2: HybridMix v3 vs baseline and vs CutMix on CIFAR-10 for 18/50/101
     for m, vs_base, vs_cutmix in (("preactresnet18", 1.79, 0.58), ("preactresnet50", 1.71, 0.18), (r101, 1.74, 0.2)):
-        assert v("salfmix_table4.csv", m, "baseline", "cifar10") - v("salfmix_table4.csv", m, "hybridmix_v3", "cifar10") == pytest.approx(vs_base)
-        assert v("salfmix_table4.csv", m, "cutmix", "cifar10") - v("salfmix_table4.csv", m, "hybridmix_v3", "cifar10") == pytest.approx(vs_cutmix)
+        assert v("salfmix_table4.csv", m, "baseline", "cifar10") - v(
+            "salfmix_table4.csv", m, "hybridmix_v3", "cifar10"
+        ) == pytest.approx(vs_base)
+        assert v("salfmix_table4.csv", m, "cutmix", "cifar10") - v(
+            "salfmix_table4.csv", m, "hybridmix_v3", "cifar10"
+        ) == pytest.approx(vs_cutmix)
     # 5.2: 0.66 over PuzzleMix at 1200 epochs; 5.3: 7.33 over the baseline, 1.58 over CutMix
     assert v("salfmix_table5.csv", "preactresnet18", "puzzlemix", "cifar100", 1200) - v(
-        "salfmix_table5.csv", "preactresnet18", "hybridmix_v3", "cifar100", 1200) == pytest.approx(0.66)
-    assert v("salfmix_table7.csv", r101, "baseline", "tinyimagenet") - v("salfmix_table7.csv", r101, "hybridmix_v3", "tinyimagenet") == pytest.approx(7.33)
-    assert v("salfmix_table7.csv", r101, "cutmix", "tinyimagenet") - v("salfmix_table7.csv", r101, "hybridmix_v3", "tinyimagenet") == pytest.approx(1.58)
+        "salfmix_table5.csv", "preactresnet18", "hybridmix_v3", "cifar100", 1200
+    ) == pytest.approx(0.66)
+    assert v("salfmix_table7.csv", r101, "baseline", "tinyimagenet") - v(
+        "salfmix_table7.csv", r101, "hybridmix_v3", "tinyimagenet"
+    ) == pytest.approx(7.33)
+    assert v("salfmix_table7.csv", r101, "cutmix", "tinyimagenet") - v(
+        "salfmix_table7.csv", r101, "hybridmix_v3", "tinyimagenet"
+    ) == pytest.approx(1.58)
     # 6.2: Cutout with saliency improves Cutout by 0.11 / 0.59 / 0.31; 6.5: pooling by 0.05 / 0.11 / 0.64
     for d, sal, pool in (("cifar10", 0.11, 0.05), ("cifar100", 0.59, 0.11), ("tinyimagenet", 0.31, 0.64)):
-        assert v("salfmix_table9.csv", r101, "cutout", d) - v("salfmix_table9.csv", r101, "cutout_saliency", d) == pytest.approx(sal)
-        assert v("salfmix_table10.csv", r101, "hybridmix_v3_nopool", d) - v("salfmix_table10.csv", r101, "hybridmix_v3", d) == pytest.approx(pool)
+        assert v("salfmix_table9.csv", r101, "cutout", d) - v(
+            "salfmix_table9.csv", r101, "cutout_saliency", d
+        ) == pytest.approx(sal)
+        assert v("salfmix_table10.csv", r101, "hybridmix_v3_nopool", d) - v(
+            "salfmix_table10.csv", r101, "hybridmix_v3", d
+        ) == pytest.approx(pool)
     # Tables 9 and 10 repeat cells of Tables 4, 5, 7
-    for f, d in (("salfmix_table4.csv", "cifar10"), ("salfmix_table5.csv", "cifar100"), ("salfmix_table7.csv", "tinyimagenet")):
+    for f, d in (
+        ("salfmix_table4.csv", "cifar10"),
+        ("salfmix_table5.csv", "cifar100"),
+        ("salfmix_table7.csv", "tinyimagenet"),
+    ):
         assert v("salfmix_table9.csv", r101, "salfmix", d) == v(f, r101, "salfmix", d)
         assert v("salfmix_table10.csv", r101, "hybridmix_v3", d) == v(f, r101, "hybridmix_v3", d)
 
@@ -174,7 +241,9 @@ def test_the_authors_learning_curves_are_recorded_with_their_runs_arguments():
     from augrepro.results.curves import load_published_curves
 
     curves = load_published_curves(PUBLISHED_DIR)
-    assert set(curves["curve"]) == {f"saliencymix_authors_{n}" for n in ("cifar100_resnet18", "cifar10_resnet18", "cifar10_resnet50")}
+    assert set(curves["curve"]) == {
+        f"saliencymix_authors_{n}" for n in ("cifar100_resnet18", "cifar10_resnet18", "cifar10_resnet50")
+    }
     c100 = curves[curves["curve"] == "saliencymix_authors_cifar100_resnet18"]
     assert list(c100["epoch"]) == list(range(1, 201))
     best = c100.loc[c100["test_top1_error"].idxmin()]
@@ -194,9 +263,22 @@ def test_published_curves_are_drawn_only_on_their_cells_figure():
 
     published = load_published_curves(PUBLISHED_DIR)
     ours = pd.DataFrame(
-        [{"protocol": "saliencymix_cifar", "dataset": "cifar100", "traditional": True, "model": "resnet18",
-          "augmentation": "saliencymix", "seed": s, "epoch": e, "train_loss": 1.0, "test_top1_error": 60.0 / e + s,
-          "test_top5_error": 1.0} for s in (0, 1) for e in range(1, 11)]
+        [
+            {
+                "protocol": "saliencymix_cifar",
+                "dataset": "cifar100",
+                "traditional": True,
+                "model": "resnet18",
+                "augmentation": "saliencymix",
+                "seed": s,
+                "epoch": e,
+                "train_loss": 1.0,
+                "test_top1_error": 60.0 / e + s,
+                "test_top5_error": 1.0,
+            }
+            for s in (0, 1)
+            for e in range(1, 11)
+        ]
     )
     plain = learning_curves(ours)
     assert learning_curves(ours, published)[0][1] != plain[0][1]  # the authors' log is drawn

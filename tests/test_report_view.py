@@ -23,24 +23,60 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def published(rows) -> pd.DataFrame:
-    return pd.DataFrame([
-        {"source": "T", "protocol": "p", "dataset": d, "traditional": t, "model": m, "augmentation": a, "epochs": 200,
-         "metric": "top1_error", "mean": mean, "std": 0.1, "runs": 5.0, "note": "", "reported": ""}
-        for d, t, m, a, mean in rows
-    ])
+    return pd.DataFrame(
+        [
+            {
+                "source": "T",
+                "protocol": "p",
+                "dataset": d,
+                "traditional": t,
+                "model": m,
+                "augmentation": a,
+                "epochs": 200,
+                "metric": "top1_error",
+                "mean": mean,
+                "std": 0.1,
+                "runs": 5.0,
+                "note": "",
+                "reported": "",
+            }
+            for d, t, m, a, mean in rows
+        ]
+    )
 
 
 def summary(rows) -> pd.DataFrame:
-    return pd.DataFrame([
-        {"protocol": "p", "dataset": d, "traditional": t, "model": m, "augmentation": a, "method": a, "variant": None,
-         "n": 5, "epochs": 200, "best_top1_error_mean": mean, "best_top1_error_std": 0.1,
-         "final_top1_error_mean": mean + 0.2, "median_last10_top1_error_mean": mean + 0.1, "hours_mean": 1.0}
-        for d, t, m, a, mean in rows
-    ])
+    return pd.DataFrame(
+        [
+            {
+                "protocol": "p",
+                "dataset": d,
+                "traditional": t,
+                "model": m,
+                "augmentation": a,
+                "method": a,
+                "variant": None,
+                "n": 5,
+                "epochs": 200,
+                "best_top1_error_mean": mean,
+                "best_top1_error_std": 0.1,
+                "final_top1_error_mean": mean + 0.2,
+                "median_last10_top1_error_mean": mean + 0.1,
+                "hours_mean": 1.0,
+            }
+            for d, t, m, a, mean in rows
+        ]
+    )
 
 
-PUBLISHED = published([("cifar10", True, "resnet18", "baseline", 4.7), ("cifar10", True, "resnet18", "cutmix", 3.8),
-                       ("cifar10", True, "resnet50", "baseline", 4.5), ("cifar100", True, "resnet18", "baseline", 22.0)])
+PUBLISHED = published(
+    [
+        ("cifar10", True, "resnet18", "baseline", 4.7),
+        ("cifar10", True, "resnet18", "cutmix", 3.8),
+        ("cifar10", True, "resnet50", "baseline", 4.5),
+        ("cifar100", True, "resnet18", "baseline", 22.0),
+    ]
+)
 OURS = summary([("cifar10", True, "resnet18", "baseline", 4.75), ("cifar10", True, "resnet50", "baseline", 4.1)])
 
 
@@ -85,8 +121,11 @@ def test_the_layout_is_the_one_given_not_guessed():
     comparison = compare(OURS, PUBLISHED[PUBLISHED["dataset"] == "cifar10"])
     (by_dataset,) = comparison_tables(comparison)
     assert by_dataset.layout == "datasets" and by_dataset.columns == ("CIFAR-10+",)
-    assert [(r.model, r.method) for r in by_dataset.rows] == [("ResNet-18", "baseline"), ("ResNet-18", "cutmix"),
-                                                              ("ResNet-50", "baseline")]
+    assert [(r.model, r.method) for r in by_dataset.rows] == [
+        ("ResNet-18", "baseline"),
+        ("ResNet-18", "cutmix"),
+        ("ResNet-50", "baseline"),
+    ]
     (by_model,) = comparison_tables(comparison, {"T": "models"})
     assert by_model.columns == ("ResNet-18", "ResNet-50") and by_model.heading == "CIFAR-10+, top-1 error (%)"
     assert [r.method for r in by_model.rows] == ["baseline", "cutmix"]
@@ -112,12 +151,26 @@ def test_the_layout_comes_from_the_study_config():
     assert tables["salfmix_table9"][0].columns == ("CIFAR-10+", "CIFAR-100+", "TinyImageNet-200")
 
 
-@pytest.mark.parametrize("layout, message", [("sideways", "valid layouts: datasets, models"),
-                                             ({"other.csv": "models"}, "not one of the study's published files"),
-                                             (["models"], "expected one of datasets, models")])
+@pytest.mark.parametrize(
+    "layout, message",
+    [
+        ("sideways", "valid layouts: datasets, models"),
+        ({"other.csv": "models"}, "not one of the study's published files"),
+        (["models"], "expected one of datasets, models"),
+    ],
+)
 def test_a_bad_layout_is_refused(layout, message):
-    raw = {"title": "t", "source": "s", "published": ["t.csv"], "protocol": "p", "datasets": ["cifar10"],
-           "models": ["resnet18"], "augmentations": ["baseline"], "seeds": [0], "layout": layout}
+    raw = {
+        "title": "t",
+        "source": "s",
+        "published": ["t.csv"],
+        "protocol": "p",
+        "datasets": ["cifar10"],
+        "models": ["resnet18"],
+        "augmentations": ["baseline"],
+        "seeds": [0],
+        "layout": layout,
+    }
     with pytest.raises(ConfigError, match=message):
         parse_study("t", raw, "t.yaml")
     assert parse_study("t", {**raw, "layout": "models"}, "t.yaml").layout == {"t.csv": "models"}

@@ -10,11 +10,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+import saliency_oracles
 import torch
 
-import saliency_oracles
-from augrepro.saliency import METHODS, saliency_maps
-from augrepro.saliency import cvops
+from augrepro.saliency import METHODS, cvops, saliency_maps
 from augrepro.saliency import fine_grained as fg_module
 from augrepro.saliency.agreement import agreement, pearson, photo_crops
 
@@ -61,8 +60,11 @@ def test_torch_backend_agrees_with_opencv_on_photographs(method, photo_sets, ope
     assert n_total >= 500
     with capsys.disabled():
         for key, s in parts:
-            print(f"\n{method} {key}: n={s['n']} peak<=1px={s['peak_within_1px']:.4f} "
-                  f"r mean={s['r_mean']:.7f} min={s['r_min']:.7f} max|diff|={s['max_abs_diff']:.2e}", end="")
+            print(
+                f"\n{method} {key}: n={s['n']} peak<=1px={s['peak_within_1px']:.4f} "
+                f"r mean={s['r_mean']:.7f} min={s['r_min']:.7f} max|diff|={s['max_abs_diff']:.2e}",
+                end="",
+            )
 
 
 def test_agreement_metrics_detect_a_moved_peak():
@@ -139,8 +141,10 @@ def test_cart_to_polar_reproduces_opencvs_fast_atan():
     assert np.abs(oy.numpy() - py).max() <= 1e-6 * np.abs(py).max()
 
 
-@pytest.mark.parametrize("neighbourhoods", [(13, 24, 48, 28, 56, 112), (12, 24, 48, 27, 56, 112),
-                                            (12, 24, 48, 28, 55, 112), (12, 24, 48, 28, 56)])
+@pytest.mark.parametrize(
+    "neighbourhoods",
+    [(13, 24, 48, 28, 56, 112), (12, 24, 48, 27, 56, 112), (12, 24, 48, 28, 55, 112), (12, 24, 48, 28, 56)],
+)
 def test_a_wrong_scale_set_breaks_agreement(neighbourhoods, photo_sets, opencv_maps, monkeypatch):
     """The exact-match test above would catch an off-by-one in the scale set (or a missing scale)."""
     images = photo_sets["crops64"][:40]
@@ -176,7 +180,8 @@ def test_flat_images_match_opencv(method):
 
 
 def test_default_backend_is_torch_and_batch_results_do_not_depend_on_chunking():
-    from augrepro.saliency import fine_grained as fg, spectral_residual as sr_module
+    from augrepro.saliency import fine_grained as fg
+    from augrepro.saliency import spectral_residual as sr_module
 
     n = fg.CHUNK_PIXELS // (32 * 32) + 10  # more than one CPU chunk of either method's work
     assert n > sr_module.CHUNK_CPU_THREADS
@@ -201,8 +206,11 @@ def test_runs_on_the_images_device(method):
     "images, kwargs, message",
     [
         (torch.zeros(1, 3, 8, 8, dtype=torch.uint8), dict(backend="cuda"), "valid: torch, opencv"),
-        (torch.zeros(1, 3, 8, 8, dtype=torch.uint8), dict(method="basnet"),
-         "valid: fine_grained, spectral_residual, frequency_tuned"),
+        (
+            torch.zeros(1, 3, 8, 8, dtype=torch.uint8),
+            dict(method="basnet"),
+            "valid: fine_grained, spectral_residual, frequency_tuned",
+        ),
         (torch.zeros(1, 3, 8, 8), {}, "uint8"),
         (torch.zeros(3, 8, 8, dtype=torch.uint8), {}, "N x 3 x H x W"),
         (torch.zeros(1, 4, 8, 8, dtype=torch.uint8), {}, "N x 3 x H x W"),

@@ -12,11 +12,11 @@ kernel, the mean of the blurred image, a replicated border).
 from __future__ import annotations
 
 import cv2
+import ft_reference
 import numpy as np
 import pytest
 import torch
 
-import ft_reference
 from augrepro.saliency import METHODS, saliency_maps
 from augrepro.saliency import frequency_tuned as ft
 from augrepro.saliency.agreement import agreement, peaks, photo_crops
@@ -56,19 +56,24 @@ def test_agrees_with_the_reference_on_photographs(backend, photo_sets, reference
         assert stats["max_abs_diff"] <= MAX_ABS_DIFF, (key, stats)
         assert stats["peak_within_1px"] == 1.0, (key, stats)
         assert stats["peak_equal"] >= 0.99, (key, stats)
-        lines.append(f"frequency_tuned[{backend}] {key}: n={stats['n']} max|diff|={stats['max_abs_diff']:.2e} "
-                     f"peak equal={stats['peak_equal']:.4f} within 1px={stats['peak_within_1px']:.4f} "
-                     f"r min={stats['r_min']:.9f}")
+        lines.append(
+            f"frequency_tuned[{backend}] {key}: n={stats['n']} max|diff|={stats['max_abs_diff']:.2e} "
+            f"peak equal={stats['peak_equal']:.4f} within 1px={stats['peak_within_1px']:.4f} "
+            f"r min={stats['r_min']:.9f}"
+        )
     with capsys.disabled():
         print("", *lines, sep="\n")
 
 
-@pytest.mark.parametrize("variant", [
-    dict(squared=True),  # all three released codes square the distance
-    dict(taps=(1, 2, 1)),  # Saliency.cpp's kernel (the paper: 5 x 5 binomial)
-    dict(mean_of="blurred"),  # the MATLAB demo's mean
-    dict(border="nearest"),  # a replicated border instead of Saliency.cpp's dropped, renormalised taps
-])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        dict(squared=True),  # all three released codes square the distance
+        dict(taps=(1, 2, 1)),  # Saliency.cpp's kernel (the paper: 5 x 5 binomial)
+        dict(mean_of="blurred"),  # the MATLAB demo's mean
+        dict(border="nearest"),  # a replicated border instead of Saliency.cpp's dropped, renormalised taps
+    ],
+)
 def test_the_tolerance_tells_the_released_variants_apart(variant, photo_sets):
     images = photo_sets["crops32"][:40]
     ours = saliency_maps(images, "frequency_tuned").double()
@@ -121,12 +126,15 @@ def test_an_equidistant_map_is_flat_too():
     assert np.array_equal(ft_reference.saliency_batch(images), np.zeros((1, 1, 2)))
 
 
-@pytest.mark.parametrize("size, box, colour", [
-    ((64, 64), (20, 30, 36, 46), (220, 30, 30)),
-    ((32, 32), (2, 3, 8, 9), (30, 30, 220)),
-    ((40, 24), (25, 15, 35, 23), (240, 240, 40)),
-    ((24, 40), (0, 0, 6, 6), (20, 20, 20)),
-])
+@pytest.mark.parametrize(
+    "size, box, colour",
+    [
+        ((64, 64), (20, 30, 36, 46), (220, 30, 30)),
+        ((32, 32), (2, 3, 8, 9), (30, 30, 220)),
+        ((40, 24), (25, 15, 35, 23), (240, 240, 40)),
+        ((24, 40), (0, 0, 6, 6), (20, 20, 20)),
+    ],
+)
 def test_a_salient_square_on_a_uniform_background_peaks_inside_it(size, box, colour):
     h, w = size
     y1, x1, y2, x2 = box
@@ -158,8 +166,9 @@ def test_batched_equals_per_image():
 # --- interface ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("shape", [(1, 3, 32, 32), (3, 3, 40, 24), (2, 3, 7, 5), (2, 3, 2, 9), (2, 3, 1, 1),
-                                   (0, 3, 8, 8)])
+@pytest.mark.parametrize(
+    "shape", [(1, 3, 32, 32), (3, 3, 40, 24), (2, 3, 7, 5), (2, 3, 2, 9), (2, 3, 1, 1), (0, 3, 8, 8)]
+)
 def test_output_shape_dtype_device_range(shape):
     images = torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(4))
     ours = saliency_maps(images, "frequency_tuned")
@@ -241,5 +250,8 @@ def test_saliencymix_paper_variant_trains_a_step_with_frequency_tuned_saliency()
     py, px = peaks(maps)
     src_y, src_x = py[mixed.index], px[mixed.index]
     b = mixed.boxes
-    assert ((b[:, 0] <= src_y) & (src_y < b[:, 2]) & (b[:, 1] <= src_x) & (src_x < b[:, 3])
-            | (b[:, 2] == b[:, 0]) | (b[:, 3] == b[:, 1])).all()
+    assert (
+        (b[:, 0] <= src_y) & (src_y < b[:, 2]) & (b[:, 1] <= src_x) & (src_x < b[:, 3])
+        | (b[:, 2] == b[:, 0])
+        | (b[:, 3] == b[:, 1])
+    ).all()

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import TINY_PROTOCOL, add_protocol, add_study, copy_project, job_counts
 from slurm_cluster import DEFAULT_CONF, LocalSlurm
 
@@ -30,8 +29,10 @@ pytestmark = pytest.mark.skipif(
 # slurmdbd here, so sacct cannot answer and the status command must be squeue; first status check
 # after 2 s instead of 40 s. MinJobAge (600 s) exceeds three status-check intervals.
 TEST_CLUSTER_OPTIONS = [
-    "--slurm-status-command", "squeue",
-    "--slurm-init-seconds-before-status-checks", "2",
+    "--slurm-status-command",
+    "squeue",
+    "--slurm-init-seconds-before-status-checks",
+    "2",
 ]
 
 
@@ -110,15 +111,21 @@ def _train_job_id(cluster: LocalSlurm) -> str | None:
 
 
 def test_a_requeued_training_job_resumes_from_its_checkpoint(cluster, tmp_path):
-    project = tiny_project(tmp_path, dict(TINY, augmentations=["baseline"], seeds=[0]),
-                           dict(TINY_PROTOCOL, epochs=6, max_train_images=1024))
+    project = tiny_project(
+        tmp_path,
+        dict(TINY, augmentations=["baseline"], seeds=[0]),
+        dict(TINY_PROTOCOL, epochs=6, max_train_images=1024),
+    )
     env = dict(cluster.env)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     log = project / "results/logs/train/tiny/demo/resnet8/baseline/seed0.log"
     out = project / "snakemake.out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "snakemake", "--profile", "slurm", "--config", "studies=[tiny]", *TEST_CLUSTER_OPTIONS],
-        cwd=project, env=env, stdout=open(out, "w"), stderr=subprocess.STDOUT,
+        cwd=project,
+        env=env,
+        stdout=open(out, "w"),
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.time() + 240
@@ -148,8 +155,11 @@ def test_a_requeued_training_job_resumes_from_its_checkpoint(cluster, tmp_path):
     # Snakemake starts the requeued job's log afresh: it must resume, and train no finished epoch again.
     text = log.read_text()
     assert text.startswith("resuming from"), text[-3000:]
-    resumed_epoch = int(text.split(" in epoch ")[1].split()[0]) if " in epoch " in text else int(
-        text.split(" after epoch ")[1].split()[0]) + 1
+    resumed_epoch = (
+        int(text.split(" in epoch ")[1].split()[0])
+        if " in epoch " in text
+        else int(text.split(" after epoch ")[1].split()[0]) + 1
+    )
     assert resumed_epoch >= 3
     assert "epoch 1/6 lr" not in text and "epoch 2/6 lr" not in text
     rows = (project / "results/runs/tiny/demo/resnet8/baseline/seed0/metrics.csv").read_text().splitlines()
@@ -160,8 +170,17 @@ def test_a_two_gpu_study_trains_each_run_as_a_two_rank_torchrun_job(cluster, tmp
     study = dict(TINY, augmentations=["baseline"], seeds=[0], resources=dict(TINY["resources"], gpus=2, threads=2))
     project = tiny_project(tmp_path, study, TINY_PROTOCOL)
     run = project / "results/runs/tiny/demo/resnet8/baseline/seed0"
-    rc, out = run_snakemake(cluster, project, "--profile", "slurm", "--config", "studies=[tiny]",
-                            *TEST_CLUSTER_OPTIONS, str((run / "meta.json").relative_to(project)), timeout=300)
+    rc, out = run_snakemake(
+        cluster,
+        project,
+        "--profile",
+        "slurm",
+        "--config",
+        "studies=[tiny]",
+        *TEST_CLUSTER_OPTIONS,
+        str((run / "meta.json").relative_to(project)),
+        timeout=300,
+    )
     assert rc == 0, out[-6000:]
     meta = json.loads((run / "meta.json").read_text())
     assert meta["slurm_job_id"], "the training ran outside SLURM"

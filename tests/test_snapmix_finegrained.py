@@ -16,20 +16,27 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from conftest import ROOT, job_counts, snakemake
 from PIL import Image
+from test_download import MirrorServer
 
 from augrepro.data.datasets import get_spec
 from augrepro.data.file_pipelines import check_file_pipeline, decode_files, file_pipeline_size, file_transforms
 from augrepro.data.prepared import PreparedData, save_prepared
 from augrepro.models import build_model
-from augrepro.models.pretrained import WeightsError, download_weights, fetch_weights, head, load_pretrained, weights_file
+from augrepro.models.pretrained import (
+    WeightsError,
+    download_weights,
+    fetch_weights,
+    head,
+    load_pretrained,
+    weights_file,
+)
 from augrepro.results.compare import load_published
 from augrepro.runs import RunKey
 from augrepro.studies import ConfigError, load_protocols, resolve_protocol, select_from_config
 from augrepro.studies.plan import run_shape
 from augrepro.train.engine import make_optimizer, make_scheduler, train_run
-from conftest import ROOT, job_counts, snakemake
-from test_download import MirrorServer
 
 METHODS = ("baseline", "cutout", "mixup", "cutmix", "snapmix")
 
@@ -42,8 +49,10 @@ def _published_rows(name: str) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-@pytest.mark.parametrize("name, models", [("snapmix_table1.csv", ("resnet18", "resnet34")),
-                                          ("snapmix_table2.csv", ("resnet50", "resnet101"))])
+@pytest.mark.parametrize(
+    "name, models",
+    [("snapmix_table1.csv", ("resnet18", "resnet34")), ("snapmix_table2.csv", ("resnet50", "resnet101"))],
+)
 def test_published_tables_store_errors_and_keep_the_printed_accuracy_and_improvement(name, models):
     rows = _published_rows(name)
     assert len(rows) == 3 * 2 * 5
@@ -54,18 +63,30 @@ def test_published_tables_store_errors_and_keep_the_printed_accuracy_and_improve
     for r in rows:
         accuracy = float(re.search(r"printed mean accuracy ([\d.]+) %", r["note"]).group(1))
         assert float(r["mean"]) == pytest.approx(100.0 - accuracy, abs=1e-9)  # top1_error = 100 - accuracy
-        assert (r["protocol"], r["traditional"], r["epochs"], r["metric"]) == ("snapmix_finegrained", "true", "200", "top1_error")
+        assert (r["protocol"], r["traditional"], r["epochs"], r["metric"]) == (
+            "snapmix_finegrained",
+            "true",
+            "200",
+            "top1_error",
+        )
         found = re.search(r"printed improvement over the baseline ([+-])(\d+)\.(\d+)", r["note"])
         if r["augmentation"] == "baseline":
             assert found is None
             continue
-        base = next(b for b in rows if (b["dataset"], b["model"], b["augmentation"]) == (r["dataset"], r["model"], "baseline"))
+        base = next(
+            b for b in rows if (b["dataset"], b["model"], b["augmentation"]) == (r["dataset"], r["model"], "baseline")
+        )
         base_accuracy = 100.0 - float(base["mean"])
         printed = float(f"{found.group(1)}{found.group(2)}.{found.group(3)}")
         rounding = 0.5 * 10 ** -len(found.group(3)) + 1e-9  # "+1.1" is 1.05 .. 1.15
         if abs((accuracy - base_accuracy) - printed) > rounding:
             # the one cell whose printed improvement disagrees with its means says so
-            assert (name, r["dataset"], r["model"], r["augmentation"]) == ("snapmix_table2.csv", "cars", "resnet50", "snapmix")
+            assert (name, r["dataset"], r["model"], r["augmentation"]) == (
+                "snapmix_table2.csv",
+                "cars",
+                "resnet50",
+                "snapmix",
+            )
             assert "disagrees with the printed means: 94.30 - 93.04 = 1.26" in r["note"]
         checked += 1
     assert checked == 24
@@ -83,7 +104,12 @@ def test_protocol_follows_the_released_code():
     assert cars["pipeline"] == {"name": "snapmix", "resize": 512, "crop": 448, "warp": True}
     assert cars["lr_groups"] == {"backbone": 0.001, "head": 0.01} and "lr" not in cars
     assert (cars["batch_size"], cars["epochs"], cars["milestones"], cars["gamma"]) == (16, 200, [80, 150, 180], 0.1)
-    assert (cars["momentum"], cars["nesterov"], cars["weight_decay"], cars["pretrained"]) == (0.9, True, 1e-4, "imagenet1k_v1")
+    assert (cars["momentum"], cars["nesterov"], cars["weight_decay"], cars["pretrained"]) == (
+        0.9,
+        True,
+        1e-4,
+        "imagenet1k_v1",
+    )
     assert cars["methods"]["snapmix"] == {"beta": 5.0, "prob": 1.0}
     assert cars["methods"]["cutmix"] == {"beta": 3.0, "prob": 1.0}
     assert cars["methods"]["mixup"] == {"alpha": 1.0, "prob": 0.5}
@@ -185,14 +211,26 @@ def test_the_backbone_gets_the_weights_and_the_head_is_new(tmp_path):
     with pytest.raises(WeightsError, match="does not start with"):
         load_pretrained(model, path, "resnet18", "imagenet1k_v1")
     with pytest.raises(WeightsError, match="does not fit resnet34's backbone"):
-        load_pretrained(build_model("resnet34", 10, architecture="imagenet"), hashed_weights(tmp_path, "resnet18"),
-                        "resnet34", "imagenet1k_v1")
+        load_pretrained(
+            build_model("resnet34", 10, architecture="imagenet"),
+            hashed_weights(tmp_path, "resnet18"),
+            "resnet34",
+            "imagenet1k_v1",
+        )
 
 
 def test_per_group_learning_rates_apply_to_backbone_and_head():
     model = build_model("resnet50", 10, architecture="imagenet")
-    recipe = {"lr_groups": {"backbone": 0.001, "head": 0.01}, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4,
-              "lr_schedule": "multistep", "milestones": [2, 3], "gamma": 0.1, "epochs": 4}
+    recipe = {
+        "lr_groups": {"backbone": 0.001, "head": 0.01},
+        "momentum": 0.9,
+        "nesterov": True,
+        "weight_decay": 1e-4,
+        "lr_schedule": "multistep",
+        "milestones": [2, 3],
+        "gamma": 0.1,
+        "epochs": 4,
+    }
     optimizer = make_optimizer(model, recipe, torch.device("cpu"))
     backbone, fresh = optimizer.param_groups
     assert [p is q for p, q in zip(fresh["params"], model.fc.parameters())] == [True, True]
@@ -233,8 +271,10 @@ def test_download_goes_through_torchvisions_weights_api_with_its_hash_check(tmp_
     with MirrorServer({good.name: good.read_bytes(), wrong: good.read_bytes()}) as server:
         Served = WeightsEnum(  # noqa: N806 (an enum made by the test: torchvision's API on a local URL)
             "Served",
-            {"GOOD": Weights(url=f"{server.url}/{good.name}", transforms=None, meta={}),
-             "WRONG": Weights(url=f"{server.url}/{wrong}", transforms=None, meta={})},
+            {
+                "GOOD": Weights(url=f"{server.url}/{good.name}", transforms=None, meta={}),
+                "WRONG": Weights(url=f"{server.url}/{wrong}", transforms=None, meta={}),
+            },
         )
         dest = download_weights(Served.GOOD, tmp_path / "results" / good.name, log=lambda *_: None)
         assert dest.read_bytes() == good.read_bytes()
@@ -297,9 +337,15 @@ def tiny_file_dataset(folder: Path, classes: int = 3, per_class: int = 4, test_p
                 Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(path)
                 files[split].append(str(path))
                 labels[split].append(c)
-    data = PreparedData(None, np.asarray(labels["train"]), None, np.asarray(labels["test"]),
-                        [f"class{c}" for c in range(200)], train_files=np.asarray(files["train"]),
-                        test_files=np.asarray(files["test"]))
+    data = PreparedData(
+        None,
+        np.asarray(labels["train"]),
+        None,
+        np.asarray(labels["test"]),
+        [f"class{c}" for c in range(200)],
+        train_files=np.asarray(files["train"]),
+        test_files=np.asarray(files["test"]),
+    )
     save_prepared(data, folder / "data.npz")
     return folder / "data.npz"
 
@@ -309,11 +355,25 @@ def snapmix_run(method="snapmix", epochs=2, **recipe) -> dict:
     values = resolve_protocol(protocols, "snapmix_finegrained", "cub200")
     values.pop("title", None)
     methods = values.pop("methods")
-    values.update(epochs=epochs, batch_size=4, milestones=[1], pipeline={"name": "snapmix", "resize": 72, "crop": 64, "warp": False})
+    values.update(
+        epochs=epochs,
+        batch_size=4,
+        milestones=[1],
+        pipeline={"name": "snapmix", "resize": 72, "crop": 64, "warp": False},
+    )
     values.update(recipe)
-    return {"protocol": "snapmix_finegrained", "dataset": "cub200", "dataset_key": "cub200+", "traditional": True,
-            "model": "resnet18", "augmentation": method, "method": method, "seed": 1,
-            "method_params": methods.get(method, {}), "recipe": values}
+    return {
+        "protocol": "snapmix_finegrained",
+        "dataset": "cub200",
+        "dataset_key": "cub200+",
+        "traditional": True,
+        "model": "resnet18",
+        "augmentation": method,
+        "method": method,
+        "seed": 1,
+        "method_params": methods.get(method, {}),
+        "recipe": values,
+    }
 
 
 def test_snapmix_fine_tunes_a_pretrained_resnet_on_a_file_dataset(tmp_path):
@@ -323,8 +383,9 @@ def test_snapmix_fine_tunes_a_pretrained_resnet_on_a_file_dataset(tmp_path):
     assert run["method_params"] == {"beta": 5.0, "prob": 1.0}
     with pytest.raises(ValueError, match="give the file resnet18-f37072fd.pth"):
         train_run(run, npz, tmp_path / "nofile", {"device": "cpu", "workers": 0}, threads=2)
-    result = train_run(run, npz, tmp_path / "out", {"device": "cpu", "workers": 2, "eval_batch_size": 4},
-                       threads=2, pretrained=weights)
+    result = train_run(
+        run, npz, tmp_path / "out", {"device": "cpu", "workers": 2, "eval_batch_size": 4}, threads=2, pretrained=weights
+    )
     rows = result["metrics"]
     assert len(rows) == 2 and all(np.isfinite(r["train_loss"]) and np.isfinite(r["test_loss"]) for r in rows)
     assert [r["lr"] for r in rows] == pytest.approx([0.001, 0.0001])  # the backbone's group, x0.1 after epoch 1
@@ -342,7 +403,9 @@ def test_per_group_rates_keep_a_frozen_backbone_at_the_pretrained_weights(tmp_pa
     weights = hashed_weights(tmp_path / "pretrained", "resnet18")
     state = torch.load(weights, weights_only=True)
     run = snapmix_run("baseline", epochs=1, lr_groups={"backbone": 1e-30, "head": 0.5})
-    train_run(run, npz, tmp_path / "out", {"device": "cpu", "workers": 0, "eval_batch_size": 4}, threads=2, pretrained=weights)
+    train_run(
+        run, npz, tmp_path / "out", {"device": "cpu", "workers": 0, "eval_batch_size": 4}, threads=2, pretrained=weights
+    )
     saved = torch.load(tmp_path / "out" / "checkpoint.pt", weights_only=True)["model"]
     torch.manual_seed(run["seed"])
     fresh = build_model("resnet18", 200, architecture="imagenet")
@@ -370,8 +433,9 @@ def test_previews_decode_a_file_dataset(tmp_path):
 def test_the_study_dry_runs_with_local_archives(project, tmp_path):
     local = tmp_path / "archives"
     local.mkdir()
-    result = snakemake(project, "--dry-run", "--config", "studies=[snapmix_finegrained]",
-                       f"data={{local_dir: {local}}}")
+    result = snakemake(
+        project, "--dry-run", "--config", "studies=[snapmix_finegrained]", f"data={{local_dir: {local}}}"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     counts = job_counts(result.stdout)
     assert counts["train"] == 180

@@ -138,8 +138,13 @@ def test_every_published_cell_of_a_study_is_run_or_said_not_runnable(everything)
 def test_shared_runs_and_resources(everything):
     key = RunKey("saliencymix_cifar", "cifar10+", "resnet18", "baseline", 0)
     owners = {s.name for s in everything.studies_of(key)}
-    assert owners == {"saliencymix_cifar", "saliencymix_time", "team000", "saliencymix_saliency_ablation",
-                      "saliencymix_mixing_ablation"}
+    assert owners == {
+        "saliencymix_cifar",
+        "saliencymix_time",
+        "team000",
+        "saliencymix_saliency_ablation",
+        "saliencymix_mixing_ablation",
+    }
     assert everything.runs.count(key) == 1
     # the largest request of the studies that need it (the ablations ask for 8 threads)
     assert everything.resources(key)["threads"] == 8 and everything.resources(key)["gpus"] == 1
@@ -173,7 +178,9 @@ def test_a_run_key_round_trips_through_wildcards_and_meta():
     ident = read_identity({"run": identity_record(key, "hybridmix_v3", None)})
     assert ident.key == key and ident.traditional is True and ident.dataset == "tinyimagenet"
     with pytest.raises(ValueError, match="lacks 'protocol'.*older augrepro"):
-        read_identity({"run": {"dataset": "cifar10", "model": "resnet18", "augmentation": "cutmix", "seed": 0}}, "x/meta.json")
+        read_identity(
+            {"run": {"dataset": "cifar10", "model": "resnet18", "augmentation": "cutmix", "seed": 0}}, "x/meta.json"
+        )
 
 
 # --- the plan ------------------------------------------------------------------------------------------
@@ -228,29 +235,44 @@ def test_plan_command_prints_the_table(capsys):
 
 @pytest.mark.parametrize(
     "protocol, dataset, length",
-    [("saliencymix_cifar", "cifar10", 16), ("saliencymix_cifar", "cifar100", 8),  # Cutout README
-     ("salfmix", "cifar100", 16), ("salfmix", "tinyimagenet", 32)],  # SalfMix §5.1: half the image side
+    [
+        ("saliencymix_cifar", "cifar10", 16),
+        ("saliencymix_cifar", "cifar100", 8),  # Cutout README
+        ("salfmix", "cifar100", 16),
+        ("salfmix", "tinyimagenet", 32),
+    ],  # SalfMix §5.1: half the image side
 )
 def test_cutouts_hole_follows_the_protocol(everything, protocol, dataset, length):
-    from augrepro.augment import Context, build_augmentation
-    from augrepro.data import get_spec
-
     import numpy as np
     import torch
+
+    from augrepro.augment import Context, build_augmentation
+    from augrepro.data import get_spec
 
     run = everything.resolved(RunKey(protocol, f"{dataset}+", "preactresnet18", "cutout", 0))
     spec = get_spec(dataset)
     cutout = build_augmentation("cutout", run["method_params"], spec)
     size = spec.image_size
     x = torch.ones(64, 3, size, size)
-    res = cutout(x, torch.zeros(64, dtype=torch.long), Context(spec.mean, spec.std, torch.Generator().manual_seed(0), np.random.default_rng(0)))
+    res = cutout(
+        x,
+        torch.zeros(64, dtype=torch.long),
+        Context(spec.mean, spec.std, torch.Generator().manual_seed(0), np.random.default_rng(0)),
+    )
     sides = (res.boxes[:, 2] - res.boxes[:, 0]).tolist()
     assert max(sides) == length  # an unclipped hole has the protocol's side
 
 
-@pytest.mark.parametrize("protocol, dataset", [("saliencymix_cifar", "cifar10"), ("salfmix", "cifar10"),
-                                               ("salfmix", "tinyimagenet"), ("puzzlemix_1200", "cifar100"),
-                                               ("saliencymix_tinyimagenet", "tinyimagenet")])
+@pytest.mark.parametrize(
+    "protocol, dataset",
+    [
+        ("saliencymix_cifar", "cifar10"),
+        ("salfmix", "cifar10"),
+        ("salfmix", "tinyimagenet"),
+        ("puzzlemix_1200", "cifar100"),
+        ("saliencymix_tinyimagenet", "tinyimagenet"),
+    ],
+)
 def test_each_protocols_pipeline_on_a_batchs_pixels(everything, protocol, dataset):
     """Constant grey images through each protocol's '+' pipeline: pad-and-crop leaves zero borders (the padding),
     random-resized-crop never does (its crops lie inside the image), colour jitter moves the grey level; the

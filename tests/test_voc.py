@@ -4,18 +4,16 @@ half-prepared."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
+from conftest import copy_project, snakemake, write_config
+from test_download import MirrorServer, md5_bytes
+from voc_fixture import annotation_xml, voc_archives
 
 from augrepro.data.datasets import get_spec, with_checksum
 from augrepro.data.download import ChecksumError, fetch
 from augrepro.data.prepare import prepare
 from augrepro.data.voc import PARTS, VOC_CLASSES, VocAnnotationError, load_voc_index, parse_annotation
-from conftest import copy_project, snakemake, write_config
-from test_download import MirrorServer, md5_bytes
-from voc_fixture import annotation_xml, voc_archives
 
 
 def quiet(*_args) -> None:
@@ -46,7 +44,11 @@ def test_the_voc_spec_names_the_official_archives_and_md5s():
         spec.archive_named("VOC2007.zip")
     # a checksum override replaces one archive's md5 only
     other = with_checksum(spec, "a" * 32, "VOCtest_06-Nov-2007.tar")
-    assert [a.md5 for a in other.archives()] == ["c52e279531787c972589f7e41ab4ae64", "a" * 32, "6cd6e144f989b92b3379bac3b3de84fd"]
+    assert [a.md5 for a in other.archives()] == [
+        "c52e279531787c972589f7e41ab4ae64",
+        "a" * 32,
+        "6cd6e144f989b92b3379bac3b3de84fd",
+    ]
     with pytest.raises(ValueError, match=r"data.checksums.voc.VOCtest_06-Nov-2007.tar is 'nope'"):
         with_checksum(spec, "nope", "VOCtest_06-Nov-2007.tar")
 
@@ -71,7 +73,9 @@ def test_voc_is_fetched_from_a_mirror_verified_and_prepared_into_the_index(tmp_p
             pixels, objects = content[archive][image_id]
             boxes, labels, difficult = back.objects(int(k))
             # 1-based inclusive (x1, y1, x2, y2) -> continuous 0-based (x1 - 1, y1 - 1, x2, y2)
-            expected = np.asarray([[o["box"][0] - 1, o["box"][1] - 1, o["box"][2], o["box"][3]] for o in objects], np.float32)
+            expected = np.asarray(
+                [[o["box"][0] - 1, o["box"][1] - 1, o["box"][2], o["box"][3]] for o in objects], np.float32
+            )
             np.testing.assert_array_equal(boxes, expected)
             assert [VOC_CLASSES[c] for c in labels] == [o["name"] for o in objects]
             assert difficult.tolist() == [bool(o["difficult"]) for o in objects]  # kept for the metric
@@ -90,7 +94,9 @@ def test_a_bad_checksum_is_refused_and_nothing_is_kept(tmp_path):
     spec = spec_for(archives)
     spec = with_checksum(spec, "0" * 32, "VOCtest_06-Nov-2007.tar")
     with MirrorServer(archives) as mirror:
-        with pytest.raises(ChecksumError, match=r"VOCtest_06-Nov-2007.tar from .* does not match the expected 0{32}") as err:
+        with pytest.raises(
+            ChecksumError, match=r"VOCtest_06-Nov-2007.tar from .* does not match the expected 0{32}"
+        ) as err:
             fetch(spec, tmp_path / "dl" / "VOCtest_06-Nov-2007.tar", mirror=mirror.url, log=quiet)
     assert "data.checksums.voc (a mapping: {VOCtest_06-Nov-2007.tar: <md5>})" in str(err.value)
     assert list((tmp_path / "dl").iterdir()) == []  # neither the archive nor a .part
@@ -137,10 +143,18 @@ def test_damaged_archives_are_refused_and_nothing_is_half_prepared(tmp_path, dam
 
 def test_annotation_fields(tmp_path):
     path = tmp_path / "a.xml"
-    path.write_bytes(annotation_xml("x", "VOC2012", 500, 375, [
-        {"name": "dog", "box": (48, 240, 195, 371)},  # no <difficult>: 0, as faster-rcnn.pytorch reads it
-        {"name": "person", "box": (8, 12, 352, 498), "difficult": 1},
-    ]))
+    path.write_bytes(
+        annotation_xml(
+            "x",
+            "VOC2012",
+            500,
+            375,
+            [
+                {"name": "dog", "box": (48, 240, 195, 371)},  # no <difficult>: 0, as faster-rcnn.pytorch reads it
+                {"name": "person", "box": (8, 12, 352, 498), "difficult": 1},
+            ],
+        )
+    )
     ann = parse_annotation(path)
     assert (ann["width"], ann["height"]) == (500, 375)
     np.testing.assert_array_equal(ann["boxes"], [[47, 239, 195, 371], [7, 11, 352, 498]])
@@ -156,8 +170,15 @@ def test_workflow_downloads_the_three_archives_and_prepares_voc(tmp_path):
     archives, _ = voc_archives(seed=4)
     project = copy_project(tmp_path / "project")
     with MirrorServer(archives) as mirror:
-        config = write_config(tmp_path / "voc.yaml", {"data": {"mirror": mirror.url, "checksums": {
-            "voc": {name: md5_bytes(payload) for name, payload in archives.items()}}}})
+        config = write_config(
+            tmp_path / "voc.yaml",
+            {
+                "data": {
+                    "mirror": mirror.url,
+                    "checksums": {"voc": {name: md5_bytes(payload) for name, payload in archives.items()}},
+                }
+            },
+        )
         run = snakemake(project, "results/data/voc/data.npz", "--cores", "1", "--configfile", str(config))
         assert run.returncode == 0, run.stderr[-3000:]
         assert sorted(r[0] for r in mirror.requests) == sorted(archives)

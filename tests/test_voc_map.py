@@ -11,13 +11,19 @@ from augrepro.evaluate.voc_map import COCO_THRESHOLDS, evaluate_voc, iou_matrix,
 
 def image(boxes=(), labels=(), difficult=None):
     boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
-    return {"boxes": boxes, "labels": np.asarray(labels, dtype=int),
-            "difficult": np.zeros(len(boxes), bool) if difficult is None else np.asarray(difficult, bool)}
+    return {
+        "boxes": boxes,
+        "labels": np.asarray(labels, dtype=int),
+        "difficult": np.zeros(len(boxes), bool) if difficult is None else np.asarray(difficult, bool),
+    }
 
 
 def dets(boxes=(), scores=(), labels=()):
-    return {"boxes": np.asarray(boxes, dtype=float).reshape(-1, 4), "scores": np.asarray(scores, float),
-            "labels": np.asarray(labels, int)}
+    return {
+        "boxes": np.asarray(boxes, dtype=float).reshape(-1, 4),
+        "scores": np.asarray(scores, float),
+        "labels": np.asarray(labels, int),
+    }
 
 
 A, B, C = (0, 0, 10, 10), (20, 20, 40, 40), (50, 0, 60, 30)
@@ -130,8 +136,16 @@ def coco_ap(dts, gts, classes, thresholds, rec_thresholds):
         images.append({"id": i + 1, "width": 1000, "height": 1000})
         for box, label in zip(g["boxes"], g["labels"]):
             x0, y0, x1, y1 = map(float, box)
-            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": int(label) + 1,
-                         "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0), "iscrowd": 0})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i + 1,
+                    "category_id": int(label) + 1,
+                    "bbox": [x0, y0, x1 - x0, y1 - y0],
+                    "area": (x1 - x0) * (y1 - y0),
+                    "iscrowd": 0,
+                }
+            )
     gt = COCO()
     gt.dataset = {"images": images, "annotations": anns, "categories": [{"id": c + 1} for c in range(classes)]}
     gt.createIndex()
@@ -176,7 +190,7 @@ def test_all_point_equals_pycocotools_with_one_recall_point_per_positive(seed):
         seen = {c: 0 for c in range(3)}
         for g in gts:
             keep = []
-            for j, label in enumerate(g["labels"]):
+            for label in g["labels"]:
                 keep.append(seen[int(label)] < k)
                 seen[int(label)] += 1
             keep = np.asarray(keep, bool)

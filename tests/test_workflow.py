@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT, TINY_PROTOCOL, add_protocol, add_study, copy_project, job_counts, snakemake, write_config
 
 from augrepro.studies import select_from_config
-from conftest import ROOT, TINY_PROTOCOL, add_protocol, add_study, copy_project, job_counts, snakemake, write_config
 
 # Two studies, two protocols: "tiny" (8 runs) and "tiny_lr" (1 run of another recipe with the same epochs).
 TINY_STUDY = {
@@ -78,11 +78,13 @@ IMAGENET_RUNS = 30
 def test_paper_dry_run_schedules_every_study_once_per_distinct_run(project, tmp_path):
     imagenet = tmp_path / "imagenet"
     imagenet.mkdir()
-    result = snakemake(project, "--dry-run", "--configfile", "config/paper.yaml",
-                       "--config", f"data={{imagenet_path: {imagenet}}}")
+    result = snakemake(
+        project, "--dry-run", "--configfile", "config/paper.yaml", "--config", f"data={{imagenet_path: {imagenet}}}"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    selection = select_from_config({**yaml.safe_load((ROOT / "config/paper.yaml").read_text()),
-                                    "data": {"imagenet_path": str(imagenet)}}, ROOT)
+    selection = select_from_config(
+        {**yaml.safe_load((ROOT / "config/paper.yaml").read_text()), "data": {"imagenet_path": str(imagenet)}}, ROOT
+    )
     counts = job_counts(result.stdout)
     assert counts["train"] == len(selection.runs) == PAPER_RUNS
     # CIFAR-10, CIFAR-100, Tiny-ImageNet, the three VOC archives, CUB-200-2011 and FGVC-Aircraft; prepared: the
@@ -90,7 +92,9 @@ def test_paper_dry_run_schedules_every_study_once_per_distinct_run(project, tmp_
     assert counts["download"] == 8 and counts["prepare"] == 7
     # the plan came first: per study, with GPU-hours
     plan = result.stderr
-    assert "saliencymix_cifar" in plan and "GPU-h" in plan and f"all chosen studies (each run once)   {PAPER_RUNS}" in plan
+    assert (
+        "saliencymix_cifar" in plan and "GPU-h" in plan and f"all chosen studies (each run once)   {PAPER_RUNS}" in plan
+    )
     assert "snapmix_finegrained runs without cars" in plan
 
 
@@ -111,7 +115,9 @@ def test_slurm_profile_dry_runs_every_study_with_each_studys_gpus(project, tmp_p
     assert job_counts(out)["train"] == PAPER_RUNS
     resources = [line for line in out.splitlines() if "resources:" in line and "gpu=" in line]
     assert sum("gpu=4" in line for line in resources) == IMAGENET_RUNS  # the ImageNet study's jobs
-    assert sum("gpu=1" in line for line in resources) == PAPER_RUNS - IMAGENET_RUNS + 60  # and the 60 FGSM and detection jobs
+    assert (
+        sum("gpu=1" in line for line in resources) == PAPER_RUNS - IMAGENET_RUNS + 60
+    )  # and the 60 FGSM and detection jobs
 
 
 def test_paper_dry_run_schedules_the_evaluation_jobs_on_the_runs_checkpoints(project, tmp_path):
@@ -125,22 +131,39 @@ def test_paper_dry_run_schedules_the_evaluation_jobs_on_the_runs_checkpoints(pro
         assert f'"{path}"' in rules
     imagenet = tmp_path / "imagenet"
     imagenet.mkdir()
-    result = snakemake(project, "--dry-run", "--configfile", "config/paper.yaml", "--config", f"data={{imagenet_path: {imagenet}}}")
+    result = snakemake(
+        project, "--dry-run", "--configfile", "config/paper.yaml", "--config", f"data={{imagenet_path: {imagenet}}}"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     counts = job_counts(result.stdout)
     assert counts["fgsm"] == 5 * 3  # 5 methods x 3 seeds of the ImageNet ResNet-50
     assert counts["detect"] == 5 * 3 * 1 + 10 * 3 * 1  # SaliencyMix (ImageNet) + SalfMix Table 8 (Tiny-ImageNet)
     out = result.stdout
     fgsm_outputs = [line.split("output: ")[1] for line in out.splitlines() if "output: results/evaluate/fgsm/" in line]
-    assert "results/evaluate/fgsm/cutmix_fgsm/saliencymix_imagenet/imagenet+/resnet50/cutmix/seed2/fgsm.json" in fgsm_outputs
+    assert (
+        "results/evaluate/fgsm/cutmix_fgsm/saliencymix_imagenet/imagenet+/resnet50/cutmix/seed2/fgsm.json"
+        in fgsm_outputs
+    )
     detect = [line for line in out.splitlines() if "output: results/evaluate/detection/" in line]
-    assert any("detection/salfmix_voc/salfmix_backbone/tinyimagenet+/resnet50/hybridmix_v3/seed0/det_seed0/" in line for line in detect)
-    assert any("detection/saliencymix_voc/saliencymix_imagenet/imagenet+/resnet50/baseline/seed1/det_seed0/" in line for line in detect)
+    assert any(
+        "detection/salfmix_voc/salfmix_backbone/tinyimagenet+/resnet50/hybridmix_v3/seed0/det_seed0/" in line
+        for line in detect
+    )
+    assert any(
+        "detection/saliencymix_voc/saliencymix_imagenet/imagenet+/resnet50/baseline/seed1/det_seed0/" in line
+        for line in detect
+    )
     assert "results/downloads/voc/VOCtest_06-Nov-2007.tar" in out and "results/data/voc/data.npz" in out
     # Table 8's backbones are new runs of their own protocol; the ImageNet ones are the ImageNet study's
-    assert sum("output: results/runs/salfmix_backbone/tinyimagenet+/resnet50/" in line for line in out.splitlines()) == 30
+    assert (
+        sum("output: results/runs/salfmix_backbone/tinyimagenet+/resnet50/" in line for line in out.splitlines()) == 30
+    )
     plan = result.stderr
-    for study, runs, evals in (("saliencymix_robustness", 15, 15), ("saliencymix_detection", 15, 15), ("salfmix_table8", 30, 30)):
+    for study, runs, evals in (
+        ("saliencymix_robustness", 15, 15),
+        ("saliencymix_detection", 15, 15),
+        ("salfmix_table8", 30, 30),
+    ):
         row = next(line for line in plan.splitlines() if line.startswith(study + " "))
         assert row.split()[1:5] == [str(runs), "0", str(runs if study != "salfmix_table8" else 0), str(evals)], row
 
@@ -156,9 +179,18 @@ def test_paper_dry_run_schedules_the_evaluation_jobs_on_the_runs_checkpoints(pro
 def test_slurm_profile_asks_a_multi_node_study_for_gpus_per_node_and_nodes(project):
     """gpus per node on several nodes: --gres=gpu:G and --nodes=M (sbatch's --gpus would count the whole job)."""
     add_protocol(project, "tiny", TINY_PROTOCOL)
-    add_study(project, "wide", {"protocol": "tiny", "datasets": ["demo"], "models": ["resnet8"],
-                                "augmentations": ["baseline"], "seeds": [0],
-                                "resources": {"gpus": 4, "nodes": 2, "threads": 8}})
+    add_study(
+        project,
+        "wide",
+        {
+            "protocol": "tiny",
+            "datasets": ["demo"],
+            "models": ["resnet8"],
+            "augmentations": ["baseline"],
+            "seeds": [0],
+            "resources": {"gpus": 4, "nodes": 2, "threads": 8},
+        },
+    )
     result = snakemake(project, "--profile", "slurm", "--dry-run", "--config", "studies=[wide]")
     assert result.returncode == 0, result.stderr[-3000:]
     train = [line for line in result.stdout.splitlines() if "resources:" in line and "nodes=" in line]
@@ -191,8 +223,14 @@ def test_tiny_end_to_end_writes_every_output(tiny_run):
                 rows = list(csv.DictReader((run / "metrics.csv").open()))
                 assert [int(r["epoch"]) for r in rows] == [1, 2]
                 assert set(rows[0]) == {
-                    "epoch", "lr", "train_loss", "train_top1_error", "test_loss",
-                    "test_top1_error", "test_top5_error", "epoch_seconds",
+                    "epoch",
+                    "lr",
+                    "train_loss",
+                    "train_top1_error",
+                    "test_loss",
+                    "test_top1_error",
+                    "test_top5_error",
+                    "epoch_seconds",
                 }
                 assert all(0 <= float(r["test_top1_error"]) <= 100 for r in rows)
                 timing = json.loads((run / "timing.json").read_text())
@@ -204,7 +242,11 @@ def test_tiny_end_to_end_writes_every_output(tiny_run):
                 assert meta["config"]["recipe"]["epochs"] == 2 and meta["config"]["recipe"]["lr"] == 0.05
                 # '+': the protocol's traditional augmentation (the demo recipe's pad-and-crop plus flip); else none
                 pipeline = meta["pipeline"]
-                assert (pipeline["name"], pipeline["padding"]) == ("pad_crop_flip", 4) if dataset.endswith("+") else pipeline is None
+                assert (
+                    (pipeline["name"], pipeline["padding"]) == ("pad_crop_flip", 4)
+                    if dataset.endswith("+")
+                    else pipeline is None
+                )
                 assert "device" in meta["execution"]
                 assert "torch" in meta["packages"] and meta["code_version"]
                 assert (run / "checkpoint.pt").stat().st_size > 0
@@ -213,7 +255,10 @@ def test_tiny_end_to_end_writes_every_output(tiny_run):
                 assert (project / f"results/benchmarks/train/tiny/{dataset}/resnet8/{aug}/seed{seed}.tsv").exists()
     other = json.loads((run_folder(project, "tiny_lr", "demo", "baseline", 0) / "meta.json").read_text())
     assert other["config"]["recipe"]["lr"] == 0.02 and other["run"]["protocol"] == "tiny_lr"
-    variants = {json.loads(p.read_text())["run"]["variant"] for p in (project / "results/runs/tiny").glob("*/resnet8/saliencymix/seed*/meta.json")}
+    variants = {
+        json.loads(p.read_text())["run"]["variant"]
+        for p in (project / "results/runs/tiny").glob("*/resnet8/saliencymix/seed*/meta.json")
+    }
     assert variants == {"official"}  # the demo protocol's SaliencyMix default
 
 
@@ -226,7 +271,8 @@ def test_tiny_end_to_end_aggregates_over_seeds_per_protocol(tiny_run):
         mine = [
             float(r["best_top1_error"])
             for r in runs
-            if (r["protocol"], r["traditional"], r["augmentation"]) == (row["protocol"], row["traditional"], row["augmentation"])
+            if (r["protocol"], r["traditional"], r["augmentation"])
+            == (row["protocol"], row["traditional"], row["augmentation"])
         ]
         assert int(row["n"]) == len(mine) == (2 if row["protocol"] == "tiny" else 1)
         assert float(row["best_top1_error_mean"]) == pytest.approx(sum(mine) / len(mine))
@@ -247,7 +293,9 @@ def test_tiny_end_to_end_report_has_a_section_per_study(tiny_run):
 def test_adding_an_augmentation_or_a_seed_to_one_study_schedules_only_those_runs(tiny_run, tmp_path):
     project, _ = tiny_run
     shutil.copytree(project / "config/studies", project / "config/studies_more", dirs_exist_ok=True)
-    add_study(project, "tiny", dict(TINY_STUDY, augmentations=["baseline", "saliencymix", "cutmix"]), "config/studies_more")
+    add_study(
+        project, "tiny", dict(TINY_STUDY, augmentations=["baseline", "saliencymix", "cutmix"]), "config/studies_more"
+    )
     result = snakemake(project, "--dry-run", "--config", "studies=[tiny,tiny_lr]", "studies_dir=config/studies_more")
     assert result.returncode == 0, result.stderr[-3000:]
     # its 4 training jobs (2 datasets x 2 seeds), its preview on the demo images, aggregate and report
@@ -263,7 +311,9 @@ def test_adding_an_augmentation_or_a_seed_to_one_study_schedules_only_those_runs
 
 def test_adding_a_study_schedules_only_its_new_runs(tiny_run):
     project, _ = tiny_run
-    add_study(project, "tiny_more", dict(TINY_STUDY, datasets=["demo"], augmentations=["baseline", "cutout"], seeds=[0]))
+    add_study(
+        project, "tiny_more", dict(TINY_STUDY, datasets=["demo"], augmentations=["baseline", "cutout"], seeds=[0])
+    )
     result = snakemake(project, "--dry-run", "--config", "studies=[tiny,tiny_lr,tiny_more]")
     assert result.returncode == 0, result.stderr[-3000:]
     # baseline/demo/seed0 is the tiny study's (shared, done): only cutout trains
@@ -309,20 +359,36 @@ def bad_project(tmp_path: Path, case: str) -> tuple[Path, list[str]]:
         add_study(project, "tiny", dict(TINY_STUDY, datasets=["mnist"]))
         expected = ["tiny.yaml", "datasets", "mnist", "cifar10", "cifar100"]
     elif case == "unknown method parameter":
-        add_study(project, "tiny", dict(TINY_STUDY, augmentations=["cm"], methods={"cm": {"method": "cutmix", "alpha": 1.0}}))
+        add_study(
+            project, "tiny", dict(TINY_STUDY, augmentations=["cm"], methods={"cm": {"method": "cutmix", "alpha": 1.0}})
+        )
         expected = ["tiny.yaml", "cm", "alpha", "beta, prob"]
     elif case == "parameter out of range":
-        add_study(project, "tiny", dict(TINY_STUDY, augmentations=["cm"], methods={"cm": {"method": "cutmix", "beta": -1}}))
+        add_study(
+            project, "tiny", dict(TINY_STUDY, augmentations=["cm"], methods={"cm": {"method": "cutmix", "beta": -1}})
+        )
         expected = ["tiny.yaml", "cutmix.beta = -1", "expected > 0", "use the method `baseline`"]
     elif case == "bad variant":
-        add_study(project, "tiny", dict(TINY_STUDY, augmentations=["sm"], methods={"sm": {"method": "saliencymix", "variant": "magic"}}))
+        add_study(
+            project,
+            "tiny",
+            dict(TINY_STUDY, augmentations=["sm"], methods={"sm": {"method": "saliencymix", "variant": "magic"}}),
+        )
         expected = ["tiny.yaml", "saliencymix", "magic", "one of official, paper"]
     elif case == "alias shadows a registered method":
         add_study(project, "tiny", dict(TINY_STUDY, methods={"saliencymix": {"variant": "paper"}}))
         expected = ["tiny.yaml", "methods.saliencymix", "variant", "define an alias"]
     elif case == "two studies give one alias different parameters":
-        add_study(project, "tiny", dict(TINY_STUDY, augmentations=["sm"], methods={"sm": {"method": "saliencymix", "variant": "paper"}}))
-        add_study(project, "tiny_lr", dict(TINY_LR_STUDY, augmentations=["sm"], methods={"sm": {"method": "saliencymix", "variant": "official"}}))
+        add_study(
+            project,
+            "tiny",
+            dict(TINY_STUDY, augmentations=["sm"], methods={"sm": {"method": "saliencymix", "variant": "paper"}}),
+        )
+        add_study(
+            project,
+            "tiny_lr",
+            dict(TINY_LR_STUDY, augmentations=["sm"], methods={"sm": {"method": "saliencymix", "variant": "official"}}),
+        )
         expected = ["methods.sm", "tiny.yaml", "tiny_lr.yaml", "same parameters"]
     elif case == "protocol cycle":
         add_protocol(project, "loop_a", {"base": "loop_b"})
@@ -344,9 +410,19 @@ def bad_project(tmp_path: Path, case: str) -> tuple[Path, list[str]]:
 
 
 BAD_CASES = [
-    "unknown study", "unknown protocol", "unknown model", "unknown method", "unknown dataset",
-    "unknown method parameter", "parameter out of range", "bad variant", "alias shadows a registered method",
-    "two studies give one alias different parameters", "protocol cycle", "study without seeds", "wrong type",
+    "unknown study",
+    "unknown protocol",
+    "unknown model",
+    "unknown method",
+    "unknown dataset",
+    "unknown method parameter",
+    "parameter out of range",
+    "bad variant",
+    "alias shadows a registered method",
+    "two studies give one alias different parameters",
+    "protocol cycle",
+    "study without seeds",
+    "wrong type",
     "unknown study key",
 ]
 

@@ -54,8 +54,12 @@ def scene(rng: np.random.Generator, width: int, height: int, n_objects: int, cla
     return image, objects
 
 
-def voc_tar(year: str, listing: str, images: dict[str, tuple[np.ndarray, list[dict]]],
-            xml_override: dict[str, bytes] | None = None) -> bytes:
+def voc_tar(
+    year: str,
+    listing: str,
+    images: dict[str, tuple[np.ndarray, list[dict]]],
+    xml_override: dict[str, bytes] | None = None,
+) -> bytes:
     """One devkit tarball: ``images`` maps an image id to (pixels, objects)."""
     base = f"VOCdevkit/{year}"
     members: dict[str, bytes] = {}
@@ -68,8 +72,14 @@ def voc_tar(year: str, listing: str, images: dict[str, tuple[np.ndarray, list[di
     members[f"{base}/ImageSets/Main/{listing}.txt"] = "".join(f"{i}\n" for i in images).encode()
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:  # the official VOC archives are plain (uncompressed) tars
-        for folder in ("VOCdevkit", base, f"{base}/JPEGImages", f"{base}/Annotations", f"{base}/ImageSets",
-                       f"{base}/ImageSets/Main"):
+        for folder in (
+            "VOCdevkit",
+            base,
+            f"{base}/JPEGImages",
+            f"{base}/Annotations",
+            f"{base}/ImageSets",
+            f"{base}/ImageSets/Main",
+        ):
             info = tarfile.TarInfo(folder)
             info.type, info.mode = tarfile.DIRTYPE, 0o755
             tar.addfile(info)
@@ -80,8 +90,12 @@ def voc_tar(year: str, listing: str, images: dict[str, tuple[np.ndarray, list[di
     return buf.getvalue()
 
 
-def voc_archives(seed: int = 0, per_part: tuple[int, int, int] = (3, 2, 3), size: tuple[int, int] = (80, 64),
-                 xml_override: dict[str, dict[str, bytes]] | None = None):
+def voc_archives(
+    seed: int = 0,
+    per_part: tuple[int, int, int] = (3, 2, 3),
+    size: tuple[int, int] = (80, 64),
+    xml_override: dict[str, dict[str, bytes]] | None = None,
+):
     """The three archives (name -> bytes) and what they hold: {archive: {image_id: (pixels, objects)}}."""
     rng = np.random.default_rng(seed)
     archives, content = {}, {}

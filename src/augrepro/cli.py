@@ -15,7 +15,7 @@ import argparse
 import dataclasses
 import json
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def _params(text: str | None) -> dict:
@@ -80,7 +80,9 @@ def cmd_plan(args) -> int:
         if args.write_costs:
             # every study's data counted as available (ImageNet's folder, Stanford Cars' files): only the shapes matter
             everything = {**config, "studies": "all", "data": {"imagenet_path": root, "local_dir": root}}
-            write_costs([select_from_config(everything, root), select_from_config({**config, "studies": ["demo"]}, root)])
+            write_costs(
+                [select_from_config(everything, root), select_from_config({**config, "studies": ["demo"]}, root)]
+            )
             print(f"wrote {DEFAULT_COSTS}")
             return 0
         selection = select_from_config(config, root)

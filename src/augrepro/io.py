@@ -13,10 +13,10 @@ import io
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable, Iterator
 
 
 @contextmanager
@@ -70,7 +70,9 @@ def atomic_savez(path: str | os.PathLike, compressed: bool = False, **arrays) ->
         (np.savez_compressed if compressed else np.savez)(fh, **arrays)
 
 
-def atomic_fill(path: str | os.PathLike, fill: Callable[[Path], Any], check: Callable[[Path], Any] | None = None) -> Path:
+def atomic_fill(
+    path: str | os.PathLike, fill: Callable[[Path], Any], check: Callable[[Path], Any] | None = None
+) -> Path:
     """``fill(staged)`` writes the file ``staged``, which has ``path``'s name, in an empty temporary folder beside
     ``path`` (for writers that name the file themselves, such as torch.hub's downloads); ``check(staged)``, if
     given, verifies it; only then is it fsynced and renamed to ``path``. On any failure nothing appears under

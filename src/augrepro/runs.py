@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 # The folder of one run and its training log (same wildcards as the train rule's outputs).
 RUNS_ROOT = "results/runs"
@@ -107,7 +108,7 @@ class RunKey:
         }
 
     @classmethod
-    def from_wildcards(cls, wildcards: Any) -> "RunKey":
+    def from_wildcards(cls, wildcards: Any) -> RunKey:
         get = wildcards.get if isinstance(wildcards, Mapping) else lambda k: getattr(wildcards, k)
         return cls(get("protocol"), get("dataset"), get("model"), get("augmentation"), int(get("seed")))
 
@@ -151,7 +152,9 @@ class RunIdentity:
 
     @property
     def key(self) -> RunKey:
-        return RunKey(self.protocol, dataset_key(self.dataset, self.traditional), self.model, self.augmentation, self.seed)
+        return RunKey(
+            self.protocol, dataset_key(self.dataset, self.traditional), self.model, self.augmentation, self.seed
+        )
 
     def as_row(self) -> dict[str, Any]:
         return asdict(self)
@@ -187,7 +190,7 @@ class EvalKey:
         return out
 
     @classmethod
-    def from_wildcards(cls, kind: str, wildcards: Any) -> "EvalKey":
+    def from_wildcards(cls, kind: str, wildcards: Any) -> EvalKey:
         get = wildcards.get if isinstance(wildcards, Mapping) else lambda k: getattr(wildcards, k)
         run = RunKey.from_wildcards(wildcards)
         if kind == "fgsm":

@@ -13,11 +13,11 @@ rule aggregate:
         runs="results/aggregate/runs.csv",
         summary="results/aggregate/summary.csv",
         curves="results/aggregate/curves.csv",
-    params:
-        run_dirs=get_run_dirs(),
-    conda:
-        "../../environment.yml"
     log:
         "results/logs/aggregate.log",
+    conda:
+        "../../environment.yml"
+    params:
+        run_dirs=get_run_dirs(),
     script:
         "../scripts/aggregate.py"

@@ -73,7 +73,8 @@ def get_published_dir(wildcards, input):
 
 def get_archive(wildcards):
     """What the prepare step reads: the downloaded archives under their official file names (one, or several for
-    Stanford Cars and Pascal VOC), or, for a dataset that is never downloaded (ImageNet), the folder given by data.<name>_path."""
+    Stanford Cars and Pascal VOC), or, for a dataset that is never downloaded (ImageNet), the folder given by data.<name>_path.
+    """
     spec = get_spec(wildcards.data_name)
     if spec.downloadable:
         return [f"results/downloads/{spec.name}/{entry.name}" for entry in spec.archives()]

@@ -9,12 +9,12 @@
 rule download:
     output:
         "results/downloads/{data_name}/{archive}",
-    params:
-        checksum=get_checksum,
-    conda:
-        "../../environment.yml"
     log:
         "results/logs/download/{data_name}/{archive}.log",
+    conda:
+        "../../environment.yml"
+    params:
+        checksum=get_checksum,
     script:
         "../scripts/download.py"
 
@@ -24,9 +24,9 @@ rule prepare:
         ancient(get_archive),
     output:
         "results/data/{data_name}/data.npz",
-    conda:
-        "../../environment.yml"
     log:
         "results/logs/prepare/{data_name}.log",
+    conda:
+        "../../environment.yml"
     script:
         "../scripts/prepare.py"

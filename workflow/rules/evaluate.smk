@@ -11,19 +11,19 @@ rule fgsm:
         data=ancient(get_prepared),
     output:
         result="results/evaluate/fgsm/{fgsm_recipe}/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}/fgsm.json",
-    params:
-        recipe=get_evaluation_recipe("fgsm"),
+    log:
+        "results/logs/fgsm/{fgsm_recipe}/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/fgsm/{fgsm_recipe}/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}.tsv"
+    conda:
+        "../../environment.yml"
     threads: get_evaluation_resource("fgsm", "threads")
     resources:
         gpu=get_evaluation_resource("fgsm", "gpus"),
         mem_mb=get_evaluation_resource("fgsm", "mem_mb"),
         runtime=get_evaluation_runtime("fgsm"),
-    conda:
-        "../../environment.yml"
-    log:
-        "results/logs/fgsm/{fgsm_recipe}/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}.log",
-    benchmark:
-        "results/benchmarks/fgsm/{fgsm_recipe}/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}.tsv"
+    params:
+        recipe=get_evaluation_recipe("fgsm"),
     script:
         "../scripts/fgsm.py"
 
@@ -34,18 +34,18 @@ rule detect:
         voc=ancient("results/data/voc/data.npz"),
     output:
         result="results/evaluate/detection/{det_recipe}/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}/det_seed{det_seed}/detection.json",
-    params:
-        recipe=get_evaluation_recipe("detection"),
+    log:
+        "results/logs/detection/{det_recipe}/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}/det_seed{det_seed}.log",
+    benchmark:
+        "results/benchmarks/detection/{det_recipe}/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}/det_seed{det_seed}.tsv"
+    conda:
+        "../../environment.yml"
     threads: get_evaluation_resource("detection", "threads")
     resources:
         gpu=get_evaluation_resource("detection", "gpus"),
         mem_mb=get_evaluation_resource("detection", "mem_mb"),
         runtime=get_evaluation_runtime("detection"),
-    conda:
-        "../../environment.yml"
-    log:
-        "results/logs/detection/{det_recipe}/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}/det_seed{det_seed}.log",
-    benchmark:
-        "results/benchmarks/detection/{det_recipe}/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}/det_seed{det_seed}.tsv"
+    params:
+        recipe=get_evaluation_recipe("detection"),
     script:
         "../scripts/detect.py"

@@ -7,9 +7,9 @@
 rule pretrained:
     output:
         "results/pretrained/{weights_file}",
-    conda:
-        "../../environment.yml"
     log:
         "results/logs/pretrained/{weights_file}.log",
+    conda:
+        "../../environment.yml"
     script:
         "../scripts/pretrained.py"

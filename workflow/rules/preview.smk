@@ -8,11 +8,11 @@ rule preview:
         data=ancient("results/data/{data_name}/data.npz"),
     output:
         "results/preview/{data_name}/{augmentation}.png",
-    params:
-        entry=get_preview_entry,
-    conda:
-        "../../environment.yml"
     log:
         "results/logs/preview/{data_name}/{augmentation}.log",
+    conda:
+        "../../environment.yml"
+    params:
+        entry=get_preview_entry,
     script:
         "../scripts/preview.py"

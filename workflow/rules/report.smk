@@ -15,13 +15,13 @@ rule report:
             caption="../../report/caption.rst",
             category="Reproduction report",
         ),
+    log:
+        "results/logs/report.log",
     conda:
         "../../environment.yml"
     params:
         studies=get_report_studies(),
         published_dir=get_published_dir,
-    log:
-        "results/logs/report.log",
     script:
         "../scripts/report.py"
 
@@ -43,6 +43,11 @@ rule report_partial:
             caption="../../report/caption.rst",
             category="Reproduction report (partial)",
         ),
+    log:
+        "results/logs/report_partial.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
     params:
         grid=get_grid_runs,
         evaluations=get_evaluation_paths,
@@ -50,10 +55,5 @@ rule report_partial:
         previews=get_preview_paths(),
         studies=get_report_studies(),
         published_dir=get_published_dir,
-    localrule: True
-    conda:
-        "../../environment.yml"
-    log:
-        "results/logs/report_partial.log",
     script:
         "../scripts/report_partial.py"

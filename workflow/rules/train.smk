@@ -10,8 +10,12 @@ rule train:
         checkpoint="results/runs/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}/checkpoint.pt",
         timing="results/runs/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}/timing.json",
         meta="results/runs/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}/meta.json",
-    params:
-        run=get_run_config,
+    log:
+        "results/logs/train/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/train/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}.tsv"
+    conda:
+        "../../environment.yml"
     threads: get_train_resource("threads")
     resources:
         # GPUs per job; a job of several GPUs trains as one torchrun process per GPU (scripts/train.py)
@@ -20,11 +24,7 @@ rule train:
         nodes=get_train_slurm("nodes"),
         mem_mb=get_train_resource("mem_mb"),
         runtime=get_train_runtime,
-    conda:
-        "../../environment.yml"
-    log:
-        "results/logs/train/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}.log",
-    benchmark:
-        "results/benchmarks/train/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}.tsv"
+    params:
+        run=get_run_config,
     script:
         "../scripts/train.py"

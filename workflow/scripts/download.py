@@ -3,16 +3,16 @@
 import sys
 from pathlib import Path
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (snakemake is injected)
-sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
-from augrepro.data.datasets import get_spec, with_checksum  # noqa: E402
-from augrepro.data.download import fetch  # noqa: E402
+from augrepro.data.datasets import get_spec, with_checksum
+from augrepro.data.download import fetch
 
-data_config = snakemake.config.get("data") or {}  # noqa: F821
+data_config = snakemake.config.get("data") or {}
 fetch(
-    with_checksum(get_spec(snakemake.wildcards.data_name), snakemake.params.checksum, snakemake.wildcards.archive),  # noqa: F821
-    snakemake.output[0],  # noqa: F821
+    with_checksum(get_spec(snakemake.wildcards.data_name), snakemake.params.checksum, snakemake.wildcards.archive),
+    snakemake.output[0],
     mirror=data_config.get("mirror"),
     local_dir=data_config.get("local_dir"),
     log=lambda msg: print(msg, file=sys.stderr),

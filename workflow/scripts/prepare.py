@@ -3,17 +3,17 @@
 import sys
 from pathlib import Path
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (snakemake is injected)
-sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
-from augrepro.data.datasets import get_spec  # noqa: E402
-from augrepro.data.prepare import prepare  # noqa: E402
+from augrepro.data.datasets import get_spec
+from augrepro.data.prepare import prepare
 
-inputs = list(snakemake.input)  # noqa: F821 (a dataset of several files, Stanford Cars or Pascal VOC, has them all)
+inputs = list(snakemake.input)  # (a dataset of several files, Stanford Cars or Pascal VOC, has them all)
 data = prepare(
-    get_spec(snakemake.wildcards.data_name),  # noqa: F821
+    get_spec(snakemake.wildcards.data_name),
     inputs if len(inputs) > 1 else inputs[0],
-    snakemake.output[0],  # noqa: F821
+    snakemake.output[0],
     log=lambda msg: print(msg, file=sys.stderr),
 )
 print(

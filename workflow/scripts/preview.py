@@ -3,20 +3,20 @@
 import sys
 from pathlib import Path
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (snakemake is injected)
-sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
-from augrepro.report.preview import render_preview  # noqa: E402
+from augrepro.report.preview import render_preview
 
-augmentation = snakemake.wildcards.augmentation  # noqa: F821
-dataset = snakemake.wildcards.data_name  # noqa: F821
-params = dict(snakemake.params.entry)  # noqa: F821  (the method and the parameters the studies give it)
+augmentation = snakemake.wildcards.augmentation
+dataset = snakemake.wildcards.data_name
+params = dict(snakemake.params.entry)  # (the method and the parameters the studies give it)
 method = params.pop("method")
 out = render_preview(
-    snakemake.input.data,  # noqa: F821
+    snakemake.input.data,
     dataset,
     method,
-    snakemake.output[0],  # noqa: F821
+    snakemake.output[0],
     params=params,
     title=f"{augmentation} ({method}) on {dataset}",
 )

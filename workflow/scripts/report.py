@@ -3,22 +3,22 @@
 import sys
 from pathlib import Path
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (snakemake is injected)
-root = Path(snakemake.scriptdir).resolve().parents[1]  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+root = Path(snakemake.scriptdir).resolve().parents[1]
 sys.path.insert(0, str(root / "src"))
 
-from augrepro.report.build import build_report  # noqa: E402
-from augrepro.report.provenance import workflow_provenance  # noqa: E402
+from augrepro.report.build import build_report
+from augrepro.report.provenance import workflow_provenance
 
-config = snakemake.config  # noqa: F821
+config = snakemake.config
 build_report(
-    snakemake.input.summary,  # noqa: F821
-    snakemake.input.runs,  # noqa: F821
-    snakemake.input.curves,  # noqa: F821
-    snakemake.params.published_dir,  # noqa: F821
-    snakemake.output[0],  # noqa: F821
-    studies=snakemake.params.studies,  # noqa: F821
-    provenance=workflow_provenance(config, snakemake.params.studies),  # noqa: F821
+    snakemake.input.summary,
+    snakemake.input.runs,
+    snakemake.input.curves,
+    snakemake.params.published_dir,
+    snakemake.output[0],
+    studies=snakemake.params.studies,
+    provenance=workflow_provenance(config, snakemake.params.studies),
     templates_dir=root / "report",
-    previews=snakemake.input.previews,  # noqa: F821
+    previews=snakemake.input.previews,
 )

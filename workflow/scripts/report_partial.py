@@ -3,35 +3,40 @@
 import sys
 from pathlib import Path
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (snakemake is injected)
-root = Path(snakemake.scriptdir).resolve().parents[1]  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w", buffering=1)
+root = Path(snakemake.scriptdir).resolve().parents[1]
 sys.path.insert(0, str(root / "src"))
 
-from augrepro.report.build import build_report  # noqa: E402
-from augrepro.report.provenance import workflow_provenance  # noqa: E402
-from augrepro.results.aggregate import write_partial_aggregate  # noqa: E402
+from augrepro.report.build import build_report
+from augrepro.report.provenance import workflow_provenance
+from augrepro.results.aggregate import write_partial_aggregate
 
-out = snakemake.output  # noqa: F821
+out = snakemake.output
 status = write_partial_aggregate(
-    snakemake.params.grid, out.runs, out.summary, out.curves, out.status, evaluations=snakemake.params.evaluations  # noqa: F821
+    snakemake.params.grid,
+    out.runs,
+    out.summary,
+    out.curves,
+    out.status,
+    evaluations=snakemake.params.evaluations,
 )
 counts = status["status"].value_counts().to_dict()
 print(f"grid runs: {counts}", file=sys.stderr)
 
-config = snakemake.config  # noqa: F821
+config = snakemake.config
 build_report(
     out.summary,
     out.runs,
     out.curves,
-    snakemake.params.published_dir,  # noqa: F821
+    snakemake.params.published_dir,
     out.html,
-    studies=snakemake.params.studies,  # noqa: F821
+    studies=snakemake.params.studies,
     provenance={
         "report": "partial: the runs of the chosen studies that exist now",
-        **workflow_provenance(config, snakemake.params.studies),  # noqa: F821
+        **workflow_provenance(config, snakemake.params.studies),
     },
     templates_dir=root / "report",
     status_csv=out.status,
-    previews=snakemake.params.previews,  # noqa: F821
+    previews=snakemake.params.previews,
     title="Reproduction report (partial): saliency-guided mixing augmentations",
 )

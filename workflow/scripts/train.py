@@ -5,32 +5,50 @@ import os
 import sys
 from pathlib import Path
 
-sys.stderr = open(snakemake.log[0], "a", buffering=1)  # noqa: F821 (snakemake is injected); "a": keep earlier attempts
-sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))  # noqa: F821
+sys.stderr = open(snakemake.log[0], "a", buffering=1)  # (snakemake is injected); "a": keep earlier attempts
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
-from augrepro.train.engine import Preempted, train_run  # noqa: E402
-from augrepro.train.gpus import pin_free_gpus  # noqa: E402
-from augrepro.train.launch import launch, processes_per_node  # noqa: E402
+from augrepro.train.engine import Preempted, train_run
+from augrepro.train.gpus import pin_free_gpus
+from augrepro.train.launch import launch, processes_per_node
 
-per_node, nodes = processes_per_node(snakemake.resources)  # noqa: F821
+per_node, nodes = processes_per_node(snakemake.resources)
 # Workstation profile: spread training jobs over the local GPUs, one job per GPU (SLURM pins its own).
-local_gpus = snakemake.config.get("local_gpus")  # noqa: F821
+local_gpus = snakemake.config.get("local_gpus")
 if local_gpus and "SLURM_JOB_ID" not in os.environ:
     gpus, gpu_locks = pin_free_gpus(int(local_gpus), Path(".snakemake/augrepro-gpu-locks"), per_node)
-    print(f"pinned to GPU(s) {gpus} of {local_gpus} (CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']})",
-          file=sys.stderr)
+    print(
+        f"pinned to GPU(s) {gpus} of {local_gpus} (CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']})",
+        file=sys.stderr,
+    )
 
-out = Path(snakemake.output.metrics).parent  # noqa: F821
+out = Path(snakemake.output.metrics).parent
 # Execution-only settings are read from the config, not passed as params: changing the device or
 # torch.compile does not rerun finished runs (they are not part of a run's identity).
-execution = snakemake.config.get("training") or {}  # noqa: F821
-pretrained = snakemake.input.weights[0] if snakemake.input.weights else None  # noqa: F821
+execution = snakemake.config.get("training") or {}
+pretrained = snakemake.input.weights[0] if snakemake.input.weights else None
 if per_node * nodes > 1:
-    sys.exit(launch(snakemake.params.run, snakemake.input.data, out, execution, snakemake.threads, per_node, nodes,  # noqa: F821
-                    pretrained=pretrained))
+    sys.exit(
+        launch(
+            snakemake.params.run,
+            snakemake.input.data,
+            out,
+            execution,
+            snakemake.threads,
+            per_node,
+            nodes,
+            pretrained=pretrained,
+        )
+    )
 try:
-    train_run(snakemake.params.run, snakemake.input.data, out, execution, threads=snakemake.threads,  # noqa: F821
-              pretrained=pretrained)
+    train_run(
+        snakemake.params.run,
+        snakemake.input.data,
+        out,
+        execution,
+        threads=snakemake.threads,
+        pretrained=pretrained,
+    )
 except Preempted as exc:
     print(exc, file=sys.stderr)
     sys.exit(exc.exit_code)

@@ -189,7 +189,7 @@ def beta_parameter(default: float) -> Any:
     return param(default, low=0.0, low_open=True, disables="the released code mixes nothing when it is <= 0")
 
 
-def check_ranges(method: str, instance: "Augmentation") -> None:
+def check_ranges(method: str, instance: Augmentation) -> None:
     """Every parameter of ``instance`` against the range declared with it; the message names the key, the value
     and the range, and points to ``baseline`` where a value would silently disable the method."""
     for f in dataclasses.fields(instance):

@@ -6,7 +6,16 @@ from dataclasses import dataclass
 
 import torch
 
-from augrepro.augment.base import Augmentation, Context, MixResult, beta_parameter, identity, param, probability, register
+from augrepro.augment.base import (
+    Augmentation,
+    Context,
+    MixResult,
+    beta_parameter,
+    identity,
+    param,
+    probability,
+    register,
+)
 from augrepro.augment.boxes import box_masks, clipped_box, cut_size, paste_boxes
 from augrepro.transfer import device_tensor, to_device
 

@@ -35,8 +35,8 @@ from augrepro.augment.base import (
 )
 from augrepro.augment.basic import CutMix, Mixup
 from augrepro.augment.boxes import box_area_fraction, box_masks, clipped_box
-from augrepro.augment.saliencymix import SaliencyMix
 from augrepro.augment.salfmix import FIRST_EPOCH, SalfMix, check_patch_params
+from augrepro.augment.saliencymix import SaliencyMix
 from augrepro.saliency import METHODS, saliency_maps
 from augrepro.transfer import to_device
 
@@ -110,7 +110,9 @@ def _boxes_around(cy: torch.Tensor, cx: torch.Tensor, lam: torch.Tensor, h: int,
 @register("hybridmix_v1")
 @dataclass
 class HybridMixV1(_HybridMix):
-    alpha: float = beta_parameter(1.0)  # Mixup's default (SalfMix §5.1: "default values used in their corresponding studies")
+    alpha: float = beta_parameter(
+        1.0
+    )  # Mixup's default (SalfMix §5.1: "default values used in their corresponding studies")
     source = "SalfMix paper Algorithm 2 and Table 2 (v1: Mixup)"
 
     def pair_method(self) -> Augmentation:

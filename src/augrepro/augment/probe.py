@@ -23,7 +23,7 @@ which the mean of the map does not reproduce the logit.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 import torch.nn as nn

@@ -8,7 +8,15 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from augrepro.augment.base import Augmentation, Context, MixResult, beta_parameter, identity, param, probability, register
+from augrepro.augment.base import (
+    Augmentation,
+    Context,
+    MixResult,
+    identity,
+    param,
+    probability,
+    register,
+)
 from augrepro.augment.boxes import place_windows
 from augrepro.transfer import device_tensor, to_device
 
@@ -19,14 +27,18 @@ from augrepro.transfer import device_tensor, to_device
 @register("resizemix")
 @dataclass
 class ResizeMix(Augmentation):
-    alpha: float = param(0.1, low=0.0, high=1.0, low_open=True)  # lower bound of the scale (ResizeMix configs/cifar10_wrs.py; SalfMix paper §5.1)
+    alpha: float = param(
+        0.1, low=0.0, high=1.0, low_open=True
+    )  # lower bound of the scale (ResizeMix configs/cifar10_wrs.py; SalfMix paper §5.1)
     beta: float = param(0.8, low=0.0, high=1.0, low_open=True)  # upper bound of the scale
     prob: float = probability(1.0)  # the released CIFAR configs resize-mix every batch (cutmix prob 0.0)
     source = "ResizeMix code run_apis/trainer.py (resizemix branch) and tools/utils.py getbox_new"
 
     def bind(self, spec) -> None:
         if self.alpha > self.beta:
-            raise ValueError(f"resizemix: need alpha <= beta (the scale range), got alpha={self.alpha}, beta={self.beta}")
+            raise ValueError(
+                f"resizemix: need alpha <= beta (the scale range), got alpha={self.alpha}, beta={self.beta}"
+            )
 
     def __call__(self, images, labels, ctx: Context) -> MixResult:
         if ctx.rng.random() >= self.prob:

@@ -50,4 +50,6 @@ class RICAP(Augmentation):
         best = other.argmax(0)
         index = torch.where(other.amax(0) >= 0, indices_t.gather(0, best[None])[0], torch.arange(n, device=device))
         lam_b = torch.where(other.amax(0) >= 0, other.amax(0), torch.zeros_like(lam))
-        return MixResult(mixed, index, lam, lam_b=lam_b, indices=indices_t, weights=weights_t, part_boxes=torch.stack(parts))
+        return MixResult(
+            mixed, index, lam, lam_b=lam_b, indices=indices_t, weights=weights_t, part_boxes=torch.stack(parts)
+        )

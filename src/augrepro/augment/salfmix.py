@@ -45,7 +45,9 @@ def extreme_cells(saliency: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.T
     return to_px(most), to_px(least), k
 
 
-def patch_containing(cell: torch.Tensor, cell_side: int, side: int, size: int, generator: torch.Generator) -> torch.Tensor:
+def patch_containing(
+    cell: torch.Tensor, cell_side: int, side: int, size: int, generator: torch.Generator
+) -> torch.Tensor:
     """Top-left (row, col) of a size x size patch drawn uniformly among the positions inside a side x side
     image that contain the cell (section 4.3: "a square patch P_m that includes the area R_m"). When the
     patch is smaller than the cell (r < 1/n, as at r = 0.1 in Figure 5), it lies inside the cell instead."""

@@ -26,7 +26,16 @@ from dataclasses import dataclass
 
 import torch
 
-from augrepro.augment.base import Augmentation, Context, MixResult, beta_parameter, identity, param, probability, register
+from augrepro.augment.base import (
+    Augmentation,
+    Context,
+    MixResult,
+    beta_parameter,
+    identity,
+    param,
+    probability,
+    register,
+)
 from augrepro.augment.boxes import clipped_box, cut_size, gather_windows, inside_box, paste_boxes, place_windows
 from augrepro.saliency import METHODS, official_float_peak, saliency_maps
 from augrepro.transfer import device_tensor, to_device
@@ -48,8 +57,12 @@ class SaliencyMix(Augmentation):
     variant: str = param("official", choices=VARIANTS)
     beta: float = beta_parameter(1.0)
     prob: float = probability(0.5)  # salmix_prob of the released CIFAR code
-    saliency: str = param("fine_grained", choices=METHODS)  # paper variant only (any of METHODS); the official variant is fine-grained
-    style: str = param("salient_to_corresponding", choices=STYLES)  # paper variant only: the mixing-style ablation (SaliencyMix slides)
+    saliency: str = param(
+        "fine_grained", choices=METHODS
+    )  # paper variant only (any of METHODS); the official variant is fine-grained
+    style: str = param(
+        "salient_to_corresponding", choices=STYLES
+    )  # paper variant only: the mixing-style ablation (SaliencyMix slides)
     source = "SaliencyMix_CIFAR/saliencymix.py (official) / SaliencyMix paper section 3 (paper)"
 
     def bind(self, spec) -> None:

@@ -7,7 +7,16 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from augrepro.augment.base import Augmentation, Context, MixResult, beta_parameter, identity, probability, register, require_model
+from augrepro.augment.base import (
+    Augmentation,
+    Context,
+    MixResult,
+    beta_parameter,
+    identity,
+    probability,
+    register,
+    require_model,
+)
 from augrepro.augment.boxes import clipped_box, cut_size
 from augrepro.augment.probe import class_activation_maps
 from augrepro.transfer import device_tensor, to_device

@@ -242,8 +242,14 @@ DATASETS["cars"] = DatasetSpec(
     train_images=8_144,
     test_images=8_041,
     more_archives=(
-        Archive("cars_train.tgz", "https://ai.stanford.edu/~jkrause/car196/cars_train.tgz", "065e5b463ae28d29e77c1b4b166cfe61"),
-        Archive("cars_test.tgz", "https://ai.stanford.edu/~jkrause/car196/cars_test.tgz", "4ce7ebf6a94d07f1952d94dd34c4d501"),
+        Archive(
+            "cars_train.tgz",
+            "https://ai.stanford.edu/~jkrause/car196/cars_train.tgz",
+            "065e5b463ae28d29e77c1b4b166cfe61",
+        ),
+        Archive(
+            "cars_test.tgz", "https://ai.stanford.edu/~jkrause/car196/cars_test.tgz", "4ce7ebf6a94d07f1952d94dd34c4d501"
+        ),
         Archive(
             "cars_test_annos_withlabels.mat",
             "https://ai.stanford.edu/~jkrause/car196/cars_test_annos_withlabels.mat",
@@ -322,9 +328,7 @@ def get_spec(name: str) -> DatasetSpec:
     try:
         return DATASETS[name]
     except KeyError:
-        raise UnknownNameError(
-            f"unknown dataset {name!r}; valid datasets: {', '.join(sorted(DATASETS))}"
-        ) from None
+        raise UnknownNameError(f"unknown dataset {name!r}; valid datasets: {', '.join(sorted(DATASETS))}") from None
 
 
 def dataset_label(name: str, traditional: bool = False) -> str:

@@ -93,7 +93,9 @@ def _resume_offset(resp, offset: int, log) -> int:
         if m and int(m.group(1)) == offset:
             log(f"resuming at byte {offset}")
             return offset
-        log(f"server answered the Range request with Content-Range {resp.headers.get('Content-Range')!r}; restarting from 0")
+        log(
+            f"server answered the Range request with Content-Range {resp.headers.get('Content-Range')!r}; restarting from 0"
+        )
         return -1
     log(f"server ignored the Range request (HTTP {resp.status}); restarting from 0")
     return 0
@@ -113,7 +115,7 @@ def _transfer(url: str, part: Path, timeout: float, log) -> None:
                 log(f"{part.name} is already complete ({offset} bytes)")
                 return
             part.unlink()
-            raise _Interrupted(f"the partial file does not fit the server's copy (HTTP 416); restarting") from exc
+            raise _Interrupted("the partial file does not fit the server's copy (HTTP 416); restarting") from exc
         raise
     with resp:
         start = _resume_offset(resp, offset, log)
@@ -123,14 +125,17 @@ def _transfer(url: str, part: Path, timeout: float, log) -> None:
         length = resp.headers.get("Content-Length")
         expected = int(length) if length is not None else None
         received = 0
-        with open(part, "ab" if start else "wb") as out, tqdm(
-            total=start + expected if expected is not None else None,
-            initial=start,
-            unit="B",
-            unit_scale=True,
-            desc=part.name,
-            mininterval=5,
-        ) as bar:
+        with (
+            open(part, "ab" if start else "wb") as out,
+            tqdm(
+                total=start + expected if expected is not None else None,
+                initial=start,
+                unit="B",
+                unit_scale=True,
+                desc=part.name,
+                mininterval=5,
+            ) as bar,
+        ):
             while block := resp.read(CHUNK):
                 out.write(block)
                 received += len(block)

@@ -46,7 +46,9 @@ def _check_zip_member(info: zipfile.ZipInfo, archive: Path) -> None:
     if kind == stat.S_IFLNK:
         raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is a link; refusing to extract")
     if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-        raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is not a regular file or folder; refusing to extract")
+        raise UnsafeArchiveError(
+            f"{archive}: member {info.filename!r} is not a regular file or folder; refusing to extract"
+        )
 
 
 def extract_tar(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
@@ -95,9 +97,6 @@ def extract_zip(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
                     with zf.open(info) as src, open(out, "wb") as dst:
                         shutil.copyfileobj(src, dst, 1 << 20)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
-            raise ValueError(
-                f"{archive}: not a readable zip archive ({exc}); delete it and download it again"
-            ) from exc
+            raise ValueError(f"{archive}: not a readable zip archive ({exc}); delete it and download it again") from exc
 
     return atomic_folder(target, fill)
-

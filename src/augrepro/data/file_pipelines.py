@@ -30,20 +30,28 @@ def check_file_pipeline(spec: dict[str, Any]) -> dict[str, Any]:
     """The spec with its name checked and every key present and valid; ValueError names the problem."""
     if not isinstance(spec, dict) or spec.get("name") not in FILE_PIPELINES:
         name = spec.get("name") if isinstance(spec, dict) else spec
-        raise ValueError(f"pipeline {name!r} does not decode files; file datasets take one of {', '.join(FILE_PIPELINES)}")
+        raise ValueError(
+            f"pipeline {name!r} does not decode files; file datasets take one of {', '.join(FILE_PIPELINES)}"
+        )
     name = spec["name"]
     keys = _KEYS[name]
     unknown = sorted(set(spec) - set(keys) - {"name"})
     if unknown:
-        raise ValueError(f"pipeline {name!r}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(keys) or 'none'}")
+        raise ValueError(
+            f"pipeline {name!r}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(keys) or 'none'}"
+        )
     missing = sorted(set(keys) - set(spec))
     if missing:
-        raise ValueError(f"pipeline {name!r}: missing key(s) {', '.join(missing)} ({', '.join(f'{k}: {t.__name__}' for k, t in keys.items())})")
+        raise ValueError(
+            f"pipeline {name!r}: missing key(s) {', '.join(missing)} ({', '.join(f'{k}: {t.__name__}' for k, t in keys.items())})"
+        )
     for key, kind in keys.items():
         value = spec[key]
         if kind is bool and not isinstance(value, bool):
             raise ValueError(f"pipeline {name!r}: {key} = {value!r}: expected true or false")
-        if kind is int and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= 4096):
+        if kind is int and (
+            isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= 4096
+        ):
             raise ValueError(f"pipeline {name!r}: {key} = {value!r}: expected an integer in [1, 4096]")
     if name == "snapmix" and spec["crop"] > spec["resize"]:
         raise ValueError(f"pipeline 'snapmix': crop {spec['crop']} exceeds resize {spec['resize']}; crop <= resize")
@@ -59,8 +67,12 @@ def file_pipeline_size(spec: dict[str, Any]) -> int:
 def describe_file_pipeline(spec: dict[str, Any], train: bool) -> dict[str, Any]:
     """What a run's training split went through (for meta.json)."""
     spec = check_file_pipeline(spec)
-    return {**spec, "size": file_pipeline_size(spec), "loader": "files (DataLoader workers)",
-            "transforms": "training" if train else "evaluation"}
+    return {
+        **spec,
+        "size": file_pipeline_size(spec),
+        "loader": "files (DataLoader workers)",
+        "transforms": "training" if train else "evaluation",
+    }
 
 
 class _Lighting:

@@ -90,7 +90,9 @@ def read_cub(root: Path):
         raise FineGrainedLayoutError(f"CUB_200_2011/classes.txt: class ids are not 1..{len(class_ids)}")
     bad_flags = sorted({v for v in split.values()} - {"0", "1"})
     if bad_flags:
-        raise FineGrainedLayoutError(f"CUB_200_2011/train_test_split.txt: flags {bad_flags}; expected 1 (train) or 0 (test)")
+        raise FineGrainedLayoutError(
+            f"CUB_200_2011/train_test_split.txt: flags {bad_flags}; expected 1 (train) or 0 (test)"
+        )
     out = {"1": ([], []), "0": ([], [])}
     for image_id in sorted(images, key=int):
         label = int(labels[image_id]) - 1  # SnapMix code datasets/cub.py: data['label'] - 1
@@ -138,7 +140,9 @@ def read_aircraft(root: Path):
         table = _id_table(data / name)
         unknown = sorted(set(table.values()) - set(index))
         if unknown:
-            raise FineGrainedLayoutError(f"fgvc-aircraft-2013b/data/{name}: variants not in variants.txt: {_some(unknown)}")
+            raise FineGrainedLayoutError(
+                f"fgvc-aircraft-2013b/data/{name}: variants not in variants.txt: {_some(unknown)}"
+            )
         ids = list(table)
         splits.append(([f"fgvc-aircraft-2013b/data/images/{i}.jpg" for i in ids], [index[table[i]] for i in ids]))
     (train_files, train_y), (test_files, test_y) = splits
@@ -157,10 +161,15 @@ def _check(root: Path, spec: DatasetSpec, listing) -> None:
     overlap = set(train_files) & set(test_files)
     if overlap:
         problems.append(f"{len(overlap):,} images are in both splits (e.g. {_some(overlap)})")
-    for split, files, expected in (("training", train_files, spec.expected_train), ("test", test_files, spec.expected_test)):
+    for split, files, expected in (
+        ("training", train_files, spec.expected_train),
+        ("test", test_files, spec.expected_test),
+    ):
         missing = [f for f in files if not (root / f).is_file()]
         if missing:
-            problems.append(f"{len(missing):,} {split} images listed by the split files are missing (e.g. {_some(missing)})")
+            problems.append(
+                f"{len(missing):,} {split} images listed by the split files are missing (e.g. {_some(missing)})"
+            )
         if len(set(files)) != len(files):
             problems.append(f"the {split} split lists an image twice")
         if expected is not None and len(files) != expected:
@@ -189,8 +198,9 @@ def read_finegrained(
     by_name = {p.name: p for p in paths}
     missing = [a.name for a in spec.archives() if a.name not in by_name]
     if missing:
-        raise FineGrainedLayoutError(f"{spec.name}: {', '.join(missing)} not given; its files are "
-                                     f"{', '.join(a.name for a in spec.archives())}")
+        raise FineGrainedLayoutError(
+            f"{spec.name}: {', '.join(missing)} not given; its files are {', '.join(a.name for a in spec.archives())}"
+        )
     images_dir = Path(images_dir)
     listing = {}
 
@@ -208,7 +218,9 @@ def read_finegrained(
     atomic_folder(images_dir, fill)
     root = images_dir.resolve()
     train_files, train_y, test_files, test_y, classes = listing["value"]
-    log(f"{spec.name} at {root}: {len(classes)} classes, {len(train_files):,} training, {len(test_files):,} test images")
+    log(
+        f"{spec.name} at {root}: {len(classes)} classes, {len(train_files):,} training, {len(test_files):,} test images"
+    )
     return PreparedData(
         None,
         np.asarray(train_y, dtype=np.int64),

@@ -74,8 +74,14 @@ def read_devkit(devkit: str | os.PathLike, num_classes: int) -> tuple[dict[int, 
                 elif leaf.name == "ILSVRC2012_validation_ground_truth.txt":
                     truth_bytes = tar.extractfile(member).read()
     except (tarfile.TarError, EOFError, OSError) as exc:
-        raise ImageNetLayoutError(f"{devkit}: not a readable tar archive ({exc}); replace it with the official file") from exc
-    missing = [n for n, b in (("data/meta.mat", meta_bytes), ("data/ILSVRC2012_validation_ground_truth.txt", truth_bytes)) if b is None]
+        raise ImageNetLayoutError(
+            f"{devkit}: not a readable tar archive ({exc}); replace it with the official file"
+        ) from exc
+    missing = [
+        n
+        for n, b in (("data/meta.mat", meta_bytes), ("data/ILSVRC2012_validation_ground_truth.txt", truth_bytes))
+        if b is None
+    ]
     if missing:
         raise ImageNetLayoutError(f"{devkit}: {', '.join(missing)} missing; is it ILSVRC2012_devkit_t12.tar.gz?")
 
@@ -192,7 +198,11 @@ def verify_folders(root: Path, spec: DatasetSpec) -> tuple[list[str], dict[str, 
         if loose:
             problems.append(
                 f"{split}/ holds {loose:,} images directly instead of in class folders "
-                + ("(regroup them by the devkit's ground truth, or give the three tarballs instead)" if split == "val" else "")
+                + (
+                    "(regroup them by the devkit's ground truth, or give the three tarballs instead)"
+                    if split == "val"
+                    else ""
+                )
             )
         if len(classes) != spec.num_classes:
             problems.append(f"{split}/ has {len(classes)} class folders, expected {spec.num_classes}")
@@ -232,7 +242,9 @@ def _layout_error(source: Path, spec: DatasetSpec) -> ImageNetLayoutError:
     )
 
 
-def read_imagenet(spec: DatasetSpec, source: str | os.PathLike, images_dir: str | os.PathLike, log=print) -> PreparedData:
+def read_imagenet(
+    spec: DatasetSpec, source: str | os.PathLike, images_dir: str | os.PathLike, log=print
+) -> PreparedData:
     """Verify ImageNet at ``source`` and return its file lists (extracting tarballs into ``images_dir``)."""
     source = Path(source)
     if not source.is_dir():
@@ -253,6 +265,7 @@ def read_imagenet(spec: DatasetSpec, source: str | os.PathLike, images_dir: str 
                 return data
             except ImageNetLayoutError as exc:
                 log(f"{images_dir} is not a complete extraction ({exc}); extracting again")
+
         def fill(tmp: Path) -> None:
             log(f"extracting {source / TRAIN_TAR} into {images_dir}/train (streamed; long)")
             extract_train(source / TRAIN_TAR, tmp / "train", set(id_to_wnid.values()), log=log)
@@ -283,7 +296,9 @@ def _listing(root: Path, spec: DatasetSpec, words: dict[str, str] | None, log) -
 
     train_files, train_y = listing("train", train)
     test_files, test_y = listing("val", val)
-    log(f"ImageNet at {root}: {len(classes)} classes, {len(train_files):,} training, {len(test_files):,} validation images")
+    log(
+        f"ImageNet at {root}: {len(classes)} classes, {len(train_files):,} training, {len(test_files):,} validation images"
+    )
     return PreparedData(
         None,
         train_y,

@@ -43,8 +43,12 @@ DECODE_MODES = ("auto", "device", "workers")
 # SaliencyMix-ImageNet/train.py (from CutMix-PyTorch): RandomResizedCrop(224), RandomHorizontalFlip,
 # ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4), Lighting(0.1); torchvision's default scale and ratio
 IMAGENET_TRAIN_SPEC = {
-    "name": "random_resized_crop_flip_jitter", "size": 224,
-    "brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "lighting": 0.1,
+    "name": "random_resized_crop_flip_jitter",
+    "size": 224,
+    "brightness": 0.4,
+    "contrast": 0.4,
+    "saturation": 0.4,
+    "lighting": 0.1,
 }
 IMAGENET_TRAIN: RandomResizedCropFlipJitter = build_pipeline(IMAGENET_TRAIN_SPEC, 224)
 EVAL_RESIZE, EVAL_CROP = 256, 224  # train.py: Resize(256), CenterCrop(224)
@@ -93,7 +97,11 @@ def decode(data: Sequence[torch.Tensor], device: torch.device) -> list[torch.Ten
 
 def device_decoder(device: torch.device) -> str:
     """The decoder ``decode`` uses on ``device``."""
-    return "nvjpeg (torchvision.io.decode_jpeg on cuda)" if torch.device(device).type == "cuda" else "libjpeg-turbo (torchvision.io.decode_jpeg on the cpu)"
+    return (
+        "nvjpeg (torchvision.io.decode_jpeg on cuda)"
+        if torch.device(device).type == "cuda"
+        else "libjpeg-turbo (torchvision.io.decode_jpeg on the cpu)"
+    )
 
 
 def probe_device_decode(device: torch.device) -> str | None:
@@ -120,8 +128,10 @@ def choose_decode(setting: str, device: torch.device) -> tuple[str, str]:
     problem = probe_device_decode(device)
     if setting == "device":
         if problem:
-            raise RuntimeError(f"training.decode is 'device' but decode_jpeg cannot decode on {device}: {problem}; "
-                               "use training.decode: workers")
+            raise RuntimeError(
+                f"training.decode is 'device' but decode_jpeg cannot decode on {device}: {problem}; "
+                "use training.decode: workers"
+            )
         return "device", "training.decode: device"
     if device.type != "cuda":
         return "workers", "training.decode: auto on the CPU (DataLoader workers decode in parallel)"
@@ -141,13 +151,17 @@ def resized_crops(images: Sequence[torch.Tensor], top, left, height, width, size
 
     n = len(images)
     out = torch.empty(n, 3, size, size, device=images[0].device if n else "cpu", dtype=torch.uint8)
-    boxes = torch.stack([torch.as_tensor(v, dtype=torch.int64).reshape(-1).cpu() for v in (top, left, height, width)], 1)
-    for i, (t, l, h, w) in enumerate(boxes.tolist()):
-        out[i] = TF.resized_crop(images[i], t, l, h, w, [size, size], antialias=True)
+    boxes = torch.stack(
+        [torch.as_tensor(v, dtype=torch.int64).reshape(-1).cpu() for v in (top, left, height, width)], 1
+    )
+    for i, (top_i, left_i, height_i, width_i) in enumerate(boxes.tolist()):
+        out[i] = TF.resized_crop(images[i], top_i, left_i, height_i, width_i, [size, size], antialias=True)
     return out
 
 
-def resize_center_crops(images: Sequence[torch.Tensor], resize: int = EVAL_RESIZE, crop: int = EVAL_CROP) -> torch.Tensor:
+def resize_center_crops(
+    images: Sequence[torch.Tensor], resize: int = EVAL_RESIZE, crop: int = EVAL_CROP
+) -> torch.Tensor:
     """N x 3 x crop x crop uint8: torchvision ``Resize(resize)`` (the shorter side; bilinear, antialiased) then
     ``CenterCrop(crop)`` of each uint8 image (``transforms.v2.functional``, as :func:`resized_crops`)."""
     from torchvision.transforms.v2 import functional as TF
@@ -156,8 +170,10 @@ def resize_center_crops(images: Sequence[torch.Tensor], resize: int = EVAL_RESIZ
     out = torch.empty(n, 3, crop, crop, device=images[0].device if n else "cpu", dtype=torch.uint8)
     for i, img in enumerate(images):
         if min(resize_shorter(*img.shape[-2:], resize)) < crop:
-            raise ValueError(f"image {i}: {tuple(img.shape[-2:])} resized to a shorter side of {resize} is smaller "
-                             f"than the {crop}-px centre crop")
+            raise ValueError(
+                f"image {i}: {tuple(img.shape[-2:])} resized to a shorter side of {resize} is smaller "
+                f"than the {crop}-px centre crop"
+            )
         out[i] = TF.center_crop(TF.resize(img, [resize], antialias=True), [crop])
     return out
 
@@ -170,8 +186,12 @@ def resize_shorter(height: int, width: int, size: int) -> tuple[int, int]:
     return (new_long, new_short) if width <= height else (new_short, new_long)
 
 
-def augment(images: Sequence[torch.Tensor], pipeline: RandomResizedCropFlipJitter, generator: torch.Generator,
-            params: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def augment(
+    images: Sequence[torch.Tensor],
+    pipeline: RandomResizedCropFlipJitter,
+    generator: torch.Generator,
+    params: dict[str, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The training pipeline on decoded images of any sizes: (the batch, float32; the parameters drawn).
     Draws from ``generator`` as the pipeline does for a batch (crop boxes on each image's size, flips, jitter
     factors and order, lighting), unless ``params`` are given. In the worker path's order: crop and resize
@@ -186,8 +206,10 @@ def augment(images: Sequence[torch.Tensor], pipeline: RandomResizedCropFlipJitte
     if x.device.type != "cpu":
         return pipeline.adjust(x, params), params
     # on the CPU the colour ops run on a few images at a time: their temporaries stay in the cache (4x faster)
-    chunks = [pipeline.adjust(x[i : i + CPU_CHUNK], {k: v[i : i + CPU_CHUNK] for k, v in params.items()})
-              for i in range(0, len(x), CPU_CHUNK)]
+    chunks = [
+        pipeline.adjust(x[i : i + CPU_CHUNK], {k: v[i : i + CPU_CHUNK] for k, v in params.items()})
+        for i in range(0, len(x), CPU_CHUNK)
+    ]
     return torch.cat(chunks) if chunks else x, params
 
 
@@ -202,8 +224,18 @@ class JpegData:
     ``eval_batches``) the evaluation resize and centre crop. ``readers``: threads reading files ahead,
     ``prefetch``: batches read ahead."""
 
-    def __init__(self, files, labels, mean, std, device, train: bool, readers: int = 8, prefetch: int = 2,
-                 pipeline: RandomResizedCropFlipJitter = IMAGENET_TRAIN) -> None:
+    def __init__(
+        self,
+        files,
+        labels,
+        mean,
+        std,
+        device,
+        train: bool,
+        readers: int = 8,
+        prefetch: int = 2,
+        pipeline: RandomResizedCropFlipJitter = IMAGENET_TRAIN,
+    ) -> None:
         self.device = torch.device(device)
         self.files = [str(f) for f in files]
         self.labels = torch.as_tensor(np.asarray(labels), dtype=torch.long).to(self.device)
@@ -268,4 +300,7 @@ class JpegData:
         stop = len(self) if stop is None else stop
         batches = (torch.arange(s, min(s + batch_size, stop)) for s in range(start, stop, batch_size))
         for idx, data in self._read_ahead(batches):
-            yield self.normalization.apply(resize_center_crops(decode(data, self.device))), self.labels[to_device(idx, self.device)]
+            yield (
+                self.normalization.apply(resize_center_crops(decode(data, self.device))),
+                self.labels[to_device(idx, self.device)],
+            )

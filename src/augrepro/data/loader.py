@@ -96,7 +96,9 @@ class DeviceData:
         """One epoch in random order; keeps the last partial batch (DataLoader's drop_last=False)."""
         return self.iterate(self.epoch_order(generator), 0, batch_size, generator, pipeline)
 
-    def eval_batches(self, batch_size: int, start: int = 0, stop: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def eval_batches(
+        self, batch_size: int, start: int = 0, stop: int | None = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Images ``start``..``stop`` (default: all) in order, in batches."""
         stop = len(self) if stop is None else stop
         for first in range(start, stop, batch_size):
@@ -106,6 +108,7 @@ class DeviceData:
 
 
 # --- ImageNet: images decoded from files by DataLoader workers -----------------------------------
+
 
 class _FileDataset(torch.utils.data.Dataset):
     def __init__(self, files, labels, transform) -> None:
@@ -130,7 +133,9 @@ class FileData:
     training transforms apply when ``train`` and its evaluation transforms otherwise.
     """
 
-    def __init__(self, files, labels, mean, std, device, train: bool, workers: int, pipeline: dict | None = None) -> None:
+    def __init__(
+        self, files, labels, mean, std, device, train: bool, workers: int, pipeline: dict | None = None
+    ) -> None:
         self.device = torch.device(device)
         self.train = train
         self.dataset = _FileDataset(files, labels, file_transforms(pipeline, train, mean, std))
@@ -164,9 +169,13 @@ class FileData:
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
     def describe(self) -> dict:
-        return {"decode": "workers", "decoder": "PIL in DataLoader workers", "workers": self.workers,
-                "train": "imagenet_transforms(train=True)" if self.train else None,
-                "eval": "imagenet_transforms(train=False)"}
+        return {
+            "decode": "workers",
+            "decoder": "PIL in DataLoader workers",
+            "workers": self.workers,
+            "train": "imagenet_transforms(train=True)" if self.train else None,
+            "eval": "imagenet_transforms(train=False)",
+        }
 
     def eval_batches(self, batch_size: int, start: int = 0, stop: int | None = None):
         """Images ``start``..``stop`` (default: all) in order, in batches."""

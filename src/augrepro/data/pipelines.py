@@ -257,9 +257,7 @@ def adjust_hue(x: torch.Tensor, hue: torch.Tensor) -> torch.Tensor:
     gray = c == 0
     c_safe = torch.where(gray, torch.ones_like(c), c)
     s = torch.where(gray, torch.zeros_like(c), c / torch.where(v == 0, torch.ones_like(v), v))
-    sector = torch.where(
-        v == r, (g - b) / c_safe, torch.where(v == g, (b - r) / c_safe + 2.0, (r - g) / c_safe + 4.0)
-    )
+    sector = torch.where(v == r, (g - b) / c_safe, torch.where(v == g, (b - r) / c_safe + 2.0, (r - g) / c_safe + 4.0))
     h = torch.where(gray, torch.zeros_like(c), sector) / 6.0
     h = torch.remainder(h + hue.to(x.dtype)[:, None, None], 1.0)
     # HSV to RGB: channel_k = v - v s clamp(min(t, 4 - t), 0, 1) with t = (k + 6h) mod 6, k = 5, 3, 1

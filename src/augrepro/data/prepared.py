@@ -43,7 +43,9 @@ class PreparedData:
 def npz_kind(f, path: str | os.PathLike) -> str:
     """The ``kind`` of an opened prepared ``data.npz`` (``pixels``, ``files`` or ``detection``)."""
     if "kind" not in f.files:
-        raise ValueError(f"{path}: no 'kind' key, so not a data.npz written by augrepro's preparation; prepare it again")
+        raise ValueError(
+            f"{path}: no 'kind' key, so not a data.npz written by augrepro's preparation; prepare it again"
+        )
     return str(f["kind"])
 
 

@@ -23,8 +23,16 @@ def _subset(x: np.ndarray, y: np.ndarray, limit: int | None):
     return (x, y) if limit is None else (x[:limit], y[:limit])
 
 
-def load_split(data: PreparedData, which: str, recipe: dict, traditional: bool, norm: Normalization, device,
-               workers: int, decode_mode: str = "workers"):
+def load_split(
+    data: PreparedData,
+    which: str,
+    recipe: dict,
+    traditional: bool,
+    norm: Normalization,
+    device,
+    workers: int,
+    decode_mode: str = "workers",
+):
     """One split (``train`` or ``test``, the protocol's ``max_*_images`` applied) of prepared ``data``: pixel
     datasets live on the device as uint8; file datasets (ImageNet, the fine-grained ones) go through the
     protocol's file pipeline, ImageNet's decoded in batches on the device when ``decode_mode`` is ``device``
@@ -42,13 +50,22 @@ def load_split(data: PreparedData, which: str, recipe: dict, traditional: bool, 
     return DeviceData(torch.from_numpy(x), torch.from_numpy(y), mean, std, device, recipe.get("eval_transform"))
 
 
-def load_splits(data_path, recipe: dict, traditional: bool, norm: Normalization, device, workers: int,
-                decode: str = "auto", log: Callable[[str], None] = print):
+def load_splits(
+    data_path,
+    recipe: dict,
+    traditional: bool,
+    norm: Normalization,
+    device,
+    workers: int,
+    decode: str = "auto",
+    log: Callable[[str], None] = print,
+):
     """(train, test) of the run (:func:`load_split`); ``decode``: training.decode, for the file datasets."""
     data = load_prepared(data_path)
     mode = "workers"
     if data.kind == "files":
         mode, why = choose_decode(decode, device)
         log(f"image files decoded {'on ' + str(device) if mode == 'device' else 'by DataLoader workers'} ({why})")
-    return tuple(load_split(data, which, recipe, traditional, norm, device, workers, mode)
-                 for which in ("train", "test"))
+    return tuple(
+        load_split(data, which, recipe, traditional, norm, device, workers, mode) for which in ("train", "test")
+    )

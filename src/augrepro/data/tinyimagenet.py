@@ -85,7 +85,11 @@ def read_tinyimagenet_folder(folder: Path, image_size: int = 64) -> PreparedData
     if unlabelled or missing:
         raise ValueError(
             "Tiny-ImageNet val/: "
-            + (f"{len(unlabelled)} images without a line in val_annotations.txt (e.g. {unlabelled[:3]}); " if unlabelled else "")
+            + (
+                f"{len(unlabelled)} images without a line in val_annotations.txt (e.g. {unlabelled[:3]}); "
+                if unlabelled
+                else ""
+            )
             + (f"{len(missing)} annotated images missing from val/images (e.g. {missing[:3]})" if missing else "")
         )
 

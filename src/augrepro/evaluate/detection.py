@@ -34,9 +34,9 @@ import json
 import math
 import sys
 import time
-from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -93,30 +93,55 @@ def check_recipe(recipe: dict[str, Any], where: str = "detection recipe") -> dic
             raise ValueError(f"{where}: {key} is {values[key]!r}; expected {what}")
 
     expect("head", values["head"] in HEADS, f"one of {', '.join(HEADS)}")
-    for key in ("batch_size", "iterations", "max_size", "test_min_size", "test_max_size", "checkpoint_every", "test_batch_size",
-                "rois_per_image", "proposals_train", "proposals_test"):
+    for key in (
+        "batch_size",
+        "iterations",
+        "max_size",
+        "test_min_size",
+        "test_max_size",
+        "checkpoint_every",
+        "test_batch_size",
+        "rois_per_image",
+        "proposals_train",
+        "proposals_test",
+    ):
         expect(key, positive_int(values[key]), "an integer >= 1")
     expect("lr", number(values["lr"]) and values["lr"] > 0, "a number > 0")
     expect("momentum", number(values["momentum"]) and 0 <= values["momentum"] < 1, "a number in [0, 1)")
     expect("weight_decay", number(values["weight_decay"]) and values["weight_decay"] >= 0, "a number >= 0")
     expect("gamma", number(values["gamma"]) and 0 < values["gamma"] <= 1, "a number in (0, 1]")
     milestones = values["milestones"]
-    expect("milestones", isinstance(milestones, list) and all(positive_int(m) for m in milestones)
-           and milestones == sorted(milestones) and all(m < values["iterations"] for m in milestones),
-           "an increasing list of iterations below 'iterations'")
+    expect(
+        "milestones",
+        isinstance(milestones, list)
+        and all(positive_int(m) for m in milestones)
+        and milestones == sorted(milestones)
+        and all(m < values["iterations"] for m in milestones),
+        "an increasing list of iterations below 'iterations'",
+    )
     expect("warmup_iters", isinstance(values["warmup_iters"], int) and values["warmup_iters"] >= 0, "an integer >= 0")
     expect("warmup_factor", number(values["warmup_factor"]) and 0 < values["warmup_factor"] <= 1, "a number in (0, 1]")
     sizes = values["min_size"]
-    expect("min_size", isinstance(sizes, list) and sizes and all(positive_int(s) for s in sizes),
-           "a list of shorter-side lengths (one is picked at random per image in training)")
+    expect(
+        "min_size",
+        isinstance(sizes, list) and sizes and all(positive_int(s) for s in sizes),
+        "a list of shorter-side lengths (one is picked at random per image in training)",
+    )
     anchors = values["anchor_sizes"]
-    expect("anchor_sizes", isinstance(anchors, list) and anchors and all(positive_int(a) for a in anchors), "a list of anchor sides")
+    expect(
+        "anchor_sizes",
+        isinstance(anchors, list) and anchors and all(positive_int(a) for a in anchors),
+        "a list of anchor sides",
+    )
     if values["head"] == "fpn":  # one size per pyramid level: layer1-layer4 and the max-pooled level
         expect("anchor_sizes", len(anchors) == 5, "five sizes with head fpn, one per pyramid level")
     expect("metric", values["metric"] in METRICS, f"one of {', '.join(METRICS)}")
     thresholds = values["iou_thresholds"]
-    expect("iou_thresholds", isinstance(thresholds, list) and thresholds
-           and all(number(t) and 0 < t < 1 for t in thresholds), "a list of IoUs in (0, 1)")
+    expect(
+        "iou_thresholds",
+        isinstance(thresholds, list) and thresholds and all(number(t) and 0 < t < 1 for t in thresholds),
+        "a list of IoUs in (0, 1)",
+    )
     expect("numerics", values["numerics"] in ("auto", "fp32", "bf16"), "one of auto, fp32, bf16")
     return values
 
@@ -153,7 +178,9 @@ class _Trunk(torch.nn.Module):
 
     def __init__(self, resnet) -> None:
         super().__init__()
-        self.body = torch.nn.Sequential(resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool, resnet.layer1, resnet.layer2, resnet.layer3)
+        self.body = torch.nn.Sequential(
+            resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool, resnet.layer1, resnet.layer2, resnet.layer3
+        )
         self.out_channels = _channels(resnet.layer3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -172,7 +199,9 @@ class _Res5Head(torch.nn.Module):
         return torch.flatten(torch.nn.functional.adaptive_avg_pool2d(self.layer4(x), 1), 1)
 
 
-def build_detector(resnet: torch.nn.Module, recipe: dict[str, Any], mean, std, num_classes: int = 21) -> torch.nn.Module:
+def build_detector(
+    resnet: torch.nn.Module, recipe: dict[str, Any], mean, std, num_classes: int = 21
+) -> torch.nn.Module:
     """Faster R-CNN (torchvision) around a torchvision ResNet whose weights it takes over; ``num_classes``
     includes the background."""
     import torchvision
@@ -284,7 +313,9 @@ def iteration_batch(n: int, batch_size: int, seed: int, iteration: int) -> list[
     flips = torch.rand(batch_size, generator=torch.Generator().manual_seed(seed * 1_000_003 + iteration + 7)) < 0.5
     for j in range(batch_size):
         epoch, pos = divmod(first + j, n)
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + 1_000_000_007 * (epoch + 1)))
+        perm = torch.randperm(
+            n, generator=torch.Generator().manual_seed(seed * 1_000_003 + 1_000_000_007 * (epoch + 1))
+        )
         out.append((int(perm[pos]), bool(flips[j])))
     return out
 
@@ -325,7 +356,9 @@ def detect(model, index, indices, batch_size: int, device, workers: int, accel, 
 
     model.eval()
     data = VocImages(index, indices)
-    loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=_collate)
+    loader = torch.utils.data.DataLoader(
+        data, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=_collate
+    )
     out: list[dict] = []
     bar = tqdm(total=len(data), desc="VOC test", unit="img", file=sys.stderr, mininterval=10.0)
     for images, _targets, _ids in loader:
@@ -333,11 +366,13 @@ def detect(model, index, indices, batch_size: int, device, workers: int, accel, 
         with accel.autocast():
             results = model(images)
         for r in results:
-            out.append({
-                "boxes": r["boxes"].float().cpu().numpy(),
-                "scores": r["scores"].float().cpu().numpy(),
-                "labels": r["labels"].cpu().numpy() - 1,
-            })
+            out.append(
+                {
+                    "boxes": r["boxes"].float().cpu().numpy(),
+                    "scores": r["scores"].float().cpu().numpy(),
+                    "labels": r["labels"].cpu().numpy() - 1,
+                }
+            )
         bar.update(len(images))
     bar.close()
     return out
@@ -355,15 +390,14 @@ def run_detection(
 ) -> dict[str, Any]:
     """Fine-tune a Faster R-CNN on the backbone of ``checkpoint`` (VOC train split), test it (VOC test split)
     and write ``out_json`` (mAP, mAP50, mAP75 in percent, AP per class). ``seed`` is the detection seed."""
+    from augrepro.data.datasets import get_spec
+    from augrepro.data.normalization import Normalization
     from augrepro.data.voc import load_voc_index
-    from augrepro.evaluate.checkpoint import load_run_model
+    from augrepro.evaluate.checkpoint import execution_setup, load_run_model
     from augrepro.evaluate.voc_map import evaluate_voc
     from augrepro.io import atomic_torch_save, atomic_write_text
     from augrepro.provenance import describe_environment, device_name
     from augrepro.runs import RunKey, identity_record
-    from augrepro.data.datasets import get_spec
-    from augrepro.evaluate.checkpoint import execution_setup
-    from augrepro.data.normalization import Normalization
     from augrepro.train.engine import Numerics, Preempted, StopFlag
 
     values = check_recipe(recipe)
@@ -380,7 +414,9 @@ def run_detection(
     model = build_detector(backbone, values, norm.mean, norm.std).to(device)
     index = load_voc_index(voc_index)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=values["lr"], momentum=values["momentum"], weight_decay=values["weight_decay"])
+    optimizer = torch.optim.SGD(
+        params, lr=values["lr"], momentum=values["momentum"], weight_decay=values["weight_decay"]
+    )
     start, losses_log, train_seconds = 0, [], 0.0
     if resume_path.exists():
         state = torch.load(resume_path, map_location=device, weights_only=True)
@@ -392,11 +428,19 @@ def run_detection(
         log(f"resuming from {resume_path} at iteration {start}")
 
     def save(iteration: int) -> None:
-        atomic_torch_save(resume_path, {
-            "recipe": values, "seed": seed, "run": key.label(), "iteration": iteration,
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "losses": losses_log, "train_seconds": train_seconds,
-        })
+        atomic_torch_save(
+            resume_path,
+            {
+                "recipe": values,
+                "seed": seed,
+                "run": key.label(),
+                "iteration": iteration,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "losses": losses_log,
+                "train_seconds": train_seconds,
+            },
+        )
 
     log(
         f"detection: backbone {key.label()} ({run['model']}, {run['recipe']['architecture']}), head {values['head']}, "
@@ -406,12 +450,15 @@ def run_detection(
     )
     data = VocImages(index, index.train)
     sampler = _BatchSampler(len(data), values["batch_size"], seed, start, values["iterations"])
-    loader = torch.utils.data.DataLoader(data, batch_sampler=sampler, num_workers=workers, collate_fn=_collate,
-                                         pin_memory=device.type == "cuda")
+    loader = torch.utils.data.DataLoader(
+        data, batch_sampler=sampler, num_workers=workers, collate_fn=_collate, pin_memory=device.type == "cuda"
+    )
     from tqdm import tqdm
 
     model.train()
-    bar = tqdm(total=values["iterations"], initial=start, desc="VOC fine-tuning", unit="it", file=sys.stderr, mininterval=10.0)
+    bar = tqdm(
+        total=values["iterations"], initial=start, desc="VOC fine-tuning", unit="it", file=sys.stderr, mininterval=10.0
+    )
     iteration = start
     segment = time.perf_counter()
     with StopFlag() as stop:
@@ -436,12 +483,16 @@ def run_detection(
             if iteration % 20 == 0 or iteration == values["iterations"]:
                 parts = {k: v.item() for k, v in loss_dict.items()}
                 losses_log.append([iteration, loss.item(), *parts.values()])
-                log(f"iteration {iteration}/{values['iterations']} lr {lr_at(values, iteration - 1):.3g} loss {loss.item():.4f} "
-                    + " ".join(f"{k} {v:.4f}" for k, v in parts.items()))
+                log(
+                    f"iteration {iteration}/{values['iterations']} lr {lr_at(values, iteration - 1):.3g} loss {loss.item():.4f} "
+                    + " ".join(f"{k} {v:.4f}" for k, v in parts.items())
+                )
             if stop.requested and iteration < values["iterations"]:
                 train_seconds += time.perf_counter() - segment
                 save(iteration)
-                raise Preempted(f"SIGTERM at iteration {iteration}: state saved to {resume_path}; the next start resumes")
+                raise Preempted(
+                    f"SIGTERM at iteration {iteration}: state saved to {resume_path}; the next start resumes"
+                )
             if iteration % values["checkpoint_every"] == 0 and iteration < values["iterations"]:
                 train_seconds += time.perf_counter() - segment
                 segment = time.perf_counter()
@@ -471,7 +522,9 @@ def run_detection(
         "metric": ("VOC07 11-point AP" if values["metric"] == "voc07" else "all-point AP")
         + f" per class, mean over classes; IoU thresholds {list(thresholds)}; difficult objects ignored",
         "ap_per_class": {
-            f"{threshold:.2f}": {cls: (None if math.isnan(ap) else 100.0 * ap) for cls, ap in zip(index.classes, result.ap[row])}
+            f"{threshold:.2f}": {
+                cls: (None if math.isnan(ap) else 100.0 * ap) for cls, ap in zip(index.classes, result.ap[row])
+            }
             for row, threshold in enumerate(thresholds)
         },
         "train_images": int(len(index.train)),

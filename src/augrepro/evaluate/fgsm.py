@@ -25,15 +25,18 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from augrepro.data.normalization import Normalization
 
-SOURCE = "CutMix paper App. E.1, Eq. 3 (x + eps * sign(grad_x L(theta, x, y)), eps = 8/255); SaliencyMix paper section 4.4"
+SOURCE = (
+    "CutMix paper App. E.1, Eq. 3 (x + eps * sign(grad_x L(theta, x, y)), eps = 8/255); SaliencyMix paper section 4.4"
+)
 DEFAULTS = {"epsilon": 8.0 / 255.0, "clip": True, "batch_size": 100}
 
 
@@ -51,7 +54,9 @@ class Normalized(torch.nn.Module):
         return self.model(self.normalization.apply(x))
 
 
-def fgsm_perturb(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epsilon: float, clip: bool = True) -> torch.Tensor:
+def fgsm_perturb(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epsilon: float, clip: bool = True
+) -> torch.Tensor:
     """One FGSM step on images ``x`` in [0, 1] (``model`` takes [0, 1] images, e.g. :class:`Normalized`)."""
     x = x.detach().clone().requires_grad_(True)
     with torch.enable_grad():
@@ -79,7 +84,9 @@ def fgsm_accuracy(
         param.requires_grad_(False)
     clean = adversarial = seen = 0
     try:
-        bar = tqdm(total=total, desc="FGSM", unit="img", file=sys.stderr, mininterval=10.0 if not sys.stderr.isatty() else 1.0)
+        bar = tqdm(
+            total=total, desc="FGSM", unit="img", file=sys.stderr, mininterval=10.0 if not sys.stderr.isatty() else 1.0
+        )
         for x, y in batches:
             with torch.no_grad():
                 clean += int((model(x).argmax(1) == y).sum())
@@ -96,9 +103,15 @@ def fgsm_accuracy(
     if seen == 0:
         raise ValueError("FGSM: the test split is empty")
     if log:
-        log(f"FGSM eps {epsilon:.6g}: clean top-1 {100.0 * clean / seen:.2f} %, "
-            f"under attack {100.0 * adversarial / seen:.2f} % ({seen} images)")
-    return {"images": seen, "clean_top1_accuracy": 100.0 * clean / seen, "fgsm_top1_accuracy": 100.0 * adversarial / seen}
+        log(
+            f"FGSM eps {epsilon:.6g}: clean top-1 {100.0 * clean / seen:.2f} %, "
+            f"under attack {100.0 * adversarial / seen:.2f} % ({seen} images)"
+        )
+    return {
+        "images": seen,
+        "clean_top1_accuracy": 100.0 * clean / seen,
+        "fgsm_top1_accuracy": 100.0 * adversarial / seen,
+    }
 
 
 def check_recipe(recipe: dict[str, Any], where: str = "fgsm recipe") -> dict[str, Any]:
@@ -109,7 +122,9 @@ def check_recipe(recipe: dict[str, Any], where: str = "fgsm recipe") -> dict[str
         raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(DEFAULTS)}")
     eps = values["epsilon"]
     if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not 0 <= eps <= 1:
-        raise ValueError(f"{where}: epsilon is {eps!r}; expected a number in [0, 1] (pixels in [0, 1]: 8/255 = 0.0313725)")
+        raise ValueError(
+            f"{where}: epsilon is {eps!r}; expected a number in [0, 1] (pixels in [0, 1]: 8/255 = 0.0313725)"
+        )
     if not isinstance(values["clip"], bool):
         raise ValueError(f"{where}: clip is {values['clip']!r}; expected true or false")
     bs = values["batch_size"]
@@ -154,9 +169,8 @@ def run_fgsm(
     """Attack a finished run's test split (``recipe``: epsilon, clip, batch_size) and write ``out_json``."""
     from augrepro.evaluate.checkpoint import execution_setup, load_run_model
     from augrepro.io import atomic_write_text
-    from augrepro.provenance import describe_environment
-    from augrepro.runs import identity_record, RunKey
-    from augrepro.provenance import device_name
+    from augrepro.provenance import describe_environment, device_name
+    from augrepro.runs import RunKey, identity_record
 
     values = check_recipe(recipe)
     log, device, workers = execution_setup(execution, threads, log)
@@ -164,8 +178,12 @@ def run_fgsm(
     run, model = load_run_model(checkpoint, device)
     batches, count, norm, transform = pixel_test_batches(run, data_path, values["batch_size"], device, workers)
     key = RunKey(run["protocol"], run["dataset_key"], run["model"], run["augmentation"], int(run["seed"]))
-    log(f"FGSM on run {key.label()}: {count} test images, eps {values['epsilon']:.6g}, clip {values['clip']}, on {device}")
-    result = fgsm_accuracy(Normalized(model, norm.mean, norm.std).to(device), batches, values["epsilon"], values["clip"], count, log)
+    log(
+        f"FGSM on run {key.label()}: {count} test images, eps {values['epsilon']:.6g}, clip {values['clip']}, on {device}"
+    )
+    result = fgsm_accuracy(
+        Normalized(model, norm.mean, norm.std).to(device), batches, values["epsilon"], values["clip"], count, log
+    )
     out = {
         "run": identity_record(key, run["method"], run["method_params"].get("variant")),
         "recipe": recipe.get("name"),

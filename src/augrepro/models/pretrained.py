@@ -122,11 +122,16 @@ def download_weights(weights, dest: str | os.PathLike, log=print) -> Path:
         raise WeightsError(f"the weights file must keep its name {name!r}, not {dest.name!r}")
     log(f"downloading {weights.url} through torchvision (hash-checked)")
     return _install(
-        dest, lambda folder: weights.get_state_dict(progress=False, check_hash=True, model_dir=str(folder), weights_only=True)
+        dest,
+        lambda folder: weights.get_state_dict(
+            progress=False, check_hash=True, model_dir=str(folder), weights_only=True
+        ),
     )
 
 
-def fetch_weights(file_name: str, dest: str | os.PathLike, local_dir: str | os.PathLike | None = None, log=print) -> Path:
+def fetch_weights(
+    file_name: str, dest: str | os.PathLike, local_dir: str | os.PathLike | None = None, log=print
+) -> Path:
     """Put torchvision's verified weights file ``file_name`` at ``dest``.
 
     Sources, in order: ``local_dir`` (data.pretrained_dir: a folder of torchvision's files under their names),
@@ -148,7 +153,7 @@ def fetch_weights(file_name: str, dest: str | os.PathLike, local_dir: str | os.P
         if source.is_file():
             verify_file(source)
             log(f"copying {source} (SHA-256 prefix checked)")
-            return _install(dest, lambda folder: shutil.copyfile(source, folder / file_name))
+            return _install(dest, lambda folder, source=source: shutil.copyfile(source, folder / file_name))
     return download_weights(torchvision_weights(model, tag), dest, log=log)
 
 

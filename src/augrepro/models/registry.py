@@ -59,4 +59,6 @@ def model_of_run(run: dict, num_classes: int) -> nn.Module:
     """The model a resolved run (augrepro.studies.study.resolve_run, or a checkpoint's ``run``) trains: its name,
     its protocol's architecture and model options."""
     recipe = run.get("recipe") or {}
-    return build_model(run["model"], num_classes, recipe.get("architecture", "cifar"), **(recipe.get("model_options") or {}))
+    return build_model(
+        run["model"], num_classes, recipe.get("architecture", "cifar"), **(recipe.get("model_options") or {})
+    )

@@ -32,8 +32,12 @@ def gallery(previews) -> list[GalleryItem]:
 
         with Image.open(path) as image:
             summary = image.text.get("Description", "")  # written by augrepro.report.preview
-        items.append(GalleryItem(f"{path.parent.name} / {path.stem}" + (f": {summary}" if summary else ""),
-                                 "data:image/png;base64," + base64.b64encode(payload).decode("ascii")))
+        items.append(
+            GalleryItem(
+                f"{path.parent.name} / {path.stem}" + (f": {summary}" if summary else ""),
+                "data:image/png;base64," + base64.b64encode(payload).decode("ascii"),
+            )
+        )
     return items
 
 
@@ -50,7 +54,9 @@ def _read_csv(path: str | Path | None) -> pd.DataFrame:
 
 def _normalize_summary(summary: pd.DataFrame) -> pd.DataFrame:
     if summary.empty:
-        return pd.DataFrame(columns=["dataset", "traditional", "model", "augmentation", "method", "variant", "n", "epochs"])
+        return pd.DataFrame(
+            columns=["dataset", "traditional", "model", "augmentation", "method", "variant", "n", "epochs"]
+        )
     summary = summary.copy()
     summary["traditional"] = [to_bool(v) for v in summary["traditional"]]
     summary["variant"] = summary["variant"].astype(object).where(summary["variant"].notna(), None)
@@ -85,8 +91,9 @@ def build_report(
     curves = _read_csv(curves_csv)
     status = _read_csv(status_csv) if status_csv is not None else None
     images = gallery(previews)
-    sections, comparison = study_sections(studies, published, summary, runs, curves, status,
-                                          load_published_curves(published_dir))
+    sections, comparison = study_sections(
+        studies, published, summary, runs, curves, status, load_published_curves(published_dir)
+    )
     page = Page(
         title=title,
         verdict_rule=VERDICT_RULE,

@@ -62,13 +62,17 @@ def learning_curves(curves: pd.DataFrame, published: pd.DataFrame | None = None)
         return []
     if "protocol" not in curves.columns:
         curves = curves.assign(protocol="")
-    data = curves[["protocol", "dataset", "traditional", "model", "augmentation", "seed", "epoch", "test_top1_error"]].copy()
+    data = curves[
+        ["protocol", "dataset", "traditional", "model", "augmentation", "seed", "epoch", "test_top1_error"]
+    ].copy()
     data["traditional"] = [to_bool(v) for v in data["traditional"]]
     data["augmentation"] = data["augmentation"].astype(str)
     # Aggregate over seeds once with pandas: plotting the raw rows through seaborn's
     # bootstrapping is far slower for a 1,000-run grid.
     stats = (
-        data.groupby(["protocol", "dataset", "traditional", "model", "augmentation", "epoch"], sort=True)["test_top1_error"]
+        data.groupby(["protocol", "dataset", "traditional", "model", "augmentation", "epoch"], sort=True)[
+            "test_top1_error"
+        ]
         .agg(["mean", "std"])
         .reset_index()
     )
@@ -90,13 +94,21 @@ def learning_curves(curves: pd.DataFrame, published: pd.DataFrame | None = None)
                     ax.fill_between(x, mean - std, mean + std, color=palette[aug], alpha=0.2, linewidth=0)
                 if published is not None and len(published):
                     same = published[
-                        (published["protocol"] == protocol) & (published["dataset"] == dataset)
-                        & (published["traditional"] == traditional) & (published["model"] == model)
+                        (published["protocol"] == protocol)
+                        & (published["dataset"] == dataset)
+                        & (published["traditional"] == traditional)
+                        & (published["model"] == model)
                         & published["augmentation"].isin(set(group["augmentation"]))
                     ]
                     for (aug, args), line in same.groupby(["augmentation", "args"], sort=True):
-                        ax.plot(line["epoch"], line["test_top1_error"], color="black", linestyle="--", linewidth=1.0,
-                                label=mpl_text(f"{aug}: authors' log ({args})"))
+                        ax.plot(
+                            line["epoch"],
+                            line["test_top1_error"],
+                            color="black",
+                            linestyle="--",
+                            linewidth=1.0,
+                            label=mpl_text(f"{aug}: authors' log ({args})"),
+                        )
                 ax.set_title(mpl_text(title))
                 ax.set_xlabel("epoch")
                 ax.set_ylabel("test top-1 error (%)")
@@ -111,9 +123,7 @@ def ours_vs_published(comparison: pd.DataFrame) -> list[tuple[str, str]]:
     """Per source, each error cell with runs of ours: published (x) against ours (y), ± std."""
     if comparison.empty:
         return []
-    done = comparison[
-        comparison["metric"].isin(["top1_error", "top5_error"]) & comparison["verdict"].isin(TESTED)
-    ]
+    done = comparison[comparison["metric"].isin(["top1_error", "top5_error"]) & comparison["verdict"].isin(TESTED)]
     figures: list[tuple[str, str]] = []
     with sns.axes_style("whitegrid"):
         for source, part in done.groupby("source", sort=False):
@@ -158,7 +168,9 @@ def hours_vs_published(comparison: pd.DataFrame) -> list[tuple[str, str]]:
     bars: list[dict] = []
     for row in hours.itertuples(index=False):
         bars.append({"method": row.augmentation, "who": row.source, "hours": row.published_mean, "std": 0.0})
-    ours = hours[hours["n"] > 0].drop_duplicates(["dataset", "traditional", "model", "augmentation", "our_augmentation"])
+    ours = hours[hours["n"] > 0].drop_duplicates(
+        ["dataset", "traditional", "model", "augmentation", "our_augmentation"]
+    )
     for row in ours.itertuples(index=False):
         label = "ours"
         if isinstance(row.our_augmentation, str) and row.our_augmentation != row.augmentation:
@@ -206,8 +218,10 @@ def forest(comparison: pd.DataFrame) -> list[tuple[str, str]]:
         for source, part in tested.groupby("source", sort=False):
             part = part.reset_index(drop=True)
             labels = [
-                mpl_text(f"{dataset_label(r.dataset, r.traditional)} {r.model} {r.our_augmentation or r.augmentation}"
-                         + ("" if r.metric == "top1_error" else f" ({r.metric})"))
+                mpl_text(
+                    f"{dataset_label(r.dataset, r.traditional)} {r.model} {r.our_augmentation or r.augmentation}"
+                    + ("" if r.metric == "top1_error" else f" ({r.metric})")
+                )
                 for r in part.itertuples()
             ]
             height = 0.8 + 0.28 * len(part)
@@ -227,8 +241,11 @@ def forest(comparison: pd.DataFrame) -> list[tuple[str, str]]:
                 ax.set_yticklabels(labels, fontsize="small")
                 ax.set_xlabel("ours - published (points; lower is better for errors and hours)")
                 ax.set_title(mpl_text(title), fontsize="medium")
-                handles = [plt.Line2D([], [], color=VERDICT_COLORS[v], linewidth=2, label=v) for v in TESTED
-                           if v in set(part["verdict"])]
+                handles = [
+                    plt.Line2D([], [], color=VERDICT_COLORS[v], linewidth=2, label=v)
+                    for v in TESTED
+                    if v in set(part["verdict"])
+                ]
                 ax.legend(handles=handles, fontsize="small", loc="lower right")
                 figures.append((title, _to_data_uri(fig)))
             finally:

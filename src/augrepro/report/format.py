@@ -73,8 +73,10 @@ def margin_text(margin_setting: dict | None) -> str:
         return f"±{margin_setting['value']:g} points on every cell: {margin_setting['reason']}"
     if "claimed" in margin_setting:
         c = margin_setting["claimed"]
-        return (f"per column, the larger of half the paper's claimed gain of {c['method']} over {c['baseline']} and the "
-                "dataset's floor" + (f" ({margin_setting['reason']})" if margin_setting.get("reason") else ""))
+        return (
+            f"per column, the larger of half the paper's claimed gain of {c['method']} over {c['baseline']} and the "
+            "dataset's floor" + (f" ({margin_setting['reason']})" if margin_setting.get("reason") else "")
+        )
     return "the dataset's floor (0.3 points on CIFAR-10 and ImageNet, 0.5 elsewhere; 25 % of the published hours)"
 
 

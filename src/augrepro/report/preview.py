@@ -97,7 +97,9 @@ def render_preview(
         forced = f"; prob {augmentation.prob:g} forced to 1 for this preview"
         augmentation = build_augmentation(method, {**(params or {}), "prob": 1.0}, spec)
     if not Path(data_path).is_file():
-        raise FileNotFoundError(f"prepared dataset {data_path} not found; run `snakemake results/data/{dataset}/data.npz`")
+        raise FileNotFoundError(
+            f"prepared dataset {data_path} not found; run `snakemake results/data/{dataset}/data.npz`"
+        )
     data = load_prepared(data_path)
     pick = spread_over_classes(data.train_y, count)
     if data.train_x is None:  # a file dataset: the picked images decoded, resized and centre-cropped to its size

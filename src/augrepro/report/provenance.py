@@ -17,7 +17,9 @@ def _gpu_mask(runs: pd.DataFrame) -> pd.Series:
     return ~names.str.contains("cpu")
 
 
-def computed_provenance(runs: pd.DataFrame, summary: pd.DataFrame, status: pd.DataFrame | None) -> list[tuple[str, str]]:
+def computed_provenance(
+    runs: pd.DataFrame, summary: pd.DataFrame, status: pd.DataFrame | None
+) -> list[tuple[str, str]]:
     """Runs, their status, devices, GPU-hours, code versions and the variant each method ran."""
     out: list[tuple[str, str]] = [("number of runs", str(len(runs)))]
     if status is not None and len(status):
@@ -33,8 +35,12 @@ def computed_provenance(runs: pd.DataFrame, summary: pd.DataFrame, status: pd.Da
         if "numerics" in runs.columns:
             numerics = Counter(str(v) for v in runs["numerics"].dropna())
             if numerics:
-                out.append(("numerics of the runs (bf16 / channels_last / compile)",
-                            ", ".join(f"{k}: {n} runs" for k, n in sorted(numerics.items()))))
+                out.append(
+                    (
+                        "numerics of the runs (bf16 / channels_last / compile)",
+                        ", ".join(f"{k}: {n} runs" for k, n in sorted(numerics.items())),
+                    )
+                )
         # device hours: a run's wall hours times the GPUs it held (a torchrun job of world_size processes)
         column = "device_hours" if "device_hours" in runs else "hours"
         hours = pd.to_numeric(runs[column], errors="coerce") if column in runs else pd.Series(dtype=float)
@@ -64,7 +70,8 @@ def workflow_provenance(config: dict, studies: dict | None = None) -> dict:
         "code version (report)": env["code_version"],
         "packages": env["packages"],
         "python": env["python"],
-        "studies run": ", ".join(f"{s['name']} ({s['runs']} runs)" for s in entries if s["status"] == "chosen") or "none",
+        "studies run": ", ".join(f"{s['name']} ({s['runs']} runs)" for s in entries if s["status"] == "chosen")
+        or "none",
     }
     skipped = [f"{s['name']}: {s['reason']}" for s in entries if s["status"] == "skipped"]
     if skipped:
@@ -73,7 +80,8 @@ def workflow_provenance(config: dict, studies: dict | None = None) -> dict:
     return out
 
 
-def provenance_rows(given: dict | None, runs: pd.DataFrame, summary: pd.DataFrame,
-                    status: pd.DataFrame | None) -> list[tuple[str, str]]:
+def provenance_rows(
+    given: dict | None, runs: pd.DataFrame, summary: pd.DataFrame, status: pd.DataFrame | None
+) -> list[tuple[str, str]]:
     """The page's provenance table: what the caller gives (``workflow_provenance``), then what the runs record."""
     return [(str(k), value_text(v)) for k, v in (given or {}).items()] + computed_provenance(runs, summary, status)

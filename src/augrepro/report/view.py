@@ -121,7 +121,9 @@ class Entry:
             note=_text(r["note"]),
             variant=_text(r["variant"]),
             numerics=_text(r.get("numerics")),
-            run_as=r["our_augmentation"] if isinstance(r["our_augmentation"], str) and r["our_augmentation"] != method else "",
+            run_as=r["our_augmentation"]
+            if isinstance(r["our_augmentation"], str) and r["our_augmentation"] != method
+            else "",
         )
 
 
@@ -198,14 +200,25 @@ def comparison_table(source: str, part: list[dict], layout: str = DEFAULT_LAYOUT
             Cell(tuple(Entry.of(r, method) for r in cells[(key, column)])) if (key, column) in cells else None
             for column in columns
         )
-        rows.append(Row("" if layout == "models" else model_label(key[0]), method,
-                        row_epochs if several_epochs else None, row_cells))
+        rows.append(
+            Row(
+                "" if layout == "models" else model_label(key[0]),
+                method,
+                row_epochs if several_epochs else None,
+                row_cells,
+            )
+        )
     if layout == "models":
         one_data_column = len(data_columns) == 1
-        heading = (f"{dataset_label(*data_columns[0][:2])}, {_metric_label(data_columns[0][2])}" if one_data_column
-                   else "Method")
-        labels = tuple(model_label(model) + ("" if one_data_column else f" {_data_label(d, t, m, len(metrics) > 1)}")
-                       for model, d, t, m in columns)
+        heading = (
+            f"{dataset_label(*data_columns[0][:2])}, {_metric_label(data_columns[0][2])}"
+            if one_data_column
+            else "Method"
+        )
+        labels = tuple(
+            model_label(model) + ("" if one_data_column else f" {_data_label(d, t, m, len(metrics) > 1)}")
+            for model, d, t, m in columns
+        )
     else:
         heading = ""
         labels = tuple(_data_label(d, t, m, metrics != ["top1_error"]) for d, t, m in columns)
@@ -227,7 +240,10 @@ def comparison_tables(comparison: pd.DataFrame, layouts: dict[str, str] | None =
     by_source: dict[str, list[dict]] = {}
     for r in comparison.to_dict("records"):
         by_source.setdefault(r["source"], []).append(r)
-    return [comparison_table(source, part, (layouts or {}).get(source, DEFAULT_LAYOUT)) for source, part in by_source.items()]
+    return [
+        comparison_table(source, part, (layouts or {}).get(source, DEFAULT_LAYOUT))
+        for source, part in by_source.items()
+    ]
 
 
 @dataclass(frozen=True)
@@ -283,8 +299,16 @@ def failed_runs(status: pd.DataFrame | None) -> list[FailedRun]:
     if status is None or status.empty:
         return []
     failed = status[status["status"] == "failed"]
-    return [FailedRun(dataset_label(r["dataset"], to_bool(r["traditional"])), r["model"], r["augmentation"], r["seed"],
-                      _text(r["reason"])) for _, r in failed.iterrows()]
+    return [
+        FailedRun(
+            dataset_label(r["dataset"], to_bool(r["traditional"])),
+            r["model"],
+            r["augmentation"],
+            r["seed"],
+            _text(r["reason"]),
+        )
+        for _, r in failed.iterrows()
+    ]
 
 
 @dataclass(frozen=True)
@@ -311,8 +335,10 @@ class Claim:
     @classmethod
     def of(cls, result: dict) -> Claim:
         """One result of :func:`augrepro.results.claims.evaluate_claims`."""
-        cells = tuple(ClaimCell(c["cell"], c["verdict"], c["reason"], c["published"], c["ours"], c["interval"])
-                      for c in result["cells"])
+        cells = tuple(
+            ClaimCell(c["cell"], c["verdict"], c["reason"], c["published"], c["ours"], c["interval"])
+            for c in result["cells"]
+        )
         return cls(result["claim"], result["source"], result["kind"], result["verdict"], cells, result["cells_total"])
 
 
@@ -392,10 +418,17 @@ def study_sections(
         ours = summary[grid_mask(summary, study["grid"])]
         st = status[grid_mask(status, study["grid"])] if status is not None and len(status) else None
         cells = published[published["file"].isin(study["published"]) & published["protocol"].isin(study["protocols"])]
-        comparison = compare(ours, cells, status=st, reported=study["reported"], not_runnable=study["not_runnable"],
-                             margin=study.get("margin"))
-        claims = evaluate_claims(study.get("claims", []), runs[grid_mask(runs, study["grid"])], cells,
-                                 study["reported"], study["grid"])
+        comparison = compare(
+            ours,
+            cells,
+            status=st,
+            reported=study["reported"],
+            not_runnable=study["not_runnable"],
+            margin=study.get("margin"),
+        )
+        claims = evaluate_claims(
+            study.get("claims", []), runs[grid_mask(runs, study["grid"])], cells, study["reported"], study["grid"]
+        )
         comparison.insert(0, "study", study["name"])
         comparisons.append(comparison)
         covered = set(cells["augmentation"]) | set(cells["model"])
@@ -406,7 +439,9 @@ def study_sections(
                 title=study["title"],
                 source=study["source"],
                 notes=study["notes"],
-                protocols=tuple(Protocol(p, t, study["reported"].get(p, "best")) for p, t in study["protocols"].items()),
+                protocols=tuple(
+                    Protocol(p, t, study["reported"].get(p, "best")) for p, t in study["protocols"].items()
+                ),
                 runs=study["runs"],
                 done=int(grid_mask(runs, study["grid"]).sum()),
                 counts=tuple(verdicts.get(v, 0) for v in VERDICTS),
@@ -420,10 +455,14 @@ def study_sections(
                 forest=forest(comparison),
                 scatter=ours_vs_published(comparison),
                 hours=hours_vs_published(comparison),
-                curves=learning_curves(curves[grid_mask(curves, study["grid"])], published_curves) if not curves.empty else [],
+                curves=learning_curves(curves[grid_mask(curves, study["grid"])], published_curves)
+                if not curves.empty
+                else [],
             )
         )
-    frame = pd.concat(comparisons, ignore_index=True) if comparisons else pd.DataFrame(columns=["study", *COMPARE_COLUMNS])
+    frame = (
+        pd.concat(comparisons, ignore_index=True) if comparisons else pd.DataFrame(columns=["study", *COMPARE_COLUMNS])
+    )
     return sections, frame
 
 
@@ -439,8 +478,11 @@ class OtherStudy:
 
 
 def other_studies(studies: dict) -> list[OtherStudy]:
-    return [OtherStudy(s["name"], s["title"], s["runs"], s["status"], s["reason"])
-            for s in studies.get("studies", []) if s["status"] != "chosen"]
+    return [
+        OtherStudy(s["name"], s["title"], s["runs"], s["status"], s["reason"])
+        for s in studies.get("studies", [])
+        if s["status"] != "chosen"
+    ]
 
 
 @dataclass(frozen=True)

@@ -56,8 +56,18 @@ RUN_COLUMNS = IDENTITY_COLUMNS + [
     *EVALUATION_METRICS,
     "detection_seeds",
 ]
-CURVE_COLUMNS = ["protocol", "dataset", "traditional", "model", "augmentation", "seed", "epoch", "train_loss",
-                 "test_top1_error", "test_top5_error"]
+CURVE_COLUMNS = [
+    "protocol",
+    "dataset",
+    "traditional",
+    "model",
+    "augmentation",
+    "seed",
+    "epoch",
+    "train_loss",
+    "test_top1_error",
+    "test_top5_error",
+]
 NUMERICS_FLAGS = ("bf16", "channels_last", "compile")
 
 
@@ -102,7 +112,7 @@ def _load_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
     if np.all(np.isnan(top1)):
         raise ValueError(f"{run_dir / 'metrics.csv'}: test_top1_error has no values")
     best_idx = int(np.nanargmin(top1))
-    last = top1[-min(10, len(top1)):]
+    last = top1[-min(10, len(top1)) :]
 
     def _seconds(key: str) -> float:
         value = timing.get(key)
@@ -164,7 +174,13 @@ def read_evaluations(paths) -> pd.DataFrame:
         if "fgsm_top1_accuracy" in result:
             rows.append({**key, "fgsm_top1_accuracy": float(result["fgsm_top1_accuracy"])})
         elif "map50" in result or "map" in result:
-            rows.append({**key, **{m: float(result.get(m, float("nan"))) for m in ("map", "map50", "map75")}, "detection_seeds": 1})
+            rows.append(
+                {
+                    **key,
+                    **{m: float(result.get(m, float("nan"))) for m in ("map", "map50", "map75")},
+                    "detection_seeds": 1,
+                }
+            )
         else:
             raise ValueError(f"{path}: neither an FGSM result (fgsm_top1_accuracy) nor a detection result (map50)")
     columns = _RUN_KEY + EVALUATION_METRICS + ["detection_seeds"]
@@ -184,7 +200,9 @@ def attach_evaluations(runs: pd.DataFrame, evaluations: pd.DataFrame) -> pd.Data
         known = set(zip(*(runs[c] for c in _RUN_KEY))) if len(runs) else set()
         for key in zip(*(evaluations[c] for c in _RUN_KEY)):
             if key not in known:
-                raise ValueError(f"an evaluation result belongs to run {'/'.join(map(str, key))}, which is not aggregated here")
+                raise ValueError(
+                    f"an evaluation result belongs to run {'/'.join(map(str, key))}, which is not aggregated here"
+                )
     merged = runs.merge(evaluations, on=_RUN_KEY, how="left") if len(runs) else runs.reindex(columns=RUN_COLUMNS)
     merged["detection_seeds"] = merged["detection_seeds"].fillna(0).astype(int)
     return merged[RUN_COLUMNS]
@@ -256,7 +274,18 @@ def write_aggregate(
 
 # --- partial aggregation: whatever runs of the grid exist --------------------------------
 
-GRID_KEYS = ("protocol", "dataset", "traditional", "model", "augmentation", "method", "seed", "epochs", "run_dir", "log")
+GRID_KEYS = (
+    "protocol",
+    "dataset",
+    "traditional",
+    "model",
+    "augmentation",
+    "method",
+    "seed",
+    "epochs",
+    "run_dir",
+    "log",
+)
 STATUS_COLUMNS = [
     "protocol",
     "dataset",

@@ -25,6 +25,7 @@ from augrepro.results.compare import HIGHER_IS_BETTER, metric_column, normalize_
 from augrepro.results.stats import DEFAULT_ALPHA, best_of_claim, improvement_claim, ranking_claim
 from augrepro.runs import dataset_key
 
+
 def _seed_values(runs: pd.DataFrame, cell: tuple, method: str, column: str) -> dict:
     """{seed: value} of the runs of a cell whose augmentation is named ``method`` (an alias in a study without
     published cells), else whose published name is (an alias is compared under its method's name)."""
@@ -40,8 +41,13 @@ def _seed_values(runs: pd.DataFrame, cell: tuple, method: str, column: str) -> d
 
 def _published_value(published: pd.DataFrame, cell: tuple, method: str, metric: str) -> float:
     protocol, key, model = cell
-    rows = published[(published["protocol"] == protocol) & (published["key"] == key) & (published["model"] == model)
-                     & (published["augmentation"] == method) & (published["metric"] == metric)]
+    rows = published[
+        (published["protocol"] == protocol)
+        & (published["key"] == key)
+        & (published["model"] == model)
+        & (published["augmentation"] == method)
+        & (published["metric"] == metric)
+    ]
     return float(rows["mean"].iloc[0]) if len(rows) else math.nan
 
 
@@ -69,19 +75,29 @@ def evaluate_claims(
         runs = pd.DataFrame(columns=["protocol", "dataset", "traditional", "model", "augmentation", "method", "seed"])
     runs = normalize_ours(runs, published)
     runs = runs.assign(key=[dataset_key(d, to_bool(t)) for d, t in zip(runs["dataset"], runs["traditional"])])
-    published = published.assign(key=[dataset_key(d, to_bool(t)) for d, t in zip(published["dataset"], published["traditional"])])
+    published = published.assign(
+        key=[dataset_key(d, to_bool(t)) for d, t in zip(published["dataset"], published["traditional"])]
+    )
     columns = list(dict.fromkeys((p, d, m) for p, d, m, _ in grid))
     out = []
     for claim in claims:
         metric = claim.get("metric", "top1_error")
         sign = -1.0 if metric in HIGHER_IS_BETTER else 1.0
-        cells = [c for c in columns if c[0] in claim.get("protocols", [c[0]]) and c[1] in claim.get("datasets", [c[1]])
-                 and c[2] in claim.get("models", [c[2]])]
+        cells = [
+            c
+            for c in columns
+            if c[0] in claim.get("protocols", [c[0]])
+            and c[1] in claim.get("datasets", [c[1]])
+            and c[2] in claim.get("models", [c[2]])
+        ]
         results = []
         for cell in cells:
             column = metric_column(metric, reported.get(cell[0], "best"))
-            methods = {"lower": [claim.get("method"), claim.get("than")], "best": [claim.get("method"), *claim.get("among", [])],
-                       "ranking": claim.get("methods", [])}[claim["kind"]]
+            methods = {
+                "lower": [claim.get("method"), claim.get("than")],
+                "best": [claim.get("method"), *claim.get("among", [])],
+                "ranking": claim.get("methods", []),
+            }[claim["kind"]]
             methods = list(dict.fromkeys(methods))
             ours = {m: _seed_values(runs, cell, m, column) for m in methods}
             pub = {m: _published_value(published, cell, m, metric) for m in methods}
@@ -94,32 +110,53 @@ def evaluate_claims(
                 margin = sign * (pub[b] - pub[a]) if not math.isnan(pub[a] + pub[b]) else None
                 test = improvement_claim(flip[a], flip[b], margin, alpha)
                 interval = (sign * test.ci_low, sign * test.ci_high)
-                results.append({
-                    "cell": label, "verdict": test.verdict, "reason": test.reason,
-                    "published": f"{_fmt(pub[a])} vs {_fmt(pub[b])}",
-                    "ours": f"{_fmt(_mean(ours[a]))} vs {_fmt(_mean(ours[b]))} ({test.n_pairs} seeds)",
-                    "interval": f"{a} - {b}: [{min(interval):+.2f}, {max(interval):+.2f}]" if not math.isnan(test.ci_low) else "",
-                })
+                results.append(
+                    {
+                        "cell": label,
+                        "verdict": test.verdict,
+                        "reason": test.reason,
+                        "published": f"{_fmt(pub[a])} vs {_fmt(pub[b])}",
+                        "ours": f"{_fmt(_mean(ours[a]))} vs {_fmt(_mean(ours[b]))} ({test.n_pairs} seeds)",
+                        "interval": f"{a} - {b}: [{min(interval):+.2f}, {max(interval):+.2f}]"
+                        if not math.isnan(test.ci_low)
+                        else "",
+                    }
+                )
             elif claim["kind"] == "best":
                 others = {m: flip[m] for m in methods}
                 test = best_of_claim(claim["method"], others, None, alpha)
-                results.append({
-                    "cell": label, "verdict": test.verdict, "reason": test.reason,
-                    "published": ", ".join(f"{m} {_fmt(pub[m])}" for m in methods),
-                    "ours": ", ".join(f"{m} {_fmt(_mean(ours[m]))}" for m in methods),
-                    "interval": "; ".join(
-                        f"{claim['method']} - {m}: [{min(sign * c.ci_low, sign * c.ci_high):+.2f}, {max(sign * c.ci_low, sign * c.ci_high):+.2f}]"
-                        for m, c in test.comparisons.items() if not math.isnan(c.ci_low)
-                    ),
-                })
+                results.append(
+                    {
+                        "cell": label,
+                        "verdict": test.verdict,
+                        "reason": test.reason,
+                        "published": ", ".join(f"{m} {_fmt(pub[m])}" for m in methods),
+                        "ours": ", ".join(f"{m} {_fmt(_mean(ours[m]))}" for m in methods),
+                        "interval": "; ".join(
+                            f"{claim['method']} - {m}: [{min(sign * c.ci_low, sign * c.ci_high):+.2f}, {max(sign * c.ci_low, sign * c.ci_high):+.2f}]"
+                            for m, c in test.comparisons.items()
+                            if not math.isnan(c.ci_low)
+                        ),
+                    }
+                )
             else:
                 test = ranking_claim({m: sign * pub[m] for m in methods if not math.isnan(pub[m])}, flip, alpha)
-                results.append({
-                    "cell": label, "verdict": test.verdict, "reason": test.reason,
-                    "published": " < ".join(sorted((m for m in methods if not math.isnan(pub[m])), key=lambda m: sign * pub[m])),
-                    "ours": " < ".join(sorted((m for m in methods if ours[m]), key=lambda m: sign * _mean(ours[m]))),
-                    "interval": f"Kendall's tau {test.tau:+.2f} [{test.ci_low:+.2f}, {test.ci_high:+.2f}]" if not math.isnan(test.tau) else "",
-                })
+                results.append(
+                    {
+                        "cell": label,
+                        "verdict": test.verdict,
+                        "reason": test.reason,
+                        "published": " < ".join(
+                            sorted((m for m in methods if not math.isnan(pub[m])), key=lambda m: sign * pub[m])
+                        ),
+                        "ours": " < ".join(
+                            sorted((m for m in methods if ours[m]), key=lambda m: sign * _mean(ours[m]))
+                        ),
+                        "interval": f"Kendall's tau {test.tau:+.2f} [{test.ci_low:+.2f}, {test.ci_high:+.2f}]"
+                        if not math.isnan(test.tau)
+                        else "",
+                    }
+                )
         verdicts = [r["verdict"] for r in results]
         if not verdicts:
             verdict = "not run"
@@ -129,6 +166,14 @@ def evaluate_claims(
             verdict = "holds"
         else:
             verdict = "inconclusive"
-        out.append({"claim": claim["claim"], "source": claim["source"], "kind": claim["kind"], "verdict": verdict,
-                    "cells": results, "cells_total": len(cells)})
+        out.append(
+            {
+                "claim": claim["claim"],
+                "source": claim["source"],
+                "kind": claim["kind"],
+                "verdict": verdict,
+                "cells": results,
+                "cells_total": len(cells),
+            }
+        )
     return out

@@ -204,7 +204,9 @@ def _check_published(df: pd.DataFrame, path: Path) -> pd.DataFrame:
             df[col] = float("nan") if col == "runs" else ""
     bad = [v for v in df["reported"] if v not in ("", *REPORTED)]
     if bad:
-        raise ValueError(f"{path}: column 'reported' is {bad[0]!r}; valid: {', '.join(REPORTED)} (or empty: the protocol's)")
+        raise ValueError(
+            f"{path}: column 'reported' is {bad[0]!r}; valid: {', '.join(REPORTED)} (or empty: the protocol's)"
+        )
     for i, row in enumerate(df.itertuples(index=False), start=2):  # line 1 is the header
         where = f"{path}, line {i}"
         for col in ("source", "protocol", "dataset", "model", "augmentation"):
@@ -219,7 +221,9 @@ def _check_published(df: pd.DataFrame, path: Path) -> pd.DataFrame:
                 value = float("nan")
             number = _num(value)
             if math.isnan(number) and not (allow_empty and (value is None or pd.isna(value))):
-                raise ValueError(f"{where}: column '{col}' is {value!r}, not a number" + ("" if allow_empty else " (required)"))
+                raise ValueError(
+                    f"{where}: column '{col}' is {value!r}, not a number" + ("" if allow_empty else " (required)")
+                )
             if not math.isnan(number) and number < 0:
                 raise ValueError(f"{where}: column '{col}' is negative ({number})")
         try:
@@ -247,7 +251,9 @@ def load_published(published_dir: str | Path) -> pd.DataFrame:
     if not published_dir.is_dir():
         raise ValueError(f"{published_dir}: published-tables folder not found (config key 'published')")
     # natural order, so that table10 follows table9
-    files = sorted(published_dir.glob("*.csv"), key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)])
+    files = sorted(
+        published_dir.glob("*.csv"), key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]
+    )
     if not files:
         raise ValueError(f"{published_dir}: no published *.csv files")
     frames = []
@@ -274,9 +280,12 @@ def cell_margin(cell, published: pd.DataFrame, margin: dict | None) -> Margin:
     claimed = margin.get("claimed")
     if claimed and cell.metric != "hours":
         same = published[
-            (published["source"] == cell.source) & (published["protocol"] == cell.protocol)
-            & (published["dataset"] == cell.dataset) & (published["traditional"] == cell.traditional)
-            & (published["model"] == cell.model) & (published["metric"] == cell.metric)
+            (published["source"] == cell.source)
+            & (published["protocol"] == cell.protocol)
+            & (published["dataset"] == cell.dataset)
+            & (published["traditional"] == cell.traditional)
+            & (published["model"] == cell.model)
+            & (published["metric"] == cell.metric)
         ].set_index("augmentation")["mean"]
         if claimed["method"] in same.index and claimed["baseline"] in same.index:
             gain = float(same[claimed["baseline"]]) - float(same[claimed["method"]])
@@ -348,9 +357,21 @@ class PublishedCell:
         """``row``: a published row (itertuples); ``reported``: protocol -> how its source summarizes a run,
         unless the cell names its own."""
         how = str(getattr(row, "reported", "") or "") or reported.get(row.protocol, "best")
-        return cls(row.source, row.protocol, row.dataset, to_bool(row.traditional), row.model, row.augmentation,
-                   row.metric, _num(row.epochs), _num(row.mean), _num(row.std), _num(getattr(row, "runs", math.nan)),
-                   str(getattr(row, "note", "") or ""), MetricColumns.of(row.metric, how))
+        return cls(
+            row.source,
+            row.protocol,
+            row.dataset,
+            to_bool(row.traditional),
+            row.model,
+            row.augmentation,
+            row.metric,
+            _num(row.epochs),
+            _num(row.mean),
+            _num(row.std),
+            _num(getattr(row, "runs", math.nan)),
+            str(getattr(row, "note", "") or ""),
+            MetricColumns.of(row.metric, how),
+        )
 
     @property
     def key(self) -> tuple:
@@ -359,10 +380,19 @@ class PublishedCell:
 
     def record(self) -> dict:
         return {
-            "source": self.source, "protocol": self.protocol, "reported": self.columns.reported,
-            "dataset": self.dataset, "traditional": self.traditional, "model": self.model,
-            "augmentation": self.augmentation, "metric": self.metric, "published_epochs": self.epochs,
-            "published_mean": self.mean, "published_std": self.std, "published_runs": self.runs, "note": self.note,
+            "source": self.source,
+            "protocol": self.protocol,
+            "reported": self.columns.reported,
+            "dataset": self.dataset,
+            "traditional": self.traditional,
+            "model": self.model,
+            "augmentation": self.augmentation,
+            "metric": self.metric,
+            "published_epochs": self.epochs,
+            "published_mean": self.mean,
+            "published_std": self.std,
+            "published_runs": self.runs,
+            "note": self.note,
         }
 
 
@@ -383,17 +413,29 @@ class OurCell:
     @classmethod
     def of(cls, row, columns: MetricColumns) -> OurCell:
         top1 = columns.metric == "top1_error"
-        return cls(_num(row.get(columns.mean)), _num(row.get(columns.std)), int(_num(row.get("n", 0)) or 0),
-                   _num(row.get("epochs")),
-                   _num(row.get("final_top1_error_mean")) if top1 else math.nan,
-                   _num(row.get("median_last10_top1_error_mean")) if top1 else math.nan,
-                   _clean_text(row.get("variant")), _clean_text(row.get("numerics")), str(row["augmentation"]))
+        return cls(
+            _num(row.get(columns.mean)),
+            _num(row.get(columns.std)),
+            int(_num(row.get("n", 0)) or 0),
+            _num(row.get("epochs")),
+            _num(row.get("final_top1_error_mean")) if top1 else math.nan,
+            _num(row.get("median_last10_top1_error_mean")) if top1 else math.nan,
+            _clean_text(row.get("variant")),
+            _clean_text(row.get("numerics")),
+            str(row["augmentation"]),
+        )
 
     def record(self) -> dict:
         return {
-            "ours_mean": self.mean, "ours_std": self.std, "n": self.n, "ours_epochs": self.epochs,
-            "ours_final_mean": self.final_mean, "ours_median10_mean": self.median10_mean, "variant": self.variant,
-            "numerics": self.numerics, "our_augmentation": self.augmentation,
+            "ours_mean": self.mean,
+            "ours_std": self.std,
+            "n": self.n,
+            "ours_epochs": self.epochs,
+            "ours_final_mean": self.final_mean,
+            "ours_median10_mean": self.median10_mean,
+            "variant": self.variant,
+            "numerics": self.numerics,
+            "our_augmentation": self.augmentation,
         }
 
 
@@ -472,7 +514,9 @@ def compare(
     if metric is not None and metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
     reported, not_runnable = reported or {}, not_runnable or {}
-    ours = normalize_ours(summary, published) if len(summary) else pd.DataFrame(columns=[*_KEY, "augmentation", "epochs"])
+    ours = (
+        normalize_ours(summary, published) if len(summary) else pd.DataFrame(columns=[*_KEY, "augmentation", "epochs"])
+    )
     ours_index = _index(ours)
     failed_count: dict[tuple, int] = {}
     if status is not None and len(status):

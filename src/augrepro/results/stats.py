@@ -462,8 +462,18 @@ def improvement_claim(
     if n < 2:
         nan = math.nan
         return PairedClaim(
-            "inconclusive", n, dropped, float(np.mean(x - y)) if n else nan, nan, nan, conf, nan, nan,
-            margin, None, f"{n} seed(s) shared by both methods; a paired comparison needs at least 2",
+            "inconclusive",
+            n,
+            dropped,
+            float(np.mean(x - y)) if n else nan,
+            nan,
+            nan,
+            conf,
+            nan,
+            nan,
+            margin,
+            None,
+            f"{n} seed(s) shared by both methods; a paired comparison needs at least 2",
         )
     d = x - y
     mean = float(d.mean())
@@ -587,9 +597,7 @@ def ranking_claim(
     methods = [m for m in published if m in ours and not _missing(published[m])]
     candidates = list(published) + [m for m in ours if m not in published]
     dropped_methods = tuple(m for m in candidates if m not in methods)
-    seed_sets = [
-        {k for k, v in ours[m].items() if not _missing(v) and math.isfinite(float(v))} for m in methods
-    ]
+    seed_sets = [{k for k, v in ours[m].items() if not _missing(v) and math.isfinite(float(v))} for m in methods]
     all_seeds = set().union(*seed_sets) if seed_sets else set()
     shared = set.intersection(*seed_sets) if seed_sets else set()
     try:
@@ -600,12 +608,26 @@ def ranking_claim(
 
     def result(verdict, tau, p, lo, hi, reason):
         return RankingClaim(
-            verdict, tau, p, lo, hi, conf, threshold, tuple(methods), dropped_methods, len(seeds),
-            len(all_seeds) - len(seeds), n_resamples, rng_seed, reason,
+            verdict,
+            tau,
+            p,
+            lo,
+            hi,
+            conf,
+            threshold,
+            tuple(methods),
+            dropped_methods,
+            len(seeds),
+            len(all_seeds) - len(seeds),
+            n_resamples,
+            rng_seed,
+            reason,
         )
 
     if len(methods) < 2:
-        return result("inconclusive", nan, nan, nan, nan, f"{len(methods)} method(s) with both a published value and runs")
+        return result(
+            "inconclusive", nan, nan, nan, nan, f"{len(methods)} method(s) with both a published value and runs"
+        )
     pub = np.array([float(published[m]) for m in methods])
     if np.ptp(pub) == 0:
         return result("inconclusive", nan, nan, nan, nan, "the published values all tie: no order to check")

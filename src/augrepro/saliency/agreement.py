@@ -36,8 +36,10 @@ def agreement(reference: torch.Tensor, candidate: torch.Tensor) -> dict[str, flo
     """Peak agreement (fraction within 1 px, Chebyshev), mean / min per-image correlation and the
     largest absolute difference of two N x H x W stacks of maps."""
     if reference.shape != candidate.shape or reference.ndim != 3:
-        raise ValueError(f"agreement needs two N x H x W stacks of one shape, got "
-                         f"{tuple(reference.shape)} and {tuple(candidate.shape)}")
+        raise ValueError(
+            f"agreement needs two N x H x W stacks of one shape, got "
+            f"{tuple(reference.shape)} and {tuple(candidate.shape)}"
+        )
     ry, rx = peaks(reference)
     cy, cx = peaks(candidate)
     cheb = torch.maximum((ry - cy).abs(), (rx - cx).abs())

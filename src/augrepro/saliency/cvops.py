@@ -14,7 +14,6 @@ from functools import lru_cache
 
 import torch
 
-
 # --- buffers ------------------------------------------------------------------------------------
 
 
@@ -43,7 +42,9 @@ _GRAY_SHIFT = 15
 _GRAY_R, _GRAY_G, _GRAY_B = 9798, 19235, 3735
 
 
-def rgb_to_gray(images: torch.Tensor, out: torch.Tensor | None = None, work: torch.Tensor | None = None) -> torch.Tensor:
+def rgb_to_gray(
+    images: torch.Tensor, out: torch.Tensor | None = None, work: torch.Tensor | None = None
+) -> torch.Tensor:
     """N x 3 x H x W uint8 RGB -> N x H x W float32 holding OpenCV's 8-bit gray values (exact integers).
     ``out`` (N x H x W) and ``work`` (N x 3 x H x W float32) are optional preallocated buffers."""
     x = images.to(torch.float32) if work is None else work.copy_(images)
@@ -85,8 +86,12 @@ def pad_reflect101(x: torch.Tensor, pad: int) -> torch.Tensor:
 # --- smoothing ----------------------------------------------------------------------------------
 
 
-def gaussian3x3_u8(gray: torch.Tensor, out: torch.Tensor | None = None,
-                   padded: torch.Tensor | None = None, rows: torch.Tensor | None = None) -> torch.Tensor:
+def gaussian3x3_u8(
+    gray: torch.Tensor,
+    out: torch.Tensor | None = None,
+    padded: torch.Tensor | None = None,
+    rows: torch.Tensor | None = None,
+) -> torch.Tensor:
     """cv::GaussianBlur(ksize 3x3, sigma 0) on 8U: kernel [1 2 1]/4 per axis in OpenCV's bit-exact fixed
     point, i.e. round half up of the exact weighted sum / 16; BORDER_REFLECT_101. Float32 in, float32 out.
     ``out`` (N x H x W, may be ``gray``), ``padded`` (N x H+2 x W+2) and ``rows`` (N x H x W+2) are optional
@@ -113,8 +118,9 @@ def gaussian3x3_u8(gray: torch.Tensor, out: torch.Tensor | None = None,
 
 
 @lru_cache(maxsize=64)
-def _band_matrix(n: int, taps: tuple[float, ...], device: torch.device, dtype: torch.dtype,
-                 transposed: bool = False) -> torch.Tensor:
+def _band_matrix(
+    n: int, taps: tuple[float, ...], device: torch.device, dtype: torch.dtype, transposed: bool = False
+) -> torch.Tensor:
     """n x n matrix M with (x @ M)[..., k] = sum_i taps[i] * x[..., k + i - r] under BORDER_REFLECT_101
     (r = len(taps) // 2): a 1-D filter as one matrix product (``transposed``: M.T, contiguous)."""
     r = len(taps) // 2
@@ -128,8 +134,9 @@ def _band_matrix(n: int, taps: tuple[float, ...], device: torch.device, dtype: t
     return m.to(device=device, dtype=dtype)
 
 
-def separable_filter(x: torch.Tensor, taps: tuple[float, ...], out: torch.Tensor | None = None,
-                     work: torch.Tensor | None = None) -> torch.Tensor:
+def separable_filter(
+    x: torch.Tensor, taps: tuple[float, ...], out: torch.Tensor | None = None, work: torch.Tensor | None = None
+) -> torch.Tensor:
     """A separable filter with the same 1-D taps on both axes of N x H x W data, BORDER_REFLECT_101
     (cv::sepFilter2D / GaussianBlur / blur), as two matrix products in x's dtype. OpenCV sums the taps in
     x's depth in another order, so results agree to that dtype's rounding. ``out`` and ``work``
@@ -148,14 +155,16 @@ def gaussian_kernel(ksize: int, sigma: float) -> tuple[float, ...]:
     return tuple(v / total for v in k)
 
 
-def gaussian_blur(x: torch.Tensor, ksize: int, sigma: float, out: torch.Tensor | None = None,
-                  work: torch.Tensor | None = None) -> torch.Tensor:
+def gaussian_blur(
+    x: torch.Tensor, ksize: int, sigma: float, out: torch.Tensor | None = None, work: torch.Tensor | None = None
+) -> torch.Tensor:
     """cv::GaussianBlur(ksize x ksize, sigmaX = sigmaY = sigma, BORDER_REFLECT_101), separable, computed in
     x's dtype (the taps are OpenCV's float64 kernel, rounded to that dtype)."""
     return separable_filter(x, gaussian_kernel(ksize, sigma), out, work)
 
 
 # --- resize -------------------------------------------------------------------------------------
+
 
 def _linear_taps(src: int, dst: int):
     """Source index and fractional offset per destination pixel, as cv::resize INTER_LINEAR computes them
@@ -180,17 +189,23 @@ def _exact_axis(src: int, dst: int, device: torch.device):
     after = ~before & (left >= src - 1)
     i0 = torch.where(before, 0, torch.where(after, src - 1, left))
     right_w = torch.where(before | after, 0, right_w)
-    return (i0.to(device), (i0 + 1).clamp(max=src - 1).to(device),
-            (256 - right_w).to(device=device, dtype=torch.int32), right_w.to(device=device, dtype=torch.int32))
+    return (
+        i0.to(device),
+        (i0 + 1).clamp(max=src - 1).to(device),
+        (256 - right_w).to(device=device, dtype=torch.int32),
+        right_w.to(device=device, dtype=torch.int32),
+    )
 
 
 @lru_cache(maxsize=64)
-def _exact_matrices(h: int, w: int, dh: int, dw: int, device: torch.device,
-                    dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+def _exact_matrices(
+    h: int, w: int, dh: int, dw: int, device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(A, B) with resize_linear_exact_u8(g) = floor(B @ (g @ A) + 1/2): A (w x dw) holds the horizontal
     8-bit weights, B (dh x h) the vertical ones times 2^-16. Every product and partial sum is an integer
     times a power of two below 2^24, so both products are exact in float32 and float64, in any summation
     order (as long as float32 products are not computed in a reduced precision: ``_exact_matmul_dtype``)."""
+
     def weights(src: int, dst: int, scale: float) -> torch.Tensor:
         i0, i1, w0, w1 = _exact_axis(src, dst, torch.device("cpu"))
         m = torch.zeros((src, dst), dtype=torch.float64)
@@ -199,7 +214,7 @@ def _exact_matrices(h: int, w: int, dh: int, dw: int, device: torch.device,
         m.index_put_((i1, d), w1.double() * scale, accumulate=True)
         return m
 
-    a, b = weights(w, dw, 1.0), weights(h, dh, 2.0 ** -16).T.contiguous()
+    a, b = weights(w, dw, 1.0), weights(h, dh, 2.0**-16).T.contiguous()
     return a.to(device=device, dtype=dtype), b.to(device=device, dtype=dtype)
 
 
@@ -266,9 +281,9 @@ def addcmul_is_fused(device: torch.device) -> bool:
     """Whether float32 torch.addcmul rounds once (a fused multiply-add) on this device: x * x - (1 + 2^-11)
     for x = 1 + 2^-12 is 2^-24 exactly, and 0 when x * x is rounded first. Checked once per device (true
     for this torch build's AVX-512 CPU kernels; 37 elements also cover the vectorized loop's tail)."""
-    x = torch.full((37,), 1 + 2.0 ** -12, dtype=torch.float32, device=device)
-    c = torch.full((37,), -(1 + 2.0 ** -11), dtype=torch.float32, device=device)
-    return bool((torch.addcmul(c, x, x) == 2.0 ** -24).all())
+    x = torch.full((37,), 1 + 2.0**-12, dtype=torch.float32, device=device)
+    c = torch.full((37,), -(1 + 2.0**-11), dtype=torch.float32, device=device)
+    return bool((torch.addcmul(c, x, x) == 2.0**-24).all())
 
 
 def fma32(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -305,8 +320,10 @@ def resize_linear_f32(x: torch.Tensor, dh: int, dw: int, out: torch.Tensor | Non
 # fastAtan polynomial coefficients p1, p3, p5, p7 of cv::cartToPolar / cv::fastAtan2 (degrees; within
 # 1.7e-4 rad = 0.01 deg of the exact angle, measured), each a float32 product as in the C++ source.
 _RAD2DEG_F32 = torch.tensor(180 / math.pi, dtype=torch.float32)
-ATAN_POLY_DEG = tuple(float(torch.tensor(c, dtype=torch.float32) * _RAD2DEG_F32) for c in
-                      (0.9997878412794807, -0.3258083974640975, 0.1555786518463281, -0.04432655554792128))
+ATAN_POLY_DEG = tuple(
+    float(torch.tensor(c, dtype=torch.float32) * _RAD2DEG_F32)
+    for c in (0.9997878412794807, -0.3258083974640975, 0.1555786518463281, -0.04432655554792128)
+)
 # v_atan_f32 divides min / (max + DBL_EPSILON), the epsilon rounded to float32
 DBL_EPSILON_F32 = float(torch.tensor(2.220446049250313e-16, dtype=torch.float32))
 DEG2RAD_F32 = float(torch.tensor(math.pi / 180, dtype=torch.float32))  # cartToPolar's degrees -> radians, float32

@@ -144,8 +144,14 @@ class _Workspace:
     def views(self, m: int) -> _Workspace:
         """The same buffers cut to the first ``m`` images (stacked buffers along their second axis)."""
         return _Workspace(
-            rgb=self.rgb[:m], gray=self.gray[:m], padded=self.padded[:, :m], rows=self.rows[:m], tz=self.tz[:m],
-            total=self.total[:m], onoff=self.onoff[:, :m], f64=self.f64[:, :m],
+            rgb=self.rgb[:m],
+            gray=self.gray[:m],
+            padded=self.padded[:, :m],
+            rows=self.rows[:m],
+            tz=self.tz[:m],
+            total=self.total[:m],
+            onoff=self.onoff[:, :m],
+            f64=self.f64[:, :m],
             integral=None if self.integral is None else self.integral[:m],
         )
 
@@ -182,8 +188,7 @@ def _fine_grained(images: torch.Tensor, plan: NeighbourhoodPlan, buffers: _Works
             # S - g A = -D, the box sum S over rows y-ny+1 .. y+ny and columns x-nx+1 .. x+nx being four
             # shifted slices of the integral image (all integers below 2^24: exact in float32 in any order)
             top, bottom, left, right = r0 - ny, r0 + ny, c0 - nx, c0 + nx
-            torch.addcmul(integral[:, bottom : bottom + h, right : right + w], gray, plan.area[box], value=-1,
-                          out=tz)
+            torch.addcmul(integral[:, bottom : bottom + h, right : right + w], gray, plan.area[box], value=-1, out=tz)
             tz.sub_(integral[:, bottom : bottom + h, left : left + w])
             tz.sub_(integral[:, top : top + h, right : right + w])
             tz.add_(integral[:, top : top + h, left : left + w])

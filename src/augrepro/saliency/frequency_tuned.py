@@ -60,8 +60,9 @@ CHUNK_PIXELS = 1 << 15
 def _linear_lut(device: torch.device) -> torch.Tensor:
     """The 256 linearised sRGB values (float64), computed on the device from Python scalars."""
     v = torch.arange(256, dtype=torch.float64, device=device) / 255.0
-    return torch.where(v <= SRGB_LINEAR_MAX, v / SRGB_LINEAR_SLOPE,
-                       ((v + SRGB_OFFSET) / (1.0 + SRGB_OFFSET)).pow(SRGB_GAMMA))
+    return torch.where(
+        v <= SRGB_LINEAR_MAX, v / SRGB_LINEAR_SLOPE, ((v + SRGB_OFFSET) / (1.0 + SRGB_OFFSET)).pow(SRGB_GAMMA)
+    )
 
 
 def _f_(t: torch.Tensor) -> torch.Tensor:
@@ -75,8 +76,10 @@ def srgb_to_lab(images: torch.Tensor) -> torch.Tensor:
     """N x 3 x H x W uint8 sRGB -> N x 3 x H x W float64 L*a*b* (D65), Saliency.cpp's RGB2LAB."""
     lin = _linear_lut(images.device).take(images.long())
     r, g, b = lin.unbind(1)
-    fx, fy, fz = (_f_((r * cr).add_(g, alpha=cg).add_(b, alpha=cb).div_(white))
-                  for (cr, cg, cb), white in zip(SRGB_TO_XYZ, WHITE_D65))
+    fx, fy, fz = (
+        _f_((r * cr).add_(g, alpha=cg).add_(b, alpha=cb).div_(white))
+        for (cr, cg, cb), white in zip(SRGB_TO_XYZ, WHITE_D65)
+    )
     lab = torch.empty_like(lin)
     torch.mul(fy, 116.0, out=lab[:, 0]).sub_(16.0)  # L = 116 fy - 16
     torch.sub(fx, fy, out=lab[:, 1]).mul_(500.0)  # a = 500 (fx - fy)

@@ -247,9 +247,12 @@ class _ChunkViews:
             log_mirror_target=log_padded[:, 2 : side + 1, half + 1 : side + 1],
             log_mirror_target_row0=log_padded[:, 1, half + 1 : side + 1],
             # BORDER_REFLECT_101 of the inside: (destination, source) columns, then whole rows
-            log_border=((log_padded[:, 1 : side + 1, 0], log_padded[:, 1 : side + 1, 2]),
-                        (log_padded[:, 1 : side + 1, side + 1], log_padded[:, 1 : side + 1, side - 1]),
-                        (log_padded[:, 0], log_padded[:, 2]), (log_padded[:, side + 1], log_padded[:, side - 1])),
+            log_border=(
+                (log_padded[:, 1 : side + 1, 0], log_padded[:, 1 : side + 1, 2]),
+                (log_padded[:, 1 : side + 1, side + 1], log_padded[:, 1 : side + 1, side - 1]),
+                (log_padded[:, 0], log_padded[:, 2]),
+                (log_padded[:, side + 1], log_padded[:, side - 1]),
+            ),
             log_column_windows=tuple(log_padded[..., i : i + side] for i in range(3)),
             row_sums=row_sums,
             row_windows=tuple(row_sums[:, i : i + side] for i in range(3)),

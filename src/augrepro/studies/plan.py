@@ -37,8 +37,16 @@ DEFAULT_COSTS = Path(__file__).resolve().parents[3] / "resources" / "model_costs
 COST_COLUMNS = ["model", "architecture", "image_size", "num_classes", "forward_gmacs", "parameters"]
 
 # SaliencyMix slides, training-time table: ResNet-18, CIFAR-10, 200 epochs: 0.83 h (baseline).
-REFERENCE = {"model": "resnet18", "architecture": "cifar", "image_size": 32, "num_classes": 10, "epochs": 200,
-             "train_images": 50_000, "test_images": 10_000, "hours": 0.83}
+REFERENCE = {
+    "model": "resnet18",
+    "architecture": "cifar",
+    "image_size": 32,
+    "num_classes": 10,
+    "epochs": 200,
+    "train_images": 50_000,
+    "test_images": 10_000,
+    "hours": 0.83,
+}
 # A step's cost relative to the baseline's.
 _PROBE_FORWARD = 1.0 + 1.0 / 3.0  # one extra no-grad forward of a three-forward step (SnapMix code: CAM pass)
 _PROBE_GRADIENT = 1.0 + 2.0 / 3.0  # an extra forward and backward to the input (SalfMix section 4.2)
@@ -94,7 +102,9 @@ def run_shape(resolved: dict[str, Any]) -> tuple[str, str, int, int]:
     else:
         size = int(pipeline.get("size") or spec.image_size)
     options = recipe.get("model_options") or {}
-    arch = recipe["architecture"] + ("[" + ";".join(f"{k}={json.dumps(v)}" for k, v in sorted(options.items())) + "]" if options else "")
+    arch = recipe["architecture"] + (
+        "[" + ";".join(f"{k}={json.dumps(v)}" for k, v in sorted(options.items())) + "]" if options else ""
+    )
     return resolved["model"], arch, size, spec.num_classes
 
 
@@ -136,7 +146,7 @@ def estimate_hours(resolved: dict[str, Any], costs: dict, rate: float) -> float 
 FGSM_FORWARDS = 4
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def detection_gmacs(model: str, head: str, short_side: int, rois: int, num_classes: int = 21) -> float:
     """Forward GMACs of a Faster R-CNN per image (``augrepro.evaluate.detection``'s design): the trunk on a 4:3
     image with shorter side ``short_side``, the RPN head, and the box head on ``rois`` regions; counted on the
@@ -158,8 +168,12 @@ def detection_gmacs(model: str, head: str, short_side: int, rois: int, num_class
             net.layer4(torch.empty(rois, c3, 14, 14, device="meta"))
         else:
             y = net.layer4(x)
-            rpn_in = torch.empty(1, 256, *x.shape[-2:], device="meta")  # the FPN levels: about 4/3 of the stride-16 level's
-            torch.nn.functional.linear(torch.empty(rois, 256 * 7 * 7, device="meta"), torch.empty(1024, 256 * 7 * 7, device="meta"))
+            rpn_in = torch.empty(
+                1, 256, *x.shape[-2:], device="meta"
+            )  # the FPN levels: about 4/3 of the stride-16 level's
+            torch.nn.functional.linear(
+                torch.empty(rois, 256 * 7 * 7, device="meta"), torch.empty(1024, 256 * 7 * 7, device="meta")
+            )
             torch.nn.functional.linear(torch.empty(rois, 1024, device="meta"), torch.empty(1024, 1024, device="meta"))
             del y
         channels = rpn_in.shape[1]
@@ -262,7 +276,9 @@ def format_plan(rows: list[PlanRow]) -> str:
         return "?" if value is None else f"{value:,.1f}"
 
     width = max(len(r.study) for r in rows)
-    lines = [f"{'study':<{width}}  {'runs':>5}  {'done':>5}  {'shared':>6}  {'evals':>5}  {'GPU-h':>9}  {'GPU-h left':>10}"]
+    lines = [
+        f"{'study':<{width}}  {'runs':>5}  {'done':>5}  {'shared':>6}  {'evals':>5}  {'GPU-h':>9}  {'GPU-h left':>10}"
+    ]
     for r in rows:
         if r.skipped:
             lines.append(f"{r.study:<{width}}  skipped: {r.skipped}")

@@ -72,7 +72,9 @@ def load_protocols(path: str | Path) -> dict[str, dict[str, Any]]:
     protocol is resolved once here so that a bad one fails before any job starts."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config key 'protocols': {path} not found; point it at a protocols file such as config/protocols.yaml")
+        raise ConfigError(
+            f"config key 'protocols': {path} not found; point it at a protocols file such as config/protocols.yaml"
+        )
     with open(path, encoding="utf-8") as fh:
         raw = yaml.safe_load(fh) or {}
     if not isinstance(raw, dict):
@@ -89,7 +91,9 @@ def load_protocols(path: str | Path) -> dict[str, dict[str, Any]]:
         for dataset, override in (entry.get("per_dataset") or {}).items():
             if not isinstance(override, dict):
                 raise ConfigError(f"{path}: protocol {name!r}: per_dataset.{dataset} must be a mapping")
-            bad = sorted(set(override) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS) | ({"base", "per_dataset"} & set(override)))
+            bad = sorted(
+                set(override) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS) | ({"base", "per_dataset"} & set(override))
+            )
             if bad:
                 raise ConfigError(f"{path}: protocol {name!r}: per_dataset.{dataset} may not set {', '.join(bad)}")
     protocols = {str(k): v for k, v in raw.items()}
@@ -123,12 +127,14 @@ def _chain(protocols: dict[str, dict[str, Any]], name: str) -> list[str]:
         entry = protocols.get(chain[-1])
         if entry is None:
             where = f"the base of protocol {chain[-2]!r}" if len(chain) > 1 else "protocol"
-            raise ConfigError(f"unknown protocol {chain[-1]!r} ({where}); valid protocols: {', '.join(sorted(protocols))}")
+            raise ConfigError(
+                f"unknown protocol {chain[-1]!r} ({where}); valid protocols: {', '.join(sorted(protocols))}"
+            )
         base = entry.get("base")
         if base is None:
             return chain
         if base in chain:
-            cycle = " -> ".join(chain[chain.index(base):] + [base])
+            cycle = " -> ".join(chain[chain.index(base) :] + [base])
             raise ConfigError(f"protocol cycle through 'base:': {cycle}; a protocol may not derive from itself")
         chain.append(str(base))
 
@@ -170,7 +176,9 @@ def _check(values: dict[str, Any], where: str) -> None:
         groups = values["lr_groups"]
         expect(
             "lr_groups",
-            isinstance(groups, dict) and set(groups) == set(LR_GROUPS) and all(number(v) and v > 0 for v in groups.values()),
+            isinstance(groups, dict)
+            and set(groups) == set(LR_GROUPS)
+            and all(number(v) and v > 0 for v in groups.values()),
             f"{{{', '.join(f'{g}: <lr > 0>' for g in LR_GROUPS)}}}",
         )
     else:
@@ -187,25 +195,41 @@ def _check(values: dict[str, Any], where: str) -> None:
         milestones = values.get("milestones")
         expect(
             "milestones",
-            isinstance(milestones, list) and all(positive_int(m) for m in milestones) and milestones == sorted(milestones),
+            isinstance(milestones, list)
+            and all(positive_int(m) for m in milestones)
+            and milestones == sorted(milestones),
             "an increasing list of epochs >= 1 (multistep schedule)",
         )
-        expect("gamma", number(values.get("gamma")) and 0 < values.get("gamma", 0) <= 1, "a number in (0, 1] (multistep schedule)")
+        expect(
+            "gamma",
+            number(values.get("gamma")) and 0 < values.get("gamma", 0) <= 1,
+            "a number in (0, 1] (multistep schedule)",
+        )
         delay = values.get("lr_decay_delay", 0)
-        expect("lr_decay_delay", isinstance(delay, int) and not isinstance(delay, bool) and delay >= 0, "an integer >= 0")
+        expect(
+            "lr_decay_delay", isinstance(delay, int) and not isinstance(delay, bool) and delay >= 0, "an integer >= 0"
+        )
     expect("numerics", values["numerics"] in NUMERICS, f"one of {', '.join(NUMERICS)}")
     expect("reported", values["reported"] in REPORTED, f"one of {', '.join(REPORTED)}")
     expect("pipeline", isinstance(values["pipeline"], dict) and "name" in values["pipeline"], "a mapping with a 'name'")
     if "architecture" in values:
         expect("architecture", values["architecture"] in ARCHITECTURES, f"one of {', '.join(ARCHITECTURES)}")
     if "batchnorm" in values:
-        expect("batchnorm", values["batchnorm"] in BATCHNORM,
-               f"one of {', '.join(BATCHNORM)} (per_replica: each GPU's part of the batch normalized on its own, "
-               "as DataParallel; sync: SyncBatchNorm over the whole batch)")
+        expect(
+            "batchnorm",
+            values["batchnorm"] in BATCHNORM,
+            f"one of {', '.join(BATCHNORM)} (per_replica: each GPU's part of the batch normalized on its own, "
+            "as DataParallel; sync: SyncBatchNorm over the whole batch)",
+        )
     if "normalize" in values:
         norm = values["normalize"]
-        ok = isinstance(norm, dict) and set(norm) == {"mean", "std"} and all(
-            isinstance(norm[k], list) and len(norm[k]) == 3 and all(number(v) for v in norm[k]) for k in ("mean", "std")
+        ok = (
+            isinstance(norm, dict)
+            and set(norm) == {"mean", "std"}
+            and all(
+                isinstance(norm[k], list) and len(norm[k]) == 3 and all(number(v) for v in norm[k])
+                for k in ("mean", "std")
+            )
         )
         expect("normalize", ok and all(v > 0 for v in norm["std"]), "{mean: [r, g, b], std: [r, g, b]} with std > 0")
     if values.get("eval_transform") is not None:
@@ -216,11 +240,19 @@ def _check(values: dict[str, Any], where: str) -> None:
         if values.get(key) is not None:
             expect(key, positive_int(values[key]), "an integer >= 1 or null")
     if "batchnorm_replicas" in values:
-        expect("batchnorm_replicas", positive_int(values["batchnorm_replicas"]), "an integer >= 1 (the source's GPUs under nn.DataParallel)")
+        expect(
+            "batchnorm_replicas",
+            positive_int(values["batchnorm_replicas"]),
+            "an integer >= 1 (the source's GPUs under nn.DataParallel)",
+        )
     if values.get("model_options") is not None:
         expect("model_options", isinstance(values["model_options"], dict), "a mapping of the model builder's options")
     methods = values.get("methods") or {}
-    expect("methods", isinstance(methods, dict) and all(isinstance(v, dict) for v in methods.values()), "method -> parameters")
+    expect(
+        "methods",
+        isinstance(methods, dict) and all(isinstance(v, dict) for v in methods.values()),
+        "method -> parameters",
+    )
 
 
 def protocol_values(protocols: dict[str, dict[str, Any]], name: str, dataset: str) -> dict[str, Any]:

@@ -162,7 +162,10 @@ class Selection:
                 "claims": [dict(c) for c in study.claims],
                 "runs": len(study.runs()),
                 # (protocol, dataset key, model, augmentation) of every grid cell: what the report's section shows
-                "grid": [list(c) for c in dict.fromkeys((k.protocol, k.dataset_key, k.model, k.augmentation) for k in study.runs())],
+                "grid": [
+                    list(c)
+                    for c in dict.fromkeys((k.protocol, k.dataset_key, k.model, k.augmentation) for k in study.runs())
+                ],
                 "status": status,
                 "reason": reason,
             }
@@ -231,8 +234,16 @@ def select_from_config(config: dict[str, Any], root: str | Path = ".", workdir: 
             partial[study.name] = "; ".join(f"without {d}: {r}" for d, r in missing.items())
     if not runnable:
         raise ConfigError(
-            "no chosen study can run here: "
-            + "; ".join(f"{name}: {reason}" for name, reason in skipped.items())
+            "no chosen study can run here: " + "; ".join(f"{name}: {reason}" for name, reason in skipped.items())
         )
-    return Selection(runnable, skipped, all_studies, protocols, aliases, workdir, evaluations, partial=partial,
-                     published_dir=paths["published"])
+    return Selection(
+        runnable,
+        skipped,
+        all_studies,
+        protocols,
+        aliases,
+        workdir,
+        evaluations,
+        partial=partial,
+        published_dir=paths["published"],
+    )

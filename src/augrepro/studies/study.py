@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -34,7 +35,7 @@ STUDY_KEYS = {
     "grids": "several grids, each with its own protocol/datasets/models/augmentations (and optionally seeds)",
     "methods": "aliases: name -> {method: <registered>, parameters...}",
     "resources": "what each training job asks of the scheduler: gpus (per node; more than one: a data-parallel "
-                 "torchrun job), nodes (default 1), threads, mem_mb, runtime_min",
+    "torchrun job), nodes (default 1), threads, mem_mb, runtime_min",
     "not_runnable": "published names (augmentation or model) that cannot be run here -> the reason",
     "notes": "free text shown under the study's section",
     "margin": "the equivalence margin of the table's cells: {value, reason}, or {claimed: {method, baseline}} for "
@@ -178,7 +179,7 @@ class Study:
     def dataset_names(self) -> list[str]:
         return list(dict.fromkeys(parse_dataset_key(d)[0] for g in self.grids for d in g.datasets))
 
-    def without_datasets(self, reasons: dict[str, str]) -> "Study":
+    def without_datasets(self, reasons: dict[str, str]) -> Study:
         """The study with the grids' cells of these datasets (name -> why they cannot be used here) left out:
         their published cells become not runnable, with the reason. Grids left empty are dropped."""
         grids = []
@@ -233,7 +234,9 @@ def parse_evaluations(raw: Any, where: str) -> tuple[Evaluation, ...]:
     for kind, entry in raw.items():
         at = f"{where}: evaluate.{kind}"
         if kind not in EVALUATION_KINDS:
-            raise ConfigError(f"{where}: unknown evaluation {kind!r} under 'evaluate'; valid: {', '.join(EVALUATION_KINDS)}")
+            raise ConfigError(
+                f"{where}: unknown evaluation {kind!r} under 'evaluate'; valid: {', '.join(EVALUATION_KINDS)}"
+            )
         if isinstance(entry, str):
             entry = {"recipe": entry}
         if not isinstance(entry, dict) or not isinstance(entry.get("recipe"), str) or not entry["recipe"]:
@@ -243,7 +246,9 @@ def parse_evaluations(raw: Any, where: str) -> tuple[Evaluation, ...]:
         if bad:
             raise ConfigError(f"{at}: unknown key(s) {', '.join(bad)}; valid keys: {', '.join(sorted(allowed))}")
         seeds = _as_list(entry.get("seeds"), at, "seeds", int) or ((0,) if kind == "detection" else ())
-        out.append(Evaluation(kind, entry["recipe"], seeds, _resources(entry.get("resources"), EVALUATION_RESOURCES[kind], at)))
+        out.append(
+            Evaluation(kind, entry["recipe"], seeds, _resources(entry.get("resources"), EVALUATION_RESOURCES[kind], at))
+        )
     return tuple(out)
 
 
@@ -280,7 +285,9 @@ def parse_study(name: str, raw: Any, path: str | Path) -> Study:
             raise ConfigError(f"{grid_where}: 'protocol' is required: {STUDY_KEYS['protocol']}")
         seeds = _as_list(grid_raw.get("seeds"), grid_where, "seeds", int) or top_seeds
         if not seeds:
-            raise ConfigError(f"{grid_where}: no seeds; set 'seeds: [0, 1, 2, 3, 4]' (a study without seeds runs nothing)")
+            raise ConfigError(
+                f"{grid_where}: no seeds; set 'seeds: [0, 1, 2, 3, 4]' (a study without seeds runs nothing)"
+            )
         lists = {}
         for key in ("datasets", "models", "augmentations"):
             lists[key] = _as_list(grid_raw.get(key), grid_where, key)
@@ -326,12 +333,16 @@ def _check_layout(layout: Any, published: tuple[str, ...], where: str) -> dict[s
     if isinstance(layout, str):
         layout = {file: layout for file in published}
     if not isinstance(layout, dict):
-        raise ConfigError(f"{where}: 'layout' is {layout!r}; expected one of {', '.join(LAYOUTS)} or a mapping "
-                          "published file -> layout")
+        raise ConfigError(
+            f"{where}: 'layout' is {layout!r}; expected one of {', '.join(LAYOUTS)} or a mapping "
+            "published file -> layout"
+        )
     for file, value in layout.items():
         if file not in published:
-            raise ConfigError(f"{where}: 'layout' names {file!r}, not one of the study's published files "
-                              f"({', '.join(published) or 'none'})")
+            raise ConfigError(
+                f"{where}: 'layout' names {file!r}, not one of the study's published files "
+                f"({', '.join(published) or 'none'})"
+            )
         if value not in LAYOUTS:
             raise ConfigError(f"{where}: 'layout' of {file} is {value!r}; valid layouts: {', '.join(LAYOUTS)}")
     return dict(layout)
@@ -341,10 +352,17 @@ def _check_margin(margin: Any, where: str) -> dict[str, Any]:
     if margin is None:
         return {}
     ok = isinstance(margin, dict) and (
-        (set(margin) <= {"value", "reason"} and isinstance(margin.get("value"), (int, float)) and margin["value"] > 0
-         and isinstance(margin.get("reason"), str))
-        or (set(margin) <= {"claimed", "reason"} and isinstance(margin.get("claimed"), dict)
-            and set(margin["claimed"]) == {"method", "baseline"})
+        (
+            set(margin) <= {"value", "reason"}
+            and isinstance(margin.get("value"), (int, float))
+            and margin["value"] > 0
+            and isinstance(margin.get("reason"), str)
+        )
+        or (
+            set(margin) <= {"claimed", "reason"}
+            and isinstance(margin.get("claimed"), dict)
+            and set(margin["claimed"]) == {"method", "baseline"}
+        )
     )
     if not ok:
         raise ConfigError(
@@ -445,7 +463,8 @@ def validate_evaluations(
                     name, _ = parse_dataset_key(key)
                     values = protocol_values(protocols, grid.protocol, name)
                     if evaluation.kind == "detection" and (
-                        architecture(values, get_spec(name)) != "imagenet" or any(m not in IMAGENET_MODELS for m in grid.models)
+                        architecture(values, get_spec(name)) != "imagenet"
+                        or any(m not in IMAGENET_MODELS for m in grid.models)
                     ):
                         raise ConfigError(
                             f"{study.path}: evaluate.detection needs torchvision (ImageNet-style) ResNet backbones: "
@@ -497,7 +516,9 @@ def validate_studies(
         for csv in study.published:
             if published_dir is not None and not (Path(published_dir) / csv).is_file():
                 raise ConfigError(f"{where}: published file {csv!r} not found in {published_dir}")
-        names = {a for g in study.grids for a in g.augmentations} | {method_of(aliases, a)[0] for g in study.grids for a in g.augmentations}
+        names = {a for g in study.grids for a in g.augmentations} | {
+            method_of(aliases, a)[0] for g in study.grids for a in g.augmentations
+        }
         for i, claim in enumerate(study.claims, start=1):
             named = [claim.get("method"), claim.get("than"), *claim.get("among", []), *claim.get("methods", [])]
             unknown = [m for m in named if m is not None and m not in names]
@@ -536,8 +557,9 @@ def validate_studies(
                 try:
                     replicas_per_process(values, processes)
                 except ValueError as exc:
-                    raise ConfigError(f"{where}: protocol {grid.protocol!r} on {name} with resources of {processes} "
-                                      f"GPUs: {exc}") from None
+                    raise ConfigError(
+                        f"{where}: protocol {grid.protocol!r} on {name} with resources of {processes} GPUs: {exc}"
+                    ) from None
                 for model in grid.models:
                     try:
                         check_model_options(model, architecture(values, spec), values.get("model_options") or {})
@@ -578,7 +600,9 @@ def validate_studies(
                     try:
                         build_augmentation(method, method_params(values, method, params), spec)
                     except ValueError as exc:
-                        raise ConfigError(f"{where}: augmentation {aug!r} with protocol {grid.protocol!r} on {name}: {exc}") from None
+                        raise ConfigError(
+                            f"{where}: augmentation {aug!r} with protocol {grid.protocol!r} on {name}: {exc}"
+                        ) from None
     if evaluations is not None:
         validate_evaluations(all_studies, protocols, evaluations)
     elif any(s.evaluations for s in all_studies.values()):

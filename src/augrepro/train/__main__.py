@@ -36,8 +36,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.nproc_per_node and env_world_size() == 1 and (args.nproc_per_node > 1 or args.nnodes > 1):
         from augrepro.train.launch import launch
 
-        return launch(run, args.data, args.out, execution, args.threads, args.nproc_per_node, args.nnodes,
-                      pretrained=args.pretrained)
+        return launch(
+            run,
+            args.data,
+            args.out,
+            execution,
+            args.threads,
+            args.nproc_per_node,
+            args.nnodes,
+            pretrained=args.pretrained,
+        )
     try:
         train_run(run, args.data, args.out, execution, threads=args.threads, pretrained=args.pretrained)
     except Preempted as exc:

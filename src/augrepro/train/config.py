@@ -8,8 +8,9 @@ never what it computes, so it is not part of the run's identity. :class:`Trainin
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping
+from typing import Any
 
 from augrepro.data.datasets import DatasetSpec, get_spec
 from augrepro.runs import RunKey
@@ -26,7 +27,7 @@ class Execution:
     decode: str = "auto"  # file datasets: auto | device | workers (augrepro.data.jpeg.choose_decode)
 
     @classmethod
-    def of(cls, settings: Mapping[str, Any] | "Execution" | None = None) -> "Execution":
+    def of(cls, settings: Mapping[str, Any] | Execution | None = None) -> Execution:
         """From the config's mapping; a key set to None keeps its default, an unknown key is refused."""
         if isinstance(settings, Execution):
             return settings
@@ -60,8 +61,12 @@ class TrainingConfig:
     pretrained_file: str | None = None
 
     @classmethod
-    def of(cls, run: dict[str, Any], execution: Mapping[str, Any] | Execution | None = None,
-           pretrained: str | os.PathLike | None = None) -> "TrainingConfig":
+    def of(
+        cls,
+        run: dict[str, Any],
+        execution: Mapping[str, Any] | Execution | None = None,
+        pretrained: str | os.PathLike | None = None,
+    ) -> TrainingConfig:
         """Check that ``pretrained`` (a weights file) is given exactly when the protocol starts from pretrained
         weights; the message names the file to give."""
         key = RunKey(run["protocol"], run["dataset_key"], run["model"], run["augmentation"], int(run["seed"]))
@@ -75,9 +80,12 @@ class TrainingConfig:
                 "results/pretrained/; python -m augrepro.train takes --pretrained)"
             )
         if pretrained is not None and not tag:
-            raise ValueError(f"protocol {key.protocol!r} has no 'pretrained:', but a weights file was given ({pretrained})")
-        return cls(run, key, get_spec(key.dataset), Execution.of(execution),
-                   None if pretrained is None else str(pretrained))
+            raise ValueError(
+                f"protocol {key.protocol!r} has no 'pretrained:', but a weights file was given ({pretrained})"
+            )
+        return cls(
+            run, key, get_spec(key.dataset), Execution.of(execution), None if pretrained is None else str(pretrained)
+        )
 
     @property
     def recipe(self) -> dict[str, Any]:

@@ -65,16 +65,18 @@ class Shard:
 class Distributed:
     """This process's place in a data-parallel run; ``Distributed()`` is the single process."""
 
-    def __init__(self, rank: int = 0, world_size: int = 1, local_rank: int = 0, backend: str | None = None,
-                 control=None) -> None:
+    def __init__(
+        self, rank: int = 0, world_size: int = 1, local_rank: int = 0, backend: str | None = None, control=None
+    ) -> None:
         self.rank, self.world_size, self.local_rank, self.backend = rank, world_size, local_rank, backend
         self._control = control  # the gloo group of flags and objects
 
     # --- joining ------------------------------------------------------------------------------------
 
     @classmethod
-    def from_environment(cls, device: torch.device, timeout_minutes: float = 30.0, backend: str | None = None,
-                         share_device: bool = False) -> tuple["Distributed", torch.device]:
+    def from_environment(
+        cls, device: torch.device, timeout_minutes: float = 30.0, backend: str | None = None, share_device: bool = False
+    ) -> tuple[Distributed, torch.device]:
         """Join torchrun's process group when ``WORLD_SIZE`` > 1; returns it and this rank's device (on
         GPUs: ``cuda:LOCAL_RANK``, which also becomes the current CUDA device). ``backend``: NCCL on GPUs and
         gloo on the CPU unless given; ``share_device`` puts every rank on ``device`` itself (benchmarks and

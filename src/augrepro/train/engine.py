@@ -20,9 +20,10 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -136,7 +137,9 @@ class ReplicaForward:
             return self.forward(x)
         first, *rest = x.chunk(self.replicas)
         outputs = [self.forward(first)]
-        saved = [(m.momentum, None if m.num_batches_tracked is None else m.num_batches_tracked.clone()) for m in self.norms]
+        saved = [
+            (m.momentum, None if m.num_batches_tracked is None else m.num_batches_tracked.clone()) for m in self.norms
+        ]
         try:
             for m in self.norms:  # momentum 0: running = 1 * running + 0 * batch, exactly unchanged
                 m.momentum = 0.0
@@ -149,8 +152,16 @@ class ReplicaForward:
         return torch.cat(outputs)
 
 
-def train_step(forward, optimizer, augmentation, x: torch.Tensor, y: torch.Tensor, ctx: Context, accel: Numerics,
-               loss_scale: float = 1.0):
+def train_step(
+    forward,
+    optimizer,
+    augmentation,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    ctx: Context,
+    accel: Numerics,
+    loss_scale: float = 1.0,
+):
     """One SGD step on a mixed batch; returns (MixResult, logits, loss). ``loss_scale`` weighs this process's
     loss in a data-parallel step whose parts differ in size (augrepro.train.distributed.Shard)."""
     mixed = augmentation(x, y, ctx)
@@ -164,8 +175,9 @@ def train_step(forward, optimizer, augmentation, x: torch.Tensor, y: torch.Tenso
 
 
 @torch.no_grad()
-def evaluate(model, data: DeviceData, batch_size: int, accel: Numerics | None = None,
-             dist: Distributed | None = None) -> tuple[float, float, float]:
+def evaluate(
+    model, data: DeviceData, batch_size: int, accel: Numerics | None = None, dist: Distributed | None = None
+) -> tuple[float, float, float]:
     """(mean loss, top-1 error %, top-5 error %) over the whole split (with ``dist``: each rank evaluates its
     part of the split and the sums are reduced)."""
     accel = accel or Numerics(data.device, "fp32")
@@ -228,8 +240,6 @@ def make_scheduler(optimizer, recipe: dict):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda steps: lr_factor(recipe, steps))
 
 
-
-
 @dataclass
 class Session:
     """Everything one process trains a run with, built in a fixed order (the seeds before the weights are
@@ -254,7 +264,7 @@ class Session:
     scheduler: Any
 
     @classmethod
-    def create(cls, config: TrainingConfig, data_path, threads: int | None, log: Callable[[str], None]) -> "Session":
+    def create(cls, config: TrainingConfig, data_path, threads: int | None, log: Callable[[str], None]) -> Session:
         key, spec, recipe, execution = config.key, config.spec, config.recipe, config.execution
         if threads:
             torch.set_num_threads(int(threads))
@@ -265,9 +275,19 @@ class Session:
             torch.backends.cudnn.benchmark = True
         norm = Normalization.of(recipe, spec)
         generators = Generators.seeded(config.seed)
-        train, test = load_splits(data_path, recipe, key.traditional, norm, device, execution.loader_workers(threads),
-                                  execution.decode, log if dist.is_main else _quiet)
-        pipeline = build_pipeline(recipe["pipeline"], spec.image_size) if key.traditional and spec.kind == "pixels" else None
+        train, test = load_splits(
+            data_path,
+            recipe,
+            key.traditional,
+            norm,
+            device,
+            execution.loader_workers(threads),
+            execution.decode,
+            log if dist.is_main else _quiet,
+        )
+        pipeline = (
+            build_pipeline(recipe["pipeline"], spec.image_size) if key.traditional and spec.kind == "pixels" else None
+        )
         if pipeline is not None:
             input_pipeline = pipeline.describe()
         elif spec.kind == "files":  # decoded and augmented by the DataLoader workers (augrepro.data.file_pipelines)
@@ -284,11 +304,30 @@ class Session:
         # the source's nn.DataParallel replicas that this process emulates (its share of them under torchrun)
         train_forward = ReplicaForward(forward, model, replicas_per_process(recipe, dist.world_size))
         # this rank's pipeline and mixing draws (the run's own generators in a single process)
-        generators.rank_data, generators.augment = dist.rank_generators(config.seed, generators.data, generators.augment)
+        generators.rank_data, generators.augment = dist.rank_generators(
+            config.seed, generators.data, generators.augment
+        )
         augmentation = build_augmentation(config.method, config.method_params, spec)
         optimizer = make_optimizer(model, recipe, device)
-        return cls(config, device, dist, numerics, norm, generators, train, test, pipeline, input_pipeline,
-                   model, pretrained, train_forward, eval_forward, augmentation, optimizer, make_scheduler(optimizer, recipe))
+        return cls(
+            config,
+            device,
+            dist,
+            numerics,
+            norm,
+            generators,
+            train,
+            test,
+            pipeline,
+            input_pipeline,
+            model,
+            pretrained,
+            train_forward,
+            eval_forward,
+            augmentation,
+            optimizer,
+            make_scheduler(optimizer, recipe),
+        )
 
     def save(self, progress: Progress, epoch: int, epoch_state: EpochState | None = None) -> None:
         progress.save(epoch, self.model, self.optimizer, self.scheduler, self.generators, epoch_state)
@@ -333,17 +372,36 @@ def train_one_epoch(session: Session, epoch: int, state: EpochState, stop: StopF
     config, dist = session.config, session.dist
     norm, generators = session.normalization, session.generators
     ctx = Context(norm.mean, norm.std, generators.rank_data, generators.augment, epoch=epoch, model=session.model)
-    shard: Shard = dist.shard(state.order, config.batch_size)  # this rank's part of each step (all of it in one process)
+    shard: Shard = dist.shard(
+        state.order, config.batch_size
+    )  # this rank's part of each step (all of it in one process)
     segment_start = time.perf_counter()
     gpu = _GpuTimer(session.device)
     from tqdm import tqdm
 
-    bar = tqdm(total=shard.steps, initial=state.step, desc=f"epoch {epoch}/{config.epochs}", file=sys.stderr,
-               mininterval=1.0 if sys.stderr.isatty() else 10.0, leave=False, disable=not dist.is_main)
-    batches = session.train.iterate(shard.order, state.step, shard.batch, session.generators.rank_data, session.pipeline)
+    bar = tqdm(
+        total=shard.steps,
+        initial=state.step,
+        desc=f"epoch {epoch}/{config.epochs}",
+        file=sys.stderr,
+        mininterval=1.0 if sys.stderr.isatty() else 10.0,
+        leave=False,
+        disable=not dist.is_main,
+    )
+    batches = session.train.iterate(
+        shard.order, state.step, shard.batch, session.generators.rank_data, session.pipeline
+    )
     for x, y in batches:
-        mixed, logits, loss = train_step(session.train_forward, session.optimizer, session.augmentation, x, y, ctx,
-                                         session.numerics, shard.loss_scale(state.step))
+        mixed, logits, loss = train_step(
+            session.train_forward,
+            session.optimizer,
+            session.augmentation,
+            x,
+            y,
+            ctx,
+            session.numerics,
+            shard.loss_scale(state.step),
+        )
         state.step_losses.append(loss.detach())
         state.loss_sum += loss.detach() * len(y)
         state.correct += mixed.correct(logits.detach(), y)
@@ -378,15 +436,20 @@ def _check_finite(losses: torch.Tensor, epoch: int, dist: Distributed) -> None:
         )
 
 
-def evaluate_epoch(session: Session, epoch: int, lr: float, state: EpochState, train_seconds: float) -> dict[str, float]:
+def evaluate_epoch(
+    session: Session, epoch: int, lr: float, state: EpochState, train_seconds: float
+) -> dict[str, float]:
     """After an epoch's training: step the lr schedule, evaluate on the test split, and return the epoch's row."""
     dist = session.dist
     session.scheduler.step()
     eval_start = time.perf_counter()
     dist.broadcast_buffers(session.model)  # rank 0's BatchNorm statistics, the ones it checkpoints
-    test_loss, top1, top5 = evaluate(session.eval_forward, session.test, session.config.execution.eval_batch_size,
-                                     session.numerics, dist)
-    loss_sum, correct = dist.sum(torch.stack([state.loss_sum, state.correct])) if dist.enabled else (state.loss_sum, state.correct)
+    test_loss, top1, top5 = evaluate(
+        session.eval_forward, session.test, session.config.execution.eval_batch_size, session.numerics, dist
+    )
+    loss_sum, correct = (
+        dist.sum(torch.stack([state.loss_sum, state.correct])) if dist.enabled else (state.loss_sum, state.correct)
+    )
     n = len(session.train)
     return {
         "epoch": epoch,
@@ -420,27 +483,42 @@ def train_run(
     if not session.dist.is_main:
         log = _quiet  # only rank 0 logs and writes
     progress = Progress(out_dir, run, session.dist, started)
-    progress.resume(session.model, session.optimizer, session.scheduler, session.generators, session.device, log,
-                    session.train.num_batches(config.batch_size))
+    progress.resume(
+        session.model,
+        session.optimizer,
+        session.scheduler,
+        session.generators,
+        session.device,
+        log,
+        session.train.num_batches(config.batch_size),
+    )
     rank_devices = session.dist.all_gather(device_name(session.device))
     log(_describe_start(session))
     with StopFlag() as stop:
         for epoch in range(progress.start_epoch, config.epochs + 1):
             lr = session.optimizer.param_groups[0]["lr"]
-            state = progress.take_partial() or EpochState(session.train.epoch_order(session.generators.data), session.device)
+            state = progress.take_partial() or EpochState(
+                session.train.epoch_order(session.generators.data), session.device
+            )
             train_seconds = train_one_epoch(session, epoch, state, stop, progress)
             row = evaluate_epoch(session, epoch, lr, state, train_seconds)
-            progress.record(row, train_seconds, row["epoch_seconds"] - train_seconds, state.gpu_seconds, len(session.train))
+            progress.record(
+                row, train_seconds, row["epoch_seconds"] - train_seconds, state.gpu_seconds, len(session.train)
+            )
             log(_describe_epoch(row, config.epochs))
             session.save(progress, epoch)
             if session.dist.any(stop.requested) and epoch < config.epochs:
-                raise Preempted(f"SIGTERM after epoch {epoch}: state saved to {progress.path}; exiting with code "
-                                f"{PREEMPTED_EXIT_CODE}; the next start resumes from here")
+                raise Preempted(
+                    f"SIGTERM after epoch {epoch}: state saved to {progress.path}; exiting with code "
+                    f"{PREEMPTED_EXIT_CODE}; the next start resumes from here"
+                )
     timing, meta = _timing(session, progress, rank_devices), _meta(session, progress)
     progress.write_outputs(session.model, config.epochs, timing, meta)
     session.dist.close()
-    log(f"done: best test top-1 error {min(r['test_top1_error'] for r in progress.rows):.2f} %, "
-        f"{timing['images_per_second']:.0f} images/s, {timing['wall_seconds']:.1f} s wall")
+    log(
+        f"done: best test top-1 error {min(r['test_top1_error'] for r in progress.rows):.2f} %, "
+        f"{timing['images_per_second']:.0f} images/s, {timing['wall_seconds']:.1f} s wall"
+    )
     return {"metrics": progress.rows, "timing": timing, "meta": meta}
 
 

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import IO
 
 
-def pin_free_gpu(count: int, lock_dir: str | os.PathLike, poll_seconds: float = 0.5,
-                 timeout: float | None = None) -> tuple[int, IO]:
+def pin_free_gpu(
+    count: int, lock_dir: str | os.PathLike, poll_seconds: float = 0.5, timeout: float | None = None
+) -> tuple[int, IO]:
     """Take a free GPU among 0..count-1, set CUDA_VISIBLE_DEVICES to it and return (index, lock handle).
 
     Keep the handle open for the job's lifetime. Waits (polling) while every GPU is taken.
@@ -27,14 +28,17 @@ def pin_free_gpu(count: int, lock_dir: str | os.PathLike, poll_seconds: float = 
     return indices[0], handles[0]
 
 
-def pin_free_gpus(count: int, lock_dir: str | os.PathLike, take: int, poll_seconds: float = 0.5,
-                  timeout: float | None = None) -> tuple[list[int], list[IO]]:
+def pin_free_gpus(
+    count: int, lock_dir: str | os.PathLike, take: int, poll_seconds: float = 0.5, timeout: float | None = None
+) -> tuple[list[int], list[IO]]:
     """Take ``take`` free GPUs among 0..count-1 at once (a data-parallel job), set CUDA_VISIBLE_DEVICES to
     them and return (indices, lock handles). While fewer are free it holds none and waits (polling)."""
     if count < 1:
         raise ValueError(f"resources.local_gpus must be at least 1, got {count}")
     if not 1 <= take <= count:
-        raise ValueError(f"a job asks for {take} GPUs but local_gpus is {count}; raise local_gpus or lower the study's gpus")
+        raise ValueError(
+            f"a job asks for {take} GPUs but local_gpus is {count}; raise local_gpus or lower the study's gpus"
+        )
     lock_dir = Path(lock_dir)
     lock_dir.mkdir(parents=True, exist_ok=True)
     deadline = None if timeout is None else time.monotonic() + timeout

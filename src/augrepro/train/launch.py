@@ -20,9 +20,9 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from augrepro.io import atomic_write_text
 from augrepro.runs import RESUME_FILE
@@ -59,17 +59,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def worker_args(run_file: Path, data, out, threads: int | None, execution: dict | None,
-                pretrained=None) -> list[str]:
+def worker_args(run_file: Path, data, out, threads: int | None, execution: dict | None, pretrained=None) -> list[str]:
     """The arguments of ``python -m augrepro.train`` in each worker process."""
     args = ["-m", "augrepro.train", str(run_file), str(data), str(out), "--execution", json.dumps(execution or {})]
     args += ["--threads", str(threads)] if threads else []
     return args + (["--pretrained", str(pretrained)] if pretrained else [])
 
 
-def torchrun_command(run_file: Path, data, out, nproc_per_node: int, nnodes: int = 1, threads: int | None = None,
-                     execution: dict | None = None, rdzv_endpoint: str | None = None, rdzv_id: str | None = None,
-                     python: str = sys.executable, pretrained=None) -> list[str]:
+def torchrun_command(
+    run_file: Path,
+    data,
+    out,
+    nproc_per_node: int,
+    nnodes: int = 1,
+    threads: int | None = None,
+    execution: dict | None = None,
+    rdzv_endpoint: str | None = None,
+    rdzv_id: str | None = None,
+    python: str = sys.executable,
+    pretrained=None,
+) -> list[str]:
     """torchrun (``python -m torch.distributed.run``) for one node, or for one of ``nnodes`` nodes meeting
     at ``rdzv_endpoint``; ``threads`` are each worker's; ``pretrained``: the backbone's weights file, if any."""
     cmd = [python, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc_per_node)]
@@ -78,16 +87,31 @@ def torchrun_command(run_file: Path, data, out, nproc_per_node: int, nnodes: int
     else:
         if not rdzv_endpoint or not rdzv_id:
             raise ValueError("several nodes need a rendezvous endpoint (host:port) and id")
-        cmd += ["--nnodes", str(nnodes), "--rdzv-backend", "c10d", "--rdzv-endpoint", rdzv_endpoint,
-                "--rdzv-id", str(rdzv_id)]
+        cmd += [
+            "--nnodes",
+            str(nnodes),
+            "--rdzv-backend",
+            "c10d",
+            "--rdzv-endpoint",
+            rdzv_endpoint,
+            "--rdzv-id",
+            str(rdzv_id),
+        ]
     return cmd + ["--max-restarts", "0"] + worker_args(run_file, data, out, threads, execution, pretrained)
 
 
 def slurm_command(torchrun: list[str], nodes: int, gpus_per_node: int) -> list[str]:
     """``srun`` starting one torchrun per node of this SLURM job (``--overlap``: it runs beside the job step
     that started the launcher); every node's GPUs go to its torchrun."""
-    cmd = ["srun", "--overlap", f"--jobid={os.environ['SLURM_JOB_ID']}", f"--nodes={nodes}", f"--ntasks={nodes}",
-           "--ntasks-per-node=1", "--kill-on-bad-exit=1"]
+    cmd = [
+        "srun",
+        "--overlap",
+        f"--jobid={os.environ['SLURM_JOB_ID']}",
+        f"--nodes={nodes}",
+        f"--ntasks={nodes}",
+        "--ntasks-per-node=1",
+        "--kill-on-bad-exit=1",
+    ]
     if gpus_per_node:
         cmd.append(f"--gres=gpu:{gpus_per_node}")
     return cmd + torchrun
@@ -98,14 +122,30 @@ def _child_env(threads: int | None) -> dict[str, str]:
     src = str(Path(__file__).resolve().parents[2])  # the workers import this very augrepro
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["OMP_NUM_THREADS"] = str(threads or 1)  # torchrun would set 1 and warn
-    for var in ("SLURM_NTASKS", "SLURM_NPROCS", "SLURM_NNODES", "SLURM_NTASKS_PER_NODE", "SLURM_TASKS_PER_NODE",
-                "SLURM_STEP_NUM_NODES", "SLURM_STEP_NUM_TASKS"):
+    for var in (
+        "SLURM_NTASKS",
+        "SLURM_NPROCS",
+        "SLURM_NNODES",
+        "SLURM_NTASKS_PER_NODE",
+        "SLURM_TASKS_PER_NODE",
+        "SLURM_STEP_NUM_NODES",
+        "SLURM_STEP_NUM_TASKS",
+    ):
         env.pop(var, None)  # the launcher's own step's geometry: the nested srun gets its own
     return env
 
 
-def launch(run: dict, data, out, execution: dict | None, threads: int | None, nproc_per_node: int, nodes: int = 1,
-           log: Callable[[str], None] | None = None, pretrained=None) -> int:
+def launch(
+    run: dict,
+    data,
+    out,
+    execution: dict | None,
+    threads: int | None,
+    nproc_per_node: int,
+    nodes: int = 1,
+    log: Callable[[str], None] | None = None,
+    pretrained=None,
+) -> int:
     """Train ``run`` on ``nproc_per_node`` x ``nodes`` processes; returns the exit code to exit with (0 done,
     143 preempted with resume.pt written, anything else a failure). ``pretrained``: as in ``train_run``."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -118,13 +158,27 @@ def launch(run: dict, data, out, execution: dict | None, threads: int | None, np
         cmd = torchrun_command(run_file, data, out, nproc_per_node, 1, per_worker, execution, pretrained=pretrained)
     else:
         if "SLURM_JOB_ID" not in os.environ:
-            raise RuntimeError(f"a run on {nodes} nodes is started inside a SLURM job (srun); run it through "
-                               "`snakemake --profile slurm`, or set the study's resources.nodes to 1")
+            raise RuntimeError(
+                f"a run on {nodes} nodes is started inside a SLURM job (srun); run it through "
+                "`snakemake --profile slurm`, or set the study's resources.nodes to 1"
+            )
         endpoint = f"{socket.gethostname()}:{_free_port()}"
         cmd = slurm_command(
-            torchrun_command(run_file, data, out, nproc_per_node, nodes, per_worker, execution, endpoint,
-                             os.environ["SLURM_JOB_ID"], pretrained=pretrained),
-            nodes, nproc_per_node)
+            torchrun_command(
+                run_file,
+                data,
+                out,
+                nproc_per_node,
+                nodes,
+                per_worker,
+                execution,
+                endpoint,
+                os.environ["SLURM_JOB_ID"],
+                pretrained=pretrained,
+            ),
+            nodes,
+            nproc_per_node,
+        )
     log(f"launching {nproc_per_node} x {nodes} processes: {' '.join(cmd)}")
     try:  # the workers write where this process writes its log (the rule's log file under Snakemake)
         sink = sys.stderr if sys.stderr.fileno() >= 0 else None

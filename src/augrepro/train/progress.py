@@ -35,7 +35,7 @@ class Generators:
     rank_data: torch.Generator
 
     @classmethod
-    def seeded(cls, seed: int) -> "Generators":
+    def seeded(cls, seed: int) -> Generators:
         """Seed the global streams and make the run's own; a run's weights are drawn after this."""
         random.seed(seed)
         np.random.seed(seed)
@@ -99,7 +99,7 @@ class EpochState:
         }
 
     @classmethod
-    def from_dict(cls, d: dict, device: torch.device) -> "EpochState":
+    def from_dict(cls, d: dict, device: torch.device) -> EpochState:
         state = cls(d["order"], device)
         state.step = int(d["step"])
         state.loss_sum = d["loss_sum"].to(device)
@@ -122,8 +122,13 @@ class Progress:
         self.path = self.out / runs.RESUME_FILE
         self.started = time.perf_counter() if started is None else started
         self.rows: list[dict[str, float]] = []
-        self.totals = {"train_seconds": 0.0, "eval_seconds": 0.0, "gpu_seconds": 0.0, "images": 0,
-                       "previous_wall_seconds": 0.0}
+        self.totals = {
+            "train_seconds": 0.0,
+            "eval_seconds": 0.0,
+            "gpu_seconds": 0.0,
+            "images": 0,
+            "previous_wall_seconds": 0.0,
+        }
         self.start_epoch = 1
         self.partial: EpochState | None = None  # the epoch SIGTERM stopped, to finish first
 
@@ -157,29 +162,34 @@ class Progress:
         """Wall time of the run over all its starts."""
         return self.totals["previous_wall_seconds"] + time.perf_counter() - self.started
 
-    def save(self, epoch: int, model, optimizer, scheduler, generators: Generators,
-             epoch_state: EpochState | None = None) -> None:
+    def save(
+        self, epoch: int, model, optimizer, scheduler, generators: Generators, epoch_state: EpochState | None = None
+    ) -> None:
         """Write resume.pt after ``epoch`` (or inside it, with ``epoch_state``): every rank's random streams and
         partial sums, gathered; rank 0 writes, the others wait for it."""
         rng_states = self.dist.per_rank(generators.state())
         partial_states = self.dist.per_rank(epoch_state.to_dict()) if epoch_state is not None else None
         if self.dist.is_main:
-            atomic_torch_save(self.path, {
-                "run": self.run,
-                "epoch": epoch,
-                "world_size": self.dist.world_size,
-                "partial": partial_states,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": rng_states,
-                "metrics": self.rows,
-                "totals": {**self.totals, "previous_wall_seconds": self.wall_seconds()},
-            })
+            atomic_torch_save(
+                self.path,
+                {
+                    "run": self.run,
+                    "epoch": epoch,
+                    "world_size": self.dist.world_size,
+                    "partial": partial_states,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "rng": rng_states,
+                    "metrics": self.rows,
+                    "totals": {**self.totals, "previous_wall_seconds": self.wall_seconds()},
+                },
+            )
         self.dist.barrier()
 
-    def record(self, row: dict[str, float], train_seconds: float, eval_seconds: float, gpu_seconds: float,
-               images: int) -> None:
+    def record(
+        self, row: dict[str, float], train_seconds: float, eval_seconds: float, gpu_seconds: float, images: int
+    ) -> None:
         """One finished epoch: its metrics row and its times."""
         self.totals["train_seconds"] += train_seconds
         self.totals["eval_seconds"] += eval_seconds
@@ -197,7 +207,9 @@ class Progress:
         for r in self.rows:
             writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()})
         files = runs.RUN_FILES
-        atomic_torch_save(self.out / files["checkpoint"], {"run": self.run, "epoch": epochs, "model": model.state_dict()})
+        atomic_torch_save(
+            self.out / files["checkpoint"], {"run": self.run, "epoch": epochs, "model": model.state_dict()}
+        )
         atomic_write_text(self.out / files["timing"], json.dumps(timing, indent=2) + "\n")
         atomic_write_text(self.out / files["meta"], json.dumps(meta, indent=2, default=str) + "\n")
         atomic_write_text(self.out / files["metrics"], buf.getvalue())
