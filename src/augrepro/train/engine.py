@@ -329,6 +329,22 @@ class Session:
             make_scheduler(optimizer, recipe),
         )
 
+    def resume(self, progress: Progress, log: Callable[[str], None]) -> None:
+        """Continue from the run's resume.pt if there is one (:meth:`Progress.resume`)."""
+        progress.resume(
+            self.model,
+            self.optimizer,
+            self.scheduler,
+            self.generators,
+            self.device,
+            log,
+            self.train.num_batches(self.config.batch_size),
+        )
+
+    def new_epoch(self) -> EpochState:
+        """A fresh epoch: its data order drawn from the run's data generator."""
+        return EpochState(self.train.epoch_order(self.generators.data), self.device)
+
     def save(self, progress: Progress, epoch: int, epoch_state: EpochState | None = None) -> None:
         progress.save(epoch, self.model, self.optimizer, self.scheduler, self.generators, epoch_state)
 
@@ -483,28 +499,16 @@ def train_run(
     if not session.dist.is_main:
         log = _quiet  # only rank 0 logs and writes
     progress = Progress(out_dir, run, session.dist, started)
-    progress.resume(
-        session.model,
-        session.optimizer,
-        session.scheduler,
-        session.generators,
-        session.device,
-        log,
-        session.train.num_batches(config.batch_size),
-    )
+    session.resume(progress, log)
     rank_devices = session.dist.all_gather(device_name(session.device))
     log(_describe_start(session))
     with StopFlag() as stop:
         for epoch in range(progress.start_epoch, config.epochs + 1):
             lr = session.optimizer.param_groups[0]["lr"]
-            state = progress.take_partial() or EpochState(
-                session.train.epoch_order(session.generators.data), session.device
-            )
+            state = progress.take_partial() or session.new_epoch()
             train_seconds = train_one_epoch(session, epoch, state, stop, progress)
             row = evaluate_epoch(session, epoch, lr, state, train_seconds)
-            progress.record(
-                row, train_seconds, row["epoch_seconds"] - train_seconds, state.gpu_seconds, len(session.train)
-            )
+            progress.record(row, train_seconds, state.gpu_seconds, len(session.train))
             log(_describe_epoch(row, config.epochs))
             session.save(progress, epoch)
             if session.dist.any(stop.requested) and epoch < config.epochs:
@@ -515,11 +519,16 @@ def train_run(
     timing, meta = _timing(session, progress, rank_devices), _meta(session, progress)
     progress.write_outputs(session.model, config.epochs, timing, meta)
     session.dist.close()
-    log(
-        f"done: best test top-1 error {min(r['test_top1_error'] for r in progress.rows):.2f} %, "
-        f"{timing['images_per_second']:.0f} images/s, {timing['wall_seconds']:.1f} s wall"
-    )
+    log(_describe_end(progress, timing))
     return {"metrics": progress.rows, "timing": timing, "meta": meta}
+
+
+def _describe_end(progress: Progress, timing: dict[str, Any]) -> str:
+    best = min(row["test_top1_error"] for row in progress.rows)
+    return (
+        f"done: best test top-1 error {best:.2f} %, {timing['images_per_second']:.0f} images/s, "
+        f"{timing['wall_seconds']:.1f} s wall"
+    )
 
 
 def _describe_start(session: Session) -> str:

@@ -187,12 +187,10 @@ class Progress:
             )
         self.dist.barrier()
 
-    def record(
-        self, row: dict[str, float], train_seconds: float, eval_seconds: float, gpu_seconds: float, images: int
-    ) -> None:
-        """One finished epoch: its metrics row and its times."""
+    def record(self, row: dict[str, float], train_seconds: float, gpu_seconds: float, images: int) -> None:
+        """One finished epoch: its metrics row (whose epoch_seconds include the evaluation) and its times."""
         self.totals["train_seconds"] += train_seconds
-        self.totals["eval_seconds"] += eval_seconds
+        self.totals["eval_seconds"] += row["epoch_seconds"] - train_seconds
         self.totals["gpu_seconds"] += gpu_seconds
         self.totals["images"] += images
         self.rows.append(row)
