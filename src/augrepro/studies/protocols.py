@@ -62,6 +62,7 @@ LR_SCHEDULES = ("multistep", "cosine")
 NUMERICS = ("auto", "fp32", "bf16")
 REPORTED = ("best", "final", "median_last10")
 BATCHNORM = ("per_replica", "sync")  # augrepro.train.distributed: BatchNorm of a data-parallel run
+BATCHNORM_DEFAULT = "per_replica"  # as nn.DataParallel, which every source used
 ARCHITECTURES = ("cifar", "imagenet")
 # Keys whose mappings merge key by key through ``base`` and ``per_dataset`` (the others are replaced whole).
 MERGED_KEYS = ("methods",)
@@ -270,7 +271,7 @@ def replicas_per_process(recipe: dict, world_size: int) -> int:
     replicas = int(recipe.get("batchnorm_replicas", 1))
     if world_size <= 1:
         return replicas
-    if recipe.get("batchnorm", "per_replica") == "sync" or replicas == 1:
+    if recipe.get("batchnorm", BATCHNORM_DEFAULT) == "sync" or replicas == 1:
         return 1
     if replicas != world_size:
         raise ValueError(

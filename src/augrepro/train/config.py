@@ -14,6 +14,7 @@ from typing import Any
 
 from augrepro.data.datasets import DatasetSpec, get_spec
 from augrepro.runs import RunKey
+from augrepro.studies.protocols import BATCHNORM_DEFAULT
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,6 @@ class Execution:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-EXECUTION_DEFAULTS = Execution().as_dict()
 
 
 @dataclass(frozen=True)
@@ -107,7 +105,7 @@ class TrainingConfig:
     @property
     def batchnorm(self) -> str:
         """BatchNorm over several processes: per_replica (the default, as DataParallel) or sync."""
-        return self.recipe.get("batchnorm", "per_replica")
+        return self.recipe.get("batchnorm", BATCHNORM_DEFAULT)
 
     @property
     def pretrained_tag(self) -> str | None:

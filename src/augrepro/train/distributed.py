@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
-BATCHNORM = ("per_replica", "sync")
+from augrepro.studies.protocols import BATCHNORM
 
 
 def env_world_size() -> int:

@@ -37,12 +37,12 @@ from augrepro.data.splits import load_splits
 from augrepro.models import model_of_run
 from augrepro.provenance import describe_environment, device_name
 from augrepro.studies.protocols import replicas_per_process
-from augrepro.train.config import EXECUTION_DEFAULTS, Execution, TrainingConfig
+from augrepro.train.config import Execution, TrainingConfig
 from augrepro.train.distributed import Distributed, Shard
 from augrepro.train.progress import EpochState, Generators, Progress
 
 METRIC_COLUMNS = runs.EPOCH_COLUMNS
-__all__ = ["EXECUTION_DEFAULTS", "Execution", "NonFiniteLossError", "Numerics", "Preempted", "StopFlag", "train_run"]
+__all__ = ["Execution", "NonFiniteLossError", "Numerics", "Preempted", "StopFlag", "train_run"]
 # 128 + SIGTERM: the shell's convention for "terminated by SIGTERM"; non-zero, so Snakemake retries the
 # job (--retries) and SLURM's requeue resubmits it; either way the next start resumes from resume.pt.
 PREEMPTED_EXIT_CODE = 143
