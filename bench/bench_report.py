@@ -3,7 +3,8 @@
 Usage: PYTHONPATH=src python bench/bench_report.py [--runs 1000] [--epochs 200]
 
 Writes synthetic run directories to a temporary folder, then prints how long
-write_aggregate (collect + summarize + three CSVs) and build_report take. The goal
+write_aggregate (collect + summarize + three CSVs), the study's verdicts (write_verdicts: the tests, the
+adjustments and the seeds that would decide each undecided cell) and build_report take. The goal
 (issue 6): aggregate + render of 1,000 runs of 200 epochs in at most 20 s.
 """
 
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from augrepro.report.build import build_report
 from augrepro.results.aggregate import write_aggregate
+from augrepro.results.verdicts import write_chosen_verdicts
 from augrepro.runs import RunKey, dataset_key, identity_record
 from augrepro.studies import select_from_config
 
@@ -92,6 +94,9 @@ def main() -> None:
         write_aggregate(dirs, out / "runs.csv", out / "summary.csv", out / "curves.csv")
         t2 = time.perf_counter()
         studies = select_from_config({"studies": ["saliencymix_cifar"]}, REPO).describe()
+        published = REPO / "resources" / "published"
+        write_chosen_verdicts(studies, out / "summary.csv", out / "runs.csv", published, out / "verdicts")
+        t_verdicts = time.perf_counter()
         build_report(
             out / "summary.csv",
             out / "runs.csv",
@@ -99,6 +104,7 @@ def main() -> None:
             REPO / "resources" / "published",
             out / "report.html",
             studies=studies,
+            verdicts_dir=out / "verdicts",
             provenance={"code version": "bench"},
         )
         t3 = time.perf_counter()
@@ -107,7 +113,8 @@ def main() -> None:
     print(f"runs: {args.runs}, epochs: {args.epochs}")
     print(f"write synthetic runs: {t1 - t0:8.3f} s")
     print(f"aggregate (3 CSVs):   {t2 - t1:8.3f} s")
-    print(f"render report:        {t3 - t2:8.3f} s  ({size_kib:.0f} KiB HTML)")
+    print(f"verdicts:             {t_verdicts - t2:8.3f} s")
+    print(f"render report:        {t3 - t_verdicts:8.3f} s  ({size_kib:.0f} KiB HTML)")
     print(f"aggregate + render:   {t3 - t1:8.3f} s  (goal: <= 20 s for 1,000 runs x 200 epochs)")
 
 

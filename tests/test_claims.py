@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from augrepro.results.claims import evaluate_claims
-from augrepro.studies.protocols import ConfigError
-from augrepro.studies.study import check_claim
+from augrepro.results.claims import ClaimError, check_claim, evaluate_claims
 
 GRID = [["p", "cifar10+", "resnet18", a] for a in ("baseline", "cutmix", "saliencymix", "sm_paper")] + [
     ["p", "cifar100+", "resnet18", a] for a in ("baseline", "cutmix", "saliencymix", "sm_paper")
@@ -82,6 +82,16 @@ def claim(**kw):
     return {"claim": "c", "source": "s", **kw}
 
 
+def evaluate(claims, runs, published=PUBLISHED):
+    """Each claim's row with its cells' rows (the two verdict files, joined back)."""
+    table, cells = evaluate_claims(claims, runs, published, {"p": "best"}, GRID)
+    out = []
+    for row in table.to_dict("records"):
+        row["cells"] = cells[cells["claim_id"] == row["claim_id"]].to_dict("records")
+        out.append(row)
+    return out
+
+
 def test_a_claim_that_holds_one_that_fails_and_one_without_enough_seeds():
     runs = runs_frame(
         {
@@ -93,29 +103,60 @@ def test_a_claim_that_holds_one_that_fails_and_one_without_enough_seeds():
             ("cifar100+", "baseline"): noisy(19.0),
         }
     )
-    holds, fails = evaluate_claims(
+    holds, fails = evaluate(
         [
             claim(kind="lower", method="saliencymix", than="cutmix"),
             claim(kind="lower", method="saliencymix", than="baseline"),
         ],
         runs,
-        PUBLISHED,
-        {"p": "best"},
-        GRID,
     )
     assert holds["verdict"] == "holds" and [c["verdict"] for c in holds["cells"]] == ["holds", "holds"]
-    assert "3.65 vs 3.80" in holds["cells"][0]["published"] and "(5 seeds)" in holds["cells"][0]["ours"]
+    assert holds["reason"] == "all 2 cells hold at level 0.05 (intersection-union test)"
+    first = holds["cells"][0]
+    assert json.loads(first["published"]) == {"saliencymix": 3.65, "cutmix": 3.8} and first["n_pairs"] == 5
+    assert first["ci_high"] < 0  # SaliencyMix - CutMix, paired
     assert fails["verdict"] == "fails"  # our baseline is better than our SaliencyMix
     few = runs_frame({("cifar10+", "saliencymix"): [3.6, 3.9], ("cifar10+", "cutmix"): [3.8, 3.7]})
-    (undecided,) = evaluate_claims(
-        [claim(kind="lower", method="saliencymix", than="cutmix")], few, PUBLISHED, {"p": "best"}, GRID
-    )
+    (undecided,) = evaluate([claim(kind="lower", method="saliencymix", than="cutmix")], few)
     assert undecided["verdict"] == "inconclusive"  # two noisy seeds, and the CIFAR-100 cell not run at all
     assert undecided["cells_total"] == 2 and len(undecided["cells"]) == 1
-    (nothing,) = evaluate_claims(
-        [claim(kind="lower", method="saliencymix", than="cutmix")], runs_frame({}), PUBLISHED, {"p": "best"}, GRID
-    )
+    (nothing,) = evaluate([claim(kind="lower", method="saliencymix", than="cutmix")], runs_frame({}))
     assert nothing["verdict"] == "not run"
+
+
+def test_an_improvement_claim_tests_the_direction_and_the_gain_separately():
+    """Published: SaliencyMix 3.65 against the baseline 4.70, a gain of 1.05 (each a mean ± 0.1 over 5 runs). Ours
+    keeps the direction with half the gain: the direction holds, the gain is not reproduced."""
+    half = runs_frame({("cifar10+", "saliencymix"): noisy(4.2), ("cifar10+", "baseline"): noisy(4.725)})
+    (result,) = evaluate([claim(kind="lower", method="saliencymix", than="baseline", datasets=["cifar10+"])], half)
+    assert result["verdict"] == "holds" and result["gain_verdict"] != "reproduced"
+    cell = result["cells"][0]
+    assert cell["gain_published"] == pytest.approx(1.05) and cell["gain_margin"] == pytest.approx(0.525)
+    assert cell["gain_ours"] == pytest.approx(0.525, abs=0.1)
+    whole = runs_frame({("cifar10+", "saliencymix"): noisy(3.65), ("cifar10+", "baseline"): noisy(4.7)})
+    (result,) = evaluate([claim(kind="lower", method="saliencymix", than="baseline", datasets=["cifar10+"])], whole)
+    assert (result["verdict"], result["gain_verdict"]) == ("holds", "reproduced")
+    tiny = runs_frame({("cifar10+", "saliencymix"): noisy(4.6), ("cifar10+", "baseline"): noisy(4.7)})
+    (result,) = evaluate([claim(kind="lower", method="saliencymix", than="baseline", datasets=["cifar10+"])], tiny)
+    assert result["gain_verdict"] == "differs"
+
+
+def test_a_claim_over_cells_fails_only_when_a_reversal_survives_holm():
+    """Two cells: a small reversal in one (its own p just under 0.05) does not fail a claim over two cells once the
+    reversals are Holm-adjusted; a clear reversal does."""
+    slight = runs_frame(
+        {
+            ("cifar10+", "saliencymix"): [3.70, 3.62, 3.75, 3.66, 3.71],
+            ("cifar10+", "cutmix"): [3.65, 3.60, 3.66, 3.66, 3.62],
+            ("cifar100+", "saliencymix"): noisy(19.3),
+            ("cifar100+", "cutmix"): noisy(19.3),
+        }
+    )
+    (result,) = evaluate([claim(kind="lower", method="saliencymix", than="cutmix")], slight)
+    cell = result["cells"][0]
+    assert cell["verdict_unadjusted"] == "fails" and cell["p_fail"] < 0.05 <= cell["p_fail_adjusted"]
+    assert cell["verdict"] == "inconclusive" and "Holm" in cell["reason"]
+    assert result["verdict"] == "inconclusive"
 
 
 def test_best_of_and_ranking_claims():
@@ -126,20 +167,18 @@ def test_best_of_and_ranking_claims():
             ("cifar10+", "baseline"): noisy(4.8),
         }
     )
-    best, ranking, reversed_ = evaluate_claims(
+    best, ranking, reversed_ = evaluate(
         [
             claim(kind="best", method="saliencymix", among=["baseline", "cutmix"], datasets=["cifar10+"]),
             claim(kind="ranking", methods=["baseline", "cutmix", "saliencymix"], datasets=["cifar10+"]),
             claim(kind="best", method="baseline", among=["cutmix", "saliencymix"], datasets=["cifar10+"]),
         ],
         runs,
-        PUBLISHED,
-        {"p": "best"},
-        GRID,
     )
     assert best["verdict"] == "holds"
-    assert ranking["cells"][0]["published"] == "saliencymix < cutmix < baseline"
-    assert "Kendall's tau +1.00" in ranking["cells"][0]["interval"]
+    cell = ranking["cells"][0]
+    assert ranking["verdict"] == "holds" and cell["tau"] == pytest.approx(1.0)
+    assert "saliencymix < cutmix: holds" in cell["comparisons"] and "cutmix < baseline: holds" in cell["comparisons"]
     assert reversed_["verdict"] == "fails"
 
 
@@ -147,14 +186,10 @@ def test_a_claim_about_an_alias_uses_the_alias_runs():
     """In an ablation study without published cells, a claim names an alias (sm_paper): its own runs, not the
     registered method's."""
     runs = runs_frame({("cifar10+", "sm_paper"): noisy(3.5), ("cifar10+", "saliencymix"): noisy(3.9)})
-    (result,) = evaluate_claims(
-        [claim(kind="lower", method="sm_paper", than="saliencymix", datasets=["cifar10+"])],
-        runs,
-        PUBLISHED.iloc[0:0],
-        {"p": "best"},
-        GRID,
+    (result,) = evaluate(
+        [claim(kind="lower", method="sm_paper", than="saliencymix", datasets=["cifar10+"])], runs, PUBLISHED.iloc[0:0]
     )
-    assert result["verdict"] == "holds"
+    assert result["verdict"] == "holds" and result["gain_verdict"] == ""  # no published gain to compare with
 
 
 @pytest.mark.parametrize(
@@ -164,8 +199,13 @@ def test_a_claim_about_an_alias_uses_the_alias_runs():
         ({"kind": "sideways"}, "valid kinds: lower, best, ranking"),
         ({"kind": "best", "method": "a", "among": []}, "'among' must be a non-empty list"),
         ({"kind": "lower", "method": "a", "than": "b", "wherever": 1}, "unknown key(s) wherever"),
+        ({"kind": "lower", "method": "a", "than": "b", "gain_margin": {"relative": 0.5}}, "'gain_margin' is"),
+        (
+            {"kind": "best", "method": "a", "among": ["b"], "gain_margin": {"value": 1, "reason": "r"}},
+            "lower claims only",
+        ),
     ],
 )
 def test_malformed_claims_are_refused(bad, message):
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ClaimError, match=message.replace("(", r"\(").replace(")", r"\)")):
         check_claim(claim(**bad), "study.yaml, claim 1")

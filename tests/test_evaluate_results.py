@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 from test_aggregate import SEED0, make_run
 
-from augrepro.results.aggregate import write_aggregate
-from augrepro.results.compare import HIGHER_IS_BETTER, compare, metric_column
+from augrepro.results.aggregate import RUN_COLUMNS, summarize, write_aggregate
+from augrepro.results.compare import HIGHER_IS_BETTER, metric_column
+from augrepro.results.compare import compare as compare_with_margins
+from augrepro.results.margins import check_rules
 from augrepro.runs import EvalKey, RunKey, identity_record
 
 
@@ -98,6 +100,10 @@ def cell(metric, mean, std=float("nan"), runs=float("nan")):
     )
 
 
+def compare(summary, published):
+    return compare_with_margins(summary, published, check_rules({"value": 1.0, "reason": "one point"}, "test"))
+
+
 def ours(column, values):
     s = pd.Series(values)
     return pd.DataFrame(
@@ -131,7 +137,7 @@ def test_higher_is_better_for_accuracy_and_map(metric):
     assert close["verdict"] == "reproduced"
     # the interval and margin are the same as for an error the other way round (symmetric in the sign of diff)
     err = compare(ours("best_top1_error", [20.0, 20.2, 19.8]), cell("top1_error", 30.0)).iloc[0]
-    assert err["verdict"] == "better" and above["delta"] == pytest.approx(err["delta"])
+    assert err["verdict"] == "better" and above["margin"] == pytest.approx(err["margin"])
     assert (above["ci_low"], above["ci_high"]) == pytest.approx((-err["ci_high"], -err["ci_low"]))
 
 
@@ -139,6 +145,7 @@ def test_the_report_shows_the_robustness_and_detection_cells_beside_the_publishe
     from conftest import ROOT
 
     from augrepro.report.build import build_report
+    from augrepro.results.verdicts import write_chosen_verdicts
     from augrepro.studies import select_from_config
 
     runs_root = tmp_path / "results/runs"
@@ -167,6 +174,7 @@ def test_the_report_shows_the_robustness_and_detection_cells_beside_the_publishe
     studies = select_from_config(
         {"studies": ["saliencymix_robustness", "saliencymix_detection"], "data": {"imagenet_path": str(imagenet)}}, ROOT
     ).describe()
+    write_chosen_verdicts(studies, out / "summary.csv", out / "runs.csv", ROOT / "resources/published", tmp_path / "v")
     comparison = build_report(
         out / "summary.csv",
         out / "runs.csv",
@@ -174,6 +182,7 @@ def test_the_report_shows_the_robustness_and_detection_cells_beside_the_publishe
         ROOT / "resources/published",
         tmp_path / "report.html",
         studies=studies,
+        verdicts_dir=tmp_path / "v",
     )
     fgsm = comparison[(comparison["metric"] == "fgsm_top1_accuracy") & (comparison["augmentation"] == "cutmix")].iloc[0]
     assert fgsm["published_mean"] == 31.0 and fgsm["ours_mean"] == pytest.approx(40.1) and fgsm["verdict"] == "better"
@@ -235,3 +244,35 @@ def test_the_partial_aggregation_takes_the_evaluations_that_exist(tmp_path):
     assert runs.loc[0, "fgsm_top1_accuracy"] == 33.0 and pd.isna(runs.loc[1, "fgsm_top1_accuracy"])
     summary = pd.read_csv(out / "summary.csv").iloc[0]
     assert summary["n"] == 2 and summary["fgsm_top1_accuracy_mean"] == 33.0
+    # two runs, one FGSM value: the mean and its count are over the values, not the runs
+    assert summary["fgsm_top1_accuracy_n"] == 1 and summary["best_top1_error_n"] == 2
+
+
+def test_summarize_counts_the_values_of_each_metric_and_the_comparison_uses_them():
+    """Three runs of which two have an FGSM result: n is 2 for FGSM (df 1 against one published run), 3 for the
+    error; the rule this replaces counted rows (n = 3, df 2: too small a standard error)."""
+    runs = pd.DataFrame(
+        [
+            {
+                "protocol": "p",
+                "dataset": "imagenet",
+                "traditional": True,
+                "model": "resnet50",
+                "augmentation": "cutmix",
+                "method": "cutmix",
+                "variant": None,
+                "seed": seed,
+                "epochs": 300,
+                "best_top1_error": 21.0 + seed / 10,
+                "fgsm_top1_accuracy": accuracy,
+                "hours": 1.0,
+            }
+            for seed, accuracy in ((0, 30.0), (1, 31.0), (2, float("nan")))
+        ]
+    )
+    summary = summarize(runs.reindex(columns=RUN_COLUMNS))
+    row = summary.iloc[0]
+    assert (row["n"], row["fgsm_top1_accuracy_n"], row["best_top1_error_n"]) == (3, 2, 3)
+    verdict = compare(summary, cell("fgsm_top1_accuracy", 30.0)).iloc[0]
+    assert verdict["n"] == 2 and verdict["df"] == pytest.approx(1.0)
+    assert verdict["se"] == pytest.approx(pd.Series([30.0, 31.0]).std() * (1 / 2 + 1) ** 0.5)

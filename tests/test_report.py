@@ -4,8 +4,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from augrepro.report.build import build_report
+from augrepro.report.build import build_report as build_page
+from augrepro.results.assumptions import Assumptions
 from augrepro.results.compare import compare, load_published, unmatched
+from augrepro.results.margins import check_rules
+from augrepro.results.verdicts import write_chosen_verdicts
 from augrepro.studies import select_from_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -17,6 +20,13 @@ def shipped_studies(imagenet_path: Path, names="all") -> dict:
     Cars' files pretended present)."""
     data = {"imagenet_path": str(imagenet_path), "local_dir": str(imagenet_path)}
     return select_from_config({"studies": names, "data": data}, REPO).describe()
+
+
+def build_report(summary, runs, curves, published_dir, out, studies, **kw):
+    """The workflow's last two steps: each chosen study's verdict files (rule verdicts), then the page (rule report)."""
+    folder = Path(out).parent / "verdicts"
+    write_chosen_verdicts(studies, summary, runs, published_dir, folder, kw.get("status_csv"))
+    return build_page(summary, runs, curves, published_dir, out, studies, verdicts_dir=folder, **kw)
 
 
 def published_cells(rows):
@@ -65,9 +75,12 @@ def summary_rows(rows):
 
 # --- compare() verdicts -------------------------------------------------------------
 
+FIXED = check_rules({"value": 0.3, "reason": "a fixed margin for the test"}, "test")
+SD2 = check_rules({"sd": 2, "reason": "two run-to-run stds"}, "test")
+
 
 def test_compare_verdicts_tight_equal_far_and_one_seed():
-    """The three outcomes on hand-made cells (published: 5 runs, std printed; margin: CIFAR-10's floor 0.3)."""
+    """The three outcomes on hand-made cells (published: 5 runs, std printed; margin 0.3)."""
     published = published_cells(
         [
             ("cifar10", True, "resnet18", "baseline", 4.72, 0.05),
@@ -84,28 +97,33 @@ def test_compare_verdicts_tight_equal_far_and_one_seed():
             ("cifar10", True, "resnet18", "cutmix", 4.80, 0.05, 5),  # tight and far above: worse
         ]
     )
-    out = compare(summary, published).set_index("augmentation")
-    assert out.loc["baseline", "verdict"] == "reproduced"
+    out = compare(summary, published, FIXED).set_index("augmentation")
+    assert out.loc["baseline", "verdict"] == "reproduced" and out.loc["baseline", "more_seeds"] == 0
     assert out.loc["cutout", "verdict"] == "better" and out.loc["cutmix", "verdict"] == "worse"
-    # one seed: the published spread (0.2, 5 runs) stands in for ours; undecided, with a seed estimate
+    assert out.loc["saliencymix", "verdict"] == "missing" and out.loc["saliencymix", "margin"] == 0.3
+    # one seed: the published spread (0.2, 5 runs) stands in for ours; undecided, with the seeds that would decide it
     wide = published_cells([("cifar10", True, "resnet18", "saliencymix", 3.65, 0.2)]).assign(runs=5.0)
-    one = compare(summary_rows([("cifar10", True, "resnet18", "saliencymix", 3.75, float("nan"), 1)]), wide).iloc[0]
-    assert one["verdict"] == "inconclusive" and one["seeds_to_decide"] > 1
-    assert out.loc["baseline", "delta"] == pytest.approx(0.3)  # CIFAR-10's floor
+    ours = summary_rows([("cifar10", True, "resnet18", "saliencymix", 3.75, float("nan"), 1)])
+    one = compare(ours, wide, check_rules({"value": 0.45, "reason": "r"}, "t")).iloc[0]
+    assert one["verdict"] == "inconclusive" and one["seeds_to_decide"] > 1 and "80% power" in one["power"]
+    assert out.loc["baseline", "margin"] == pytest.approx(0.3) and out.loc["baseline", "margin_rule"] == "value"
     assert out.loc["baseline", "ci_low"] < 0.03 < out.loc["baseline", "ci_high"]
     assert out.loc["baseline", "diff"] == pytest.approx(0.03)
+    assert out.loc["baseline", "published_side"] == "sample" and out.loc["baseline", "published_runs_used"] == 5
 
 
 def test_compare_agrees_with_the_cell_statistics_and_adjusts_a_tables_cells_together():
     """A single cell's verdict is stats.cell_equivalence's; among many cells the p-values are adjusted
-    (Benjamini-Hochberg), so a barely equivalent cell alone can be inconclusive in a table of doubtful ones."""
-    from augrepro.results.stats import cell_equivalence
+    (Benjamini-Hochberg), so a barely equivalent cell alone can be inconclusive in a table of doubtful ones, and its
+    reason and seeds say so."""
+    from augrepro.results.stats import PublishedSide, cell_equivalence
 
+    rule = check_rules({"value": 0.5, "reason": "r"}, "test")
     published = published_cells([("cifar100", True, "resnet18", "baseline", 22.0, 0.3)])
     published["runs"] = 5.0
     alone = summary_rows([("cifar100", True, "resnet18", "baseline", 22.1, 0.25, 5)])
-    eq = cell_equivalence(22.1, 0.25, 5, 22.0, 0.3, 5, 0.5)
-    row = compare(alone, published).iloc[0]
+    eq = cell_equivalence(22.1, 0.25, 5, PublishedSide(22.0, 0.3, 5), 0.5)
+    row = compare(alone, published, rule).iloc[0]
     assert row["verdict"] == eq.outcome and row["p_equivalence"] == pytest.approx(eq.p_equivalence)
     assert eq.outcome == "reproduced" and 0.01 < eq.p_equivalence < 0.05
     others = [("cifar100", True, "resnet18", a, 22.0, 0.3) for a in ("m1", "m2", "m3")]
@@ -115,46 +133,63 @@ def test_compare_agrees_with_the_cell_statistics_and_adjusts_a_tables_cells_toge
         [("cifar100", True, "resnet18", "baseline", 22.1, 0.25, 5)]
         + [("cifar100", True, "resnet18", a, 22.45, 0.6, 5) for a in ("m1", "m2", "m3")]
     )
-    adjusted = compare(doubtful, table).set_index("augmentation")
-    assert adjusted.loc["baseline", "p_equivalence"] > row["p_equivalence"]  # adjusted upwards
-    assert adjusted.loc["baseline", "verdict"] == "inconclusive"
+    adjusted = compare(doubtful, table, rule).set_index("augmentation")
+    demoted = adjusted.loc["baseline"]
+    assert demoted["p_equivalence_adjusted"] > demoted["p_equivalence"] == pytest.approx(row["p_equivalence"])
+    assert demoted["verdict"] == "inconclusive" and demoted["verdict_unadjusted"] == "reproduced"
+    # the demoted cell says so, and more seeds are counted (it is not "0 more seeds")
+    assert demoted["reason"].startswith("inconclusive after the Benjamini-Hochberg adjustment over 4 cells")
+    assert demoted["more_seeds"] != 0 and "levels the table's adjustment leaves this cell (0.0125" in demoted["power"]
 
 
-def test_a_published_value_without_std_or_runs_is_taken_as_exact():
+def test_a_published_value_without_std_is_a_draw_and_exact_only_when_declared():
     published = published_cells([("cifar100", True, "wrn28_10", "puzzlemix", 16.23, float("nan"))])
     summary = summary_rows([("cifar100", True, "wrn28_10", "puzzlemix", 16.30, 0.1, 5)])
-    row = compare(summary, published).iloc[0]
-    assert bool(row["published_as_constant"]) and row["verdict"] == "reproduced"
-    with_runs = published.assign(std=0.4, runs=5.0)
-    assert not bool(compare(summary, with_runs).iloc[0]["published_as_constant"])
+    row = compare(summary, published, FIXED).iloc[0]
+    assert row["published_side"] == "draws" and row["published_runs_used"] == 1
+    assert row["verdict"] == "inconclusive"  # one published run: its own noise widens the interval
+    exact = compare(
+        summary,
+        published,
+        FIXED,
+        Assumptions.parse({"exact": {"metrics": ["top1_error"], "reason": "r"}}, "t"),
+    ).iloc[0]
+    assert exact["published_side"] == "exact" and exact["verdict"] == "reproduced"
+    assert exact["ci_high"] - exact["ci_low"] < row["ci_high"] - row["ci_low"]
 
 
-def test_the_margin_is_half_the_claimed_gain_or_the_floor():
-    """margin: {claimed: {method, baseline}}: per column, half the published gain of the paper's method over its
-    baseline (SaliencyMix CIFAR-100, ResNet-18: 36.68 - 28.73 = 7.95, so 3.975), at least the floor."""
+def test_a_std_without_a_run_count_is_a_sample_of_the_assumed_count_and_its_sensitivity_is_shown():
+    published = published_cells(
+        [("cifar10", True, "preactresnet18", a, 4.0, 0.08) for a in ("baseline", "cutout", "mixup")]
+    )
+    summary = summary_rows([("cifar10", True, "preactresnet18", a, 4.05, 0.05, 5) for a in ("baseline", "cutout")])
+    assumptions = Assumptions.parse({"runs": {"count": 2, "plausible": [2, 5], "reason": "r"}}, "t")
+    out = compare(summary, published, FIXED, assumptions).set_index("augmentation")
+    base = out.loc["baseline"]
+    assert base["published_runs_used"] == 2 and bool(base["published_runs_assumed"])
+    # with two runs (one degree of freedom) the cell cannot be shown reproduced; with five it can
+    assert base["verdict"] == "inconclusive"
+    assert base["sensitivity"] == "changes with the assumed run count: 2 runs: inconclusive; 5 runs: reproduced"
+    assert out.loc["mixup", "sensitivity"] != out.loc["mixup", "sensitivity"]  # not run: no sensitivity (NaN)
+
+
+def test_the_sd_margin_uses_the_columns_printed_stds_and_says_so():
     published = published_cells(
         [
             ("cifar100", False, "resnet18", "baseline", 36.68, 0.57),
             ("cifar100", False, "resnet18", "saliencymix", 28.73, 0.13),
-            ("cifar10", True, "resnet18", "baseline", 4.72, 0.21),
-            ("cifar10", True, "resnet18", "saliencymix", 4.60, 0.10),
+            ("cifar10", True, "resnet18", "baseline", 4.72, float("nan")),
         ]
-    )
-    summary = summary_rows(
-        [
-            ("cifar100", False, "resnet18", "baseline", 37.0, 0.5, 5),
-            ("cifar10", True, "resnet18", "baseline", 4.8, 0.2, 5),
-        ]
-    )
-    claimed = {"claimed": {"method": "saliencymix", "baseline": "baseline"}}
-    out = compare(summary, published, margin=claimed)
-    out = out[out["augmentation"] == "baseline"].set_index("dataset")
-    assert out.loc["cifar100", "delta"] == pytest.approx(3.975)
-    assert out.loc["cifar10", "delta"] == pytest.approx(0.3)  # half of 0.12 is below CIFAR-10's floor
-    assert "claimed gain" in out.loc["cifar100", "margin_reason"]
-    fixed = compare(summary, published, margin={"value": 1.0, "reason": "set by hand"})
-    tested = fixed[fixed["n"] > 0]
-    assert set(tested["delta"]) == {1.0} and set(tested["margin_reason"]) == {"set by hand"}
+    ).assign(runs=5.0)
+    summary = summary_rows([("cifar100", False, "resnet18", "baseline", 37.0, 0.5, 5)])
+    out = compare(summary, published, SD2, test_images=lambda d: 10_000).set_index(["dataset", "augmentation"])
+    sigma = ((0.57**2 + 0.13**2) / 2) ** 0.5
+    assert out.loc[("cifar100", "baseline"), "margin"] == pytest.approx(2 * sigma)
+    assert out.loc[("cifar100", "baseline"), "margin_in_sd"] == pytest.approx(2.0)
+    assert "root mean square of the 2 std(s)" in out.loc[("cifar100", "baseline"), "margin_reason"]
+    assert "two run-to-run stds" in out.loc[("cifar100", "baseline"), "margin_reason"]
+    binomial = out.loc[("cifar10", "baseline")]
+    assert binomial["sigma"] == pytest.approx(100 * (0.0472 * 0.9528 / 10_000) ** 0.5)
 
 
 def test_compare_hours_margin_is_a_quarter_of_the_published_time():
@@ -163,10 +198,11 @@ def test_compare_hours_margin_is_a_quarter_of_the_published_time():
     summary = summary_rows([("cifar10", True, "resnet18", "baseline", 4.0, 0.1, 3)])
     summary["hours_mean"] = [0.85]
     summary["hours_std"] = [0.01]
-    out = compare(summary, published)
-    assert out.loc[0, "delta"] == pytest.approx(0.2) and out.loc[0, "verdict"] == "reproduced"
+    quarter = check_rules({"relative": 0.25, "reason": "the GPU"}, "t")
+    out = compare(summary, published, quarter)
+    assert out.loc[0, "margin"] == pytest.approx(0.2) and out.loc[0, "verdict"] == "reproduced"
     summary["hours_mean"] = [0.5]
-    assert compare(summary, published).loc[0, "verdict"] == "better"
+    assert compare(summary, published, quarter).loc[0, "verdict"] == "better"
 
 
 def test_compare_failed_and_missing_cells_and_n_failed():
@@ -202,7 +238,7 @@ def test_compare_failed_and_missing_cells_and_n_failed():
             )
         ]
     )
-    out = compare(summary, published, status=status).set_index("augmentation")
+    out = compare(summary, published, FIXED, status=status).set_index("augmentation")
     assert out.loc["baseline", "verdict"] == "inconclusive"  # tested (two seeds: a wide interval)
     assert out.loc["baseline", "n"] == 2 and out.loc["baseline", "n_failed"] == 1
     assert out.loc["saliencymix", "verdict"] == "failed"
@@ -217,11 +253,11 @@ def test_a_cell_matches_only_its_own_protocol():
     published["protocol"] = "saliencymix_cifar"
     summary = summary_rows([("cifar10", True, "resnet18", "baseline", 4.75, 0.2, 5)])
     summary["protocol"] = "saliencymix_cifar_batch256"  # same epochs (200), another recipe
-    out = compare(summary, published)
+    out = compare(summary, published, FIXED)
     assert list(out["verdict"]) == ["missing"]
     assert len(unmatched(summary, published)) == 1
     summary["protocol"] = "saliencymix_cifar"
-    assert list(compare(summary, published)["n"]) == [5]
+    assert list(compare(summary, published, FIXED)["n"]) == [5]
     assert unmatched(summary, published).empty
 
 
@@ -231,14 +267,14 @@ def test_the_protocols_reported_statistic_is_compared():
     published = published_cells([("cifar100", True, "preactresnet18", "hybridmix_v3", 18.96, 0.13)])
     summary = summary_rows([("cifar100", True, "preactresnet18", "hybridmix_v3", 18.0, 0.1, 3)])
     summary["median_last10_top1_error_std"] = 0.1
-    out = compare(summary, published, reported={"p": "median_last10"})
+    out = compare(summary, published, FIXED, reported={"p": "median_last10"})
     assert out.loc[0, "ours_mean"] == pytest.approx(18.05) and out.loc[0, "reported"] == "median_last10"
-    assert compare(summary, published).loc[0, "ours_mean"] == pytest.approx(18.0)
+    assert compare(summary, published, FIXED).loc[0, "ours_mean"] == pytest.approx(18.0)
 
 
 def test_not_runnable_cells_say_why():
     published = published_cells([("cifar100", True, "wrn28_10", "puzzlemix", 16.23, float("nan"))])
-    out = compare(summary_rows([]), published, not_runnable={"puzzlemix": "needs a graph-cut solver"})
+    out = compare(summary_rows([]), published, FIXED, not_runnable={"puzzlemix": "needs a graph-cut solver"})
     assert out.loc[0, "verdict"] == "not runnable" and "graph-cut" in out.loc[0, "note"]
 
 
@@ -253,7 +289,7 @@ def test_compare_matches_on_method_and_traditional():
     )
     summary.loc[1, "method"] = "saliencymix"
     summary.loc[1, "variant"] = "official"
-    out = compare(summary, published)
+    out = compare(summary, published.assign(runs=5.0), FIXED)
     assert len(out) == 1
     assert out.loc[0, "verdict"] == "reproduced"
     assert out.loc[0, "variant"] == "official"
@@ -317,7 +353,7 @@ def report_html(tmp_path):
     )
     summary = summary_rows(
         [
-            ("cifar10", True, "resnet18", "baseline", 4.90, 0.20, 2),
+            ("cifar10", True, "resnet18", "baseline", 4.65, 0.10, 5),
             ("cifar10", True, "resnet18", EVIL, 3.0, 0.1, 2),
             ("demo", False, "resnet18", "baseline", 50.0, 1.0, 2),
         ]
@@ -392,7 +428,7 @@ def report_html(tmp_path):
         provenance={"code version": "abc123", "packages": {"torch": "2.4.0"}, "note": EVIL},
         previews=[preview, absent],
     )
-    assert [p.name for p in out.parent.iterdir()] == ["report.html"]  # no temp file left
+    assert sorted(p.name for p in out.parent.iterdir()) == ["report.html", "verdicts"]  # no temp file left
     return out.read_text(encoding="utf-8")
 
 
@@ -416,16 +452,19 @@ def test_report_content(report_html):
     # comparison laid out like the paper
     for col in ("CIFAR-10", "CIFAR-10+", "CIFAR-100", "CIFAR-100+"):
         assert f"<th>{col}</th>" in report_html
-    # ResNet-18 baseline on CIFAR-10+ is the Cutout paper's number: its final epoch (5.00) is compared, not the best
-    assert "5.00 ± 0.10 (n=2)" in report_html and "compared: final epoch" in report_html
+    # ResNet-18 baseline on CIFAR-10+ is the Cutout paper's number: its final epoch (4.75) is compared, not the best
+    assert "4.75 ± 0.10 (n=5)" in report_html and "compared: final epoch" in report_html
     assert "4.72 ± 0.21" in report_html
-    assert "+0.28" in report_html
+    assert "+0.03" in report_html and "(margin ±0.29 = 2 σ)" in report_html
     assert 'class="reproduced"' in report_html
     assert "published 16.23, not run" in report_html  # missing cell, published std absent
     assert 'class="missing"' in report_html
-    # the verdict rule and the margin of each study are stated
-    assert "two one-sided tests" in report_html and "Benjamini-Hochberg" in report_html
-    assert "Equivalence margin:" in report_html
+    # the verdict rule in three lines, its details folded under them, and the margins of each study
+    rule = report_html.split('class="rule"')[1].split("</div>")[0]
+    assert rule.count("<li>") == 3 and "<details" in rule
+    assert "two one-sided tests" in rule and "Benjamini-Hochberg" in rule and "results/verdicts/" in rule
+    assert "Margins and the published side, declared before any run" in report_html
+    assert "2 x the run-to-run std of one run in the cell&#39;s column" in report_html
     # our runs without a published cell: the odd augmentation in its study, the demo in its own
     mine = report_html.split('id="study-mine"')[1].split("</section>")[0]
     assert "Our runs in this study without a published cell" in mine and "50.00 ± 1.00" in mine
@@ -575,6 +614,6 @@ def test_an_alias_named_like_a_published_cell_is_compared_with_that_cell():
             )
         ]
     )
-    table = compare(summary, published, metric="top1_error")
+    table = compare(summary, published, FIXED)
     got = {(r.augmentation, round(r.ours_mean, 2)) for r in table.itertuples() if r.verdict != "missing"}
     assert got == {("salfmix", 3.4), ("salfmix_nosaliency", 3.5), ("saliencymix", 2.9)}

@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 from augrepro.report.build import build_report
+from augrepro.results.verdicts import write_chosen_verdicts
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[1]
@@ -296,6 +297,7 @@ def test_report_in_chromium(chromium, tmp_path):
         if study["name"] == "saliencymix_cifar":
             study["grid"] += [["saliencymix_cifar", "cifar10+", "resnet18", EVIL]]
     previews = make_previews(tmp_path)
+    write_chosen_verdicts(studies, tmp_path / "summary.csv", tmp_path / "runs.csv", PUBLISHED_DIR, tmp_path / "v")
     build_report(
         tmp_path / "summary.csv",
         tmp_path / "runs.csv",
@@ -303,13 +305,14 @@ def test_report_in_chromium(chromium, tmp_path):
         PUBLISHED_DIR,
         page,
         studies=studies,
+        verdicts_dir=tmp_path / "v",
         provenance={"note": EVIL},
         previews=previews,
     )
 
     probe = """JSON.stringify({
         claims: [...document.querySelectorAll('#study-saliencymix_cifar table.claims tbody tr')].length,
-        claimVerdicts: [...document.querySelectorAll('#study-saliencymix_cifar table.claims td[class^=claim-]')].map(t => t.textContent.trim()),
+        claimVerdicts: [...document.querySelectorAll('#study-saliencymix_cifar table.claims td[class^=claim-]')].map(t => t.dataset.verdict),
         forest: [...document.querySelectorAll('#study-saliencymix_cifar img')].filter(i => i.alt.includes('90 % interval')).map(i => i.naturalWidth),
         gallery: [...document.querySelectorAll('#gallery figure figcaption')].map(f => f.textContent),
         galleryWidths: [...document.querySelectorAll('#gallery figure img')].map(i => i.getBoundingClientRect().width),

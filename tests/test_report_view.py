@@ -13,8 +13,11 @@ from augrepro.data.datasets import DATASETS, dataset_label
 from augrepro.models.registry import MODELS, model_label
 from augrepro.registry import Registry
 from augrepro.report import format as fmt
-from augrepro.report.view import Estimate, comparison_tables, study_sections
-from augrepro.results.compare import compare, load_published
+from augrepro.report.view import Estimate, claims_of, comparison_tables, study_sections
+from augrepro.results.compare import compare as compare_with_margins
+from augrepro.results.compare import load_published
+from augrepro.results.margins import check_rules
+from augrepro.results.verdicts import study_verdicts
 from augrepro.studies import select_from_config
 from augrepro.studies.protocols import ConfigError
 from augrepro.studies.study import parse_study
@@ -78,6 +81,11 @@ PUBLISHED = published(
     ]
 )
 OURS = summary([("cifar10", True, "resnet18", "baseline", 4.75), ("cifar10", True, "resnet50", "baseline", 4.1)])
+MARGIN = check_rules({"sd": 2, "reason": "two run-to-run stds"}, "test")
+
+
+def compare(ours, cells):
+    return compare_with_margins(ours, cells, MARGIN)
 
 
 def test_a_cell_holds_the_numbers_of_its_comparison_row():
@@ -87,7 +95,9 @@ def test_a_cell_holds_the_numbers_of_its_comparison_row():
     (entry,) = table.rows[0].cells[0].entries
     assert entry.ours == Estimate(row["ours_mean"], row["ours_std"]) and entry.n == 5
     assert entry.published == Estimate(4.7, 0.1) and entry.published_epochs == 200
-    assert entry.diff == pytest.approx(0.05) and entry.delta == row["delta"]
+    assert entry.diff == pytest.approx(0.05) and entry.margin == row["margin"] == pytest.approx(0.2)
+    assert entry.margin_in_sd == pytest.approx(2.0) and "two run-to-run stds" in entry.margin_reason
+    assert entry.published_side == "sample" and entry.published_runs == 5 and not entry.published_runs_assumed
     assert entry.interval == (row["ci_low"], row["ci_high"]) and entry.verdict == row["verdict"]
     assert entry.ours_final == pytest.approx(4.95) and entry.ours_median10 == pytest.approx(4.85)
     assert entry.compared == "best epoch" and entry.tested
@@ -143,8 +153,14 @@ def test_the_layout_comes_from_the_study_config():
     layouts = {s["name"]: s["layout"] for s in studies["studies"] if s["status"] == "chosen"}
     assert layouts == {"salfmix_table4": {"salfmix_table4.csv": "models"}, "salfmix_table9": {}}
     empty = pd.DataFrame()
-    sections, _ = study_sections(studies, load_published(REPO / "resources/published"), empty, empty, empty, None)
+    published = load_published(REPO / "resources/published")
+    verdicts = {
+        s["name"]: study_verdicts(s, published, empty, empty) for s in studies["studies"] if s["status"] == "chosen"
+    }
+    sections = study_sections(studies, verdicts, published, empty, empty, empty)
     tables = {s.name: s.tables for s in sections}
+    assert sections[0].margins[0].startswith("2 x the run-to-run std of one run in the cell's column: a mean within")
+    assert sections[0].published_side.startswith("a std printed without a run count is taken over 3 runs")
     assert [t.layout for t in tables["salfmix_table4"]] == ["models"]
     assert tables["salfmix_table4"][0].columns == ("PreActResNet-18", "PreActResNet-50", "PreActResNet-101")
     assert [t.layout for t in tables["salfmix_table9"]] == ["datasets"]
@@ -184,4 +200,37 @@ def test_numbers_become_text_in_one_place():
     assert fmt.interval((-0.123, 0.31)) == "[-0.12, +0.31]" and fmt.interval(None) == ""
     assert fmt.margin(0.3) == "±0.30" and fmt.margin(math.nan) == ""
     assert fmt.value_text({"torch": "2.4.0", "x": None}) == "torch 2.4.0" and fmt.value_text(["a", "b"]) == "a, b"
-    assert fmt.margin_text({"value": 1, "reason": "why"}) == "±1 points on every cell: why"
+    assert fmt.sigmas(2.0) == " = 2 σ" and fmt.sigmas(math.nan) == ""
+    assert fmt.values((("saliencymix", 3.65), ("cutmix", math.nan))) == "saliencymix 3.65, cutmix –"
+
+
+def test_claims_come_from_the_claim_files_with_their_numbers():
+    studies = select_from_config({"studies": ["saliencymix_cifar"]}, REPO).describe()
+    study = studies["studies"][0]
+    published = load_published(REPO / "resources/published")
+    runs = pd.DataFrame(
+        [
+            {
+                "protocol": "saliencymix_cifar",
+                "dataset": "cifar10",
+                "traditional": True,
+                "model": "resnet18",
+                "augmentation": a,
+                "method": a,
+                "variant": None,
+                "seed": s,
+                "best_top1_error": v + 0.02 * s,
+                "final_top1_error": v + 0.02 * s,
+            }
+            for a, v in (("saliencymix", 3.6), ("cutmix", 3.8), ("cutout", 4.0), ("baseline", 4.7))
+            for s in range(5)
+        ]
+    )
+    claims = claims_of(study_verdicts(study, published, pd.DataFrame(), runs))
+    lower = claims[0]
+    assert lower.kind == "lower" and lower.cells_total == 12 and len(lower.cells) == 1
+    cell = lower.cells[0]
+    assert cell.published == (("saliencymix", 3.65), ("cutmix", 3.78)) and cell.ours[0][1] == pytest.approx(3.64)
+    assert cell.interval == pytest.approx((-0.2, -0.2)) and cell.verdict == "holds"
+    assert cell.gain_published == pytest.approx(0.13) and cell.gain_margin == pytest.approx(0.065)
+    assert lower.verdict == "inconclusive"  # 11 of its 12 cells not run

@@ -140,7 +140,8 @@ def test_the_plan_counts_448_px_crops():
 
 
 def test_without_a_source_for_cars_the_study_runs_cub_and_aircraft_unless_cars_files_are_downloaded(tmp_path):
-    from augrepro.results.compare import compare, load_published
+    from augrepro.results.compare import load_published
+    from augrepro.results.verdicts import study_verdicts
     from augrepro.studies.plan import format_plan, plan_rows
 
     selection = select_from_config({"studies": ["snapmix_finegrained"], "data": {}}, ROOT)
@@ -150,10 +151,10 @@ def test_without_a_source_for_cars_the_study_runs_cub_and_aircraft_unless_cars_f
     # the Cars cells are not runnable here, with the reason; the others wait for their runs
     study = selection.describe()["studies"][0]
     assert study["status"] == "chosen" and study["reason"].startswith("without cars")
-    cells = load_published(ROOT / "resources" / "published")
-    cells = cells[cells["source"].str.startswith("SnapMix AAAI 2021, Table 1")]
-    verdicts = compare(pd.DataFrame(), cells, not_runnable=study["not_runnable"]).groupby("dataset")["verdict"].agg(set)
-    assert verdicts.to_dict() == {"aircraft": {"missing"}, "cars": {"not runnable"}, "cub200": {"missing"}}
+    published = load_published(ROOT / "resources" / "published")
+    cells = study_verdicts(study, published, pd.DataFrame(), pd.DataFrame()).cells
+    verdicts = cells[cells["source"].str.startswith("SnapMix AAAI 2021, Table 1")].groupby("dataset")["verdict"]
+    assert verdicts.agg(set).to_dict() == {"aircraft": {"missing"}, "cars": {"not runnable"}, "cub200": {"missing"}}
     # a study none of whose grid datasets can be used is skipped
     with pytest.raises(ConfigError, match="no chosen study can run here: .*needs imagenet"):
         select_from_config({"studies": ["saliencymix_imagenet"], "data": {}}, ROOT)

@@ -299,3 +299,21 @@ def test_each_protocols_pipeline_on_a_batchs_pixels(everything, protocol, datase
         jittered = values.mean((1, 2, 3))
         moved = (jittered - 128 / 255).abs().max()
         assert (moved > 0.02) == (name == "random_resized_crop_flip_jitter")
+
+
+def test_the_plan_shows_the_seeds_each_study_needs_for_power_and_its_margins(capsys):
+    from augrepro.cli import main
+
+    assert main(["plan", "--studies", "saliencymix_cifar,salfmix_table6", "--root", str(ROOT)]) == 0
+    out = capsys.readouterr().out
+    header = out.splitlines()[0]
+    assert "seeds" in header and "power 80%" in header
+    # the CIFAR table: five seeds run; most cells need 5 for 80 % power; a few cells never reach it
+    assert re.search(r"saliencymix_cifar\s+240(\s+\S+){5}\s+5\s+5 / \d+ \(\d+ never\)", out)
+    # SalfMix Table 6 prints single runs: no number of seeds shows them reproduced within 2 run-to-run stds
+    assert re.search(r"salfmix_table6\s+30(\s+\S+){5}\s+5\s+never", out)
+    assert "margins: 2 σ = ±" in out
+    assert main(["plan", "--studies", "saliencymix_cifar", "--margins", "--root", str(ROOT)]) == 0
+    margins = capsys.readouterr().out
+    assert "cifar10+ / resnet18 / top1_error: ±0.292 = 2 σ; seeds for 80 % power: 5" in margins
+    assert "reason: a mean within two run-to-run standard deviations" in margins

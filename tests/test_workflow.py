@@ -90,6 +90,7 @@ def test_paper_dry_run_schedules_every_study_once_per_distinct_run(project, tmp_
     # CIFAR-10, CIFAR-100, Tiny-ImageNet, the three VOC archives, CUB-200-2011 and FGVC-Aircraft; prepared: the
     # six datasets among them and ImageNet
     assert counts["download"] == 8 and counts["prepare"] == 7
+    assert counts["verdicts"] == len(selection.studies)  # one verdict job per chosen study
     # the plan came first: per study, with GPU-hours
     plan = result.stderr
     assert (
@@ -299,13 +300,14 @@ def test_adding_an_augmentation_or_a_seed_to_one_study_schedules_only_those_runs
     result = snakemake(project, "--dry-run", "--config", "studies=[tiny,tiny_lr]", "studies_dir=config/studies_more")
     assert result.returncode == 0, result.stderr[-3000:]
     # its 4 training jobs (2 datasets x 2 seeds), its preview on the demo images, aggregate and report
-    assert job_counts(result.stdout) == {"train": 4, "preview": 1, "aggregate": 1, "report": 1, "all": 1, "total": 8}
+    counts = {"train": 4, "preview": 1, "aggregate": 1, "verdicts": 2, "report": 1, "all": 1, "total": 10}
+    assert job_counts(result.stdout) == counts
     assert "/cutmix/" in result.stdout and "/baseline/seed" not in result.stdout.split("rule aggregate")[0]
 
     add_study(project, "tiny", dict(TINY_STUDY, seeds=[0, 1, 2]), "config/studies_more")
     result = snakemake(project, "--dry-run", "--config", "studies=[tiny,tiny_lr]", "studies_dir=config/studies_more")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert job_counts(result.stdout) == {"train": 4, "aggregate": 1, "report": 1, "all": 1, "total": 7}
+    assert job_counts(result.stdout) == {"train": 4, "aggregate": 1, "verdicts": 2, "report": 1, "all": 1, "total": 9}
     assert "seed2" in result.stdout and "seed1/" not in result.stdout.split("rule aggregate")[0]
 
 
@@ -336,6 +338,48 @@ def test_changing_one_protocol_reruns_only_its_runs_in_their_own_folders(tiny_ru
     assert result.returncode == 0, result.stderr[-3000:]
     assert (run_folder(project, "tiny_lr", "demo", "baseline", 0) / "metrics.csv").read_text() != before
     assert {p: p.stat().st_mtime_ns for p in (project / "results/runs/tiny").rglob("*") if p.is_file()} == tiny_files
+
+
+# --- the demo: its verdicts as data, and the report showing the files' numbers -----------------------
+
+
+def test_the_demo_writes_its_verdicts_and_the_report_shows_their_numbers(tmp_path):
+    """The demo study end to end with its recipe shortened (2 epochs on a few hundred images, two seeds): the verdict
+    files exist, one row per published cell and per claim, and every number the report prints for a cell is the
+    file's."""
+    import math
+    import re
+
+    import pandas as pd
+
+    project = copy_project(tmp_path / "project")
+    protocols = yaml.safe_load((project / "config/protocols.yaml").read_text())
+    protocols["demo"].update({k: v for k, v in TINY_PROTOCOL.items() if k not in ("title", "base")})
+    (project / "config/protocols.yaml").write_text(yaml.safe_dump(protocols, sort_keys=False))
+    study = yaml.safe_load((project / "config/studies/demo.yaml").read_text())
+    (project / "config/studies/demo.yaml").write_text(yaml.safe_dump(dict(study, seeds=[0, 1]), sort_keys=False))
+    result = snakemake(project, "--cores", "2")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    folder = project / "results/verdicts"
+    cells = pd.read_csv(folder / "demo.csv")
+    claims = pd.read_csv(folder / "demo.claims.csv")
+    claim_cells = pd.read_csv(folder / "demo.claim_cells.csv")
+    published = pd.read_csv(project / "resources/published/demo_reference.csv")
+    assert len(cells) == len(published) and set(cells["augmentation"]) == set(published["augmentation"])
+    assert len(claims) == len(study["claims"]) and len(claim_cells) == len(claims)
+    assert (cells["n"] == 2).all() and cells["margin_rule"].eq("sd").all()
+    html = (project / "results/report/report.html").read_text()
+    section = html.split('id="study-demo"')[1].split("</section>")[0]
+    for row in cells.itertuples():
+        entry = f"{row.ours_mean:.2f} ± {row.ours_std:.2f} (n={row.n})"
+        assert entry in section, entry
+        assert f"(margin ±{row.margin:.2f} = {row.margin_in_sd:.2g} σ)" in section
+        assert f"[{row.ci_low:+.2f}, {row.ci_high:+.2f}]" in section
+        if row.verdict == "inconclusive" and not math.isnan(row.more_seeds):
+            assert row.power in section.replace("&#39;", "'")
+    verdicts = re.findall(r'class="entry ([a-z-]+)"', section)
+    assert sorted(verdicts) == sorted(v.replace(" ", "-") for v in cells["verdict"])
+    assert f'data-verdict="{claims.loc[0, "verdict"]}"' in section
 
 
 # --- bad input: refused before any job, naming the file, the key and the valid values ----------------
@@ -403,6 +447,13 @@ def bad_project(tmp_path: Path, case: str) -> tuple[Path, list[str]]:
     elif case == "unknown study key":
         add_study(project, "tiny", dict(TINY_STUDY, epochs=10))
         expected = ["tiny.yaml", "epochs", "valid keys", "protocol"]
+    elif case == "published cells without a margin":
+        add_study(project, "tiny", dict(TINY_STUDY, published=["demo_reference.csv"], protocol="demo"))
+        expected = ["tiny.yaml", "published cells but declares no margin", "margin: {sd: 2, reason: <why>}"]
+    elif case == "margin without a reason":
+        study = dict(TINY_STUDY, published=["demo_reference.csv"], protocol="demo", margin={"sd": 2})
+        add_study(project, "tiny", study)
+        expected = ["tiny.yaml", "margin", "'reason' is required"]
     else:
         raise AssertionError(case)
     write_config(project / "bad.yaml", {"studies": studies})
@@ -424,6 +475,8 @@ BAD_CASES = [
     "study without seeds",
     "wrong type",
     "unknown study key",
+    "published cells without a margin",
+    "margin without a reason",
 ]
 
 

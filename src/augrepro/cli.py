@@ -2,7 +2,9 @@
 
     augrepro methods                      list the registered mixing methods, their parameters and sources
     augrepro plan [--config config/paper.yaml] [--studies a,b] [--imagenet-path DIR] [--local-dir DIR]
-                                          per study: runs, runs done, runs shared, estimated GPU-hours
+                                          per study: runs, runs done, runs shared, estimated GPU-hours, seeds
+                                          run and seeds needed for 80 % power, margins
+    augrepro plan --margins               every published cell's margin (points and run-to-run stds) and power
     augrepro plan --write-costs           recount resources/model_costs.csv (every study's model shapes)
     augrepro preview --data results/data/demo/data.npz --dataset demo --method cutmix --out cutmix.png \\
                      [--params '{"beta": 1.0}'] [--count 8] [--seed 0] [--epoch 2] \\
@@ -89,6 +91,11 @@ def cmd_plan(args) -> int:
     except ConfigError as exc:
         print(f"augrepro plan: {exc}", file=sys.stderr)
         return 2
+    if args.margins:
+        from augrepro.studies.plan import format_margins
+
+        print(format_margins(selection))
+        return 0
     print(format_plan(plan_rows(selection)))
     return 0
 
@@ -116,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--local-dir", default=None, help="your folder of dataset archives (data.local_dir; Stanford Cars)")
     p.add_argument("--root", default=".", help="the project folder (default: the current one)")
     p.add_argument("--write-costs", action="store_true", help="recount resources/model_costs.csv")
+    p.add_argument("--margins", action="store_true", help="every published cell's margin and the seeds it needs")
     p.set_defaults(func=cmd_plan)
     return parser
 

@@ -40,6 +40,7 @@ wildcard_constraints:
     weights_file=r"[A-Za-z0-9_.]+-[0-9a-f]{8,64}\.pth",
     seed=r"\d+",
     det_seed=r"\d+",
+    study="|".join(s.name for s in SELECTION.studies),
 
 
 def get_runs():
@@ -196,6 +197,17 @@ def get_preview_entry(wildcards):
     """The method and parameters the studies give this augmentation name (an alias's method), nothing else."""
     method, params = SELECTION.method_of(wildcards.augmentation)
     return {"method": method, **params}
+
+
+def get_verdict_files():
+    """The verdict files of every chosen study (the report's inputs)."""
+    return [path for s in SELECTION.studies for path in expand(rules.verdicts.output, study=s.name)]
+
+
+def get_study_description(wildcards):
+    """What the verdicts of one study need to know of it (Selection.describe()'s entry): its grid, published files,
+    protocols and their statistic, margins, published-side assumptions and claims."""
+    return next(s for s in SELECTION.describe()["studies"] if s["name"] == wildcards.study)
 
 
 def get_report_studies():

@@ -1,9 +1,11 @@
 # The reproduction report: our numbers beside the published ones, one self-contained HTML file.
 
 
-# The complete report: needs every run of the chosen studies (through rule aggregate); one section per study.
+# The complete report: needs every run of the chosen studies (through rule aggregate) and each study's verdict files
+# (rule verdicts); one section per study.
 rule report:
     input:
+        verdicts=get_verdict_files(),
         runs="results/aggregate/runs.csv",
         summary="results/aggregate/summary.csv",
         curves="results/aggregate/curves.csv",
@@ -28,7 +30,7 @@ rule report:
 
 # The partial report: no input on the runs, so failed or unfinished training jobs cannot block
 # it. It reads whatever run folders of the grid exist (failed: log but no metrics.csv; missing:
-# neither). `state` fingerprints the run folders, so the rule reruns whenever a run finishes or
+# neither) and writes their verdict files next to its aggregation, then the page. `state` fingerprints the run folders, so the rule reruns whenever a run finishes or
 # fails, and only then. Run it after training: `snakemake --keep-going; snakemake report_partial`.
 rule report_partial:
     input:
@@ -38,6 +40,7 @@ rule report_partial:
         summary="results/aggregate/partial/summary.csv",
         curves="results/aggregate/partial/curves.csv",
         status="results/aggregate/partial/status.csv",
+        verdicts=directory("results/aggregate/partial/verdicts"),
         html=report(
             "results/report/partial.html",
             caption="../../report/caption.rst",

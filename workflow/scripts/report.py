@@ -18,6 +18,7 @@ build_report(
     snakemake.params.published_dir,
     snakemake.output[0],
     studies=snakemake.params.studies,
+    verdicts_dir=Path(snakemake.input.verdicts[0]).parent,
     provenance=workflow_provenance(config, snakemake.params.studies),
     templates_dir=root / "report",
     previews=snakemake.input.previews,

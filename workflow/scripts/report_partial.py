@@ -10,6 +10,7 @@ sys.path.insert(0, str(root / "src"))
 from augrepro.report.build import build_report
 from augrepro.report.provenance import workflow_provenance
 from augrepro.results.aggregate import write_partial_aggregate
+from augrepro.results.verdicts import write_chosen_verdicts
 
 out = snakemake.output
 status = write_partial_aggregate(
@@ -23,6 +24,10 @@ status = write_partial_aggregate(
 counts = status["status"].value_counts().to_dict()
 print(f"grid runs: {counts}", file=sys.stderr)
 
+# the verdicts of every chosen study, from what exists (failed cells marked from status.csv)
+studies = snakemake.params.studies
+write_chosen_verdicts(studies, out.summary, out.runs, snakemake.params.published_dir, out.verdicts, out.status)
+
 config = snakemake.config
 build_report(
     out.summary,
@@ -30,7 +35,8 @@ build_report(
     out.curves,
     snakemake.params.published_dir,
     out.html,
-    studies=snakemake.params.studies,
+    studies=studies,
+    verdicts_dir=out.verdicts,
     provenance={
         "report": "partial: the runs of the chosen studies that exist now",
         **workflow_provenance(config, snakemake.params.studies),

@@ -1,6 +1,7 @@
-"""Build the report from the workflow's files: read the aggregated CSVs, the published tables and the previews,
-build the view model (:mod:`augrepro.report.view`) and provenance (:mod:`augrepro.report.provenance`), render and
-write the page (:mod:`augrepro.report.render`)."""
+"""Build the report from the workflow's files: read the verdict files (``results/verdicts/``), the aggregated CSVs,
+the published tables and the previews, build the view model (:mod:`augrepro.report.view`) and provenance
+(:mod:`augrepro.report.provenance`), render and write the page (:mod:`augrepro.report.render`). No statistic is
+computed here: the verdicts are :mod:`augrepro.results.verdicts`'s."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import pandas as pd
 from augrepro.report.provenance import provenance_rows
 from augrepro.report.render import templates_base, write_report
 from augrepro.report.view import GalleryItem, Page, failed_runs, other_studies, study_sections
-from augrepro.results.compare import VERDICT_RULE, VERDICTS, load_published, to_bool
+from augrepro.results.compare import VERDICTS, load_published, to_bool
 from augrepro.results.curves import load_published_curves
+from augrepro.results.verdicts import VERDICT_DETAILS, VERDICT_RULE, read_table, read_verdicts, verdict_paths
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -41,17 +43,6 @@ def gallery(previews) -> list[GalleryItem]:
     return items
 
 
-def _read_csv(path: str | Path | None) -> pd.DataFrame:
-    if path is None:
-        return pd.DataFrame()
-    if not Path(path).is_file():
-        raise ValueError(f"{path}: file not found (run the aggregation first)")
-    try:
-        return pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
-
-
 def _normalize_summary(summary: pd.DataFrame) -> pd.DataFrame:
     if summary.empty:
         return pd.DataFrame(
@@ -70,33 +61,37 @@ def build_report(
     published_dir: str | Path,
     out_html: str | Path,
     studies: dict,
+    verdicts_dir: str | Path = "results/verdicts",
     provenance: dict | None = None,
     templates_dir: str | Path | None = None,
     status_csv: str | Path | None = None,
     previews=(),
     title: str = "Reproduction report: saliency-guided mixing augmentations",
 ) -> pd.DataFrame:
-    """Write a self-contained HTML report: one section per chosen study (its published cells beside its own
-    runs), the studies skipped or not chosen folded away with why, the gallery, failed runs and provenance.
+    """Write a self-contained HTML report: one section per chosen study (its verdict files: its published cells
+    beside its own runs, its claims), the studies skipped or not chosen folded away with why, the gallery, failed
+    runs and provenance.
 
-    ``studies`` is ``augrepro.studies.Selection.describe()``. ``templates_dir`` holds
-    ``templates/report.html.j2`` and ``assets/report.css`` (default: ``report/`` at the repository root).
-    ``status_csv`` (from partial aggregation) marks cells whose runs failed; ``previews`` are PNG paths of the
-    augmentation gallery, shown when they exist. Returns the comparison of every chosen study.
+    ``studies`` is ``augrepro.studies.Selection.describe()``; ``verdicts_dir`` holds each chosen study's verdict
+    files (:func:`augrepro.results.verdicts.verdict_paths`). ``templates_dir`` holds ``templates/report.html.j2``
+    and ``assets/report.css`` (default: ``report/`` at the repository root). ``status_csv`` (from partial
+    aggregation) lists the failed runs; ``previews`` are PNG paths of the augmentation gallery, shown when they
+    exist. Returns the verdict rows of every chosen study (one frame).
     """
     templates_base(templates_dir)  # before any work: a missing template is an error
     published = load_published(published_dir)
-    summary = _normalize_summary(_read_csv(summary_csv))
-    runs = _read_csv(runs_csv)
-    curves = _read_csv(curves_csv)
-    status = _read_csv(status_csv) if status_csv is not None else None
+    summary = _normalize_summary(read_table(summary_csv))
+    runs = read_table(runs_csv)
+    curves = read_table(curves_csv)
+    status = read_table(status_csv) if status_csv is not None else None
+    chosen = [s["name"] for s in studies.get("studies", []) if s["status"] == "chosen"]
+    verdicts = {name: read_verdicts(verdict_paths(name, verdicts_dir)) for name in chosen}
     images = gallery(previews)
-    sections, comparison = study_sections(
-        studies, published, summary, runs, curves, status, load_published_curves(published_dir)
-    )
+    sections = study_sections(studies, verdicts, published, summary, runs, curves, load_published_curves(published_dir))
     page = Page(
         title=title,
         verdict_rule=VERDICT_RULE,
+        verdict_details=VERDICT_DETAILS,
         verdicts=VERDICTS,
         sections=tuple(sections),
         others=tuple(other_studies(studies)),
@@ -105,4 +100,5 @@ def build_report(
         provenance=tuple(provenance_rows(provenance, runs, summary, status)),
     )
     write_report(page, out_html, templates_dir)
-    return comparison
+    frames = [v.cells for v in verdicts.values() if len(v.cells)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

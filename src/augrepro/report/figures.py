@@ -6,7 +6,7 @@
   coloured by verdict, with the diagonal where they agree.
 * ``hours_vs_published``: training hours per method, the papers' time tables beside ours.
 * ``forest``: per published table, ours - published for each tested cell with its 90 % interval, over the cell's
-  +-delta band (the equivalence margin), coloured by verdict.
+  +-margin band (the equivalence margin), coloured by verdict.
 """
 
 from __future__ import annotations
@@ -209,10 +209,10 @@ def hours_vs_published(comparison: pd.DataFrame) -> list[tuple[str, str]]:
 
 def forest(comparison: pd.DataFrame) -> list[tuple[str, str]]:
     """Per source (published table): one row per tested cell, ours - published as a point with its 90 % confidence
-    interval, a grey band of +-delta (the cell's margin) and the zero line; colours are the verdicts."""
+    interval, a grey band of +-margin (the cell's margin) and the zero line; colours are the verdicts."""
     if comparison.empty:
         return []
-    tested = comparison[comparison["verdict"].isin(TESTED) & comparison["delta"].notna()]
+    tested = comparison[comparison["verdict"].isin(TESTED) & comparison["margin"].notna()]
     figures: list[tuple[str, str]] = []
     with sns.axes_style("whitegrid"):
         for source, part in tested.groupby("source", sort=False):
@@ -230,7 +230,7 @@ def forest(comparison: pd.DataFrame) -> list[tuple[str, str]]:
             try:
                 y = np.arange(len(part))[::-1]
                 for yi, r in zip(y, part.itertuples()):
-                    ax.fill_betweenx([yi - 0.4, yi + 0.4], -r.delta, r.delta, color="#e0e0e0", linewidth=0)
+                    ax.fill_betweenx([yi - 0.4, yi + 0.4], -r.margin, r.margin, color="#e0e0e0", linewidth=0)
                     low = r.ci_low if not pd.isna(r.ci_low) else r.diff
                     high = r.ci_high if not pd.isna(r.ci_high) else r.diff
                     color = VERDICT_COLORS.get(r.verdict, "black")

@@ -66,18 +66,14 @@ def value_text(value) -> str:
     return "" if value is None else str(value)
 
 
-def margin_text(margin_setting: dict | None) -> str:
-    """A study's equivalence margin (its ``margin:``), as its section states it."""
-    margin_setting = margin_setting or {}
-    if "value" in margin_setting:
-        return f"±{margin_setting['value']:g} points on every cell: {margin_setting['reason']}"
-    if "claimed" in margin_setting:
-        c = margin_setting["claimed"]
-        return (
-            f"per column, the larger of half the paper's claimed gain of {c['method']} over {c['baseline']} and the "
-            "dataset's floor" + (f" ({margin_setting['reason']})" if margin_setting.get("reason") else "")
-        )
-    return "the dataset's floor (0.3 points on CIFAR-10 and ImageNet, 0.5 elsewhere; 25 % of the published hours)"
+def values(pairs) -> str:
+    """A claim cell's (method, value) pairs: 'saliencymix 3.65, cutmix 3.78'."""
+    return ", ".join(f"{method} {number(value)}" for method, value in pairs)
+
+
+def sigmas(value) -> str:
+    """A margin in units of the run-to-run std, after its value: ' = 2 σ'; '' when unknown."""
+    return "" if isnan(value) else f" = {float(value):.2g} σ"
 
 
 FILTERS = {
@@ -87,6 +83,7 @@ FILTERS = {
     "signed": signed,
     "interval": interval,
     "margin": margin,
-    "margin_setting": margin_text,
+    "values": values,
+    "sigmas": sigmas,
     "value": value_text,
 }

@@ -1,19 +1,21 @@
 """The report's view model: what the page shows, as typed values that hold numbers, not text.
 
-:func:`comparison_tables` turns a study's comparison (:func:`augrepro.results.compare.compare`) into paper-shaped
+:func:`comparison_tables` turns a study's verdict table (``results/verdicts/{study}.csv``, written by
+:mod:`augrepro.results.verdicts`; the report computes no statistic itself) into paper-shaped
 tables, laid out as the study's config says (``layout:``, :data:`augrepro.studies.study.LAYOUTS`): ``datasets``
 (a row per model and method, a column per dataset and metric) or ``models`` (a row per method, a column per
 model). Each cell holds the comparison's numbers (ours and published mean and std, n, diff, its interval, the
-margin, the verdict); names are shown with the labels of their registries (a model's where it is registered,
+margin, the verdict, the seeds that would decide it); names are shown with the labels of their registries (a model's where it is registered,
 a dataset's in its DatasetSpec, a metric's in :data:`augrepro.results.compare.METRICS`). Numbers become text only
 in the template, through :mod:`augrepro.report.format`.
 
-:func:`study_sections` builds one :class:`Section` per chosen study (its comparison, claims, runs without a
+:func:`study_sections` builds one :class:`Section` per chosen study (its verdicts, claims, runs without a
 published cell and figures); nothing here reads or writes a file.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,9 +25,8 @@ import pandas as pd
 from augrepro.data.datasets import dataset_label
 from augrepro.models.registry import model_label
 from augrepro.report.figures import forest, hours_vs_published, learning_curves, ours_vs_published
-from augrepro.results.claims import evaluate_claims
-from augrepro.results.compare import COMPARE_COLUMNS, METRICS, REPORTED_LABELS, VERDICTS, compare, to_bool, unmatched
-from augrepro.runs import dataset_key
+from augrepro.results.compare import METRICS, REPORTED_LABELS, VERDICTS, to_bool, unmatched
+from augrepro.results.verdicts import Verdicts, grid_mask, study_cells
 
 # Verdicts of a cell without a test: the page says why instead of showing numbers.
 UNTESTED = ("missing", "failed", "not runnable")
@@ -49,6 +50,12 @@ def _text(value) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _flag(value) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return bool(value) and not (isinstance(value, float) and math.isnan(value))
+
+
 @dataclass(frozen=True)
 class Estimate:
     """A mean and its sample std over runs (NaN: not known)."""
@@ -59,13 +66,16 @@ class Estimate:
 
 @dataclass(frozen=True)
 class Entry:
-    """One comparison row (a published cell and one matching row of ours) with its numbers."""
+    """One verdict row (a published cell and one matching row of ours) with its numbers."""
 
     verdict: str
+    verdict_unadjusted: str  # before the table's adjustment
     metric: str
     compared: str  # what of ours is compared, as the page names it ("final epoch")
     published: Estimate
-    published_as_constant: bool  # no std or no number of runs printed: taken as exact
+    published_side: str  # sample, draws, exact ("" untested)
+    published_runs: int | None  # runs behind the published mean: printed or assumed
+    published_runs_assumed: bool
     published_epochs: int | None
     ours: Estimate  # NaN when not run
     n: int
@@ -75,8 +85,12 @@ class Entry:
     ours_median10: float
     diff: float  # ours - published
     interval: tuple[float, float] | None  # the 90 % interval of diff
-    delta: float  # the equivalence margin
-    seeds_to_decide: int | None  # inconclusive: seeds that would decide it at the observed spread
+    margin: float  # the equivalence margin
+    margin_in_sd: float  # in units of the column's run-to-run std
+    margin_reason: str
+    more_seeds: int | None  # inconclusive: seeds beyond ours that would decide it with 80 % power
+    power: str  # how that number was found, or why there is none
+    sensitivity: str  # the verdict under other plausible published run counts
     reason: str
     note: str  # not runnable: why
     variant: str
@@ -88,9 +102,9 @@ class Entry:
         return self.verdict not in UNTESTED
 
     @property
-    def more_seeds(self) -> int | None:
-        """Seeds beyond ours that would decide an inconclusive cell (None: no number of seeds does)."""
-        return None if self.seeds_to_decide is None else self.seeds_to_decide - self.n
+    def demoted(self) -> bool:
+        """Decided before the table's adjustment, inconclusive after it."""
+        return self.verdict == "inconclusive" and self.verdict_unadjusted not in ("", "inconclusive")
 
     @property
     def epochs_differ(self) -> bool:
@@ -98,14 +112,17 @@ class Entry:
 
     @classmethod
     def of(cls, r: dict, method: str) -> Entry:
-        """``r``: a row of the comparison; ``method``: its row's published method name."""
+        """``r``: a row of the verdict table; ``method``: its row's published method name."""
         low, high = _num(r["ci_low"]), _num(r["ci_high"])
         return cls(
             verdict=r["verdict"],
+            verdict_unadjusted=_text(r.get("verdict_unadjusted")),
             metric=r["metric"],
             compared=REPORTED_LABELS.get(r["reported"], r["reported"]),
             published=Estimate(_num(r["published_mean"]), _num(r["published_std"])),
-            published_as_constant=bool(r.get("published_as_constant")),
+            published_side=_text(r.get("published_side")),
+            published_runs=_int_or_none(r.get("published_runs_used")),
+            published_runs_assumed=_flag(r.get("published_runs_assumed")),
             published_epochs=_int_or_none(r["published_epochs"]),
             ours=Estimate(_num(r["ours_mean"]), _num(r["ours_std"])),
             n=_int_or_none(r["n"]) or 0,
@@ -115,8 +132,12 @@ class Entry:
             ours_median10=_num(r["ours_median10_mean"]),
             diff=_num(r["diff"]),
             interval=None if math.isnan(low) else (low, high),
-            delta=_num(r["delta"]),
-            seeds_to_decide=_int_or_none(r["seeds_to_decide"]),
+            margin=_num(r["margin"]),
+            margin_in_sd=_num(r.get("margin_in_sd")),
+            margin_reason=_text(r.get("margin_reason")),
+            more_seeds=_int_or_none(r.get("more_seeds")),
+            power=_text(r.get("power")),
+            sensitivity=_text(r.get("sensitivity")),
             reason=_text(r.get("reason")),
             note=_text(r["note"]),
             variant=_text(r["variant"]),
@@ -311,16 +332,57 @@ def failed_runs(status: pd.DataFrame | None) -> list[FailedRun]:
     ]
 
 
+def _values(text) -> tuple[tuple[str, float], ...]:
+    """A claim cell's {method: value} (JSON in the claims file) as (method, value) pairs (NaN: none)."""
+    if not isinstance(text, str) or not text:
+        return ()
+    return tuple((m, _num(v)) for m, v in json.loads(text).items())
+
+
+def _bounds(low, high) -> tuple[float, float] | None:
+    low, high = _num(low), _num(high)
+    return None if math.isnan(low) or math.isnan(high) else (low, high)
+
+
 @dataclass(frozen=True)
 class ClaimCell:
-    """A column of the study's table where a claim was tested (texts as augrepro.results.claims gives them)."""
+    """A column of the study's table where a claim was tested (a row of ``{study}.claim_cells.csv``)."""
 
     cell: str
     verdict: str
     reason: str
-    published: str
-    ours: str
-    interval: str
+    published: tuple[tuple[str, float], ...]  # (method, published value)
+    ours: tuple[tuple[str, float], ...]  # (method, our mean)
+    n_pairs: int
+    interval: tuple[float, float] | None  # lower claims: the 90 % interval of A - B
+    gain_verdict: str
+    gain_ours: float
+    gain_published: float
+    gain_interval: tuple[float, float] | None
+    gain_margin: float
+    tau: float
+    tau_interval: tuple[float, float] | None
+    comparisons: str
+
+    @classmethod
+    def of(cls, r: dict) -> ClaimCell:
+        return cls(
+            cell=_text(r["cell"]),
+            verdict=_text(r["verdict"]),
+            reason=_text(r["reason"]),
+            published=_values(r["published"]),
+            ours=_values(r["ours"]),
+            n_pairs=_int_or_none(r["n_pairs"]) or 0,
+            interval=_bounds(r["ci_low"], r["ci_high"]),
+            gain_verdict=_text(r.get("gain_verdict")),
+            gain_ours=_num(r.get("gain_ours")),
+            gain_published=_num(r.get("gain_published")),
+            gain_interval=_bounds(r.get("gain_ci_low"), r.get("gain_ci_high")),
+            gain_margin=_num(r.get("gain_margin")),
+            tau=_num(r.get("tau")),
+            tau_interval=_bounds(r.get("tau_low"), r.get("tau_high")),
+            comparisons=_text(r.get("comparisons")),
+        )
 
 
 @dataclass(frozen=True)
@@ -329,17 +391,32 @@ class Claim:
     source: str
     kind: str
     verdict: str
+    gain_verdict: str  # lower claims: whether our gain matches the published gain
+    gain_margin_rule: str
+    reason: str
     cells: tuple[ClaimCell, ...]
     cells_total: int
 
-    @classmethod
-    def of(cls, result: dict) -> Claim:
-        """One result of :func:`augrepro.results.claims.evaluate_claims`."""
-        cells = tuple(
-            ClaimCell(c["cell"], c["verdict"], c["reason"], c["published"], c["ours"], c["interval"])
-            for c in result["cells"]
+
+def claims_of(verdicts: Verdicts) -> list[Claim]:
+    """The claims of a study's verdict files, each with its cells."""
+    cells: dict[int, list[ClaimCell]] = {}
+    for r in verdicts.claim_cells.to_dict("records"):
+        cells.setdefault(int(r["claim_id"]), []).append(ClaimCell.of(r))
+    return [
+        Claim(
+            _text(r["claim"]),
+            _text(r["source"]),
+            _text(r["kind"]),
+            _text(r["verdict"]),
+            _text(r.get("gain_verdict")),
+            _text(r.get("gain_margin_rule")),
+            _text(r.get("reason")),
+            tuple(cells.get(int(r["claim_id"]), ())),
+            int(r["cells_total"]),
         )
-        return cls(result["claim"], result["source"], result["kind"], result["verdict"], cells, result["cells_total"])
+        for r in verdicts.claims.to_dict("records")
+    ]
 
 
 @dataclass(frozen=True)
@@ -369,7 +446,8 @@ class Section:
     counts: tuple[int, ...]  # cells per verdict, in the order of augrepro.results.compare.VERDICTS
     claims: tuple[Claim, ...]
     claim_counts: dict[str, int]  # claims per verdict
-    margin: dict  # the study's margin setting (its section states it)
+    margins: tuple[str, ...]  # the study's margin rules with their reasons (its section states them)
+    published_side: str  # what the study assumes of its published numbers
     cells: int
     tables: tuple[Table, ...]
     not_runnable: tuple[NotRunnable, ...]  # not runnable names without a published cell that says so
@@ -380,20 +458,6 @@ class Section:
     curves: list[tuple[str, str]] = field(default_factory=list)
 
 
-def grid_mask(frame: pd.DataFrame, grid: list) -> pd.Series:
-    """Rows of ``frame`` (runs, summary, curves or status) that belong to a study's grid cells."""
-    if frame.empty or "protocol" not in frame.columns:
-        return pd.Series(False, index=frame.index, dtype=bool)
-    cells = {(p, d, m, a) for p, d, m, a in grid}
-    keys = zip(
-        frame["protocol"].astype(str),
-        [dataset_key(d, to_bool(t)) for d, t in zip(frame["dataset"], frame["traditional"])],
-        frame["model"].astype(str),
-        frame["augmentation"].astype(str),
-    )
-    return pd.Series([k in cells for k in keys], index=frame.index, dtype=bool)
-
-
 def source_layouts(study: dict, cells: pd.DataFrame) -> dict[str, str]:
     """Source -> layout of a study's tables: its ``layout`` (published file -> layout) through the published cells'
     files."""
@@ -401,38 +465,59 @@ def source_layouts(study: dict, cells: pd.DataFrame) -> dict[str, str]:
     return {source: layout.get(file, DEFAULT_LAYOUT) for source, file in zip(cells["source"], cells["file"])}
 
 
+def margin_rules(study: dict) -> tuple[str, ...]:
+    """A study's margin rules (its ``margin:``) as its section states them."""
+    out = []
+    for rule in study.get("margin") or ():
+        where = ", ".join(
+            f"{key} {', '.join(rule[key]) if isinstance(rule[key], list) else rule[key]}"
+            for key in ("metric", "files", "datasets", "models")
+            if key in rule
+        )
+        if "sd" in rule:
+            what = f"{rule['sd']:g} x the run-to-run std of one run in the cell's column"
+        elif "relative" in rule:
+            what = f"{rule['relative']:g} x the published value"
+        else:
+            what = f"±{rule['value']:g}"
+        out.append(f"{what}{f' ({where})' if where else ''}: {rule['reason']}")
+    return tuple(out)
+
+
+def published_side_text(study: dict) -> str:
+    side = study.get("published_side") or {}
+    if not side:
+        return ""
+    text = (
+        f"a std printed without a run count is taken over {side['runs']} runs ({side['runs_reason']})"
+        if len(side.get("plausible", [])) > 1 or side.get("runs") != 2
+        else ""
+    )
+    if side.get("exact_metrics"):
+        text += ("; " if text else "") + f"exact: {', '.join(side['exact_metrics'])} ({side['exact_reason']})"
+    return text
+
+
 def study_sections(
     studies: dict,
+    verdicts: dict[str, Verdicts],
     published: pd.DataFrame,
     summary: pd.DataFrame,
     runs: pd.DataFrame,
     curves: pd.DataFrame,
-    status: pd.DataFrame | None,
     published_curves: pd.DataFrame | None = None,
-) -> tuple[list[Section], pd.DataFrame]:
-    """One section per chosen study: its published cells against its own runs (its protocols only), the cells that
-    cannot run, its runs without a published cell, its figures. ``studies``: ``Selection.describe()``. Returns the
-    sections and the comparison of every chosen study (one frame)."""
-    sections, comparisons = [], []
+) -> list[Section]:
+    """One section per chosen study: its verdicts (``verdicts``: study name -> its verdict files), claims, the cells
+    that cannot run, its runs without a published cell, its figures. ``studies``: ``Selection.describe()``."""
+    sections = []
     for study in (s for s in studies.get("studies", []) if s["status"] == "chosen"):
+        found = verdicts[study["name"]]
+        comparison = found.cells
         ours = summary[grid_mask(summary, study["grid"])]
-        st = status[grid_mask(status, study["grid"])] if status is not None and len(status) else None
-        cells = published[published["file"].isin(study["published"]) & published["protocol"].isin(study["protocols"])]
-        comparison = compare(
-            ours,
-            cells,
-            status=st,
-            reported=study["reported"],
-            not_runnable=study["not_runnable"],
-            margin=study.get("margin"),
-        )
-        claims = evaluate_claims(
-            study.get("claims", []), runs[grid_mask(runs, study["grid"])], cells, study["reported"], study["grid"]
-        )
-        comparison.insert(0, "study", study["name"])
-        comparisons.append(comparison)
+        cells = study_cells(study, published)
+        claims = claims_of(found)
         covered = set(cells["augmentation"]) | set(cells["model"])
-        verdicts = Counter(comparison["verdict"])
+        counts = Counter(comparison["verdict"])
         sections.append(
             Section(
                 name=study["name"],
@@ -444,10 +529,11 @@ def study_sections(
                 ),
                 runs=study["runs"],
                 done=int(grid_mask(runs, study["grid"]).sum()),
-                counts=tuple(verdicts.get(v, 0) for v in VERDICTS),
-                claims=tuple(Claim.of(c) for c in claims),
-                claim_counts=dict(Counter(c["verdict"] for c in claims)),
-                margin=dict(study.get("margin") or {}),
+                counts=tuple(counts.get(v, 0) for v in VERDICTS),
+                claims=tuple(claims),
+                claim_counts=dict(Counter(c.verdict for c in claims)),
+                margins=margin_rules(study),
+                published_side=published_side_text(study),
                 cells=len(comparison),
                 tables=tuple(comparison_tables(comparison, source_layouts(study, cells))),
                 not_runnable=tuple(NotRunnable(n, r) for n, r in study["not_runnable"].items() if n not in covered),
@@ -460,10 +546,7 @@ def study_sections(
                 else [],
             )
         )
-    frame = (
-        pd.concat(comparisons, ignore_index=True) if comparisons else pd.DataFrame(columns=["study", *COMPARE_COLUMNS])
-    )
-    return sections, frame
+    return sections
 
 
 @dataclass(frozen=True)
@@ -496,7 +579,8 @@ class Page:
     """The whole report."""
 
     title: str
-    verdict_rule: str
+    verdict_rule: tuple[str, ...]  # three lines a reader takes in at once
+    verdict_details: tuple[tuple[str, str], ...]  # folded under them: (heading, text)
     verdicts: tuple[str, ...]
     sections: tuple[Section, ...]
     others: tuple[OtherStudy, ...]

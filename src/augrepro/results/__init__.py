@@ -1,4 +1,4 @@
-"""Collect per-run outputs into tables and compare them with published numbers."""
+"""Collect per-run outputs into tables, compare them with published numbers, and write the verdicts."""
 
 from augrepro.results.aggregate import (
     collect_runs,
@@ -8,7 +8,8 @@ from augrepro.results.aggregate import (
     write_aggregate,
     write_partial_aggregate,
 )
-from augrepro.results.compare import VERDICT_RULE, compare, load_published, unmatched
+from augrepro.results.compare import compare, load_published, unmatched
+from augrepro.results.verdicts import VERDICT_RULE, read_verdicts, study_verdicts, write_verdicts
 
 __all__ = [
     "collect_runs",
@@ -21,4 +22,7 @@ __all__ = [
     "compare",
     "unmatched",
     "VERDICT_RULE",
+    "read_verdicts",
+    "study_verdicts",
+    "write_verdicts",
 ]

@@ -229,25 +229,25 @@ def collect_runs(run_dirs: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame
 
 
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean and sample std (ddof=1, NaN for a single run) over seeds per configuration.
+    """Mean, sample std (ddof=1, NaN for a single value) and number of values over seeds per configuration.
 
     Groups by (protocol, dataset, traditional, model, augmentation, method, variant), keeping rows
-    whose variant is null.
+    whose variant is null. ``n`` counts the runs; ``<metric>_n`` counts the values each mean and std are over (a
+    run without an FGSM result has none), which is what a comparison's standard error needs.
     """
     out_cols = GROUP_COLUMNS + ["n", "epochs"]
-    for col in SUMMARY_METRICS:
-        out_cols += [f"{col}_mean", f"{col}_std"]
-    out_cols += ["hours_mean", "hours_std", "numerics"]
+    for col in [*SUMMARY_METRICS, "hours"]:
+        out_cols += [f"{col}_mean", f"{col}_std", f"{col}_n"]
+    out_cols += ["numerics"]
     if runs.empty:
         return pd.DataFrame(columns=out_cols)
 
     grouped = runs.groupby(GROUP_COLUMNS, dropna=False, sort=True)
     agg: dict[str, tuple[str, str]] = {"n": ("seed", "size"), "epochs": ("epochs", "max")}
-    for col in SUMMARY_METRICS:
+    for col in [*SUMMARY_METRICS, "hours"]:
         agg[f"{col}_mean"] = (col, "mean")
         agg[f"{col}_std"] = (col, "std")  # pandas: ddof=1, NaN for one value
-    agg["hours_mean"] = ("hours", "mean")
-    agg["hours_std"] = ("hours", "std")
+        agg[f"{col}_n"] = (col, "count")  # values, not rows: NaN (not evaluated) does not count
     # how the cell's runs computed (bf16 / channels_last / compile, or fp32), each kind once
     agg["numerics"] = ("numerics", lambda v: ", ".join(sorted({str(x) for x in v if isinstance(x, str) and x})) or None)
     summary = grouped.agg(**agg).reset_index()

@@ -2,28 +2,163 @@
 
 A claim (in a study file, under ``claims:``) is one of:
 
-* ``lower``: ``method`` has a lower error (or cost) than ``than`` in every cell it names;
-* ``best``: ``method`` is the best of ``among`` in every cell it names;
-* ``ranking``: the published order of ``methods`` is kept in every cell it names.
+* ``lower``: ``method`` has a lower error (or cost) than ``than`` in every cell it names. Two verdicts: the
+  *direction* (paired test) and the *gain*: is our gain equivalent to the published gain within the claim's
+  ``gain_margin`` (default: half the published gain, so our gain must lie between half and one and a half times
+  it)?
+* ``best``: ``method`` is the best of ``among`` in every cell it names.
+* ``ranking``: the published order of ``methods`` holds in every cell it names: every adjacent pair keeps its
+  direction (Kendall's tau is shown as a summary).
 
 A *cell* is a column of the study's table: (protocol, dataset key, model), optionally narrowed by the claim's
-``protocols``, ``datasets`` and ``models``. In each cell our runs of each method are the study's, matched to the published
-method names as the comparison matches them, one value per seed: the statistic the protocol's source reports.
-``lower`` and ``best`` use paired comparisons over the seeds both methods share (the same seed trains both),
-``ranking`` Kendall's tau between the published and our order with a bootstrap over seeds
-(:mod:`augrepro.results.stats`). A claim holds when it holds in every cell, fails when it fails in one,
-and is inconclusive otherwise; "not run" when no cell has runs of ours.
+``protocols``, ``datasets`` and ``models``. In each cell our runs of each method are the study's, matched to the
+published method names as the comparison matches them, one value per seed: the statistic the protocol's source
+reports. Tests and multiplicity: :mod:`augrepro.results.claim_tests` (a claim holds when every comparison in every
+cell holds, an intersection-union test; it fails when one is significantly reversed after Holm's adjustment across
+its comparisons and cells). "not run" when no cell has runs of ours.
 """
 
 from __future__ import annotations
 
+import json
 import math
+from typing import Any
 
 import pandas as pd
 
-from augrepro.results.compare import HIGHER_IS_BETTER, metric_column, normalize_ours, to_bool
-from augrepro.results.stats import DEFAULT_ALPHA, best_of_claim, improvement_claim, ranking_claim
+from augrepro.results.assumptions import Assumptions
+from augrepro.results.claim_tests import (
+    DEFAULT_GAIN_MARGIN,
+    DEFAULT_GAIN_REASON,
+    best_of,
+    combine,
+    gain_equivalence,
+    paired_direction,
+    ranking,
+)
+from augrepro.results.compare import HIGHER_IS_BETTER, METRICS, metric_column, normalize_ours, to_bool
+from augrepro.results.stats import DEFAULT_ALPHA
 from augrepro.runs import dataset_key
+
+KINDS = ("lower", "best", "ranking")
+CLAIM_KEYS = {
+    "claim": "the sentence, as the paper states it",
+    "source": "where the paper states it (slide, section, table)",
+    "kind": "lower | best | ranking",
+    "method": "lower, best: the method the claim is about",
+    "than": "lower: the method it beats",
+    "among": "best: the methods it is the best of (itself included or not)",
+    "methods": "ranking: the methods whose published order is claimed",
+    "protocols": "optional: protocols of the cells (default: the study's)",
+    "datasets": "optional: dataset keys of the cells (default: the study's)",
+    "models": "optional: models of the cells (default: the study's)",
+    "metric": "optional: top1_error (default), top5_error, hours, fgsm_top1_accuracy, map, map50, map75",
+    "gain_margin": "lower: the margin of the gain's equivalence test, {relative: r} (r x the published gain) or "
+    "{value: points}, with its reason; default {relative: 0.5}",
+}
+CLAIM_COLUMNS = [
+    "study",
+    "claim_id",
+    "claim",
+    "source",
+    "kind",
+    "metric",
+    "verdict",
+    "gain_verdict",
+    "cells_total",
+    "cells_tested",
+    "cells_holding",
+    "cells_failing",
+    "p_hold",
+    "p_fail",
+    "gain_margin_rule",
+    "reason",
+]
+CLAIM_CELL_COLUMNS = [
+    "study",
+    "claim_id",
+    "cell",
+    "protocol",
+    "dataset_key",
+    "model",
+    "verdict",
+    "verdict_unadjusted",
+    "p_hold",
+    "p_fail",
+    "p_fail_adjusted",
+    "n_pairs",
+    "published",
+    "ours",
+    "diff",
+    "ci_low",
+    "ci_high",
+    "gain_verdict",
+    "gain_ours",
+    "gain_published",
+    "gain_ci_low",
+    "gain_ci_high",
+    "gain_margin",
+    "tau",
+    "tau_low",
+    "tau_high",
+    "comparisons",
+    "reason",
+]
+
+
+class ClaimError(ValueError):
+    """A claim in a study file is malformed: the message names the file, the claim and the key."""
+
+
+def check_claim(claim: Any, where: str) -> dict:
+    """A claim's keys and types; the message names the study file and the key."""
+    if not isinstance(claim, dict):
+        raise ClaimError(f"{where}: a claim is a mapping of {', '.join(CLAIM_KEYS)}")
+    unknown = sorted(set(claim) - set(CLAIM_KEYS))
+    if unknown:
+        raise ClaimError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(CLAIM_KEYS)}")
+    for key in ("claim", "source", "kind"):
+        if not isinstance(claim.get(key), str) or not claim[key].strip():
+            raise ClaimError(f"{where}: '{key}' is required: {CLAIM_KEYS[key]}")
+    kind = claim["kind"]
+    if kind not in KINDS:
+        raise ClaimError(f"{where}: kind {kind!r}; valid kinds: {', '.join(KINDS)}")
+    for key in {"lower": ("method", "than"), "best": ("method", "among"), "ranking": ("methods",)}[kind]:
+        if key not in claim:
+            raise ClaimError(f"{where}: a {kind} claim needs '{key}': {CLAIM_KEYS[key]}")
+    for key in ("among", "methods", "protocols", "datasets", "models"):
+        if key in claim and (not isinstance(claim[key], list) or not claim[key]):
+            raise ClaimError(f"{where}: '{key}' must be a non-empty list")
+    if claim.get("metric", "top1_error") not in METRICS:
+        raise ClaimError(f"{where}: metric {claim['metric']!r}; valid metrics: {', '.join(METRICS)}")
+    gain = claim.get("gain_margin")
+    if gain is not None:
+        if kind != "lower":
+            raise ClaimError(f"{where}: 'gain_margin' applies to lower claims only")
+        ok = (
+            isinstance(gain, dict)
+            and len(set(gain) & {"relative", "value"}) == 1
+            and set(gain) <= {"relative", "value", "reason"}
+            and isinstance(gain.get("reason"), str)
+            and gain["reason"].strip()
+        )
+        number = gain.get("relative", gain.get("value")) if isinstance(gain, dict) else None
+        if not ok or isinstance(number, bool) or not isinstance(number, (int, float)) or not number > 0:
+            raise ClaimError(
+                f"{where}: 'gain_margin' is {gain!r}; expected {{relative: <fraction of the published gain>, "
+                "reason: <why>}} or {value: <points>, reason: <why>}"
+            )
+    return claim
+
+
+def gain_margin(claim: dict, published_gain: float) -> tuple[float, str]:
+    """The gain test's margin for one cell and the rule as text."""
+    rule = claim.get("gain_margin") or {"relative": DEFAULT_GAIN_MARGIN, "reason": DEFAULT_GAIN_REASON}
+    if "value" in rule:
+        return float(rule["value"]), f"±{rule['value']:g}: {rule['reason']}"
+    return float(rule["relative"]) * abs(
+        published_gain
+    ), f"±{rule['relative']:g} x the published gain: {rule['reason']}"
 
 
 def _seed_values(runs: pd.DataFrame, cell: tuple, method: str, column: str) -> dict:
@@ -39,7 +174,7 @@ def _seed_values(runs: pd.DataFrame, cell: tuple, method: str, column: str) -> d
     return {int(s): float(v) for s, v in zip(mine["seed"], mine[column]) if not pd.isna(v)}
 
 
-def _published_value(published: pd.DataFrame, cell: tuple, method: str, metric: str) -> float:
+def _published_row(published: pd.DataFrame, cell: tuple, method: str, metric: str):
     protocol, key, model = cell
     rows = published[
         (published["protocol"] == protocol)
@@ -48,15 +183,65 @@ def _published_value(published: pd.DataFrame, cell: tuple, method: str, metric: 
         & (published["augmentation"] == method)
         & (published["metric"] == metric)
     ]
-    return float(rows["mean"].iloc[0]) if len(rows) else math.nan
-
-
-def _fmt(value: float) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
+    return rows.iloc[0] if len(rows) else None
 
 
 def _mean(values: dict) -> float:
     return sum(values.values()) / len(values) if values else math.nan
+
+
+def _cell_lower(claim, cell_runs, rows, assumptions, metric, sign, alpha) -> dict:
+    a, b = claim["method"], claim["than"]
+    test = paired_direction(cell_runs[a], cell_runs[b], alpha)
+    out = {
+        "verdict_unadjusted": test.verdict,
+        "p_hold": test.p_value,
+        "p_fail": test.p_reverse,
+        "n_pairs": test.n_pairs,
+        "diff": sign * test.mean_diff,
+        "ci_low": min(sign * test.ci_low, sign * test.ci_high),
+        "ci_high": max(sign * test.ci_low, sign * test.ci_high),
+        "reason": test.reason,
+    }
+    if rows[a] is not None and rows[b] is not None:
+        sides = {m: assumptions.side(sign * rows[m]["mean"], rows[m]["std"], rows[m]["runs"], metric) for m in (a, b)}
+        margin, _ = gain_margin(claim, sides[b].mean - sides[a].mean)
+        gain = gain_equivalence(test, cell_runs[a], cell_runs[b], sides[a], sides[b], margin, alpha)
+        out |= {
+            "gain_verdict": gain.verdict,
+            "gain_ours": sign * gain.ours,
+            "gain_published": sign * gain.published,
+            "gain_ci_low": min(sign * gain.ci_low, sign * gain.ci_high),
+            "gain_ci_high": max(sign * gain.ci_low, sign * gain.ci_high),
+            "gain_margin": margin,
+            "gain_p_equivalence": gain.p_equivalence,
+            "gain_p_differs": gain.p_differs,
+            "reason": f"{test.reason}; gain: {gain.reason}",
+        }
+    return out
+
+
+def _cell_set(claim, cell_runs, rows, sign, alpha) -> dict:
+    if claim["kind"] == "best":
+        test = best_of(claim["method"], cell_runs, alpha)
+    else:
+        published = {m: sign * r["mean"] for m, r in rows.items() if r is not None}
+        test = ranking(published, cell_runs, alpha)
+    comparisons = "; ".join(
+        f"{a} < {b}: {c.verdict} (p {c.p_value:.2g}, reverse p {c.p_reverse:.2g})"
+        for (a, b), c in test.comparisons.items()
+    )
+    out = {
+        "verdict_unadjusted": test.verdict,
+        "p_hold": test.combined.p_hold,
+        "p_fail": test.combined.p_fail,
+        "n_pairs": min((c.n_pairs for c in test.comparisons.values()), default=0),
+        "comparisons": comparisons,
+        "reason": test.reason,
+    }
+    if claim["kind"] == "ranking":
+        out |= {"tau": test.tau, "tau_low": test.tau_low, "tau_high": test.tau_high}
+    return out
 
 
 def evaluate_claims(
@@ -65,12 +250,17 @@ def evaluate_claims(
     published: pd.DataFrame,
     reported: dict[str, str],
     grid: list,
+    assumptions: Assumptions | None = None,
     alpha: float = DEFAULT_ALPHA,
-) -> list[dict]:
-    """Each claim with its verdict and, per cell, the published numbers, ours and the 90 % interval.
+    study: str = "",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each claim's verdict (one row per claim, :data:`CLAIM_COLUMNS`) and its cells (one row per claim and cell,
+    :data:`CLAIM_CELL_COLUMNS`).
 
     ``runs``: the study's rows of runs.csv; ``published``: its published cells; ``reported``: protocol ->
-    statistic; ``grid``: the study's (protocol, dataset key, model, augmentation) cells."""
+    statistic; ``grid``: the study's (protocol, dataset key, model, augmentation) cells; ``assumptions``: what the
+    study assumes of its published side (for the gain test)."""
+    assumptions = assumptions or Assumptions()
     if runs.empty:
         runs = pd.DataFrame(columns=["protocol", "dataset", "traditional", "model", "augmentation", "method", "seed"])
     runs = normalize_ours(runs, published)
@@ -79,8 +269,8 @@ def evaluate_claims(
         key=[dataset_key(d, to_bool(t)) for d, t in zip(published["dataset"], published["traditional"])]
     )
     columns = list(dict.fromkeys((p, d, m) for p, d, m, _ in grid))
-    out = []
-    for claim in claims:
+    claim_rows, cell_rows = [], []
+    for claim_id, claim in enumerate(claims, start=1):
         metric = claim.get("metric", "top1_error")
         sign = -1.0 if metric in HIGHER_IS_BETTER else 1.0
         cells = [
@@ -90,90 +280,87 @@ def evaluate_claims(
             and c[1] in claim.get("datasets", [c[1]])
             and c[2] in claim.get("models", [c[2]])
         ]
+        methods = {
+            "lower": [claim.get("method"), claim.get("than")],
+            "best": [claim.get("method"), *claim.get("among", [])],
+            "ranking": claim.get("methods", []),
+        }[claim["kind"]]
+        methods = list(dict.fromkeys(methods))
         results = []
         for cell in cells:
             column = metric_column(metric, reported.get(cell[0], "best"))
-            methods = {
-                "lower": [claim.get("method"), claim.get("than")],
-                "best": [claim.get("method"), *claim.get("among", [])],
-                "ranking": claim.get("methods", []),
-            }[claim["kind"]]
-            methods = list(dict.fromkeys(methods))
             ours = {m: _seed_values(runs, cell, m, column) for m in methods}
-            pub = {m: _published_value(published, cell, m, metric) for m in methods}
             if not any(ours.values()):
                 continue
-            label = f"{cell[1]} / {cell[2]}" + (f" ({cell[0]})" if len({c[0] for c in cells}) > 1 else "")
-            flip = {m: {s: sign * v for s, v in ours[m].items()} for m in methods}
+            flipped = {m: {s: sign * v for s, v in ours[m].items()} for m in methods}
+            rows = {m: _published_row(published, cell, m, metric) for m in methods}
             if claim["kind"] == "lower":
-                a, b = claim["method"], claim["than"]
-                margin = sign * (pub[b] - pub[a]) if not math.isnan(pub[a] + pub[b]) else None
-                test = improvement_claim(flip[a], flip[b], margin, alpha)
-                interval = (sign * test.ci_low, sign * test.ci_high)
-                results.append(
-                    {
-                        "cell": label,
-                        "verdict": test.verdict,
-                        "reason": test.reason,
-                        "published": f"{_fmt(pub[a])} vs {_fmt(pub[b])}",
-                        "ours": f"{_fmt(_mean(ours[a]))} vs {_fmt(_mean(ours[b]))} ({test.n_pairs} seeds)",
-                        "interval": f"{a} - {b}: [{min(interval):+.2f}, {max(interval):+.2f}]"
-                        if not math.isnan(test.ci_low)
-                        else "",
-                    }
-                )
-            elif claim["kind"] == "best":
-                others = {m: flip[m] for m in methods}
-                test = best_of_claim(claim["method"], others, None, alpha)
-                results.append(
-                    {
-                        "cell": label,
-                        "verdict": test.verdict,
-                        "reason": test.reason,
-                        "published": ", ".join(f"{m} {_fmt(pub[m])}" for m in methods),
-                        "ours": ", ".join(f"{m} {_fmt(_mean(ours[m]))}" for m in methods),
-                        "interval": "; ".join(
-                            f"{claim['method']} - {m}: [{min(sign * c.ci_low, sign * c.ci_high):+.2f}, {max(sign * c.ci_low, sign * c.ci_high):+.2f}]"
-                            for m, c in test.comparisons.items()
-                            if not math.isnan(c.ci_low)
-                        ),
-                    }
-                )
+                result = _cell_lower(claim, flipped, rows, assumptions, metric, sign, alpha)
             else:
-                test = ranking_claim({m: sign * pub[m] for m in methods if not math.isnan(pub[m])}, flip, alpha)
-                results.append(
-                    {
-                        "cell": label,
-                        "verdict": test.verdict,
-                        "reason": test.reason,
-                        "published": " < ".join(
-                            sorted((m for m in methods if not math.isnan(pub[m])), key=lambda m: sign * pub[m])
-                        ),
-                        "ours": " < ".join(
-                            sorted((m for m in methods if ours[m]), key=lambda m: sign * _mean(ours[m]))
-                        ),
-                        "interval": f"Kendall's tau {test.tau:+.2f} [{test.ci_low:+.2f}, {test.ci_high:+.2f}]"
-                        if not math.isnan(test.tau)
-                        else "",
-                    }
-                )
-        verdicts = [r["verdict"] for r in results]
-        if not verdicts:
-            verdict = "not run"
-        elif "fails" in verdicts:
-            verdict = "fails"
-        elif all(v == "holds" for v in verdicts) and len(results) == len(cells):
-            verdict = "holds"
-        else:
-            verdict = "inconclusive"
-        out.append(
+                result = _cell_set(claim, flipped, rows, sign, alpha)
+            label = f"{cell[1]} / {cell[2]}" + (f" ({cell[0]})" if len({c[0] for c in cells}) > 1 else "")
+            values = {m: (None if r is None else float(r["mean"])) for m, r in rows.items()}
+            results.append(
+                {
+                    "study": study,
+                    "claim_id": claim_id,
+                    "cell": label,
+                    "protocol": cell[0],
+                    "dataset_key": cell[1],
+                    "model": cell[2],
+                    "published": json.dumps(values),
+                    "ours": json.dumps({m: (_mean(ours[m]) if ours[m] else None) for m in methods}),
+                    **result,
+                }
+            )
+        combined = combine(
+            [r["p_hold"] for r in results],
+            [r["p_fail"] for r in results],
+            complete=len(results) == len(cells),
+            alpha=alpha,
+            what="cells",
+        )
+        for r, p_adjusted in zip(results, combined.p_fail_adjusted):
+            r["p_fail_adjusted"] = p_adjusted
+            verdict = r["verdict_unadjusted"]
+            if verdict == "fails" and not p_adjusted < alpha:
+                verdict = "inconclusive"
+                r["reason"] += f"; not reversed after Holm over the claim's {len(results)} cells (p {p_adjusted:.2g})"
+            r["verdict"] = verdict
+        gains = [r for r in results if "gain_verdict" in r]
+        gain_verdict = ""
+        if claim["kind"] == "lower" and gains:
+            gain = combine(
+                [r["gain_p_equivalence"] for r in gains],
+                [r["gain_p_differs"] for r in gains],
+                complete=len(gains) == len(cells),
+                alpha=alpha,
+                what="gains",
+            )
+            gain_verdict = {"holds": "reproduced", "fails": "differs", "inconclusive": "inconclusive"}[gain.verdict]
+        verdict = "not run" if not results else combined.verdict
+        cell_rows.extend(results)
+        claim_rows.append(
             {
+                "study": study,
+                "claim_id": claim_id,
                 "claim": claim["claim"],
                 "source": claim["source"],
                 "kind": claim["kind"],
+                "metric": metric,
                 "verdict": verdict,
-                "cells": results,
+                "gain_verdict": gain_verdict,
                 "cells_total": len(cells),
+                "cells_tested": len(results),
+                "cells_holding": sum(r["verdict"] == "holds" for r in results),
+                "cells_failing": sum(r["verdict"] == "fails" for r in results),
+                "p_hold": combined.p_hold,
+                "p_fail": combined.p_fail,
+                "gain_margin_rule": gain_margin(claim, 1.0)[1] if claim["kind"] == "lower" else "",
+                "reason": combined.reason if results else "no cell of the claim has runs of ours",
             }
         )
-    return out
+    return (
+        pd.DataFrame(claim_rows, columns=CLAIM_COLUMNS),
+        pd.DataFrame(cell_rows).reindex(columns=CLAIM_CELL_COLUMNS),
+    )

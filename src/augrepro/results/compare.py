@@ -9,22 +9,34 @@ cell). Usually one summary row matches; when several do (two variants of one met
 comparison has one row per match. Ours is the statistic the protocol's source reports (``reported``: the
 best epoch, the final epoch or the median of the last 10), and for top-5 the error at the best top-1 epoch.
 
-Verdict rule (``VERDICT_RULE`` below, shown on the report): equivalence testing per cell
-(:func:`augrepro.results.stats.cell_equivalence`: Welch, two one-sided tests within a margin delta), the cells
-of a table adjusted together for the false-discovery rate (Benjamini-Hochberg), three outcomes: reproduced,
-differs (better or worse), inconclusive (with the number of seeds that would decide it).
+The verdict of a cell (:func:`compare`; the rule in words: ``augrepro.results.verdicts.VERDICT_RULE``): an
+equivalence test against the margin the study declares (:mod:`augrepro.results.margins`), with the published side's
+own noise (:mod:`augrepro.results.assumptions`), the cells of a table adjusted together for the false-discovery
+rate (Benjamini-Hochberg); three outcomes: reproduced, differs (better or worse), inconclusive (with the seeds that
+would decide it at 80 % power, :mod:`augrepro.results.power`).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from augrepro.results.stats import DEFAULT_ALPHA, Margin, adjust_cells, cell_equivalence, default_margin
+from augrepro.results.assumptions import Assumptions
+from augrepro.results.margins import CellMargin, resolve_margins
+from augrepro.results.power import seeds_to_decide
+from augrepro.results.stats import (
+    DEFAULT_ALPHA,
+    AdjustedCell,
+    CellEquivalence,
+    PublishedSide,
+    adjust_cells,
+    cell_equivalence,
+)
 from augrepro.runs import REPORTED, REPORTED_TOP5
 
 PUBLISHED_COLUMNS = [
@@ -68,23 +80,6 @@ METRICS: dict[str, Metric] = {
 }
 HIGHER_IS_BETTER = frozenset(name for name, m in METRICS.items() if m.higher_is_better)
 VERDICTS = ("reproduced", "better", "worse", "inconclusive", "failed", "missing", "not runnable")
-
-VERDICT_RULE = (
-    "Ours is the mean over seeds of the statistic the protocol's source reports (the best epoch's test error "
-    "for most codes, the median of the last 10 epochs for PuzzleMix's, the final epoch for the cells quoted "
-    "from Cutout's code; top-5 at the best top-1 epoch), or of the wall hours, or of a finished run's evaluation "
-    "(FGSM accuracy, detection mAP: higher is better, so better means above). diff = ours - published. A cell "
-    "is compared only with runs of its own protocol. Each cell gets an equivalence test (Welch; two one-sided "
-    "tests at level 0.05, i.e. the 90 % confidence interval of diff) against its margin delta: reproduced when "
-    "the interval lies inside (-delta, +delta); better or worse when it lies entirely outside (by more than "
-    "delta); inconclusive otherwise, with the number of seeds that would decide it at the observed spread. "
-    "Where the source prints no std or no number of runs, the published value is treated as a constant. The "
-    "p-values of a table's cells are adjusted together (Benjamini-Hochberg) before the outcomes are counted. "
-    "delta is set per table in its study (margin:), by default the larger of half the paper's claimed gain over "
-    "its own baseline in the cell's column and a floor per dataset (0.3 points on CIFAR-10 and ImageNet, 0.5 "
-    "on CIFAR-100, Tiny-ImageNet and others; for hours 25 % of the published time, the paper's GPU not being "
-    "ours). failed: every run of ours for the cell failed; missing: not run; not runnable: the study says why."
-)
 
 # How a source summarized a run (``reported``), as the report names it; "wall hours" and "per run" are what the
 # comparison records for the hours and the evaluations, which have one value per run.
@@ -133,7 +128,9 @@ class MetricColumns:
         return f"{self.run}_std"
 
 
-COMPARE_COLUMNS = [
+# One row per published cell and matching row of ours (results/verdicts/{study}.csv, without the study column).
+VERDICT_COLUMNS = [
+    "file",
     "source",
     "protocol",
     "reported",
@@ -141,33 +138,46 @@ COMPARE_COLUMNS = [
     "traditional",
     "model",
     "augmentation",
+    "our_augmentation",
     "metric",
+    "variant",
+    "numerics",
     "published_epochs",
     "published_mean",
     "published_std",
     "published_runs",
-    "note",
+    "published_side",
+    "published_runs_used",
+    "published_runs_assumed",
+    "n",
     "n_failed",
     "ours_mean",
     "ours_std",
-    "n",
     "ours_epochs",
     "ours_final_mean",
     "ours_median10_mean",
     "diff",
-    "delta",
-    "margin_reason",
+    "se",
+    "df",
     "ci_low",
     "ci_high",
+    "margin",
+    "margin_in_sd",
+    "sigma",
+    "margin_rule",
+    "margin_reason",
     "p_equivalence",
     "p_differs",
-    "seeds_to_decide",
-    "published_as_constant",
-    "reason",
+    "p_equivalence_adjusted",
+    "p_differs_adjusted",
+    "verdict_unadjusted",
     "verdict",
-    "variant",
-    "numerics",
-    "our_augmentation",
+    "seeds_to_decide",
+    "more_seeds",
+    "power",
+    "sensitivity",
+    "reason",
+    "note",
 ]
 
 
@@ -268,35 +278,6 @@ def load_published(published_dir: str | Path) -> pd.DataFrame:
     return published
 
 
-def cell_margin(cell, published: pd.DataFrame, margin: dict | None) -> Margin:
-    """The equivalence margin of one published cell: the study's ``margin: {value, reason}``, or the default
-    (:func:`augrepro.results.stats.default_margin`) with the paper's claimed gain in the cell's column when the
-    study names it (``margin: {claimed: {method, baseline}}``: published baseline minus published method, in the
-    same table, protocol, dataset, "+", model and metric)."""
-    margin = margin or {}
-    if "value" in margin:
-        return Margin(float(margin["value"]), str(margin.get("reason") or "set in the study"))
-    gain = None
-    claimed = margin.get("claimed")
-    if claimed and cell.metric != "hours":
-        same = published[
-            (published["source"] == cell.source)
-            & (published["protocol"] == cell.protocol)
-            & (published["dataset"] == cell.dataset)
-            & (published["traditional"] == cell.traditional)
-            & (published["model"] == cell.model)
-            & (published["metric"] == cell.metric)
-        ].set_index("augmentation")["mean"]
-        if claimed["method"] in same.index and claimed["baseline"] in same.index:
-            gain = float(same[claimed["baseline"]]) - float(same[claimed["method"]])
-            if cell.metric in HIGHER_IS_BETTER:
-                gain = -gain
-    found = default_margin(cell.dataset, cell.metric, gain, _num(cell.mean))
-    if gain is not None:
-        found = Margin(found.value, f"{found.reason} ({claimed['method']} vs {claimed['baseline']})")
-    return found
-
-
 def normalize_ours(frame: pd.DataFrame, published: pd.DataFrame | None = None) -> pd.DataFrame:
     """Rows of ours (summary, runs or status) with clean types; ``method`` becomes the name under which a row
     matches published cells: the registered method (so an alias such as ``saliencymix_paper`` is compared with
@@ -338,6 +319,7 @@ def _clean_text(value) -> str | None:
 class PublishedCell:
     """One published cell (a row of resources/published/*.csv) and the columns of ours it is compared with."""
 
+    file: str
     source: str
     protocol: str
     dataset: str
@@ -354,23 +336,24 @@ class PublishedCell:
 
     @classmethod
     def of(cls, row, reported: dict[str, str]) -> PublishedCell:
-        """``row``: a published row (itertuples); ``reported``: protocol -> how its source summarizes a run,
-        unless the cell names its own."""
-        how = str(getattr(row, "reported", "") or "") or reported.get(row.protocol, "best")
+        """``row``: a published row (a mapping); ``reported``: protocol -> how its source summarizes a run, unless
+        the cell names its own."""
+        how = str(row.get("reported", "") or "") or reported.get(row["protocol"], "best")
         return cls(
-            row.source,
-            row.protocol,
-            row.dataset,
-            to_bool(row.traditional),
-            row.model,
-            row.augmentation,
-            row.metric,
-            _num(row.epochs),
-            _num(row.mean),
-            _num(row.std),
-            _num(getattr(row, "runs", math.nan)),
-            str(getattr(row, "note", "") or ""),
-            MetricColumns.of(row.metric, how),
+            str(row.get("file", "")),
+            row["source"],
+            row["protocol"],
+            row["dataset"],
+            to_bool(row["traditional"]),
+            row["model"],
+            row["augmentation"],
+            row["metric"],
+            _num(row["epochs"]),
+            _num(row["mean"]),
+            _num(row["std"]),
+            _num(row.get("runs", math.nan)),
+            str(row.get("note", "") or ""),
+            MetricColumns.of(row["metric"], how),
         )
 
     @property
@@ -378,8 +361,14 @@ class PublishedCell:
         """What a row of ours matches on (``_KEY``)."""
         return (self.protocol, self.dataset, self.traditional, self.model, self.augmentation)
 
+    @property
+    def sign(self) -> float:
+        """-1 where higher is better: the statistics see lower-is-better numbers."""
+        return -1.0 if self.metric in HIGHER_IS_BETTER else 1.0
+
     def record(self) -> dict:
         return {
+            "file": self.file,
             "source": self.source,
             "protocol": self.protocol,
             "reported": self.columns.reported,
@@ -401,8 +390,8 @@ class OurCell:
     """One summary row of ours matching a published cell: the compared statistic and what is shown beside it."""
 
     mean: float
-    std: float  # NaN: one seed, or not recorded
-    n: int
+    std: float  # NaN: one value, or not recorded
+    n: int  # values behind the mean (runs with this metric)
     epochs: float
     final_mean: float  # top-1 only: the final epoch's and the median of the last 10 epochs' error
     median10_mean: float
@@ -413,10 +402,12 @@ class OurCell:
     @classmethod
     def of(cls, row, columns: MetricColumns) -> OurCell:
         top1 = columns.metric == "top1_error"
+        count = row.get(f"{columns.run}_n")  # the values of this metric (summary.csv); older files: the runs
+        n = _num(count) if count is not None and not pd.isna(count) else _num(row.get("n", 0))
         return cls(
             _num(row.get(columns.mean)),
             _num(row.get(columns.std)),
-            int(_num(row.get("n", 0)) or 0),
+            int(n if not math.isnan(n) else 0),
             _num(row.get("epochs")),
             _num(row.get("final_top1_error_mean")) if top1 else math.nan,
             _num(row.get("median_last10_top1_error_mean")) if top1 else math.nan,
@@ -439,81 +430,154 @@ class OurCell:
         }
 
 
-_NOT_TESTED = OurCell(math.nan, math.nan, 0, math.nan, math.nan, math.nan, None, None, None).record() | {
-    "diff": math.nan,
-    "delta": math.nan,
-    "margin_reason": "",
-    "ci_low": math.nan,
-    "ci_high": math.nan,
-    "p_equivalence": math.nan,
-    "p_differs": math.nan,
-    "seeds_to_decide": math.nan,
-    "published_as_constant": False,
-    "reason": "",
-}
-
-
-def _untested(cell: PublishedCell, n_failed: int, not_runnable: dict[str, str]) -> dict:
+def _untested(cell: PublishedCell, n_failed: int, not_runnable: dict[str, str], margin: CellMargin | None) -> dict:
     """A cell without a row of ours: not runnable (the study says why), failed (every run did) or missing."""
     reason = not_runnable.get(cell.augmentation) or not_runnable.get(cell.model) or not_runnable.get(cell.dataset)
     note = f"not runnable: {reason}" + (f"; {cell.note}" if cell.note else "") if reason else cell.note
     verdict = "not runnable" if reason else ("failed" if n_failed else "missing")
-    return cell.record() | _NOT_TESTED | {"n_failed": n_failed, "note": note, "verdict": verdict}
+    return cell.record() | _margin_fields(margin) | {"n": 0, "n_failed": n_failed, "note": note, "verdict": verdict}
 
 
-def _equivalence(cell: PublishedCell, ours: OurCell, delta: Margin, alpha: float):
-    """:func:`augrepro.results.stats.cell_equivalence` on the cell (signs turned so that lower is better), and its
-    columns in the metric's own direction."""
-    sign = -1.0 if cell.metric in HIGHER_IS_BETTER else 1.0
-    spread_known = not math.isnan(ours.std)  # no std of ours (one seed, or not recorded): as one seed
-    eq = cell_equivalence(
-        sign * ours.mean,
+def _margin_fields(margin: CellMargin | None) -> dict:
+    if margin is None:
+        return {}
+    return {
+        "margin": margin.value,
+        "margin_in_sd": margin.in_sd,
+        "sigma": margin.sigma,
+        "margin_rule": margin.rule,
+        "margin_reason": margin.text,
+    }
+
+
+@dataclass
+class _Tested:
+    """A tested comparison row while a table's cells are adjusted together."""
+
+    row: dict
+    cell: PublishedCell
+    ours: OurCell
+    margin: CellMargin
+    side: PublishedSide
+    equivalence: CellEquivalence
+
+
+def _test(cell: PublishedCell, ours: OurCell, margin: CellMargin, side: PublishedSide, alpha: float):
+    """:func:`augrepro.results.stats.cell_equivalence` on the cell, signs turned so that lower is better."""
+    spread_known = not math.isnan(ours.std) and ours.n >= 2  # no std of ours (one value): as one seed
+    return cell_equivalence(
+        cell.sign * ours.mean,
         ours.std if spread_known else None,
-        max(ours.n, 1) if spread_known else 1,
-        sign * cell.mean,
-        None if math.isnan(cell.std) else cell.std,
-        None if math.isnan(cell.runs) else int(cell.runs),
-        delta.value,
+        ours.n if spread_known else 1,
+        side,
+        margin.value,
         alpha,
     )
-    low, high = sorted((sign * eq.ci_low, sign * eq.ci_high))
-    fields = {
-        "diff": ours.mean - cell.mean,
-        "delta": delta.value,
-        "margin_reason": delta.reason,
-        "ci_low": low,
-        "ci_high": high,
-        "seeds_to_decide": math.nan if eq.seeds_to_decide is None else float(eq.seeds_to_decide),
-        "published_as_constant": bool(eq.published_as_constant),
-        "reason": eq.reason,
-    }
-    return eq, fields
+
+
+def _outcome(adjusted: AdjustedCell) -> str:
+    return adjusted.direction if adjusted.outcome == "differs" else adjusted.outcome
+
+
+def _adjusted_outcomes(entries: list[_Tested], sides: list[PublishedSide], alpha: float) -> list[str]:
+    tests = [_test(e.cell, e.ours, e.margin, side, alpha) for e, side in zip(entries, sides)]
+    return [_outcome(a) for a in adjust_cells(tests, alpha)]
+
+
+def _sensitivity(entries: list[_Tested], assumptions: Assumptions, alpha: float) -> dict[int, str]:
+    """Where the study assumes a run count for printed stds: each such cell's verdict under every plausible count
+    (the table re-adjusted under each), as text, keyed by the entry's position."""
+    assumed = [i for i, e in enumerate(entries) if e.side.runs_assumed]
+    if not assumed or len(assumptions.plausible) < 2:
+        return {}
+    by_count = {}
+    for count in assumptions.plausible:
+        sides = [
+            assumptions.side(e.cell.sign * e.cell.mean, e.cell.std, e.cell.runs, e.cell.metric, count)
+            if e.side.runs_assumed
+            else e.side
+            for e in entries
+        ]
+        by_count[count] = _adjusted_outcomes(entries, sides, alpha)
+    out = {}
+    for i in assumed:
+        outcomes = {count: by_count[count][i] for count in assumptions.plausible}
+        if len(set(outcomes.values())) == 1:
+            counts = ", ".join(str(c) for c in assumptions.plausible)
+            out[i] = f"the same with {counts} published runs"
+        else:
+            out[i] = "changes with the assumed run count: " + "; ".join(
+                f"{count} runs: {outcome}" for count, outcome in outcomes.items()
+            )
+    return out
+
+
+def _decided(entries: list[_Tested], assumptions: Assumptions, alpha: float) -> None:
+    """Adjust a table's tested rows together and fill their outcome, p-values, seeds and sensitivity."""
+    adjusted = adjust_cells([e.equivalence for e in entries], alpha)
+    sensitivity = _sensitivity(entries, assumptions, alpha)
+    for i, (entry, adj) in enumerate(zip(entries, adjusted)):
+        eq, ours = entry.equivalence, entry.ours
+        outcome = _outcome(adj)
+        row = entry.row
+        row.update(
+            verdict=outcome,
+            verdict_unadjusted=eq.direction if eq.outcome == "differs" else eq.outcome,
+            p_equivalence_adjusted=adj.p_equivalence_adjusted,
+            p_differs_adjusted=adj.p_differs_adjusted,
+            reason=adj.reason,
+            sensitivity=sensitivity.get(i, ""),
+        )
+        if outcome != "inconclusive":
+            row.update(seeds_to_decide=float(ours.n), more_seeds=0.0, power="")
+            continue
+        if eq.decision is None or math.isnan(eq.spread):
+            row.update(power="no run-to-run spread is known: at least 2 seeds of ours are needed")
+            continue
+        more = seeds_to_decide(
+            entry.cell.sign * ours.mean,
+            eq.spread,
+            eq.n_ours,
+            entry.side,
+            entry.margin.value,
+            adj.level_equivalence,
+            adj.level_differs,
+        )
+        row.update(
+            seeds_to_decide=math.nan if more.seeds is None else float(more.seeds),
+            more_seeds=math.nan if more.seeds is None else float(more.seeds - ours.n),
+            power=more.text,
+        )
 
 
 def compare(
     summary: pd.DataFrame,
     published: pd.DataFrame,
-    metric: str | None = None,
+    rules=(),
+    assumptions: Assumptions | None = None,
+    test_images: Callable[[str], int | None] | None = None,
     status: pd.DataFrame | None = None,
     reported: dict[str, str] | None = None,
     not_runnable: dict[str, str] | None = None,
-    margin: dict | None = None,
     alpha: float = DEFAULT_ALPHA,
+    where: str = "study",
 ) -> pd.DataFrame:
-    """One row per published cell (of ``metric``, or of every metric) and matching summary row, with its verdict
-    (``VERDICT_RULE``): the equivalence test of :func:`augrepro.results.stats.cell_equivalence` against the
-    cell's margin (:func:`cell_margin`, from the study's ``margin``), the p-values of each table's tested cells
-    adjusted together (Benjamini-Hochberg) before the outcome is read.
+    """One row per published cell and matching summary row (:data:`VERDICT_COLUMNS`), with its verdict.
+
+    Each cell's margin comes from the study's ``rules`` (:func:`augrepro.results.margins.resolve_margins`), its
+    published side from the study's ``assumptions`` (:mod:`augrepro.results.assumptions`); the test is
+    :func:`augrepro.results.stats.cell_equivalence`, the p-values of each table's tested cells are adjusted together
+    (Benjamini-Hochberg) before the outcome is read, and an undecided cell gets the seeds that would decide it with
+    80 % power (:func:`augrepro.results.power.seeds_to_decide`).
 
     ``reported`` maps a protocol to how its source summarizes a run (``best``, ``final``, ``median_last10``;
     default ``best``). ``status`` (optional, from partial aggregation) has one row per configured run with a
     ``status`` of ok / failed / missing; it turns cells whose runs all failed into ``failed`` and fills
-    ``n_failed``. ``not_runnable`` maps a published augmentation, model or dataset name to the reason it cannot run
-    here: such cells get the verdict ``not runnable`` and the reason in ``note``.
+    ``n_failed``. ``not_runnable`` maps a published augmentation, model or dataset name to the reason it cannot
+    run here: such cells get the verdict ``not runnable`` and the reason in ``note``.
     """
-    if metric is not None and metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
     reported, not_runnable = reported or {}, not_runnable or {}
+    assumptions = assumptions or Assumptions()
     ours = (
         normalize_ours(summary, published) if len(summary) else pd.DataFrame(columns=[*_KEY, "augmentation", "epochs"])
     )
@@ -523,32 +587,49 @@ def compare(
         st = normalize_ours(status, published)
         for key in zip(*(st.loc[st["status"] == "failed", c] for c in _KEY)):
             failed_count[key] = failed_count.get(key, 0) + 1
-    cells = published if metric is None else published[published["metric"] == metric]
-
+    records = published.to_dict("records")
+    margins = resolve_margins(rules, published, test_images or _no_test_images, where) if records else []
     rows: list[dict] = []
-    tested: dict[str, list[tuple[int, object]]] = {}  # source -> (row, equivalence)
-    for cell in (PublishedCell.of(row, reported) for row in cells.itertuples(index=False)):
+    tables: dict[str, list[_Tested]] = {}
+    for record, margin in zip(records, margins):
+        cell = PublishedCell.of(record, reported)
         n_failed = failed_count.get(cell.key, 0)
         matches = [OurCell.of(ours.iloc[pos], cell.columns) for pos in ours_index.get(cell.key, [])]
         matches = [m for m in matches if not math.isnan(m.mean)]
         if not matches:
-            rows.append(_untested(cell, n_failed, not_runnable))
+            rows.append(_untested(cell, n_failed, not_runnable, margin))
             continue
-        delta = cell_margin(cell, published, margin)
+        side = assumptions.side(cell.sign * cell.mean, cell.std, cell.runs, cell.metric)
         for match in matches:
-            eq, fields = _equivalence(cell, match, delta, alpha)
-            tested.setdefault(cell.source, []).append((len(rows), eq))
-            rows.append(cell.record() | {"n_failed": n_failed} | match.record() | fields)
-    for entries in tested.values():  # Benjamini-Hochberg over each table's tested cells
-        for (pos, _), adjusted in zip(entries, adjust_cells([eq for _, eq in entries], alpha)):
-            outcome = adjusted.outcome
-            rows[pos].update(
-                verdict=adjusted.direction if outcome == "differs" else outcome,
-                p_equivalence=adjusted.p_equivalence_adjusted,
-                p_differs=adjusted.p_differs_adjusted,
-                reason=adjusted.reason or rows[pos]["reason"],
+            eq = _test(cell, match, margin, side, alpha)
+            low, high = sorted((cell.sign * eq.ci_low, cell.sign * eq.ci_high))
+            row = (
+                cell.record()
+                | match.record()
+                | _margin_fields(margin)
+                | {
+                    "n_failed": n_failed,
+                    "published_side": side.kind,
+                    "published_runs_used": side.runs,
+                    "published_runs_assumed": side.runs_assumed,
+                    "diff": match.mean - cell.mean,
+                    "se": eq.se,
+                    "df": eq.df,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "p_equivalence": eq.p_equivalence,
+                    "p_differs": eq.p_differs,
+                }
             )
-    return pd.DataFrame(rows, columns=COMPARE_COLUMNS)
+            rows.append(row)
+            tables.setdefault(cell.source, []).append(_Tested(row, cell, match, margin, side, eq))
+    for entries in tables.values():
+        _decided(entries, assumptions, alpha)
+    return pd.DataFrame(rows).reindex(columns=VERDICT_COLUMNS)
+
+
+def _no_test_images(dataset: str) -> None:
+    return None
 
 
 def unmatched(summary: pd.DataFrame, published: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:

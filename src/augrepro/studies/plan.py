@@ -29,9 +29,13 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from augrepro.results.compare import load_published
+from augrepro.results.design import DESIGN_NOTE, DesignSummary, study_design, summarize_design
 
 DEFAULT_COSTS = Path(__file__).resolve().parents[3] / "resources" / "model_costs.csv"
 COST_COLUMNS = ["model", "architecture", "image_size", "num_classes", "forward_gmacs", "parameters"]
@@ -217,6 +221,7 @@ class PlanRow:
     skipped: str = ""
     evaluations: int = 0  # evaluation jobs (FGSM, detection fine-tuning), counted in the GPU-hours
     partial: str = ""  # the datasets the study runs without here, and why
+    design: DesignSummary | None = None  # its margins and the seeds they need for 80 % power (augrepro.results.design)
 
 
 def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
@@ -224,6 +229,8 @@ def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
     counts the runs whose outputs exist under the selection's project folder."""
     costs = load_costs() if costs is None else costs
     rate = _reference_rate(costs)
+    published = load_published(selection.published_dir)
+    described = {entry["name"]: entry for entry in selection.describe()["studies"]}
     hours = {key: estimate_hours(selection.resolved(key), costs, rate) for key in selection.runs}
     hours.update({job: evaluation_hours(selection, job, costs, rate) for job in selection.evaluation_jobs})
     done = {key for key in selection.runs if key.is_done(selection.root)}
@@ -252,6 +259,9 @@ def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
                 gpu_hours_left=total([k for k in keys + jobs if k not in done]),
                 evaluations=len(jobs),
                 partial=selection.partial.get(study.name, ""),
+                design=summarize_design(
+                    study_design(described[study.name], published), max(len(g.seeds) for g in study.grids)
+                ),
             )
         )
     for name, reason in selection.skipped.items():
@@ -277,16 +287,21 @@ def format_plan(rows: list[PlanRow]) -> str:
 
     width = max(len(r.study) for r in rows)
     lines = [
-        f"{'study':<{width}}  {'runs':>5}  {'done':>5}  {'shared':>6}  {'evals':>5}  {'GPU-h':>9}  {'GPU-h left':>10}"
+        f"{'study':<{width}}  {'runs':>5}  {'done':>5}  {'shared':>6}  {'evals':>5}  {'GPU-h':>9}  {'GPU-h left':>10}  "
+        f"{'seeds':>5}  {'power 80%':>16}"
     ]
     for r in rows:
         if r.skipped:
             lines.append(f"{r.study:<{width}}  skipped: {r.skipped}")
             continue
+        seeds = str(r.design.seeds_run) if r.design else ""
+        power = r.design.power_text if r.design else ""
         lines.append(
             f"{r.study:<{width}}  {r.runs:>5}  {r.done:>5}  {r.shared:>6}  {r.evaluations:>5}  {hours(r.gpu_hours):>9}  "
-            f"{hours(r.gpu_hours_left):>10}"
+            f"{hours(r.gpu_hours_left):>10}  {seeds:>5}  {power:>16}"
         )
+        if r.design and r.design.margins:
+            lines.append(f"{'':<{width}}  margins: {r.design.margins}")
         if r.partial:
             lines.append(f"{'':<{width}}  {r.partial}")
     lines.append(
@@ -294,6 +309,36 @@ def format_plan(rows: list[PlanRow]) -> str:
         "calibrated on the published 0.83 h of ResNet-18 on CIFAR-10 (augrepro.studies.plan), evaluation jobs "
         "(evals: FGSM passes, detection fine-tunings) included; '?': a model without a cost in resources/model_costs.csv"
     )
+    lines.append(f"seeds: the seeds each cell of the study runs; {DESIGN_NOTE}")
+    return "\n".join(lines)
+
+
+def format_margins(selection) -> str:
+    """Every published cell's margin, in points and in units of its column's run-to-run std, with the seeds it needs
+    for 80 % power (``augrepro plan --margins``)."""
+    published = load_published(selection.published_dir)
+    lines = []
+    for entry in selection.describe()["studies"]:
+        if entry["status"] != "chosen":
+            continue
+        cells = study_design(entry, published)
+        if not cells:
+            continue
+        lines.append(f"{entry['name']}:")
+        columns: dict[tuple[str, str], list] = {}
+        for cell in cells:
+            columns.setdefault((cell.file, cell.column), []).append(cell)
+        for (file, column), group in columns.items():
+            m = group[0].margin
+            in_sd = "" if math.isnan(m.in_sd) else f" = {m.in_sd:.2g} σ"
+            values = sorted({round(c.margin.value, 3) for c in group})
+            value = f"±{values[0]:g}" if len(values) == 1 else f"±{values[0]:g} to ±{values[-1]:g}"
+            needed = [c.seeds_for_power for c in group]
+            power = "never" if all(n is None for n in needed) else str(max(n for n in needed if n is not None))
+            sigma = "" if math.isnan(m.sigma) else f"σ {m.sigma:.3g} ({m.sigma_source})"
+            lines.append(f"  {file}: {column}: {value}{in_sd}; seeds for 80 % power: {power}; {sigma}")
+        reasons = dict.fromkeys(c.margin.reason for c in cells)
+        lines.extend(f"  reason: {reason}" for reason in reasons)
     return "\n".join(lines)
 
 

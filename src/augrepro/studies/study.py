@@ -13,13 +13,20 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
+from augrepro.results.assumptions import AssumptionError, Assumptions
+from augrepro.results.claims import ClaimError, check_claim
+from augrepro.results.compare import METRICS, load_published
+from augrepro.results.margins import MarginError, check_rules, resolve_margins
+from augrepro.results.verdicts import dataset_test_images
 from augrepro.runs import EvalKey, RunKey, identity_record, parse_dataset_key
 from augrepro.studies.protocols import ConfigError, protocol_values, replicas_per_process, resolve_protocol
 
@@ -38,62 +45,22 @@ STUDY_KEYS = {
     "torchrun job), nodes (default 1), threads, mem_mb, runtime_min",
     "not_runnable": "published names (augmentation or model) that cannot be run here -> the reason",
     "notes": "free text shown under the study's section",
-    "margin": "the equivalence margin of the table's cells: {value, reason}, or {claimed: {method, baseline}} for "
-    "half the paper's claimed gain in each column (at least the dataset's floor); default: the floor",
+    "margin": "the equivalence margins of the table's cells, declared before any run (augrepro.results.margins): a "
+    "rule {sd: k | value: points | relative: fraction, reason} or a list of rules with selectors (metric, files, "
+    "datasets, models), the first that matches a cell applying; required when the study has published cells",
+    "published_side": "what the study assumes of its published numbers (augrepro.results.assumptions): runs: {count, "
+    "plausible, reason} behind a std printed without a run count (default 2), exact: {metrics, reason}",
     "layout": "the columns of the report's table, as the paper prints it: datasets (default: a column per dataset and "
     "metric, a row per model and method) or models (a column per model, a row per method); or a mapping "
     "published file -> datasets|models",
-    "claims": "the paper's claims about this table: [{claim, source, kind: lower|best|ranking, ...}]",
+    "claims": "the paper's claims about this table: [{claim, source, kind: lower|best|ranking, ...}] "
+    "(augrepro.results.claims.CLAIM_KEYS)",
     "evaluate": "evaluations of every run of the grid (config/evaluations.yaml): fgsm: <recipe> and/or "
     "detection: {recipe: <recipe>, seeds: [...]}, each optionally with its jobs' resources",
 }
 # The report's table layouts (augrepro.report.view): what its columns are.
 LAYOUTS = ("datasets", "models")
 GRID_KEYS = ("protocol", "datasets", "models", "augmentations", "seeds")
-
-# A claim: a sentence of the paper with the cells it compares (evaluated by augrepro.results.claims).
-KINDS = ("lower", "best", "ranking")
-CLAIM_KEYS = {
-    "claim": "the sentence, as the paper states it",
-    "source": "where the paper states it (slide, section, table)",
-    "kind": "lower | best | ranking",
-    "method": "lower, best: the method the claim is about",
-    "than": "lower: the method it beats",
-    "among": "best: the methods it is the best of (itself included or not)",
-    "methods": "ranking: the methods whose published order is claimed",
-    "protocols": "optional: protocols of the cells (default: the study's)",
-    "datasets": "optional: dataset keys of the cells (default: the study's)",
-    "models": "optional: models of the cells (default: the study's)",
-    "metric": "optional: top1_error (default), top5_error, hours, fgsm_top1_accuracy, map, map50, map75",
-}
-
-
-def check_claim(claim: Any, where: str) -> dict:
-    """A claim's keys and types; the message names the study file and the key."""
-    if not isinstance(claim, dict):
-        raise ConfigError(f"{where}: a claim is a mapping of {', '.join(CLAIM_KEYS)}")
-    unknown = sorted(set(claim) - set(CLAIM_KEYS))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(CLAIM_KEYS)}")
-    for key in ("claim", "source", "kind"):
-        if not isinstance(claim.get(key), str) or not claim[key].strip():
-            raise ConfigError(f"{where}: '{key}' is required: {CLAIM_KEYS[key]}")
-    kind = claim["kind"]
-    if kind not in KINDS:
-        raise ConfigError(f"{where}: kind {kind!r}; valid kinds: {', '.join(KINDS)}")
-    needs = {"lower": ("method", "than"), "best": ("method", "among"), "ranking": ("methods",)}[kind]
-    for key in needs:
-        if key not in claim:
-            raise ConfigError(f"{where}: a {kind} claim needs '{key}': {CLAIM_KEYS[key]}")
-    for key in ("among", "methods", "protocols", "datasets", "models"):
-        if key in claim and (not isinstance(claim[key], list) or not claim[key]):
-            raise ConfigError(f"{where}: '{key}' must be a non-empty list")
-    from augrepro.results.compare import METRICS
-
-    if claim.get("metric", "top1_error") not in METRICS:
-        raise ConfigError(f"{where}: metric {claim['metric']!r}; valid metrics: {', '.join(METRICS)}")
-    return claim
-
 
 RESOURCE_DEFAULTS = {"gpus": 1, "threads": 4, "mem_mb": 16000, "runtime_min": 480, "nodes": 1}
 # What an evaluation job asks of the scheduler unless the study says otherwise: an FGSM pass over ImageNet's
@@ -151,7 +118,8 @@ class Study:
     resources: dict[str, int] = field(default_factory=lambda: dict(RESOURCE_DEFAULTS))
     not_runnable: dict[str, str] = field(default_factory=dict)
     notes: str = ""
-    margin: dict[str, Any] = field(default_factory=dict)
+    margin: tuple[dict[str, Any], ...] = ()  # the margin rules (augrepro.results.margins)
+    published_side: Assumptions = field(default_factory=Assumptions)
     layout: dict[str, str] = field(default_factory=dict)  # published file -> one of LAYOUTS (default: datasets)
     claims: tuple[dict[str, Any], ...] = ()
     evaluations: tuple[Evaluation, ...] = ()
@@ -302,12 +270,16 @@ def parse_study(name: str, raw: Any, path: str | Path) -> Study:
     if not isinstance(not_runnable, dict) or not all(isinstance(v, str) and v.strip() for v in not_runnable.values()):
         raise ConfigError(f"{where}: 'not_runnable' maps a published name to the reason it cannot run")
     published = _as_list(raw.get("published"), where, "published") if raw.get("published") is not None else ()
-    margin = _check_margin(raw.get("margin"), where)
     layout = _check_layout(raw.get("layout"), published, where)
     claims = raw.get("claims") or []
     if not isinstance(claims, list):
         raise ConfigError(f"{where}: 'claims' must be a list of claims")
-    claims = [check_claim(c, f"{where}, claim {i + 1}") for i, c in enumerate(claims)]
+    try:
+        margin = check_rules(raw.get("margin"), where)
+        published_side = Assumptions.parse(raw.get("published_side"), where, tuple(METRICS))
+        claims = [check_claim(c, f"{where}, claim {i + 1}") for i, c in enumerate(claims)]
+    except (MarginError, AssumptionError, ClaimError) as exc:
+        raise ConfigError(str(exc)) from None
     return Study(
         name=name,
         path=str(path),
@@ -320,6 +292,7 @@ def parse_study(name: str, raw: Any, path: str | Path) -> Study:
         not_runnable=dict(not_runnable),
         notes=str(raw.get("notes") or "").strip(),
         margin=margin,
+        published_side=published_side,
         layout=layout,
         claims=tuple(claims),
         evaluations=parse_evaluations(raw.get("evaluate"), where),
@@ -348,28 +321,28 @@ def _check_layout(layout: Any, published: tuple[str, ...], where: str) -> dict[s
     return dict(layout)
 
 
-def _check_margin(margin: Any, where: str) -> dict[str, Any]:
-    if margin is None:
-        return {}
-    ok = isinstance(margin, dict) and (
-        (
-            set(margin) <= {"value", "reason"}
-            and isinstance(margin.get("value"), (int, float))
-            and margin["value"] > 0
-            and isinstance(margin.get("reason"), str)
-        )
-        or (
-            set(margin) <= {"claimed", "reason"}
-            and isinstance(margin.get("claimed"), dict)
-            and set(margin["claimed"]) == {"method", "baseline"}
-        )
-    )
-    if not ok:
+@functools.cache
+def _published_tables(published_dir: str) -> pd.DataFrame:
+    return load_published(published_dir)
+
+
+def check_margins(study: Study, published_dir: str | Path) -> None:
+    """Every published cell of the study has a margin it declared before any run (its ``margin`` rules, each
+    applicable: augrepro.results.margins)."""
+    published = _published_tables(str(published_dir))
+    protocols = set(study.protocols)
+    cells = published[published["file"].isin(study.published) & published["protocol"].isin(protocols)]
+    if cells.empty:
+        return
+    if not study.margin:
         raise ConfigError(
-            f"{where}: 'margin' is {margin!r}; expected {{value: <points > 0>, reason: <why>}} or "
-            "{claimed: {method: <the paper's method>, baseline: <its baseline>}}"
+            f"{study.path}: the study answers {len(cells)} published cells but declares no margin; add one before any "
+            "run, with its reason, e.g. margin: {sd: 2, reason: <why>} (augrepro.results.margins)"
         )
-    return dict(margin)
+    try:
+        resolve_margins(study.margin, cells, dataset_test_images, study.path)
+    except MarginError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def load_studies(studies_dir: str | Path) -> dict[str, Study]:
@@ -516,6 +489,8 @@ def validate_studies(
         for csv in study.published:
             if published_dir is not None and not (Path(published_dir) / csv).is_file():
                 raise ConfigError(f"{where}: published file {csv!r} not found in {published_dir}")
+        if published_dir is not None and study.published:
+            check_margins(study, published_dir)
         names = {a for g in study.grids for a in g.augmentations} | {
             method_of(aliases, a)[0] for g in study.grids for a in g.augmentations
         }
