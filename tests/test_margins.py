@@ -14,7 +14,7 @@ import yaml
 from augrepro.results.assumptions import AssumptionError, Assumptions
 from augrepro.results.compare import load_published
 from augrepro.results.margins import MarginError, check_rules, column_noise, resolve_margins
-from augrepro.results.verdicts import dataset_test_images
+from augrepro.results.scope import dataset_test_images
 from augrepro.studies import ConfigError, select_from_config
 
 ROOT = Path(__file__).resolve().parents[1]

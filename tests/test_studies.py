@@ -307,11 +307,14 @@ def test_the_plan_shows_the_seeds_each_study_needs_for_power_and_its_margins(cap
     assert main(["plan", "--studies", "saliencymix_cifar,salfmix_table6", "--root", str(ROOT)]) == 0
     out = capsys.readouterr().out
     header = out.splitlines()[0]
-    assert "seeds" in header and "power 80%" in header
-    # the CIFAR table: five seeds run; most cells need 5 for 80 % power; a few cells never reach it
-    assert re.search(r"saliencymix_cifar\s+240(\s+\S+){5}\s+5\s+5 / \d+ \(\d+ never\)", out)
+    assert "seeds" in header and "power 80%" in header and "adaptive" in header
+    # the CIFAR table: five seeds run; most cells need 5 for 80 % power; a few cells never reach it; adaptive seeds
+    # are expected to cost less than its five seeds
+    row = re.search(r"saliencymix_cifar\s+240(\s+\S+){4}\s+([\d,.]+)\s+([\d,.]+)\s+5\s+5 / \d+ \(\d+ never\)", out)
+    assert row and float(row.group(3).replace(",", "")) < float(row.group(2).replace(",", ""))
     # SalfMix Table 6 prints single runs: no number of seeds shows them reproduced within 2 run-to-run stds
-    assert re.search(r"salfmix_table6\s+30(\s+\S+){5}\s+5\s+never", out)
+    assert re.search(r"salfmix_table6\s+30(\s+\S+){6}\s+5\s+never", out)
+    assert "cells decided, simulated with the published numbers as the truth:" in out
     assert "margins: 2 σ = ±" in out
     assert main(["plan", "--studies", "saliencymix_cifar", "--margins", "--root", str(ROOT)]) == 0
     margins = capsys.readouterr().out

@@ -382,6 +382,48 @@ def test_the_demo_writes_its_verdicts_and_the_report_shows_their_numbers(tmp_pat
     assert f'data-verdict="{claims.loc[0, "verdict"]}"' in section
 
 
+# --- adaptive seeds: a checkpoint per look adds seeds only where the verdict is undecided --------------
+
+
+def test_an_adaptive_study_trains_more_seeds_only_for_an_undecided_cell_and_stops(tmp_path):
+    """Two cells, seeds in looks of 3 and 4: the baseline's published number is far from ours (decided at the first
+    look: 3 seeds), SaliencyMix's is too noisy to decide (its published std over two runs): it gets the second look's
+    fourth seed, then stops at the last look. A rerun runs nothing."""
+    import pandas as pd
+
+    project = copy_project(tmp_path / "project")
+    add_protocol(project, "tiny", TINY_PROTOCOL)
+    (project / "resources/published/tiny_reference.csv").write_text(
+        "source,protocol,dataset,traditional,model,augmentation,epochs,metric,mean,std,runs,note\n"
+        "tiny ref,tiny,demo,false,resnet8,baseline,2,top1_error,1.0,0.01,5,far from ours\n"
+        "tiny ref,tiny,demo,false,resnet8,saliencymix,2,top1_error,50.0,40.0,2,too noisy to decide\n"
+    )
+    study = dict(
+        TINY_STUDY,
+        datasets=["demo"],
+        seeds={"start": 3, "step": 1, "max": 4, "futility": 0},
+        published=["tiny_reference.csv"],
+        margin={"value": 1.0, "reason": "a test margin"},
+    )
+    add_study(project, "tiny_adaptive", study)
+    result = snakemake(project, "--cores", "2", "--config", "studies=[tiny_adaptive]")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    runs = project / "results/runs/tiny/demo/resnet8"
+    assert sorted(p.name for p in (runs / "baseline").iterdir()) == ["seed0", "seed1", "seed2"]
+    assert sorted(p.name for p in (runs / "saliencymix").iterdir()) == ["seed0", "seed1", "seed2", "seed3"]
+    looks = sorted((project / "results/verdicts/tiny_adaptive").glob("look*.json"))
+    assert [p.name for p in looks] == ["look0.json", "look1.json"]
+    verdicts = pd.read_csv(project / "results/verdicts/tiny_adaptive.csv").set_index("augmentation")
+    assert (verdicts.loc["baseline", "n"], verdicts.loc["baseline", "looks"]) == (3, 1)
+    assert verdicts.loc["baseline", "verdict"] == "worse" and verdicts.loc["baseline", "stop"].startswith("decided")
+    assert (verdicts.loc["saliencymix", "n"], verdicts.loc["saliencymix", "looks"]) == (4, 2)
+    assert verdicts.loc["saliencymix", "stop"] == "undecided at the last look (4 seeds)"
+    html = (project / "results/report/report.html").read_text()
+    assert "adaptive seeds: decided at look 1 of 2" in html
+    rerun = snakemake(project, "--cores", "2", "--config", "studies=[tiny_adaptive]")
+    assert rerun.returncode == 0 and "Nothing to be done" in rerun.stdout + rerun.stderr
+
+
 # --- bad input: refused before any job, naming the file, the key and the valid values ----------------
 
 

@@ -17,7 +17,5 @@ rule aggregate:
         "results/logs/aggregate.log",
     conda:
         "../../environment.yml"
-    params:
-        run_dirs=get_run_dirs(),
     script:
         "../scripts/aggregate.py"

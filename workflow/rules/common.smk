@@ -1,5 +1,6 @@
 # Config validation, the chosen studies and the union of their runs, and every helper function (rule files
 # hold rules only). Run paths come from the train rule (rules.train.output) and augrepro.runs, nowhere else.
+import json
 import sys
 from pathlib import Path
 
@@ -40,22 +41,71 @@ wildcard_constraints:
     weights_file=r"[A-Za-z0-9_.]+-[0-9a-f]{8,64}\.pth",
     seed=r"\d+",
     det_seed=r"\d+",
+    look=r"\d+",
     study="|".join(s.name for s in SELECTION.studies),
 
 
 def get_runs():
-    """Every run of the chosen studies, each once."""
+    """Every run known before any look: the fixed studies' runs and the adaptive studies' first looks, each once."""
     return SELECTION.runs
 
 
+def get_look(study, look):
+    """An adaptive study's look (results/verdicts/{study}/look{look}.json), once its checkpoint has run."""
+    with open(checkpoints.look.get(study=study, look=look).output[0]) as fh:
+        return json.load(fh)
+
+
+def get_final_look(study):
+    """The look at which every cell of an adaptive study has stopped (each look's checkpoint runs before the next
+    is asked for)."""
+    look = 0
+    while not (found := get_look(study, look))["finished"]:
+        look += 1
+    return look, found
+
+
+def get_all_runs():
+    """Every run of the chosen studies, the adaptive studies' looks included (for input functions only: it waits for
+    the looks' checkpoints)."""
+    keys = list(SELECTION.runs)
+    for study in SELECTION.adaptive_studies:
+        keys += [RunKey(*run) for run in get_final_look(study.name)[1]["runs"]]
+    return list(dict.fromkeys(keys))
+
+
 def get_run_outputs(name):
-    """One output of the train rule (metrics, timing, meta, checkpoint) for every run."""
+    """One output of the train rule (metrics, timing, meta, checkpoint) for every run, looks included."""
     pattern = getattr(rules.train.output, name)
-    return [pattern.format(**key.wildcards()) for key in get_runs()]
+
+    def outputs(wildcards):
+        return [pattern.format(**key.wildcards()) for key in get_all_runs()]
+
+    return outputs
 
 
-def get_run_dirs():
-    return [key.run_dir for key in get_runs()]
+def get_look_runs(name):
+    """One output of the train rule for every run an adaptive study's look needs (the first look's seeds, or what the
+    previous look asked for)."""
+    pattern = getattr(rules.train.output, name)
+
+    def outputs(wildcards):
+        look = int(wildcards.look)
+        if look == 0:
+            keys = SELECTION.study(wildcards.study).runs()
+        else:
+            keys = [RunKey(*run) for run in get_look(wildcards.study, look - 1)["runs"]]
+        return [pattern.format(**key.wildcards()) for key in keys]
+
+    return outputs
+
+
+def get_verdict_look(wildcards):
+    """The final look of an adaptive study (its verdicts wait for it), nothing for a study with a seed list."""
+    if wildcards.study not in {s.name for s in SELECTION.adaptive_studies}:
+        return []
+    look, _ = get_final_look(wildcards.study)
+    return checkpoints.look.get(study=wildcards.study, look=look).output
 
 
 def get_final_output():
@@ -215,9 +265,21 @@ def get_report_studies():
     return SELECTION.describe()
 
 
+def get_grid_keys():
+    """The runs the partial report scans: every run known before any look, and the adaptive studies' later seeds that
+    have started (their log or folder exists)."""
+    later = [
+        key
+        for study in SELECTION.adaptive_studies
+        for key in study.potential_runs()
+        if Path(key.log).exists() or Path(key.run_dir).exists()
+    ]
+    return list(dict.fromkeys([*get_runs(), *later]))
+
+
 def get_grid_runs(wildcards=None):
     """Every run with its identity, output folder and training log (for the partial report)."""
-    return [SELECTION.grid_entry(key) for key in get_runs()]
+    return [SELECTION.grid_entry(key) for key in get_grid_keys()]
 
 
 def get_grid_state(wildcards=None):
@@ -226,7 +288,7 @@ def get_grid_state(wildcards=None):
     import hashlib
 
     digest = hashlib.sha256()
-    paths = [path for key in get_runs() for path in (key.path("metrics"), key.path("meta"), key.log)]
+    paths = [path for key in get_grid_keys() for path in (key.path("metrics"), key.path("meta"), key.log)]
     for path in paths + get_evaluation_paths():
         try:
             st = Path(path).stat()

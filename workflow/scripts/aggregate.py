@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 from augrepro.results.aggregate import write_aggregate
 
 write_aggregate(
-    snakemake.params.run_dirs,
+    [Path(path).parent for path in snakemake.input.metrics],  # the run folders
     snakemake.output.runs,
     snakemake.output.summary,
     snakemake.output.curves,

@@ -26,7 +26,8 @@ from augrepro.data.datasets import dataset_label
 from augrepro.models.registry import model_label
 from augrepro.report.figures import forest, hours_vs_published, learning_curves, ours_vs_published
 from augrepro.results.compare import METRICS, REPORTED_LABELS, VERDICTS, to_bool, unmatched
-from augrepro.results.verdicts import Verdicts, grid_mask, study_cells
+from augrepro.results.scope import grid_mask, study_cells
+from augrepro.results.verdicts import Verdicts
 
 # Verdicts of a cell without a test: the page says why instead of showing numbers.
 UNTESTED = ("missing", "failed", "not runnable")
@@ -91,6 +92,9 @@ class Entry:
     more_seeds: int | None  # inconclusive: seeds beyond ours that would decide it with 80 % power
     power: str  # how that number was found, or why there is none
     sensitivity: str  # the verdict under other plausible published run counts
+    looks: int | None  # adaptive seeds: the looks the cell took, why it stopped, each look's nominal level
+    stop: str
+    look_levels: str
     reason: str
     note: str  # not runnable: why
     variant: str
@@ -138,6 +142,9 @@ class Entry:
             more_seeds=_int_or_none(r.get("more_seeds")),
             power=_text(r.get("power")),
             sensitivity=_text(r.get("sensitivity")),
+            looks=_int_or_none(r.get("looks")),
+            stop=_text(r.get("stop")),
+            look_levels=_text(r.get("look_levels")),
             reason=_text(r.get("reason")),
             note=_text(r["note"]),
             variant=_text(r["variant"]),

@@ -241,6 +241,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     out_cols += ["numerics"]
     if runs.empty:
         return pd.DataFrame(columns=out_cols)
+    runs = runs.reindex(columns=list(dict.fromkeys([*runs.columns, *RUN_COLUMNS])))  # a metric not recorded: NaN
 
     grouped = runs.groupby(GROUP_COLUMNS, dropna=False, sort=True)
     agg: dict[str, tuple[str, str]] = {"n": ("seed", "size"), "epochs": ("epochs", "max")}

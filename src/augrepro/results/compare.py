@@ -178,6 +178,13 @@ VERDICT_COLUMNS = [
     "sensitivity",
     "reason",
     "note",
+    # adaptive seeds only (augrepro.results.adaptive): the looks the cell took, each look's nominal level, why it
+    # stopped, and its repeated p-values (adjusted above, by Benjamini-Hochberg over the table)
+    "looks",
+    "look_levels",
+    "stop",
+    "repeated_p_equivalence",
+    "repeated_p_differs",
 ]
 
 
@@ -512,7 +519,7 @@ def _sensitivity(entries: list[_Tested], assumptions: Assumptions, alpha: float)
     return out
 
 
-def _decided(entries: list[_Tested], assumptions: Assumptions, alpha: float) -> None:
+def _decided(entries: list[_Tested], assumptions: Assumptions, alpha: float, more_seeds: bool = True) -> None:
     """Adjust a table's tested rows together and fill their outcome, p-values, seeds and sensitivity."""
     adjusted = adjust_cells([e.equivalence for e in entries], alpha)
     sensitivity = _sensitivity(entries, assumptions, alpha)
@@ -530,6 +537,8 @@ def _decided(entries: list[_Tested], assumptions: Assumptions, alpha: float) -> 
         )
         if outcome != "inconclusive":
             row.update(seeds_to_decide=float(ours.n), more_seeds=0.0, power="")
+            continue
+        if not more_seeds:
             continue
         if eq.decision is None or math.isnan(eq.spread):
             row.update(power="no run-to-run spread is known: at least 2 seeds of ours are needed")
@@ -561,6 +570,7 @@ def compare(
     not_runnable: dict[str, str] | None = None,
     alpha: float = DEFAULT_ALPHA,
     where: str = "study",
+    more_seeds: bool = True,
 ) -> pd.DataFrame:
     """One row per published cell and matching summary row (:data:`VERDICT_COLUMNS`), with its verdict.
 
@@ -574,7 +584,8 @@ def compare(
     default ``best``). ``status`` (optional, from partial aggregation) has one row per configured run with a
     ``status`` of ok / failed / missing; it turns cells whose runs all failed into ``failed`` and fills
     ``n_failed``. ``not_runnable`` maps a published augmentation, model or dataset name to the reason it cannot
-    run here: such cells get the verdict ``not runnable`` and the reason in ``note``.
+    run here: such cells get the verdict ``not runnable`` and the reason in ``note``. ``more_seeds=False`` skips the
+    seeds that would decide an undecided cell (a simulation; the sequential design's interim looks do not need it).
     """
     reported, not_runnable = reported or {}, not_runnable or {}
     assumptions = assumptions or Assumptions()
@@ -624,7 +635,7 @@ def compare(
             rows.append(row)
             tables.setdefault(cell.source, []).append(_Tested(row, cell, match, margin, side, eq))
     for entries in tables.values():
-        _decided(entries, assumptions, alpha)
+        _decided(entries, assumptions, alpha, more_seeds)
     return pd.DataFrame(rows).reindex(columns=VERDICT_COLUMNS)
 
 

@@ -17,7 +17,8 @@ from augrepro.results.assumptions import Assumptions
 from augrepro.results.compare import to_bool
 from augrepro.results.margins import CellMargin, resolve_margins
 from augrepro.results.power import TARGET_POWER, seeds_for_power
-from augrepro.results.verdicts import dataset_test_images, study_cells
+from augrepro.results.scope import cell_rows, dataset_test_images, study_cells
+from augrepro.results.sequential import SequentialDesign, expected_seeds, one_look
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,58 @@ def study_design(study: dict[str, Any], published: pd.DataFrame) -> list[CellDes
 
 
 @dataclass(frozen=True)
+class AdaptiveCost:
+    """A study's cells under adaptive seeds against its seed list, if our runs reproduce the published numbers exactly
+    (our seeds drawn around each published mean with the column's run-to-run spread;
+    :func:`augrepro.results.sequential.expected_seeds`)."""
+
+    seeds: dict[tuple, float]  # grid cell -> expected seeds with adaptive seeds
+    decided_adaptive: float  # the share of its published cells decided with adaptive seeds
+    decided_fixed: float  # with its seed list (NaN: no seed list)
+
+
+def adaptive_cost(study: dict[str, Any], published: pd.DataFrame, design: SequentialDesign) -> AdaptiveCost:
+    """A grid cell goes on while one of its published cells is undecided: it takes the largest of their expected seeds
+    (a lower bound of the expected largest). A cell without a published cell has one look, and so has one whose spread
+    is not known before any run (hours, FGSM accuracy) or that more looks cannot decide (:func:`augrepro.results
+    .sequential.worth_more_looks`): the first look's seeds, or its seed list's count where that is smaller."""
+    cells = study_cells(study, published)
+    fixed_of = dict(zip((tuple(c) for c in study["grid"]), study.get("grid_seeds") or ()))
+    info: dict[int, tuple] = {}
+    skipped = set(study.get("not_runnable") or {})
+    if not cells.empty and study.get("margin"):
+        assumptions = Assumptions.from_description(study.get("published_side"))
+        margins = resolve_margins(study["margin"], cells, dataset_test_images, f"study {study['name']}")
+        for pos, (record, margin) in enumerate(zip(cells.to_dict("records"), margins)):
+            if {record["augmentation"], record["model"], record["dataset"]} & skipped or not margin.sigma > 0:
+                continue
+            side = assumptions.side(
+                float(record["mean"]), float(record["std"]), float(record["runs"]), record["metric"]
+            )
+            info[pos] = (margin, side)
+    seeds: dict[tuple, float] = {}
+    decided: list[tuple[float, float]] = []
+    for cell, positions in cell_rows(study, cells).items():
+        fixed = fixed_of.get(cell)
+        expected = [one_look(design, fixed)]
+        for pos in (p for p in positions if p in info):
+            margin, side = info[pos]
+            run = expected_seeds(design, margin.sigma, margin.value, side, fixed_seeds=fixed)
+            expected.append(run.expected_seeds)
+            share = math.nan
+            if fixed and fixed >= 2:
+                once = expected_seeds(SequentialDesign(fixed, 1, fixed, futility=0.0), margin.sigma, margin.value, side)
+                share = once.reproduced + once.differs
+            decided.append((run.reproduced + run.differs, share))
+        seeds[cell] = max(expected[1:], default=expected[0])
+    return AdaptiveCost(seeds, _mean([a for a, _ in decided]), _mean([f for _, f in decided]))
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
+
+
+@dataclass(frozen=True)
 class DesignSummary:
     """A study's design in one line of the plan."""
 
@@ -75,6 +128,7 @@ class DesignSummary:
     never: int  # cells that no number of seeds shows reproduced with 80 % power
     unknown: int  # cells whose run-to-run spread is not known before any run (no power to compute)
     margins: str  # the margins in one phrase
+    decided: str = ""  # the share of its cells decided with its seed list and with adaptive seeds (simulated)
 
     @property
     def power_text(self) -> str:

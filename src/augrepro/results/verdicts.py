@@ -17,10 +17,10 @@ from typing import Any
 import pandas as pd
 
 from augrepro.io import atomic_write_csv
-from augrepro.results.assumptions import Assumptions
+from augrepro.results.adaptive import design_of, runs_of_cells, sequential_verdicts
 from augrepro.results.claims import CLAIM_CELL_COLUMNS, CLAIM_COLUMNS, evaluate_claims
 from augrepro.results.compare import VERDICT_COLUMNS, compare, load_published, to_bool
-from augrepro.runs import dataset_key
+from augrepro.results.scope import compare_options, grid_mask, study_cells
 
 # The rule, as the report opens with it: three lines, then the details folded under them.
 VERDICT_RULE = (
@@ -104,32 +104,6 @@ def verdict_paths(study: str, folder: str | Path = "results/verdicts") -> dict[s
     }
 
 
-def grid_mask(frame: pd.DataFrame, grid: list) -> pd.Series:
-    """Rows of ``frame`` (runs, summary, curves or status) that belong to a study's grid cells."""
-    if frame.empty or "protocol" not in frame.columns:
-        return pd.Series(False, index=frame.index, dtype=bool)
-    cells = {tuple(c) for c in grid}
-    keys = zip(
-        frame["protocol"].astype(str),
-        [dataset_key(d, to_bool(t)) for d, t in zip(frame["dataset"], frame["traditional"])],
-        frame["model"].astype(str),
-        frame["augmentation"].astype(str),
-    )
-    return pd.Series([k in cells for k in keys], index=frame.index, dtype=bool)
-
-
-def study_cells(study: dict[str, Any], published: pd.DataFrame) -> pd.DataFrame:
-    """The published cells a study answers: its files' rows of its protocols."""
-    return published[published["file"].isin(study["published"]) & published["protocol"].isin(study["protocols"])]
-
-
-def dataset_test_images(dataset: str) -> int | None:
-    """A dataset's number of test images (the binomial bound of a margin), None for a name that is not one."""
-    from augrepro.data.datasets import DATASETS
-
-    return DATASETS[dataset].test_images if dataset in DATASETS else None
-
-
 @dataclass(frozen=True)
 class Verdicts:
     """One study's verdict tables."""
@@ -147,27 +121,35 @@ def study_verdicts(
     status: pd.DataFrame | None = None,
 ) -> Verdicts:
     """The verdicts of one study (an entry of ``Selection.describe()``): its published cells against its own runs
-    (:func:`augrepro.results.compare.compare`) and its claims (:func:`augrepro.results.claims.evaluate_claims`)."""
+    (:func:`augrepro.results.compare.compare`) and its claims (:func:`augrepro.results.claims.evaluate_claims`).
+
+    A study with fixed seeds compares every seed of its cells that exists (``summary``); a study with adaptive
+    seeds replays its design on ``runs`` (:func:`augrepro.results.adaptive.sequential_verdicts`): each cell uses
+    exactly the seeds of its looks, on which the design's error rates rest."""
     grid = study["grid"]
     cells = study_cells(study, published)
-    assumptions = Assumptions.from_description(study.get("published_side"))
-    ours = summary[grid_mask(summary, grid)] if len(summary) else summary
-    st = status[grid_mask(status, grid)] if status is not None and len(status) else None
-    verdicts = compare(
-        ours,
-        cells,
-        rules=study.get("margin") or (),
-        assumptions=assumptions,
-        test_images=dataset_test_images,
-        status=st,
-        reported=study["reported"],
-        not_runnable=study["not_runnable"],
-        where=f"study {study['name']}",
-    )
-    verdicts.insert(0, "study", study["name"])
+    options = compare_options(study)
     study_runs = runs[grid_mask(runs, grid)] if len(runs) else runs
+    design = design_of(study)
+    if design is not None:
+        interim = sequential_verdicts(study, cells, study_runs, design, compare_options=options)
+        verdicts = interim.table
+        used = {cell: state.seeds for cell, state in interim.cells.items()}
+        study_runs = runs_of_cells(study_runs, used)
+    else:
+        ours = summary[grid_mask(summary, grid)] if len(summary) else summary
+        st = status[grid_mask(status, grid)] if status is not None and len(status) else None
+        verdicts = compare(ours, cells, status=st, **options)
+    verdicts = verdicts.reindex(columns=VERDICT_COLUMNS)
+    verdicts.insert(0, "study", study["name"])
     claims, claim_cells = evaluate_claims(
-        study.get("claims", []), study_runs, cells, study["reported"], grid, assumptions, study=study["name"]
+        study.get("claims", []),
+        study_runs,
+        cells,
+        study["reported"],
+        grid,
+        options["assumptions"],
+        study=study["name"],
     )
     return Verdicts(verdicts, claims, claim_cells)
 

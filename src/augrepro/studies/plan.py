@@ -27,6 +27,7 @@ FLOPs suggest, and bf16 on a recent GPU is several times faster.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import json
 import math
@@ -35,7 +36,16 @@ from pathlib import Path
 from typing import Any
 
 from augrepro.results.compare import load_published
-from augrepro.results.design import DESIGN_NOTE, DesignSummary, study_design, summarize_design
+from augrepro.results.design import (
+    DESIGN_NOTE,
+    AdaptiveCost,
+    DesignSummary,
+    adaptive_cost,
+    study_design,
+    summarize_design,
+)
+from augrepro.results.sequential import SequentialDesign
+from augrepro.runs import RunKey
 
 DEFAULT_COSTS = Path(__file__).resolve().parents[3] / "resources" / "model_costs.csv"
 COST_COLUMNS = ["model", "architecture", "image_size", "num_classes", "forward_gmacs", "parameters"]
@@ -222,6 +232,8 @@ class PlanRow:
     evaluations: int = 0  # evaluation jobs (FGSM, detection fine-tuning), counted in the GPU-hours
     partial: str = ""  # the datasets the study runs without here, and why
     design: DesignSummary | None = None  # its margins and the seeds they need for 80 % power (augrepro.results.design)
+    adaptive_hours: float | None = None  # expected GPU-hours with adaptive seeds (its own design, or the config's)
+    adaptive: bool = False  # the study runs adaptive seeds here (gpu_hours: its file's seed lists)
 
 
 def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
@@ -244,10 +256,50 @@ def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
         values = [hours[k] for k in keys]
         return None if any(v is None for v in values) else sum(values)
 
+    def run_hours(cell: tuple) -> float | None:
+        return estimate_hours(selection.resolved(RunKey(*cell, 0)), costs, rate)
+
+    def seeds_hours(cells: dict) -> float | None:
+        values = [seeds * h if (h := run_hours(cell)) is not None else None for cell, seeds in cells.items()]
+        return None if any(v is None for v in values) else sum(values)
+
     rows = []
+    union: dict[
+        tuple, float
+    ] = {}  # grid cell -> the most seeds any chosen study gives it, expected with adaptive seeds
+    evaluations_total: float | None = 0.0
     for study in selection.studies:
         keys = study.runs()
         jobs = study.evaluation_jobs()
+        fixed = study.fixed_runs()
+        for key in fixed:
+            if key not in hours:
+                hours[key] = estimate_hours(selection.resolved(key), costs, rate)
+        cost = adaptive_cells(described[study.name], published, study, selection)
+        cells = (
+            cost.seeds
+            if cost
+            else {
+                (k.protocol, k.dataset_key, k.model, k.augmentation): float(len(g.seeds))
+                for g in study.grids
+                for k in g.runs([0])
+            }
+        )
+        for cell, seeds in cells.items():
+            union[cell] = max(union.get(cell, 0.0), seeds)
+        jobs_hours = total(jobs)
+        evaluations_total = None if evaluations_total is None or jobs_hours is None else evaluations_total + jobs_hours
+        expected = seeds_hours(cost.seeds) if cost else None
+        design = summarize_design(
+            study_design(described[study.name], published), max(len(g.seeds) for g in study.grids)
+        )
+        if cost and not math.isnan(cost.decided_adaptive):
+            design = dataclasses.replace(
+                design,
+                decided="cells decided, simulated with the published numbers as the truth: "
+                + (f"{cost.decided_fixed:.0%} with its seed list, " if not math.isnan(cost.decided_fixed) else "")
+                + f"{cost.decided_adaptive:.0%} with adaptive seeds",
+            )
         rows.append(
             PlanRow(
                 study=study.name,
@@ -255,13 +307,13 @@ def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
                 done=sum(k in done for k in keys),
                 shared=sum(len(owners[k]) > 1 for k in keys),
                 gpus=study.resources["gpus"],
-                gpu_hours=total(keys + jobs),
-                gpu_hours_left=total([k for k in keys + jobs if k not in done]),
+                gpu_hours=total(fixed + jobs) if fixed else None,
+                gpu_hours_left=total([k for k in (fixed or keys) + jobs if k not in done]),
                 evaluations=len(jobs),
                 partial=selection.partial.get(study.name, ""),
-                design=summarize_design(
-                    study_design(described[study.name], published), max(len(g.seeds) for g in study.grids)
-                ),
+                adaptive_hours=expected,
+                adaptive=bool(study.adaptive),
+                design=design,
             )
         )
     for name, reason in selection.skipped.items():
@@ -276,9 +328,21 @@ def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
             gpu_hours=total(selection.runs + selection.evaluation_jobs),
             gpu_hours_left=total([k for k in selection.runs + selection.evaluation_jobs if k not in done]),
             evaluations=len(selection.evaluation_jobs),
+            adaptive_hours=None
+            if evaluations_total is None or (union_hours := seeds_hours(union)) is None
+            else union_hours + evaluations_total,
         )
     )
     return rows
+
+
+def adaptive_cells(entry: dict, published, study, selection) -> AdaptiveCost | None:
+    """A study under adaptive seeds (its own design, or the config's): None for a study whose verdicts need
+    evaluations (it keeps its seed lists)."""
+    if study.evaluations:
+        return None
+    design = SequentialDesign(**(study.adaptive or selection.adaptive_design))
+    return adaptive_cost(entry, published, design)
 
 
 def format_plan(rows: list[PlanRow]) -> str:
@@ -288,20 +352,23 @@ def format_plan(rows: list[PlanRow]) -> str:
     width = max(len(r.study) for r in rows)
     lines = [
         f"{'study':<{width}}  {'runs':>5}  {'done':>5}  {'shared':>6}  {'evals':>5}  {'GPU-h':>9}  {'GPU-h left':>10}  "
-        f"{'seeds':>5}  {'power 80%':>16}"
+        f"{'adaptive':>9}  {'seeds':>5}  {'power 80%':>16}"
     ]
     for r in rows:
         if r.skipped:
             lines.append(f"{r.study:<{width}}  skipped: {r.skipped}")
             continue
-        seeds = str(r.design.seeds_run) if r.design else ""
+        seeds = (("~" if r.adaptive else "") + str(r.design.seeds_run)) if r.design else ""
         power = r.design.power_text if r.design else ""
+        adaptive = "-" if r.adaptive_hours is None else hours(r.adaptive_hours)
         lines.append(
             f"{r.study:<{width}}  {r.runs:>5}  {r.done:>5}  {r.shared:>6}  {r.evaluations:>5}  {hours(r.gpu_hours):>9}  "
-            f"{hours(r.gpu_hours_left):>10}  {seeds:>5}  {power:>16}"
+            f"{hours(r.gpu_hours_left):>10}  {adaptive:>9}  {seeds:>5}  {power:>16}"
         )
         if r.design and r.design.margins:
             lines.append(f"{'':<{width}}  margins: {r.design.margins}")
+        if r.design and r.design.decided:
+            lines.append(f"{'':<{width}}  {r.design.decided}")
         if r.partial:
             lines.append(f"{'':<{width}}  {r.partial}")
     lines.append(
@@ -309,7 +376,15 @@ def format_plan(rows: list[PlanRow]) -> str:
         "calibrated on the published 0.83 h of ResNet-18 on CIFAR-10 (augrepro.studies.plan), evaluation jobs "
         "(evals: FGSM passes, detection fine-tunings) included; '?': a model without a cost in resources/model_costs.csv"
     )
-    lines.append(f"seeds: the seeds each cell of the study runs; {DESIGN_NOTE}")
+    lines.append(
+        "adaptive: the expected GPU-hours with adaptive seeds (the study's design, or the config's adaptive: start, "
+        "step, max, boundary), by simulation with the published means and run-to-run stds as the truth, at the same "
+        "error rates (augrepro.results.sequential); '-': a study whose verdicts need evaluations keeps its seed lists"
+    )
+    lines.append(
+        f"seeds: the seeds each cell of the study runs ('~': adaptive: the first look; GPU-h, its file's seed lists); "
+        f"{DESIGN_NOTE}"
+    )
     return "\n".join(lines)
 
 

@@ -14,7 +14,18 @@ from typing import Any
 
 from augrepro.runs import EvalKey, RunKey
 from augrepro.studies.protocols import ConfigError, load_protocols, resolve_protocol
-from augrepro.studies.study import Study, load_studies, method_of, resolve_run, select, validate_studies
+from augrepro.studies.study import (
+    Study,
+    load_studies,
+    method_of,
+    parse_adaptive,
+    resolve_run,
+    select,
+    validate_studies,
+)
+
+# The config's adaptive seeds when it does not say (workflow/schemas/config.schema.yaml's defaults).
+ADAPTIVE_DEFAULTS = {"start": 4, "step": 2, "max": 8, "boundary": "pocock", "futility": 0.1}
 
 
 def unavailable_reason(dataset: str, data_config: dict[str, Any] | None, root: str | Path = ".") -> str | None:
@@ -65,6 +76,8 @@ class Selection:
     evaluations: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # config/evaluations.yaml
     partial: dict[str, str] = field(default_factory=dict)  # chosen, run without some datasets: name -> why
     published_dir: Path = Path("resources/published")  # the published tables (config key 'published')
+    # the adaptive design the config asks for, or would (config key 'adaptive'): the plan prices it for every study
+    adaptive_design: dict[str, Any] = field(default_factory=lambda: dict(ADAPTIVE_DEFAULTS))
     runs: list[RunKey] = field(default_factory=list)  # the union, each run once
     evaluation_jobs: list[EvalKey] = field(default_factory=list)  # the union of the evaluation jobs, each once
     _resolved: dict[RunKey, dict[str, Any]] = field(default_factory=dict, repr=False)
@@ -100,7 +113,15 @@ class Selection:
         return self._resolved[key]
 
     def studies_of(self, key: RunKey) -> list[Study]:
-        return [s for s in self.studies if key in set(s.runs())]
+        return [s for s in self.studies if key in set(s.potential_runs())]
+
+    @property
+    def adaptive_studies(self) -> list[Study]:
+        """The chosen studies with adaptive seeds: their runs beyond the first look come from their looks."""
+        return [s for s in self.studies if s.adaptive]
+
+    def study(self, name: str) -> Study:
+        return next(s for s in self.studies if s.name == name)
 
     def resources(self, key: RunKey) -> dict[str, int]:
         """What the run's job asks for: the largest request of the studies that need it."""
@@ -148,6 +169,11 @@ class Selection:
         chosen = {s.name for s in self.studies}
 
         def entry(study: Study, status: str, reason: str = "") -> dict[str, Any]:
+            fixed: dict[tuple, int] = {}
+            for grid in study.fixed_grids or (() if study.adaptive else study.grids):
+                for key in grid.runs([0]):
+                    cell = (key.protocol, key.dataset_key, key.model, key.augmentation)
+                    fixed[cell] = max(fixed.get(cell, 0), len(grid.seeds))
             return {
                 "name": study.name,
                 "title": study.title,
@@ -158,6 +184,9 @@ class Selection:
                 "not_runnable": dict(study.not_runnable),
                 "notes": study.notes,
                 "margin": [dict(rule) for rule in study.margin],
+                "adaptive": dict(study.adaptive) if study.adaptive else None,
+                # each augmentation name of the grid -> the registered method it runs (an alias's method)
+                "methods": {a: self.method_of(a)[0] for g in study.grids for a in g.augmentations},
                 "published_side": study.published_side.describe(),
                 "layout": dict(study.layout),
                 "claims": [dict(c) for c in study.claims],
@@ -165,6 +194,11 @@ class Selection:
                 # (protocol, dataset key, model, augmentation) of every grid cell: what the report's section shows
                 "grid": [
                     list(c)
+                    for c in dict.fromkeys((k.protocol, k.dataset_key, k.model, k.augmentation) for k in study.runs())
+                ],
+                # the seed count of each grid cell in the study file (its seed lists'; None: adaptive in its file)
+                "grid_seeds": [
+                    fixed.get(tuple(c))
                     for c in dict.fromkeys((k.protocol, k.dataset_key, k.model, k.augmentation) for k in study.runs())
                 ],
                 "status": status,
@@ -223,6 +257,11 @@ def select_from_config(config: dict[str, Any], root: str | Path = ".", workdir: 
     aliases = validate_studies(all_studies, protocols, paths["published"], evaluations)
     check_checksums((config.get("data") or {}).get("checksums"))
     chosen = select(all_studies, config.get("studies", ["demo"]))
+    adaptive = {**ADAPTIVE_DEFAULTS, **(config.get("adaptive") or {})}
+    enabled = adaptive.pop("enabled", False)
+    spec = parse_adaptive(adaptive, "config key adaptive")
+    if enabled:  # every chosen study with a seed list gets adaptive seeds (but those whose verdicts need evaluations)
+        chosen = [s if s.adaptive or s.evaluations else s.with_adaptive(spec) for s in chosen]
     runnable, skipped, partial = [], {}, {}
     for study in chosen:
         missing = {d: r for d in study.needed_datasets if (r := unavailable_reason(d, config.get("data"), workdir))}
@@ -247,4 +286,5 @@ def select_from_config(config: dict[str, Any], root: str | Path = ".", workdir: 
         evaluations,
         partial=partial,
         published_dir=paths["published"],
+        adaptive_design=spec,
     )

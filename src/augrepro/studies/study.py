@@ -26,7 +26,8 @@ from augrepro.results.assumptions import AssumptionError, Assumptions
 from augrepro.results.claims import ClaimError, check_claim
 from augrepro.results.compare import METRICS, load_published
 from augrepro.results.margins import MarginError, check_rules, resolve_margins
-from augrepro.results.verdicts import dataset_test_images
+from augrepro.results.scope import dataset_test_images
+from augrepro.results.sequential import SequentialDesign
 from augrepro.runs import EvalKey, RunKey, identity_record, parse_dataset_key
 from augrepro.studies.protocols import ConfigError, protocol_values, replicas_per_process, resolve_protocol
 
@@ -38,7 +39,9 @@ STUDY_KEYS = {
     "datasets": "dataset keys of the grid (a trailing '+' turns on the protocol's traditional augmentation)",
     "models": "model names of the grid",
     "augmentations": "augmentation names of the grid (registered methods or aliases under 'methods')",
-    "seeds": "random seeds; each grid cell runs once per seed",
+    "seeds": "random seeds: a list (each grid cell runs once per seed), or adaptive seeds {start, step, max, "
+    "boundary: obrien_fleming | pocock, futility}: every cell trains start seeds, and only the undecided ones get "
+    "step more, up to max (augrepro.results.sequential)",
     "grids": "several grids, each with its own protocol/datasets/models/augmentations (and optionally seeds)",
     "methods": "aliases: name -> {method: <registered>, parameters...}",
     "resources": "what each training job asks of the scheduler: gpus (per node; more than one: a data-parallel "
@@ -96,14 +99,33 @@ class Grid:
     augmentations: tuple[str, ...]
     seeds: tuple[int, ...]
 
-    def runs(self) -> list[RunKey]:
+    def runs(self, seeds: Iterable[int] | None = None) -> list[RunKey]:
         return [
             RunKey(self.protocol, d, m, a, s)
             for d in self.datasets
             for m in self.models
             for a in self.augmentations
-            for s in self.seeds
+            for s in (self.seeds if seeds is None else seeds)
         ]
+
+
+ADAPTIVE_KEYS = ("start", "step", "max", "boundary", "futility")
+
+
+def parse_adaptive(raw: Any, where: str) -> dict[str, Any]:
+    """Adaptive seeds, ``{start, step, max, boundary, futility}`` (step default 1, boundary obrien_fleming, futility
+    0.1), checked by building the design."""
+    if not isinstance(raw, dict) or "start" not in raw or "max" not in raw or set(raw) - set(ADAPTIVE_KEYS):
+        raise ConfigError(
+            f"{where}: adaptive seeds are {{start, max}} and optionally step, boundary, futility (got {raw!r}); e.g. "
+            "seeds: {start: 3, step: 2, max: 9}"
+        )
+    spec = {"step": 1, **raw}
+    try:
+        SequentialDesign(**spec)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return spec
 
 
 @dataclass(frozen=True)
@@ -119,14 +141,40 @@ class Study:
     not_runnable: dict[str, str] = field(default_factory=dict)
     notes: str = ""
     margin: tuple[dict[str, Any], ...] = ()  # the margin rules (augrepro.results.margins)
+    adaptive: dict[str, Any] | None = (
+        None  # adaptive seeds (augrepro.results.sequential); the grids hold the first look
+    )
+    fixed_grids: tuple[Grid, ...] = ()  # made adaptive by the config: its grids with the study file's seed lists
     published_side: Assumptions = field(default_factory=Assumptions)
     layout: dict[str, str] = field(default_factory=dict)  # published file -> one of LAYOUTS (default: datasets)
     claims: tuple[dict[str, Any], ...] = ()
     evaluations: tuple[Evaluation, ...] = ()
 
     def runs(self) -> list[RunKey]:
-        """The study's runs, each once, in grid order."""
+        """The study's runs, each once, in grid order (with adaptive seeds: the first look's)."""
         return list(dict.fromkeys(r for g in self.grids for r in g.runs()))
+
+    def potential_runs(self) -> list[RunKey]:
+        """Every run the study may train: its runs, and with adaptive seeds every seed up to ``max``."""
+        if not self.adaptive:
+            return self.runs()
+        return list(dict.fromkeys(r for g in self.grids for r in g.runs(range(self.adaptive["max"]))))
+
+    def with_adaptive(self, spec: dict[str, Any]) -> Study:
+        """The study with adaptive seeds (``config.adaptive``): its grids start at seed 0 with ``start`` seeds."""
+        first = tuple(range(spec["start"]))
+        return dataclasses.replace(
+            self,
+            adaptive=dict(spec),
+            grids=tuple(dataclasses.replace(g, seeds=first) for g in self.grids),
+            fixed_grids=self.grids,
+        )
+
+    def fixed_runs(self) -> list[RunKey]:
+        """The runs of the study's seed lists (its file's), None-like empty for a study adaptive in its file."""
+        if not self.adaptive:
+            return self.runs()
+        return list(dict.fromkeys(r for g in self.fixed_grids for r in g.runs()))
 
     def evaluation_jobs(self) -> list[EvalKey]:
         """Every evaluation job of the study (its runs x its evaluations, x the detection seeds)."""
@@ -232,7 +280,8 @@ def parse_study(name: str, raw: Any, path: str | Path) -> Study:
     for key in ("title", "source"):
         if not isinstance(raw.get(key), str) or not raw[key].strip():
             raise ConfigError(f"{where}: '{key}' is required: {STUDY_KEYS[key]}")
-    top_seeds = _as_list(raw.get("seeds"), where, "seeds", int)
+    adaptive = parse_adaptive(raw["seeds"], f"{where}: seeds") if isinstance(raw.get("seeds"), dict) else None
+    top_seeds = tuple(range(adaptive["start"])) if adaptive else _as_list(raw.get("seeds"), where, "seeds", int)
     grids_raw = raw.get("grids")
     if grids_raw is None:
         grids_raw = [{k: raw.get(k) for k in GRID_KEYS if k != "seeds"}]
@@ -251,6 +300,8 @@ def parse_study(name: str, raw: Any, path: str | Path) -> Study:
         protocol = grid_raw.get("protocol") or raw.get("protocol")
         if not isinstance(protocol, str) or not protocol:
             raise ConfigError(f"{grid_where}: 'protocol' is required: {STUDY_KEYS['protocol']}")
+        if adaptive and grid_raw.get("seeds") is not None:
+            raise ConfigError(f"{grid_where}: a study with adaptive seeds gives no seeds per grid")
         seeds = _as_list(grid_raw.get("seeds"), grid_where, "seeds", int) or top_seeds
         if not seeds:
             raise ConfigError(
@@ -280,7 +331,7 @@ def parse_study(name: str, raw: Any, path: str | Path) -> Study:
         claims = [check_claim(c, f"{where}, claim {i + 1}") for i, c in enumerate(claims)]
     except (MarginError, AssumptionError, ClaimError) as exc:
         raise ConfigError(str(exc)) from None
-    return Study(
+    study = Study(
         name=name,
         path=str(path),
         title=raw["title"].strip(),
@@ -292,11 +343,18 @@ def parse_study(name: str, raw: Any, path: str | Path) -> Study:
         not_runnable=dict(not_runnable),
         notes=str(raw.get("notes") or "").strip(),
         margin=margin,
+        adaptive=adaptive,
         published_side=published_side,
         layout=layout,
         claims=tuple(claims),
         evaluations=parse_evaluations(raw.get("evaluate"), where),
     )
+    if adaptive and study.evaluations:
+        raise ConfigError(
+            f"{where}: adaptive seeds decide each look from the runs themselves, but this study's verdicts need "
+            "evaluations of the runs (evaluate:); give it a seed list"
+        )
+    return study
 
 
 def _check_layout(layout: Any, published: tuple[str, ...], where: str) -> dict[str, str]:
