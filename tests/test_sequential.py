@@ -292,3 +292,16 @@ def test_one_config_switch_makes_the_paper_studies_adaptive_but_those_that_need_
     assert robustness.adaptive is None  # its verdicts need FGSM results of the runs: it keeps its seed list
     entry = switched.describe()["studies"][0]
     assert entry["adaptive"] == cifar.adaptive and set(entry["grid_seeds"]) == {5}
+
+
+def test_a_look_whose_seeds_have_not_all_trained_decides_nothing():
+    """The partial report replays a study while its runs train: a look with seeds missing is not taken, and the cells
+    it would have decided wait (no fixed-design verdict stands in for the sequential one)."""
+    study, cells, runs = _study({"far": 25.0, "close": 20.4}, {"far": (20.0, 0.3, 5), "close": (20.0, 0.3, 5)})
+    design = SequentialDesign(4, 2, 8, "pocock", futility=0.0)
+    early = runs[runs["seed"] < 3]  # the first look needs 4 seeds
+    interim = sequential_verdicts(study, cells, early, design, compare_options=compare_options(study))
+    assert not interim.finished and all(state.stopped_at is None for state in interim.cells.values())
+    table = interim.table.set_index("augmentation")
+    assert set(table["verdict"]) == {"inconclusive"} and set(table["stop"]) == {"waiting for its first look's seeds"}
+    assert table.loc["far", "n"] == 3  # its runs so far are shown

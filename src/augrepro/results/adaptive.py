@@ -122,9 +122,12 @@ def sequential_verdicts(
     rows: dict[tuple, dict] = {}
     for look, n in enumerate(design.looks[: up_to + 1]):
         running = {cell: single.get(cell, n) for cell, s in state.items() if s.stopped_at is None}
+        here = runs_of_cells(runs, running)
+        if not _complete(here, running):  # a look whose seeds have not all trained yet (the partial report)
+            up_to = look - 1
+            break
         for cell, seeds in running.items():
             state[cell].seeds = seeds
-        here = runs_of_cells(runs, running)
         table = compare(summarize(here), cells, more_seeds=False, alpha=alpha, **options) if not here.empty else None
         if table is not None:
             for row in table.to_dict("records"):
@@ -188,7 +191,10 @@ def _sequential_table(final, rows, history, state, design: SequentialDesign, alp
     for row in final.to_dict("records"):
         key = tuple(row[c] for c in ROW_KEY)
         if key not in rows:
-            out.append(row)
+            tested = row["verdict"] not in ("missing", "failed", "not runnable")
+            out.append(
+                row | ({"verdict": "inconclusive", "stop": "waiting for its first look's seeds"} if tested else {})
+            )
             continue
         seq = rows[key]
         cell = state[_grid_cell(row)]
@@ -262,6 +268,19 @@ def one_look_cells(
         for cell, positions in cell_rows(study, cells).items()
         if not any(worth(plan[p]) for p in positions if plan[p]["verdict"] != "not runnable")
     }
+
+
+def _complete(runs: pd.DataFrame, cells: dict[tuple, int]) -> bool:
+    """Whether every cell has its first ``cells[cell]`` seeds among ``runs``."""
+    if not cells:
+        return True
+    if runs.empty:
+        return False
+    counts = runs.assign(
+        key=[_grid_cell({**r, "our_augmentation": r["augmentation"]}) for r in runs.to_dict("records")]
+    )
+    have = counts["key"].value_counts()
+    return all(have.get(cell, 0) >= n for cell, n in cells.items())
 
 
 def _sign(row: dict) -> float:
