@@ -85,6 +85,9 @@ def test_run_writes_outputs_and_lr_follows_the_schedule(tiny_npz, tmp_path):
     assert timing["epochs"] == 3 and timing["train_seconds"] <= timing["wall_seconds"]
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert meta["run"]["method"] == "cutmix" and meta["method"]["params"]["prob"] == 1.0
+    # the numerics it computed with: the protocol's setting and PyTorch's TF32 switches (off)
+    assert meta["numerics"]["setting"] == "auto" and not meta["numerics"]["bf16"] and not meta["numerics"]["tf32"]
+    assert meta["numerics"]["cudnn_conv_fp32_precision"] == "ieee" and timing["tf32"] is False
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert state["run"] == make_run() and state["epoch"] == 3
     assert result["metrics"][-1]["test_top1_error"] == pytest.approx(float(rows[-1]["test_top1_error"]))

@@ -68,7 +68,7 @@ def test_every_protocol_value_cites_its_source():
         ({"a": {"base": "b"}, "b": {"base": "a"}}, "protocol cycle through 'base:': a -> b -> a"),
         ({"a": {"base": "nowhere"}}, "unknown protocol 'nowhere' (the base of protocol 'a')"),
         ({"a": {"base": "demo", "epoch": 3}}, "unknown key(s) epoch"),
-        ({"a": {"base": "demo", "numerics": "fp16"}}, "numerics is 'fp16'; expected one of auto, fp32, bf16"),
+        ({"a": {"base": "demo", "numerics": "fp16"}}, "numerics is 'fp16'; expected one of auto, fp32, tf32, bf16"),
         ({"a": {"base": "demo", "milestones": [16, 12]}}, "an increasing list"),
         ({"a": {"base": "demo", "per_dataset": {"cifar10": {"base": "demo"}}}}, "per_dataset.cifar10 may not set base"),
         ({"a": {"base": "demo", "eval_transform": {"resize": 32, "crop": 64}}}, "eval_transform"),
@@ -81,6 +81,54 @@ def test_bad_protocols_are_refused_naming_the_key(tmp_path, entries, message):
     with pytest.raises(ConfigError) as err:
         load_protocols(path)
     assert message in str(err.value)
+
+
+# --- numerics -------------------------------------------------------------------------------------------
+
+DATASETS_OF_PROTOCOLS = ("cifar10", "cifar100", "tinyimagenet", "imagenet", "cub200", "cars", "aircraft")
+
+
+@pytest.fixture
+def tf32_switches():
+    """PyTorch's TF32 switches, restored after the test (they are process-wide)."""
+    import torch
+
+    saved = torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision
+    yield
+    torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision = saved
+
+
+def test_each_paper_protocol_computes_as_its_source_in_fp32_with_tf32_off(tf32_switches):
+    """The sources trained in fp32 on GPUs without TF32: every protocol but the demo and the named fast variants
+    resolves to fp32 on every dataset, and fp32 on a GPU means no autocast, no channels-last and TF32 off for
+    cuDNN's convolutions (which PyTorch otherwise allows) and for matrix products."""
+    import torch
+
+    from augrepro.train.engine import Numerics
+
+    protocols = load_protocols(ROOT / "config/protocols.yaml")
+    paper = [name for name in protocols if name != "demo" and not name.endswith("_bf16")]
+    assert {"saliencymix_cifar", "saliencymix_imagenet", "salfmix", "snapmix_finegrained", "puzzlemix_1200"} <= set(
+        paper
+    )
+    for name in paper:
+        for dataset in DATASETS_OF_PROTOCOLS:
+            assert resolve_protocol(protocols, name, dataset)["numerics"] == "fp32", (name, dataset)
+    torch.backends.cudnn.conv.fp32_precision = "tf32"  # PyTorch's default
+    fp32 = Numerics(torch.device("cuda"), "fp32").apply()
+    assert (fp32.bf16, fp32.channels_last, fp32.tf32) == (False, False, False)
+    described = fp32.describe()
+    assert described["cuda_matmul_fp32_precision"] == described["cudnn_conv_fp32_precision"] == "ieee"
+    assert described["setting"] == "fp32" and described["tf32"] is False
+    # the named variants: TF32 on a GPU, nothing of it on the CPU; bf16 with channels-last
+    tf32 = Numerics(torch.device("cuda"), "tf32").apply().describe()
+    assert tf32["tf32"] and tf32["cuda_matmul_fp32_precision"] == tf32["cudnn_conv_fp32_precision"] == "tf32"
+    assert not Numerics(torch.device("cpu"), "tf32").tf32
+    bf16 = Numerics(torch.device("cuda"), "bf16").apply()
+    assert (bf16.bf16, bf16.channels_last, bf16.tf32) == (True, True, False)
+    assert torch.backends.cudnn.conv.fp32_precision == "ieee"
+    auto = Numerics(torch.device("cpu"), "auto")  # the demo's: fp32 on the CPU
+    assert (auto.bf16, auto.tf32) == (False, False)
 
 
 # --- studies --------------------------------------------------------------------------------------------

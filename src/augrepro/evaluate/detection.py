@@ -142,7 +142,9 @@ def check_recipe(recipe: dict[str, Any], where: str = "detection recipe") -> dic
         isinstance(thresholds, list) and thresholds and all(number(t) and 0 < t < 1 for t in thresholds),
         "a list of IoUs in (0, 1)",
     )
-    expect("numerics", values["numerics"] in ("auto", "fp32", "bf16"), "one of auto, fp32, bf16")
+    from augrepro.studies.protocols import NUMERICS
+
+    expect("numerics", values["numerics"] in NUMERICS, f"one of {', '.join(NUMERICS)}")
     return values
 
 
@@ -402,7 +404,7 @@ def run_detection(
 
     values = check_recipe(recipe)
     log, device, workers = execution_setup(execution, threads, log)
-    accel = Numerics(device, values["numerics"])
+    accel = Numerics(device, values["numerics"]).apply()
     wall = time.perf_counter()
     out_json = Path(out_json)
     resume_path = out_json.parent / "resume.pt"
@@ -446,7 +448,7 @@ def run_detection(
         f"detection: backbone {key.label()} ({run['model']}, {run['recipe']['architecture']}), head {values['head']}, "
         f"{len(index.train)} training / {len(index.test)} test images, {values['iterations']} iterations of "
         f"{values['batch_size']} images, lr {values['lr']} (x{values['gamma']} at {values['milestones']}), "
-        f"seed {seed}, on {device} ({device_name(device)}), bf16 {accel.bf16}"
+        f"seed {seed}, on {device} ({device_name(device)}), numerics {accel.setting} (bf16 {accel.bf16}, tf32 {accel.tf32})"
     )
     data = VocImages(index, index.train)
     sampler = _BatchSampler(len(data), values["batch_size"], seed, start, values["iterations"])
@@ -538,6 +540,7 @@ def run_detection(
         "device": device.type,
         "device_name": device_name(device),
         "bf16": accel.bf16,
+        "numerics": accel.describe(),
         **describe_environment(),
     }
     atomic_write_text(out_json, json.dumps(out, indent=2, default=str) + "\n")

@@ -14,8 +14,9 @@ with ``y`` the ground-truth label and CE the cross-entropy. What the papers leav
 * clipping: ``x_adv`` is clipped to [0, 1] (a valid image); ``clip: false`` in the recipe turns it off;
 * the images: the run's test split through its evaluation transform (ImageNet: Resize 256, CenterCrop 224,
   as CutMix-PyTorch's and SaliencyMix's test.py);
-* the model in eval mode (BatchNorm's running statistics), fp32 (a bf16 gradient could flip signs), the
-  loss summed over the batch (each image's gradient is its own: eval mode couples no images).
+* the model in eval mode (BatchNorm's running statistics), fp32 with TF32 off (a bf16 or TF32 gradient could flip
+  signs; the sources' GPUs had no TF32), the loss summed over the batch (each image's gradient is its own: eval mode
+  couples no images).
 
 Accuracy is in percent, as the papers print it.
 """
@@ -171,9 +172,11 @@ def run_fgsm(
     from augrepro.io import atomic_write_text
     from augrepro.provenance import describe_environment, device_name
     from augrepro.runs import RunKey, identity_record
+    from augrepro.train.engine import Numerics
 
     values = check_recipe(recipe)
     log, device, workers = execution_setup(execution, threads, log)
+    numerics = Numerics(device, "fp32").apply()
     start = time.perf_counter()
     run, model = load_run_model(checkpoint, device)
     batches, count, norm, transform = pixel_test_batches(run, data_path, values["batch_size"], device, workers)
@@ -193,7 +196,8 @@ def run_fgsm(
         "attack": "FGSM, white-box, untargeted, one step, cross-entropy with the true label",
         "input_range": "pixels in [0, 1] before the run's mean/std normalization (gradient through the normalization)",
         "clip": "x_adv clipped to [0, 1]" if values["clip"] else "not clipped",
-        "model_mode": "eval, fp32",
+        "model_mode": "eval, fp32 (TF32 off)",
+        "numerics": numerics.describe(),
         "source": SOURCE,
         "normalization": {"mean": list(norm.mean), "std": list(norm.std)},
         "seconds": time.perf_counter() - start,
