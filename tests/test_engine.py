@@ -122,7 +122,8 @@ def test_resumed_run_equals_uninterrupted_run(tiny_npz, tmp_path, monkeypatch):
 def test_resume_state_of_another_config_is_refused(tiny_npz, tmp_path, monkeypatch):
     def stop_after_first(path, obj):
         torch.save(obj, path)
-        raise KeyboardInterrupt
+        if path.name == "resume.pt":
+            raise KeyboardInterrupt
 
     monkeypatch.setattr(progress, "atomic_torch_save", stop_after_first)
     with pytest.raises(KeyboardInterrupt):
@@ -132,10 +133,77 @@ def test_resume_state_of_another_config_is_refused(tiny_npz, tmp_path, monkeypat
         train_run(make_run(epochs=4), tiny_npz, tmp_path, EXECUTION, threads=1)
 
 
+def _weights(path):
+    return torch.load(path, weights_only=True)["model"]
+
+
+def _bitwise_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_best_pt_holds_the_best_epochs_weights_bitwise_also_across_a_kill(tiny_npz, tmp_path, monkeypatch):
+    """best.pt is the epoch with the lowest test top-1 error (a tie keeps the earlier epoch): bitwise the final
+    weights of the same run trained for that many epochs, whether the run went straight or was killed after a
+    later epoch and resumed; no best.epoch<E>.pt is left behind; a resume whose best weights vanished is refused."""
+    errors = iter([60.0, 40.0, 40.0, 50.0] * 2)  # epoch 2 is the best; epoch 3 ties and loses
+    real_evaluate = engine.evaluate
+
+    def scripted(*args, **kwargs):  # the real evaluation, its top-1 error scripted (the weights are untouched)
+        loss, _, top5 = real_evaluate(*args, **kwargs)
+        return loss, next(errors), top5
+
+    monkeypatch.setattr(engine, "evaluate", scripted)
+    run = make_run("saliencymix", epochs=4, variant="official")
+    train_run(run, tiny_npz, tmp_path / "straight", EXECUTION, threads=1)
+    best = torch.load(tmp_path / "straight/best.pt", weights_only=True)
+    assert best["epoch"] == 2 and best["run"] == run
+    assert not list((tmp_path / "straight").glob("best.epoch*.pt")) and not (tmp_path / "straight/resume.pt").exists()
+    assert not _bitwise_equal(best["model"], _weights(tmp_path / "straight/checkpoint.pt"))
+
+    real_save = progress.atomic_torch_save
+
+    def killed_after_epoch_3(path, obj):
+        real_save(path, obj)
+        if path.name == "resume.pt" and obj["epoch"] == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(progress, "atomic_torch_save", killed_after_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(run, tiny_npz, tmp_path / "resumed", EXECUTION, threads=1)
+    assert [p.name for p in (tmp_path / "resumed").glob("best.epoch*.pt")] == ["best.epoch2.pt"]
+    monkeypatch.setattr(progress, "atomic_torch_save", real_save)
+    train_run(run, tiny_npz, tmp_path / "resumed", EXECUTION, threads=1)
+    assert _bitwise_equal(_weights(tmp_path / "resumed/best.pt"), best["model"])
+
+    monkeypatch.setattr(engine, "evaluate", real_evaluate)
+    short = dict(run, recipe=dict(run["recipe"], epochs=2))  # the same lr in epochs 1-2 (milestone 2)
+    train_run(short, tiny_npz, tmp_path / "two_epochs", EXECUTION, threads=1)
+    assert _bitwise_equal(_weights(tmp_path / "two_epochs/checkpoint.pt"), best["model"])
+
+
+def test_a_resume_whose_best_weights_are_gone_is_refused(tiny_npz, tmp_path, monkeypatch):
+    real_save = progress.atomic_torch_save
+
+    def killed_after_epoch_1(path, obj):
+        real_save(path, obj)
+        if path.name == "resume.pt":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(progress, "atomic_torch_save", killed_after_epoch_1)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(make_run(epochs=2), tiny_npz, tmp_path, EXECUTION, threads=1)
+    monkeypatch.undo()
+    (tmp_path / "best.epoch1.pt").unlink()
+    with pytest.raises(RuntimeError, match="epoch 1 is the best so far, but its weights .* are gone; delete resume.pt"):
+        train_run(make_run(epochs=2), tiny_npz, tmp_path, EXECUTION, threads=1)
+
+
 def test_non_finite_loss_stops_without_outputs(tiny_npz, tmp_path):
     with pytest.raises(NonFiniteLossError, match=r"epoch 1, step \d+"):
         train_run(make_run("baseline", lr=1e12), tiny_npz, tmp_path, EXECUTION, threads=1)
-    assert not any((tmp_path / name).exists() for name in ("metrics.csv", "checkpoint.pt", "timing.json", "meta.json"))
+    assert not any(
+        (tmp_path / name).exists() for name in ("metrics.csv", "checkpoint.pt", "best.pt", "timing.json", "meta.json")
+    )
 
 
 # --- A real training process, killed and resumed -------------------------------------------------
@@ -186,9 +254,9 @@ def straight_run(long_npz, tmp_path_factory):
 
 def _assert_same_result(a: Path, b: Path) -> None:
     assert read_metrics(a / "metrics.csv") == read_metrics(b / "metrics.csv")
-    wa = torch.load(a / "checkpoint.pt", weights_only=True)["model"]
-    wb = torch.load(b / "checkpoint.pt", weights_only=True)["model"]
-    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    for name in ("checkpoint.pt", "best.pt"):  # the final and the best epoch's weights
+        assert _bitwise_equal(_weights(a / name), _weights(b / name)), name
+    assert not list(b.glob("best.epoch*.pt"))
 
 
 def test_sigkill_at_random_moments_then_resume_is_bitwise_equal(long_npz, straight_run, tmp_path):

@@ -144,6 +144,12 @@ def test_paper_dry_run_schedules_the_evaluation_jobs_on_the_runs_checkpoints(pro
         "results/evaluate/fgsm/cutmix_fgsm/saliencymix_imagenet/imagenet+/resnet50/cutmix/seed2/fgsm.json"
         in fgsm_outputs
     )
+    # each recipe reads the weights it names: the best epoch's (SaliencyMix README: model_best)
+    jobs = out.split("\n\n")
+    fgsm_job = next(job for job in jobs if "rule fgsm:" in job and "/cutmix/seed2/fgsm.json" in job)
+    assert "input: results/runs/saliencymix_imagenet/imagenet+/resnet50/cutmix/seed2/best.pt" in fgsm_job
+    detect_job = next(job for job in jobs if "rule detect:" in job and "salfmix_backbone" in job)
+    assert "/best.pt" in detect_job and "checkpoint.pt" not in detect_job
     detect = [line for line in out.splitlines() if "output: results/evaluate/detection/" in line]
     assert any(
         "detection/salfmix_voc/salfmix_backbone/tinyimagenet+/resnet50/hybridmix_v3/seed0/det_seed0/" in line

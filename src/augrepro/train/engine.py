@@ -1,7 +1,8 @@
 """Train one run: device-resident data, batch-level mixing, per-epoch evaluation, atomic outputs.
 
 Outputs in ``out_dir``: ``metrics.csv`` (one row per epoch), ``checkpoint.pt`` (final weights and the
-resolved config), ``timing.json`` and ``meta.json``, all written at the end, atomically.
+resolved config), ``best.pt`` (the best epoch's weights, the same format), ``timing.json`` and ``meta.json``, all
+written at the end, atomically (``best.pt`` is kept while training, see :mod:`augrepro.train.progress`).
 
 While training, the full state (model, optimizer, scheduler, epoch, every RNG state, metrics so far) is
 written atomically to ``resume.pt`` after every epoch, and in the middle of an epoch when SIGTERM arrives
@@ -539,6 +540,7 @@ def train_run(
             row = evaluate_epoch(session, epoch, lr, state, train_seconds)
             progress.record(row, train_seconds, state.gpu_seconds, len(session.train))
             log(_describe_epoch(row, config.epochs))
+            progress.keep_best(session.model, epoch)  # before resume.pt, which then names it
             session.save(progress, epoch)
             if session.dist.any(stop.requested) and epoch < config.epochs:
                 raise Preempted(
