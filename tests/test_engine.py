@@ -446,7 +446,7 @@ def _released_lrs(protocol: str, recipe: dict) -> list[float]:
     import warnings
 
     epochs, base = int(recipe["epochs"]), float(recipe["lr"])
-    if protocol in ("saliencymix_cifar", "regnet_cifar", "salfmix"):
+    if protocol in ("saliencymix_cifar", "cutout_cifar", "regnet_cifar", "salfmix"):
         opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=base)
         if protocol == "regnet_cifar":  # RegNet-Pytorch main.py: CosineAnnealingLR(T_max=epochs), step() per epoch
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
@@ -458,8 +458,8 @@ def _released_lrs(protocol: str, recipe: dict) -> list[float]:
             opt.step()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                # saliencymix.py: scheduler.step(epoch) after testing; the others: scheduler.step()
-                sched.step(epoch) if protocol == "saliencymix_cifar" else sched.step()
+                # saliencymix.py and Cutout's train.py: scheduler.step(epoch) after testing; the others: step()
+                sched.step(epoch) if protocol in ("saliencymix_cifar", "cutout_cifar") else sched.step()
         return lrs
     if protocol == "cutmix_pyramidnet":  # CutMix train.py adjust_learning_rate (CIFAR)
         return [base * 0.1 ** (e // (epochs * 0.5)) * 0.1 ** (e // (epochs * 0.75)) for e in range(epochs)]
@@ -475,7 +475,15 @@ def _released_lrs(protocol: str, recipe: dict) -> list[float]:
 
 @pytest.mark.parametrize(
     "protocol",
-    ["saliencymix_cifar", "saliencymix_imagenet", "cutmix_pyramidnet", "puzzlemix_1200", "regnet_cifar", "salfmix"],
+    [
+        "saliencymix_cifar",
+        "cutout_cifar",
+        "saliencymix_imagenet",
+        "cutmix_pyramidnet",
+        "puzzlemix_1200",
+        "regnet_cifar",
+        "salfmix",
+    ],
 )
 def test_the_lr_of_every_epoch_follows_the_sources_rule(protocol):
     from augrepro.studies import load_protocols, resolve_protocol
@@ -490,7 +498,7 @@ def test_the_lr_of_every_epoch_follows_the_sources_rule(protocol):
         opt.step()
         sched.step()
     assert ours == pytest.approx(_released_lrs(protocol, recipe), rel=1e-9, abs=1e-15)
-    if protocol == "saliencymix_cifar":  # the first decay after 61 epochs at 0.1 (the authors' logs jump at 61)
+    if protocol in ("saliencymix_cifar", "cutout_cifar"):  # the first decay after 61 epochs at 0.1 (logs jump at 61)
         assert ours.index(min(ours[:70])) == 61 and ours[60] == pytest.approx(0.1)
 
 

@@ -140,8 +140,19 @@ def test_study_files_parse_into_grids():
     assert [g.protocol for g in study.grids] == ["salfmix", "puzzlemix_1200"]
     assert all(g.seeds == (0, 1, 2, 3, 4) for g in study.grids)  # top-level seeds reach every grid
     assert study.runs()[0] == RunKey("salfmix", "cifar100+", "preactresnet18", "baseline", 0)
-    with pytest.raises(ConfigError, match="either 'grids' or top-level"):
+    # a top-level grid comes first, the grids after it; an incomplete top-level grid is refused by its missing key
+    with pytest.raises(ConfigError, match="x.yaml, grid 1: 'protocol' is required"):
         parse_study("x", dict(raw, datasets=["cifar10"]), "x.yaml")
+    both = parse_study(
+        "x", dict(raw, protocol="salfmix", datasets=["cifar10+"], models=["resnet18"], augmentations=["mixup"]), "x"
+    )
+    assert [g.protocol for g in both.grids] == ["salfmix", "salfmix", "puzzlemix_1200"]
+    assert both.grids[0].datasets == ("cifar10+",) and both.grids[0].augmentations == ("mixup",)
+    cifar = parse_study("c", yaml.safe_load((ROOT / "config/studies/saliencymix_cifar.yaml").read_text()), "c")
+    assert [(g.protocol, g.models) for g in cifar.grids] == [
+        ("saliencymix_cifar", ("resnet18", "resnet50", "wrn28_10")),
+        ("cutout_cifar", ("resnet18", "wrn28_10")),
+    ]
 
 
 @pytest.mark.parametrize("gpus, nodes, refused", [(4, 1, False), (1, 1, False), (2, 4, True), (8, 1, True)])
@@ -161,6 +172,92 @@ def test_dataparallel_replicas_must_match_the_ranks_of_a_multi_gpu_study(gpus, n
         validate_studies({study.name: study}, protocols)
     synced = {**protocols, "saliencymix_imagenet": {**protocols["saliencymix_imagenet"], "batchnorm": "sync"}}
     validate_studies({study.name: study}, synced)  # SyncBatchNorm: any world size
+
+
+# Cutout's train.py (uoguelph-mlrg/Cutout@287f934), value by value, with its lines
+CUTOUT_TRAIN_PY = {
+    "epochs": 200,  # train.py:35 --epochs default 200
+    "batch_size": 128,  # train.py:33 --batch_size default 128
+    "lr": 0.1,  # train.py:37 --learning_rate default 0.1
+    "momentum": 0.9,  # train.py:156-157 SGD(momentum=0.9, nesterov=True, weight_decay=5e-4)
+    "nesterov": True,
+    "weight_decay": 5e-4,
+    "lr_schedule": "multistep",  # train.py:162 MultiStepLR(milestones=[60, 120, 160], gamma=0.2)
+    "milestones": [60, 120, 160],
+    "gamma": 0.2,
+    "lr_decay_delay": 1,  # train.py:223 scheduler.step(epoch) after the test (tests/test_engine.py checks the lrs)
+    "pipeline": {"name": "pad_crop_flip", "padding": 4},  # train.py:74-75 RandomCrop(32, padding=4), flip
+    "numerics": "fp32",  # no autocast
+    "reported": "final",  # train.py:229 saves the final model; no best epoch is kept
+}
+
+
+def test_the_cutout_protocol_is_cutouts_train_py(everything):
+    """The recipe of the 16 cells quoted from the Cutout paper: Cutout's train.py value by value, one GPU (BatchNorm
+    over the whole batch, where the SaliencyMix code's two replicas see 64 each), its normalization and hole."""
+    import torch
+
+    from augrepro.data import get_spec
+    from augrepro.data.normalization import Normalization
+    from augrepro.studies.protocols import replicas_per_process
+
+    for dataset, length in (("cifar10", 16), ("cifar100", 8)):  # train.py:1-2 and the README's commands
+        recipe = resolve_protocol(everything.protocols, "cutout_cifar", dataset)
+        assert {k: recipe[k] for k in CUTOUT_TRAIN_PY} == CUTOUT_TRAIN_PY
+        assert recipe["methods"]["cutout"] == {"length": length, "n_holes": 1}  # train.py:43 --n_holes 1
+        assert replicas_per_process(recipe, 1) == 1  # train.py:154 cnn.cuda(): one GPU, no DataParallel
+        assert replicas_per_process(resolve_protocol(everything.protocols, "saliencymix_cifar", dataset), 1) == 2
+        norm = Normalization.of(recipe, get_spec(dataset))  # train.py:69-70
+        mean, std = torch.tensor([125.3, 123.0, 113.9]) / 255, torch.tensor([63.0, 62.1, 66.7]) / 255
+        torch.testing.assert_close(torch.as_tensor(norm.mean).float(), mean)
+        torch.testing.assert_close(torch.as_tensor(norm.std).float(), std)
+    run = everything.resolved(RunKey("cutout_cifar", "cifar10+", "wrn28_10", "cutout", 0))
+    assert run["method_params"] == {"length": 16, "n_holes": 1} and run["recipe"]["reported"] == "final"
+
+
+def test_the_cells_quoted_from_cutouts_code_compare_only_with_runs_of_its_recipe(everything):
+    """The SaliencyMix CIFAR table's baseline and Cutout cells of ResNet-18 and WideResNet-28-10 are the Cutout
+    paper's: they are cells of protocol cutout_cifar, run by the study in that recipe, and a run of the SaliencyMix
+    recipe never fills them (while it fills the ResNet-50 cells, the authors' own)."""
+    from augrepro.results.compare import compare
+
+    published = load_published(ROOT / "resources/published")
+    table = published[published["file"] == "saliencymix_cifar.csv"]
+    quoted = table[table["protocol"] == "cutout_cifar"]
+    assert len(quoted) == 16 and set(quoted["model"]) == {"resnet18", "wrn28_10"}
+    assert set(quoted["augmentation"]) == {"baseline", "cutout"} and set(quoted["reported"]) == {"final"}
+    study = next(s for s in everything.studies if s.name == "saliencymix_cifar")
+    for cell in quoted.itertuples():
+        key = cell.dataset + ("+" if cell.traditional else "")
+        assert RunKey("cutout_cifar", key, cell.model, cell.augmentation, 0) in study.runs()
+
+    def ours(protocol, model, mean):
+        return {
+            "protocol": protocol,
+            "dataset": "cifar10",
+            "traditional": True,
+            "model": model,
+            "augmentation": "cutout",
+            "method": "cutout",
+            "variant": None,
+            "n": 5,
+            "epochs": 200,
+            **{f"{c}_mean": mean for c in ("best_top1_error", "final_top1_error", "median_last10_top1_error")},
+            **{f"{c}_std": 0.1 for c in ("best_top1_error", "final_top1_error", "median_last10_top1_error")},
+        }
+
+    cells = table[(table["dataset"] == "cifar10") & table["traditional"] & (table["augmentation"] == "cutout")]
+    summary = pd.DataFrame(
+        [ours("saliencymix_cifar", "resnet18", 9.0), ours("cutout_cifar", "resnet18", 4.0)]
+        + [ours("saliencymix_cifar", "resnet50", 3.5), ours("cutout_cifar", "resnet50", 7.0)]
+    )
+    reported = {p: resolve_protocol(everything.protocols, p)["reported"] for p in ("saliencymix_cifar", "cutout_cifar")}
+    result = compare(summary, cells, reported=reported).set_index("model")
+    assert result.loc["resnet18", "protocol"] == "cutout_cifar" and result.loc["resnet18", "ours_mean"] == 4.0
+    assert result.loc["resnet18", "reported"] == "final"
+    assert result.loc["resnet50", "protocol"] == "saliencymix_cifar" and result.loc["resnet50", "ours_mean"] == 3.5
+    alone = compare(summary[summary["protocol"] == "saliencymix_cifar"], cells, reported=reported)
+    assert alone.set_index("model").loc["resnet18", "verdict"] == "missing"
 
 
 def test_every_published_cell_of_a_study_is_run_or_said_not_runnable(everything):
@@ -261,8 +358,9 @@ def test_the_plan_counts_runs_done_and_shared_and_calibrates_on_the_published_ho
     rows = {r.study: r for r in plan_rows(select_from_config(config, project))}
     time, cifar, total = rows["saliencymix_time"], rows["saliencymix_cifar"], rows["all chosen studies (each run once)"]
     assert (time.runs, time.done, time.shared) == (25, 1, 20)  # mixup is the time table's own
-    assert (cifar.runs, cifar.done, cifar.shared) == (240, 1, 20)
-    assert total.runs == 240 + 5 and total.done == 1
+    # the CIFAR table: 3 models x 4 methods x 4 datasets x 5 seeds, and the 16 Cutout-code cells' 2 x 2 x 4 x 5
+    assert (cifar.runs, cifar.done, cifar.shared) == (240 + 80, 1, 20)
+    assert total.runs == 240 + 80 + 5 and total.done == 1
     # the reference run is the published 0.83 h; the time table's five methods follow its ratios
     per_run = time.gpu_hours / 25
     assert 0.83 < per_run < 0.91
@@ -275,8 +373,8 @@ def test_plan_command_prints_the_table(capsys):
 
     assert main(["plan", "--studies", "saliencymix_cifar,team000", "--root", str(ROOT)]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"saliencymix_cifar\s+240\s+\d+\s+45", out)
-    assert "all chosen studies (each run once)    240" in out
+    assert re.search(r"saliencymix_cifar\s+320\s+\d+\s+45", out)  # with the 80 runs of the Cutout-code cells
+    assert "all chosen studies (each run once)    320" in out
     assert main(["plan", "--studies", "nosuch", "--root", str(ROOT)]) == 2
     assert "unknown study 'nosuch'" in capsys.readouterr().err
 

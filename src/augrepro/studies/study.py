@@ -32,7 +32,8 @@ STUDY_KEYS = {
     "models": "model names of the grid",
     "augmentations": "augmentation names of the grid (registered methods or aliases under 'methods')",
     "seeds": "random seeds; each grid cell runs once per seed",
-    "grids": "several grids, each with its own protocol/datasets/models/augmentations (and optionally seeds)",
+    "grids": "grids, each with its own protocol/datasets/models/augmentations (and optionally seeds); with a top-level "
+    "grid (datasets/models/augmentations), further grids after it (the SaliencyMix CIFAR table's Cutout-code cells)",
     "methods": "aliases: name -> {method: <registered>, parameters...}",
     "resources": "what each training job asks of the scheduler: gpus (per node; more than one: a data-parallel "
     "torchrun job), nodes (default 1), threads, mem_mb, runtime_min",
@@ -266,15 +267,16 @@ def parse_study(name: str, raw: Any, path: str | Path) -> Study:
             raise ConfigError(f"{where}: '{key}' is required: {STUDY_KEYS[key]}")
     top_seeds = _as_list(raw.get("seeds"), where, "seeds", int)
     grids_raw = raw.get("grids")
+    top = [{k: raw.get(k) for k in GRID_KEYS if k != "seeds"}]
     if grids_raw is None:
-        grids_raw = [{k: raw.get(k) for k in GRID_KEYS if k != "seeds"}]
-    elif any(raw.get(k) is not None for k in ("datasets", "models", "augmentations")):
-        raise ConfigError(f"{where}: give either 'grids' or top-level datasets/models/augmentations, not both")
-    if not isinstance(grids_raw, list) or not grids_raw:
+        grids_raw = top
+    elif not isinstance(grids_raw, list) or not grids_raw:
         raise ConfigError(f"{where}: 'grids' must be a non-empty list of grids ({', '.join(GRID_KEYS)})")
+    elif any(raw.get(k) is not None for k in ("datasets", "models", "augmentations")):
+        grids_raw = top + grids_raw  # the top-level grid first, then the further ones
     grids = []
     for i, grid_raw in enumerate(grids_raw):
-        grid_where = f"{where}, grid {i + 1}" if raw.get("grids") is not None else where
+        grid_where = f"{where}, grid {i + 1}" if len(grids_raw) > 1 else where
         if not isinstance(grid_raw, dict):
             raise ConfigError(f"{grid_where}: a grid is a mapping of {', '.join(GRID_KEYS)}")
         bad = sorted(set(grid_raw) - set(GRID_KEYS))
