@@ -137,7 +137,7 @@ def test_each_paper_protocol_computes_as_its_source_in_fp32_with_tf32_off(tf32_s
 def test_study_files_parse_into_grids():
     raw = yaml.safe_load((ROOT / "config/studies/salfmix_table5.yaml").read_text())
     study = parse_study("salfmix_table5", raw, "salfmix_table5.yaml")
-    assert [g.protocol for g in study.grids] == ["salfmix", "puzzlemix_1200"]
+    assert [g.protocol for g in study.grids] == ["salfmix", "puzzlemix_1200", "salfmix"]
     assert all(g.seeds == (0, 1, 2, 3, 4) for g in study.grids)  # top-level seeds reach every grid
     assert study.runs()[0] == RunKey("salfmix", "cifar100+", "preactresnet18", "baseline", 0)
     # a top-level grid comes first, the grids after it; an incomplete top-level grid is refused by its missing key
@@ -146,7 +146,7 @@ def test_study_files_parse_into_grids():
     both = parse_study(
         "x", dict(raw, protocol="salfmix", datasets=["cifar10+"], models=["resnet18"], augmentations=["mixup"]), "x"
     )
-    assert [g.protocol for g in both.grids] == ["salfmix", "salfmix", "puzzlemix_1200"]
+    assert [g.protocol for g in both.grids] == ["salfmix", "salfmix", "puzzlemix_1200", "salfmix"]
     assert both.grids[0].datasets == ("cifar10+",) and both.grids[0].augmentations == ("mixup",)
     cifar = parse_study("c", yaml.safe_load((ROOT / "config/studies/saliencymix_cifar.yaml").read_text()), "c")
     assert [(g.protocol, g.models) for g in cifar.grids] == [
