@@ -18,6 +18,7 @@ from augrepro.results.stats import (
     count_outcomes,
     default_margin,
     improvement_claim,
+    paired_equivalence,
     ranking_claim,
 )
 
@@ -357,3 +358,37 @@ def test_default_margin():
     assert h.value == pytest.approx(2.0) and "GPU" in h.reason
     with pytest.raises(ValueError):
         default_margin("cifar10", "hours")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Two variants of one recipe, paired by seed (the numerics study)
+# ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shift, sd, margin", [(0.0, 0.1, 0.3), (0.05, 0.2, 0.3), (0.6, 0.1, 0.3), (0.2, 0.5, 0.5)])
+def test_paired_equivalence_agrees_with_statsmodels(shift, sd, margin):
+    """TOST on paired seeds: its p-value is statsmodels' ttost_paired, its interval scipy's paired t interval,
+    and the verdict follows the interval: inside +-margin holds, entirely outside fails, else inconclusive."""
+    rng = np.random.default_rng(int(shift * 100 + sd * 10))
+    b = rng.normal(20.0, 0.3, 6)
+    a = b + shift + rng.normal(0, sd, 6)
+    res = paired_equivalence(dict(enumerate(a)), dict(enumerate(b)), margin)
+    p, _, _ = ttost_paired(a, b, -margin, margin)
+    assert res.p_equivalence == pytest.approx(p, rel=1e-9)
+    ci = sps.ttest_rel(a, b).confidence_interval(0.9)
+    assert (res.ci_low, res.ci_high) == (pytest.approx(ci.low), pytest.approx(ci.high))
+    inside, outside = -margin < ci.low and ci.high < margin, ci.low > margin or ci.high < -margin
+    assert res.verdict == ("holds" if inside else "fails" if outside else "inconclusive")
+    assert (res.verdict == "holds") == (p < 0.05)
+
+
+def test_paired_equivalence_decides_clear_cases_and_needs_two_seeds():
+    same = {s: 4.0 + 0.01 * s for s in range(5)}
+    close = {s: v + 0.02 * (-1) ** s for s, v in same.items()}
+    assert paired_equivalence(close, same, 0.3).verdict == "holds"
+    assert paired_equivalence({s: v + 1.0 for s, v in close.items()}, same, 0.3).verdict == "fails"
+    assert paired_equivalence({s: v + 0.1 for s, v in same.items()}, same, 0.3).verdict == "holds"  # no spread
+    one = paired_equivalence({0: 4.0, 1: 4.1}, {0: 4.0, 7: 3.0}, 0.3)
+    assert one.verdict == "inconclusive" and one.n_pairs == 1 and one.n_dropped == 2
+    with pytest.raises(ValueError, match="margin must be a number > 0"):
+        paired_equivalence(same, same, 0.0)

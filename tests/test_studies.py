@@ -131,6 +131,55 @@ def test_each_paper_protocol_computes_as_its_source_in_fp32_with_tf32_off(tf32_s
     assert (auto.bf16, auto.tf32) == (False, False)
 
 
+def test_a_bf16_variant_is_its_recipe_in_bf16_and_trains_in_its_own_folders(everything, tf32_switches):
+    """Each <protocol>_bf16 differs from its recipe in numerics alone (bf16 autocast and channels-last on a GPU);
+    its runs are other runs, in other folders, never matched with a published cell. The numerics study runs one
+    cell of each family in both, the fp32 runs being the paper studies' own, and tests each pair with a claim."""
+    import torch
+
+    from augrepro.train.engine import Numerics
+
+    protocols = everything.protocols
+    variants = sorted(name for name in protocols if name.endswith("_bf16"))
+    assert len(variants) == 9  # one per paper recipe family
+    for name in variants:
+        base = protocols[name]["base"]
+        assert name == f"{base}_bf16"
+        for dataset in DATASETS_OF_PROTOCOLS:
+            fast, source = resolve_protocol(protocols, name, dataset), resolve_protocol(protocols, base, dataset)
+            assert fast["numerics"] == "bf16" and source["numerics"] == "fp32"
+            assert {k: v for k, v in fast.items() if k not in ("numerics", "name", "title")} == {
+                k: v for k, v in source.items() if k not in ("numerics", "name", "title")
+            }
+    bf16 = Numerics(torch.device("cuda"), "bf16").apply()
+    assert (bf16.bf16, bf16.channels_last, bf16.tf32) == (True, True, False)
+
+    study = next(s for s in everything.studies if s.name == "numerics")
+    pairs = [(g.protocol, h.protocol) for g, h in zip(study.grids[::2], study.grids[1::2])]
+    assert (
+        {f"{fp32}_bf16" for fp32, _ in pairs}
+        == {bf16 for _, bf16 in pairs}
+        == set(variants) - {"saliencymix_imagenet_bf16"}
+    )
+    runs = set(study.runs())
+    claims = {tuple(c["protocols"]) for c in study.claims}
+    assert claims == set(pairs) and all(c["kind"] == "equivalent" for c in study.claims)
+    for key in runs:
+        if key.protocol.endswith("_bf16"):
+            twin = RunKey(key.protocol[: -len("_bf16")], key.dataset_key, key.model, key.augmentation, key.seed)
+            assert (
+                twin in runs and twin.run_dir != key.run_dir and key.run_dir.startswith(f"results/runs/{key.protocol}/")
+            )
+            assert everything.resolved(key)["recipe"]["numerics"] == "bf16"
+            assert everything.resolved(twin)["recipe"]["numerics"] == "fp32"
+    shared = {k for k in runs if not k.protocol.endswith("_bf16")} & {
+        k for s in everything.studies if s.name != "numerics" for k in s.runs()
+    }
+    assert RunKey("saliencymix_cifar", "cifar10+", "resnet18", "saliencymix", 4) in shared  # trained once
+    published = load_published(ROOT / "resources/published")
+    assert not published["protocol"].str.endswith("_bf16").any()
+
+
 # --- studies --------------------------------------------------------------------------------------------
 
 

@@ -4,7 +4,10 @@ A claim (in a study file, under ``claims:``) is one of:
 
 * ``lower``: ``method`` has a lower error (or cost) than ``than`` in every cell it names;
 * ``best``: ``method`` is the best of ``among`` in every cell it names;
-* ``ranking``: the published order of ``methods`` is kept in every cell it names.
+* ``ranking``: the published order of ``methods`` is kept in every cell it names;
+* ``equivalent``: ``method`` gives the same result under the two ``protocols`` (a recipe and its variant, e.g.
+  fp32 and bf16) within ``margin``, in every cell (dataset key, model) both run: paired over seeds
+  (:func:`augrepro.results.stats.paired_equivalence`).
 
 A *cell* is a column of the study's table: (protocol, dataset key, model), optionally narrowed by the claim's
 ``protocols``, ``datasets`` and ``models``. In each cell our runs of each method are the study's, matched to the published
@@ -22,7 +25,13 @@ import math
 import pandas as pd
 
 from augrepro.results.compare import HIGHER_IS_BETTER, metric_column, normalize_ours, to_bool
-from augrepro.results.stats import DEFAULT_ALPHA, best_of_claim, improvement_claim, ranking_claim
+from augrepro.results.stats import (
+    DEFAULT_ALPHA,
+    best_of_claim,
+    improvement_claim,
+    paired_equivalence,
+    ranking_claim,
+)
 from augrepro.runs import dataset_key
 
 
@@ -62,6 +71,63 @@ def _mean(values: dict) -> float:
     return sum(values.values()) / len(values) if values else math.nan
 
 
+def _overall(verdicts: list[str], n_cells: int) -> str:
+    """A claim's verdict from its cells': holds when it holds in every cell, fails when it fails in one."""
+    if not verdicts:
+        return "not run"
+    if "fails" in verdicts:
+        return "fails"
+    if all(v == "holds" for v in verdicts) and len(verdicts) == n_cells:
+        return "holds"
+    return "inconclusive"
+
+
+def _equivalence_claim(claim: dict, runs: pd.DataFrame, reported: dict[str, str], columns: list, alpha: float):
+    """An ``equivalent`` claim: per (dataset key, model) that both protocols run, the method's seeds under the
+    variant (the second protocol) against the reference (the first), paired."""
+    reference, variant = claim["protocols"]
+    metric, method = claim.get("metric", "top1_error"), claim["method"]
+    delta, why = float(claim["margin"]["value"]), claim["margin"]["reason"]
+    cells = [
+        (key, model)
+        for protocol, key, model in columns
+        if protocol == reference
+        and (variant, key, model) in columns
+        and key in claim.get("datasets", [key])
+        and model in claim.get("models", [model])
+    ]
+    results = []
+    for key, model in cells:
+        ours = {
+            p: _seed_values(runs, (p, key, model), method, metric_column(metric, reported.get(p, "best")))
+            for p in (variant, reference)
+        }
+        if not any(ours.values()):
+            continue
+        test = paired_equivalence(ours[variant], ours[reference], delta, alpha)
+        results.append(
+            {
+                "cell": f"{key} / {model}",
+                "verdict": test.verdict,
+                "reason": test.reason,
+                "published": f"the same within +-{delta:g} ({why})",
+                "ours": f"{variant} {_fmt(_mean(ours[variant]))} vs {reference} {_fmt(_mean(ours[reference]))} "
+                f"({test.n_pairs} seeds)",
+                "interval": f"{variant} - {reference}: [{test.ci_low:+.2f}, {test.ci_high:+.2f}]"
+                if not math.isnan(test.ci_low)
+                else "",
+            }
+        )
+    return {
+        "claim": claim["claim"],
+        "source": claim["source"],
+        "kind": claim["kind"],
+        "verdict": _overall([r["verdict"] for r in results], len(cells)),
+        "cells": results,
+        "cells_total": len(cells),
+    }
+
+
 def evaluate_claims(
     claims: list[dict],
     runs: pd.DataFrame,
@@ -84,6 +150,9 @@ def evaluate_claims(
     columns = list(dict.fromkeys((p, d, m) for p, d, m, _ in grid))
     out = []
     for claim in claims:
+        if claim["kind"] == "equivalent":
+            out.append(_equivalence_claim(claim, runs, reported, columns, alpha))
+            continue
         metric = claim.get("metric", "top1_error")
         sign = -1.0 if metric in HIGHER_IS_BETTER else 1.0
         cells = [
@@ -160,15 +229,7 @@ def evaluate_claims(
                         else "",
                     }
                 )
-        verdicts = [r["verdict"] for r in results]
-        if not verdicts:
-            verdict = "not run"
-        elif "fails" in verdicts:
-            verdict = "fails"
-        elif all(v == "holds" for v in verdicts) and len(results) == len(cells):
-            verdict = "holds"
-        else:
-            verdict = "inconclusive"
+        verdict = _overall([r["verdict"] for r in results], len(cells))
         out.append(
             {
                 "claim": claim["claim"],

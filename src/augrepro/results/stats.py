@@ -712,3 +712,68 @@ def default_margin(
         gain = abs(float(claimed_gain))
         return Margin(half, f"half the claimed gain of {gain:g} points over the paper's baseline (above {floor_text})")
     return Margin(floor, f"{floor_text} (half the claimed gain over the paper's baseline, {half:g}, is smaller)")
+
+
+# --------------------------------------------------------------------------------------------------
+# 3. Two variants of one recipe, seed by seed (the numerics study: fp32 against bf16)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PairedEquivalence:
+    """The verdict on "A gives the same result as B within +-margin" over shared seeds; see
+    :func:`paired_equivalence`."""
+
+    verdict: str  # "holds" (equivalent), "fails" (they differ by more than the margin) or "inconclusive"
+    n_pairs: int
+    n_dropped: int
+    mean_diff: float  # mean over pairs of A_i - B_i
+    ci_low: float  # 1 - 2 alpha paired t interval of mean_diff
+    ci_high: float
+    confidence: float
+    p_equivalence: float  # the larger of the two one-sided p-values (TOST); below alpha: equivalent
+    margin: float
+    reason: str
+
+
+def paired_equivalence(
+    a: Mapping[Hashable, float], b: Mapping[Hashable, float], margin: float, alpha: float = DEFAULT_ALPHA
+) -> PairedEquivalence:
+    """Check "A equals B within +-``margin``" on runs keyed by seed (the same seed trains both).
+
+    Rule: two one-sided paired t tests (TOST) on ``d_i = A_i - B_i`` (``scipy.stats.ttest_1samp`` against -margin
+    and +margin), i.e. the ``1 - 2 alpha`` t interval of the mean of ``d``: ``holds`` when it lies inside
+    (-margin, +margin), ``fails`` when it lies entirely outside [-margin, +margin], ``inconclusive`` otherwise
+    and with fewer than 2 pairs. If every difference is the same the interval is that point."""
+    _check_alpha(alpha)
+    if _missing(margin) or margin <= 0:
+        raise ValueError(f"margin must be a number > 0, got {margin!r}")
+    x, y, dropped = _pairs(a, b)
+    n, conf, nan = len(x), 1.0 - 2.0 * alpha, math.nan
+    if n < 2:
+        mean = float(np.mean(x - y)) if n else nan
+        reason = f"{n} seed(s) shared by both; a paired comparison needs at least 2"
+        return PairedEquivalence("inconclusive", n, dropped, mean, nan, nan, conf, nan, margin, reason)
+    d = x - y
+    mean = float(d.mean())
+    if np.ptp(d) == 0:
+        lo = hi = mean
+        p = 0.0 if abs(mean) < margin else 1.0
+    else:
+        ci = stats.ttest_rel(x, y).confidence_interval(confidence_level=conf)
+        lo, hi = float(ci.low), float(ci.high)
+        p = max(
+            float(stats.ttest_1samp(d, -margin, alternative="greater").pvalue),
+            float(stats.ttest_1samp(d, margin, alternative="less").pvalue),
+        )
+    if -margin < lo and hi < margin:
+        verdict, where = "holds", f"inside +-{_fmt(margin)}: equivalent"
+    elif lo > margin or hi < -margin:
+        verdict, where = "fails", f"entirely outside +-{_fmt(margin)}: they differ"
+    else:
+        verdict, where = "inconclusive", f"across +-{_fmt(margin)}"
+    reason = (
+        f"{n} paired seeds ({dropped} dropped): mean A - B = {_fmt(mean)}, {conf:.0%} interval [{_fmt(lo)}, "
+        f"{_fmt(hi)}] {where}"
+    )
+    return PairedEquivalence(verdict, n, dropped, mean, lo, hi, conf, p, margin, reason)

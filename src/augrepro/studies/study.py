@@ -53,16 +53,18 @@ LAYOUTS = ("datasets", "models")
 GRID_KEYS = ("protocol", "datasets", "models", "augmentations", "seeds")
 
 # A claim: a sentence of the paper with the cells it compares (evaluated by augrepro.results.claims).
-KINDS = ("lower", "best", "ranking")
+KINDS = ("lower", "best", "ranking", "equivalent")
 CLAIM_KEYS = {
     "claim": "the sentence, as the paper states it",
     "source": "where the paper states it (slide, section, table)",
-    "kind": "lower | best | ranking",
-    "method": "lower, best: the method the claim is about",
+    "kind": "lower | best | ranking | equivalent (one method under two protocols: the same result within margin)",
+    "method": "lower, best, equivalent: the method the claim is about",
     "than": "lower: the method it beats",
     "among": "best: the methods it is the best of (itself included or not)",
     "methods": "ranking: the methods whose published order is claimed",
-    "protocols": "optional: protocols of the cells (default: the study's)",
+    "protocols": "optional: protocols of the cells (default: the study's); equivalent: [reference, variant], both "
+    "the study's",
+    "margin": "equivalent: {value: <points > 0>, reason: <why>}, the largest difference that is still the same result",
     "datasets": "optional: dataset keys of the cells (default: the study's)",
     "models": "optional: models of the cells (default: the study's)",
     "metric": "optional: top1_error (default), top5_error, hours, fgsm_top1_accuracy, map, map50, map75",
@@ -82,10 +84,29 @@ def check_claim(claim: Any, where: str) -> dict:
     kind = claim["kind"]
     if kind not in KINDS:
         raise ConfigError(f"{where}: kind {kind!r}; valid kinds: {', '.join(KINDS)}")
-    needs = {"lower": ("method", "than"), "best": ("method", "among"), "ranking": ("methods",)}[kind]
+    needs = {
+        "lower": ("method", "than"),
+        "best": ("method", "among"),
+        "ranking": ("methods",),
+        "equivalent": ("method", "protocols", "margin"),
+    }[kind]
     for key in needs:
         if key not in claim:
             raise ConfigError(f"{where}: a {kind} claim needs '{key}': {CLAIM_KEYS[key]}")
+    if kind == "equivalent":
+        margin = claim["margin"]
+        if len(claim["protocols"]) != 2 or len(set(claim["protocols"])) != 2:
+            raise ConfigError(f"{where}: an equivalent claim compares two protocols: protocols: [reference, variant]")
+        if not (
+            isinstance(margin, dict)
+            and set(margin) == {"value", "reason"}
+            and isinstance(margin["value"], (int, float))
+            and not isinstance(margin["value"], bool)
+            and margin["value"] > 0
+            and isinstance(margin["reason"], str)
+            and margin["reason"].strip()
+        ):
+            raise ConfigError(f"{where}: margin is {margin!r}; expected {CLAIM_KEYS['margin']}")
     for key in ("among", "methods", "protocols", "datasets", "models"):
         if key in claim and (not isinstance(claim[key], list) or not claim[key]):
             raise ConfigError(f"{where}: '{key}' must be a non-empty list")
@@ -522,6 +543,11 @@ def validate_studies(
             method_of(aliases, a)[0] for g in study.grids for a in g.augmentations
         }
         for i, claim in enumerate(study.claims, start=1):
+            if claim["kind"] == "equivalent" and not set(claim["protocols"]) <= set(study.protocols):
+                raise ConfigError(
+                    f"{where}: claim {i} compares protocols {claim['protocols']}, which the study does not both run; "
+                    f"its protocols: {', '.join(study.protocols)}"
+                )
             named = [claim.get("method"), claim.get("than"), *claim.get("among", []), *claim.get("methods", [])]
             unknown = [m for m in named if m is not None and m not in names]
             if unknown:
