@@ -185,7 +185,7 @@ def test_an_equivalence_claim_pairs_one_method_under_two_protocols_seed_by_seed(
     assert result["cells_total"] == 2 and cells["cifar10+ / resnet18"]["verdict"] == "holds"
     assert cells["cifar100+ / resnet18"]["verdict"] == "fails" and result["verdict"] == "fails"
     assert "p_bf16 - p: [+1.50, +1.50]" in cells["cifar100+ / resnet18"]["interval"]
-    assert "within +-0.3 (the floor)" in cells["cifar10+ / resnet18"]["published"]
+    assert "within ±0.3 (the floor)" in cells["cifar10+ / resnet18"]["published"]
     (one,) = evaluate_claims(
         [dict(equivalent, datasets=["cifar10+"])],
         pd.concat([rows, variant], ignore_index=True),

@@ -110,7 +110,7 @@ def _equivalence_claim(claim: dict, runs: pd.DataFrame, reported: dict[str, str]
                 "cell": f"{key} / {model}",
                 "verdict": test.verdict,
                 "reason": test.reason,
-                "published": f"the same within +-{delta:g} ({why})",
+                "published": f"the same within ±{delta:g} ({why})",
                 "ours": f"{variant} {_fmt(_mean(ours[variant]))} vs {reference} {_fmt(_mean(ours[reference]))} "
                 f"({test.n_pairs} seeds)",
                 "interval": f"{variant} - {reference}: [{test.ci_low:+.2f}, {test.ci_high:+.2f}]"

@@ -767,11 +767,11 @@ def paired_equivalence(
             float(stats.ttest_1samp(d, margin, alternative="less").pvalue),
         )
     if -margin < lo and hi < margin:
-        verdict, where = "holds", f"inside +-{_fmt(margin)}: equivalent"
+        verdict, where = "holds", f"inside ±{margin:g}: equivalent"
     elif lo > margin or hi < -margin:
-        verdict, where = "fails", f"entirely outside +-{_fmt(margin)}: they differ"
+        verdict, where = "fails", f"entirely outside ±{margin:g}: they differ"
     else:
-        verdict, where = "inconclusive", f"across +-{_fmt(margin)}"
+        verdict, where = "inconclusive", f"across ±{margin:g}"
     reason = (
         f"{n} paired seeds ({dropped} dropped): mean A - B = {_fmt(mean)}, {conf:.0%} interval [{_fmt(lo)}, "
         f"{_fmt(hi)}] {where}"

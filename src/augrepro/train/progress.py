@@ -7,9 +7,10 @@ written. Under torchrun every rank's random streams and partial sums are gathere
 
 The best epoch's weights (the lowest test top-1 error so far, the first epoch to reach it) are written when an
 epoch sets a new best, atomically, to ``best.epoch<E>.pt`` (:data:`augrepro.runs.BEST_SO_FAR`); resume.pt names
-the epoch that counts, so a job killed between the two writes resumes with the right one. The end renames it to
-``best.pt``, the run's output that evaluations of the best checkpoint read (SaliencyMix README: ``test.py
---pretrained .../model_best.pth.tar``).
+the epoch that counts, so a job killed between the two writes resumes with the right one. The end copies it to
+``best.pt`` (atomically), the run's output that evaluations of the best checkpoint read (SaliencyMix README:
+``test.py --pretrained .../model_best.pth.tar``), and removes it once resume.pt is gone, so that a job killed
+while writing its outputs still resumes with it.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import csv
 import io
 import json
 import math
-import os
 import random
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ import numpy as np
 import torch
 
 from augrepro import runs
-from augrepro.io import atomic_torch_save, atomic_write_text
+from augrepro.io import atomic_fill, atomic_torch_save, atomic_write_text
 
 
 @dataclass
@@ -239,8 +240,8 @@ class Progress:
         self.rows.append(row)
 
     def write_outputs(self, model, epochs: int, timing: dict, meta: dict) -> None:
-        """metrics.csv, checkpoint.pt, best.pt (the best epoch's weights, renamed from best.epoch<E>.pt), timing.json
-        and meta.json, each atomically (rank 0); then resume.pt goes."""
+        """metrics.csv, checkpoint.pt, best.pt (the best epoch's weights, copied from best.epoch<E>.pt), timing.json
+        and meta.json, each atomically (rank 0); then resume.pt goes, and best.epoch<E>.pt after it."""
         if not self.dist.is_main:
             return
         if self.best_epoch is None:
@@ -252,9 +253,10 @@ class Progress:
             writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()})
         files = runs.RUN_FILES
         atomic_torch_save(self.out / files["checkpoint"], self._weights(model, epochs))
-        os.replace(self.best_path(self.best_epoch), self.out / files["best"])  # an atomic rename
-        self._drop_stale_best(None)
+        kept = self.best_path(self.best_epoch)
+        atomic_fill(self.out / files["best"], lambda staged: shutil.copyfile(kept, staged))
         atomic_write_text(self.out / files["timing"], json.dumps(timing, indent=2) + "\n")
         atomic_write_text(self.out / files["meta"], json.dumps(meta, indent=2, default=str) + "\n")
         atomic_write_text(self.out / files["metrics"], buf.getvalue())
         self.path.unlink(missing_ok=True)
+        self._drop_stale_best(None)
