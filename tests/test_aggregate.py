@@ -269,15 +269,19 @@ def test_summary_has_hours_std_and_runs_code_version(tmp_path):
 @pytest.mark.parametrize(
     "flags, expected",
     [
-        ((True, True, True), "bf16+channels_last+compile"),
-        ((True, False, False), "bf16"),
-        ((False, False, False), "fp32"),
+        ((True, False, True, True), "bf16+channels_last+compile"),
+        ((True, False, False, False), "bf16"),
+        ((False, True, False, False), "tf32"),
+        ((False, False, False, False), "fp32"),
+        ((False, None, False, False), "fp32"),  # a timing.json from before TF32 was recorded: TF32 was not set
     ],
 )
 def test_numerics_name_what_the_run_used(tmp_path, flags, expected):
     run = make_run(tmp_path, SEED0)
     timing = json.loads((run / "timing.json").read_text())
-    timing.update(dict(zip(("bf16", "channels_last", "compile"), flags)))
+    timing.update({k: v for k, v in zip(("bf16", "tf32", "channels_last", "compile"), flags) if v is not None})
+    if flags[1] is None:
+        timing.pop("tf32", None)
     (run / "timing.json").write_text(json.dumps(timing))
     runs, _ = collect_runs([run])
     assert runs.iloc[0]["numerics"] == expected

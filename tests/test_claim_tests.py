@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 from scipy import stats as sps
-from statsmodels.stats.weightstats import DescrStatsW
+from statsmodels.stats.weightstats import DescrStatsW, ttost_paired
 
 from augrepro.results.claim_tests import (
     best_of,
@@ -17,6 +17,7 @@ from augrepro.results.claim_tests import (
     kendall_summary,
     ordered_pairs,
     paired_direction,
+    paired_equivalence,
     ranking,
 )
 from augrepro.results.stats import PublishedSide
@@ -161,3 +162,31 @@ def test_combine_holds_by_intersection_union_and_fails_after_holm():
     assert combine([0.5, 0.5, 0.5], [0.03, 0.6, 0.7]).verdict == "inconclusive"
     res = combine([0.5, 0.5, 0.5], [0.01, 0.6, 0.7])
     assert res.verdict == "fails" and res.p_fail == pytest.approx(0.03)
+
+
+@pytest.mark.parametrize("shift, sd, margin", [(0.0, 0.1, 0.3), (0.05, 0.2, 0.3), (0.6, 0.1, 0.3), (0.2, 0.5, 0.5)])
+def test_paired_equivalence_agrees_with_statsmodels(shift, sd, margin):
+    """TOST on paired seeds: its p-value is statsmodels' ttost_paired, its interval scipy's paired t interval, and the
+    verdict follows the interval: inside +-margin holds, entirely outside fails, else inconclusive."""
+    rng = np.random.default_rng(int(shift * 100 + sd * 10))
+    b = rng.normal(20.0, 0.3, 6)
+    a = b + shift + rng.normal(0, sd, 6)
+    res = paired_equivalence(dict(enumerate(a)), dict(enumerate(b)), margin)
+    p, _, _ = ttost_paired(a, b, -margin, margin)
+    assert res.p_equivalence == pytest.approx(p, rel=1e-9)
+    ci = sps.ttest_rel(a, b).confidence_interval(0.9)
+    assert (res.ci_low, res.ci_high) == (pytest.approx(ci.low), pytest.approx(ci.high))
+    inside, outside = -margin < ci.low and ci.high < margin, ci.low > margin or ci.high < -margin
+    assert res.verdict == ("holds" if inside else "fails" if outside else "inconclusive")
+
+
+def test_paired_equivalence_decides_clear_cases_and_needs_two_seeds():
+    same = {s: 4.0 + 0.01 * s for s in range(5)}
+    close = {s: v + 0.02 * (-1) ** s for s, v in same.items()}
+    assert paired_equivalence(close, same, 0.3).verdict == "holds"
+    assert paired_equivalence({s: v + 1.0 for s, v in close.items()}, same, 0.3).verdict == "fails"
+    assert paired_equivalence({s: v + 0.1 for s, v in same.items()}, same, 0.3).verdict == "holds"  # no spread
+    one = paired_equivalence({0: 4.0, 1: 4.1}, {0: 4.0, 7: 3.0}, 0.3)
+    assert one.verdict == "inconclusive" and one.n_pairs == 1 and one.n_dropped == 2
+    with pytest.raises(ValueError, match="margin must be a number > 0"):
+        paired_equivalence(same, same, 0.0)

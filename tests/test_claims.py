@@ -192,11 +192,55 @@ def test_a_claim_about_an_alias_uses_the_alias_runs():
     assert result["verdict"] == "holds" and result["gain_verdict"] == ""  # no published gain to compare with
 
 
+def test_an_equivalence_claim_pairs_one_method_under_two_protocols_seed_by_seed():
+    """The numerics study's claim: one method under a recipe (fp32) and its variant (bf16), the same seeds paired,
+    in every (dataset key, model) both run; equal within the margin holds, a shift beyond it fails."""
+    rng = np.random.default_rng(3)
+    fp32 = {key: list(level + rng.normal(0, 0.2, 5)) for key, level in (("cifar10+", 3.7), ("cifar100+", 19.4))}
+    rows = runs_frame({(key, "saliencymix"): values for key, values in fp32.items()})
+    variant = runs_frame(
+        {
+            ("cifar10+", "saliencymix"): [v + 0.02 * (-1) ** i for i, v in enumerate(fp32["cifar10+"])],
+            ("cifar100+", "saliencymix"): [v + 1.5 for v in fp32["cifar100+"]],
+        }
+    ).assign(protocol="p_bf16")
+    grid = [["p", k, "resnet18", "saliencymix"] for k in fp32] + [
+        ["p_bf16", k, "resnet18", "saliencymix"] for k in fp32
+    ]
+    margin = {"value": 0.3, "reason": "the floor"}
+    equivalent = claim(kind="equivalent", method="saliencymix", protocols=["p", "p_bf16"], margin=margin)
+    both = pd.concat([rows, variant], ignore_index=True)
+    table, cells = evaluate_claims(
+        [check_claim(equivalent, "numerics.yaml, claim 1")],
+        both,
+        PUBLISHED.iloc[0:0],
+        {"p": "best", "p_bf16": "best"},
+        grid,
+    )
+    result, cells = table.iloc[0], cells.set_index("cell")
+    assert result["cells_total"] == 2 and cells.loc["cifar10+ / resnet18", "verdict"] == "holds"
+    assert cells.loc["cifar100+ / resnet18", "verdict"] == "fails" and result["verdict"] == "fails"
+    far = cells.loc["cifar100+ / resnet18"]
+    assert (far["diff"], far["ci_low"], far["ci_high"]) == pytest.approx((1.5, 1.5, 1.5))
+    assert json.loads(cells.loc["cifar10+ / resnet18", "published"]) == {"the same within": 0.3}
+    assert "(the floor)" in cells.loc["cifar10+ / resnet18", "reason"]
+    table, _ = evaluate_claims(
+        [dict(equivalent, datasets=["cifar10+"])], both, PUBLISHED.iloc[0:0], {"p": "best", "p_bf16": "best"}, grid
+    )
+    assert table.iloc[0]["verdict"] == "holds" and table.iloc[0]["cells_total"] == 1
+
+
 @pytest.mark.parametrize(
     "bad, message",
     [
         ({"kind": "lower", "method": "a"}, "needs 'than'"),
-        ({"kind": "sideways"}, "valid kinds: lower, best, ranking"),
+        ({"kind": "sideways"}, "valid kinds: lower, best, ranking, equivalent"),
+        (
+            {"kind": "equivalent", "method": "a", "protocols": ["p"], "margin": {"value": 0.3, "reason": "r"}},
+            "compares two protocols",
+        ),
+        ({"kind": "equivalent", "method": "a", "protocols": ["p", "q"], "margin": 0.3}, "margin is 0.3; expected"),
+        ({"kind": "equivalent", "method": "a", "protocols": ["p", "q"]}, "needs 'margin'"),
         ({"kind": "best", "method": "a", "among": []}, "'among' must be a non-empty list"),
         ({"kind": "lower", "method": "a", "than": "b", "wherever": 1}, "unknown key(s) wherever"),
         ({"kind": "lower", "method": "a", "than": "b", "gain_margin": {"relative": 0.5}}, "'gain_margin' is"),

@@ -14,11 +14,20 @@ from voc_fixture import voc_archives
 from augrepro.data.datasets import get_spec, with_checksum
 from augrepro.data.prepare import prepare
 from augrepro.data.prepared import PreparedData, save_prepared
-from augrepro.evaluate.detection import build_detector, check_recipe, iteration_batch, lr_at, run_detection
+from augrepro.evaluate.detection import (
+    RoIPooler,
+    build_detector,
+    check_recipe,
+    iteration_batch,
+    lr_at,
+    parameter_groups,
+    run_detection,
+)
 from augrepro.train.engine import train_run
 
 TINY_RECIPE = {
     "name": "tiny_voc",
+    "checkpoint": "final",
     "batch_size": 2,
     "lr": 0.002,
     "iterations": 4,
@@ -94,6 +103,7 @@ def test_fine_tuning_runs_end_to_end_and_writes_the_voc_map(backbone, voc, tmp_p
         assert 0.0 <= written[metric] <= 100.0
     assert written["map"] == pytest.approx((written["map50"] + written["map75"]) / 2)  # the mean over the thresholds
     assert written["iterations"] == 4 and written["detection_seed"] == 1 and written["recipe"] == "tiny_voc"
+    assert written["checkpoint"] == {"kind": "final", "file": "checkpoint.pt", "epoch": 1}
     assert written["run"]["model"] == "resnet18" and written["run"]["seed"] == 3
     assert written["train_images"] == 7 and written["test_images"] == 3
     assert set(written["ap_per_class"]) == {"0.50", "0.75"}
@@ -139,3 +149,97 @@ def test_the_schedule_and_the_data_order():
         check_recipe({**TINY_RECIPE, "milestones": [120]})
     with pytest.raises(ValueError, match="head is 'c5'"):
         check_recipe({**TINY_RECIPE, "head": "c5"})
+    with pytest.raises(ValueError, match="roi_pool is 'max'; expected one of align, align_v2, crop"):
+        check_recipe({**TINY_RECIPE, "roi_pool": "max"})
+    with pytest.raises(ValueError, match="checkpoint is None; expected one of final, best"):
+        check_recipe({k: v for k, v in TINY_RECIPE.items() if k != "checkpoint"})
+
+
+# --- the recipes as their codes ran them: RoI pooling, test settings, parameter groups ------------------------
+
+
+def shipped_recipe(name: str, **overrides) -> dict:
+    """A detection recipe of config/evaluations.yaml (checked), with CPU-sized overrides."""
+    from pathlib import Path
+
+    from augrepro.evaluate.recipes import load_evaluations
+
+    recipes = load_evaluations(Path(__file__).resolve().parents[1] / "config/evaluations.yaml")["detection"]
+    return check_recipe({**recipes[name], **overrides})
+
+
+def test_the_roi_poolings_sample_where_their_codes_do():
+    """On a feature map whose value is its column (f(y, x) = x), each pooled cell is the mean column of its
+    samples: RoIAlign's bin centres (faster-rcnn.pytorch's ROIAlign, no half-pixel shift), half a cell lower with
+    Detectron2's ROIAlignV2, and for faster-rcnn.pytorch's crop-and-resize the larger of two neighbouring points of
+    a 2 size x 2 size grid spanning the box corner to corner."""
+    features = {"0": torch.arange(40, dtype=torch.float32).repeat(30, 1)[None, None]}  # 30 x 40 cells
+    boxes = [torch.tensor([[2.0, 3.0, 10.0, 9.0]]) * 16]  # feature cells x 2..10, y 3..9 (stride 16)
+    align = RoIPooler("align", 4)(features, boxes)[0, 0]
+    centres = 2 + (torch.arange(4) + 0.5) * 8 / 4
+    torch.testing.assert_close(align, centres.expand(4, 4))
+    torch.testing.assert_close(RoIPooler("align_v2", 4)(features, boxes)[0, 0], (centres - 0.5).expand(4, 4))
+    crop = RoIPooler("crop", 7)(features, boxes)
+    assert crop.shape == (1, 1, 7, 7)
+    grid = 2 + 8 * torch.arange(14) / 13  # 14 points from x = 2 to x = 10
+    torch.testing.assert_close(crop[0, 0], grid[1::2].expand(7, 7))  # 2 x 2 max-pool: the right point of each pair
+    # two images: each box samples its own image
+    two = {"0": torch.cat([features["0"], -features["0"]])}
+    pooled = RoIPooler("crop", 7)(two, [boxes[0], boxes[0]])
+    torch.testing.assert_close(pooled[1, 0], -(grid[0::2].expand(7, 7)))
+
+
+def test_each_recipe_builds_the_pooling_and_parameter_groups_of_its_code(backbone):
+    """saliencymix_voc as faster-rcnn.pytorch (res50.yml) trains it: RoIAlign 7 x 7, no weight decay on biases,
+    the biases' lr not doubled (DOUBLE_BIAS False); salfmix_voc as Detectron2: ROIAlignV2 14 x 14, weight decay on
+    biases. Every trainable parameter is in one group; the biases are the parameters named *bias."""
+    from augrepro.evaluate.checkpoint import load_run_model
+
+    expected = {"saliencymix_voc": ("align", 7, 0.0), "salfmix_voc": ("align_v2", 14, 1e-4)}
+    for name, (mode, size, bias_decay) in expected.items():
+        values = shipped_recipe(name)
+        _run, resnet = load_run_model(backbone, torch.device("cpu"))
+        model = build_detector(resnet, values, (0.5,) * 3, (0.25,) * 3)
+        pooler = model.roi_heads.box_roi_pool
+        assert (pooler.mode, pooler.size) == (mode, size)
+        weights, biases = parameter_groups(model, values)
+        assert weights["weight_decay"] == 1e-4 and biases["weight_decay"] == bias_decay
+        assert weights["lr_factor"] == biases["lr_factor"] == 1.0
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        assert len(weights["params"]) + len(biases["params"]) == len(trainable)
+        assert any(p is model.roi_heads.box_predictor.cls_score.bias for p in biases["params"])
+        assert any(p is model.roi_heads.box_predictor.cls_score.weight for p in weights["params"])
+        assert all(p.ndim == 1 for p in biases["params"])
+        # the lr schedule reaches each group through its factor
+        doubled = parameter_groups(model, {**values, "bias_lr_factor": 2.0})[1]
+        assert doubled["lr_factor"] == 2.0
+
+
+def test_the_saliencymix_recipe_tests_without_a_score_threshold_and_with_nms_0_3(backbone):
+    """faster-rcnn.pytorch's test: every score kept (thresh 0.0), per-class NMS at 0.3, at most 100 boxes; on a
+    fresh head (scores near 1/21) Detectron2's 0.05 threshold keeps fewer."""
+    from torchvision.ops import box_iou
+
+    from augrepro.evaluate.checkpoint import load_run_model
+
+    small = dict(min_size=[64], max_size=128, test_min_size=80, test_max_size=128, proposals_test=64)
+    values = shipped_recipe("saliencymix_voc", **small)
+    _run, resnet = load_run_model(backbone, torch.device("cpu"))
+    torch.manual_seed(0)
+    model = build_detector(resnet, values, (0.5,) * 3, (0.25,) * 3).eval()
+    assert (model.roi_heads.score_thresh, model.roi_heads.nms_thresh, model.roi_heads.detections_per_img) == (
+        0.0,
+        0.3,
+        100,
+    )
+    images = [torch.rand(3, 72, 96, generator=torch.Generator().manual_seed(1))]
+    with torch.no_grad():
+        out = model(images)[0]
+    assert 0 < len(out["scores"]) <= 100 and float(out["scores"].min()) < 0.05
+    for label in out["labels"].unique():
+        same = out["boxes"][out["labels"] == label]
+        iou = box_iou(same, same).fill_diagonal_(0)
+        assert float(iou.max()) <= 0.3 + 1e-6
+    model.roi_heads.score_thresh, model.roi_heads.nms_thresh = 0.05, 0.5  # Detectron2's (salfmix_voc)
+    with torch.no_grad():
+        assert len(model(images)[0]["scores"]) < len(out["scores"])

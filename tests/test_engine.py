@@ -85,6 +85,9 @@ def test_run_writes_outputs_and_lr_follows_the_schedule(tiny_npz, tmp_path):
     assert timing["epochs"] == 3 and timing["train_seconds"] <= timing["wall_seconds"]
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert meta["run"]["method"] == "cutmix" and meta["method"]["params"]["prob"] == 1.0
+    # the numerics it computed with: the protocol's setting and PyTorch's TF32 switches (off)
+    assert meta["numerics"]["setting"] == "auto" and not meta["numerics"]["bf16"] and not meta["numerics"]["tf32"]
+    assert meta["numerics"]["cudnn_conv_fp32_precision"] == "ieee" and timing["tf32"] is False
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert state["run"] == make_run() and state["epoch"] == 3
     assert result["metrics"][-1]["test_top1_error"] == pytest.approx(float(rows[-1]["test_top1_error"]))
@@ -119,7 +122,8 @@ def test_resumed_run_equals_uninterrupted_run(tiny_npz, tmp_path, monkeypatch):
 def test_resume_state_of_another_config_is_refused(tiny_npz, tmp_path, monkeypatch):
     def stop_after_first(path, obj):
         torch.save(obj, path)
-        raise KeyboardInterrupt
+        if path.name == "resume.pt":
+            raise KeyboardInterrupt
 
     monkeypatch.setattr(progress, "atomic_torch_save", stop_after_first)
     with pytest.raises(KeyboardInterrupt):
@@ -129,10 +133,77 @@ def test_resume_state_of_another_config_is_refused(tiny_npz, tmp_path, monkeypat
         train_run(make_run(epochs=4), tiny_npz, tmp_path, EXECUTION, threads=1)
 
 
+def _weights(path):
+    return torch.load(path, weights_only=True)["model"]
+
+
+def _bitwise_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_best_pt_holds_the_best_epochs_weights_bitwise_also_across_a_kill(tiny_npz, tmp_path, monkeypatch):
+    """best.pt is the epoch with the lowest test top-1 error (a tie keeps the earlier epoch): bitwise the final
+    weights of the same run trained for that many epochs, whether the run went straight or was killed after a
+    later epoch and resumed; no best.epoch<E>.pt is left behind; a resume whose best weights vanished is refused."""
+    errors = iter([60.0, 40.0, 40.0, 50.0] * 2)  # epoch 2 is the best; epoch 3 ties and loses
+    real_evaluate = engine.evaluate
+
+    def scripted(*args, **kwargs):  # the real evaluation, its top-1 error scripted (the weights are untouched)
+        loss, _, top5 = real_evaluate(*args, **kwargs)
+        return loss, next(errors), top5
+
+    monkeypatch.setattr(engine, "evaluate", scripted)
+    run = make_run("saliencymix", epochs=4, variant="official")
+    train_run(run, tiny_npz, tmp_path / "straight", EXECUTION, threads=1)
+    best = torch.load(tmp_path / "straight/best.pt", weights_only=True)
+    assert best["epoch"] == 2 and best["run"] == run
+    assert not list((tmp_path / "straight").glob("best.epoch*.pt")) and not (tmp_path / "straight/resume.pt").exists()
+    assert not _bitwise_equal(best["model"], _weights(tmp_path / "straight/checkpoint.pt"))
+
+    real_save = progress.atomic_torch_save
+
+    def killed_after_epoch_3(path, obj):
+        real_save(path, obj)
+        if path.name == "resume.pt" and obj["epoch"] == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(progress, "atomic_torch_save", killed_after_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(run, tiny_npz, tmp_path / "resumed", EXECUTION, threads=1)
+    assert [p.name for p in (tmp_path / "resumed").glob("best.epoch*.pt")] == ["best.epoch2.pt"]
+    monkeypatch.setattr(progress, "atomic_torch_save", real_save)
+    train_run(run, tiny_npz, tmp_path / "resumed", EXECUTION, threads=1)
+    assert _bitwise_equal(_weights(tmp_path / "resumed/best.pt"), best["model"])
+
+    monkeypatch.setattr(engine, "evaluate", real_evaluate)
+    short = dict(run, recipe=dict(run["recipe"], epochs=2))  # the same lr in epochs 1-2 (milestone 2)
+    train_run(short, tiny_npz, tmp_path / "two_epochs", EXECUTION, threads=1)
+    assert _bitwise_equal(_weights(tmp_path / "two_epochs/checkpoint.pt"), best["model"])
+
+
+def test_a_resume_whose_best_weights_are_gone_is_refused(tiny_npz, tmp_path, monkeypatch):
+    real_save = progress.atomic_torch_save
+
+    def killed_after_epoch_1(path, obj):
+        real_save(path, obj)
+        if path.name == "resume.pt":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(progress, "atomic_torch_save", killed_after_epoch_1)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(make_run(epochs=2), tiny_npz, tmp_path, EXECUTION, threads=1)
+    monkeypatch.undo()
+    (tmp_path / "best.epoch1.pt").unlink()
+    with pytest.raises(RuntimeError, match="epoch 1 is the best so far, but its weights .* are gone; delete resume.pt"):
+        train_run(make_run(epochs=2), tiny_npz, tmp_path, EXECUTION, threads=1)
+
+
 def test_non_finite_loss_stops_without_outputs(tiny_npz, tmp_path):
     with pytest.raises(NonFiniteLossError, match=r"epoch 1, step \d+"):
         train_run(make_run("baseline", lr=1e12), tiny_npz, tmp_path, EXECUTION, threads=1)
-    assert not any((tmp_path / name).exists() for name in ("metrics.csv", "checkpoint.pt", "timing.json", "meta.json"))
+    assert not any(
+        (tmp_path / name).exists() for name in ("metrics.csv", "checkpoint.pt", "best.pt", "timing.json", "meta.json")
+    )
 
 
 # --- A real training process, killed and resumed -------------------------------------------------
@@ -183,9 +254,9 @@ def straight_run(long_npz, tmp_path_factory):
 
 def _assert_same_result(a: Path, b: Path) -> None:
     assert read_metrics(a / "metrics.csv") == read_metrics(b / "metrics.csv")
-    wa = torch.load(a / "checkpoint.pt", weights_only=True)["model"]
-    wb = torch.load(b / "checkpoint.pt", weights_only=True)["model"]
-    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    for name in ("checkpoint.pt", "best.pt"):  # the final and the best epoch's weights
+        assert _bitwise_equal(_weights(a / name), _weights(b / name)), name
+    assert not list(b.glob("best.epoch*.pt"))
 
 
 def test_sigkill_at_random_moments_then_resume_is_bitwise_equal(long_npz, straight_run, tmp_path):
@@ -375,7 +446,7 @@ def _released_lrs(protocol: str, recipe: dict) -> list[float]:
     import warnings
 
     epochs, base = int(recipe["epochs"]), float(recipe["lr"])
-    if protocol in ("saliencymix_cifar", "regnet_cifar", "salfmix"):
+    if protocol in ("saliencymix_cifar", "cutout_cifar", "regnet_cifar", "salfmix"):
         opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=base)
         if protocol == "regnet_cifar":  # RegNet-Pytorch main.py: CosineAnnealingLR(T_max=epochs), step() per epoch
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
@@ -387,8 +458,8 @@ def _released_lrs(protocol: str, recipe: dict) -> list[float]:
             opt.step()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                # saliencymix.py: scheduler.step(epoch) after testing; the others: scheduler.step()
-                sched.step(epoch) if protocol == "saliencymix_cifar" else sched.step()
+                # saliencymix.py and Cutout's train.py: scheduler.step(epoch) after testing; the others: step()
+                sched.step(epoch) if protocol in ("saliencymix_cifar", "cutout_cifar") else sched.step()
         return lrs
     if protocol == "cutmix_pyramidnet":  # CutMix train.py adjust_learning_rate (CIFAR)
         return [base * 0.1 ** (e // (epochs * 0.5)) * 0.1 ** (e // (epochs * 0.75)) for e in range(epochs)]
@@ -404,7 +475,15 @@ def _released_lrs(protocol: str, recipe: dict) -> list[float]:
 
 @pytest.mark.parametrize(
     "protocol",
-    ["saliencymix_cifar", "saliencymix_imagenet", "cutmix_pyramidnet", "puzzlemix_1200", "regnet_cifar", "salfmix"],
+    [
+        "saliencymix_cifar",
+        "cutout_cifar",
+        "saliencymix_imagenet",
+        "cutmix_pyramidnet",
+        "puzzlemix_1200",
+        "regnet_cifar",
+        "salfmix",
+    ],
 )
 def test_the_lr_of_every_epoch_follows_the_sources_rule(protocol):
     from augrepro.studies import load_protocols, resolve_protocol
@@ -419,7 +498,7 @@ def test_the_lr_of_every_epoch_follows_the_sources_rule(protocol):
         opt.step()
         sched.step()
     assert ours == pytest.approx(_released_lrs(protocol, recipe), rel=1e-9, abs=1e-15)
-    if protocol == "saliencymix_cifar":  # the first decay after 61 epochs at 0.1 (the authors' logs jump at 61)
+    if protocol in ("saliencymix_cifar", "cutout_cifar"):  # the first decay after 61 epochs at 0.1 (logs jump at 61)
         assert ours.index(min(ours[:70])) == 61 and ours[60] == pytest.approx(0.1)
 
 

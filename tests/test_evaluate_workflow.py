@@ -42,7 +42,9 @@ def test_fgsm_rule_attacks_the_checkpoint_and_a_recipe_edit_reruns_only_the_atta
             },
         },
     )
-    first = evaluations_with(project, "tiny_fgsm", {"epsilon": 0.03137254901960784, "clip": True, "batch_size": 50})
+    first = evaluations_with(
+        project, "tiny_fgsm", {"checkpoint": "best", "epsilon": 0.03137254901960784, "clip": True, "batch_size": 50}
+    )
     run = snakemake(project, "--cores", "2", "--config", "studies=[tinyfgsm]", f"evaluations={first}")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
     assert job_counts(run.stdout + run.stderr)["fgsm"] == 1
@@ -53,10 +55,15 @@ def test_fgsm_rule_attacks_the_checkpoint_and_a_recipe_edit_reruns_only_the_atta
     assert (project / "results/benchmarks/fgsm/tiny_fgsm/tiny/demo/resnet8/baseline/seed0.tsv").exists()
     summary = pd.read_csv(project / "results/aggregate/summary.csv").iloc[0]
     assert summary["fgsm_top1_accuracy_mean"] == pytest.approx(written["fgsm_top1_accuracy"])
+    # the recipe reads the best epoch's weights (best.pt), the epoch aggregation names best
+    best_epoch = int(pd.read_csv(project / "results/aggregate/runs.csv").iloc[0]["best_epoch"])
+    assert written["checkpoint"] == {"kind": "best", "file": "best.pt", "epoch": best_epoch}
     checkpoint = project / "results/runs/tiny/demo/resnet8/baseline/seed0/checkpoint.pt"
     trained_at = checkpoint.stat().st_mtime_ns
 
-    edited = evaluations_with(project, "tiny_fgsm", {"epsilon": 0.0156862745, "clip": True, "batch_size": 50})
+    edited = evaluations_with(
+        project, "tiny_fgsm", {"checkpoint": "best", "epsilon": 0.0156862745, "clip": True, "batch_size": 50}
+    )
     dry = snakemake(project, "--dry-run", "--config", "studies=[tinyfgsm]", f"evaluations={edited}")
     assert dry.returncode == 0, dry.stderr[-3000:]
     assert job_counts(dry.stdout) == {"fgsm": 1, "aggregate": 1, "report": 1, "all": 1, "total": 4}

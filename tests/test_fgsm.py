@@ -106,11 +106,13 @@ def test_a_constant_model_is_unaffected(trained):
 
 
 def test_recipe_values_are_checked():
-    assert check_recipe({"epsilon": 8 / 255})["clip"] is True
+    assert check_recipe({"epsilon": 8 / 255, "checkpoint": "best"})["clip"] is True
     with pytest.raises(ValueError, match="epsilon is 8; expected a number in"):
-        check_recipe({"epsilon": 8})
+        check_recipe({"epsilon": 8, "checkpoint": "best"})
     with pytest.raises(ValueError, match="unknown key.*steps"):
         check_recipe({"steps": 10})
+    with pytest.raises(ValueError, match="checkpoint is None; expected one of final, best .*citing the source"):
+        check_recipe({"epsilon": 8 / 255})  # every recipe says which weights it reads
 
 
 def test_run_fgsm_attacks_a_finished_runs_checkpoint(tmp_path):
@@ -133,7 +135,7 @@ def test_run_fgsm_attacks_a_finished_runs_checkpoint(tmp_path):
         tmp_path / "run" / "checkpoint.pt",
         data,
         out,
-        {"name": "cutmix_fgsm", "epsilon": EPS, "batch_size": 7},
+        {"name": "cutmix_fgsm", "epsilon": EPS, "batch_size": 7, "checkpoint": "final"},
         execution={"device": "cpu"},
         log=logs.append,
     )
@@ -144,9 +146,24 @@ def test_run_fgsm_attacks_a_finished_runs_checkpoint(tmp_path):
     assert "before the run's mean/std normalization" in written["input_range"] and "[0, 1]" in written["clip"]
     assert "Resize 36, CenterCrop 32" in written["images_used"] and "App. E.1" in written["source"]
     # the clean accuracy is the engine's own evaluation of the final epoch (same transform, same weights)
-    final_error = float((tmp_path / "run" / "metrics.csv").read_text().strip().splitlines()[-1].split(",")[5])
-    assert written["clean_top1_accuracy"] == pytest.approx(100 - final_error)
-    assert any("FGSM on run test/demo+/resnet8/baseline/seed3" in m for m in logs)
+    rows = [line.split(",") for line in (tmp_path / "run" / "metrics.csv").read_text().strip().splitlines()[1:]]
+    assert written["clean_top1_accuracy"] == pytest.approx(100 - float(rows[-1][5]))
+    assert written["checkpoint"] == {"kind": "final", "file": "checkpoint.pt", "epoch": 2}
+    assert any("FGSM on run test/demo+/resnet8/baseline/seed3 (final weights" in m for m in logs)
+    assert written["numerics"]["setting"] == "fp32" and written["numerics"]["tf32"] is False
+    # a recipe that reads the best epoch's weights: the engine's evaluation of that epoch
+    best = run_fgsm(
+        tmp_path / "run" / "best.pt",
+        data,
+        tmp_path / "fgsm_best" / "fgsm.json",
+        {"name": "best_fgsm", "epsilon": EPS, "batch_size": 7, "checkpoint": "best"},
+        execution={"device": "cpu"},
+        log=logs.append,
+    )
+    errors = [float(row[5]) for row in rows]
+    best_epoch = errors.index(min(errors)) + 1
+    assert best["checkpoint"] == {"kind": "best", "file": "best.pt", "epoch": best_epoch}
+    assert best["clean_top1_accuracy"] == pytest.approx(100 - min(errors))
 
 
 @pytest.mark.parametrize(

@@ -596,6 +596,39 @@ def test_hybridmix_reports_its_mode_and_saliencymix_variant():
         build("hybridmix_v2", saliencymix="official")
 
 
+def test_saliencymix_per_sample_is_hybridmix_v2s_saliencymix():
+    """The SaliencyMix the SalfMix tables set against HybridMix v2 (alias saliencymix_per_sample): Algorithm 2's
+    pairing, as HybridMix v2's T_t mixes, without SalfMix: each sample its own partner drawn with replacement, its
+    own lam ~ Beta, a box around the peak of its partner's uint8 saliency map, every sample mixed at prob 1;
+    HybridMix v2 is the same pairing of SalfMix's self-mixed images (test_hybridmix_per_sample_follows_algorithm_2)."""
+    x, y = batch(32, seed=9)
+    aug = build("saliencymix", variant="paper", mode="per_sample", prob=1.0)
+    assert aug.describe()["variant"] == "paper, per_sample"
+    res = aug(x, y, ctx_for(5))
+    z = res.index
+    assert len(set(z.tolist())) < 32 and (z != torch.arange(32)).any()  # with replacement, not a permutation
+    ctx = ctx_for(5)
+    assert torch.equal(torch.randint(0, 32, (32,), generator=ctx.generator), z)  # Algorithm 2, line 8
+    lam = torch.from_numpy(ctx.rng.beta(1.0, 1.0, size=32).astype(np.float32))  # each sample's own lam
+    peaks = saliency_maps(ctx.denormalize(x[z])).flatten(1).argmax(1)
+    cut = (32 * torch.sqrt(1 - lam)).long()
+    assert torch.equal(res.boxes[:, 2] - res.boxes[:, 0], torch.minimum(cut, res.boxes[:, 2] - res.boxes[:, 0]))
+    for box, peak, side in zip(res.boxes.tolist(), peaks.tolist(), cut.tolist()):
+        y1, x1, y2, x2 = box
+        if side > 1:  # a box of at least 2 pixels holds its partner's peak
+            assert y1 <= peak // 32 < y2 and x1 <= peak % 32 < x2
+    inside = box_masks(res.boxes, 32, 32).expand_as(x)
+    assert torch.equal(res.images[inside], x[z][inside]) and torch.equal(res.images[~inside], x[~inside])
+    area = (res.boxes[:, 2] - res.boxes[:, 0]) * (res.boxes[:, 3] - res.boxes[:, 1])
+    assert torch.allclose(res.lam, 1 - area.float() / 1024) and len(set(res.lam.tolist())) > 16
+    # prob is per sample: about half of the samples stay clean at 0.5
+    half = build("saliencymix", variant="paper", mode="per_sample", prob=0.5)(x, y, ctx_for(6))
+    clean = int((half.lam == 1).sum())
+    assert 6 <= clean <= 26
+    with pytest.raises(ValueError, match="mode per_sample is HybridMix v2's per-sample SaliencyMix: it needs variant"):
+        build("saliencymix", variant="official", mode="per_sample")
+
+
 # --- SaliencyMix ablation styles ---------------------------------------------------------------------------
 
 

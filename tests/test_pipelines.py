@@ -270,6 +270,50 @@ def test_color_jitter_equals_torchvision(hue):
     torch.testing.assert_close(out, tv_jitter(x, factors, order, hue > 0), rtol=0, atol=1e-5)
 
 
+def cutmix_code_jitter(img: torch.Tensor, factors, order) -> torch.Tensor:
+    """The CutMix / SaliencyMix-ImageNet code's utils.ColorJitter (SaliencyMix-ImageNet/utils.py:61-124), its draws
+    given: Grayscale 0.299 R + 0.587 G + 0.114 B; Brightness lerps to black, Contrast to the grey mean, Saturation
+    to the grey image, each by alpha = 1 - factor; nothing is clamped."""
+    for op in order:
+        if op == 3:
+            continue
+        gray = (0.299 * img[0] + 0.587 * img[1] + 0.114 * img[2]).expand_as(img)
+        targets = {0: torch.zeros_like(img), 1: torch.full_like(img, float(gray.mean())), 2: gray}
+        img = img.lerp(targets[op], 1.0 - float(factors[op]))
+    return img
+
+
+def test_the_cutmix_codes_jitter_blends_without_clamping():
+    """jitter: cutmix is the CutMix code's ColorJitter (the SaliencyMix-ImageNet code's): the same blends as
+    torchvision's, its own grey, never clamped; torchvision's clamps after each op. The ImageNet worker path runs it
+    per image with its own draws; a hue with it is refused (that code has none)."""
+    from augrepro.data.file_pipelines import _ColorJitter
+
+    g = gen(9)
+    x = torch.rand(16, 3, 12, 12, generator=g)
+    factors = torch.cat([0.6 + 0.8 * torch.rand(16, 3, generator=g), torch.zeros(16, 1)], 1)
+    factors[0, :3] = torch.tensor([1.4, 1.4, 1.4])  # brighter than white can be
+    order = torch.rand(16, 4, generator=g).argsort(1)
+    out = color_jitter(x, factors, order, "cutmix")
+    want = torch.stack([cutmix_code_jitter(x[i], factors[i], order[i].tolist()) for i in range(16)])
+    torch.testing.assert_close(out, want, rtol=0, atol=1e-6)
+    assert out.max() > 1.0 and color_jitter(x, factors, order).max() <= 1.0  # torchvision's clamps
+    torch.manual_seed(3)
+    one = _ColorJitter(0.4)(x[1])
+    torch.manual_seed(3)
+    drawn = torch.cat([0.6 + 0.8 * torch.rand(3), torch.zeros(1)])
+    torch.testing.assert_close(
+        one, cutmix_code_jitter(x[1], drawn, torch.rand(4).argsort().tolist()), rtol=0, atol=1e-6
+    )
+    spec = {**SPECS["random_resized_crop_flip_jitter"], "jitter": "cutmix"}
+    assert build_pipeline(spec, 32).describe()["jitter"] == "cutmix"
+    assert build_pipeline(SPECS["random_resized_crop_flip_jitter"], 32).describe()["jitter"] == "torchvision"
+    with pytest.raises(ValueError, match="jitter = 'cutmix' has no hue op"):
+        build_pipeline({**spec, "hue": 0.1}, 32)
+    with pytest.raises(ValueError, match="jitter = 'pil': expected one of torchvision, cutmix"):
+        build_pipeline({**spec, "jitter": "pil"}, 32)
+
+
 def test_each_colour_op_alone_equals_torchvision():
     x = torch.rand(8, 3, 12, 12, generator=gen(8))
     for op in range(4):
@@ -484,6 +528,7 @@ def test_build_pipeline_classes_and_describe():
         "saturation": 0.4,
         "hue": 0.0,
         "lighting": 0.0,
+        "jitter": "torchvision",
         "size": 64,
         "output": "float32 in [0, 1]",
     }

@@ -284,3 +284,31 @@ def test_published_curves_are_drawn_only_on_their_cells_figure():
     assert learning_curves(ours, published)[0][1] != plain[0][1]  # the authors' log is drawn
     other = ours.assign(protocol="saliencymix_cifar_batch256")
     assert learning_curves(other, published)[0][1] == learning_curves(other)[0][1]  # another recipe: not drawn
+
+
+def test_an_authors_log_of_another_recipe_is_drawn_apart_with_the_difference_named():
+    """The authors' CIFAR-10 ResNet-18 log ran batch 256 and lr 0.25, its cell's protocol batch 128 and lr 0.1: its
+    index entry says so (checked here against the protocol), and the figure draws it dotted, the difference in its
+    label; a log of the cell's own recipe is the dashed black line."""
+    import re
+
+    from augrepro.report.figures import published_overlays
+    from augrepro.results.curves import load_published_curves
+    from augrepro.studies import load_protocols, resolve_protocol
+
+    published = load_published_curves(PUBLISHED_DIR)
+    protocols = load_protocols(PUBLISHED_DIR.parents[1] / "config/protocols.yaml")
+    for row in published.drop_duplicates("curve").itertuples():
+        args = dict(re.findall(r"(\w+) ([\d.]+)", row.args))
+        recipe = resolve_protocol(protocols, row.protocol, row.dataset)
+        same = (int(args["batch_size"]), float(args["learning_rate"]), int(args["epochs"])) == (
+            recipe["batch_size"],
+            recipe["lr"],
+            recipe["epochs"],
+        )
+        assert (row.differs == "") == same, row.curve
+    (own,) = published_overlays(published, ("saliencymix_cifar", "cifar100", True, "resnet18"), {"saliencymix"})
+    assert own.linestyle == "--" and "another recipe" not in own.label and len(own.epochs) == 200
+    (other,) = published_overlays(published, ("saliencymix_cifar", "cifar10", True, "resnet18"), {"saliencymix"})
+    assert other.linestyle == ":" and "another recipe: batch 256 and lr 0.25" in other.label
+    assert published_overlays(published, ("saliencymix_cifar", "cifar10", True, "resnet18"), {"cutmix"}) == []

@@ -288,7 +288,7 @@ def test_one_config_switch_makes_the_paper_studies_adaptive_but_those_that_need_
     )
     cifar, robustness = switched.studies
     assert cifar.adaptive == {"start": 4, "step": 2, "max": 8, "boundary": "pocock", "futility": 0.1}
-    assert {k.seed for k in cifar.runs()} == {0, 1, 2, 3} and len(cifar.fixed_runs()) == 240
+    assert {k.seed for k in cifar.runs()} == {0, 1, 2, 3} and len(cifar.fixed_runs()) == 320
     assert robustness.adaptive is None  # its verdicts need FGSM results of the runs: it keeps its seed list
     entry = switched.describe()["studies"][0]
     assert entry["adaptive"] == cifar.adaptive and set(entry["grid_seeds"]) == {5}

@@ -68,7 +68,7 @@ def test_every_protocol_value_cites_its_source():
         ({"a": {"base": "b"}, "b": {"base": "a"}}, "protocol cycle through 'base:': a -> b -> a"),
         ({"a": {"base": "nowhere"}}, "unknown protocol 'nowhere' (the base of protocol 'a')"),
         ({"a": {"base": "demo", "epoch": 3}}, "unknown key(s) epoch"),
-        ({"a": {"base": "demo", "numerics": "fp16"}}, "numerics is 'fp16'; expected one of auto, fp32, bf16"),
+        ({"a": {"base": "demo", "numerics": "fp16"}}, "numerics is 'fp16'; expected one of auto, fp32, tf32, bf16"),
         ({"a": {"base": "demo", "milestones": [16, 12]}}, "an increasing list"),
         ({"a": {"base": "demo", "per_dataset": {"cifar10": {"base": "demo"}}}}, "per_dataset.cifar10 may not set base"),
         ({"a": {"base": "demo", "eval_transform": {"resize": 32, "crop": 64}}}, "eval_transform"),
@@ -83,17 +83,125 @@ def test_bad_protocols_are_refused_naming_the_key(tmp_path, entries, message):
     assert message in str(err.value)
 
 
+# --- numerics -------------------------------------------------------------------------------------------
+
+DATASETS_OF_PROTOCOLS = ("cifar10", "cifar100", "tinyimagenet", "imagenet", "cub200", "cars", "aircraft")
+
+
+@pytest.fixture
+def tf32_switches():
+    """PyTorch's TF32 switches, restored after the test (they are process-wide)."""
+    import torch
+
+    saved = torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision
+    yield
+    torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision = saved
+
+
+def test_each_paper_protocol_computes_as_its_source_in_fp32_with_tf32_off(tf32_switches):
+    """The sources trained in fp32 on GPUs without TF32: every protocol but the demo and the named fast variants
+    resolves to fp32 on every dataset, and fp32 on a GPU means no autocast, no channels-last and TF32 off for
+    cuDNN's convolutions (which PyTorch otherwise allows) and for matrix products."""
+    import torch
+
+    from augrepro.train.engine import Numerics
+
+    protocols = load_protocols(ROOT / "config/protocols.yaml")
+    paper = [name for name in protocols if name != "demo" and not name.endswith("_bf16")]
+    assert {"saliencymix_cifar", "saliencymix_imagenet", "salfmix", "snapmix_finegrained", "puzzlemix_1200"} <= set(
+        paper
+    )
+    for name in paper:
+        for dataset in DATASETS_OF_PROTOCOLS:
+            assert resolve_protocol(protocols, name, dataset)["numerics"] == "fp32", (name, dataset)
+    torch.backends.cudnn.conv.fp32_precision = "tf32"  # PyTorch's default
+    fp32 = Numerics(torch.device("cuda"), "fp32").apply()
+    assert (fp32.bf16, fp32.channels_last, fp32.tf32) == (False, False, False)
+    described = fp32.describe()
+    assert described["cuda_matmul_fp32_precision"] == described["cudnn_conv_fp32_precision"] == "ieee"
+    assert described["setting"] == "fp32" and described["tf32"] is False
+    # the named variants: TF32 on a GPU, nothing of it on the CPU; bf16 with channels-last
+    tf32 = Numerics(torch.device("cuda"), "tf32").apply().describe()
+    assert tf32["tf32"] and tf32["cuda_matmul_fp32_precision"] == tf32["cudnn_conv_fp32_precision"] == "tf32"
+    assert not Numerics(torch.device("cpu"), "tf32").tf32
+    bf16 = Numerics(torch.device("cuda"), "bf16").apply()
+    assert (bf16.bf16, bf16.channels_last, bf16.tf32) == (True, True, False)
+    assert torch.backends.cudnn.conv.fp32_precision == "ieee"
+    auto = Numerics(torch.device("cpu"), "auto")  # the demo's: fp32 on the CPU
+    assert (auto.bf16, auto.tf32) == (False, False)
+
+
+def test_a_bf16_variant_is_its_recipe_in_bf16_and_trains_in_its_own_folders(everything, tf32_switches):
+    """Each <protocol>_bf16 differs from its recipe in numerics alone (bf16 autocast and channels-last on a GPU);
+    its runs are other runs, in other folders, never matched with a published cell. The numerics study runs one
+    cell of each family in both, the fp32 runs being the paper studies' own, and tests each pair with a claim."""
+    import torch
+
+    from augrepro.train.engine import Numerics
+
+    protocols = everything.protocols
+    variants = sorted(name for name in protocols if name.endswith("_bf16"))
+    assert len(variants) == 9  # one per paper recipe family
+    for name in variants:
+        base = protocols[name]["base"]
+        assert name == f"{base}_bf16"
+        for dataset in DATASETS_OF_PROTOCOLS:
+            fast, source = resolve_protocol(protocols, name, dataset), resolve_protocol(protocols, base, dataset)
+            assert fast["numerics"] == "bf16" and source["numerics"] == "fp32"
+            assert {k: v for k, v in fast.items() if k not in ("numerics", "name", "title")} == {
+                k: v for k, v in source.items() if k not in ("numerics", "name", "title")
+            }
+    bf16 = Numerics(torch.device("cuda"), "bf16").apply()
+    assert (bf16.bf16, bf16.channels_last, bf16.tf32) == (True, True, False)
+
+    study = next(s for s in everything.studies if s.name == "numerics")
+    pairs = [(g.protocol, h.protocol) for g, h in zip(study.grids[::2], study.grids[1::2])]
+    assert (
+        {f"{fp32}_bf16" for fp32, _ in pairs}
+        == {bf16 for _, bf16 in pairs}
+        == set(variants) - {"saliencymix_imagenet_bf16"}
+    )
+    runs = set(study.runs())
+    claims = {tuple(c["protocols"]) for c in study.claims}
+    assert claims == set(pairs) and all(c["kind"] == "equivalent" for c in study.claims)
+    for key in runs:
+        if key.protocol.endswith("_bf16"):
+            twin = RunKey(key.protocol[: -len("_bf16")], key.dataset_key, key.model, key.augmentation, key.seed)
+            assert (
+                twin in runs and twin.run_dir != key.run_dir and key.run_dir.startswith(f"results/runs/{key.protocol}/")
+            )
+            assert everything.resolved(key)["recipe"]["numerics"] == "bf16"
+            assert everything.resolved(twin)["recipe"]["numerics"] == "fp32"
+    shared = {k for k in runs if not k.protocol.endswith("_bf16")} & {
+        k for s in everything.studies if s.name != "numerics" for k in s.runs()
+    }
+    assert RunKey("saliencymix_cifar", "cifar10+", "resnet18", "saliencymix", 4) in shared  # trained once
+    published = load_published(ROOT / "resources/published")
+    assert not published["protocol"].str.endswith("_bf16").any()
+
+
 # --- studies --------------------------------------------------------------------------------------------
 
 
 def test_study_files_parse_into_grids():
     raw = yaml.safe_load((ROOT / "config/studies/salfmix_table5.yaml").read_text())
     study = parse_study("salfmix_table5", raw, "salfmix_table5.yaml")
-    assert [g.protocol for g in study.grids] == ["salfmix", "puzzlemix_1200"]
+    assert [g.protocol for g in study.grids] == ["salfmix", "puzzlemix_1200", "salfmix"]
     assert all(g.seeds == (0, 1, 2, 3, 4) for g in study.grids)  # top-level seeds reach every grid
     assert study.runs()[0] == RunKey("salfmix", "cifar100+", "preactresnet18", "baseline", 0)
-    with pytest.raises(ConfigError, match="either 'grids' or top-level"):
+    # a top-level grid comes first, the grids after it; an incomplete top-level grid is refused by its missing key
+    with pytest.raises(ConfigError, match="x.yaml, grid 1: 'protocol' is required"):
         parse_study("x", dict(raw, datasets=["cifar10"]), "x.yaml")
+    both = parse_study(
+        "x", dict(raw, protocol="salfmix", datasets=["cifar10+"], models=["resnet18"], augmentations=["mixup"]), "x"
+    )
+    assert [g.protocol for g in both.grids] == ["salfmix", "salfmix", "puzzlemix_1200", "salfmix"]
+    assert both.grids[0].datasets == ("cifar10+",) and both.grids[0].augmentations == ("mixup",)
+    cifar = parse_study("c", yaml.safe_load((ROOT / "config/studies/saliencymix_cifar.yaml").read_text()), "c")
+    assert [(g.protocol, g.models) for g in cifar.grids] == [
+        ("saliencymix_cifar", ("resnet18", "resnet50", "wrn28_10")),
+        ("cutout_cifar", ("resnet18", "wrn28_10")),
+    ]
 
 
 @pytest.mark.parametrize("gpus, nodes, refused", [(4, 1, False), (1, 1, False), (2, 4, True), (8, 1, True)])
@@ -113,6 +221,94 @@ def test_dataparallel_replicas_must_match_the_ranks_of_a_multi_gpu_study(gpus, n
         validate_studies({study.name: study}, protocols)
     synced = {**protocols, "saliencymix_imagenet": {**protocols["saliencymix_imagenet"], "batchnorm": "sync"}}
     validate_studies({study.name: study}, synced)  # SyncBatchNorm: any world size
+
+
+# Cutout's train.py (uoguelph-mlrg/Cutout@287f934), value by value, with its lines
+CUTOUT_TRAIN_PY = {
+    "epochs": 200,  # train.py:35 --epochs default 200
+    "batch_size": 128,  # train.py:33 --batch_size default 128
+    "lr": 0.1,  # train.py:37 --learning_rate default 0.1
+    "momentum": 0.9,  # train.py:156-157 SGD(momentum=0.9, nesterov=True, weight_decay=5e-4)
+    "nesterov": True,
+    "weight_decay": 5e-4,
+    "lr_schedule": "multistep",  # train.py:162 MultiStepLR(milestones=[60, 120, 160], gamma=0.2)
+    "milestones": [60, 120, 160],
+    "gamma": 0.2,
+    "lr_decay_delay": 1,  # train.py:223 scheduler.step(epoch) after the test (tests/test_engine.py checks the lrs)
+    "pipeline": {"name": "pad_crop_flip", "padding": 4},  # train.py:74-75 RandomCrop(32, padding=4), flip
+    "numerics": "fp32",  # no autocast
+    "reported": "final",  # train.py:229 saves the final model; no best epoch is kept
+}
+
+
+def test_the_cutout_protocol_is_cutouts_train_py(everything):
+    """The recipe of the 16 cells quoted from the Cutout paper: Cutout's train.py value by value, one GPU (BatchNorm
+    over the whole batch, where the SaliencyMix code's two replicas see 64 each), its normalization and hole."""
+    import torch
+
+    from augrepro.data import get_spec
+    from augrepro.data.normalization import Normalization
+    from augrepro.studies.protocols import replicas_per_process
+
+    for dataset, length in (("cifar10", 16), ("cifar100", 8)):  # train.py:1-2 and the README's commands
+        recipe = resolve_protocol(everything.protocols, "cutout_cifar", dataset)
+        assert {k: recipe[k] for k in CUTOUT_TRAIN_PY} == CUTOUT_TRAIN_PY
+        assert recipe["methods"]["cutout"] == {"length": length, "n_holes": 1}  # train.py:43 --n_holes 1
+        assert replicas_per_process(recipe, 1) == 1  # train.py:154 cnn.cuda(): one GPU, no DataParallel
+        assert replicas_per_process(resolve_protocol(everything.protocols, "saliencymix_cifar", dataset), 1) == 2
+        norm = Normalization.of(recipe, get_spec(dataset))  # train.py:69-70
+        mean, std = torch.tensor([125.3, 123.0, 113.9]) / 255, torch.tensor([63.0, 62.1, 66.7]) / 255
+        torch.testing.assert_close(torch.as_tensor(norm.mean).float(), mean)
+        torch.testing.assert_close(torch.as_tensor(norm.std).float(), std)
+    run = everything.resolved(RunKey("cutout_cifar", "cifar10+", "wrn28_10", "cutout", 0))
+    assert run["method_params"] == {"length": 16, "n_holes": 1} and run["recipe"]["reported"] == "final"
+
+
+def test_the_cells_quoted_from_cutouts_code_compare_only_with_runs_of_its_recipe(everything):
+    """The SaliencyMix CIFAR table's baseline and Cutout cells of ResNet-18 and WideResNet-28-10 are the Cutout
+    paper's: they are cells of protocol cutout_cifar, run by the study in that recipe, and a run of the SaliencyMix
+    recipe never fills them (while it fills the ResNet-50 cells, the authors' own)."""
+    from augrepro.results.compare import compare
+    from augrepro.results.margins import check_rules
+
+    published = load_published(ROOT / "resources/published")
+    table = published[published["file"] == "saliencymix_cifar.csv"]
+    quoted = table[table["protocol"] == "cutout_cifar"]
+    assert len(quoted) == 16 and set(quoted["model"]) == {"resnet18", "wrn28_10"}
+    assert set(quoted["augmentation"]) == {"baseline", "cutout"} and set(quoted["reported"]) == {"final"}
+    study = next(s for s in everything.studies if s.name == "saliencymix_cifar")
+    for cell in quoted.itertuples():
+        key = cell.dataset + ("+" if cell.traditional else "")
+        assert RunKey("cutout_cifar", key, cell.model, cell.augmentation, 0) in study.runs()
+
+    def ours(protocol, model, mean):
+        return {
+            "protocol": protocol,
+            "dataset": "cifar10",
+            "traditional": True,
+            "model": model,
+            "augmentation": "cutout",
+            "method": "cutout",
+            "variant": None,
+            "n": 5,
+            "epochs": 200,
+            **{f"{c}_mean": mean for c in ("best_top1_error", "final_top1_error", "median_last10_top1_error")},
+            **{f"{c}_std": 0.1 for c in ("best_top1_error", "final_top1_error", "median_last10_top1_error")},
+        }
+
+    cells = table[(table["dataset"] == "cifar10") & table["traditional"] & (table["augmentation"] == "cutout")]
+    summary = pd.DataFrame(
+        [ours("saliencymix_cifar", "resnet18", 9.0), ours("cutout_cifar", "resnet18", 4.0)]
+        + [ours("saliencymix_cifar", "resnet50", 3.5), ours("cutout_cifar", "resnet50", 7.0)]
+    )
+    reported = {p: resolve_protocol(everything.protocols, p)["reported"] for p in ("saliencymix_cifar", "cutout_cifar")}
+    margin = check_rules({"value": 0.5, "reason": "a test margin"}, "test")
+    result = compare(summary, cells, margin, reported=reported).set_index("model")
+    assert result.loc["resnet18", "protocol"] == "cutout_cifar" and result.loc["resnet18", "ours_mean"] == 4.0
+    assert result.loc["resnet18", "reported"] == "final"
+    assert result.loc["resnet50", "protocol"] == "saliencymix_cifar" and result.loc["resnet50", "ours_mean"] == 3.5
+    alone = compare(summary[summary["protocol"] == "saliencymix_cifar"], cells, margin, reported=reported)
+    assert alone.set_index("model").loc["resnet18", "verdict"] == "missing"
 
 
 def test_every_published_cell_of_a_study_is_run_or_said_not_runnable(everything):
@@ -213,8 +409,9 @@ def test_the_plan_counts_runs_done_and_shared_and_calibrates_on_the_published_ho
     rows = {r.study: r for r in plan_rows(select_from_config(config, project))}
     time, cifar, total = rows["saliencymix_time"], rows["saliencymix_cifar"], rows["all chosen studies (each run once)"]
     assert (time.runs, time.done, time.shared) == (25, 1, 20)  # mixup is the time table's own
-    assert (cifar.runs, cifar.done, cifar.shared) == (240, 1, 20)
-    assert total.runs == 240 + 5 and total.done == 1
+    # the CIFAR table: 3 models x 4 methods x 4 datasets x 5 seeds, and the 16 Cutout-code cells' 2 x 2 x 4 x 5
+    assert (cifar.runs, cifar.done, cifar.shared) == (240 + 80, 1, 20)
+    assert total.runs == 240 + 80 + 5 and total.done == 1
     # the reference run is the published 0.83 h; the time table's five methods follow its ratios
     per_run = time.gpu_hours / 25
     assert 0.83 < per_run < 0.91
@@ -227,8 +424,8 @@ def test_plan_command_prints_the_table(capsys):
 
     assert main(["plan", "--studies", "saliencymix_cifar,team000", "--root", str(ROOT)]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"saliencymix_cifar\s+240\s+\d+\s+45", out)
-    assert "all chosen studies (each run once)    240" in out
+    assert re.search(r"saliencymix_cifar\s+320\s+\d+\s+45", out)  # with the 80 runs of the Cutout-code cells
+    assert "all chosen studies (each run once)    320" in out
     assert main(["plan", "--studies", "nosuch", "--root", str(ROOT)]) == 2
     assert "unknown study 'nosuch'" in capsys.readouterr().err
 
@@ -310,7 +507,7 @@ def test_the_plan_shows_the_seeds_each_study_needs_for_power_and_its_margins(cap
     assert "seeds" in header and "power 80%" in header and "adaptive" in header
     # the CIFAR table: five seeds run; most cells need 5 for 80 % power; a few cells never reach it; adaptive seeds
     # are expected to cost less than its five seeds
-    row = re.search(r"saliencymix_cifar\s+240(\s+\S+){4}\s+([\d,.]+)\s+([\d,.]+)\s+5\s+5 / \d+ \(\d+ never\)", out)
+    row = re.search(r"saliencymix_cifar\s+320(\s+\S+){4}\s+([\d,.]+)\s+([\d,.]+)\s+5\s+5 / \d+ \(\d+ never\)", out)
     assert row and float(row.group(3).replace(",", "")) < float(row.group(2).replace(",", ""))
     # SalfMix Table 6 prints single runs: no number of seeds shows them reproduced within 2 run-to-run stds
     assert re.search(r"salfmix_table6\s+30(\s+\S+){6}\s+5\s+never", out)
@@ -318,5 +515,5 @@ def test_the_plan_shows_the_seeds_each_study_needs_for_power_and_its_margins(cap
     assert "margins: 2 σ = ±" in out
     assert main(["plan", "--studies", "saliencymix_cifar", "--margins", "--root", str(ROOT)]) == 0
     margins = capsys.readouterr().out
-    assert "cifar10+ / resnet18 / top1_error: ±0.292 = 2 σ; seeds for 80 % power: 5" in margins
+    assert "cifar10+ / resnet18 / top1_error (saliencymix_cifar): ±0.292 = 2 σ; seeds for 80 % power: 5" in margins
     assert "reason: a mean within two run-to-run standard deviations" in margins

@@ -58,9 +58,13 @@ def test_each_study_counts_its_runs_and_shared_runs_count_once(tmp_path):
     every = [p.stem for p in (ROOT / "config/studies").glob("*.yaml")]
     selection = select_from_config({"studies": every, "data": {"imagenet_path": str(tmp_path)}}, ROOT)
     sizes = {s.name: len(s.runs()) for s in selection.studies}
-    assert sizes["saliencymix_cifar"] == 3 * 4 * 4 * 5  # the CIFAR table: 240 runs
+    # the CIFAR table: 240 runs, and its 16 cells quoted from the Cutout paper in Cutout's recipe (2 x 2 x 4 x 5)
+    assert sizes["saliencymix_cifar"] == 3 * 4 * 4 * 5 + 2 * 2 * 4 * 5
     assert sizes["saliencymix_imagenet"] == 2 * 5 * 3
-    assert sizes["salfmix_table5"] == 3 * 10 * 5 + 3 * 5  # 300-epoch grid + the 1200-epoch rows
+    # 300-epoch grid + the 1200-epoch rows + the SaliencyMix of HybridMix v2 (PreActResNet-18, for its claim)
+    assert sizes["salfmix_table5"] == 3 * 10 * 5 + 3 * 5 + 1 * 5
+    assert sizes["salfmix_table4"] == 3 * 10 * 5 + 3 * 5
+    assert sizes["numerics"] == 8 * 2 * 5  # 8 recipe families x (fp32, bf16) x 5 seeds
     union = set().union(*(s.runs() for s in selection.studies))
     assert len(selection.runs) == len(union) < sum(sizes.values())  # shared runs once
     # the team's runs are all in the CIFAR table's grid (same protocol, CIFAR-10+): nothing of its own
@@ -70,8 +74,11 @@ def test_each_study_counts_its_runs_and_shared_runs_count_once(tmp_path):
 
 
 # Runs of the paper with ImageNet given and Stanford Cars not (its official URLs are gone, so a plain
-# checkout has no copy): 1,099 runs in all (README), less the 60 Cars runs of the SnapMix study.
-PAPER_RUNS = 1099 - 60
+# checkout has no copy): 1,243 runs in all (README), less the 60 Cars runs of the SnapMix study. The 1,243: the
+# 1,099 of the paper's tables before issue 22, the 80 runs of the CIFAR table's Cutout-code cells, the 15 + 5 of the
+# SaliencyMix of HybridMix v2 (Tables 4 and 5), and the numerics study's 44 runs of its own (its 40 bf16 runs and
+# seeds 3 and 4 of its Tiny-ImageNet and CUB fp32 cells; its other 36 fp32 runs are the paper studies').
+PAPER_RUNS = 1099 + 80 + 15 + 5 + 44 - 60
 IMAGENET_RUNS = 30
 
 
@@ -145,6 +152,20 @@ def test_paper_dry_run_schedules_the_evaluation_jobs_on_the_runs_checkpoints(pro
         "results/evaluate/fgsm/cutmix_fgsm/saliencymix_imagenet/imagenet+/resnet50/cutmix/seed2/fgsm.json"
         in fgsm_outputs
     )
+    # each recipe reads the weights it names: the best epoch's (SaliencyMix README: model_best)
+    inputs = {}  # the rule and input line of each evaluation job, by its output
+    rule = line_input = None
+    for line in out.splitlines():
+        if line.startswith("rule "):
+            rule, line_input = line[5:].rstrip(":"), None
+        elif line.strip().startswith("input: "):
+            line_input = line.strip()[len("input: ") :]
+        elif line.strip().startswith("output: ") and rule in ("fgsm", "detect"):
+            inputs[line.strip()[len("output: ") :]] = line_input
+    fgsm_result = "results/evaluate/fgsm/cutmix_fgsm/saliencymix_imagenet/imagenet+/resnet50/cutmix/seed2/fgsm.json"
+    assert "results/runs/saliencymix_imagenet/imagenet+/resnet50/cutmix/seed2/best.pt" in inputs[fgsm_result]
+    detections = [i for o, i in inputs.items() if "/detection/" in o]
+    assert len(detections) == 45 and all("/best.pt" in i and "checkpoint.pt" not in i for i in detections)
     detect = [line for line in out.splitlines() if "output: results/evaluate/detection/" in line]
     assert any(
         "detection/salfmix_voc/salfmix_backbone/tinyimagenet+/resnet50/hybridmix_v3/seed0/det_seed0/" in line

@@ -31,10 +31,17 @@ TRAIN_BENCHMARK = "results/benchmarks/train/{protocol}/{dataset}/{model}/{augmen
 RUN_FILES = {
     "metrics": "metrics.csv",
     "checkpoint": "checkpoint.pt",
+    "best": "best.pt",
     "timing": "timing.json",
     "meta": "meta.json",
 }
 RESUME_FILE = "resume.pt"
+# While training: the weights of the best epoch so far (by test top-1 error, the first such epoch, as aggregation's
+# best_epoch), one file per candidate epoch; resume.pt names the one that counts. Not declared outputs, so that a
+# retried job keeps them (Snakemake removes a failed job's declared outputs); the end copies it to best.pt.
+BEST_SO_FAR = "best.epoch{epoch}.pt"
+# Which weights an evaluation reads (an evaluation recipe's ``checkpoint``): the final epoch's or the best epoch's.
+CHECKPOINTS = {"final": "checkpoint", "best": "best"}
 # What aggregation needs of a run (the checkpoint is not read there).
 REQUIRED_FILES = (RUN_FILES["metrics"], RUN_FILES["timing"], RUN_FILES["meta"])
 

@@ -13,7 +13,7 @@ validate(config, schema="../schemas/config.schema.yaml")
 REPOSITORY = Path(workflow.basedir).parent
 sys.path.insert(0, str(REPOSITORY / "src"))
 from augrepro.data.datasets import DATASETS, get_spec  # noqa: E402
-from augrepro.runs import EvalKey, RunKey, parse_dataset_key  # noqa: E402
+from augrepro.runs import CHECKPOINTS, EvalKey, RunKey, parse_dataset_key  # noqa: E402
 from augrepro.studies import ConfigError, format_plan, plan_rows, select_from_config  # noqa: E402
 from augrepro.train.launch import slurm_resources  # noqa: E402
 
@@ -212,6 +212,19 @@ def get_evaluation_recipe(kind):
         return SELECTION.evaluation_recipe(kind, getattr(wildcards, wildcard))
 
     return recipe
+
+
+def get_evaluated_checkpoint(kind):
+    """The run's weights file that an evaluation job reads: its recipe's checkpoint (best: the train rule's best.pt,
+    final: its checkpoint.pt; augrepro.runs.CHECKPOINTS)."""
+    wildcard = "fgsm_recipe" if kind == "fgsm" else "det_recipe"
+
+    def checkpoint(wildcards):
+        choice = SELECTION.evaluation_recipe(kind, getattr(wildcards, wildcard))["checkpoint"]
+        pattern = getattr(rules.train.output, CHECKPOINTS[choice])
+        return pattern.format(**RunKey.from_wildcards(wildcards).wildcards())
+
+    return checkpoint
 
 
 def get_evaluation_resource(kind, name):

@@ -1,13 +1,14 @@
 # Evaluations of finished runs, for the studies that ask for them (evaluate: in config/studies/*.yaml): an FGSM
 # attack of the run's test split (one job per recipe and run), and a Faster R-CNN fine-tuned on Pascal VOC with
-# the run's ResNet as backbone (one job per recipe, run and detection seed). Both read the run's checkpoint and
-# never retrain it; the recipe (config/evaluations.yaml) is a param that depends on its wildcard alone, so
-# editing one recipe reruns its own jobs only.
+# the run's ResNet as backbone (one job per recipe, run and detection seed). Both read the weights file of the run
+# that their recipe's checkpoint names (best.pt or checkpoint.pt) and never retrain it; the recipe
+# (config/evaluations.yaml) is a param that depends on its wildcard alone, so editing one recipe reruns its own jobs
+# only.
 
 
 rule fgsm:
     input:
-        checkpoint=rules.train.output.checkpoint,
+        checkpoint=get_evaluated_checkpoint("fgsm"),
         data=ancient(get_prepared),
     output:
         result="results/evaluate/fgsm/{fgsm_recipe}/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}/fgsm.json",
@@ -30,7 +31,7 @@ rule fgsm:
 
 rule detect:
     input:
-        checkpoint=rules.train.output.checkpoint,
+        checkpoint=get_evaluated_checkpoint("detection"),
         voc=ancient("results/data/voc/data.npz"),
     output:
         result="results/evaluate/detection/{det_recipe}/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}/det_seed{det_seed}/detection.json",

@@ -8,6 +8,7 @@ rule train:
     output:
         metrics="results/runs/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}/metrics.csv",
         checkpoint="results/runs/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}/checkpoint.pt",
+        best="results/runs/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}/best.pt",
         timing="results/runs/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}/timing.json",
         meta="results/runs/{protocol}/{dataset}/{model}/{augmentation}/seed{seed}/meta.json",
     log:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from augrepro.data.normalization import Normalization
 from augrepro.registry import Registry
+from augrepro.transfer import to_device
 
 
 @dataclass
@@ -140,6 +141,38 @@ def identity(images: torch.Tensor) -> MixResult:
         index=torch.arange(n, device=images.device),
         lam=torch.ones(n, device=images.device),
     )
+
+
+# --- per-sample pairing (SalfMix paper Algorithm 2, lines 8-12) ------------------------------------------
+
+
+def draw_partners(n: int, ctx: Context, device) -> torch.Tensor:
+    """Each sample's partner, uniform over the mini-batch, with replacement (Algorithm 2, line 8)."""
+    return to_device(torch.randint(0, n, (n,), generator=ctx.generator), device)
+
+
+def sample_lams(ctx: Context, n: int, a: float, device) -> torch.Tensor:
+    """Each sample's own lam ~ Beta(a, a), from the run's numpy generator."""
+    return to_device(torch.from_numpy(ctx.rng.beta(a, a, size=n).astype(np.float32)), device)
+
+
+def mix_with_probability(
+    x1: torch.Tensor,
+    mixed: torch.Tensor,
+    lam: torch.Tensor,
+    boxes: torch.Tensor | None,
+    partner: torch.Tensor,
+    prob: float,
+    ctx: Context,
+) -> MixResult:
+    """Per sample, ``mixed`` with probability ``prob`` (its lam and box), else ``x1`` unmixed (lam 1, no box)."""
+    n = x1.shape[0]
+    apply = to_device(torch.rand(n, generator=ctx.generator) < prob, x1.device)
+    mixed = torch.where(apply[:, None, None, None], mixed, x1)
+    lam = torch.where(apply, lam, torch.ones_like(lam))
+    if boxes is not None:
+        boxes = torch.where(apply[:, None], boxes, torch.zeros_like(boxes))
+    return MixResult(mixed, partner, lam, boxes=boxes)
 
 
 @dataclass(frozen=True)

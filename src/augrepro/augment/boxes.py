@@ -43,9 +43,21 @@ def box_area_fraction(boxes: torch.Tensor, h: int, w: int) -> torch.Tensor:
 def paste_boxes(images: torch.Tensor, index: torch.Tensor, boxes: torch.Tensor):
     """Paste, per sample i, the region ``boxes[i]`` of ``images[index[i]]``; returns (mixed, lam)
     with lam = 1 - pasted area / image area, the weight of each sample's own label."""
-    n, _, h, w = images.shape
-    mixed = torch.where(box_masks(boxes, h, w), images[index], images)
-    return mixed, 1.0 - box_area_fraction(boxes, h, w)
+    return paste_pairs(images, images[index], boxes)
+
+
+def paste_pairs(x1: torch.Tensor, x2: torch.Tensor, boxes: torch.Tensor):
+    """x1 with ``boxes[i]`` of x2[i] pasted into it; returns (mixed, lam), lam = 1 - pasted area / image area (the
+    clipped box's)."""
+    h, w = x1.shape[2:]
+    return torch.where(box_masks(boxes, h, w), x2, x1), 1.0 - box_area_fraction(boxes, h, w)
+
+
+def boxes_around(cy: torch.Tensor, cx: torch.Tensor, lam: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Per sample, CutMix's ``rand_bbox`` box of cut side int(side * sqrt(1 - lam)) around (cy, cx), clipped."""
+    cut = torch.sqrt(1.0 - lam)
+    cut_h, cut_w = (h * cut).long(), (w * cut).long()
+    return torch.stack(clipped_box(cy.long(), cx.long(), cut_h, cut_w, h, w), 1)
 
 
 def inside_box(cy: torch.Tensor, cx: torch.Tensor, size_h: int, size_w: int, h: int, w: int) -> torch.Tensor:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from augrepro.augment.base import (
@@ -28,16 +27,19 @@ from augrepro.augment.base import (
     Context,
     MixResult,
     beta_parameter,
+    draw_partners,
     identity,
+    mix_with_probability,
     param,
     probability,
     register,
+    sample_lams,
 )
 from augrepro.augment.basic import CutMix, Mixup
-from augrepro.augment.boxes import box_area_fraction, box_masks, clipped_box
+from augrepro.augment.boxes import boxes_around, paste_pairs
 from augrepro.augment.salfmix import FIRST_EPOCH, SalfMix, check_patch_params
-from augrepro.augment.saliencymix import SaliencyMix
-from augrepro.saliency import METHODS, saliency_maps
+from augrepro.augment.saliencymix import SaliencyMix, paste_around_peaks
+from augrepro.saliency import METHODS
 from augrepro.transfer import to_device
 
 MODES = ("per_sample", "per_batch")
@@ -82,28 +84,11 @@ class _HybridMix(Augmentation):
         saliency = self.salfmix.saliency_map(images, labels, ctx)
         if self.mode == "per_batch":
             return self.pair_mixer(self.salfmix.self_mix(images, saliency, ctx.generator).images, labels, ctx)
-        n = images.shape[0]
-        partner = to_device(torch.randint(0, n, (n,), generator=ctx.generator), images.device)  # line 8
+        partner = draw_partners(images.shape[0], ctx, images.device)  # line 8
         x1 = self.salfmix.self_mix(images, saliency, ctx.generator).images  # line 10
         x2 = self.salfmix.self_mix(images[partner], saliency[partner], ctx.generator).images  # line 11
         mixed, lam, boxes = self.mix_pairs(x1, x2, ctx)  # line 12
-        apply = to_device(torch.rand(n, generator=ctx.generator) < self.prob, images.device)
-        mixed = torch.where(apply[:, None, None, None], mixed, x1)
-        lam = torch.where(apply, lam, torch.ones_like(lam))
-        if boxes is not None:
-            boxes = torch.where(apply[:, None], boxes, torch.zeros_like(boxes))
-        return MixResult(mixed, partner, lam, boxes=boxes)
-
-    def sample_lam(self, ctx: Context, n: int, a: float, device) -> torch.Tensor:
-        """Each sample's own lam ~ Beta(a, a), from the run's numpy generator."""
-        return to_device(torch.from_numpy(ctx.rng.beta(a, a, size=n).astype(np.float32)), device)
-
-
-def _boxes_around(cy: torch.Tensor, cx: torch.Tensor, lam: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """Per sample, CutMix's ``rand_bbox`` box of cut side int(side * sqrt(1 - lam)) around (cy, cx), clipped."""
-    cut = torch.sqrt(1.0 - lam)
-    cut_h, cut_w = (h * cut).long(), (w * cut).long()
-    return torch.stack(clipped_box(cy.long(), cx.long(), cut_h, cut_w, h, w), 1)
+        return mix_with_probability(x1, mixed, lam, boxes, partner, self.prob, ctx)
 
 
 # HybridMix v1 (Table 2): SalfMix, then Mixup(x1, y1, x2, y2) with lam ~ Beta(alpha, alpha).
@@ -119,13 +104,14 @@ class HybridMixV1(_HybridMix):
         return Mixup(alpha=self.alpha, prob=self.prob)
 
     def mix_pairs(self, x1, x2, ctx):
-        lam = self.sample_lam(ctx, x1.shape[0], self.alpha, x1.device)
+        lam = sample_lams(ctx, x1.shape[0], self.alpha, x1.device)
         return lam[:, None, None, None] * x1 + (1.0 - lam[:, None, None, None]) * x2, lam, None
 
 
 # HybridMix v2 (Table 2): SalfMix, then SaliencyMix. Per sample (Algorithm 2), each pair's box is centred on the
-# peak of its self-mixed partner's saliency map, computed on its uint8 pixels (the paper text's SaliencyMix); the
-# released code's one-box-per-batch form ("official") exists only per batch.
+# peak of its self-mixed partner's saliency map, computed on its uint8 pixels (the paper text's SaliencyMix, as
+# SaliencyMix's mode per_sample runs it alone); the released code's one-box-per-batch form ("official") exists only
+# per batch.
 @register("hybridmix_v2")
 @dataclass
 class HybridMixV2(_HybridMix):
@@ -150,12 +136,8 @@ class HybridMixV2(_HybridMix):
         return f"{self.mode}, saliencymix {self.saliencymix}"
 
     def mix_pairs(self, x1, x2, ctx):
-        n, _, h, w = x1.shape
-        lam = self.sample_lam(ctx, n, self.beta, x1.device)
-        peak = saliency_maps(ctx.denormalize(x2), self.saliency).flatten(1).argmax(1)
-        boxes = _boxes_around(peak // w, peak % w, lam, h, w)
-        mixed, lam_t = _paste(x1, x2, boxes)
-        return mixed, lam_t, boxes
+        lam = sample_lams(ctx, x1.shape[0], self.beta, x1.device)
+        return paste_around_peaks(x1, x2, lam, self.saliency, ctx)
 
 
 # HybridMix v3 (Table 2): SalfMix, then CutMix with lam ~ Beta(beta, beta) and a uniform box centre per sample.
@@ -170,15 +152,9 @@ class HybridMixV3(_HybridMix):
 
     def mix_pairs(self, x1, x2, ctx):
         n, _, h, w = x1.shape
-        lam = self.sample_lam(ctx, n, self.beta, x1.device)
+        lam = sample_lams(ctx, n, self.beta, x1.device)
         cy = to_device(torch.randint(0, h, (n,), generator=ctx.generator), x1.device)
         cx = to_device(torch.randint(0, w, (n,), generator=ctx.generator), x1.device)
-        boxes = _boxes_around(cy, cx, lam, h, w)
-        mixed, lam_t = _paste(x1, x2, boxes)
+        boxes = boxes_around(cy, cx, lam, h, w)
+        mixed, lam_t = paste_pairs(x1, x2, boxes)
         return mixed, lam_t, boxes
-
-
-def _paste(x1: torch.Tensor, x2: torch.Tensor, boxes: torch.Tensor):
-    """x1 with boxes[i] of x2[i] pasted into it; lam = 1 - pasted area / image area (the clipped box's)."""
-    h, w = x1.shape[2:]
-    return torch.where(box_masks(boxes, h, w), x2, x1), 1.0 - box_area_fraction(boxes, h, w)

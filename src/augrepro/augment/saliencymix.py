@@ -7,6 +7,12 @@ lam recomputed from the clipped area.
 ``paper``: as the paper describes it (the SaliencyMix slides, "Our Approach"): per sample, the saliency of
 that sample's source image computed on its uint8 pixels, a box of the batch's size around its peak.
 
+``mode`` (paper variant): ``per_batch`` (default) draws one lam and one permutation per batch, applied with
+probability ``prob`` per batch, as the released code does; ``per_sample`` mixes as HybridMix v2's SaliencyMix
+half (SalfMix paper Algorithm 2, lines 8 and 12; :func:`paste_around_peaks`, which both call): each sample its
+own partner drawn with replacement, its own lam and box around its partner's peak, ``prob`` per sample, so that
+"HybridMix v2 against SaliencyMix" compares HybridMix with the SaliencyMix it contains.
+
 Ablations of the paper variant (the SaliencyMix slides' second "Our Approach" slide, figures (c)/(d)):
 ``saliency`` picks the detector (``augrepro.saliency.METHODS``: ``fine_grained``, Montabone & Soto;
 ``spectral_residual``, Hou & Zhang; ``frequency_tuned``, Achanta et al. CVPR 2009; the slide's fourth,
@@ -31,16 +37,29 @@ from augrepro.augment.base import (
     Context,
     MixResult,
     beta_parameter,
+    draw_partners,
     identity,
+    mix_with_probability,
     param,
     probability,
     register,
+    sample_lams,
 )
-from augrepro.augment.boxes import clipped_box, cut_size, gather_windows, inside_box, paste_boxes, place_windows
+from augrepro.augment.boxes import (
+    boxes_around,
+    clipped_box,
+    cut_size,
+    gather_windows,
+    inside_box,
+    paste_boxes,
+    paste_pairs,
+    place_windows,
+)
 from augrepro.saliency import METHODS, official_float_peak, saliency_maps
 from augrepro.transfer import device_tensor, to_device
 
 VARIANTS = ("official", "paper")
+MODES = ("per_batch", "per_sample")
 STYLES = (
     "salient_to_corresponding",
     "salient_to_salient",
@@ -63,6 +82,7 @@ class SaliencyMix(Augmentation):
     style: str = param(
         "salient_to_corresponding", choices=STYLES
     )  # paper variant only: the mixing-style ablation (SaliencyMix slides)
+    mode: str = param("per_batch", choices=MODES)  # per_sample: HybridMix v2's SaliencyMix (SalfMix Algorithm 2)
     source = "SaliencyMix_CIFAR/saliencymix.py (official) / SaliencyMix paper section 3 (paper)"
 
     def bind(self, spec) -> None:
@@ -70,6 +90,17 @@ class SaliencyMix(Augmentation):
             raise ValueError("saliencymix: the official variant uses fine_grained saliency; use variant: paper")
         if self.variant == "official" and self.style != STYLES[0]:
             raise ValueError("saliencymix: the mixing-style ablation needs variant: paper")
+        if self.mode == "per_sample" and (self.variant != "paper" or self.style != STYLES[0]):
+            raise ValueError(
+                "saliencymix: mode per_sample is HybridMix v2's per-sample SaliencyMix: it needs variant: paper and "
+                f"style: {STYLES[0]}"
+            )
+
+    def describe(self) -> dict:
+        described = super().describe()
+        if self.mode == "per_sample":
+            described["variant"] = f"{self.variant}, per_sample"
+        return described
 
     def saliency_map(self, images, labels, ctx: Context):
         if self.variant == "official":
@@ -79,6 +110,11 @@ class SaliencyMix(Augmentation):
         return saliency_maps(ctx.denormalize(images), self.saliency)
 
     def __call__(self, images, labels, ctx: Context) -> MixResult:
+        if self.mode == "per_sample":  # SalfMix Algorithm 2, lines 8 and 12, without SalfMix
+            partner = draw_partners(images.shape[0], ctx, images.device)
+            lam = sample_lams(ctx, images.shape[0], self.beta, images.device)
+            mixed, lam_t, boxes = paste_around_peaks(images, images[partner], lam, self.saliency, ctx)
+            return mix_with_probability(images, mixed, lam_t, boxes, partner, self.prob, ctx)
         if ctx.rng.random() >= self.prob:
             return identity(images)
         lam = float(ctx.rng.beta(self.beta, self.beta))
@@ -104,3 +140,14 @@ class SaliencyMix(Augmentation):
                 return MixResult(mixed, index, lam_t, boxes=boxes, source_boxes=src_boxes)
         mixed, lam_t = paste_boxes(images, index, boxes.long())
         return MixResult(mixed, index, lam_t, boxes=boxes.long())
+
+
+def paste_around_peaks(x1: torch.Tensor, x2: torch.Tensor, lam: torch.Tensor, saliency: str, ctx: Context):
+    """Per sample i, a box of cut side int(side * sqrt(1 - lam[i])) around the first peak of x2[i]'s saliency map
+    (computed on its uint8 pixels), x2[i]'s box pasted into x1[i]; returns (mixed, lam from the clipped box's area,
+    boxes). HybridMix v2's T_t (SalfMix Algorithm 2, line 12) and SaliencyMix's mode per_sample."""
+    _, _, h, w = x1.shape
+    peak = saliency_maps(ctx.denormalize(x2), saliency).flatten(1).argmax(1)
+    boxes = boxes_around(peak // w, peak % w, lam, h, w)
+    mixed, lam_t = paste_pairs(x1, x2, boxes)
+    return mixed, lam_t, boxes

@@ -5,8 +5,8 @@ when the dataset key has a ``+`` and its evaluation transforms otherwise, the te
 ones. Each runs torchvision's transforms on PIL images, as the released code does.
 
 - ``imagenet`` (``{name: imagenet}``): the CutMix / SaliencyMix ImageNet code (:func:`imagenet_transforms`):
-  RandomResizedCrop(224), flip, ColorJitter(0.4), PCA lighting 0.1, normalize; evaluation Resize(256),
-  CenterCrop(224).
+  RandomResizedCrop(224), flip, the code's ColorJitter(0.4) (utils.py, unclamped), PCA lighting 0.1, normalize;
+  evaluation Resize(256), CenterCrop(224).
 - ``snapmix`` (``{name: snapmix, resize: 512, crop: 448, warp: true}``): SnapMix code datasets/tfs.py
   ``get_cub_transform`` (used for CUB, Cars and Aircraft). Training: Resize(resize), RandomCrop(crop),
   RandomHorizontalFlip, ToTensor, Normalize; evaluation: Resize(resize), CenterCrop(crop). ``warp: true``
@@ -96,9 +96,28 @@ class _Lighting:
         return img + rgb.view(3, 1, 1)
 
 
+class _ColorJitter:
+    """The CutMix / SaliencyMix-ImageNet code's utils.ColorJitter(0.4, 0.4, 0.4) on one ToTensor image (train.py:84):
+    brightness, contrast and saturation in a random order, each a blend with factor 1 - U(-v, v), never clamped
+    (``augrepro.data.pipelines.color_jitter`` with ``jitter: cutmix``, as the device path runs it)."""
+
+    def __init__(self, strength: float = 0.4) -> None:
+        self.strength = strength
+
+    def __call__(self, img):
+        import torch
+
+        from augrepro.data.pipelines import color_jitter
+
+        v = self.strength
+        factors = torch.cat([1.0 - v + 2.0 * v * torch.rand(3), torch.zeros(1)])  # hue: none in that code
+        order = torch.rand(4).argsort()
+        return color_jitter(img[None], factors[None], order[None], "cutmix")[0]
+
+
 def imagenet_transforms(train: bool, mean, std, size: int = 224):
-    """SaliencyMix-ImageNet/train.py (from CutMix): RandomResizedCrop(224), flip, ColorJitter(0.4, 0.4, 0.4),
-    lighting 0.1, normalize; evaluation Resize(256), CenterCrop(224)."""
+    """SaliencyMix-ImageNet/train.py (from CutMix): RandomResizedCrop(224), flip, the code's ColorJitter(0.4, 0.4,
+    0.4), lighting 0.1, normalize; evaluation Resize(256), CenterCrop(224)."""
     from torchvision import transforms as T
 
     if train:
@@ -107,7 +126,7 @@ def imagenet_transforms(train: bool, mean, std, size: int = 224):
                 T.RandomResizedCrop(size),
                 T.RandomHorizontalFlip(),
                 T.ToTensor(),
-                T.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4),
+                _ColorJitter(0.4),
                 _Lighting(0.1),
                 T.Normalize(mean, std),
             ]

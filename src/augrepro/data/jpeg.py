@@ -6,7 +6,7 @@ once (nvJPEG on a GPU, libjpeg-turbo on the CPU); the released code's augmentati
 
 - training (SaliencyMix-ImageNet/train.py, from CutMix): RandomResizedCrop(224) with torchvision's
   box distribution (``sample_resized_crop_params`` on each image's own size), horizontal flip,
-  ColorJitter(0.4, 0.4, 0.4), PCA lighting 0.1, normalize: the ``random_resized_crop_flip_jitter``
+  the code's unclamped utils.ColorJitter(0.4, 0.4, 0.4), PCA lighting 0.1, normalize: the ``random_resized_crop_flip_jitter``
   pipeline of ``augrepro.data.pipelines`` (:data:`IMAGENET_TRAIN`), its colour ops batched;
 - evaluation: Resize(256) (shorter side; torchvision's output size) then CenterCrop(224).
 
@@ -20,8 +20,8 @@ each image's size), in a fixed order, so an epoch replays exactly from its seed,
 The DataLoader-worker path (``augrepro.data.loader.FileData``, PIL) stays the fallback and the reference.
 On the CPU the two agree: the decoders' outputs are equal (libjpeg-turbo in both), the crop distribution is
 the same, and the resizes differ by at most one level (torchvision's uint8 kernel derives from Pillow-SIMD;
-a few values in a thousand differ, up to ~15 % at some scales); the colour ops equal torchvision's tensor
-ColorJitter (the worker path applies it to the tensor, too). On a GPU, nvJPEG's
+a few values in a thousand differ, up to ~15 % at some scales); the colour ops are the same function in both
+(``augrepro.data.pipelines.color_jitter`` with ``jitter: cutmix``, applied to the tensor). On a GPU, nvJPEG's
 output differs from libjpeg-turbo's by a few levels (its IDCT and chroma upsampling) and the resize is
 computed in float and rounded. The files are read as they are: nothing is re-encoded.
 """
@@ -41,7 +41,8 @@ from augrepro.transfer import to_device
 
 DECODE_MODES = ("auto", "device", "workers")
 # SaliencyMix-ImageNet/train.py (from CutMix-PyTorch): RandomResizedCrop(224), RandomHorizontalFlip,
-# ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4), Lighting(0.1); torchvision's default scale and ratio
+# utils.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4) (train.py:84: the code's own, unclamped),
+# Lighting(0.1); torchvision's default scale and ratio
 IMAGENET_TRAIN_SPEC = {
     "name": "random_resized_crop_flip_jitter",
     "size": 224,
@@ -49,6 +50,7 @@ IMAGENET_TRAIN_SPEC = {
     "contrast": 0.4,
     "saturation": 0.4,
     "lighting": 0.1,
+    "jitter": "cutmix",
 }
 IMAGENET_TRAIN: RandomResizedCropFlipJitter = build_pipeline(IMAGENET_TRAIN_SPEC, 224)
 EVAL_RESIZE, EVAL_CROP = 256, 224  # train.py: Resize(256), CenterCrop(224)

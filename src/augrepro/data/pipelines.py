@@ -15,7 +15,10 @@ device (``augrepro.transfer.to_device``, no stream synchronization). Names (``PI
   random order per sample (SalfMix section 5.1, Tiny-ImageNet); returns float32 in [0, 1]. Spec:
   ``{"name": "random_resized_crop_flip_jitter", "brightness": 0.4, "contrast": 0.4, "saturation": 0.4}``.
   Optional: ``hue`` (0), ``lighting`` (0; the alphastd of the CutMix/SaliencyMix ImageNet code's PCA
-  lighting noise, added after the jitter, not clamped).
+  lighting noise, added after the jitter, not clamped), ``jitter`` (``JITTERS``): ``torchvision`` (the default:
+  torchvision's ColorJitter, which clamps to [0, 1] after each op, the library a recipe without code names) or
+  ``cutmix`` (the CutMix / SaliencyMix-ImageNet code's utils.ColorJitter: the same blends, factors and random
+  order, never clamped, grey 0.299 R + 0.587 G + 0.114 B; no hue).
 
 Both random-resized-crop pipelines take ``scale``, ``ratio`` (torchvision's defaults), ``antialias`` (True,
 torchvision's default) and ``size`` (the output side; default: the dataset's image size).
@@ -63,6 +66,10 @@ DEFAULT_SCALE = (0.08, 1.0)
 DEFAULT_RATIO = (3.0 / 4.0, 4.0 / 3.0)
 # torchvision transforms._functional_tensor.rgb_to_grayscale
 _GRAY = (0.2989, 0.587, 0.114)
+# The colour jitter's implementation: torchvision's ColorJitter (each op's blend clamped to [0, 1]) or the CutMix
+# code's utils.ColorJitter (CutMix-PyTorch utils.py Brightness/Contrast/Saturation: img.lerp(gs, alpha), unclamped;
+# its Grayscale 0.299, 0.587, 0.114), which SaliencyMix-ImageNet/train.py:84 uses: jitter -> (grey weights, clamp)
+JITTERS = {"torchvision": (_GRAY, True), "cutmix": ((0.299, 0.587, 0.114), False)}
 # order of the colour ops as torchvision ColorJitter numbers them (fn_idx)
 JITTER_OPS = ("brightness", "contrast", "saturation", "hue")
 # PCA lighting noise of the CutMix/SaliencyMix ImageNet code (utils.Lighting; AlexNet's eigen-decomposition
@@ -242,10 +249,10 @@ def resized_crop_flip(
 # --- colour jitter --------------------------------------------------------------------------------
 
 
-def _gray(x: torch.Tensor) -> torch.Tensor:
-    # torchvision transforms._functional_tensor.rgb_to_grayscale (float path)
+def _gray(x: torch.Tensor, weights: tuple[float, float, float] = _GRAY) -> torch.Tensor:
+    # torchvision transforms._functional_tensor.rgb_to_grayscale (float path); the CutMix code's weights with JITTERS
     r, g, b = x.unbind(1)
-    return (_GRAY[0] * r + _GRAY[1] * g + _GRAY[2] * b).unsqueeze(1)
+    return (weights[0] * r + weights[1] * g + weights[2] * b).unsqueeze(1)
 
 
 def adjust_hue(x: torch.Tensor, hue: torch.Tensor) -> torch.Tensor:
@@ -294,8 +301,11 @@ def lighting(x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     return x + to_device(rgb, x.device).to(x.dtype)[:, :, None, None]
 
 
-def color_jitter(x: torch.Tensor, factors: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
-    """torchvision ColorJitter on a float batch in [0, 1], per sample, with given parameters.
+def color_jitter(
+    x: torch.Tensor, factors: torch.Tensor, order: torch.Tensor, jitter: str = "torchvision"
+) -> torch.Tensor:
+    """torchvision ColorJitter on a float batch in [0, 1], per sample, with given parameters (``jitter: cutmix``:
+    the CutMix code's, the same blends unclamped with its grey; :data:`JITTERS`).
 
     ``factors``: N x 4 (brightness, contrast, saturation factors; hue shift), ``order``: N x 4, a
     permutation of 0..3 per sample (torchvision's fn_idx: 0 brightness, 1 contrast, 2 saturation, 3 hue).
@@ -303,6 +313,7 @@ def color_jitter(x: torch.Tensor, factors: torch.Tensor, order: torch.Tensor) ->
     only the hue op's sample indices are needed on the host. Brightness blends with black, contrast with the
     mean of the grayscale image, saturation with the grayscale image, each clamped to [0, 1]
     (torchvision _functional_tensor._blend); hue: ``adjust_hue``."""
+    weights, clamp = JITTERS[jitter]
     factors = factors.to(torch.float32).cpu()
     order = order.to(torch.int64).cpu()
     hue_on = bool((factors[:, 3] != 0).any())
@@ -314,13 +325,15 @@ def color_jitter(x: torch.Tensor, factors: torch.Tensor, order: torch.Tensor) ->
         # brightness / contrast / saturation: one blend for the whole batch; a hue slot blends with factor 1
         f = torch.where(op < 3, f_dev.gather(1, op.clamp(max=2)[:, None]).squeeze(1), 1.0)
         f = f.to(x.dtype)[:, None, None, None]
-        gray = _gray(x)
+        gray = _gray(x, weights)
         target = torch.where(
             (op == 0)[:, None, None, None],
             zero,
             torch.where((op == 1)[:, None, None, None], gray.mean(dim=(1, 2, 3), keepdim=True), gray),
         )
-        x = (f * x + (1.0 - f) * target).clamp_(0.0, 1.0)
+        x = f * x + (1.0 - f) * target
+        if clamp:
+            x = x.clamp_(0.0, 1.0)
         if hue_on:
             chosen = torch.nonzero(order[:, slot] == 3).squeeze(1)  # host side: the CPU order
             if chosen.numel():
@@ -422,6 +435,7 @@ class RandomResizedCropFlipJitter(RandomResizedCropFlip):
     saturation: float = 0.0
     hue: float = 0.0
     lighting: float = 0.0
+    jitter: str = "torchvision"  # JITTERS: torchvision's ColorJitter (clamps after each op) or the CutMix code's
     name: ClassVar[str] = "random_resized_crop_flip_jitter"
 
     def describe(self) -> dict[str, Any]:
@@ -447,7 +461,7 @@ class RandomResizedCropFlipJitter(RandomResizedCropFlip):
         return params
 
     def adjust(self, x: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
-        x = color_jitter(x, params["factors"], params["order"])
+        x = color_jitter(x, params["factors"], params["order"], self.jitter)
         return lighting(x, params["lighting"]) if self.lighting > 0 else x
 
 
@@ -506,6 +520,7 @@ _KEYS["random_resized_crop_flip_jitter"] = {
     "saturation": (True, lambda n, v, s: _check_number(n, "saturation", v, 0.0, math.inf)),
     "hue": (False, lambda n, v, s: _check_number(n, "hue", v, 0.0, 0.5)),
     "lighting": (False, lambda n, v, s: _check_number(n, "lighting", v, 0.0, math.inf)),
+    "jitter": (False, lambda n, v, s: _check_choice(n, "jitter", v, tuple(JITTERS))),
 }
 _RANGES = {
     "padding": "an integer in [0, image_size]",
@@ -518,6 +533,7 @@ _RANGES = {
     "saturation": "a number >= 0",
     "hue": "a number in [0, 0.5]",
     "lighting": "the alphastd of the PCA lighting noise, a number >= 0 (default 0: none)",
+    "jitter": f"one of {', '.join(JITTERS)} (default torchvision: ColorJitter, clamped after each op)",
 }
 
 
@@ -525,6 +541,12 @@ def _check_integer(name: str, key: str, value, low: int, high: int) -> int:
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or not (low <= int(value) <= high):
         raise ValueError(f"pipeline {name!r}: {key} = {value!r}: expected an integer in [{low}, {high}]")
     return int(value)
+
+
+def _check_choice(name: str, key: str, value, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"pipeline {name!r}: {key} = {value!r}: expected one of {', '.join(choices)}")
+    return value
 
 
 def _check_bool(name: str, key: str, value) -> bool:
@@ -561,4 +583,8 @@ def build_pipeline(spec: dict | None, image_size: int) -> Pipeline | None:
         if required and key not in kwargs:
             raise ValueError(f"pipeline {name!r}: missing key {key!r} ({_RANGES[key]})")
     kwargs.setdefault("size", int(image_size))
+    if kwargs.get("jitter") == "cutmix" and kwargs.get("hue", 0.0) > 0:
+        raise ValueError(
+            f"pipeline {name!r}: jitter = 'cutmix' has no hue op (the CutMix code's utils.ColorJitter); use hue 0"
+        )
     return _CLASSES[name](**kwargs)

@@ -1,17 +1,50 @@
-"""A finished run's checkpoint as the evaluations read it: its resolved configuration and its model."""
+"""A finished run's checkpoint as the evaluations read it: its resolved configuration, its model and its epoch.
+
+An evaluation recipe (config/evaluations.yaml) says which weights of a run it reads (``checkpoint``): ``best``,
+the best epoch's (``best.pt``: what the SaliencyMix README evaluates, ``model_best.pth.tar``) or ``final``, the last
+epoch's (``checkpoint.pt``); :data:`augrepro.runs.CHECKPOINTS` names the train rule's output of each.
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from augrepro.runs import CHECKPOINTS
 
-def load_run_model(checkpoint: str | Path, device: torch.device) -> tuple[dict[str, Any], torch.nn.Module]:
-    """(resolved run, model with the checkpoint's weights) of a finished run."""
+
+def check_checkpoint(values: dict[str, Any], where: str) -> str:
+    """A recipe's ``checkpoint`` (required: each recipe says which weights its source evaluated)."""
+    choice = values.get("checkpoint")
+    if choice not in CHECKPOINTS:
+        raise ValueError(
+            f"{where}: checkpoint is {choice!r}; expected one of {', '.join(CHECKPOINTS)} (best: the best epoch's "
+            "weights, best.pt; final: the last epoch's, checkpoint.pt), citing the source's choice"
+        )
+    return choice
+
+
+@dataclass(frozen=True)
+class RunCheckpoint:
+    """A run's weights file as loaded: the resolved run, the model with the weights, and the epoch they are of."""
+
+    run: dict[str, Any]
+    model: torch.nn.Module
+    epoch: int
+    path: str
+
+    def record(self, choice: str) -> dict[str, Any]:
+        """What an evaluation's result says of the weights it read."""
+        return {"kind": choice, "file": Path(self.path).name, "epoch": self.epoch}
+
+
+def load_checkpoint(checkpoint: str | Path, device: torch.device) -> RunCheckpoint:
+    """A finished run's checkpoint.pt or best.pt."""
     from augrepro.data.datasets import get_spec
     from augrepro.models import model_of_run
 
@@ -22,7 +55,13 @@ def load_run_model(checkpoint: str | Path, device: torch.device) -> tuple[dict[s
     spec = get_spec(run["dataset"])
     model = model_of_run(run, spec.num_classes)
     model.load_state_dict(state["model"])
-    return run, model.to(device)
+    return RunCheckpoint(run, model.to(device), int(state.get("epoch", 0)), str(checkpoint))
+
+
+def load_run_model(checkpoint: str | Path, device: torch.device) -> tuple[dict[str, Any], torch.nn.Module]:
+    """(resolved run, model with the checkpoint's weights) of a finished run."""
+    loaded = load_checkpoint(checkpoint, device)
+    return loaded.run, loaded.model
 
 
 def execution_setup(execution: dict[str, Any] | None, threads: int | None, log: Callable[[str], None] | None):

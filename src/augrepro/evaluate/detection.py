@@ -8,21 +8,28 @@ there: the schedule (images per iteration, lr, iterations, lr steps, warm-up), t
 sizes, the head and the metric. What is fixed here, for both recipes, with its source:
 
 * ``head: c4`` (default): the ResNet's stem to ``layer3`` is the trunk (stride 16), the RPN runs on its
-  output, RoIAlign pools 14 x 14 regions and ``layer4`` plus global average pooling is the box head, the
-  design of the Faster R-CNN ResNet in He et al. (2016), of faster-rcnn.pytorch's ``resnet.py`` (the CutMix
-  paper's detection code) and of Detectron2's ``R50-C4`` VOC configuration (its VOC baseline in MODEL_ZOO.md);
-  ``head: fpn``: torchvision's ``fasterrcnn_resnet50_fpn`` design (FPN over ``layer1``-``layer4``).
+  output, the recipe's ``roi_pool`` pools ``roi_size`` x ``roi_size`` regions (:class:`RoIPooler`: RoIAlign,
+  Detectron2's ROIAlignV2, or faster-rcnn.pytorch's crop-and-resize) and ``layer4`` plus global average pooling
+  is the box head, the design of the Faster R-CNN ResNet in He et al. (2016), of faster-rcnn.pytorch's
+  ``resnet.py`` (the CutMix paper's detection code) and of Detectron2's ``R50-C4`` VOC configuration (its VOC
+  baseline in MODEL_ZOO.md); ``head: fpn``: torchvision's ``fasterrcnn_resnet50_fpn`` design (FPN over
+  ``layer1``-``layer4``, torchvision's MultiScaleRoIAlign).
 * The stem and ``layer1`` are frozen and every BatchNorm is frozen with the checkpoint's statistics
   (faster-rcnn.pytorch: ``RESNET.FIXED_BLOCKS = 1``, ``TRAIN.BN_TRAIN = False``; Detectron2: ``FREEZE_AT: 2``,
   ``NORM: FrozenBN``; torchvision's default ``trainable_backbone_layers = 3``).
 * Input normalization: the backbone run's own mean and std (what its weights were trained with).
 * RoI sampling: ``rois_per_image`` RoIs per image (the recipe's), a quarter positive (faster-rcnn.pytorch
-  ``FG_FRACTION``, Detectron2 ``POSITIVE_FRACTION``); RPN 256 anchors per image, half positive; test-time
-  score threshold 0.05, NMS 0.5, at most 100 detections per image (Detectron2's and torchvision's defaults).
+  ``FG_FRACTION``, Detectron2 ``POSITIVE_FRACTION``); RPN 256 anchors per image, half positive. At test time the
+  recipe's ``test_score_thresh``, per-class ``test_nms`` and ``detections_per_image`` (faster-rcnn.pytorch
+  test_net.py: thresh 0.0, TEST.NMS 0.3, max_per_image 100; Detectron2: 0.05, 0.5, 100).
 * Horizontal flip with probability 0.5 during training (faster-rcnn.pytorch ``TRAIN.USE_FLIPPED``,
   Detectron2 ``RandomFlip``); difficult objects are used in training and ignored by the metric (both codes).
-* SGD with momentum 0.9; the lr warms up linearly from ``warmup_factor x lr`` over ``warmup_iters``
+* SGD with momentum 0.9 in two parameter groups (:func:`parameter_groups`): the weights with ``weight_decay``;
+  the biases with ``bias_lr_factor`` x the lr and, unless ``bias_decay`` is false, the same weight decay
+  (faster-rcnn.pytorch trainval_net.py: no decay on biases, TRAIN.BIAS_DECAY False; Detectron2:
+  WEIGHT_DECAY_BIAS = WEIGHT_DECAY); the lr warms up linearly from ``warmup_factor x lr`` over ``warmup_iters``
   iterations, then is multiplied by ``gamma`` at each step in ``milestones`` (Detectron2's WarmupMultiStepLR).
+* The backbone's weights are the recipe's ``checkpoint`` of the run: ``best`` (best.pt) or ``final``.
 
 The data order is a function of (detection seed, iteration) alone: a resumed job (``resume.pt``, written
 every ``checkpoint_every`` iterations and at SIGTERM) continues the same stream.
@@ -40,9 +47,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from torchvision.ops import MultiScaleRoIAlign
 
 HEADS = ("c4", "fpn")
 METRICS = ("voc07", "all_point")
+ROI_POOLS = ("align", "align_v2", "crop")  # RoIPooler
 # What a detection recipe holds; None: required.
 RECIPE_DEFAULTS: dict[str, Any] = {
     "head": "c4",
@@ -68,6 +77,14 @@ RECIPE_DEFAULTS: dict[str, Any] = {
     "numerics": "fp32",
     "checkpoint_every": 1000,
     "test_batch_size": 8,
+    "checkpoint": None,  # best | final: which weights of the run (augrepro.evaluate.checkpoint)
+    "roi_pool": "align_v2",  # Detectron2's ROIAlignV2 (torchvision's C4 models have none)
+    "roi_size": 14,  # Detectron2 ROI_BOX_HEAD.POOLER_RESOLUTION
+    "test_score_thresh": 0.05,  # Detectron2 ROI_HEADS.SCORE_THRESH_TEST, torchvision's box_score_thresh
+    "test_nms": 0.5,  # Detectron2 ROI_HEADS.NMS_THRESH_TEST, torchvision's box_nms_thresh
+    "detections_per_image": 100,  # Detectron2 TEST.DETECTIONS_PER_IMAGE, torchvision's box_detections_per_img
+    "bias_decay": True,  # Detectron2 SOLVER.WEIGHT_DECAY_BIAS None: the weights' decay
+    "bias_lr_factor": 1.0,  # Detectron2 SOLVER.BIAS_LR_FACTOR
 }
 
 
@@ -77,6 +94,9 @@ def check_recipe(recipe: dict[str, Any], where: str = "detection recipe") -> dic
     unknown = sorted(set(values) - set(RECIPE_DEFAULTS))
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(RECIPE_DEFAULTS)}")
+    from augrepro.evaluate.checkpoint import check_checkpoint
+
+    check_checkpoint(values, where)  # first: its message says what to choose
     missing = [k for k, v in RECIPE_DEFAULTS.items() if v is None and k not in values]
     if missing:
         raise ValueError(f"{where}: lacks {', '.join(missing)}")
@@ -104,8 +124,19 @@ def check_recipe(recipe: dict[str, Any], where: str = "detection recipe") -> dic
         "rois_per_image",
         "proposals_train",
         "proposals_test",
+        "roi_size",
+        "detections_per_image",
     ):
         expect(key, positive_int(values[key]), "an integer >= 1")
+    expect("roi_pool", values["roi_pool"] in ROI_POOLS, f"one of {', '.join(ROI_POOLS)}")
+    expect(
+        "test_score_thresh",
+        number(values["test_score_thresh"]) and 0 <= values["test_score_thresh"] < 1,
+        "a number in [0, 1)",
+    )
+    expect("test_nms", number(values["test_nms"]) and 0 < values["test_nms"] <= 1, "an IoU in (0, 1]")
+    expect("bias_decay", isinstance(values["bias_decay"], bool), "true or false")
+    expect("bias_lr_factor", number(values["bias_lr_factor"]) and values["bias_lr_factor"] > 0, "a number > 0")
     expect("lr", number(values["lr"]) and values["lr"] > 0, "a number > 0")
     expect("momentum", number(values["momentum"]) and 0 <= values["momentum"] < 1, "a number in [0, 1)")
     expect("weight_decay", number(values["weight_decay"]) and values["weight_decay"] >= 0, "a number >= 0")
@@ -142,7 +173,9 @@ def check_recipe(recipe: dict[str, Any], where: str = "detection recipe") -> dic
         isinstance(thresholds, list) and thresholds and all(number(t) and 0 < t < 1 for t in thresholds),
         "a list of IoUs in (0, 1)",
     )
-    expect("numerics", values["numerics"] in ("auto", "fp32", "bf16"), "one of auto, fp32, bf16")
+    from augrepro.studies.protocols import NUMERICS
+
+    expect("numerics", values["numerics"] in NUMERICS, f"one of {', '.join(NUMERICS)}")
     return values
 
 
@@ -199,6 +232,85 @@ class _Res5Head(torch.nn.Module):
         return torch.flatten(torch.nn.functional.adaptive_avg_pool2d(self.layer4(x), 1), 1)
 
 
+class RoIPooler(MultiScaleRoIAlign):
+    """The C4 head's RoI pooling of the trunk's one feature map (stride 16), as torchvision's ``box_roi_pool``
+    (a MultiScaleRoIAlign, which FasterRCNN requires, on the level ``"0"``; given the proposals of each image in its
+    resized coordinates):
+
+    * ``align``: RoIAlign with ``size`` x ``size`` bins and adaptive sampling (sampling ratio 0), without the
+      half-pixel shift: faster-rcnn.pytorch's ``ROIAlign((POOLING_SIZE, POOLING_SIZE), 1/16, 0)`` (branch
+      pytorch-1.0, lib/model/roi_layers/roi_align.py) and torchvision's MultiScaleRoIAlign (``aligned=False``);
+    * ``align_v2``: the same with the half-pixel shift (``aligned=True``): Detectron2's ``ROIAlignV2``
+      (detectron2/modeling/poolers.py), its C4 default (config/defaults.py ROI_BOX_HEAD.POOLER_TYPE);
+    * ``crop``: faster-rcnn.pytorch master's crop-and-resize (lib/model/faster_rcnn/faster_rcnn.py, POOLING_MODE
+      crop): a ``2 size`` x ``2 size`` grid of bilinear samples from the box's first corner to its last
+      (lib/model/utils/net_utils.py _affine_grid_gen: affine_grid, corners aligned; zero outside the map), then
+      2 x 2 max-pooling (config.py CROP_RESIZE_WITH_MAX_POOL True)."""
+
+    STRIDE = 16  # the C4 trunk's (faster-rcnn.pytorch: rois / 16.0)
+
+    def __init__(self, mode: str, size: int) -> None:
+        super().__init__(["0"], int(size), sampling_ratio=0)
+        if mode not in ROI_POOLS:
+            raise ValueError(f"roi_pool {mode!r}; valid: {', '.join(ROI_POOLS)}")
+        self.mode, self.size = mode, int(size)
+
+    def forward(self, features, proposals: list[torch.Tensor], image_shapes=None) -> torch.Tensor:
+        x = features["0"] if isinstance(features, dict) else features
+        if self.mode != "crop":
+            from torchvision.ops import roi_align
+
+            return roi_align(
+                x, proposals, self.size, 1.0 / self.STRIDE, sampling_ratio=0, aligned=self.mode == "align_v2"
+            )
+        return torch.nn.functional.max_pool2d(self._crop(x, proposals, 2 * self.size), 2, 2)
+
+    def _crop(self, x: torch.Tensor, proposals: list[torch.Tensor], grid: int) -> torch.Tensor:
+        """grid x grid bilinear samples spanning each box corner to corner (align_corners: -1 and 1 are the centres
+        of the first and last feature cells), one grid_sample call per image."""
+        channels, height, width = x.shape[1:]
+        steps = torch.linspace(0.0, 1.0, grid, device=x.device, dtype=x.dtype)
+        out = []
+        for image, boxes in enumerate(proposals):
+            b = boxes.to(x.dtype) / self.STRIDE
+            xs = b[:, 0:1] + (b[:, 2:3] - b[:, 0:1]) * steps  # R x grid, in feature cells
+            ys = b[:, 1:2] + (b[:, 3:4] - b[:, 1:2]) * steps
+            gx = xs * (2.0 / max(width - 1, 1)) - 1.0
+            gy = ys * (2.0 / max(height - 1, 1)) - 1.0
+            n = len(b)
+            points = torch.stack([gx[:, None, :].expand(n, grid, grid), gy[:, :, None].expand(n, grid, grid)], -1)
+            sampled = torch.nn.functional.grid_sample(
+                x[image : image + 1],
+                points.reshape(1, n * grid, grid, 2),
+                mode="bilinear",
+                padding_mode="zeros",
+                align_corners=True,
+            )  # 1 x C x (n grid) x grid
+            out.append(sampled.reshape(channels, n, grid, grid).permute(1, 0, 2, 3))
+        return torch.cat(out) if out else x.new_zeros(0, channels, grid, grid)
+
+
+def parameter_groups(model: torch.nn.Module, recipe: dict[str, Any]) -> list[dict[str, Any]]:
+    """The trainable parameters in two SGD groups: the weights (the recipe's weight decay) and the biases (every
+    parameter whose name ends in ``bias``: ``bias_lr_factor`` x the lr, no weight decay unless ``bias_decay``), as
+    faster-rcnn.pytorch's trainval_net.py builds its groups ('bias' in the name: lr x (DOUBLE_BIAS + 1), weight
+    decay BIAS_DECAY and WEIGHT_DECAY or 0) and Detectron2's solver (BIAS_LR_FACTOR, WEIGHT_DECAY_BIAS). Each
+    group's ``lr_factor`` scales the schedule's lr (:func:`lr_at`)."""
+    weights, biases = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (biases if name.endswith("bias") else weights).append(param)
+    decay = float(recipe["weight_decay"])
+    return [
+        {"params": weights, "weight_decay": decay, "lr_factor": 1.0},
+        {
+            "params": biases,
+            "weight_decay": decay if recipe["bias_decay"] else 0.0,
+            "lr_factor": float(recipe["bias_lr_factor"]),
+        },
+    ]
+
+
 def build_detector(
     resnet: torch.nn.Module, recipe: dict[str, Any], mean, std, num_classes: int = 21
 ) -> torch.nn.Module:
@@ -208,7 +320,6 @@ def build_detector(
     from torchvision.models.detection import FasterRCNN
     from torchvision.models.detection.anchor_utils import AnchorGenerator
     from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
-    from torchvision.ops import MultiScaleRoIAlign
 
     if not isinstance(resnet, torchvision.models.ResNet):
         raise ValueError(
@@ -225,9 +336,9 @@ def build_detector(
         max_size=recipe["max_size"],
         image_mean=list(mean),
         image_std=list(std),
-        box_score_thresh=0.05,
-        box_nms_thresh=0.5,
-        box_detections_per_img=100,
+        box_score_thresh=recipe["test_score_thresh"],
+        box_nms_thresh=recipe["test_nms"],
+        box_detections_per_img=recipe["detections_per_image"],
         box_batch_size_per_image=recipe["rois_per_image"],
         box_positive_fraction=0.25,
         rpn_batch_size_per_image=256,
@@ -240,7 +351,7 @@ def build_detector(
         model = FasterRCNN(
             trunk,
             rpn_anchor_generator=anchors,
-            box_roi_pool=MultiScaleRoIAlign(["0"], output_size=14, sampling_ratio=0),
+            box_roi_pool=RoIPooler(recipe["roi_pool"], recipe["roi_size"]),
             box_head=head,
             box_predictor=FastRCNNPredictor(head.out_channels, num_classes),
             # 12000 / 6000 proposals before NMS (train / test): faster-rcnn.pytorch and Detectron2 Base-RCNN-C4;
@@ -388,12 +499,13 @@ def run_detection(
     threads: int | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Fine-tune a Faster R-CNN on the backbone of ``checkpoint`` (VOC train split), test it (VOC test split)
-    and write ``out_json`` (mAP, mAP50, mAP75 in percent, AP per class). ``seed`` is the detection seed."""
+    """Fine-tune a Faster R-CNN on the backbone of ``checkpoint`` (the run's weights file the recipe's
+    ``checkpoint`` names; VOC train split), test it (VOC test split) and write ``out_json`` (mAP, mAP50, mAP75 in
+    percent, AP per class). ``seed`` is the detection seed."""
     from augrepro.data.datasets import get_spec
     from augrepro.data.normalization import Normalization
     from augrepro.data.voc import load_voc_index
-    from augrepro.evaluate.checkpoint import execution_setup, load_run_model
+    from augrepro.evaluate.checkpoint import execution_setup, load_checkpoint
     from augrepro.evaluate.voc_map import evaluate_voc
     from augrepro.io import atomic_torch_save, atomic_write_text
     from augrepro.provenance import describe_environment, device_name
@@ -402,21 +514,19 @@ def run_detection(
 
     values = check_recipe(recipe)
     log, device, workers = execution_setup(execution, threads, log)
-    accel = Numerics(device, values["numerics"])
+    accel = Numerics(device, values["numerics"]).apply()
     wall = time.perf_counter()
     out_json = Path(out_json)
     resume_path = out_json.parent / "resume.pt"
 
     torch.manual_seed(seed)
-    run, backbone = load_run_model(checkpoint, torch.device("cpu"))
+    loaded = load_checkpoint(checkpoint, torch.device("cpu"))
+    run, backbone = loaded.run, loaded.model
     key = RunKey(run["protocol"], run["dataset_key"], run["model"], run["augmentation"], int(run["seed"]))
     norm = Normalization.of(run["recipe"], get_spec(run["dataset"]))
     model = build_detector(backbone, values, norm.mean, norm.std).to(device)
     index = load_voc_index(voc_index)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(
-        params, lr=values["lr"], momentum=values["momentum"], weight_decay=values["weight_decay"]
-    )
+    optimizer = torch.optim.SGD(parameter_groups(model, values), lr=values["lr"], momentum=values["momentum"])
     start, losses_log, train_seconds = 0, [], 0.0
     if resume_path.exists():
         state = torch.load(resume_path, map_location=device, weights_only=True)
@@ -443,10 +553,11 @@ def run_detection(
         )
 
     log(
-        f"detection: backbone {key.label()} ({run['model']}, {run['recipe']['architecture']}), head {values['head']}, "
+        f"detection: backbone {key.label()} ({run['model']}, {run['recipe']['architecture']}; {values['checkpoint']} "
+        f"weights, epoch {loaded.epoch}), head {values['head']} ({values['roi_pool']} {values['roi_size']}), "
         f"{len(index.train)} training / {len(index.test)} test images, {values['iterations']} iterations of "
         f"{values['batch_size']} images, lr {values['lr']} (x{values['gamma']} at {values['milestones']}), "
-        f"seed {seed}, on {device} ({device_name(device)}), bf16 {accel.bf16}"
+        f"seed {seed}, on {device} ({device_name(device)}), numerics {accel.setting} (bf16 {accel.bf16}, tf32 {accel.tf32})"
     )
     data = VocImages(index, index.train)
     sampler = _BatchSampler(len(data), values["batch_size"], seed, start, values["iterations"])
@@ -464,7 +575,7 @@ def run_detection(
     with StopFlag() as stop:
         for images, targets, _ids in loader:
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(values, iteration)
+                group["lr"] = lr_at(values, iteration) * group["lr_factor"]
             images = [im.to(device, non_blocking=True).float().div_(255.0) for im in images]
             targets = [{k: v.to(device, non_blocking=True) for k, v in t.items()} for t in targets]
             with accel.autocast():
@@ -517,6 +628,7 @@ def run_detection(
     out = {
         "run": identity_record(key, run["method"], run["method_params"].get("variant")),
         "recipe": recipe.get("name"),
+        "checkpoint": loaded.record(values["checkpoint"]),
         "detection_seed": seed,
         **summary,
         "metric": ("VOC07 11-point AP" if values["metric"] == "voc07" else "all-point AP")
@@ -538,6 +650,7 @@ def run_detection(
         "device": device.type,
         "device_name": device_name(device),
         "bf16": accel.bf16,
+        "numerics": accel.describe(),
         **describe_environment(),
     }
     atomic_write_text(out_json, json.dumps(out, indent=2, default=str) + "\n")

@@ -14,8 +14,9 @@ with ``y`` the ground-truth label and CE the cross-entropy. What the papers leav
 * clipping: ``x_adv`` is clipped to [0, 1] (a valid image); ``clip: false`` in the recipe turns it off;
 * the images: the run's test split through its evaluation transform (ImageNet: Resize 256, CenterCrop 224,
   as CutMix-PyTorch's and SaliencyMix's test.py);
-* the model in eval mode (BatchNorm's running statistics), fp32 (a bf16 gradient could flip signs), the
-  loss summed over the batch (each image's gradient is its own: eval mode couples no images).
+* the model in eval mode (BatchNorm's running statistics), fp32 with TF32 off (a bf16 or TF32 gradient could flip
+  signs; the sources' GPUs had no TF32), the loss summed over the batch (each image's gradient is its own: eval mode
+  couples no images).
 
 Accuracy is in percent, as the papers print it.
 """
@@ -37,7 +38,7 @@ from augrepro.data.normalization import Normalization
 SOURCE = (
     "CutMix paper App. E.1, Eq. 3 (x + eps * sign(grad_x L(theta, x, y)), eps = 8/255); SaliencyMix paper section 4.4"
 )
-DEFAULTS = {"epsilon": 8.0 / 255.0, "clip": True, "batch_size": 100}
+DEFAULTS = {"epsilon": 8.0 / 255.0, "clip": True, "batch_size": 100, "checkpoint": None}  # None: required
 
 
 class Normalized(torch.nn.Module):
@@ -130,6 +131,9 @@ def check_recipe(recipe: dict[str, Any], where: str = "fgsm recipe") -> dict[str
     bs = values["batch_size"]
     if not isinstance(bs, int) or isinstance(bs, bool) or bs < 1:
         raise ValueError(f"{where}: batch_size is {bs!r}; expected an integer >= 1")
+    from augrepro.evaluate.checkpoint import check_checkpoint
+
+    check_checkpoint(values, where)
     return values
 
 
@@ -166,20 +170,25 @@ def run_fgsm(
     threads: int | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Attack a finished run's test split (``recipe``: epsilon, clip, batch_size) and write ``out_json``."""
-    from augrepro.evaluate.checkpoint import execution_setup, load_run_model
+    """Attack a finished run's test split (``recipe``: epsilon, clip, batch_size, checkpoint) with the weights in
+    ``checkpoint`` (the file the recipe's ``checkpoint`` names) and write ``out_json``."""
+    from augrepro.evaluate.checkpoint import execution_setup, load_checkpoint
     from augrepro.io import atomic_write_text
     from augrepro.provenance import describe_environment, device_name
     from augrepro.runs import RunKey, identity_record
+    from augrepro.train.engine import Numerics
 
     values = check_recipe(recipe)
     log, device, workers = execution_setup(execution, threads, log)
+    numerics = Numerics(device, "fp32").apply()
     start = time.perf_counter()
-    run, model = load_run_model(checkpoint, device)
+    loaded = load_checkpoint(checkpoint, device)
+    run, model = loaded.run, loaded.model
     batches, count, norm, transform = pixel_test_batches(run, data_path, values["batch_size"], device, workers)
     key = RunKey(run["protocol"], run["dataset_key"], run["model"], run["augmentation"], int(run["seed"]))
     log(
-        f"FGSM on run {key.label()}: {count} test images, eps {values['epsilon']:.6g}, clip {values['clip']}, on {device}"
+        f"FGSM on run {key.label()} ({values['checkpoint']} weights: {Path(checkpoint).name}, epoch {loaded.epoch}): "
+        f"{count} test images, eps {values['epsilon']:.6g}, clip {values['clip']}, on {device}"
     )
     result = fgsm_accuracy(
         Normalized(model, norm.mean, norm.std).to(device), batches, values["epsilon"], values["clip"], count, log
@@ -187,13 +196,15 @@ def run_fgsm(
     out = {
         "run": identity_record(key, run["method"], run["method_params"].get("variant")),
         "recipe": recipe.get("name"),
+        "checkpoint": loaded.record(values["checkpoint"]),
         **result,
         "epsilon": values["epsilon"],
         "epsilon_255": values["epsilon"] * 255.0,
         "attack": "FGSM, white-box, untargeted, one step, cross-entropy with the true label",
         "input_range": "pixels in [0, 1] before the run's mean/std normalization (gradient through the normalization)",
         "clip": "x_adv clipped to [0, 1]" if values["clip"] else "not clipped",
-        "model_mode": "eval, fp32",
+        "model_mode": "eval, fp32 (TF32 off)",
+        "numerics": numerics.describe(),
         "source": SOURCE,
         "normalization": {"mean": list(norm.mean), "std": list(norm.std)},
         "seconds": time.perf_counter() - start,

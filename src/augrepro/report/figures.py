@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import io
+from dataclasses import dataclass
 
 import matplotlib
 
@@ -50,12 +51,50 @@ def _to_data_uri(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+@dataclass(frozen=True)
+class Overlay:
+    """An authors' log drawn over a learning-curve figure: dashed black when its run followed the figure's
+    protocol, dotted grey with the difference in its label when it followed another recipe."""
+
+    augmentation: str
+    label: str
+    linestyle: str
+    color: str
+    epochs: list
+    errors: list
+
+
+def published_overlays(published: pd.DataFrame | None, cell: tuple, augmentations: set[str]) -> list[Overlay]:
+    """The authors' logs of a figure's cell ``(protocol, dataset, traditional, model)`` for its methods."""
+    if published is None or not len(published):
+        return []
+    protocol, dataset, traditional, model = cell
+    same = published[
+        (published["protocol"] == protocol)
+        & (published["dataset"] == dataset)
+        & (published["traditional"] == traditional)
+        & (published["model"] == model)
+        & published["augmentation"].isin(augmentations)
+    ]
+    if "differs" not in same.columns:
+        same = same.assign(differs="")
+    out = []
+    for (aug, args, differs), line in same.groupby(["augmentation", "args", "differs"], sort=True):
+        if differs:
+            label, style, color = f"{aug}: authors' log, another recipe: {differs} ({args})", ":", "0.45"
+        else:
+            label, style, color = f"{aug}: authors' log ({args})", "--", "black"
+        out.append(Overlay(aug, label, style, color, list(line["epoch"]), list(line["test_top1_error"])))
+    return out
+
+
 def learning_curves(curves: pd.DataFrame, published: pd.DataFrame | None = None) -> list[tuple[str, str]]:
     """One figure per (protocol, dataset, traditional, model): test top-1 error by epoch.
 
     Hue is the augmentation; the band is ± one sample standard deviation over seeds (none for a
     single seed). ``published`` (augrepro.results.curves): the authors' own logs of a figure's cell, drawn as
-    dashed black lines labelled with their run's arguments. Returns ``(title, "data:image/png;base64,...")``
+    dashed black lines labelled with their run's arguments, or dotted grey ones that name how their recipe
+    differs from the cell's protocol (:func:`published_overlays`). Returns ``(title, "data:image/png;base64,...")``
     pairs in a stable order.
     """
     if curves.empty:
@@ -92,23 +131,16 @@ def learning_curves(curves: pd.DataFrame, published: pd.DataFrame | None = None)
                     std = np.nan_to_num(line["std"].to_numpy(dtype=float))
                     ax.plot(x, mean, color=palette[aug], label=mpl_text(aug), linewidth=1.4)
                     ax.fill_between(x, mean - std, mean + std, color=palette[aug], alpha=0.2, linewidth=0)
-                if published is not None and len(published):
-                    same = published[
-                        (published["protocol"] == protocol)
-                        & (published["dataset"] == dataset)
-                        & (published["traditional"] == traditional)
-                        & (published["model"] == model)
-                        & published["augmentation"].isin(set(group["augmentation"]))
-                    ]
-                    for (aug, args), line in same.groupby(["augmentation", "args"], sort=True):
-                        ax.plot(
-                            line["epoch"],
-                            line["test_top1_error"],
-                            color="black",
-                            linestyle="--",
-                            linewidth=1.0,
-                            label=mpl_text(f"{aug}: authors' log ({args})"),
-                        )
+                cell = (protocol, dataset, traditional, model)
+                for overlay in published_overlays(published, cell, set(group["augmentation"])):
+                    ax.plot(
+                        overlay.epochs,
+                        overlay.errors,
+                        color=overlay.color,
+                        linestyle=overlay.linestyle,
+                        linewidth=1.0,
+                        label=mpl_text(overlay.label),
+                    )
                 ax.set_title(mpl_text(title))
                 ax.set_xlabel("epoch")
                 ax.set_ylabel("test top-1 error (%)")

@@ -37,7 +37,7 @@ def computed_provenance(
             if numerics:
                 out.append(
                     (
-                        "numerics of the runs (bf16 / channels_last / compile)",
+                        "numerics of the runs (bf16 / tf32 / channels_last / compile; fp32: none, TF32 off)",
                         ", ".join(f"{k}: {n} runs" for k, n in sorted(numerics.items())),
                     )
                 )

@@ -5,7 +5,7 @@ seed{seed}/``) holds ``metrics.csv`` (one row per epoch), ``timing.json`` and ``
 percent.
 
 * ``runs``: one row per run with best / final / median-of-last-10 top-1 error, the top-5 error at the best
-  top-1 epoch and at the final epoch, time, device and numerics (bf16 / channels-last / compile).
+  top-1 epoch and at the final epoch, time, device and numerics (bf16 / tf32 / channels-last / compile).
 * ``summary``: one row per (protocol, dataset, traditional, model, augmentation, method, variant) with
   the number of seeds, mean / sample std (ddof=1) of the error columns, and the numerics of its runs.
 * ``curves``: one row per (run, epoch), for learning-curve figures.
@@ -68,15 +68,17 @@ CURVE_COLUMNS = [
     "test_top1_error",
     "test_top5_error",
 ]
-NUMERICS_FLAGS = ("bf16", "channels_last", "compile")
+NUMERICS_FLAGS = ("bf16", "tf32", "channels_last", "compile")
+RECORDED_SINCE_START = ("bf16", "channels_last", "compile")  # tf32 came later: absent means off
 
 
 def run_numerics(timing: dict) -> str | None:
     """How a run computed, from its timing.json: the options it used joined by '+' (``bf16+channels_last``),
-    ``fp32`` when none, None for a timing.json written before these flags were recorded."""
-    if not all(flag in timing for flag in NUMERICS_FLAGS):
+    ``fp32`` when none (full precision, TF32 off), None for a timing.json written before these flags were
+    recorded."""
+    if not all(flag in timing for flag in RECORDED_SINCE_START):
         return None
-    used = [flag for flag in NUMERICS_FLAGS if timing[flag]]
+    used = [flag for flag in NUMERICS_FLAGS if timing.get(flag)]
     return "+".join(used) if used else "fp32"
 
 
@@ -249,7 +251,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         agg[f"{col}_mean"] = (col, "mean")
         agg[f"{col}_std"] = (col, "std")  # pandas: ddof=1, NaN for one value
         agg[f"{col}_n"] = (col, "count")  # values, not rows: NaN (not evaluated) does not count
-    # how the cell's runs computed (bf16 / channels_last / compile, or fp32), each kind once
+    # how the cell's runs computed (bf16 / tf32 / channels_last / compile, or fp32), each kind once
     agg["numerics"] = ("numerics", lambda v: ", ".join(sorted({str(x) for x in v if isinstance(x, str) and x})) or None)
     summary = grouped.agg(**agg).reset_index()
     summary["variant"] = summary["variant"].astype(object).where(summary["variant"].notna(), None)

@@ -9,6 +9,8 @@ The same seed trains every method of a cell (``{seed: value}`` per method), so c
 * :func:`best_of`: "A is the best of a set": A against every other member.
 * :func:`ranking`: "the published order holds": every adjacent pair of the published order keeps its direction;
   Kendall's tau between the published and our order, with a bootstrap interval over seeds, is a summary.
+* :func:`paired_equivalence`: "A gives the same result as B within a margin" (one method under a recipe and its
+  variant, e.g. fp32 and bf16: the numerics study).
 * :func:`combine`: a claim over several comparisons or cells.
 
 Multiplicity (:func:`combine`): a claim *holds* when every one of its comparisons holds at level alpha. That is an
@@ -156,6 +158,51 @@ def gain_equivalence(
     )
     return GainEquivalence(
         verdict, ours, published, d.diff, d.ci_low, d.ci_high, margin, d.p_equivalence, d.p_differs, reason
+    )
+
+
+@dataclass(frozen=True)
+class PairedEquivalence:
+    """ "A gives the same result as B within the margin", paired over seeds; see :func:`paired_equivalence`."""
+
+    verdict: str  # holds (equivalent), fails (they differ by more than the margin) or inconclusive
+    n_pairs: int
+    n_dropped: int
+    mean_diff: float  # mean of A_i - B_i
+    ci_low: float
+    ci_high: float
+    p_equivalence: float  # TOST: below alpha, equivalent
+    p_differs: float  # minimum effect: below alpha, they differ by more than the margin
+    margin: float
+    reason: str
+
+
+def paired_equivalence(
+    a: Mapping[Hashable, float], b: Mapping[Hashable, float], margin: float, alpha: float = DEFAULT_ALPHA
+) -> PairedEquivalence:
+    """ "A equals B within ±``margin``" on runs keyed by seed (the same seed trains both: one method under a recipe and
+    its variant): two one-sided paired t tests on ``A_i - B_i`` (statsmodels' ``ttost_paired``), and the
+    minimum-effect test for a difference beyond the margin (:func:`augrepro.results.stats.decide` on the paired
+    differences' one variance term). ``holds`` when equivalent, ``fails`` when they differ, else inconclusive (and
+    with fewer than 2 pairs)."""
+    if missing(margin) or not margin > 0:
+        raise ValueError(f"margin must be a number > 0, got {margin!r}")
+    pairs = paired_direction(a, b, alpha)
+    nan = math.nan
+    if pairs.n_pairs < 2:
+        reason = f"{pairs.n_pairs} seed(s) shared by both; a paired comparison needs at least 2"
+        return PairedEquivalence("inconclusive", pairs.n_pairs, pairs.n_dropped, pairs.mean_diff, nan, nan, nan, nan, margin, reason)  # fmt: skip
+    n = pairs.n_pairs
+    d = decide(pairs.mean_diff, [(pairs.sd_diff**2 / n, n - 1.0)], margin, alpha)
+    verdict = {"reproduced": "holds", "differs": "fails", "inconclusive": "inconclusive"}[d.outcome]
+    where = {"holds": f"inside ±{margin:g}: equivalent", "fails": f"entirely outside ±{margin:g}: they differ",
+             "inconclusive": f"across ±{margin:g}"}[verdict]  # fmt: skip
+    reason = (
+        f"{n} paired seeds ({pairs.n_dropped} dropped): mean A - B = {signed(pairs.mean_diff)}, "
+        f"{1 - 2 * alpha:.0%} interval [{signed(d.ci_low)}, {signed(d.ci_high)}] {where}"
+    )
+    return PairedEquivalence(
+        verdict, n, pairs.n_dropped, pairs.mean_diff, d.ci_low, d.ci_high, d.p_equivalence, d.p_differs, margin, reason
     )
 
 

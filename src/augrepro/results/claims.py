@@ -9,6 +9,9 @@ A claim (in a study file, under ``claims:``) is one of:
 * ``best``: ``method`` is the best of ``among`` in every cell it names.
 * ``ranking``: the published order of ``methods`` holds in every cell it names: every adjacent pair keeps its
   direction (Kendall's tau is shown as a summary).
+* ``equivalent``: ``method`` gives the same result under the two ``protocols`` (a recipe and its variant, e.g. fp32
+  and bf16) within ``margin``, in every cell (dataset key, model) both run: paired over seeds
+  (:func:`augrepro.results.claim_tests.paired_equivalence`).
 
 A *cell* is a column of the study's table: (protocol, dataset key, model), optionally narrowed by the claim's
 ``protocols``, ``datasets`` and ``models``. In each cell our runs of each method are the study's, matched to the
@@ -34,22 +37,25 @@ from augrepro.results.claim_tests import (
     combine,
     gain_equivalence,
     paired_direction,
+    paired_equivalence,
     ranking,
 )
 from augrepro.results.compare import HIGHER_IS_BETTER, METRICS, metric_column, normalize_ours, to_bool
 from augrepro.results.stats import DEFAULT_ALPHA
 from augrepro.runs import dataset_key
 
-KINDS = ("lower", "best", "ranking")
+KINDS = ("lower", "best", "ranking", "equivalent")
 CLAIM_KEYS = {
     "claim": "the sentence, as the paper states it",
     "source": "where the paper states it (slide, section, table)",
-    "kind": "lower | best | ranking",
-    "method": "lower, best: the method the claim is about",
+    "kind": "lower | best | ranking | equivalent (one method under two protocols: the same result within margin)",
+    "method": "lower, best, equivalent: the method the claim is about",
     "than": "lower: the method it beats",
     "among": "best: the methods it is the best of (itself included or not)",
     "methods": "ranking: the methods whose published order is claimed",
-    "protocols": "optional: protocols of the cells (default: the study's)",
+    "protocols": "optional: protocols of the cells (default: the study's); equivalent: [reference, variant], both "
+    "the study's",
+    "margin": "equivalent: {value: <points > 0>, reason: <why>}, the largest difference that is still the same result",
     "datasets": "optional: dataset keys of the cells (default: the study's)",
     "models": "optional: models of the cells (default: the study's)",
     "metric": "optional: top1_error (default), top5_error, hours, fgsm_top1_accuracy, map, map50, map75",
@@ -123,9 +129,31 @@ def check_claim(claim: Any, where: str) -> dict:
     kind = claim["kind"]
     if kind not in KINDS:
         raise ClaimError(f"{where}: kind {kind!r}; valid kinds: {', '.join(KINDS)}")
-    for key in {"lower": ("method", "than"), "best": ("method", "among"), "ranking": ("methods",)}[kind]:
+    needs = {
+        "lower": ("method", "than"),
+        "best": ("method", "among"),
+        "ranking": ("methods",),
+        "equivalent": ("method", "protocols", "margin"),
+    }[kind]
+    for key in needs:
         if key not in claim:
             raise ClaimError(f"{where}: a {kind} claim needs '{key}': {CLAIM_KEYS[key]}")
+    if kind == "equivalent":
+        margin = claim["margin"]
+        protocols = claim["protocols"]
+        if not isinstance(protocols, list) or len(protocols) != 2 or len(set(protocols)) != 2:
+            raise ClaimError(f"{where}: an equivalent claim compares two protocols: protocols: [reference, variant]")
+        number = margin.get("value") if isinstance(margin, dict) else None
+        if (
+            not isinstance(margin, dict)
+            or set(margin) != {"value", "reason"}
+            or isinstance(number, bool)
+            or not isinstance(number, (int, float))
+            or not number > 0
+            or not isinstance(margin["reason"], str)
+            or not margin["reason"].strip()
+        ):
+            raise ClaimError(f"{where}: margin is {margin!r}; expected {CLAIM_KEYS['margin']}")
     for key in ("among", "methods", "protocols", "datasets", "models"):
         if key in claim and (not isinstance(claim[key], list) or not claim[key]):
             raise ClaimError(f"{where}: '{key}' must be a non-empty list")
@@ -175,14 +203,17 @@ def _seed_values(runs: pd.DataFrame, cell: tuple, method: str, column: str) -> d
 
 
 def _published_row(published: pd.DataFrame, cell: tuple, method: str, metric: str):
+    """The table's row for ``method`` in the cell's column: of the cell's protocol, else the one the table quotes from
+    another recipe there (the SaliencyMix CIFAR table's Cutout-code cells, protocol cutout_cifar)."""
     protocol, key, model = cell
     rows = published[
-        (published["protocol"] == protocol)
-        & (published["key"] == key)
+        (published["key"] == key)
         & (published["model"] == model)
         & (published["augmentation"] == method)
         & (published["metric"] == metric)
     ]
+    same = rows[rows["protocol"] == protocol]
+    rows = same if len(same) else rows
     return rows.iloc[0] if len(rows) else None
 
 
@@ -272,46 +303,13 @@ def evaluate_claims(
     claim_rows, cell_rows = [], []
     for claim_id, claim in enumerate(claims, start=1):
         metric = claim.get("metric", "top1_error")
-        sign = -1.0 if metric in HIGHER_IS_BETTER else 1.0
-        cells = [
-            c
-            for c in columns
-            if c[0] in claim.get("protocols", [c[0]])
-            and c[1] in claim.get("datasets", [c[1]])
-            and c[2] in claim.get("models", [c[2]])
-        ]
-        methods = {
-            "lower": [claim.get("method"), claim.get("than")],
-            "best": [claim.get("method"), *claim.get("among", [])],
-            "ranking": claim.get("methods", []),
-        }[claim["kind"]]
-        methods = list(dict.fromkeys(methods))
-        results = []
-        for cell in cells:
-            column = metric_column(metric, reported.get(cell[0], "best"))
-            ours = {m: _seed_values(runs, cell, m, column) for m in methods}
-            if not any(ours.values()):
-                continue
-            flipped = {m: {s: sign * v for s, v in ours[m].items()} for m in methods}
-            rows = {m: _published_row(published, cell, m, metric) for m in methods}
-            if claim["kind"] == "lower":
-                result = _cell_lower(claim, flipped, rows, assumptions, metric, sign, alpha)
-            else:
-                result = _cell_set(claim, flipped, rows, sign, alpha)
-            label = f"{cell[1]} / {cell[2]}" + (f" ({cell[0]})" if len({c[0] for c in cells}) > 1 else "")
-            values = {m: (None if r is None else float(r["mean"])) for m, r in rows.items()}
-            results.append(
-                {
-                    "study": study,
-                    "claim_id": claim_id,
-                    "cell": label,
-                    "protocol": cell[0],
-                    "dataset_key": cell[1],
-                    "model": cell[2],
-                    "published": json.dumps(values),
-                    "ours": json.dumps({m: (_mean(ours[m]) if ours[m] else None) for m in methods}),
-                    **result,
-                }
+        if claim["kind"] == "equivalent":
+            results, cells = _equivalence_cells(claim, runs, reported, columns, alpha)
+            for r in results:
+                r.update(study=study, claim_id=claim_id)
+        else:
+            results, cells = _comparison_cells(
+                claim, runs, published, reported, columns, assumptions, alpha, study, claim_id
             )
         combined = combine(
             [r["p_hold"] for r in results],
@@ -364,3 +362,94 @@ def evaluate_claims(
         pd.DataFrame(claim_rows, columns=CLAIM_COLUMNS),
         pd.DataFrame(cell_rows).reindex(columns=CLAIM_CELL_COLUMNS),
     )
+
+
+def _equivalence_cells(claim: dict, runs: pd.DataFrame, reported: dict[str, str], columns: list, alpha: float):
+    """An ``equivalent`` claim's cells: per (dataset key, model) both protocols run, the method's seeds under the
+    variant (the second protocol) against the reference (the first), paired."""
+    reference, variant = claim["protocols"]
+    metric, method = claim.get("metric", "top1_error"), claim["method"]
+    margin = float(claim["margin"]["value"])
+    cells = [
+        (reference, key, model)
+        for protocol, key, model in columns
+        if protocol == reference
+        and (variant, key, model) in columns
+        and key in claim.get("datasets", [key])
+        and model in claim.get("models", [model])
+    ]
+    results = []
+    for _, key, model in cells:
+        ours = {
+            p: _seed_values(runs, (p, key, model), method, metric_column(metric, reported.get(p, "best")))
+            for p in (variant, reference)
+        }
+        if not any(ours.values()):
+            continue
+        test = paired_equivalence(ours[variant], ours[reference], margin, alpha)
+        results.append(
+            {
+                "cell": f"{key} / {model}",
+                "protocol": reference,
+                "dataset_key": key,
+                "model": model,
+                "verdict_unadjusted": test.verdict,
+                "p_hold": test.p_equivalence,
+                "p_fail": test.p_differs,
+                "n_pairs": test.n_pairs,
+                "published": json.dumps({"the same within": margin}),
+                "ours": json.dumps({p: (_mean(ours[p]) if ours[p] else None) for p in (variant, reference)}),
+                "diff": test.mean_diff,
+                "ci_low": test.ci_low,
+                "ci_high": test.ci_high,
+                "reason": f"{variant} - {reference}: {test.reason} ({claim['margin']['reason']})",
+            }
+        )
+    return results, cells
+
+
+def _comparison_cells(claim, runs, published, reported, columns, assumptions, alpha, study, claim_id):
+    """A lower, best or ranking claim's cells: the study's columns it names, each with its paired tests."""
+    metric = claim.get("metric", "top1_error")
+    sign = -1.0 if metric in HIGHER_IS_BETTER else 1.0
+    cells = [
+        c
+        for c in columns
+        if c[0] in claim.get("protocols", [c[0]])
+        and c[1] in claim.get("datasets", [c[1]])
+        and c[2] in claim.get("models", [c[2]])
+    ]
+    methods = {
+        "lower": [claim.get("method"), claim.get("than")],
+        "best": [claim.get("method"), *claim.get("among", [])],
+        "ranking": claim.get("methods", []),
+    }[claim["kind"]]
+    methods = list(dict.fromkeys(methods))
+    results = []
+    for cell in cells:
+        column = metric_column(metric, reported.get(cell[0], "best"))
+        ours = {m: _seed_values(runs, cell, m, column) for m in methods}
+        if not any(ours.values()):
+            continue
+        flipped = {m: {s: sign * v for s, v in ours[m].items()} for m in methods}
+        rows = {m: _published_row(published, cell, m, metric) for m in methods}
+        if claim["kind"] == "lower":
+            result = _cell_lower(claim, flipped, rows, assumptions, metric, sign, alpha)
+        else:
+            result = _cell_set(claim, flipped, rows, sign, alpha)
+        label = f"{cell[1]} / {cell[2]}" + (f" ({cell[0]})" if len({c[0] for c in cells}) > 1 else "")
+        values = {m: (None if r is None else float(r["mean"])) for m, r in rows.items()}
+        results.append(
+            {
+                "study": study,
+                "claim_id": claim_id,
+                "cell": label,
+                "protocol": cell[0],
+                "dataset_key": cell[1],
+                "model": cell[2],
+                "published": json.dumps(values),
+                "ours": json.dumps({m: (_mean(ours[m]) if ours[m] else None) for m in methods}),
+                **result,
+            }
+        )
+    return results, cells

@@ -55,7 +55,7 @@ def study_design(study: dict[str, Any], published: pd.DataFrame) -> list[CellDes
         out.append(
             CellDesign(
                 str(record["file"]),
-                f"{key} / {record['model']} / {record['metric']}",
+                f"{key} / {record['model']} / {record['metric']} ({record['protocol']})",
                 str(record["augmentation"]),
                 margin,
                 side.kind,

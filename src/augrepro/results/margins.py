@@ -52,8 +52,8 @@ DETECTION_NOISE_SOURCE = (
     "MoCo's detection README (facebookresearch/moco, detection/README.md) for Faster R-CNN R50-C4 on VOC 07+12: "
     "the std of AP50, AP, AP75 is 0.2, 0.2, 0.4"
 )
-# A column of a published table: one model on one dataset ("+" or not) under one protocol and one metric.
-COLUMN = ("source", "protocol", "dataset", "traditional", "model", "metric")
+# A column of a published table: one model on one dataset ("+" or not) and one metric (whatever recipe each row quotes).
+COLUMN = ("source", "dataset", "traditional", "model", "metric")
 
 
 class MarginError(ValueError):
@@ -150,7 +150,7 @@ def _printed(values) -> list[float]:
 
 
 def column_noise(column: pd.DataFrame, test_images: int | None) -> Noise | None:
-    """The run-to-run std of one run in a column's cells (rows of one published table with the same protocol,
+    """The run-to-run std of one run in a column's cells (rows of one published table with the same
     dataset, "+", model and metric), or None when nothing gives it (see the module's docstring)."""
     metric = str(column["metric"].iloc[0])
     stds = _printed(column["std"])
@@ -187,7 +187,7 @@ def resolve_margins(
         return []
     noise: dict[tuple, Noise | None] = {}
     for key, column in cells.groupby(list(COLUMN), sort=False, dropna=False):
-        noise[key] = column_noise(column, test_images(str(key[2])))
+        noise[key] = column_noise(column, test_images(str(key[1])))
     out = []
     for cell in cells.to_dict("records"):
         label = (

@@ -42,7 +42,8 @@ STUDY_KEYS = {
     "seeds": "random seeds: a list (each grid cell runs once per seed), or adaptive seeds {start, step, max, "
     "boundary: obrien_fleming | pocock, futility}: every cell trains start seeds, and only the undecided ones get "
     "step more, up to max (augrepro.results.sequential)",
-    "grids": "several grids, each with its own protocol/datasets/models/augmentations (and optionally seeds)",
+    "grids": "grids, each with its own protocol/datasets/models/augmentations (and optionally seeds); with a top-level "
+    "grid (datasets/models/augmentations), further grids after it (the SaliencyMix CIFAR table's Cutout-code cells)",
     "methods": "aliases: name -> {method: <registered>, parameters...}",
     "resources": "what each training job asks of the scheduler: gpus (per node; more than one: a data-parallel "
     "torchrun job), nodes (default 1), threads, mem_mb, runtime_min",
@@ -283,15 +284,16 @@ def parse_study(name: str, raw: Any, path: str | Path) -> Study:
     adaptive = parse_adaptive(raw["seeds"], f"{where}: seeds") if isinstance(raw.get("seeds"), dict) else None
     top_seeds = tuple(range(adaptive["start"])) if adaptive else _as_list(raw.get("seeds"), where, "seeds", int)
     grids_raw = raw.get("grids")
+    top = [{k: raw.get(k) for k in GRID_KEYS if k != "seeds"}]
     if grids_raw is None:
-        grids_raw = [{k: raw.get(k) for k in GRID_KEYS if k != "seeds"}]
-    elif any(raw.get(k) is not None for k in ("datasets", "models", "augmentations")):
-        raise ConfigError(f"{where}: give either 'grids' or top-level datasets/models/augmentations, not both")
-    if not isinstance(grids_raw, list) or not grids_raw:
+        grids_raw = top
+    elif not isinstance(grids_raw, list) or not grids_raw:
         raise ConfigError(f"{where}: 'grids' must be a non-empty list of grids ({', '.join(GRID_KEYS)})")
+    elif any(raw.get(k) is not None for k in ("datasets", "models", "augmentations")):
+        grids_raw = top + grids_raw  # the top-level grid first, then the further ones
     grids = []
     for i, grid_raw in enumerate(grids_raw):
-        grid_where = f"{where}, grid {i + 1}" if raw.get("grids") is not None else where
+        grid_where = f"{where}, grid {i + 1}" if len(grids_raw) > 1 else where
         if not isinstance(grid_raw, dict):
             raise ConfigError(f"{grid_where}: a grid is a mapping of {', '.join(GRID_KEYS)}")
         bad = sorted(set(grid_raw) - set(GRID_KEYS))
@@ -553,6 +555,11 @@ def validate_studies(
             method_of(aliases, a)[0] for g in study.grids for a in g.augmentations
         }
         for i, claim in enumerate(study.claims, start=1):
+            if claim["kind"] == "equivalent" and not set(claim["protocols"]) <= set(study.protocols):
+                raise ConfigError(
+                    f"{where}: claim {i} compares protocols {claim['protocols']}, which the study does not both run; "
+                    f"its protocols: {', '.join(study.protocols)}"
+                )
             named = [claim.get("method"), claim.get("than"), *claim.get("among", []), *claim.get("methods", [])]
             unknown = [m for m in named if m is not None and m not in names]
             if unknown:

@@ -1,7 +1,8 @@
 """Train one run: device-resident data, batch-level mixing, per-epoch evaluation, atomic outputs.
 
 Outputs in ``out_dir``: ``metrics.csv`` (one row per epoch), ``checkpoint.pt`` (final weights and the
-resolved config), ``timing.json`` and ``meta.json``, all written at the end, atomically.
+resolved config), ``best.pt`` (the best epoch's weights, the same format), ``timing.json`` and ``meta.json``, all
+written at the end, atomically (``best.pt`` is kept while training, see :mod:`augrepro.train.progress`).
 
 While training, the full state (model, optimizer, scheduler, epoch, every RNG state, metrics so far) is
 written atomically to ``resume.pt`` after every epoch, and in the middle of an epoch when SIGTERM arrives
@@ -75,13 +76,42 @@ def topk_errors(logits: torch.Tensor, labels: torch.Tensor, ks=(1, 5)) -> list[t
 
 
 class Numerics:
-    """The protocol's numerics: ``auto`` is bf16 autocast and channels-last on a GPU and fp32 on the CPU (where
-    they do not help), ``fp32`` pins full precision, ``bf16`` forces both."""
+    """The protocol's numerics (``augrepro.studies.protocols.NUMERICS``):
+
+    * ``fp32``: full precision, TF32 off (the sources' GPUs, V100, GTX 1080 Ti and RTX 2080 Ti, have no TF32;
+      PyTorch otherwise lets cuDNN convolutions use TF32 on Ampere and newer);
+    * ``tf32``: fp32 tensors, TF32 tensor cores for convolutions and matrix products (CUDA only);
+    * ``bf16``: bf16 autocast and channels-last (TF32 off for what stays in fp32);
+    * ``auto``: ``bf16`` on a GPU, ``fp32`` on the CPU (where bf16 and channels-last do not help): the demo's.
+
+    :meth:`apply` sets the process's TF32 switches (PyTorch's ``fp32_precision`` API) and :meth:`describe` reads
+    them back for meta.json."""
 
     def __init__(self, device: torch.device, numerics: str = "auto") -> None:
+        self.setting = numerics
         self.bf16 = numerics == "bf16" or (numerics == "auto" and device.type == "cuda")
         self.channels_last = self.bf16
+        self.tf32 = numerics == "tf32" and device.type == "cuda"  # TF32 exists on CUDA devices only
         self.device = device
+
+    def apply(self) -> Numerics:
+        """Allow TF32 for CUDA convolutions and matrix products exactly when the numerics say so."""
+        precision = "tf32" if self.tf32 else "ieee"
+        torch.backends.cuda.matmul.fp32_precision = precision
+        torch.backends.cudnn.conv.fp32_precision = precision
+        return self
+
+    def describe(self) -> dict[str, Any]:
+        """What the run computed with: the protocol's setting, the options it turned on, and PyTorch's TF32
+        switches as they are now (``ieee``: full fp32)."""
+        return {
+            "setting": self.setting,
+            "bf16": self.bf16,
+            "channels_last": self.channels_last,
+            "tf32": self.tf32,
+            "cuda_matmul_fp32_precision": torch.backends.cuda.matmul.fp32_precision,
+            "cudnn_conv_fp32_precision": torch.backends.cudnn.conv.fp32_precision,
+        }
 
     def autocast(self):
         if not self.bf16:
@@ -270,7 +300,7 @@ class Session:
             torch.set_num_threads(int(threads))
         # torchrun's processes: join the group, take this rank's GPU
         dist, device = Distributed.from_environment(pick_device(execution.device))
-        numerics = Numerics(device, recipe["numerics"])
+        numerics = Numerics(device, recipe["numerics"]).apply()
         if device.type == "cuda":  # fixed input shapes: let cuDNN pick the fastest convolution algorithms once
             torch.backends.cudnn.benchmark = True
         norm = Normalization.of(recipe, spec)
@@ -510,6 +540,7 @@ def train_run(
             row = evaluate_epoch(session, epoch, lr, state, train_seconds)
             progress.record(row, train_seconds, state.gpu_seconds, len(session.train))
             log(_describe_epoch(row, config.epochs))
+            progress.keep_best(session.model, epoch)  # before resume.pt, which then names it
             session.save(progress, epoch)
             if session.dist.any(stop.requested) and epoch < config.epochs:
                 raise Preempted(
@@ -537,7 +568,8 @@ def _describe_start(session: Session) -> str:
         f"run {config.key.label()}: {described['method']} {described['params']} on {session.device} "
         f"({device_name(session.device)}), {len(session.train)} train / {len(session.test)} test images, "
         f"{config.epochs} epochs, pipeline {session.input_pipeline if session.input_pipeline is not None else 'none'}, "
-        f"bf16 {session.numerics.bf16}, channels_last {session.numerics.channels_last}, "
+        f"numerics {session.numerics.setting} (bf16 {session.numerics.bf16}, tf32 {session.numerics.tf32}, "
+        f"channels_last {session.numerics.channels_last}), "
         f"compile {bool(config.execution.compile)}"
         + (f", {dist.world_size} processes ({dist.backend}, batchnorm {config.batchnorm})" if dist.enabled else "")
     )
@@ -564,6 +596,7 @@ def _timing(session: Session, progress: Progress, rank_devices: list) -> dict[st
         "device_name": device_name(device),
         "epochs": session.config.epochs,
         "bf16": session.numerics.bf16,
+        "tf32": session.numerics.tf32,
         "channels_last": session.numerics.channels_last,
         "compile": bool(session.config.execution.compile),
         # data-parallel runs: images_per_second counts every rank's images, gpu_seconds are rank 0's
@@ -579,6 +612,7 @@ def _meta(session: Session, progress: Progress) -> dict[str, Any]:
         "config": config.run,
         "execution": config.execution.as_dict(),
         "method": described,
+        "numerics": session.numerics.describe(),
         "pipeline": session.input_pipeline,
         "pretrained": session.pretrained,
         "loader": session.train.describe() if hasattr(session.train, "describe") else None,

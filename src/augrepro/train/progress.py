@@ -4,6 +4,13 @@
 so far, and a partial epoch's sums when SIGTERM stopped it mid-epoch); it is written atomically after every
 epoch and at SIGTERM, read back when a job starts where it exists, and removed when the run's outputs are
 written. Under torchrun every rank's random streams and partial sums are gathered and rank 0 writes.
+
+The best epoch's weights (the lowest test top-1 error so far, the first epoch to reach it) are written when an
+epoch sets a new best, atomically, to ``best.epoch<E>.pt`` (:data:`augrepro.runs.BEST_SO_FAR`); resume.pt names
+the epoch that counts, so a job killed between the two writes resumes with the right one. The end copies it to
+``best.pt`` (atomically), the run's output that evaluations of the best checkpoint read (SaliencyMix README:
+``test.py --pretrained .../model_best.pth.tar``), and removes it once resume.pt is gone, so that a job killed
+while writing its outputs still resumes with it.
 """
 
 from __future__ import annotations
@@ -11,7 +18,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import random
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +30,7 @@ import numpy as np
 import torch
 
 from augrepro import runs
-from augrepro.io import atomic_torch_save, atomic_write_text
+from augrepro.io import atomic_fill, atomic_torch_save, atomic_write_text
 
 
 @dataclass
@@ -131,6 +140,7 @@ class Progress:
         }
         self.start_epoch = 1
         self.partial: EpochState | None = None  # the epoch SIGTERM stopped, to finish first
+        self.best_epoch: int | None = None  # the epoch whose weights best.epoch<E>.pt holds
 
     def resume(self, model, optimizer, scheduler, generators: Generators, device, log, steps: int) -> None:
         """Continue from resume.pt when there is one (of this very run and world size)."""
@@ -146,12 +156,43 @@ class Progress:
         generators.restore(self.dist.mine(state["rng"]))
         self.rows, self.totals = state["metrics"], state["totals"]
         self.start_epoch = state["epoch"] + 1
+        self.best_epoch = state.get("best_epoch")
+        if self.dist.is_main and self.best_epoch is not None and not self.best_path(self.best_epoch).exists():
+            raise RuntimeError(
+                f"{self.path} says epoch {self.best_epoch} is the best so far, but its weights "
+                f"({self.best_path(self.best_epoch).name}) are gone; delete {self.path.name} to train the run afresh"
+            )
         if state["partial"] is not None:
             self.partial = EpochState.from_dict(self.dist.mine(state["partial"]), device)
             self.start_epoch = state["epoch"]
             log(f"resuming from {self.path} in epoch {self.start_epoch} after step {self.partial.step}/{steps}")
         else:
             log(f"resuming from {self.path} after epoch {state['epoch']}")
+
+    def best_path(self, epoch: int) -> Path:
+        return self.out / runs.BEST_SO_FAR.format(epoch=epoch)
+
+    def keep_best(self, model, epoch: int) -> None:
+        """After ``epoch``'s row is recorded: when its test top-1 error is below every earlier epoch's (ties keep the
+        earlier epoch, as aggregation's best_epoch), write its weights to best.epoch<E>.pt, atomically (rank 0). The
+        earlier best file stays until resume.pt names the new one (:meth:`save`)."""
+        *earlier, latest = [float(row["test_top1_error"]) for row in self.rows]
+        if not math.isfinite(latest) or any(e <= latest for e in earlier):
+            return
+        self.best_epoch = epoch
+        if self.dist.is_main:
+            atomic_torch_save(self.best_path(epoch), self._weights(model, epoch))
+
+    def _weights(self, model, epoch: int) -> dict[str, Any]:
+        """What checkpoint.pt and best.pt hold: the resolved run, the epoch and the model's weights."""
+        return {"run": self.run, "epoch": epoch, "model": model.state_dict()}
+
+    def _drop_stale_best(self, keep: Path | None) -> None:
+        """Remove best.epoch<E>.pt files but ``keep`` (earlier bests, or an epoch that a kill interrupted)."""
+        pattern = runs.BEST_SO_FAR.format(epoch="*")
+        for path in self.out.glob(pattern):
+            if path != keep:
+                path.unlink(missing_ok=True)
 
     def take_partial(self) -> EpochState | None:
         """The interrupted epoch to finish (once), or None."""
@@ -183,8 +224,11 @@ class Progress:
                     "rng": rng_states,
                     "metrics": self.rows,
                     "totals": {**self.totals, "previous_wall_seconds": self.wall_seconds()},
+                    "best_epoch": self.best_epoch,
                 },
             )
+            if self.best_epoch is not None:
+                self._drop_stale_best(self.best_path(self.best_epoch))
         self.dist.barrier()
 
     def record(self, row: dict[str, float], train_seconds: float, gpu_seconds: float, images: int) -> None:
@@ -196,19 +240,23 @@ class Progress:
         self.rows.append(row)
 
     def write_outputs(self, model, epochs: int, timing: dict, meta: dict) -> None:
-        """metrics.csv, checkpoint.pt, timing.json and meta.json, each atomically (rank 0); then resume.pt goes."""
+        """metrics.csv, checkpoint.pt, best.pt (the best epoch's weights, copied from best.epoch<E>.pt), timing.json
+        and meta.json, each atomically (rank 0); then resume.pt goes, and best.epoch<E>.pt after it."""
         if not self.dist.is_main:
             return
+        if self.best_epoch is None:
+            raise RuntimeError("no epoch had a finite test error: there are no best weights to keep")
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=runs.EPOCH_COLUMNS, lineterminator="\n")
         writer.writeheader()
         for r in self.rows:
             writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()})
         files = runs.RUN_FILES
-        atomic_torch_save(
-            self.out / files["checkpoint"], {"run": self.run, "epoch": epochs, "model": model.state_dict()}
-        )
+        atomic_torch_save(self.out / files["checkpoint"], self._weights(model, epochs))
+        kept = self.best_path(self.best_epoch)
+        atomic_fill(self.out / files["best"], lambda staged: shutil.copyfile(kept, staged))
         atomic_write_text(self.out / files["timing"], json.dumps(timing, indent=2) + "\n")
         atomic_write_text(self.out / files["meta"], json.dumps(meta, indent=2, default=str) + "\n")
         atomic_write_text(self.out / files["metrics"], buf.getvalue())
         self.path.unlink(missing_ok=True)
+        self._drop_stale_best(None)
