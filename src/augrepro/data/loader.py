@@ -3,7 +3,8 @@
 The training input pipeline (``augrepro.data.pipelines``: padded random crop, random resized crop,
 flips, colour jitter) and normalization run as batched tensor ops, as in airbench; no DataLoader
 workers. All randomness comes from the caller's ``torch.Generator`` (on the CPU, so that the stream is
-the same on every device and can be saved in a checkpoint).
+the same on every device and can be saved in a checkpoint): in training, the run's ``order`` stream for the
+epoch's order and its ``pipeline`` stream for the batches (``augrepro.train.streams``).
 """
 
 from __future__ import annotations
