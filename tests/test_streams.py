@@ -90,3 +90,33 @@ def test_a_state_of_another_derivation_is_refused_naming_the_fix():
         Generators.check_saved(old, "run/resume.pt")
     with pytest.raises(RuntimeError, match="with random streams 'crn-0'"):
         Generators.check_saved({**old, "version": "crn-0"}, "run/resume.pt")
+
+
+def test_file_transforms_without_workers_draw_from_a_stream_of_their_own(tmp_path):
+    """With no DataLoader workers, the file pipeline's transforms run in the training process: they draw from a
+    stream seeded by the pipeline stream, so what the training step draws from torch's global generator between
+    two batches changes no crop, and the global generator is left where the step left it."""
+    from PIL import Image
+
+    from augrepro.data.loader import FileData
+
+    rng = np.random.default_rng(0)
+    files = []
+    for i in range(4):
+        files.append(tmp_path / f"{i}.png")
+        Image.fromarray(rng.integers(0, 256, (40 + 4 * i, 48, 3), dtype=np.uint8)).save(files[-1])
+    data = FileData(files, [0, 1, 0, 1], (0.5,) * 3, (0.25,) * 3, "cpu", train=True, workers=0)
+
+    def epoch(global_draws: int) -> tuple[list[torch.Tensor], torch.Tensor]:
+        torch.manual_seed(0)
+        batches = []
+        for x, _ in data.iterate(torch.arange(4), 0, 2, torch.Generator().manual_seed(1)):
+            batches.append(x)
+            torch.rand(global_draws)  # what a training step draws from the global generator (dropout, ...)
+        return batches, torch.rand(1)
+
+    (quiet, after), (busy, _) = epoch(1), epoch(100)
+    assert len(quiet) == 2 and all(torch.equal(a, b) for a, b in zip(quiet, busy))
+    torch.manual_seed(0)
+    torch.rand(1), torch.rand(1)
+    assert torch.equal(after, torch.rand(1))  # the transforms drew nothing from the global generator
