@@ -1,4 +1,5 @@
-"""The training engine on a tiny real dataset: outputs, error metrics, resume, non-finite losses."""
+"""The training engine on a tiny real dataset: outputs, error metrics, resume, non-finite losses, and the random
+streams every method of a seed shares (initial weights, order, crops)."""
 
 from __future__ import annotations
 
