@@ -38,6 +38,10 @@ CASES = {
         ["--images", "6", "--batch", "4", "--scale", "0.6", "--consumer", "100"],
         ["per core", "decode only", "train pipeline", "eval transform", "margin"],
     ),
+    "bench_paired_seeds.py": (
+        ["--seeds", "0", "1", "--epochs", "1", "--train", "64", "--test", "32", "--methods", "baseline", "cutmix"],
+        ["paired std", "unpaired std", "ratio", "cutmix", "random streams: crn-1"],
+    ),
     "bench_resnet50.py": (
         ["--batch", "4", "--size", "64", "--steps", "1", "--warmup", "0", "--eval-batch", "2", "--world-sizes", "1,2"],
         ["img/s", "h/300 ep", "gloo", "evaluation"],

@@ -1,6 +1,9 @@
 """Data-parallel training on the CPU: real torch.distributed (gloo), real torchrun, the real engine.
 
-- two processes train as one process with the same global batch (a model without BatchNorm: equal weights);
+- two processes train as one process with the same global batch (a model without BatchNorm: equal weights), from
+  the same initial weights and in the same order of images;
+- on two ranks, every method of a seed starts from the same weights and each rank gets the same batches (order,
+  crops and flips) whatever the method;
 - with BatchNorm per replica, as one process that normalizes each half of the batch on its own;
 - SIGTERM to one rank mid-epoch stops both at one step with one resume.pt; the resume ends bitwise equal to
   an uninterrupted two-process run; a resume with another world size is refused;
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import stream_trace
 import torch
 import torch.nn as nn
 
@@ -139,8 +143,9 @@ def _register_test_models() -> None:
             MODELS.register(name)(build)
 
 
-def _worker(rank: int, world_size: int, port: int, run: dict, data: str, out: str, device: str) -> None:
-    """One process of a run (torch.multiprocessing.spawn): torchrun's environment, then the engine."""
+def _worker(rank: int, world_size: int, port: int, run: dict, data: str, out: str, device: str, trace: bool) -> None:
+    """One process of a run (torch.multiprocessing.spawn): torchrun's environment, then the engine; with ``trace``,
+    what the rank drew is saved to ``out/trace<rank>.pt`` (tests/stream_trace.py)."""
     if world_size > 1:
         os.environ.update(
             RANK=str(rank),
@@ -150,14 +155,21 @@ def _worker(rank: int, world_size: int, port: int, run: dict, data: str, out: st
             MASTER_PORT=str(port),
         )
     _register_test_models()
+    drawn = stream_trace.record() if trace else None
     train_run(run, data, out, {"device": device, "eval_batch_size": 7}, threads=1, log=lambda msg: None)
+    if drawn is not None:
+        torch.save(drawn, Path(out) / f"trace{rank}.pt")
 
 
-def _train(run: dict, data: Path, out: Path, world_size: int, device: str = "cpu") -> dict:
+def _train(run: dict, data: Path, out: Path, world_size: int, device: str = "cpu", trace: bool = False) -> dict:
     torch.multiprocessing.spawn(
-        _worker, args=(world_size, _free_port(), run, str(data), str(out), device), nprocs=world_size
+        _worker, args=(world_size, _free_port(), run, str(data), str(out), device, trace), nprocs=world_size
     )
     return torch.load(out / "checkpoint.pt", weights_only=True)["model"]
+
+
+def _traces(out: Path, world_size: int) -> list[dict]:
+    return [torch.load(out / f"trace{rank}.pt", weights_only=True) for rank in range(world_size)]
 
 
 @pytest.fixture(scope="module")
@@ -174,13 +186,16 @@ def _metrics(path: Path) -> list[dict]:
 
 def test_two_processes_train_as_one_process_with_the_same_global_batch(odd_npz, tmp_path):
     run = _run("test_plain", epochs=2)
-    one = _train(run, odd_npz, tmp_path / "one", 1)
-    two = _train(run, odd_npz, tmp_path / "two", 2)
+    one = _train(run, odd_npz, tmp_path / "one", 1, trace=True)
+    two = _train(run, odd_npz, tmp_path / "two", 2, trace=True)
     assert one.keys() == two.keys()
     for k in one:
         torch.testing.assert_close(two[k], one[k], rtol=1e-4, atol=1e-6)
-    torch.manual_seed(run["seed"])  # the engine's initial weights
-    assert not torch.allclose(one["0.weight"], _net(10)[0].weight, atol=1e-3)  # it trained
+    (single,), ranks = _traces(tmp_path / "one", 1), _traces(tmp_path / "two", 2)
+    for drawn in ranks:  # the initial weights and every epoch's order: the seed's, whatever the world size
+        assert stream_trace.same_weights(drawn["weights"], single["weights"])
+        assert stream_trace.same_tensors(drawn["orders"], single["orders"]) and len(single["orders"]) == 2
+    assert not torch.allclose(one["0.weight"], single["weights"]["0.weight"], atol=1e-3)  # it trained
     for a, b in zip(_metrics(tmp_path / "one/metrics.csv"), _metrics(tmp_path / "two/metrics.csv")):
         assert b == pytest.approx(a, rel=1e-4, abs=1e-5)
     meta = json.loads((tmp_path / "two/meta.json").read_text())
@@ -203,6 +218,23 @@ def test_per_replica_batchnorm_equals_one_process_normalizing_each_half(odd_npz,
     for a, b in zip(_metrics(tmp_path / "halves/metrics.csv"), _metrics(tmp_path / "two/metrics.csv")):
         assert b == pytest.approx(a, rel=1e-4, abs=1e-5)
     assert json.loads((tmp_path / "two/meta.json").read_text())["distributed"]["batchnorm"] == "per_replica"
+
+
+def test_on_two_ranks_every_method_of_a_seed_draws_the_same_weights_order_and_crops(odd_npz, tmp_path):
+    """Common random numbers under torch.distributed: at one seed, the baseline and CutMix (whose draws come from
+    each rank's own method streams) start from the same weights, and each rank gets the same images with the same
+    crops and flips at every step of every epoch."""
+    drawn = {}
+    for method in ("baseline", "cutmix"):
+        _train(_run("test_plain", "demo+", method, epochs=2), odd_npz, tmp_path / method, 2, trace=True)
+        drawn[method] = _traces(tmp_path / method, 2)
+    for rank in range(2):
+        stream_trace.assert_same_draws(drawn["baseline"][rank], drawn["cutmix"][rank])
+    assert stream_trace.same_weights(drawn["baseline"][0]["weights"], drawn["baseline"][1]["weights"])
+    assert not torch.equal(drawn["baseline"][0]["images"][0], drawn["baseline"][1]["images"][0])  # each its part
+    cutmix = torch.load(tmp_path / "cutmix/checkpoint.pt", weights_only=True)["model"]
+    baseline = torch.load(tmp_path / "baseline/checkpoint.pt", weights_only=True)["model"]
+    assert not stream_trace.same_weights(cutmix, baseline)  # the methods did train differently
 
 
 # --- sharding, unit level -------------------------------------------------------------------------

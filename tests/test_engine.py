@@ -1,4 +1,5 @@
-"""The training engine on a tiny real dataset: outputs, error metrics, resume, non-finite losses."""
+"""The training engine on a tiny real dataset: outputs, error metrics, resume, non-finite losses, and the random
+streams every method of a seed shares (initial weights, order, crops)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import math
 
 import numpy as np
 import pytest
+import stream_trace
 import torch
 
 from augrepro.data.prepared import PreparedData, save_prepared
-from augrepro.train import engine, progress
+from augrepro.models.registry import MODELS
+from augrepro.train import engine, progress, streams
 from augrepro.train.engine import NonFiniteLossError, topk_errors, train_run
 
 
@@ -119,16 +122,21 @@ def test_resumed_run_equals_uninterrupted_run(tiny_npz, tmp_path, monkeypatch):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_resume_state_of_another_config_is_refused(tiny_npz, tmp_path, monkeypatch):
+def _stopped_after_the_first_checkpoint(data, out, monkeypatch) -> None:
+    """Train make_run() into ``out`` until its first resume.pt is written, then stop as if killed."""
+
     def stop_after_first(path, obj):
         torch.save(obj, path)
         if path.name == "resume.pt":
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(progress, "atomic_torch_save", stop_after_first)
-    with pytest.raises(KeyboardInterrupt):
-        train_run(make_run(), tiny_npz, tmp_path, EXECUTION, threads=1)
-    monkeypatch.undo()
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(progress, "atomic_torch_save", stop_after_first)
+        train_run(make_run(), data, out, EXECUTION, threads=1)
+
+
+def test_resume_state_of_another_config_is_refused(tiny_npz, tmp_path, monkeypatch):
+    _stopped_after_the_first_checkpoint(tiny_npz, tmp_path, monkeypatch)
     with pytest.raises(RuntimeError, match="different configuration"):
         train_run(make_run(epochs=4), tiny_npz, tmp_path, EXECUTION, threads=1)
 
@@ -204,6 +212,71 @@ def test_non_finite_loss_stops_without_outputs(tiny_npz, tmp_path):
     assert not any(
         (tmp_path / name).exists() for name in ("metrics.csv", "checkpoint.pt", "best.pt", "timing.json", "meta.json")
     )
+
+
+# --- Common random numbers: every method of a seed draws the same weights, order and crops ----------------
+
+
+def _dropout_net(num_classes: int) -> torch.nn.Module:
+    """A small net with dropout (so every pass through it in training, SnapMix's extra one too, draws from torch's
+    global generator) that class activation maps accept."""
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1),
+        nn.Dropout2d(0.2),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(16, num_classes),
+    )
+
+
+def _traced_run(method: str, seed: int, data, out, monkeypatch) -> dict:
+    run = make_run(method)
+    run.update(model="test_dropout", seed=seed)
+    with monkeypatch.context() as patch:
+        trace = stream_trace.record(patch.setattr)
+        train_run(run, data, out, EXECUTION, threads=1)
+    return trace
+
+
+def test_every_method_of_a_seed_starts_from_the_same_weights_and_sees_the_same_batches(tiny_npz, tmp_path, monkeypatch):
+    """At one seed the baseline, CutMix and SnapMix (which probes the model: its extra pass draws dropout from torch's
+    global generator) start from the same weights and get the same images in the same order in every epoch, with
+    the same crops and flips at every position; another seed gets other weights, orders and crops."""
+    monkeypatch.setitem(MODELS._builders, "test_dropout", _dropout_net)
+    traces = {m: _traced_run(m, 3, tiny_npz, tmp_path / m, monkeypatch) for m in ("baseline", "cutmix", "snapmix")}
+    base = traces["baseline"]
+    assert len(base["orders"]) == 3 and len(base["images"]) == 12  # 3 epochs of 64 images in batches of 16
+    assert not torch.equal(base["orders"][0], base["orders"][1])
+    for method in ("cutmix", "snapmix"):
+        stream_trace.assert_same_draws(base, traces[method])
+        mixed = torch.load(tmp_path / method / "checkpoint.pt", weights_only=True)["model"]
+        plain = torch.load(tmp_path / "baseline/checkpoint.pt", weights_only=True)["model"]
+        assert not stream_trace.same_weights(mixed, plain)  # the methods did train differently
+
+    other = _traced_run("baseline", 4, tiny_npz, tmp_path / "seed4", monkeypatch)
+    assert not any(
+        torch.equal(base["weights"][k], other["weights"][k]) for k in base["weights"] if k.endswith("weight")
+    )
+    assert not any(torch.equal(a, b) for a, b in zip(base["orders"], other["orders"]))
+    assert not torch.equal(base["images"][0], other["images"][0])
+    meta = json.loads((tmp_path / "baseline/meta.json").read_text())
+    assert meta["random_streams"]["version"] == streams.STREAMS_VERSION
+
+
+def test_a_resume_pt_from_before_the_streams_were_split_is_refused(tiny_npz, tmp_path, monkeypatch):
+    _stopped_after_the_first_checkpoint(tiny_npz, tmp_path, monkeypatch)
+    state = torch.load(tmp_path / "resume.pt", weights_only=True)
+    rng = state["rng"]  # as resume.pt held them before: one generator for the order, pipeline and mixing draws
+    state["rng"] = {k: rng[k] for k in ("python", "numpy_global", "torch", "cuda")}
+    state["rng"].update(data=rng["order"], augment=rng["method_rng"])
+    torch.save(state, tmp_path / "resume.pt")
+    with pytest.raises(RuntimeError, match=r"resume.pt was written before the random streams were split.*Delete it"):
+        train_run(make_run(), tiny_npz, tmp_path, EXECUTION, threads=1)
+    assert not (tmp_path / "metrics.csv").exists()
 
 
 # --- A real training process, killed and resumed -------------------------------------------------

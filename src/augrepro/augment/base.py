@@ -70,7 +70,8 @@ class MixResult:
 
 @dataclass
 class Context:
-    """What a method may need beyond the batch: the dataset's spec and the RNG streams."""
+    """What a method may need beyond the batch: the dataset's spec and the method's own random streams (in
+    training, derived from the run's seed for the method alone: augrepro.train.streams)."""
 
     mean: tuple[float, float, float]
     std: tuple[float, float, float]

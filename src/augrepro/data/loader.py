@@ -3,7 +3,8 @@
 The training input pipeline (``augrepro.data.pipelines``: padded random crop, random resized crop,
 flips, colour jitter) and normalization run as batched tensor ops, as in airbench; no DataLoader
 workers. All randomness comes from the caller's ``torch.Generator`` (on the CPU, so that the stream is
-the same on every device and can be saved in a checkpoint).
+the same on every device and can be saved in a checkpoint): in training, the run's ``order`` stream for the
+epoch's order and its ``pipeline`` stream for the batches (``augrepro.train.streams``).
 """
 
 from __future__ import annotations
@@ -124,6 +125,21 @@ class _FileDataset(torch.utils.data.Dataset):
             return self.transform(img.convert("RGB")), self.labels[i]
 
 
+def _in_own_stream(batches: Iterator, seed: int) -> Iterator:
+    """``batches`` fetched in this process with torch's global CPU generator set to a stream of their own (seeded
+    with ``seed``) and put back after each batch: the transforms then draw neither from nor into the global
+    stream that the training step's own draws (dropout, a method's extra pass) come from."""
+    state = torch.Generator().manual_seed(seed).get_state()
+    while True:
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(state)
+            batch = next(batches, None)
+            state = torch.get_rng_state()
+        if batch is None:
+            return
+        yield batch
+
+
 class FileData:
     """A split of image files (ImageNet, the fine-grained datasets), decoded and augmented by DataLoader workers.
 
@@ -163,9 +179,13 @@ class FileData:
 
     def iterate(self, order, start_step: int, batch_size: int, generator: torch.Generator, pipeline=None):
         """Batches ``start_step``.. of the epoch in ``order`` (``pipeline`` is ignored: the workers' transforms
-        crop and flip)."""
-        seed_gen = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
-        for x, y in self._loader(order[start_step * batch_size :], batch_size, seed_gen):
+        crop and flip, drawing from torch's generator in each worker, seeded by the DataLoader from one draw of
+        ``generator``; with no workers, from a stream seeded by that draw in this process)."""
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+        batches = iter(self._loader(order[start_step * batch_size :], batch_size, torch.Generator().manual_seed(seed)))
+        if self.workers == 0:
+            batches = _in_own_stream(batches, seed)
+        for x, y in batches:
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
     def describe(self) -> dict:

@@ -14,10 +14,11 @@ computes exactly what it computed before.
   ``DistributedDataParallel``; each rank's loss is scaled by ``world_size * n_rank / n_step`` so that a
   step whose parts differ in size (the epoch's last one) still gets the mean over all its images, as one
   process (or ``DataParallel``) would. A last step with fewer images than ranks is skipped.
-- **Randomness.** The input pipeline's and the mixing method's draws come, on each rank, from generators
-  seeded from (seed, rank) (``numpy.random.SeedSequence``): deterministic for a given seed and world size.
-  Each rank mixes its own part of the batch (DDP; the released code's ``DataParallel`` mixed the whole
-  batch on one device).
+- **Randomness** (:mod:`augrepro.train.streams`): the initial weights and the epochs' order are derived from
+  the seed alone, alike on every rank (and for every world size); the input pipeline's, the mixing method's and
+  the global generators' draws come from streams of (seed, purpose, rank): deterministic for a given seed and
+  world size. Each rank mixes its own part of the batch (DDP; the released code's ``DataParallel`` mixed the
+  whole batch on one device).
 - **BatchNorm** (the protocol's ``batchnorm``): ``per_replica`` (default) normalizes each rank's part with
   its own statistics, as ``DataParallel`` did (the running statistics of rank 0 are the ones kept:
   DDP broadcasts them before every forward, and before each evaluation here); ``sync`` converts every
@@ -36,7 +37,6 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from augrepro.studies.protocols import BATCHNORM
@@ -123,19 +123,6 @@ class Distributed:
 
             if dist.is_initialized():
                 dist.destroy_process_group()
-
-    # --- randomness ---------------------------------------------------------------------------------
-
-    def rank_generators(self, seed: int, generator: torch.Generator, rng: np.random.Generator):
-        """The generators of this rank's pipeline and mixing draws: the run's own in a single process;
-        seeded from (seed, rank) otherwise (the epoch order keeps using ``generator``, alike on all ranks).
-        Also reseeds torch's global generator from (seed, rank) (dropout and the like differ per rank)."""
-        if not self.enabled:
-            return generator, rng
-        sequence = np.random.SeedSequence([int(seed), self.rank])
-        torch_seed = int(sequence.generate_state(2, dtype=np.uint64)[1] >> np.uint64(1))
-        torch.manual_seed(torch_seed)
-        return torch.Generator().manual_seed(torch_seed), np.random.default_rng(sequence)
 
     # --- the model ----------------------------------------------------------------------------------
 

@@ -38,9 +38,11 @@ from augrepro.data.splits import load_splits
 from augrepro.models import model_of_run
 from augrepro.provenance import describe_environment, device_name
 from augrepro.studies.protocols import replicas_per_process
+from augrepro.train import streams
 from augrepro.train.config import Execution, TrainingConfig
 from augrepro.train.distributed import Distributed, Shard
-from augrepro.train.progress import EpochState, Generators, Progress
+from augrepro.train.progress import EpochState, Progress
+from augrepro.train.streams import Generators
 
 METRIC_COLUMNS = runs.EPOCH_COLUMNS
 __all__ = ["Execution", "NonFiniteLossError", "Numerics", "Preempted", "StopFlag", "train_run"]
@@ -272,8 +274,9 @@ def make_scheduler(optimizer, recipe: dict):
 
 @dataclass
 class Session:
-    """Everything one process trains a run with, built in a fixed order (the seeds before the weights are
-    drawn), so that a run is reproducible and a resumed run equals an uninterrupted one."""
+    """Everything one process trains a run with, every random stream derived from the seed by purpose
+    (:mod:`augrepro.train.streams`), so that a run is reproducible, a resumed run equals an uninterrupted one, and
+    every method trained with one seed starts from the same weights and sees the same images in the same order."""
 
     config: TrainingConfig
     device: torch.device
@@ -304,7 +307,8 @@ class Session:
         if device.type == "cuda":  # fixed input shapes: let cuDNN pick the fastest convolution algorithms once
             torch.backends.cudnn.benchmark = True
         norm = Normalization.of(recipe, spec)
-        generators = Generators.seeded(config.seed)
+        # the data order, the pipeline's, the method's and the global draws: each a stream of (seed, purpose, rank)
+        generators = Generators.derive(config.seed, dist.rank)
         train, test = load_splits(
             data_path,
             recipe,
@@ -324,7 +328,8 @@ class Session:
             input_pipeline = describe_file_pipeline(recipe["pipeline"], key.traditional)
         else:
             input_pipeline = None
-        model, pretrained = _model(config, log if dist.is_main else _quiet)
+        with streams.initial_weights(config.seed):  # the same weights for every method and rank of a seed
+            model, pretrained = _model(config, log if dist.is_main else _quiet)
         model = dist.prepare_model(model.to(device), config.batchnorm, device)
         if numerics.channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -333,10 +338,6 @@ class Session:
         eval_forward = forward if not dist.enabled else (torch.compile(model) if execution.compile else model)
         # the source's nn.DataParallel replicas that this process emulates (its share of them under torchrun)
         train_forward = ReplicaForward(forward, model, replicas_per_process(recipe, dist.world_size))
-        # this rank's pipeline and mixing draws (the run's own generators in a single process)
-        generators.rank_data, generators.augment = dist.rank_generators(
-            config.seed, generators.data, generators.augment
-        )
         augmentation = build_augmentation(config.method, config.method_params, spec)
         optimizer = make_optimizer(model, recipe, device)
         return cls(
@@ -372,8 +373,8 @@ class Session:
         )
 
     def new_epoch(self) -> EpochState:
-        """A fresh epoch: its data order drawn from the run's data generator."""
-        return EpochState(self.train.epoch_order(self.generators.data), self.device)
+        """A fresh epoch: its data order drawn from the run's order stream."""
+        return EpochState(self.train.epoch_order(self.generators.order), self.device)
 
     def save(self, progress: Progress, epoch: int, epoch_state: EpochState | None = None) -> None:
         progress.save(epoch, self.model, self.optimizer, self.scheduler, self.generators, epoch_state)
@@ -417,7 +418,7 @@ def train_one_epoch(session: Session, epoch: int, state: EpochState, stop: StopF
     training seconds. At a SIGTERM between two steps, resume.pt is written and :class:`Preempted` raised."""
     config, dist = session.config, session.dist
     norm, generators = session.normalization, session.generators
-    ctx = Context(norm.mean, norm.std, generators.rank_data, generators.augment, epoch=epoch, model=session.model)
+    ctx = Context(norm.mean, norm.std, generators.method, generators.method_rng, epoch=epoch, model=session.model)
     shard: Shard = dist.shard(
         state.order, config.batch_size
     )  # this rank's part of each step (all of it in one process)
@@ -434,9 +435,7 @@ def train_one_epoch(session: Session, epoch: int, state: EpochState, stop: StopF
         leave=False,
         disable=not dist.is_main,
     )
-    batches = session.train.iterate(
-        shard.order, state.step, shard.batch, session.generators.rank_data, session.pipeline
-    )
+    batches = session.train.iterate(shard.order, state.step, shard.batch, generators.pipeline, session.pipeline)
     for x, y in batches:
         mixed, logits, loss = train_step(
             session.train_forward,
@@ -617,5 +616,6 @@ def _meta(session: Session, progress: Progress) -> dict[str, Any]:
         "pretrained": session.pretrained,
         "loader": session.train.describe() if hasattr(session.train, "describe") else None,
         "distributed": session.dist.describe(config.batchnorm, config.batch_size // session.dist.world_size),
+        "random_streams": streams.describe(),
         **describe_environment(),
     }

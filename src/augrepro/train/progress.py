@@ -19,68 +19,16 @@ import csv
 import io
 import json
 import math
-import random
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from augrepro import runs
 from augrepro.io import atomic_fill, atomic_torch_save, atomic_write_text
-
-
-@dataclass
-class Generators:
-    """Every random stream of a run: Python's, numpy's and torch's global ones (seeded), ``data`` (the epoch
-    order, the same on every rank), ``augment`` (the mixing method's numpy draws) and ``rank_data`` (this
-    rank's pipeline and mixing draws in torch: ``data`` itself in a single process)."""
-
-    data: torch.Generator
-    augment: np.random.Generator
-    rank_data: torch.Generator
-
-    @classmethod
-    def seeded(cls, seed: int) -> Generators:
-        """Seed the global streams and make the run's own; a run's weights are drawn after this."""
-        random.seed(seed)
-        np.random.seed(seed)
-        torch.manual_seed(seed)
-        data = torch.Generator().manual_seed(seed)
-        return cls(data, np.random.default_rng(seed), data)
-
-    def state(self) -> dict[str, Any]:
-        extra = {} if self.rank_data is self.data else {"rank_data": self.rank_data.get_state()}
-        return {
-            **extra,
-            "python": random.getstate(),
-            "numpy_global": _numpy_global_state(),
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "data": self.data.get_state(),
-            "augment": self.augment.bit_generator.state,
-        }
-
-    def restore(self, state: dict[str, Any]) -> None:
-        random.setstate(state["python"])
-        kind, keys, pos, has_gauss, gauss = state["numpy_global"]
-        np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
-        torch.set_rng_state(state["torch"])
-        if state["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
-        self.data.set_state(state["data"])
-        self.augment.bit_generator.state = state["augment"]
-        if "rank_data" in state:
-            self.rank_data.set_state(state["rank_data"])
-
-
-def _numpy_global_state() -> tuple:
-    # The legacy global numpy state holds an array: kept as a list so weights_only loading accepts it.
-    kind, keys, pos, has_gauss, gauss = np.random.get_state(legacy=True)
-    return kind, keys.tolist(), int(pos), int(has_gauss), float(gauss)
+from augrepro.train.streams import Generators
 
 
 class EpochState:
@@ -150,10 +98,12 @@ class Progress:
         if state["run"] != self.run:
             raise RuntimeError(f"{self.path} belongs to a different configuration; delete it to start this run afresh")
         self.dist.check_resume(state, self.path)
+        rng = self.dist.mine(state["rng"])
+        Generators.check_saved(rng, self.path)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        generators.restore(self.dist.mine(state["rng"]))
+        generators.restore(rng)
         self.rows, self.totals = state["metrics"], state["totals"]
         self.start_epoch = state["epoch"] + 1
         self.best_epoch = state.get("best_epoch")
