@@ -22,6 +22,11 @@ How the GPU-hours are estimated (shown with the plan):
 
 It is an estimate of the order of magnitude on a 2020 GPU: small models keep a GPU less busy than their
 FLOPs suggest, and bf16 on a recent GPU is several times faster.
+
+Where the pilot (``--config pilot=true``, ``augrepro pilot``) measured a run's shape on the user's own GPUs, the run
+is priced on that measurement instead (:func:`augrepro.studies.pilot.run_device_hours`), and each study says which
+price it used (the ``price`` column: ``pilot``, ``FLOPs``, or ``pilot+FLOPs`` for a study priced partly on each,
+with the GPUs measured on). Evaluation jobs are always priced on the FLOP estimate.
 """
 
 from __future__ import annotations
@@ -222,6 +227,16 @@ class PlanRow:
     evaluations: int = 0  # evaluation jobs (FGSM, detection fine-tuning), counted in the GPU-hours
     partial: str = ""  # the datasets the study runs without here, and why
     design: DesignSummary | None = None  # its margins and the seeds they need for 80 % power (augrepro.results.design)
+    measured: int = 0  # runs priced on the pilot's measurements (the others and every evaluation job: FLOP estimate)
+    measured_on: tuple[str, ...] = ()  # the devices those measurements ran on
+    notes: tuple[str, ...] = ()  # the pilot's shapes that failed or went stale, on the total row
+
+    @property
+    def price(self) -> str:
+        """Which price the GPU-hours use: ``pilot`` (every job measured), ``FLOPs`` (none) or ``pilot+FLOPs``."""
+        if not self.measured:
+            return "FLOPs"
+        return "pilot" if self.measured == self.runs + self.evaluations else "pilot+FLOPs"
 
 
 def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
@@ -233,6 +248,8 @@ def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
     described = {entry["name"]: entry for entry in selection.describe()["studies"]}
     hours = {key: estimate_hours(selection.resolved(key), costs, rate) for key in selection.runs}
     hours.update({job: evaluation_hours(selection, job, costs, rate) for job in selection.evaluation_jobs})
+    measured, notes = measured_prices(selection)
+    hours.update({key: price for key, (price, _) in measured.items()})
     done = {key for key in selection.runs if key.is_done(selection.root)}
     done |= {job for job in selection.evaluation_jobs if job.is_done(selection.root)}
     owners: dict = {}
@@ -243,6 +260,11 @@ def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
     def total(keys) -> float | None:
         values = [hours[k] for k in keys]
         return None if any(v is None for v in values) else sum(values)
+
+    def pilot(keys) -> dict:
+        """How many of ``keys`` the pilot priced, and on which devices."""
+        devices = dict.fromkeys(measured[k][1] for k in keys if k in measured)
+        return {"measured": sum(k in measured for k in keys), "measured_on": tuple(devices)}
 
     rows = []
     for study in selection.studies:
@@ -262,6 +284,7 @@ def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
                 design=summarize_design(
                     study_design(described[study.name], published), max(len(g.seeds) for g in study.grids)
                 ),
+                **pilot(keys),
             )
         )
     for name, reason in selection.skipped.items():
@@ -276,9 +299,35 @@ def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
             gpu_hours=total(selection.runs + selection.evaluation_jobs),
             gpu_hours_left=total([k for k in selection.runs + selection.evaluation_jobs if k not in done]),
             evaluations=len(selection.evaluation_jobs),
+            notes=tuple(notes),
+            **pilot(selection.runs),
         )
     )
     return rows
+
+
+def measured_prices(selection) -> tuple[dict, list[str]]:
+    """The GPU-hours of every run whose shape the pilot measured (run -> (GPU-hours, device name)), and a line for
+    each shape whose pilot failed or went stale (its runs keep the FLOP estimate). Nothing when no pilot ran."""
+    from augrepro.studies.pilot import has_results, load_pilot, pilot_shapes, run_device_hours
+
+    if not has_results(selection.root):
+        return {}, []
+    shapes = pilot_shapes(selection)
+    results = load_pilot(selection, shapes)
+    prices, notes = {}, []
+    for key, shape in shapes.items():
+        result = results[key]
+        if result.state == "measured":
+            device = result.record["device_name"]
+            for run in shape.runs:
+                prices[run] = (
+                    run_device_hours(result.record, int(selection.resolved(run)["recipe"]["epochs"])),
+                    device,
+                )
+        elif result.state in ("failed", "stale"):
+            notes.append(f"pilot {result.state}: {key.label()}: {result.reason} (its runs: FLOP estimate)")
+    return prices, notes
 
 
 def format_plan(rows: list[PlanRow]) -> str:
@@ -288,7 +337,7 @@ def format_plan(rows: list[PlanRow]) -> str:
     width = max(len(r.study) for r in rows)
     lines = [
         f"{'study':<{width}}  {'runs':>5}  {'done':>5}  {'shared':>6}  {'evals':>5}  {'GPU-h':>9}  {'GPU-h left':>10}  "
-        f"{'seeds':>5}  {'power 80%':>16}"
+        f"{'seeds':>5}  {'power 80%':>16}  price"
     ]
     for r in rows:
         if r.skipped:
@@ -298,18 +347,28 @@ def format_plan(rows: list[PlanRow]) -> str:
         power = r.design.power_text if r.design else ""
         lines.append(
             f"{r.study:<{width}}  {r.runs:>5}  {r.done:>5}  {r.shared:>6}  {r.evaluations:>5}  {hours(r.gpu_hours):>9}  "
-            f"{hours(r.gpu_hours_left):>10}  {seeds:>5}  {power:>16}"
+            f"{hours(r.gpu_hours_left):>10}  {seeds:>5}  {power:>16}  {r.price}"
         )
         if r.design and r.design.margins:
             lines.append(f"{'':<{width}}  margins: {r.design.margins}")
         if r.partial:
             lines.append(f"{'':<{width}}  {r.partial}")
+        if r.measured:
+            rest = r.runs + r.evaluations - r.measured
+            lines.append(
+                f"{'':<{width}}  price: {r.measured} runs measured on {', '.join(r.measured_on)}"
+                + (f"; {rest} jobs on the FLOP estimate" if rest else "")
+            )
     lines.append(
-        "GPU-h: estimated hours on one GPU of the SaliencyMix authors' kind, from each model's counted FLOPs, "
-        "calibrated on the published 0.83 h of ResNet-18 on CIFAR-10 (augrepro.studies.plan), evaluation jobs "
-        "(evals: FGSM passes, detection fine-tunings) included; '?': a model without a cost in resources/model_costs.csv"
+        "GPU-h: per study, as its price says: 'pilot': measured by the pilot on your GPUs (--config pilot=true; "
+        "results/pilot/summary.csv), each run's start-up plus its epochs of training, evaluation and checkpoint at the "
+        "measured rates, times its GPUs; 'FLOPs': estimated hours on one GPU of the SaliencyMix authors' kind, from each "
+        "model's counted FLOPs, calibrated on the published 0.83 h of ResNet-18 on CIFAR-10 (augrepro.studies.plan); "
+        "evaluation jobs (evals: FGSM passes, detection fine-tunings) included, on the FLOP estimate; '?': a model "
+        "without a cost in resources/model_costs.csv"
     )
     lines.append(f"seeds: the seeds each cell of the study runs; {DESIGN_NOTE}")
+    lines.extend(note for r in rows for note in r.notes)
     return "\n".join(lines)
 
 
