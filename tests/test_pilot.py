@@ -267,3 +267,26 @@ def test_a_pilot_past_its_deadline_is_stopped_and_recorded_as_timed_out(piloted,
     assert "did not finish" in record["failure"]["message"] and "lower steps (100000)" in record["failure"]["message"]
     assert json.loads(result.read_text()) == json.loads(json.dumps(record, default=str))
     assert 8 <= record["job"]["wall_seconds"] < 8 + 30 and not result.with_name("work").exists()
+
+
+def test_augrepro_pilot_measures_on_this_machine_and_records_what_it_cannot_start(piloted, tmp_path, capsys):
+    """Outside Snakemake: the demo's shape measured from the prepared data; a study whose data is not prepared here
+    (CIFAR-10) is recorded as missing data with the command that prepares it; the summary, the plan, exit 1."""
+    from augrepro.cli import main
+
+    project, _ = piloted
+    for item in ("config", "resources", "results/data/demo"):
+        shutil.copytree(project / item, tmp_path / item)
+    args = ["pilot", "--root", str(tmp_path), "--studies", "demo,saliencymix_time", "--steps", "2", "--warmup", "0"]
+    assert main([*args, "--device", "cpu"]) == 1
+    out = capsys.readouterr().out
+    demo = json.loads((tmp_path / PilotKey("demo", "demo", "resnet8", 0, 1).result).read_text())
+    assert demo["status"] == "ok" and demo["steps"] == 2 and demo["method"] == "saliencymix"
+    missing = json.loads((tmp_path / PilotKey("saliencymix_cifar", "cifar10+", "resnet18", 1, 1).result).read_text())
+    assert missing["status"] == "failed" and missing["failure"]["kind"] == "missing_data"
+    assert "snakemake results/data/cifar10/data.npz" in missing["failure"]["message"]
+    assert "FAILED saliencymix_cifar/cifar10+/resnet18/gpus1_nodes1: missing_data" in out
+    assert re.search(r"^demo\s+10\s.*\spilot$", out, re.M) and re.search(
+        r"^saliencymix_time\s+25\s.*\sFLOPs$", out, re.M
+    )
+    assert (tmp_path / "results/pilot/summary.csv").is_file()
