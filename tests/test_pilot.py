@@ -66,12 +66,14 @@ def piloted(tmp_path_factory):
 
 def expected_gpu_hours(record: dict, epochs: int) -> float:
     """What a pilot file implies for one run of its shape: start-up (setup, the warm-up's time beyond the steady rate)
-    plus, per epoch, training and test images at the measured rates and a checkpoint; wall hours times the GPUs."""
+    plus, per epoch, a fresh epoch's first batch, training and test images at the measured rates and a checkpoint;
+    wall hours times the GPUs."""
     startup = record["setup_seconds"] + max(
         0.0, record["warmup_seconds"] - record["warmup_images"] / record["train_images_per_second"]
     )
     epoch = (
-        record["train_images"] / record["train_images_per_second"]
+        record["epoch_start_seconds"]
+        + record["train_images"] / record["train_images_per_second"]
         + record["test_images"] / record["eval_images_per_second"]
         + record["checkpoint_seconds"]
     )

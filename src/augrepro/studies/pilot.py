@@ -8,8 +8,9 @@ plan's per-method cost (:data:`augrepro.studies.plan.METHOD_COST`), so the price
 upper bound.
 
 A run's measured price (:func:`run_seconds`): its one-time start-up (loading the data and building the model, and
-the warm-up steps' time beyond the steady rate) plus, per epoch, its training images at the measured training
-rate, its test images at the measured evaluation rate and one checkpoint save; GPU-hours are that wall time times
+the warm-up steps' time beyond the steady rate) plus, per epoch, a fresh epoch's first batch (a file loader starts
+its workers every epoch), its training images at the measured training rate, its test images at the measured
+evaluation rate and one checkpoint save; GPU-hours are that wall time times
 the processes (GPUs) it ran on. The plan (:mod:`augrepro.studies.plan`) uses it wherever the shape's pilot
 succeeded and still describes the run's recipe and method (else the FLOP estimate, and it says why).
 """
@@ -195,11 +196,17 @@ def has_results(root: str | Path) -> bool:
 
 def run_seconds(record: Mapping[str, Any], epochs: int) -> float:
     """Wall seconds of a whole run of ``epochs`` epochs of the pilot's shape: its start-up (setup, and the warm-up
-    steps' time beyond the steady rate) plus, per epoch, its training images at the measured training rate, its
-    test images at the measured evaluation rate and one checkpoint save."""
+    steps' time beyond the steady rate) plus, per epoch, a fresh epoch's first batch (a file loader's workers start
+    again), its training images at the measured training rate, its test images at the measured evaluation rate and
+    one checkpoint save."""
     train_rate, eval_rate = record["train_images_per_second"], record["eval_images_per_second"]
     warmup_excess = max(0.0, record["warmup_seconds"] - record["warmup_images"] / train_rate)
-    per_epoch = record["train_images"] / train_rate + record["test_images"] / eval_rate + record["checkpoint_seconds"]
+    per_epoch = (
+        record["epoch_start_seconds"]
+        + record["train_images"] / train_rate
+        + record["test_images"] / eval_rate
+        + record["checkpoint_seconds"]
+    )
     return record["setup_seconds"] + warmup_excess + int(epochs) * per_epoch
 
 

@@ -12,8 +12,9 @@ own pieces: the run's :class:`~augrepro.train.engine.Session` (its data and load
 size, model, method and optimizer) and :func:`~augrepro.train.engine.train_one_epoch`, over an order of
 ``warmup + steps`` batches drawn as the run's epochs are (epoch orders concatenated where the split is smaller), as
 the run's last epoch (where every method mixes: the SalfMix family leaves the first epoch clean). It times the steps
-after the warm-up (the device synchronized where the timing starts and ends), one checkpoint save
-(``Session.save``: the run's resume.pt, into the pilot's work folder) and an evaluation pass (the engine's
+after the warm-up (the device synchronized where the timing starts and ends), a fresh epoch's first batch (a file
+loader starts its workers every epoch), one checkpoint save (``Session.save``: the run's resume.pt, into the pilot's
+work folder) and an evaluation pass (the engine's
 ``evaluate`` on the first test images, as many as the measured steps trained, after a one-batch warm-up); it records
 the peak memory (per GPU: torch's peak allocated and reserved bytes; per process: the peak resident memory) and the
 device names. Rank 0 writes ``measurement.json``; a rank that fails writes ``failure.rank<r>.json`` and exits 1
@@ -155,6 +156,20 @@ def _order(split, generator, n: int):
     return torch.cat(parts)[:n]
 
 
+def _first_batch_seconds(session, order) -> float:
+    """How long a fresh epoch takes to deliver its first batch: a file loader starts its workers again every epoch
+    (persistent_workers=False), which the steady rate does not count; for data on the device, one batch's time."""
+    shard = session.dist.shard(order, session.config.batch_size)
+    _synchronize(session.device)
+    started = time.perf_counter()
+    batches = session.train.iterate(shard.order, 0, shard.batch, session.generators.rank_data, session.pipeline)
+    next(batches)
+    _synchronize(session.device)
+    seconds = time.perf_counter() - started
+    batches.close()  # a file loader's workers stop here
+    return max(session.dist.all_gather(seconds))
+
+
 def _memory(device) -> dict[str, Any]:
     """This process's peak memory so far: resident (host) and, on a GPU, torch's peak allocated and reserved bytes."""
     out: dict[str, Any] = {"peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}  # KiB
@@ -227,6 +242,7 @@ def measure(
     session.train = timed.split
     warmup_seconds = max(dist.all_gather(timed.measured_from - timed.started))
     train_seconds = max(dist.all_gather(timed.ended - timed.measured_from))
+    epoch_start_seconds = _first_batch_seconds(session, order)
 
     checkpoint_started = time.perf_counter()
     session.save(progress, config.epochs)
@@ -263,6 +279,7 @@ def measure(
         "train_seconds": train_seconds,
         "train_images_measured": measured,
         "train_images_per_second": measured / max(train_seconds, 1e-9),
+        "epoch_start_seconds": epoch_start_seconds,
         "checkpoint_seconds": checkpoint_seconds,
         "eval_seconds": eval_seconds,
         "eval_images_measured": eval_images,
