@@ -131,13 +131,33 @@ def shape_of_runs(shapes: Mapping[PilotKey, Shape]) -> dict[RunKey, PilotKey]:
 # --- result files ----------------------------------------------------------------------------------
 
 
+# What a measured result must hold for its price (run_seconds).
+PRICE_FIELDS = (
+    "train_images_per_second",
+    "eval_images_per_second",
+    "train_images",
+    "test_images",
+    "setup_seconds",
+    "warmup_seconds",
+    "warmup_images",
+    "epoch_start_seconds",
+    "checkpoint_seconds",
+    "world_size",
+    "epochs",
+)
+
+
 def read_result(path: str | Path) -> dict[str, Any]:
-    """A pilot job's result file; an unreadable one reads as a failure saying so."""
+    """A pilot job's result file; an unreadable one, or a measurement without what its price needs (an older
+    augrepro's), reads as a failure saying so."""
     try:
         with open(path, encoding="utf-8") as fh:
             record = json.load(fh)
         if not isinstance(record, dict) or record.get("status") not in ("ok", "failed"):
             raise ValueError("not a pilot result (no status 'ok' or 'failed')")
+        missing = [f for f in PRICE_FIELDS if record["status"] == "ok" and f not in record]
+        if missing:
+            raise ValueError(f"lacks {', '.join(missing)} (an older augrepro wrote it): delete it and pilot again")
         return record
     except (OSError, ValueError) as exc:
         return {"status": "failed", "failure": {"kind": "unreadable", "message": f"{path}: {exc}"}}
