@@ -15,8 +15,8 @@ from conftest import ROOT, TINY_PROTOCOL, add_protocol, add_study, copy_project,
 
 from augrepro.runs import PilotKey, RunKey
 from augrepro.studies import plan_rows, select_from_config
-from augrepro.studies.pilot import PilotSettings, pilot_shapes
-from augrepro.studies.plan import METHOD_COST, estimate_hours, load_costs
+from augrepro.studies.pilot import PilotSettings
+from augrepro.studies.plan import METHOD_COST, estimate_hours, load_costs, pilot_shapes
 
 RESOURCES = {"gpus": 0, "threads": 1, "mem_mb": 1000, "runtime_min": 10}
 # Two studies, three shapes: tiny on demo and demo+ in one process; a protocol whose batch (33) the 2 processes of its

@@ -15,7 +15,8 @@ sys.path.insert(0, str(REPOSITORY / "src"))
 from augrepro.data.datasets import DATASETS, get_spec  # noqa: E402
 from augrepro.runs import EvalKey, PilotKey, RunKey, parse_dataset_key  # noqa: E402
 from augrepro.studies import ConfigError, format_plan, plan_rows, select_from_config  # noqa: E402
-from augrepro.studies.pilot import PilotSettings, pilot_requested, pilot_shapes  # noqa: E402
+from augrepro.studies.pilot import PilotSettings, pilot_requested  # noqa: E402
+from augrepro.studies.plan import pilot_shapes  # noqa: E402
 from augrepro.train.launch import slurm_resources  # noqa: E402
 
 try:
@@ -247,7 +248,7 @@ def get_grid_state(wildcards=None):
 
 @functools.cache
 def get_pilot_shapes():
-    """The pilot's shapes of the chosen studies' runs (augrepro.studies.pilot.pilot_shapes), computed once."""
+    """The pilot's shapes of the chosen studies' runs (augrepro.studies.plan.pilot_shapes), computed once."""
     return pilot_shapes(SELECTION)
 
 

@@ -106,10 +106,10 @@ def run_resources(selection) -> dict[RunKey, dict[str, int]]:
     return out
 
 
-def pilot_shapes(selection) -> dict[PilotKey, Shape]:
-    """Every shape of the selection's runs, each once, in the order of the runs."""
-    from augrepro.studies.plan import METHOD_COST
-
+def shapes_of(selection, method_cost: Mapping[str, float]) -> dict[PilotKey, Shape]:
+    """Every shape of the selection's runs, each once, in the order of the runs, with the run its pilot trains: the
+    costliest method by ``method_cost`` (a step's cost per registered method; 1 where not listed). The plan's
+    ``pilot_shapes`` gives its own table (augrepro.studies.plan.METHOD_COST)."""
     resources = run_resources(selection)
     grouped: dict[PilotKey, list[RunKey]] = {}
     for key in selection.runs:
@@ -117,7 +117,7 @@ def pilot_shapes(selection) -> dict[PilotKey, Shape]:
         grouped.setdefault(PilotKey.of(key, res["gpus"], res["nodes"]), []).append(key)
     shapes = {}
     for shape, keys in grouped.items():
-        costs = [METHOD_COST.get(selection.resolved(k)["method"], 1.0) for k in keys]
+        costs = [method_cost.get(selection.resolved(k)["method"], 1.0) for k in keys]
         chosen = keys[costs.index(max(costs))]
         merged = {name: max(resources[k][name] for k in keys) for name in resources[keys[0]]}
         shapes[shape] = Shape(shape, tuple(keys), chosen, merged)
@@ -179,10 +179,9 @@ class Measured:
     record: dict[str, Any] | None = None
 
 
-def load_pilot(selection, shapes: Mapping[PilotKey, Shape] | None = None) -> dict[PilotKey, Measured]:
+def load_pilot(selection, shapes: Mapping[PilotKey, Shape]) -> dict[PilotKey, Measured]:
     """Every shape's pilot result under the selection's results/pilot/: measured (usable for prices), failed (with
     its failure), stale (it measured another recipe or method than the shape's runs have now) or missing."""
-    shapes = pilot_shapes(selection) if shapes is None else shapes
     out = {}
     for key, shape in shapes.items():
         path = Path(selection.root) / key.result

@@ -306,10 +306,18 @@ def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
     return rows
 
 
+def pilot_shapes(selection) -> dict:
+    """The pilot's shapes of the selection's runs (augrepro.studies.pilot.shapes_of), each measured on its costliest
+    method by :data:`METHOD_COST`, so that its price is an upper bound for the shape's other methods."""
+    from augrepro.studies.pilot import shapes_of
+
+    return shapes_of(selection, METHOD_COST)
+
+
 def measured_prices(selection) -> tuple[dict, list[str]]:
     """The GPU-hours of every run whose shape the pilot measured (run -> (GPU-hours, device name)), and a line for
     each shape whose pilot failed or went stale (its runs keep the FLOP estimate). Nothing when no pilot ran."""
-    from augrepro.studies.pilot import has_results, load_pilot, pilot_shapes, run_device_hours
+    from augrepro.studies.pilot import has_results, load_pilot, run_device_hours
 
     if not has_results(selection.root):
         return {}, []
