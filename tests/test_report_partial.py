@@ -21,6 +21,7 @@ STUDY = {
     "models": ["resnet18"],
     "augmentations": ["baseline", "saliencymix"],
     "seeds": [0, 1],
+    "margin": {"sd": 2, "reason": "as the SaliencyMix CIFAR study: two run-to-run standard deviations"},
 }
 EPOCHS = 200
 
