@@ -66,7 +66,7 @@ def test_fgsm_rule_attacks_the_checkpoint_and_a_recipe_edit_reruns_only_the_atta
     )
     dry = snakemake(project, "--dry-run", "--config", "studies=[tinyfgsm]", f"evaluations={edited}")
     assert dry.returncode == 0, dry.stderr[-3000:]
-    assert job_counts(dry.stdout) == {"fgsm": 1, "aggregate": 1, "report": 1, "all": 1, "total": 4}
+    assert job_counts(dry.stdout) == {"fgsm": 1, "aggregate": 1, "verdicts": 1, "report": 1, "all": 1, "total": 5}
     again = snakemake(project, "--cores", "2", "--config", "studies=[tinyfgsm]", f"evaluations={edited}")
     assert again.returncode == 0, again.stderr[-3000:]
     assert checkpoint.stat().st_mtime_ns == trained_at  # never retrained

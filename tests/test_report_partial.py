@@ -21,7 +21,7 @@ STUDY = {
     "models": ["resnet18"],
     "augmentations": ["cutmix", "saliencymix"],  # (the table's ResNet-18 baseline is a Cutout-code cell)
     "seeds": [0, 1],
-    "margin": {"sd": 2, "reason": "two run-to-run stds"},
+    "margin": {"sd": 2, "reason": "as the SaliencyMix CIFAR study: two run-to-run standard deviations"},
 }
 EPOCHS = 200
 

@@ -3,7 +3,8 @@
 Proves: the profile in slurm/ submits every non-local job through sbatch, training jobs get one GPU
 (GRES), the whole chain ends with every output and the report; a training job interrupted by SLURM
 (`scontrol requeue`: SIGTERM, then back to the queue) resumes from its checkpoint, not from epoch 0; a
-study that asks for two GPUs per run gets a job with both, which trains as a 2-rank torchrun job.
+study that asks for two GPUs per run gets a job with both, which trains as a 2-rank torchrun job, and its pilot
+(`--config pilot=true`) first measures its shape in a SLURM job with both GPUs, and trains nothing.
 """
 
 from __future__ import annotations
@@ -166,9 +167,42 @@ def test_a_requeued_training_job_resumes_from_its_checkpoint(cluster, tmp_path):
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3", "4", "5", "6"]
 
 
-def test_a_two_gpu_study_trains_each_run_as_a_two_rank_torchrun_job(cluster, tmp_path):
+def test_a_two_gpu_study_is_piloted_then_trains_each_run_as_a_two_rank_torchrun_job(cluster, tmp_path):
+    """First the pilot (--config pilot=true): its shape's one SLURM job with both GPUs, a 2-rank torchrun job that
+    records its measurement, and no training job; then the run itself, with the same two GPUs."""
+    from augrepro.runs import PilotKey
+
     study = dict(TINY, augmentations=["baseline"], seeds=[0], resources=dict(TINY["resources"], gpus=2, threads=2))
     project = tiny_project(tmp_path, study, TINY_PROTOCOL)
+    rc, out = run_snakemake(
+        cluster,
+        project,
+        "--profile",
+        "slurm",
+        "--config",
+        "pilot=true",
+        "studies=[tiny]",
+        "pilot_settings={steps: 4, warmup: 1}",
+        *TEST_CLUSTER_OPTIONS,
+        timeout=300,
+    )
+    assert rc == 0, out[-6000:]
+    assert job_counts(out)["pilot"] == 1 and "train" not in job_counts(out)
+    assert not (project / "results/runs").exists()
+    pilot = json.loads((project / PilotKey("tiny", "demo", "resnet8", 2, 1).result).read_text())
+    assert pilot["status"] == "ok" and pilot["job"]["slurm_job_id"], "the pilot ran outside SLURM"
+    assert pilot["job"]["cuda_visible_devices"] == "0,1", "SLURM did not allocate the pilot the shape's two GPUs"
+    assert pilot["world_size"] == 2 and len(pilot["ranks"]) == 2 and pilot["train_images_per_second"] > 0
+    assert "augrepro pilot: 1 shapes, 1 measured, 0 failed" in out
+    # the plan now prices the run on the measurement: its wall hours times its two GPUs
+    from augrepro.studies import plan_rows, select_from_config
+    from augrepro.studies.pilot import run_seconds
+
+    row = plan_rows(select_from_config({"studies": ["tiny"]}, project))[0]
+    assert row.price == "pilot" and row.gpu_hours == pytest.approx(
+        2 * run_seconds(pilot, pilot["epochs"]) / 3600, rel=1e-12
+    )
+
     run = project / "results/runs/tiny/demo/resnet8/baseline/seed0"
     rc, out = run_snakemake(
         cluster,

@@ -2,10 +2,15 @@
 
     augrepro methods                      list the registered mixing methods, their parameters and sources
     augrepro plan [--config config/paper.yaml] [--studies a,b] [--imagenet-path DIR] [--local-dir DIR]
-                                          per study: runs, runs done, runs shared, estimated GPU-hours, seeds
-                                          run and seeds needed for 80 % power, margins
+                                          per study: runs, runs done, runs shared, GPU-hours (measured by the
+                                          pilot or estimated) and which, seeds run and seeds needed for 80 %
+                                          power, margins
     augrepro plan --margins               every published cell's margin (points and run-to-run stds) and power
     augrepro plan --write-costs           recount resources/model_costs.csv (every study's model shapes)
+    augrepro pilot [--config ...] [--studies a,b] [--steps 300] [--warmup 50] [--runtime-min 30] [--device cuda]
+                                          the pilot on this machine: every shape of the chosen studies' runs measured
+                                          (from the prepared data in results/data/), results/pilot/summary.csv, and
+                                          the plan on the measurements; exits 1 when a shape failed
     augrepro preview --data results/data/demo/data.npz --dataset demo --method cutmix --out cutmix.png \\
                      [--params '{"beta": 1.0}'] [--count 8] [--seed 0] [--epoch 2] \\
                      [--model resnet8 | --checkpoint results/runs/.../checkpoint.pt]
@@ -61,16 +66,14 @@ def cmd_preview(args) -> int:
     return 0
 
 
-def cmd_plan(args) -> int:
+def _config(args) -> dict:
+    """The workflow's config as Snakemake would read it: config/config.yaml, each --config file merged over it, then
+    --studies, --imagenet-path and --local-dir."""
     import yaml
 
-    from augrepro.studies import ConfigError, format_plan, plan_rows, select_from_config
-    from augrepro.studies.plan import DEFAULT_COSTS, write_costs
-
-    root = args.root
     config: dict = {}
     for path in ["config/config.yaml", *(args.config or [])]:
-        with open(f"{root}/{path}" if not path.startswith("/") else path) as fh:
+        with open(f"{args.root}/{path}" if not path.startswith("/") else path) as fh:
             config.update(yaml.safe_load(fh) or {})  # as Snakemake merges top-level keys of --configfile
     if args.studies:
         config["studies"] = "all" if args.studies == "all" else args.studies.split(",")
@@ -78,6 +81,15 @@ def cmd_plan(args) -> int:
         config["data"] = {**(config.get("data") or {}), "imagenet_path": args.imagenet_path}
     if args.local_dir:
         config["data"] = {**(config.get("data") or {}), "local_dir": args.local_dir}
+    return config
+
+
+def cmd_plan(args) -> int:
+    from augrepro.studies import ConfigError, format_plan, plan_rows, select_from_config
+    from augrepro.studies.plan import DEFAULT_COSTS, write_costs
+
+    root = args.root
+    config = _config(args)
     try:
         if args.write_costs:
             # every study's data counted as available (ImageNet's folder, Stanford Cars' files): only the shapes matter
@@ -100,6 +112,62 @@ def cmd_plan(args) -> int:
     return 0
 
 
+def cmd_pilot(args) -> int:
+    """The pilot outside Snakemake: every shape's pilot job on this machine, one after another (its GPUs: the first
+    ones visible), from the prepared data in results/data/; then the summary and the plan on the measurements."""
+    from pathlib import Path
+
+    from augrepro.models.pretrained import weights_file
+    from augrepro.runs import PILOT_SUMMARY
+    from augrepro.studies import ConfigError, format_plan, plan_rows, select_from_config
+    from augrepro.studies.pilot import PilotSettings, format_summary, write_summary
+    from augrepro.studies.plan import pilot_shapes
+    from augrepro.train.pilot import record_failure, run_pilot
+
+    config = _config(args)
+    root = Path(args.root)
+    try:
+        selection = select_from_config(config, root)
+        overrides = {"steps": args.steps, "warmup": args.warmup, "runtime_min": args.runtime_min}
+        settings = PilotSettings.of({**(config.get("pilot_settings") or {}), **overrides})
+    except (ConfigError, ValueError) as exc:
+        print(f"augrepro pilot: {exc}", file=sys.stderr)
+        return 2
+    execution = dict(config.get("training") or {})
+    if args.device:
+        execution["device"] = args.device
+    results = []
+    for key, shape in pilot_shapes(selection).items():
+        run, result = selection.resolved(shape.run), root / key.result
+        per_node, nodes = max(1, shape.resources["gpus"]), shape.resources["nodes"]
+        data = root / f"results/data/{key.dataset}/data.npz"
+        tag = run["recipe"].get("pretrained")
+        weights = root / "results/pretrained" / weights_file(run["model"], tag) if tag else None
+        missing = next((p for p in (data, weights) if p is not None and not p.is_file()), None)
+        if missing is not None:
+            message = (
+                f"{missing} is not there: prepare it first (`snakemake {missing.relative_to(root)}`), or run the "
+                "pilot through Snakemake (`snakemake --config pilot=true` prepares what it needs)"
+            )
+            record_failure(key, run, result, "missing_data", message, per_node * nodes, settings)
+        else:
+            run_pilot(key, run, data, result, execution, shape.resources["threads"], per_node, nodes, settings, weights)
+        results.append((key, result))
+    rows = write_summary(results, root / PILOT_SUMMARY)
+    print(format_summary(rows))
+    print(format_plan(plan_rows(selection)))
+    return 1 if any(r["status"] != "ok" for r in rows) else 0
+
+
+def _selection_arguments(p: argparse.ArgumentParser) -> None:
+    """The options that choose the studies, as the workflow's config does (augrepro plan, augrepro pilot)."""
+    p.add_argument("--config", action="append", help="a config file merged over config/config.yaml (repeatable)")
+    p.add_argument("--studies", default=None, help="comma-separated study names, or 'all' (default: the config's)")
+    p.add_argument("--imagenet-path", default=None, help="your ImageNet copy (data.imagenet_path)")
+    p.add_argument("--local-dir", default=None, help="your folder of dataset archives (data.local_dir; Stanford Cars)")
+    p.add_argument("--root", default=".", help="the project folder (default: the current one)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="augrepro", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -116,15 +184,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="resnet8", help="architecture of the fresh model for model-based methods")
     p.add_argument("--checkpoint", default=None, help="checkpoint.pt of a training run to use instead")
     p.set_defaults(func=cmd_preview)
-    p = sub.add_parser("plan", help="per study: runs, done, shared, estimated GPU-hours (before anything runs)")
-    p.add_argument("--config", action="append", help="a config file merged over config/config.yaml (repeatable)")
-    p.add_argument("--studies", default=None, help="comma-separated study names, or 'all' (default: the config's)")
-    p.add_argument("--imagenet-path", default=None, help="your ImageNet copy (data.imagenet_path)")
-    p.add_argument("--local-dir", default=None, help="your folder of dataset archives (data.local_dir; Stanford Cars)")
-    p.add_argument("--root", default=".", help="the project folder (default: the current one)")
+    p = sub.add_parser("plan", help="per study: runs, done, shared, GPU-hours (measured or estimated), before any run")
+    _selection_arguments(p)
     p.add_argument("--write-costs", action="store_true", help="recount resources/model_costs.csv")
     p.add_argument("--margins", action="store_true", help="every published cell's margin and the seeds it needs")
     p.set_defaults(func=cmd_plan)
+    p = sub.add_parser("pilot", help="measure every shape of the chosen studies' runs on this machine (the pilot)")
+    _selection_arguments(p)
+    p.add_argument("--steps", type=int, default=None, help="timed training steps per shape (pilot_settings.steps)")
+    p.add_argument("--warmup", type=int, default=None, help="untimed steps first (pilot_settings.warmup)")
+    p.add_argument("--runtime-min", type=int, default=None, help="each shape's time limit (pilot_settings.runtime_min)")
+    p.add_argument("--device", default=None, help="training.device for the pilot: auto, cpu, cuda, cuda:N")
+    p.set_defaults(func=cmd_pilot)
     return parser
 
 

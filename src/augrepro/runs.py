@@ -104,6 +104,11 @@ class RunKey:
     def traditional(self) -> bool:
         return parse_dataset_key(self.dataset_key)[1]
 
+    @property
+    def cell(self) -> tuple[str, str, str, str]:
+        """The grid cell the run is a seed of: (protocol, dataset key, model, augmentation)."""
+        return (self.protocol, self.dataset_key, self.model, self.augmentation)
+
     def wildcards(self) -> dict[str, str]:
         """The train rule's wildcards (``dataset`` is the key, with its ``+``)."""
         return {
@@ -210,6 +215,61 @@ class EvalKey:
 
     def is_done(self, root: str | Path = ".") -> bool:
         return (Path(root) / self.result).is_file()
+
+
+# The pilot (workflow/rules/pilot.smk, augrepro.train.pilot): one short measuring job per shape of the runs, i.e.
+# (protocol, dataset key, model, GPUs per node, nodes); its result file, log, and the summary of every shape.
+PILOT_ROOT = "results/pilot"
+PILOT_SUBDIR = "{protocol}/{dataset}/{model}/gpus{gpus}_nodes{nodes}"
+PILOT_RESULT = f"{PILOT_ROOT}/{PILOT_SUBDIR}/pilot.json"
+PILOT_LOG = f"results/logs/pilot/{PILOT_SUBDIR}.log"
+PILOT_SUMMARY = f"{PILOT_ROOT}/summary.csv"
+
+
+@dataclass(frozen=True, order=True)
+class PilotKey:
+    """One shape of runs that the pilot measures: the runs of one protocol, dataset key and model trained on the
+    same GPUs per node and nodes (their resources: the largest request of the studies that need them)."""
+
+    protocol: str
+    dataset_key: str
+    model: str
+    gpus: int
+    nodes: int = 1
+
+    @classmethod
+    def of(cls, run: RunKey, gpus: int, nodes: int = 1) -> PilotKey:
+        return cls(run.protocol, run.dataset_key, run.model, int(gpus), int(nodes))
+
+    @property
+    def dataset(self) -> str:
+        return parse_dataset_key(self.dataset_key)[0]
+
+    def wildcards(self) -> dict[str, str]:
+        return {
+            "protocol": self.protocol,
+            "dataset": self.dataset_key,
+            "model": self.model,
+            "gpus": str(self.gpus),
+            "nodes": str(self.nodes),
+        }
+
+    @classmethod
+    def from_wildcards(cls, wildcards: Any) -> PilotKey:
+        get = wildcards.get if isinstance(wildcards, Mapping) else lambda k: getattr(wildcards, k)
+        return cls(get("protocol"), get("dataset"), get("model"), int(get("gpus")), int(get("nodes")))
+
+    def label(self) -> str:
+        """``protocol/dataset/model/gpusG_nodesM``: how the summary and the plan name the shape."""
+        return PILOT_SUBDIR.format(**self.wildcards())
+
+    @property
+    def result(self) -> str:
+        return PILOT_RESULT.format(**self.wildcards())
+
+    @property
+    def log(self) -> str:
+        return PILOT_LOG.format(**self.wildcards())
 
 
 def identity_record(key: RunKey, method: str, variant: str | None) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 # Config validation, the chosen studies and the union of their runs, and every helper function (rule files
 # hold rules only). Run paths come from the train rule (rules.train.output) and augrepro.runs, nowhere else.
+import functools
 import json
 import sys
 from pathlib import Path
@@ -13,14 +14,18 @@ validate(config, schema="../schemas/config.schema.yaml")
 REPOSITORY = Path(workflow.basedir).parent
 sys.path.insert(0, str(REPOSITORY / "src"))
 from augrepro.data.datasets import DATASETS, get_spec  # noqa: E402
-from augrepro.runs import CHECKPOINTS, EvalKey, RunKey, parse_dataset_key  # noqa: E402
+from augrepro.runs import CHECKPOINTS, EvalKey, PilotKey, RunKey, parse_dataset_key  # noqa: E402
 from augrepro.studies import ConfigError, format_plan, plan_rows, select_from_config  # noqa: E402
+from augrepro.studies.pilot import PilotSettings, pilot_requested  # noqa: E402
+from augrepro.studies.plan import pilot_shapes  # noqa: E402
 from augrepro.train.launch import slurm_resources  # noqa: E402
 
 try:
+    PILOT = pilot_requested(config.get("pilot"))
+    PILOT_SETTINGS = PilotSettings.of(config.get("pilot_settings"))
     # config paths: the working directory's when there (a deployed workflow's config/), else the repository's
     SELECTION = select_from_config(config, REPOSITORY, workdir=Path.cwd())
-except ConfigError as exc:
+except (ConfigError, ValueError) as exc:
     raise WorkflowError(f"Invalid config: {exc}")
 
 # The plan before the bill: per study, runs, done, shared and estimated GPU-hours (once, not in every job).
@@ -42,6 +47,8 @@ wildcard_constraints:
     seed=r"\d+",
     det_seed=r"\d+",
     look=r"\d+",
+    gpus=r"\d+",
+    nodes=r"\d+",
     study="|".join(s.name for s in SELECTION.studies),
 
 
@@ -109,6 +116,9 @@ def get_verdict_look(wildcards):
 
 
 def get_final_output():
+    """The report and the aggregated results; with pilot=true only the pilot's summary (no training job)."""
+    if PILOT:
+        return [rules.pilot_summary.output[0]]
     return ["results/report/report.html", "results/aggregate/summary.csv"]
 
 
@@ -309,3 +319,68 @@ def get_grid_state(wildcards=None):
         except OSError:
             digest.update(f"{path}:absent;".encode())
     return digest.hexdigest()
+
+
+@functools.cache
+def get_pilot_shapes():
+    """The pilot's shapes of the chosen studies' runs (augrepro.studies.plan.pilot_shapes), computed once."""
+    return pilot_shapes(SELECTION)
+
+
+def get_pilot_shape(wildcards):
+    key = PilotKey.from_wildcards(wildcards)
+    shapes = get_pilot_shapes()
+    if key not in shapes:
+        raise WorkflowError(f"no run of the chosen studies has the shape {key.label()}")
+    return shapes[key]
+
+
+def get_pilot_results():
+    """Every shape's pilot result file (the summary's inputs)."""
+    return [rules.pilot.output.result.format(**key.wildcards()) for key in get_pilot_shapes()]
+
+
+def get_pilot_keys():
+    """Every shape's identity, in the order of get_pilot_results()."""
+    from dataclasses import asdict
+
+    return [asdict(key) for key in get_pilot_shapes()]
+
+
+def get_pilot_run(wildcards):
+    """The resolved configuration of the run that a shape's pilot trains (its costliest method)."""
+    return SELECTION.resolved(get_pilot_shape(wildcards).run)
+
+
+def get_pilot_pretrained(wildcards):
+    """The weights file of the pilot's run, when its protocol starts from pretrained weights (as get_pretrained)."""
+    return get_pretrained(get_pilot_shape(wildcards).run.wildcards())
+
+
+def get_pilot_settings():
+    """pilot_settings (steps, warm-up, runtime), defaults filled in: a param, so that changing them reruns the pilot."""
+    return PILOT_SETTINGS.as_dict()
+
+
+def get_pilot_resource(name):
+    """A resource of a pilot job: the largest that the runs of its shape ask for."""
+
+    def resource(wildcards):
+        return get_pilot_shape(wildcards).resources[name]
+
+    return resource
+
+
+def get_pilot_slurm(name):
+    """gpu, gres or nodes of a pilot job: as its shape's training jobs ask them (get_train_slurm)."""
+
+    def resource(wildcards):
+        res = get_pilot_shape(wildcards).resources
+        return slurm_resources(res["gpus"], res["nodes"])[name]
+
+    return resource
+
+
+def get_pilot_runtime(wildcards, attempt):
+    """Minutes of wall time for a pilot job (pilot_settings.runtime_min); grows with each retry."""
+    return PILOT_SETTINGS.runtime_min * attempt

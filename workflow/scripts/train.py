@@ -1,7 +1,6 @@
 """Adapter: rule train -> augrepro.train.engine.train_run (exit 143 after saving state on SIGTERM); a job of
 several GPUs (or nodes) -> augrepro.train.launch.launch: one torchrun process per GPU."""
 
-import os
 import sys
 from pathlib import Path
 
@@ -9,18 +8,12 @@ sys.stderr = open(snakemake.log[0], "a", buffering=1)  # (snakemake is injected)
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 from augrepro.train.engine import Preempted, train_run
-from augrepro.train.gpus import pin_free_gpus
+from augrepro.train.gpus import pin_local_gpus
 from augrepro.train.launch import launch, processes_per_node
 
 per_node, nodes = processes_per_node(snakemake.resources)
 # Workstation profile: spread training jobs over the local GPUs, one job per GPU (SLURM pins its own).
-local_gpus = snakemake.config.get("local_gpus")
-if local_gpus and "SLURM_JOB_ID" not in os.environ:
-    gpus, gpu_locks = pin_free_gpus(int(local_gpus), Path(".snakemake/augrepro-gpu-locks"), per_node)
-    print(
-        f"pinned to GPU(s) {gpus} of {local_gpus} (CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']})",
-        file=sys.stderr,
-    )
+gpu_locks = pin_local_gpus(snakemake.config.get("local_gpus"), per_node)
 
 out = Path(snakemake.output.metrics).parent
 # Execution-only settings are read from the config, not passed as params: changing the device or

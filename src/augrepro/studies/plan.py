@@ -22,6 +22,11 @@ How the GPU-hours are estimated (shown with the plan):
 
 It is an estimate of the order of magnitude on a 2020 GPU: small models keep a GPU less busy than their
 FLOPs suggest, and bf16 on a recent GPU is several times faster.
+
+Where the pilot (``--config pilot=true``, ``augrepro pilot``) measured a run's shape on the user's own GPUs, the run
+is priced on that measurement instead (:func:`augrepro.studies.pilot.run_device_hours`), and each study says which
+price it used (the ``price`` column: ``pilot``, ``FLOPs``, or ``pilot+FLOPs`` for a study priced partly on each,
+with the GPUs measured on). Evaluation jobs are always priced on the FLOP estimate.
 """
 
 from __future__ import annotations
@@ -234,6 +239,16 @@ class PlanRow:
     design: DesignSummary | None = None  # its margins and the seeds they need for 80 % power (augrepro.results.design)
     adaptive_hours: float | None = None  # expected GPU-hours with adaptive seeds (its own design, or the config's)
     adaptive: bool = False  # the study runs adaptive seeds here (gpu_hours: its file's seed lists)
+    measured: int = 0  # runs priced on the pilot's measurements (the others and every evaluation job: FLOP estimate)
+    measured_on: tuple[str, ...] = ()  # the devices those measurements ran on
+    notes: tuple[str, ...] = ()  # the pilot's shapes that failed or went stale, on the total row
+
+    @property
+    def price(self) -> str:
+        """Which price the GPU-hours use: ``pilot`` (every job measured), ``FLOPs`` (none) or ``pilot+FLOPs``."""
+        if not self.measured:
+            return "FLOPs"
+        return "pilot" if self.measured == self.runs + self.evaluations else "pilot+FLOPs"
 
 
 def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
@@ -245,6 +260,8 @@ def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
     described = {entry["name"]: entry for entry in selection.describe()["studies"]}
     hours = {key: estimate_hours(selection.resolved(key), costs, rate) for key in selection.runs}
     hours.update({job: evaluation_hours(selection, job, costs, rate) for job in selection.evaluation_jobs})
+    measured, notes = measured_prices(selection)
+    hours.update({key: price for key, (price, _) in measured.items()})
     done = {key for key in selection.runs if key.is_done(selection.root)}
     done |= {job for job in selection.evaluation_jobs if job.is_done(selection.root)}
     owners: dict = {}
@@ -256,12 +273,23 @@ def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
         values = [hours[k] for k in keys]
         return None if any(v is None for v in values) else sum(values)
 
+    # a run's price does not depend on its seed: the pilot's price of a cell holds for its seeds not yet chosen
+    # (an adaptive study's later looks)
+    measured_cells = {key.cell: price for key, (price, _) in measured.items()}
+
     def run_hours(cell: tuple) -> float | None:
+        if cell in measured_cells:
+            return measured_cells[cell]
         return estimate_hours(selection.resolved(RunKey(*cell, 0)), costs, rate)
 
     def seeds_hours(cells: dict) -> float | None:
         values = [seeds * h if (h := run_hours(cell)) is not None else None for cell, seeds in cells.items()]
         return None if any(v is None for v in values) else sum(values)
+
+    def pilot(keys) -> dict:
+        """How many of ``keys`` the pilot priced, and on which devices."""
+        devices = dict.fromkeys(measured[k][1] for k in keys if k in measured)
+        return {"measured": sum(k in measured for k in keys), "measured_on": tuple(devices)}
 
     rows = []
     union: dict[
@@ -274,17 +302,9 @@ def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
         fixed = study.fixed_runs()
         for key in fixed:
             if key not in hours:
-                hours[key] = estimate_hours(selection.resolved(key), costs, rate)
+                hours[key] = run_hours(key.cell)
         cost = adaptive_cells(described[study.name], published, study, selection)
-        cells = (
-            cost.seeds
-            if cost
-            else {
-                (k.protocol, k.dataset_key, k.model, k.augmentation): float(len(g.seeds))
-                for g in study.grids
-                for k in g.runs([0])
-            }
-        )
+        cells = cost.seeds if cost else {k.cell: float(len(g.seeds)) for g in study.grids for k in g.runs([0])}
         for cell, seeds in cells.items():
             union[cell] = max(union.get(cell, 0.0), seeds)
         jobs_hours = total(jobs)
@@ -314,6 +334,7 @@ def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
                 adaptive_hours=expected,
                 adaptive=bool(study.adaptive),
                 design=design,
+                **pilot(keys),
             )
         )
     for name, reason in selection.skipped.items():
@@ -331,6 +352,8 @@ def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
             adaptive_hours=None
             if evaluations_total is None or (union_hours := seeds_hours(union)) is None
             else union_hours + evaluations_total,
+            notes=tuple(notes),
+            **pilot(selection.runs),
         )
     )
     return rows
@@ -345,6 +368,38 @@ def adaptive_cells(entry: dict, published, study, selection) -> AdaptiveCost | N
     return adaptive_cost(entry, published, design)
 
 
+def pilot_shapes(selection) -> dict:
+    """The pilot's shapes of the selection's runs (augrepro.studies.pilot.shapes_of), each measured on its costliest
+    method by :data:`METHOD_COST`, so that its price is an upper bound for the shape's other methods."""
+    from augrepro.studies.pilot import shapes_of
+
+    return shapes_of(selection, METHOD_COST)
+
+
+def measured_prices(selection) -> tuple[dict, list[str]]:
+    """The GPU-hours of every run whose shape the pilot measured (run -> (GPU-hours, device name)), and a line for
+    each shape whose pilot failed or went stale (its runs keep the FLOP estimate). Nothing when no pilot ran."""
+    from augrepro.studies.pilot import has_results, load_pilot, run_device_hours
+
+    if not has_results(selection.root):
+        return {}, []
+    shapes = pilot_shapes(selection)
+    results = load_pilot(selection, shapes)
+    prices, notes = {}, []
+    for key, shape in shapes.items():
+        result = results[key]
+        if result.state == "measured":
+            device = result.record["device_name"]
+            for run in shape.runs:
+                prices[run] = (
+                    run_device_hours(result.record, int(selection.resolved(run)["recipe"]["epochs"])),
+                    device,
+                )
+        elif result.state in ("failed", "stale"):
+            notes.append(f"pilot {result.state}: {key.label()}: {result.reason} (its runs: FLOP estimate)")
+    return prices, notes
+
+
 def format_plan(rows: list[PlanRow]) -> str:
     def hours(value) -> str:
         return "?" if value is None else f"{value:,.1f}"
@@ -352,7 +407,7 @@ def format_plan(rows: list[PlanRow]) -> str:
     width = max(len(r.study) for r in rows)
     lines = [
         f"{'study':<{width}}  {'runs':>5}  {'done':>5}  {'shared':>6}  {'evals':>5}  {'GPU-h':>9}  {'GPU-h left':>10}  "
-        f"{'adaptive':>9}  {'seeds':>5}  {'power 80%':>16}"
+        f"{'adaptive':>9}  {'seeds':>5}  {'power 80%':>16}  price"
     ]
     for r in rows:
         if r.skipped:
@@ -363,7 +418,7 @@ def format_plan(rows: list[PlanRow]) -> str:
         adaptive = "-" if r.adaptive_hours is None else hours(r.adaptive_hours)
         lines.append(
             f"{r.study:<{width}}  {r.runs:>5}  {r.done:>5}  {r.shared:>6}  {r.evaluations:>5}  {hours(r.gpu_hours):>9}  "
-            f"{hours(r.gpu_hours_left):>10}  {adaptive:>9}  {seeds:>5}  {power:>16}"
+            f"{hours(r.gpu_hours_left):>10}  {adaptive:>9}  {seeds:>5}  {power:>16}  {r.price}"
         )
         if r.design and r.design.margins:
             lines.append(f"{'':<{width}}  margins: {r.design.margins}")
@@ -371,10 +426,19 @@ def format_plan(rows: list[PlanRow]) -> str:
             lines.append(f"{'':<{width}}  {r.design.decided}")
         if r.partial:
             lines.append(f"{'':<{width}}  {r.partial}")
+        if r.measured:
+            rest = r.runs + r.evaluations - r.measured
+            lines.append(
+                f"{'':<{width}}  price: {r.measured} runs measured on {', '.join(r.measured_on)}"
+                + (f"; {rest} jobs on the FLOP estimate" if rest else "")
+            )
     lines.append(
-        "GPU-h: estimated hours on one GPU of the SaliencyMix authors' kind, from each model's counted FLOPs, "
-        "calibrated on the published 0.83 h of ResNet-18 on CIFAR-10 (augrepro.studies.plan), evaluation jobs "
-        "(evals: FGSM passes, detection fine-tunings) included; '?': a model without a cost in resources/model_costs.csv"
+        "GPU-h: per study, as its price says: 'pilot': measured by the pilot on your GPUs (--config pilot=true; "
+        "results/pilot/summary.csv), each run's start-up plus its epochs of training, evaluation and checkpoint at the "
+        "measured rates, times its GPUs; 'FLOPs': estimated hours on one GPU of the SaliencyMix authors' kind, from each "
+        "model's counted FLOPs, calibrated on the published 0.83 h of ResNet-18 on CIFAR-10 (augrepro.studies.plan); "
+        "evaluation jobs (evals: FGSM passes, detection fine-tunings) included, on the FLOP estimate; '?': a model "
+        "without a cost in resources/model_costs.csv"
     )
     lines.append(
         "adaptive: the expected GPU-hours with adaptive seeds (the study's design, or the config's adaptive: start, "
@@ -385,6 +449,7 @@ def format_plan(rows: list[PlanRow]) -> str:
         f"seeds: the seeds each cell of the study runs ('~': adaptive: the first look; GPU-h, its file's seed lists); "
         f"{DESIGN_NOTE}"
     )
+    lines.extend(note for r in rows for note in r.notes)
     return "\n".join(lines)
 
 

@@ -172,7 +172,7 @@ class Selection:
             fixed: dict[tuple, int] = {}
             for grid in study.fixed_grids or (() if study.adaptive else study.grids):
                 for key in grid.runs([0]):
-                    cell = (key.protocol, key.dataset_key, key.model, key.augmentation)
+                    cell = key.cell
                     fixed[cell] = max(fixed.get(cell, 0), len(grid.seeds))
             return {
                 "name": study.name,
@@ -192,15 +192,9 @@ class Selection:
                 "claims": [dict(c) for c in study.claims],
                 "runs": len(study.runs()),
                 # (protocol, dataset key, model, augmentation) of every grid cell: what the report's section shows
-                "grid": [
-                    list(c)
-                    for c in dict.fromkeys((k.protocol, k.dataset_key, k.model, k.augmentation) for k in study.runs())
-                ],
+                "grid": [list(c) for c in dict.fromkeys(k.cell for k in study.runs())],
                 # the seed count of each grid cell in the study file (its seed lists'; None: adaptive in its file)
-                "grid_seeds": [
-                    fixed.get(tuple(c))
-                    for c in dict.fromkeys((k.protocol, k.dataset_key, k.model, k.augmentation) for k in study.runs())
-                ],
+                "grid_seeds": [fixed.get(tuple(c)) for c in dict.fromkeys(k.cell for k in study.runs())],
                 "status": status,
                 "reason": reason,
             }

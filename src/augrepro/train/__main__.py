@@ -17,25 +17,17 @@ import sys
 
 from augrepro.train.distributed import env_world_size
 from augrepro.train.engine import Preempted, train_run
+from augrepro.train.launch import add_worker_arguments, launch
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m augrepro.train", description=__doc__.splitlines()[0])
-    parser.add_argument("run", help="JSON file with the resolved run configuration")
-    parser.add_argument("data", help="prepared dataset (.npz)")
-    parser.add_argument("out", help="output folder of the run")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--execution", default="{}", help="execution-only settings as a JSON object")
-    parser.add_argument("--pretrained", default=None, help="weights file for a protocol with 'pretrained:'")
-    parser.add_argument("--nproc-per-node", type=int, default=None, help="processes (GPUs) per node, via torchrun")
-    parser.add_argument("--nnodes", type=int, default=1, help="nodes of the current SLURM job (with --nproc-per-node)")
+    add_worker_arguments(parser)
     args = parser.parse_args(argv)
     with open(args.run) as f:
         run = json.load(f)
     execution = json.loads(args.execution)
     if args.nproc_per_node and env_world_size() == 1 and (args.nproc_per_node > 1 or args.nnodes > 1):
-        from augrepro.train.launch import launch
-
         return launch(
             run,
             args.data,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sys
 import time
 from pathlib import Path
 from typing import IO
@@ -68,3 +69,20 @@ def pin_free_gpus(
         if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError(f"no {take} free GPU(s) among {count} after {timeout} s (locks in {lock_dir})")
         time.sleep(poll_seconds)
+
+
+LOCK_DIR = Path(".snakemake/augrepro-gpu-locks")  # the workflow's GPU locks, in its working directory
+
+
+def pin_local_gpus(local_gpus: int | None, take: int, lock_dir: str | os.PathLike = LOCK_DIR) -> list[IO]:
+    """A workflow job's GPUs on a workstation (the config's ``local_gpus``, set by the workstation profile): take
+    ``take`` free ones and pin the job to them (:func:`pin_free_gpus`), saying so on stderr; nothing under SLURM (it
+    pins its own jobs) or without ``local_gpus``. Returns the lock handles, to keep open for the job's lifetime."""
+    if not local_gpus or "SLURM_JOB_ID" in os.environ:
+        return []
+    gpus, locks = pin_free_gpus(int(local_gpus), lock_dir, take)
+    print(
+        f"pinned to GPU(s) {gpus} of {local_gpus} (CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']})",
+        file=sys.stderr,
+    )
+    return locks

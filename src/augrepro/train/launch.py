@@ -14,6 +14,7 @@ code for "preempted, resume me"), so Snakemake's retry or SLURM's requeue resume
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -59,11 +60,36 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def worker_args(run_file: Path, data, out, threads: int | None, execution: dict | None, pretrained=None) -> list[str]:
-    """The arguments of ``python -m augrepro.train`` in each worker process."""
-    args = ["-m", "augrepro.train", str(run_file), str(data), str(out), "--execution", json.dumps(execution or {})]
+def add_worker_arguments(parser: argparse.ArgumentParser, out_help: str = "output folder of the run") -> None:
+    """The arguments a worker module takes (``python -m augrepro.train``, ``python -m augrepro.train.pilot``): what
+    :func:`worker_args` passes, and ``--nproc-per-node`` / ``--nnodes`` to start them under torchrun (:func:`launch`)."""
+    parser.add_argument("run", help="JSON file with the resolved run configuration")
+    parser.add_argument("data", help="prepared dataset (.npz)")
+    parser.add_argument("out", help=out_help)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--execution", default="{}", help="execution-only settings as a JSON object")
+    parser.add_argument("--pretrained", default=None, help="weights file for a protocol with 'pretrained:'")
+    parser.add_argument("--nproc-per-node", type=int, default=None, help="processes (GPUs) per node, via torchrun")
+    parser.add_argument("--nnodes", type=int, default=1, help="nodes of the current SLURM job (with --nproc-per-node)")
+
+
+WORKER_MODULE = "augrepro.train"  # what each process runs: a training run (the pilot: augrepro.train.pilot)
+
+
+def worker_args(
+    run_file: Path,
+    data,
+    out,
+    threads: int | None,
+    execution: dict | None,
+    pretrained=None,
+    module: str = WORKER_MODULE,
+    extra: list[str] | None = None,
+) -> list[str]:
+    """The arguments of ``python -m augrepro.train`` (or ``module``, with ``extra`` arguments) in each worker."""
+    args = ["-m", module, str(run_file), str(data), str(out), "--execution", json.dumps(execution or {})]
     args += ["--threads", str(threads)] if threads else []
-    return args + (["--pretrained", str(pretrained)] if pretrained else [])
+    return args + (["--pretrained", str(pretrained)] if pretrained else []) + list(extra or [])
 
 
 def torchrun_command(
@@ -78,9 +104,12 @@ def torchrun_command(
     rdzv_id: str | None = None,
     python: str = sys.executable,
     pretrained=None,
+    module: str = WORKER_MODULE,
+    extra: list[str] | None = None,
 ) -> list[str]:
     """torchrun (``python -m torch.distributed.run``) for one node, or for one of ``nnodes`` nodes meeting
-    at ``rdzv_endpoint``; ``threads`` are each worker's; ``pretrained``: the backbone's weights file, if any."""
+    at ``rdzv_endpoint``; ``threads`` are each worker's; ``pretrained``: the backbone's weights file, if any;
+    ``module`` and ``extra``: what the workers run (:func:`worker_args`)."""
     cmd = [python, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc_per_node)]
     if nnodes == 1 and rdzv_endpoint is None:
         cmd += ["--standalone", "--nnodes", "1"]
@@ -97,7 +126,9 @@ def torchrun_command(
             "--rdzv-id",
             str(rdzv_id),
         ]
-    return cmd + ["--max-restarts", "0"] + worker_args(run_file, data, out, threads, execution, pretrained)
+    return (
+        cmd + ["--max-restarts", "0"] + worker_args(run_file, data, out, threads, execution, pretrained, module, extra)
+    )
 
 
 def slurm_command(torchrun: list[str], nodes: int, gpus_per_node: int) -> list[str]:
@@ -117,7 +148,8 @@ def slurm_command(torchrun: list[str], nodes: int, gpus_per_node: int) -> list[s
     return cmd + torchrun
 
 
-def _child_env(threads: int | None) -> dict[str, str]:
+def child_env(threads: int | None) -> dict[str, str]:
+    """The environment of a process started for a run: it imports this very augrepro, with ``threads`` threads."""
     env = dict(os.environ)
     src = str(Path(__file__).resolve().parents[2])  # the workers import this very augrepro
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -145,9 +177,12 @@ def launch(
     nodes: int = 1,
     log: Callable[[str], None] | None = None,
     pretrained=None,
+    module: str = WORKER_MODULE,
+    extra: list[str] | None = None,
 ) -> int:
     """Train ``run`` on ``nproc_per_node`` x ``nodes`` processes; returns the exit code to exit with (0 done,
-    143 preempted with resume.pt written, anything else a failure). ``pretrained``: as in ``train_run``."""
+    143 preempted with resume.pt written, anything else a failure). ``pretrained``: as in ``train_run``;
+    ``module`` and ``extra``: what the workers run instead of a training run (the pilot's measuring job)."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -155,7 +190,18 @@ def launch(
     atomic_write_text(run_file, json.dumps(run, indent=2) + "\n")
     per_worker = max(1, int(threads) // nproc_per_node) if threads else None
     if nodes == 1:
-        cmd = torchrun_command(run_file, data, out, nproc_per_node, 1, per_worker, execution, pretrained=pretrained)
+        cmd = torchrun_command(
+            run_file,
+            data,
+            out,
+            nproc_per_node,
+            1,
+            per_worker,
+            execution,
+            pretrained=pretrained,
+            module=module,
+            extra=extra,
+        )
     else:
         if "SLURM_JOB_ID" not in os.environ:
             raise RuntimeError(
@@ -175,6 +221,8 @@ def launch(
                 endpoint,
                 os.environ["SLURM_JOB_ID"],
                 pretrained=pretrained,
+                module=module,
+                extra=extra,
             ),
             nodes,
             nproc_per_node,
@@ -184,7 +232,7 @@ def launch(
         sink = sys.stderr if sys.stderr.fileno() >= 0 else None
     except (AttributeError, OSError, ValueError):
         sink = None
-    proc = subprocess.Popen(cmd, env=_child_env(per_worker), stdout=sink, stderr=sink)
+    proc = subprocess.Popen(cmd, env=child_env(per_worker), stdout=sink, stderr=sink)
     stopped = []
 
     def forward(signum, frame):
