@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch
 from bench_paired_seeds import ROOT, prepare_data, train
 
-from augrepro.augment import METHODS
+from augrepro.augment import AUGMENTATIONS
 from augrepro.runs import RunKey
 from augrepro.studies import load_protocols, resolve_run
 
@@ -49,7 +49,7 @@ def run_all(folder: Path, seed: int, jobs: int) -> dict[str, str]:
     protocols = load_protocols(ROOT / "config/protocols.yaml")
     data = prepare_data(folder / "data.npz", 400, 200)
     runs = []
-    for method in sorted(METHODS):
+    for method in AUGMENTATIONS.names():
         run = resolve_run(RunKey("demo", "demo", "resnet8", method, seed), protocols, {})
         run["recipe"]["epochs"] = EPOCHS
         runs.append((method, run, folder / method))
