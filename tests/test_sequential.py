@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from augrepro.results.adaptive import sequential_verdicts
+from augrepro.results.adaptive import sequential_verdicts, write_look
 from augrepro.results.margins import check_rules
 from augrepro.results.power import decided_fraction
 from augrepro.results.scope import compare_options
@@ -305,3 +305,11 @@ def test_a_look_whose_seeds_have_not_all_trained_decides_nothing():
     table = interim.table.set_index("augmentation")
     assert set(table["verdict"]) == {"inconclusive"} and set(table["stop"]) == {"waiting for its first look's seeds"}
     assert table.loc["far", "n"] == 3  # its runs so far are shown
+
+
+def test_a_look_at_a_study_with_fixed_seeds_is_refused_before_reading_runs(tmp_path):
+    out = tmp_path / "look.json"
+    missing_runs = [tmp_path / "no_such_run"]  # never read: the study is refused first
+    with pytest.raises(ValueError, match="fixed seeds: looks are for a study with an `adaptive:` design"):
+        write_look({"name": "fixed"}, missing_runs, tmp_path / "published", 0, out)
+    assert not out.exists()

@@ -51,6 +51,9 @@ class Cutout(Augmentation):
             self.length = spec.cutout_length
 
     def __call__(self, images, labels, ctx: Context) -> MixResult:
+        length = self.length
+        if length is None:
+            raise RuntimeError("cutout: no hole length; bind(spec) sets the dataset's (its cutout_length)")
         n, _, h, w = images.shape
         keep = torch.ones(n, 1, h, w, dtype=torch.bool, device=images.device)
         boxes = None
@@ -58,7 +61,7 @@ class Cutout(Augmentation):
         for _ in range(self.n_holes):
             cy = to_device(torch.randint(0, h, (draws,), generator=ctx.generator), images.device).expand(n)
             cx = to_device(torch.randint(0, w, (draws,), generator=ctx.generator), images.device).expand(n)
-            boxes = torch.stack(clipped_box(cy, cx, self.length, self.length, h, w), 1)
+            boxes = torch.stack(clipped_box(cy, cx, length, length, h, w), 1)
             keep &= ~box_masks(boxes, h, w)
         result = identity(images * keep)
         result.boxes = boxes if self.n_holes == 1 else None

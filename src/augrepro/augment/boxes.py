@@ -13,7 +13,7 @@ def cut_size(side: int, lam: float) -> int:
     return int(side * np.sqrt(1.0 - lam))
 
 
-def clipped_box(cy, cx, cut_h: int, cut_w: int, h: int, w: int):
+def clipped_box(cy, cx, cut_h: int | torch.Tensor, cut_w: int | torch.Tensor, h: int, w: int):
     """Corners ``clip(centre -/+ cut // 2, 0, side)``: clipped, not shifted, at the borders.
 
     Works on ints or on integer tensors of centres; returns (y1, x1, y2, x2).

@@ -54,14 +54,21 @@ class _HybridMix(Augmentation):
     mode: str = param("per_sample", choices=MODES)  # Algorithm 2 loops over samples
     prob: float = probability(1.0)  # Algorithm 2, line 12: T_t on every sample (per batch in per_batch mode)
 
-    # Each version defines ``pair_method(self) -> Augmentation`` (its T_t as released, for per_batch) and
-    # ``mix_pairs(self, x1, x2, ctx) -> (images, lam, boxes)`` (T_t per sample, Algorithm 2 line 12).
-
     def __post_init__(self) -> None:
         # The sub-methods, built once here and bound once in ``bind`` (not dataclass fields: not parameters):
         # ``salfmix`` is T_s (SalfMix, applied from this method's own ``first_epoch``), ``pair_mixer`` is T_t.
         self.salfmix = SalfMix(n=self.n, r=self.r, pool=self.pool, first_epoch=1)
         self.pair_mixer = self.pair_method()
+
+    def pair_method(self) -> Augmentation:
+        """Each version's T_t as released (the per_batch mode)."""
+        raise NotImplementedError
+
+    def mix_pairs(
+        self, x1: torch.Tensor, x2: torch.Tensor, ctx: Context
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Each version's T_t per sample (Algorithm 2, line 12): (images, lam, boxes)."""
+        raise NotImplementedError
 
     def bind(self, spec) -> None:
         check_patch_params(self.name, self.n, self.r, spec.image_size)  # the error names this method

@@ -112,8 +112,8 @@ class SaliencyMix(Augmentation):
     def __call__(self, images, labels, ctx: Context) -> MixResult:
         if self.mode == "per_sample":  # SalfMix Algorithm 2, lines 8 and 12, without SalfMix
             partner = draw_partners(images.shape[0], ctx, images.device)
-            lam = sample_lams(ctx, images.shape[0], self.beta, images.device)
-            mixed, lam_t, boxes = paste_around_peaks(images, images[partner], lam, self.saliency, ctx)
+            lams = sample_lams(ctx, images.shape[0], self.beta, images.device)
+            mixed, lam_t, boxes = paste_around_peaks(images, images[partner], lams, self.saliency, ctx)
             return mix_with_probability(images, mixed, lam_t, boxes, partner, self.prob, ctx)
         if ctx.rng.random() >= self.prob:
             return identity(images)

@@ -50,7 +50,7 @@ def check_file_pipeline(spec: dict[str, Any]) -> dict[str, Any]:
         if kind is bool and not isinstance(value, bool):
             raise ValueError(f"pipeline {name!r}: {key} = {value!r}: expected true or false")
         if kind is int and (
-            isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= 4096
+            isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= int(value) <= 4096
         ):
             raise ValueError(f"pipeline {name!r}: {key} = {value!r}: expected an integer in [1, 4096]")
     if name == "snapmix" and spec["crop"] > spec["resize"]:

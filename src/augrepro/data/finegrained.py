@@ -93,7 +93,7 @@ def read_cub(root: Path):
         raise FineGrainedLayoutError(
             f"CUB_200_2011/train_test_split.txt: flags {bad_flags}; expected 1 (train) or 0 (test)"
         )
-    out = {"1": ([], []), "0": ([], [])}
+    out: dict[str, tuple[list[str], list[int]]] = {"1": ([], []), "0": ([], [])}
     for image_id in sorted(images, key=int):
         label = int(labels[image_id]) - 1  # SnapMix code datasets/cub.py: data['label'] - 1
         out[split[image_id]][0].append(f"CUB_200_2011/images/{images[image_id]}")

@@ -21,6 +21,7 @@ import re
 import shutil
 import tarfile
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 import numpy as np
 
@@ -70,19 +71,19 @@ def read_devkit(devkit: str | os.PathLike, num_classes: int) -> tuple[dict[int, 
                     continue
                 leaf = PurePosixPath(member.name)
                 if leaf.name == "meta.mat" and leaf.parent.name == "data":
-                    meta_bytes = tar.extractfile(member).read()
+                    meta_bytes = _contents(tar, member).read()
                 elif leaf.name == "ILSVRC2012_validation_ground_truth.txt":
-                    truth_bytes = tar.extractfile(member).read()
+                    truth_bytes = _contents(tar, member).read()
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise ImageNetLayoutError(
             f"{devkit}: not a readable tar archive ({exc}); replace it with the official file"
         ) from exc
-    missing = [
-        n
-        for n, b in (("data/meta.mat", meta_bytes), ("data/ILSVRC2012_validation_ground_truth.txt", truth_bytes))
-        if b is None
-    ]
-    if missing:
+    if meta_bytes is None or truth_bytes is None:
+        missing = [
+            n
+            for n, b in (("data/meta.mat", meta_bytes), ("data/ILSVRC2012_validation_ground_truth.txt", truth_bytes))
+            if b is None
+        ]
         raise ImageNetLayoutError(f"{devkit}: {', '.join(missing)} missing; is it ILSVRC2012_devkit_t12.tar.gz?")
 
     synsets = loadmat(io.BytesIO(meta_bytes), squeeze_me=True)["synsets"]
@@ -107,9 +108,17 @@ def read_devkit(devkit: str | os.PathLike, num_classes: int) -> tuple[dict[int, 
 # ---------------------------------------------------------------------------------------------
 
 
+def _contents(tar: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
+    """A member's contents; tarfile has none for anything but a regular file (the callers check isfile first)."""
+    handle = tar.extractfile(member)
+    if handle is None:
+        raise UnsafeArchiveError(f"{tar.name!r}: member {member.name!r} is not a regular file")
+    return handle
+
+
 def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tar.extractfile(member) as src, open(out, "wb") as dst:
+    with _contents(tar, member) as src, open(out, "wb") as dst:
         shutil.copyfileobj(src, dst, 1 << 20)
 
 
@@ -186,7 +195,7 @@ def _scan(split_dir: Path) -> tuple[dict[str, list[str]], int]:
 def verify_folders(root: Path, spec: DatasetSpec) -> tuple[list[str], dict[str, list[str]], dict[str, list[str]]]:
     """Check ``root/train`` and ``root/val`` against the spec; one error lists every problem."""
     problems: list[str] = []
-    splits = {}
+    splits: dict[str, dict[str, list[str]]] = {}
     for split, expected_n in (("train", spec.expected_train), ("val", spec.expected_test)):
         folder = root / split
         if not folder.is_dir():

@@ -52,7 +52,16 @@ IMAGENET_TRAIN_SPEC = {
     "lighting": 0.1,
     "jitter": "cutmix",
 }
-IMAGENET_TRAIN: RandomResizedCropFlipJitter = build_pipeline(IMAGENET_TRAIN_SPEC, 224)
+
+
+def _imagenet_train() -> RandomResizedCropFlipJitter:
+    pipeline = build_pipeline(IMAGENET_TRAIN_SPEC, 224)
+    if not isinstance(pipeline, RandomResizedCropFlipJitter):
+        raise TypeError(f"IMAGENET_TRAIN_SPEC built a {type(pipeline).__name__}, not RandomResizedCropFlipJitter")
+    return pipeline
+
+
+IMAGENET_TRAIN = _imagenet_train()
 EVAL_RESIZE, EVAL_CROP = 256, 224  # train.py: Resize(256), CenterCrop(224)
 CPU_CHUNK = 8  # images per colour-op call on the CPU
 _JPEG_MAGIC = (0xFF, 0xD8)
@@ -91,10 +100,7 @@ def decode(data: Sequence[torch.Tensor], device: torch.device) -> list[torch.Ten
             batch = [_decode_one(data[i], device) for i in jpeg]
         for i, img in zip(jpeg, batch):
             out[i] = img
-    for i, img in enumerate(out):
-        if img is None:
-            out[i] = _decode_one(data[i], device)
-    return out
+    return [_decode_one(data[i], device) if img is None else img for i, img in enumerate(out)]
 
 
 def device_decoder(device: torch.device) -> str:
@@ -171,7 +177,7 @@ def resize_center_crops(
     n = len(images)
     out = torch.empty(n, 3, crop, crop, device=images[0].device if n else "cpu", dtype=torch.uint8)
     for i, img in enumerate(images):
-        if min(resize_shorter(*img.shape[-2:], resize)) < crop:
+        if min(resize_shorter(img.shape[-2], img.shape[-1], resize)) < crop:
             raise ValueError(
                 f"image {i}: {tuple(img.shape[-2:])} resized to a shorter side of {resize} is smaller "
                 f"than the {crop}-px centre crop"

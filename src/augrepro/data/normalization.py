@@ -21,10 +21,11 @@ class Normalization:
     ``std_tensor``: the same as 1 x 3 x 1 x 1 float32 tensors on ``device``."""
 
     def __init__(self, mean, std, device: torch.device | str = "cpu") -> None:
-        self.mean = tuple(float(v) for v in mean)
-        self.std = tuple(float(v) for v in std)
-        if len(self.mean) != 3 or len(self.std) != 3:
-            raise ValueError(f"normalization: expected 3 means and 3 stds (RGB), got {self.mean} and {self.std}")
+        means, stds = tuple(float(v) for v in mean), tuple(float(v) for v in std)
+        if len(means) != 3 or len(stds) != 3:
+            raise ValueError(f"normalization: expected 3 means and 3 stds (RGB), got {means} and {stds}")
+        self.mean: tuple[float, float, float] = means
+        self.std: tuple[float, float, float] = stds
         self.device = torch.device(device)
         self.mean_tensor = device_tensor(self.mean, self.device).view(1, 3, 1, 1)
         self.std_tensor = device_tensor(self.std, self.device).view(1, 3, 1, 1)

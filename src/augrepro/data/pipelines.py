@@ -53,6 +53,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -238,11 +239,15 @@ def resized_crop_flip(
         tap = x.gather(3, ix[:, None, None, :, k].expand(n, c, in_h, out_w))
         w = wx[:, None, None, :, k]
         cols = tap.mul_(w) if cols is None else cols.addcmul_(tap, w)
+    if cols is None:  # _max_taps gives at least 2 taps per axis
+        raise RuntimeError(f"a bilinear resize needs at least one tap per axis, got {taps_w} horizontally")
     out = None  # N x C x out_h x out_w
     for k in range(taps_h):
         tap = cols.gather(2, iy[:, None, :, None, k].expand(n, c, out_h, out_w))
         w = wy[:, None, :, None, k]
         out = tap.mul_(w) if out is None else out.addcmul_(tap, w)
+    if out is None:
+        raise RuntimeError(f"a bilinear resize needs at least one tap per axis, got {taps_h} vertically")
     return out
 
 
@@ -401,7 +406,9 @@ class RandomResizedCropFlip(Pipeline):
     name: ClassVar[str] = "random_resized_crop_flip"
     output: ClassVar[str] = "float32 in [0, 1]"
 
-    def sample(self, n: int, height, width, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    def sample(
+        self, n: int, height: int | Sequence[int], width: int | Sequence[int], generator: torch.Generator
+    ) -> dict[str, torch.Tensor]:
         """The random parameters of a batch (CPU tensors), in the order they are drawn. ``height`` and
         ``width``: one size for all images, or one per image (images decoded from files)."""
         heights = [height] * n if isinstance(height, int) else height
@@ -444,7 +451,9 @@ class RandomResizedCropFlipJitter(RandomResizedCropFlip):
             out["output"] = "float32 (in [0, 1] before the lighting noise)"
         return out
 
-    def sample(self, n: int, height: int, width: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    def sample(
+        self, n: int, height: int | Sequence[int], width: int | Sequence[int], generator: torch.Generator
+    ) -> dict[str, torch.Tensor]:
         params = super().sample(n, height, width, generator)
         # torchvision ColorJitter.get_params: factor ~ U(max(0, 1 - v), 1 + v) (hue: U(-hue, hue)), a random
         # permutation of the four ops; drawn for every op (an op at 0 gets the neutral factor)
@@ -501,7 +510,7 @@ def _check_number(name: str, key: str, value, low: float, high: float) -> float:
 
 
 # per pipeline: key -> (required, checker(name, value, image_size) -> parsed value)
-_KEYS = {
+_KEYS: dict[str, dict[str, tuple[bool, Callable[[str, Any, Any], Any]]]] = {
     "none": {},
     "pad_crop_flip": {
         "padding": (True, lambda n, v, s: int(_check_integer(n, "padding", v, 0, s))),

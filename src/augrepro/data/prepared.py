@@ -39,6 +39,18 @@ class PreparedData:
     def kind(self) -> str:
         return "files" if self.train_x is None else "pixels"
 
+    def pixels(self) -> tuple[np.ndarray, np.ndarray]:
+        """A pixel dataset's (train_x, test_x)."""
+        if self.train_x is None or self.test_x is None:
+            raise ValueError(f"a {self.kind} dataset has no pixel arrays (its images are train_files and test_files)")
+        return self.train_x, self.test_x
+
+    def file_lists(self) -> tuple[np.ndarray, np.ndarray]:
+        """A file dataset's (train_files, test_files): the image paths, one per label."""
+        if self.train_files is None or self.test_files is None:
+            raise ValueError(f"a {self.kind} dataset has no image files (its images are train_x and test_x)")
+        return self.train_files, self.test_files
+
 
 def npz_kind(f, path: str | os.PathLike) -> str:
     """The ``kind`` of an opened prepared ``data.npz`` (``pixels``, ``files`` or ``detection``)."""
@@ -66,7 +78,8 @@ def save_prepared(data: PreparedData, path: str | os.PathLike) -> None:
             **extra,
         )
         return
-    files = [str(f) for f in data.train_files] + [str(f) for f in data.test_files]
+    train_files, test_files = data.file_lists()
+    files = [str(f) for f in train_files] + [str(f) for f in test_files]
     if not files:
         raise ValueError("a file dataset with no files cannot be saved")
     root = os.path.commonpath(files) if len(files) > 1 else os.path.dirname(files[0])
@@ -83,9 +96,9 @@ def save_prepared(data: PreparedData, path: str | os.PathLike) -> None:
         compressed=True,
         kind=np.asarray("files"),
         root=np.asarray(root),
-        train_files=relative(data.train_files),
+        train_files=relative(train_files),
         train_y=data.train_y,
-        test_files=relative(data.test_files),
+        test_files=relative(test_files),
         test_y=data.test_y,
         classes=np.asarray(data.classes, dtype=str),
         **extra,

@@ -42,11 +42,13 @@ def load_split(
     limit = recipe.get(f"max_{which}_images")
     mean, std = norm.mean, norm.std
     if data.kind == "files":
-        files, labels = _subset(*((data.train_files, data.train_y) if train else (data.test_files, data.test_y)), limit)
+        train_files, test_files = data.file_lists()
+        files, labels = _subset(*((train_files, data.train_y) if train else (test_files, data.test_y)), limit)
         if decode_mode == "device" and recipe["pipeline"].get("name") == "imagenet":
             return JpegData(files, labels, mean, std, device, train and traditional, readers=max(2, workers))
         return FileData(files, labels, mean, std, device, train and traditional, workers, recipe["pipeline"])
-    x, y = _subset(*((data.train_x, data.train_y) if train else (data.test_x, data.test_y)), limit)
+    train_x, test_x = data.pixels()
+    x, y = _subset(*((train_x, data.train_y) if train else (test_x, data.test_y)), limit)
     return DeviceData(torch.from_numpy(x), torch.from_numpy(y), mean, std, device, recipe.get("eval_transform"))
 
 

@@ -155,8 +155,14 @@ def parse_annotation(path: str | os.PathLike, name: str | None = None) -> dict:
 def read_voc_folder(root: Path, log=print) -> VocIndex:
     """Read the extracted archives under ``root`` (one folder per archive, named like it without ``.tar``)."""
     root = Path(root)
-    files, ids, widths, heights, starts = [], [], [], [], [0]
-    boxes, labels, difficult = [], [], []
+    files: list[str] = []
+    ids: list[str] = []
+    widths: list[int] = []
+    heights: list[int] = []
+    starts = [0]
+    boxes: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    difficult: list[np.ndarray] = []
     splits: dict[str, list[int]] = {"train": [], "test": []}
     for archive, year, listing, split in PARTS:
         base = Path(archive[: -len(".tar")]) / "VOCdevkit" / year

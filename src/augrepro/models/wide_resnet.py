@@ -29,7 +29,7 @@ class WideBasic(nn.Module):
         if self.drop_rate > 0:
             y = F.dropout(y, p=self.drop_rate, training=self.training)
         y = self.conv2(y)
-        return y + (x if self.equal else self.shortcut(o))
+        return y + (x if self.shortcut is None else self.shortcut(o))  # None exactly when self.equal
 
 
 class WideResNet(nn.Module):

@@ -28,11 +28,14 @@ def gallery(previews) -> list[GalleryItem]:
         if not path.is_file():
             continue
         payload = path.read_bytes()
+        not_png = f"{path}: augmentation preview is not a PNG file; rerun `augrepro preview` or delete it"
         if not payload.startswith(PNG_SIGNATURE):
-            raise ValueError(f"{path}: augmentation preview is not a PNG file; rerun `augrepro preview` or delete it")
-        from PIL import Image
+            raise ValueError(not_png)
+        from PIL import Image, PngImagePlugin
 
         with Image.open(path) as image:
+            if not isinstance(image, PngImagePlugin.PngImageFile):  # a PNG signature, but PIL read it as another format
+                raise ValueError(not_png)
             summary = image.text.get("Description", "")  # written by augrepro.report.preview
         items.append(
             GalleryItem(

@@ -93,8 +93,9 @@ def render_preview(
         raise ValueError(f"preview epoch is 1-based, got {epoch}")
     augmentation = build_augmentation(method, params, spec)  # unknown method or parameter: clear error first
     forced = ""
-    if getattr(augmentation, "prob", 1.0) < 1.0:  # show the method applied: a batch it mixes, not a clean one
-        forced = f"; prob {augmentation.prob:g} forced to 1 for this preview"
+    prob = getattr(augmentation, "prob", 1.0)
+    if prob < 1.0:  # show the method applied: a batch it mixes, not a clean one
+        forced = f"; prob {prob:g} forced to 1 for this preview"
         augmentation = build_augmentation(method, {**(params or {}), "prob": 1.0}, spec)
     if not Path(data_path).is_file():
         raise FileNotFoundError(
@@ -105,7 +106,8 @@ def render_preview(
     if data.train_x is None:  # a file dataset: the picked images decoded, resized and centre-cropped to its size
         from augrepro.data.file_pipelines import decode_files
 
-        images_u8 = decode_files(data.train_files[pick], spec.image_size)
+        train_files, _ = data.file_lists()
+        images_u8 = decode_files(train_files[pick], spec.image_size)
     else:
         images_u8 = torch.from_numpy(np.ascontiguousarray(data.train_x[pick]))
     labels = torch.from_numpy(data.train_y[pick]).long()

@@ -302,9 +302,11 @@ def write_look(
     """Look ``look`` (0-based) of an adaptive study: replay its design on the runs of ``run_dirs`` and write, atomically,
     which cells stopped and why, and every run the study needs so far (the next look's seeds of the undecided
     cells included). Returns what it wrote."""
+    design = design_of(study)
+    if design is None:
+        raise ValueError(f"study {study['name']!r} has fixed seeds: looks are for a study with an `adaptive:` design")
     runs, _ = collect_runs(run_dirs)
     cells = study_cells(study, load_published(published_dir))
-    design = design_of(study)
     interim = sequential_verdicts(study, cells, runs, design, up_to=look, compare_options=compare_options(study))
     found = {
         "study": study["name"],

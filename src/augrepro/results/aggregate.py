@@ -16,7 +16,9 @@ percent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -246,7 +248,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     runs = runs.reindex(columns=list(dict.fromkeys([*runs.columns, *RUN_COLUMNS])))  # a metric not recorded: NaN
 
     grouped = runs.groupby(GROUP_COLUMNS, dropna=False, sort=True)
-    agg: dict[str, tuple[str, str]] = {"n": ("seed", "size"), "epochs": ("epochs", "max")}
+    agg: dict[str, tuple[str, str | Callable[[Any], str | None]]] = {"n": ("seed", "size"), "epochs": ("epochs", "max")}
     for col in [*SUMMARY_METRICS, "hours"]:
         agg[f"{col}_mean"] = (col, "mean")
         agg[f"{col}_std"] = (col, "std")  # pandas: ddof=1, NaN for one value

@@ -292,7 +292,7 @@ def ordered_pairs(published: Mapping[str, float]) -> list[tuple[str, str]]:
     return [(a, b) for low, high in zip(levels, levels[1:]) for a in low for b in high]
 
 
-def _tau(x: Sequence[float], y: Sequence[float]) -> float:
+def _tau(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
     t = float(stats.kendalltau(x, y).statistic)
     return 0.0 if math.isnan(t) else t  # a constant order (all tied) agrees with nothing
 

@@ -483,7 +483,11 @@ def _test(cell: PublishedCell, ours: OurCell, margin: CellMargin, side: Publishe
 
 
 def _outcome(adjusted: AdjustedCell) -> str:
-    return adjusted.direction if adjusted.outcome == "differs" else adjusted.outcome
+    if adjusted.outcome != "differs":
+        return adjusted.outcome
+    if adjusted.direction is None:
+        raise ValueError(f"a cell that differs has no direction (better or worse): {adjusted!r}")
+    return adjusted.direction
 
 
 def _adjusted_outcomes(entries: list[_Tested], sides: list[PublishedSide], alpha: float) -> list[str]:

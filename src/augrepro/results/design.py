@@ -99,7 +99,7 @@ def adaptive_cost(study: dict[str, Any], published: pd.DataFrame, design: Sequen
     decided: list[tuple[float, float]] = []
     for cell, positions in cell_rows(study, cells).items():
         fixed = fixed_of.get(cell)
-        expected = [one_look(design, fixed)]
+        expected: list[float] = [one_look(design, fixed)]
         for pos in (p for p in positions if p in info):
             margin, side = info[pos]
             run = expected_seeds(design, margin.sigma, margin.value, side, fixed_seeds=fixed)

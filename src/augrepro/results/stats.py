@@ -280,14 +280,17 @@ def cell_equivalence(
     ours_n = int(ours_n)
     if not math.isfinite(ours_mean):
         raise ValueError("ours_mean must be a finite number")
-    if ours_n >= 2 and (missing(ours_std) or not ours_std >= 0):
-        raise ValueError(f"ours_std must be a non-negative number with {ours_n} seeds, got {ours_std!r}")
-    terms = variance_terms(ours_std if ours_n >= 2 else math.nan, ours_n, published)
+    our_spread = math.nan  # one seed of ours: no spread of ours
+    if ours_n >= 2:
+        if ours_std is None or missing(ours_std) or not ours_std >= 0:
+            raise ValueError(f"ours_std must be a non-negative number with {ours_n} seeds, got {ours_std!r}")
+        our_spread = ours_std
+    terms = variance_terms(our_spread, ours_n, published)
     side = published.describe()
     if terms is None:
         return CellEquivalence(None, float(delta), alpha, ours_n, published, math.nan, False, NO_SPREAD_REASON)
     from_published = ours_n == 1
-    spread = float(published.std) if from_published else float(ours_std)
+    spread = float(published.std) if from_published else float(our_spread)
     d = decide(float(ours_mean) - published.mean, terms, float(delta), alpha)
     interval = f"the {1 - 2 * alpha:.0%} interval of the difference [{signed(d.ci_low)}, {signed(d.ci_high)}]"
     if d.outcome == "reproduced":

@@ -10,6 +10,7 @@ files and computes no statistic itself; a user can filter, plot or diff them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,7 +172,7 @@ def write_verdicts(
     summary_csv: str | Path,
     runs_csv: str | Path,
     published_dir: str | Path,
-    out: dict[str, str | Path],
+    out: Mapping[str, str | Path],
     status_csv: str | Path | None = None,
 ) -> Verdicts:
     """Compute a study's verdicts from the aggregated CSVs and write its three files (``out``: cells, claims,
@@ -208,7 +209,7 @@ def write_chosen_verdicts(
     }
 
 
-def read_verdicts(paths: dict[str, str | Path]) -> Verdicts:
+def read_verdicts(paths: Mapping[str, str | Path]) -> Verdicts:
     """A study's verdict files, as written by :func:`write_verdicts`."""
     cells = read_table(paths["cells"]).reindex(columns=["study", *VERDICT_COLUMNS])
     if len(cells):

@@ -127,18 +127,19 @@ class _Workspace:
 
     @classmethod
     def allocate(cls, n: int, h: int, w: int, plan: NeighbourhoodPlan, device: torch.device) -> _Workspace:
-        f32 = dict(dtype=torch.float32, device=device)
         py, px = plan.pad_y, plan.pad_x
         return cls(
-            rgb=torch.empty((n, 3, h, w), **f32),
-            gray=torch.empty((n, h, w), **f32),
-            padded=torch.empty((2, n, h + 2, w + 2), **f32),
-            rows=torch.empty((n, h, w + 2), **f32),
-            tz=torch.empty((n, h, w), **f32),
-            total=torch.empty((n, 1, 1), **f32),
-            onoff=torch.empty((2, n, h, w), **f32),
+            rgb=torch.empty((n, 3, h, w), dtype=torch.float32, device=device),
+            gray=torch.empty((n, h, w), dtype=torch.float32, device=device),
+            padded=torch.empty((2, n, h + 2, w + 2), dtype=torch.float32, device=device),
+            rows=torch.empty((n, h, w + 2), dtype=torch.float32, device=device),
+            tz=torch.empty((n, h, w), dtype=torch.float32, device=device),
+            total=torch.empty((n, 1, 1), dtype=torch.float32, device=device),
+            onoff=torch.empty((2, n, h, w), dtype=torch.float32, device=device),
             f64=torch.empty((2, n, h, w), dtype=torch.float64, device=device),
-            integral=torch.zeros((n, h + 2 * py + 1, w + 2 * px + 1), **f32) if py else None,
+            integral=torch.zeros((n, h + 2 * py + 1, w + 2 * px + 1), dtype=torch.float32, device=device)
+            if py
+            else None,
         )
 
     def views(self, m: int) -> _Workspace:
@@ -185,6 +186,8 @@ def _fine_grained(images: torch.Tensor, plan: NeighbourhoodPlan, buffers: _Works
             total = torch.sum(gray, (1, 2), keepdim=True, out=buffers.total)
             torch.addcmul(total, gray, plan.area[box], value=-1, out=tz)  # S - g A = -D
         else:
+            if integral is None:  # allocate() makes it whenever a box is smaller than the image (pad_y > 0)
+                raise RuntimeError(f"fine-grained saliency: the {ny} x {nx} box needs the workspace's integral image")
             # S - g A = -D, the box sum S over rows y-ny+1 .. y+ny and columns x-nx+1 .. x+nx being four
             # shifted slices of the integral image (all integers below 2^24: exact in float32 in any order)
             top, bottom, left, right = r0 - ny, r0 + ny, c0 - nx, c0 + nx

@@ -160,8 +160,8 @@ def frequency_tuned_reference(images: torch.Tensor) -> torch.Tensor:
         mean = lab.reshape(-1, 3).mean(0)
         ones = np.ones(lab.shape[:2], dtype=np.float64)
         weight = cv2.sepFilter2D(ones, cv2.CV_64F, taps, taps, borderType=cv2.BORDER_CONSTANT)
-        blurred = cv2.sepFilter2D(lab, cv2.CV_64F, taps, taps, borderType=cv2.BORDER_CONSTANT)
-        blurred = blurred.reshape(lab.shape) / weight[..., None]
+        filtered = cv2.sepFilter2D(lab, cv2.CV_64F, taps, taps, borderType=cv2.BORDER_CONSTANT)
+        blurred = filtered.reshape(lab.shape) / weight[..., None]
         dist = np.sqrt(((blurred - mean) ** 2).sum(-1))
         span = dist.max() - dist.min()
         if span > FLAT_RANGE:

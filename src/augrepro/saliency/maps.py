@@ -29,9 +29,9 @@ def _detector(method: str):
     import cv2
 
     if method == "fine_grained":
-        return cv2.saliency.StaticSaliencyFineGrained_create()
+        return cv2.saliency.StaticSaliencyFineGrained.create()
     if method == "spectral_residual":
-        return cv2.saliency.StaticSaliencySpectralResidual_create()
+        return cv2.saliency.StaticSaliencySpectralResidual.create()
     raise ValueError(f"unknown saliency method {method!r}; valid: {', '.join(METHODS)}")
 
 

@@ -133,29 +133,29 @@ class _Workspace:
 
     @classmethod
     def allocate(cls, n: int, h: int, w: int, device: torch.device) -> _Workspace:
-        f32 = dict(dtype=torch.float32, device=device)
-        f64 = dict(dtype=torch.float64, device=device)
         side, half = _SIDE, _HALF
-        constants = tuple(torch.tensor(v, **f32) for v in (*ATAN_POLY_DEG, 90.0, 180.0, 360.0))
+        constants = tuple(
+            torch.tensor(v, dtype=torch.float32, device=device) for v in (*ATAN_POLY_DEG, 90.0, 180.0, 360.0)
+        )
         return cls(
             atan_coeffs=constants[:4],
             right_angles=constants[4:],
-            rgb=torch.empty((n, 3, h, w), **f32),
-            gray=torch.empty((n, h, w), **f32),
-            small=torch.empty((n, side, side), **f64),
-            spectrum=torch.empty((2, n, side, half), **f32),
-            abs_parts=torch.empty((2, n, side, half), **f32),
-            scratch=torch.empty((5, n, side, half), **f32),
-            angles=torch.empty((2, n, side, half), **f32),
-            cos_sin_half=torch.empty((2, 2, n, side, half), **f32),
-            log_padded=torch.empty((n, side + 2, side + 2), **f32),
-            row_sums=torch.empty((n, side + 2, side), **f32),
-            residual=torch.empty((n, side, side), **f32),
-            cos_sin=torch.empty((2, n, side, side), **f32),
+            rgb=torch.empty((n, 3, h, w), dtype=torch.float32, device=device),
+            gray=torch.empty((n, h, w), dtype=torch.float32, device=device),
+            small=torch.empty((n, side, side), dtype=torch.float64, device=device),
+            spectrum=torch.empty((2, n, side, half), dtype=torch.float32, device=device),
+            abs_parts=torch.empty((2, n, side, half), dtype=torch.float32, device=device),
+            scratch=torch.empty((5, n, side, half), dtype=torch.float32, device=device),
+            angles=torch.empty((2, n, side, half), dtype=torch.float32, device=device),
+            cos_sin_half=torch.empty((2, 2, n, side, half), dtype=torch.float32, device=device),
+            log_padded=torch.empty((n, side + 2, side + 2), dtype=torch.float32, device=device),
+            row_sums=torch.empty((n, side + 2, side), dtype=torch.float32, device=device),
+            residual=torch.empty((n, side, side), dtype=torch.float32, device=device),
+            cos_sin=torch.empty((2, n, side, side), dtype=torch.float32, device=device),
             spectrum64=torch.empty((n, side, side), dtype=torch.complex64, device=device),
             spectrum128=torch.empty((n, side, side), dtype=torch.complex128, device=device),
-            back=torch.empty((n, side, side, 2), **f32),
-            blur=torch.empty((3, n, side, side), **f32),
+            back=torch.empty((n, side, side, 2), dtype=torch.float32, device=device),
+            blur=torch.empty((3, n, side, side), dtype=torch.float32, device=device),
             chunks={},
         )
 

@@ -56,16 +56,16 @@ def pin_free_gpus(
             if len(taken) == take:
                 break
         if len(taken) == take:
-            for _, handle in taken:
-                handle.seek(0)
-                handle.truncate()
-                handle.write(f"{os.getpid()}\n")
-                handle.flush()
+            for _, held in taken:
+                held.seek(0)
+                held.truncate()
+                held.write(f"{os.getpid()}\n")
+                held.flush()
             indices = [index for index, _ in taken]
             os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in indices)
-            return indices, [handle for _, handle in taken]
-        for _, handle in taken:  # not enough: hold none while waiting
-            handle.close()
+            return indices, [held for _, held in taken]
+        for _, held in taken:  # not enough: hold none while waiting
+            held.close()
         if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError(f"no {take} free GPU(s) among {count} after {timeout} s (locks in {lock_dir})")
         time.sleep(poll_seconds)

@@ -160,5 +160,8 @@ class Generators:
 
 def _numpy_global_state() -> tuple:
     # The legacy global numpy state holds an array: kept as a list so weights_only loading accepts it.
-    kind, keys, pos, has_gauss, gauss = np.random.get_state(legacy=True)
+    state = np.random.get_state(legacy=True)
+    if not isinstance(state, tuple):  # a dict only when the global generator is not MT19937
+        raise TypeError(f"numpy's global random state is not the legacy MT19937 tuple: {type(state).__name__}")
+    kind, keys, pos, has_gauss, gauss = state
     return kind, keys.tolist(), int(pos), int(has_gauss), float(gauss)
