@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from augrepro.data.prepared import PreparedData, save_prepared
-from augrepro.evaluate.fgsm import Normalized, check_recipe, fgsm_accuracy, fgsm_perturb, run_fgsm
+from augrepro.evaluate.fgsm import Normalized, fgsm_accuracy, fgsm_perturb, run_fgsm
+from augrepro.studies.evaluations import check_fgsm
 
 MEAN, STD = (0.5, 0.4, 0.3), (0.25, 0.2, 0.3)
 EPS = 8 / 255
@@ -106,13 +107,13 @@ def test_a_constant_model_is_unaffected(trained):
 
 
 def test_recipe_values_are_checked():
-    assert check_recipe({"epsilon": 8 / 255, "checkpoint": "best"})["clip"] is True
+    assert check_fgsm({"epsilon": 8 / 255, "checkpoint": "best"})["clip"] is True
     with pytest.raises(ValueError, match="epsilon is 8; expected a number in"):
-        check_recipe({"epsilon": 8, "checkpoint": "best"})
+        check_fgsm({"epsilon": 8, "checkpoint": "best"})
     with pytest.raises(ValueError, match="unknown key.*steps"):
-        check_recipe({"steps": 10})
+        check_fgsm({"steps": 10})
     with pytest.raises(ValueError, match="checkpoint is None; expected one of final, best .*citing the source"):
-        check_recipe({"epsilon": 8 / 255})  # every recipe says which weights it reads
+        check_fgsm({"epsilon": 8 / 255})  # every recipe says which weights it reads
 
 
 def test_run_fgsm_attacks_a_finished_runs_checkpoint(tmp_path):

@@ -15,19 +15,6 @@ from typing import Any
 
 import torch
 
-from augrepro.runs import CHECKPOINTS
-
-
-def check_checkpoint(values: dict[str, Any], where: str) -> str:
-    """A recipe's ``checkpoint`` (required: each recipe says which weights its source evaluated)."""
-    choice = values.get("checkpoint")
-    if choice not in CHECKPOINTS:
-        raise ValueError(
-            f"{where}: checkpoint is {choice!r}; expected one of {', '.join(CHECKPOINTS)} (best: the best epoch's "
-            "weights, best.pt; final: the last epoch's, checkpoint.pt), citing the source's choice"
-        )
-    return choice
-
 
 @dataclass(frozen=True)
 class RunCheckpoint:

@@ -51,6 +51,7 @@ from augrepro.results.design import (
 )
 from augrepro.results.sequential import SequentialDesign
 from augrepro.runs import RunKey
+from augrepro.studies.evaluations import check_detection
 
 DEFAULT_COSTS = Path(__file__).resolve().parents[3] / "resources" / "model_costs.csv"
 COST_COLUMNS = ["model", "architecture", "image_size", "num_classes", "forward_gmacs", "parameters"]
@@ -214,9 +215,7 @@ def evaluation_hours(selection, job, costs: dict, rate: float) -> float | None:
         spec = get_spec(run["dataset"])
         test = min(spec.test_images, run["recipe"].get("max_test_images") or spec.test_images)
         return test * FGSM_FORWARDS * gmacs / rate
-    from augrepro.evaluate.detection import check_recipe
-
-    values = check_recipe(recipe)
+    values = check_detection(recipe)
     voc = get_spec("voc")
     train_side = round(sum(values["min_size"]) / len(values["min_size"]))
     train = detection_gmacs(run["model"], values["head"], train_side, values["rois_per_image"])
