@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from augrepro.augment.catalog import AUGMENTATIONS
 from augrepro.data.normalization import Normalization
-from augrepro.registry import Registry
 from augrepro.transfer import to_device
 
 
@@ -111,9 +111,6 @@ class Augmentation:
     def describe(self) -> dict[str, Any]:
         params = dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
         return {"method": self.name, "variant": getattr(self, "variant", None), "params": params, "source": self.source}
-
-
-AUGMENTATIONS: Registry[type[Augmentation]] = Registry("augmentation method")
 
 
 def register(name: str):
