@@ -106,6 +106,7 @@ def test_fine_tuning_runs_end_to_end_and_writes_the_voc_map(backbone, voc, tmp_p
     assert written["iterations"] == 4 and written["detection_seed"] == 1 and written["recipe"] == "tiny_voc"
     assert written["checkpoint"] == {"kind": "final", "file": "checkpoint.pt", "epoch": 1}
     assert written["run"]["model"] == "resnet18" and written["run"]["seed"] == 3
+    assert written["run"] == json.loads((backbone.parent / "meta.json").read_text())["run"]  # as training wrote it
     assert written["train_images"] == 7 and written["test_images"] == 3
     assert set(written["ap_per_class"]) == {"0.50", "0.75"}
     assert "VOC07 11-point" in written["metric"] and "difficult objects ignored" in written["metric"]

@@ -247,6 +247,13 @@ def _check_type(method: str, key: str, hint: Any, value: Any) -> Any:
     return value
 
 
+def run_variant(run: dict[str, Any], dataset_spec) -> str | None:
+    """The variant a resolved run records, in its meta.json and in its evaluations' results: what its method, built
+    with the run's parameters, describes (SaliencyMix's ``variant``, HybridMix's ``mode``; None for a method
+    without variants). The engine's meta.json takes it from the same ``describe()`` of the method it trains."""
+    return build_augmentation(run["method"], run["method_params"], dataset_spec).describe()["variant"]
+
+
 def build_augmentation(method: str, params: dict[str, Any] | None, dataset_spec) -> Augmentation:
     """Build a registered method from config parameters; unknown, mistyped or out-of-range parameters fail
     by name, before the method is bound to the dataset."""

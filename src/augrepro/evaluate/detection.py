@@ -381,7 +381,7 @@ def run_detection(
     from augrepro.evaluate.voc_map import evaluate_voc
     from augrepro.io import atomic_torch_save, atomic_write_text
     from augrepro.provenance import describe_environment, device_name
-    from augrepro.runs import RunKey, identity_record
+    from augrepro.runs import RunKey
     from augrepro.train.engine import Numerics, Preempted, StopFlag
 
     values = check_detection(recipe)
@@ -394,7 +394,7 @@ def run_detection(
     torch.manual_seed(seed)
     loaded = load_checkpoint(checkpoint, torch.device("cpu"))
     run, backbone = loaded.run, loaded.model
-    key = RunKey(run["protocol"], run["dataset_key"], run["model"], run["augmentation"], int(run["seed"]))
+    key = RunKey.from_record(run)
     norm = Normalization.of(run["recipe"], get_spec(run["dataset"]))
     model = build_detector(backbone, values, norm.mean, norm.std).to(device)
     index = load_voc_index(voc_index)
@@ -498,7 +498,7 @@ def run_detection(
     result = evaluate_voc(detections, ground_truth, len(index.classes), thresholds, values["metric"] == "voc07")
     summary = result.summary()
     out = {
-        "run": identity_record(key, run["method"], run["method_params"].get("variant")),
+        "run": loaded.identity(),
         "recipe": recipe.get("name"),
         "checkpoint": loaded.record(values["checkpoint"]),
         "detection_seed": seed,

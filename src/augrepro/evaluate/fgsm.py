@@ -153,7 +153,7 @@ def run_fgsm(
     from augrepro.evaluate.checkpoint import execution_setup, load_checkpoint
     from augrepro.io import atomic_write_text
     from augrepro.provenance import describe_environment, device_name
-    from augrepro.runs import RunKey, identity_record
+    from augrepro.runs import RunKey
     from augrepro.train.engine import Numerics
 
     values = check_fgsm(recipe)
@@ -163,7 +163,7 @@ def run_fgsm(
     loaded = load_checkpoint(checkpoint, device)
     run, model = loaded.run, loaded.model
     batches, count, norm, transform = pixel_test_batches(run, data_path, values["batch_size"], device, workers)
-    key = RunKey(run["protocol"], run["dataset_key"], run["model"], run["augmentation"], int(run["seed"]))
+    key = RunKey.from_record(run)
     log(
         f"FGSM on run {key.label()} ({values['checkpoint']} weights: {Path(checkpoint).name}, epoch {loaded.epoch}): "
         f"{count} test images, eps {values['epsilon']:.6g}, clip {values['clip']}, on {device}"
@@ -172,7 +172,7 @@ def run_fgsm(
         Normalized(model, norm.mean, norm.std).to(device), batches, values["epsilon"], values["clip"], count, log
     )
     out = {
-        "run": identity_record(key, run["method"], run["method_params"].get("variant")),
+        "run": loaded.identity(),
         "recipe": recipe.get("name"),
         "checkpoint": loaded.record(values["checkpoint"]),
         **result,
