@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from augrepro.augment import AUGMENTATIONS, Augmentation, Context, MixResult, build_augmentation
+from augrepro.augment import AUGMENTATIONS, Augmentation, Context, MixResult, build_augmentation, method_cost
+from augrepro.augment.base import register
 from augrepro.augment.boxes import box_masks
 from augrepro.data import get_spec
 from augrepro.data.demo import build_arrays
@@ -410,6 +411,23 @@ def _all_configs():
 
 def test_registered_methods_are_the_documented_ones():
     assert set(AUGMENTATIONS.names()) >= {"baseline", "cutout", "mixup", "cutmix", "saliencymix"}
+
+
+def test_every_method_declares_its_cost_and_an_undeclared_one_is_refused():
+    for name in AUGMENTATIONS.names():
+        meta = AUGMENTATIONS.metadata(name)
+        assert meta["cost"] >= 1.0 and meta["cost_source"], name  # no method is cheaper than the baseline
+        assert AUGMENTATIONS.get(name).name == name  # the declared module registers it
+    assert method_cost("baseline") == 1.0 and method_cost("cutmix") == 0.89 / 0.83  # SaliencyMix slides' table
+    with pytest.raises(UnknownNameError, match="unknown augmentation method 'nomix'; valid augmentation methods: "):
+        method_cost("nomix")  # never a silent 1.0
+    with pytest.raises(ValueError, match="'nomix' is not declared: declare it in augrepro/augment/catalog.py"):
+
+        @register("nomix")
+        class NoMix(Augmentation):
+            pass
+
+    assert "nomix" not in AUGMENTATIONS
 
 
 @pytest.mark.parametrize("n", [7, 1])

@@ -4,6 +4,7 @@ ResNet-18 on tiny images), VOC archives in the real format, a few Faster R-CNN i
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,12 +18,12 @@ from augrepro.data.prepared import PreparedData, save_prepared
 from augrepro.evaluate.detection import (
     RoIPooler,
     build_detector,
-    check_recipe,
     iteration_batch,
     lr_at,
     parameter_groups,
     run_detection,
 )
+from augrepro.studies.evaluations import check_detection, load_evaluations
 from augrepro.train.engine import train_run
 
 TINY_RECIPE = {
@@ -105,6 +106,7 @@ def test_fine_tuning_runs_end_to_end_and_writes_the_voc_map(backbone, voc, tmp_p
     assert written["iterations"] == 4 and written["detection_seed"] == 1 and written["recipe"] == "tiny_voc"
     assert written["checkpoint"] == {"kind": "final", "file": "checkpoint.pt", "epoch": 1}
     assert written["run"]["model"] == "resnet18" and written["run"]["seed"] == 3
+    assert written["run"] == json.loads((backbone.parent / "meta.json").read_text())["run"]  # as training wrote it
     assert written["train_images"] == 7 and written["test_images"] == 3
     assert set(written["ap_per_class"]) == {"0.50", "0.75"}
     assert "VOC07 11-point" in written["metric"] and "difficult objects ignored" in written["metric"]
@@ -118,7 +120,7 @@ def test_the_detector_takes_over_the_checkpoints_weights_and_freezes_stem_layer1
 
     state = torch.load(backbone, weights_only=True)["model"]
     _run, resnet = load_run_model(backbone, torch.device("cpu"))
-    model = build_detector(resnet, check_recipe(TINY_RECIPE), (0.5,) * 3, (0.25,) * 3)
+    model = build_detector(resnet, check_detection(TINY_RECIPE), (0.5,) * 3, (0.25,) * 3)
     trunk = model.backbone.body
     torch.testing.assert_close(trunk[0].weight, state["conv1.weight"])
     torch.testing.assert_close(trunk[6][0].conv1.weight, state["layer3.0.conv1.weight"])
@@ -132,11 +134,11 @@ def test_the_detector_takes_over_the_checkpoints_weights_and_freezes_stem_layer1
     with pytest.raises(ValueError, match="torchvision \\(ImageNet-style\\) ResNet"):
         from augrepro.models import build_model
 
-        build_detector(build_model("resnet8", 10), check_recipe(TINY_RECIPE), (0.5,) * 3, (0.25,) * 3)
+        build_detector(build_model("resnet8", 10), check_detection(TINY_RECIPE), (0.5,) * 3, (0.25,) * 3)
 
 
 def test_the_schedule_and_the_data_order():
-    recipe = check_recipe({**TINY_RECIPE, "iterations": 100, "milestones": [60, 80], "warmup_iters": 10, "lr": 0.02})
+    recipe = check_detection({**TINY_RECIPE, "iterations": 100, "milestones": [60, 80], "warmup_iters": 10, "lr": 0.02})
     assert lr_at(recipe, 0) == pytest.approx(0.02 * 0.001)
     assert lr_at(recipe, 5) == pytest.approx(0.02 * (0.001 * 0.5 + 0.5))
     assert lr_at(recipe, 10) == pytest.approx(0.02) and lr_at(recipe, 59) == pytest.approx(0.02)
@@ -146,13 +148,13 @@ def test_the_schedule_and_the_data_order():
     assert sorted(seen) == list(range(10))
     assert iteration_batch(10, 2, 7, 3) == iteration_batch(10, 2, 7, 3) != iteration_batch(10, 2, 8, 3)
     with pytest.raises(ValueError, match="milestones is \\[120\\]; expected an increasing list"):
-        check_recipe({**TINY_RECIPE, "milestones": [120]})
+        check_detection({**TINY_RECIPE, "milestones": [120]})
     with pytest.raises(ValueError, match="head is 'c5'"):
-        check_recipe({**TINY_RECIPE, "head": "c5"})
+        check_detection({**TINY_RECIPE, "head": "c5"})
     with pytest.raises(ValueError, match="roi_pool is 'max'; expected one of align, align_v2, crop"):
-        check_recipe({**TINY_RECIPE, "roi_pool": "max"})
+        check_detection({**TINY_RECIPE, "roi_pool": "max"})
     with pytest.raises(ValueError, match="checkpoint is None; expected one of final, best"):
-        check_recipe({k: v for k, v in TINY_RECIPE.items() if k != "checkpoint"})
+        check_detection({k: v for k, v in TINY_RECIPE.items() if k != "checkpoint"})
 
 
 # --- the recipes as their codes ran them: RoI pooling, test settings, parameter groups ------------------------
@@ -160,12 +162,8 @@ def test_the_schedule_and_the_data_order():
 
 def shipped_recipe(name: str, **overrides) -> dict:
     """A detection recipe of config/evaluations.yaml (checked), with CPU-sized overrides."""
-    from pathlib import Path
-
-    from augrepro.evaluate.recipes import load_evaluations
-
     recipes = load_evaluations(Path(__file__).resolve().parents[1] / "config/evaluations.yaml")["detection"]
-    return check_recipe({**recipes[name], **overrides})
+    return check_detection({**recipes[name], **overrides})
 
 
 def test_the_roi_poolings_sample_where_their_codes_do():

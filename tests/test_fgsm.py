@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from augrepro.data.prepared import PreparedData, save_prepared
-from augrepro.evaluate.fgsm import Normalized, check_recipe, fgsm_accuracy, fgsm_perturb, run_fgsm
+from augrepro.evaluate.fgsm import Normalized, fgsm_accuracy, fgsm_perturb, run_fgsm
+from augrepro.studies.evaluations import check_fgsm
 
 MEAN, STD = (0.5, 0.4, 0.3), (0.25, 0.2, 0.3)
 EPS = 8 / 255
@@ -106,13 +107,13 @@ def test_a_constant_model_is_unaffected(trained):
 
 
 def test_recipe_values_are_checked():
-    assert check_recipe({"epsilon": 8 / 255, "checkpoint": "best"})["clip"] is True
+    assert check_fgsm({"epsilon": 8 / 255, "checkpoint": "best"})["clip"] is True
     with pytest.raises(ValueError, match="epsilon is 8; expected a number in"):
-        check_recipe({"epsilon": 8, "checkpoint": "best"})
+        check_fgsm({"epsilon": 8, "checkpoint": "best"})
     with pytest.raises(ValueError, match="unknown key.*steps"):
-        check_recipe({"steps": 10})
+        check_fgsm({"steps": 10})
     with pytest.raises(ValueError, match="checkpoint is None; expected one of final, best .*citing the source"):
-        check_recipe({"epsilon": 8 / 255})  # every recipe says which weights it reads
+        check_fgsm({"epsilon": 8 / 255})  # every recipe says which weights it reads
 
 
 def test_run_fgsm_attacks_a_finished_runs_checkpoint(tmp_path):
@@ -198,3 +199,35 @@ def test_file_datasets_give_the_evaluation_crop_before_normalization(tmp_path, p
     expected = torch.stack([T.Compose([*steps, T.ToTensor()])(Image.open(f).convert("RGB")) for f in files])
     assert n == 3 and y.tolist() == [0, 1, 2] and "evaluation" in transform
     torch.testing.assert_close(x, expected, atol=1e-6, rtol=0)
+
+
+def test_hybridmixs_variant_is_the_same_in_meta_json_in_fgsm_and_in_detection(tmp_path):
+    """HybridMix's variant is its mode (a parameter with a default, not a 'variant' parameter): meta.json, FGSM's
+    result and detection's (both write the loaded checkpoint's identity) record the same one."""
+    from test_engine import EXECUTION, make_run
+
+    from augrepro.evaluate.checkpoint import load_checkpoint
+    from augrepro.runs import RunKey
+    from augrepro.train.engine import train_run
+
+    rng = np.random.default_rng(1)
+    data = tmp_path / "data.npz"
+    labels = np.arange(48) % 10
+    images = rng.integers(0, 256, size=(48, 3, 32, 32), dtype=np.uint8)
+    save_prepared(PreparedData(images[:32], labels[:32], images[32:], labels[32:], [str(i) for i in range(10)]), data)
+    run = make_run("hybridmix_v3", epochs=1)  # its mode left to the default, per_sample
+    train_run(run, data, tmp_path / "run", execution=EXECUTION, log=lambda m: None)
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text())["run"]
+    assert meta["variant"] == "per_sample"
+    written = run_fgsm(
+        tmp_path / "run" / "checkpoint.pt",
+        data,
+        tmp_path / "fgsm.json",
+        {"name": "fgsm", "batch_size": 16, "checkpoint": "final"},
+        execution={"device": "cpu"},
+        log=lambda m: None,
+    )
+    assert written["run"] == meta  # the variant included
+    loaded = load_checkpoint(tmp_path / "run" / "checkpoint.pt", torch.device("cpu"))
+    assert loaded.identity() == meta  # what run_detection writes under "run"
+    assert RunKey.from_record(meta) == RunKey.from_record(run) == RunKey("test", "demo+", "resnet8", "hybridmix_v3", 3)

@@ -13,6 +13,9 @@ would otherwise be in a cycle with its package's ``__init__``.
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -135,3 +138,68 @@ def test_no_import_cycles():
     assert not found, "import cycles (module -> the members of its cycle it imports):\n" + "\n".join(
         describe(c, graph) for c in found
     )
+
+
+# --- layers that point one way (issue 23; /work/shared/ARCHITECTURE.md "Imports run one way") -------------------
+
+# (importer's package, imported package): arrows that would point back up. Function-level imports count.
+FORBIDDEN = [
+    ("augrepro.studies", "augrepro.evaluate"),  # validation and the plan check recipes without the compute
+    ("augrepro.studies", "augrepro.train"),
+    ("augrepro.results", "augrepro.report"),  # the report reads the results, never the reverse
+]
+
+
+def within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def upward_arrows(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(
+        f"{importer} -> {imported}"
+        for importer, targets in graph.items()
+        for imported in targets
+        for upper, lower in FORBIDDEN
+        if within(importer, upper) and within(imported, lower)
+    )
+
+
+def test_the_forbidden_arrows_are_seen(tmp_path):
+    pkg = tmp_path / PACKAGE
+    for sub in ("studies", "evaluate", "results", "report"):
+        (pkg / sub).mkdir(parents=True)
+        (pkg / sub / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "evaluate" / "detection.py").write_text("from augrepro.studies import plan\n")  # downward: allowed
+    (pkg / "studies" / "plan.py").write_text("def f():\n    from augrepro.evaluate.detection import g\n")
+    (pkg / "results" / "stats.py").write_text("import augrepro.report\n")
+    assert upward_arrows(import_graph(tmp_path)) == [
+        "augrepro.results.stats -> augrepro.report",
+        "augrepro.studies.plan -> augrepro.evaluate.detection",
+    ]
+
+
+def test_layers_point_one_way():
+    arrows = upward_arrows(import_graph())
+    assert not arrows, "imports that point back up (module -> what it imports):\n" + "\n".join(arrows)
+
+
+def test_loading_recipes_and_pricing_methods_import_no_torch():
+    """The modules of validation and the plan, the evaluation recipes' checks and the methods' declared costs load
+    without torch (a fresh interpreter: the test session has imported it)."""
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "import augrepro.studies, augrepro.studies.plan, augrepro.studies.selection, augrepro.studies.study\n"
+        "from augrepro.augment import AUGMENTATIONS, method_cost\n"
+        "from augrepro.studies.evaluations import load_evaluations\n"
+        "recipes = load_evaluations(Path(sys.argv[1]) / 'config/evaluations.yaml')\n"
+        "assert recipes['fgsm'] and recipes['detection']\n"
+        "assert all(method_cost(m) >= 1.0 for m in AUGMENTATIONS.names())\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision'))\n"
+        "assert not loaded, loaded[:5]\n"
+    )
+    root = SRC.parent
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    result = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -13,10 +13,11 @@ import pytest
 import yaml
 from conftest import ROOT, TINY_PROTOCOL, add_protocol, add_study, copy_project, job_counts, snakemake
 
+from augrepro.augment import method_cost
 from augrepro.runs import PilotKey, RunKey
 from augrepro.studies import plan_rows, select_from_config
 from augrepro.studies.pilot import PilotSettings
-from augrepro.studies.plan import METHOD_COST, estimate_hours, load_costs, pilot_shapes
+from augrepro.studies.plan import estimate_hours, load_costs, pilot_shapes
 
 RESOURCES = {"gpus": 0, "threads": 1, "mem_mb": 1000, "runtime_min": 10}
 # Two studies, three shapes: tiny on demo and demo+ in one process; a protocol whose batch (33) the 2 processes of its
@@ -106,7 +107,7 @@ def test_the_pilot_measures_every_shape_and_trains_nothing(piloted):
         assert record["train_images_per_second"] > 0 and record["eval_images_per_second"] > 0
         assert (record["train_images"], record["test_images"]) == (192, 100)  # the tiny protocol's subsets
         # the shape's costliest method by the plan's per-method cost: CutMix over the baseline
-        assert record["method"] == "cutmix" and METHOD_COST["cutmix"] > METHOD_COST["baseline"]
+        assert record["method"] == "cutmix" and method_cost("cutmix") > method_cost("baseline")
         assert not (project / key.result).with_name("work").exists()  # the worker's files are gone
     with open(project / "results/pilot/summary.csv", newline="") as fh:
         rows = {r["shape"]: r for r in csv.DictReader(fh)}

@@ -14,7 +14,7 @@ import torch
 import yaml
 from conftest import ROOT, copy_project, job_counts, snakemake, write_config
 
-from augrepro.augment import AUGMENTATIONS, Context, build_augmentation
+from augrepro.augment import AUGMENTATIONS, Context, build_augmentation, catalog
 from augrepro.augment.boxes import box_masks
 from augrepro.cli import main
 from augrepro.data import get_spec
@@ -136,6 +136,7 @@ def doc_blocks(lang: str) -> list[str]:
 def halfmix_module():
     code = doc_blocks("python")[0]
     if "halfmix" not in AUGMENTATIONS:
+        exec(compile(doc_blocks("python")[1], str(DOC), "exec"), vars(catalog))  # the declaration, with its cost
         module = types.ModuleType("augrepro.augment.halfmix_doc_example")
         sys.modules[module.__name__] = module  # dataclasses look the module up while the class is built
         exec(compile(code, str(DOC), "exec"), module.__dict__)
@@ -162,8 +163,8 @@ def test_doc_example_builds_runs_and_weights_equal_the_kept_area(halfmix_module)
 def test_doc_example_config_dry_runs_in_the_workflow(tmp_path, demo_npz):
     project = copy_project(tmp_path / "project")
     (project / "src/augrepro/augment/halfmix.py").write_text(doc_blocks("python")[0])
-    init = project / "src/augrepro/augment/__init__.py"
-    init.write_text(init.read_text() + doc_blocks("python")[1])
+    declarations = project / "src/augrepro/augment/catalog.py"
+    declarations.write_text(declarations.read_text() + doc_blocks("python")[1])
     write_config(project / "config/studies/halfmix_demo.yaml", yaml.safe_load(doc_blocks("yaml")[0]))
     result = snakemake(project, "--dry-run", "--config", "studies=[demo,halfmix_demo]")
     assert result.returncode == 0, result.stderr[-3000:]

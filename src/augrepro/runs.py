@@ -120,6 +120,18 @@ class RunKey:
         }
 
     @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> RunKey:
+        """The key of a resolved run (:func:`augrepro.studies.study.resolve_run`, a checkpoint's ``run``) or of a
+        meta.json ``run`` record: both hold the dataset key (with its ``+``) as ``dataset_key``."""
+        return cls(
+            str(record["protocol"]),
+            str(record["dataset_key"]),
+            str(record["model"]),
+            str(record["augmentation"]),
+            int(record["seed"]),
+        )
+
+    @classmethod
     def from_wildcards(cls, wildcards: Any) -> RunKey:
         get = wildcards.get if isinstance(wildcards, Mapping) else lambda k: getattr(wildcards, k)
         return cls(get("protocol"), get("dataset"), get("model"), get("augmentation"), int(get("seed")))

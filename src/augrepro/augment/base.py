@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from augrepro.augment.catalog import AUGMENTATIONS
 from augrepro.data.normalization import Normalization
-from augrepro.registry import Registry
 from augrepro.transfer import to_device
 
 
@@ -111,9 +111,6 @@ class Augmentation:
     def describe(self) -> dict[str, Any]:
         params = dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
         return {"method": self.name, "variant": getattr(self, "variant", None), "params": params, "source": self.source}
-
-
-AUGMENTATIONS: Registry[type[Augmentation]] = Registry("augmentation method")
 
 
 def register(name: str):
@@ -248,6 +245,13 @@ def _check_type(method: str, key: str, hint: Any, value: Any) -> Any:
         names = " or ".join("null" if t is type(None) else t.__name__ for t in expected)
         raise ValueError(f"{method}.{key}: expected {names}, got {value!r}")
     return value
+
+
+def run_variant(run: dict[str, Any], dataset_spec) -> str | None:
+    """The variant a resolved run records, in its meta.json and in its evaluations' results: what its method, built
+    with the run's parameters, describes (SaliencyMix's ``variant``, HybridMix's ``mode``; None for a method
+    without variants). The engine's meta.json takes it from the same ``describe()`` of the method it trains."""
+    return build_augmentation(run["method"], run["method_params"], dataset_spec).describe()["variant"]
 
 
 def build_augmentation(method: str, params: dict[str, Any] | None, dataset_spec) -> Augmentation:

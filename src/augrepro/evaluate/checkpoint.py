@@ -15,18 +15,9 @@ from typing import Any
 
 import torch
 
-from augrepro.runs import CHECKPOINTS
-
-
-def check_checkpoint(values: dict[str, Any], where: str) -> str:
-    """A recipe's ``checkpoint`` (required: each recipe says which weights its source evaluated)."""
-    choice = values.get("checkpoint")
-    if choice not in CHECKPOINTS:
-        raise ValueError(
-            f"{where}: checkpoint is {choice!r}; expected one of {', '.join(CHECKPOINTS)} (best: the best epoch's "
-            "weights, best.pt; final: the last epoch's, checkpoint.pt), citing the source's choice"
-        )
-    return choice
+from augrepro.augment.base import run_variant
+from augrepro.data.datasets import get_spec
+from augrepro.runs import RunKey, identity_record
 
 
 @dataclass(frozen=True)
@@ -38,6 +29,12 @@ class RunCheckpoint:
     epoch: int
     path: str
 
+    def identity(self) -> dict[str, Any]:
+        """The run's identity as its meta.json records it (:func:`augrepro.runs.identity_record`), its variant
+        included (:func:`augrepro.augment.base.run_variant`)."""
+        variant = run_variant(self.run, get_spec(self.run["dataset"]))
+        return identity_record(RunKey.from_record(self.run), self.run["method"], variant)
+
     def record(self, choice: str) -> dict[str, Any]:
         """What an evaluation's result says of the weights it read."""
         return {"kind": choice, "file": Path(self.path).name, "epoch": self.epoch}
@@ -45,7 +42,6 @@ class RunCheckpoint:
 
 def load_checkpoint(checkpoint: str | Path, device: torch.device) -> RunCheckpoint:
     """A finished run's checkpoint.pt or best.pt."""
-    from augrepro.data.datasets import get_spec
     from augrepro.models import model_of_run
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)

@@ -49,135 +49,7 @@ import numpy as np
 import torch
 from torchvision.ops import MultiScaleRoIAlign
 
-HEADS = ("c4", "fpn")
-METRICS = ("voc07", "all_point")
-ROI_POOLS = ("align", "align_v2", "crop")  # RoIPooler
-# What a detection recipe holds; None: required.
-RECIPE_DEFAULTS: dict[str, Any] = {
-    "head": "c4",
-    "batch_size": None,
-    "lr": None,
-    "momentum": 0.9,
-    "weight_decay": 1.0e-4,
-    "iterations": None,
-    "milestones": None,
-    "gamma": 0.1,
-    "warmup_iters": 0,
-    "warmup_factor": 0.001,
-    "min_size": None,
-    "max_size": None,
-    "test_min_size": None,
-    "test_max_size": None,
-    "anchor_sizes": [32, 64, 128, 256, 512],
-    "rois_per_image": 512,
-    "proposals_train": 2000,
-    "proposals_test": 1000,
-    "metric": "voc07",
-    "iou_thresholds": [0.5],
-    "numerics": "fp32",
-    "checkpoint_every": 1000,
-    "test_batch_size": 8,
-    "checkpoint": None,  # best | final: which weights of the run (augrepro.evaluate.checkpoint)
-    "roi_pool": "align_v2",  # Detectron2's ROIAlignV2 (torchvision's C4 models have none)
-    "roi_size": 14,  # Detectron2 ROI_BOX_HEAD.POOLER_RESOLUTION
-    "test_score_thresh": 0.05,  # Detectron2 ROI_HEADS.SCORE_THRESH_TEST, torchvision's box_score_thresh
-    "test_nms": 0.5,  # Detectron2 ROI_HEADS.NMS_THRESH_TEST, torchvision's box_nms_thresh
-    "detections_per_image": 100,  # Detectron2 TEST.DETECTIONS_PER_IMAGE, torchvision's box_detections_per_img
-    "bias_decay": True,  # Detectron2 SOLVER.WEIGHT_DECAY_BIAS None: the weights' decay
-    "bias_lr_factor": 1.0,  # Detectron2 SOLVER.BIAS_LR_FACTOR
-}
-
-
-def check_recipe(recipe: dict[str, Any], where: str = "detection recipe") -> dict[str, Any]:
-    """A detection recipe with its defaults filled in; each bad value names its key and what is expected."""
-    values = {k: v for k, v in recipe.items() if k not in ("title", "name")}
-    unknown = sorted(set(values) - set(RECIPE_DEFAULTS))
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(RECIPE_DEFAULTS)}")
-    from augrepro.evaluate.checkpoint import check_checkpoint
-
-    check_checkpoint(values, where)  # first: its message says what to choose
-    missing = [k for k, v in RECIPE_DEFAULTS.items() if v is None and k not in values]
-    if missing:
-        raise ValueError(f"{where}: lacks {', '.join(missing)}")
-    values = {**RECIPE_DEFAULTS, **values}
-
-    def positive_int(v) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool) and v >= 1
-
-    def number(v) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-    def expect(key, ok, what) -> None:
-        if not ok:
-            raise ValueError(f"{where}: {key} is {values[key]!r}; expected {what}")
-
-    expect("head", values["head"] in HEADS, f"one of {', '.join(HEADS)}")
-    for key in (
-        "batch_size",
-        "iterations",
-        "max_size",
-        "test_min_size",
-        "test_max_size",
-        "checkpoint_every",
-        "test_batch_size",
-        "rois_per_image",
-        "proposals_train",
-        "proposals_test",
-        "roi_size",
-        "detections_per_image",
-    ):
-        expect(key, positive_int(values[key]), "an integer >= 1")
-    expect("roi_pool", values["roi_pool"] in ROI_POOLS, f"one of {', '.join(ROI_POOLS)}")
-    expect(
-        "test_score_thresh",
-        number(values["test_score_thresh"]) and 0 <= values["test_score_thresh"] < 1,
-        "a number in [0, 1)",
-    )
-    expect("test_nms", number(values["test_nms"]) and 0 < values["test_nms"] <= 1, "an IoU in (0, 1]")
-    expect("bias_decay", isinstance(values["bias_decay"], bool), "true or false")
-    expect("bias_lr_factor", number(values["bias_lr_factor"]) and values["bias_lr_factor"] > 0, "a number > 0")
-    expect("lr", number(values["lr"]) and values["lr"] > 0, "a number > 0")
-    expect("momentum", number(values["momentum"]) and 0 <= values["momentum"] < 1, "a number in [0, 1)")
-    expect("weight_decay", number(values["weight_decay"]) and values["weight_decay"] >= 0, "a number >= 0")
-    expect("gamma", number(values["gamma"]) and 0 < values["gamma"] <= 1, "a number in (0, 1]")
-    milestones = values["milestones"]
-    expect(
-        "milestones",
-        isinstance(milestones, list)
-        and all(positive_int(m) for m in milestones)
-        and milestones == sorted(milestones)
-        and all(m < values["iterations"] for m in milestones),
-        "an increasing list of iterations below 'iterations'",
-    )
-    expect("warmup_iters", isinstance(values["warmup_iters"], int) and values["warmup_iters"] >= 0, "an integer >= 0")
-    expect("warmup_factor", number(values["warmup_factor"]) and 0 < values["warmup_factor"] <= 1, "a number in (0, 1]")
-    sizes = values["min_size"]
-    expect(
-        "min_size",
-        isinstance(sizes, list) and sizes and all(positive_int(s) for s in sizes),
-        "a list of shorter-side lengths (one is picked at random per image in training)",
-    )
-    anchors = values["anchor_sizes"]
-    expect(
-        "anchor_sizes",
-        isinstance(anchors, list) and anchors and all(positive_int(a) for a in anchors),
-        "a list of anchor sides",
-    )
-    if values["head"] == "fpn":  # one size per pyramid level: layer1-layer4 and the max-pooled level
-        expect("anchor_sizes", len(anchors) == 5, "five sizes with head fpn, one per pyramid level")
-    expect("metric", values["metric"] in METRICS, f"one of {', '.join(METRICS)}")
-    thresholds = values["iou_thresholds"]
-    expect(
-        "iou_thresholds",
-        isinstance(thresholds, list) and thresholds and all(number(t) and 0 < t < 1 for t in thresholds),
-        "a list of IoUs in (0, 1)",
-    )
-    from augrepro.studies.protocols import NUMERICS
-
-    expect("numerics", values["numerics"] in NUMERICS, f"one of {', '.join(NUMERICS)}")
-    return values
-
+from augrepro.studies.evaluations import ROI_POOLS, check_detection
 
 # --- the detector --------------------------------------------------------------------------------------
 
@@ -509,10 +381,10 @@ def run_detection(
     from augrepro.evaluate.voc_map import evaluate_voc
     from augrepro.io import atomic_torch_save, atomic_write_text
     from augrepro.provenance import describe_environment, device_name
-    from augrepro.runs import RunKey, identity_record
+    from augrepro.runs import RunKey
     from augrepro.train.engine import Numerics, Preempted, StopFlag
 
-    values = check_recipe(recipe)
+    values = check_detection(recipe)
     log, device, workers = execution_setup(execution, threads, log)
     accel = Numerics(device, values["numerics"]).apply()
     wall = time.perf_counter()
@@ -522,7 +394,7 @@ def run_detection(
     torch.manual_seed(seed)
     loaded = load_checkpoint(checkpoint, torch.device("cpu"))
     run, backbone = loaded.run, loaded.model
-    key = RunKey(run["protocol"], run["dataset_key"], run["model"], run["augmentation"], int(run["seed"]))
+    key = RunKey.from_record(run)
     norm = Normalization.of(run["recipe"], get_spec(run["dataset"]))
     model = build_detector(backbone, values, norm.mean, norm.std).to(device)
     index = load_voc_index(voc_index)
@@ -626,7 +498,7 @@ def run_detection(
     result = evaluate_voc(detections, ground_truth, len(index.classes), thresholds, values["metric"] == "voc07")
     summary = result.summary()
     out = {
-        "run": identity_record(key, run["method"], run["method_params"].get("variant")),
+        "run": loaded.identity(),
         "recipe": recipe.get("name"),
         "checkpoint": loaded.record(values["checkpoint"]),
         "detection_seed": seed,

@@ -34,11 +34,11 @@ import torch
 import torch.nn.functional as F
 
 from augrepro.data.normalization import Normalization
+from augrepro.studies.evaluations import check_fgsm
 
 SOURCE = (
     "CutMix paper App. E.1, Eq. 3 (x + eps * sign(grad_x L(theta, x, y)), eps = 8/255); SaliencyMix paper section 4.4"
 )
-DEFAULTS = {"epsilon": 8.0 / 255.0, "clip": True, "batch_size": 100, "checkpoint": None}  # None: required
 
 
 class Normalized(torch.nn.Module):
@@ -115,28 +115,6 @@ def fgsm_accuracy(
     }
 
 
-def check_recipe(recipe: dict[str, Any], where: str = "fgsm recipe") -> dict[str, Any]:
-    """An FGSM recipe with its defaults; a bad value names the key."""
-    values = {**DEFAULTS, **{k: v for k, v in recipe.items() if k not in ("title", "name")}}
-    unknown = sorted(set(values) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(DEFAULTS)}")
-    eps = values["epsilon"]
-    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not 0 <= eps <= 1:
-        raise ValueError(
-            f"{where}: epsilon is {eps!r}; expected a number in [0, 1] (pixels in [0, 1]: 8/255 = 0.0313725)"
-        )
-    if not isinstance(values["clip"], bool):
-        raise ValueError(f"{where}: clip is {values['clip']!r}; expected true or false")
-    bs = values["batch_size"]
-    if not isinstance(bs, int) or isinstance(bs, bool) or bs < 1:
-        raise ValueError(f"{where}: batch_size is {bs!r}; expected an integer >= 1")
-    from augrepro.evaluate.checkpoint import check_checkpoint
-
-    check_checkpoint(values, where)
-    return values
-
-
 def pixel_test_batches(run: dict[str, Any], data_path, batch_size: int, device: torch.device, workers: int):
     """The run's test split through the evaluation transform its training used (:func:`augrepro.data.splits.
     load_split`, as the engine loads it), as [0, 1] images on ``device``: (batches, count, the run's
@@ -175,17 +153,17 @@ def run_fgsm(
     from augrepro.evaluate.checkpoint import execution_setup, load_checkpoint
     from augrepro.io import atomic_write_text
     from augrepro.provenance import describe_environment, device_name
-    from augrepro.runs import RunKey, identity_record
+    from augrepro.runs import RunKey
     from augrepro.train.engine import Numerics
 
-    values = check_recipe(recipe)
+    values = check_fgsm(recipe)
     log, device, workers = execution_setup(execution, threads, log)
     numerics = Numerics(device, "fp32").apply()
     start = time.perf_counter()
     loaded = load_checkpoint(checkpoint, device)
     run, model = loaded.run, loaded.model
     batches, count, norm, transform = pixel_test_batches(run, data_path, values["batch_size"], device, workers)
-    key = RunKey(run["protocol"], run["dataset_key"], run["model"], run["augmentation"], int(run["seed"]))
+    key = RunKey.from_record(run)
     log(
         f"FGSM on run {key.label()} ({values['checkpoint']} weights: {Path(checkpoint).name}, epoch {loaded.epoch}): "
         f"{count} test images, eps {values['epsilon']:.6g}, clip {values['clip']}, on {device}"
@@ -194,7 +172,7 @@ def run_fgsm(
         Normalized(model, norm.mean, norm.std).to(device), batches, values["epsilon"], values["clip"], count, log
     )
     out = {
-        "run": identity_record(key, run["method"], run["method_params"].get("variant")),
+        "run": loaded.identity(),
         "recipe": recipe.get("name"),
         "checkpoint": loaded.record(values["checkpoint"]),
         **result,

@@ -4,8 +4,8 @@ A *shape* is what a run's speed and memory depend on, whatever its method and se
 model, and the GPUs per node and nodes its job asks for (:class:`augrepro.runs.PilotKey`). The pilot
 (``snakemake --config pilot=true``, ``augrepro pilot``; the measuring job is :mod:`augrepro.train.pilot`) trains one
 run of each shape for a few hundred steps on the user's own machines. It trains the shape's costliest method by the
-plan's per-method cost (:data:`augrepro.studies.plan.METHOD_COST`), so the price of every run of the shape is an
-upper bound.
+cost declared with each method's registration (:func:`augrepro.augment.method_cost`), so the price of every run of
+the shape is an upper bound.
 
 A run's measured price (:func:`run_seconds`): its one-time start-up (loading the data and building the model, and
 the warm-up steps' time beyond the steady rate) plus, per epoch, a fresh epoch's first batch (a file loader starts
@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -106,10 +106,10 @@ def run_resources(selection) -> dict[RunKey, dict[str, int]]:
     return out
 
 
-def shapes_of(selection, method_cost: Mapping[str, float]) -> dict[PilotKey, Shape]:
+def shapes_of(selection, method_cost: Callable[[str], float]) -> dict[PilotKey, Shape]:
     """Every shape of the selection's runs, each once, in the order of the runs, with the run its pilot trains: the
-    costliest method by ``method_cost`` (a step's cost per registered method; 1 where not listed). The plan's
-    ``pilot_shapes`` gives its own table (augrepro.studies.plan.METHOD_COST)."""
+    costliest method by ``method_cost`` (a registered method's step cost; the plan's ``pilot_shapes`` gives the
+    declared one, :func:`augrepro.augment.method_cost`)."""
     resources = run_resources(selection)
     grouped: dict[PilotKey, list[RunKey]] = {}
     for key in selection.runs:
@@ -117,7 +117,7 @@ def shapes_of(selection, method_cost: Mapping[str, float]) -> dict[PilotKey, Sha
         grouped.setdefault(PilotKey.of(key, res["gpus"], res["nodes"]), []).append(key)
     shapes = {}
     for shape, keys in grouped.items():
-        costs = [method_cost.get(selection.resolved(k)["method"], 1.0) for k in keys]
+        costs = [method_cost(selection.resolved(k)["method"]) for k in keys]
         chosen = keys[costs.index(max(costs))]
         merged = {name: max(resources[k][name] for k in keys) for name in resources[keys[0]]}
         shapes[shape] = Shape(shape, tuple(keys), chosen, merged)

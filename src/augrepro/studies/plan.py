@@ -9,8 +9,9 @@ How the GPU-hours are estimated (shown with the plan):
   (``augrepro plan --write-costs`` regenerates it; a test checks it is current).
 * The rate that turns work into hours is calibrated on the one published GPU time of this family: ResNet-18,
   CIFAR-10, 200 epochs, baseline, 0.83 h (SaliencyMix slides, training-time table; the authors' GPU).
-* A method multiplies a step's cost: the published table's ratios for Cutout, Mixup, CutMix and SaliencyMix,
-  and for methods that probe the model being trained, the extra pass they make (below).
+* A method multiplies a step's cost by the cost declared with its registration (``cost`` in
+  ``augrepro/augment/catalog.py``, each with its reason): the published table's ratios for Cutout, Mixup, CutMix
+  and SaliencyMix, and for methods that probe the model being trained, the extra pass they make.
 
 * Evaluation jobs (a study's ``evaluate:``) are counted the same way, at the same rate:
   an FGSM pass is ``test images x 4 x forward MACs`` (a clean forward, the attack's forward and its backward to
@@ -40,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from augrepro.augment import method_cost
 from augrepro.results.compare import load_published
 from augrepro.results.design import (
     DESIGN_NOTE,
@@ -51,6 +53,7 @@ from augrepro.results.design import (
 )
 from augrepro.results.sequential import SequentialDesign
 from augrepro.runs import RunKey
+from augrepro.studies.evaluations import check_detection
 
 DEFAULT_COSTS = Path(__file__).resolve().parents[3] / "resources" / "model_costs.csv"
 COST_COLUMNS = ["model", "architecture", "image_size", "num_classes", "forward_gmacs", "parameters"]
@@ -65,24 +68,6 @@ REFERENCE = {
     "train_images": 50_000,
     "test_images": 10_000,
     "hours": 0.83,
-}
-# A step's cost relative to the baseline's.
-_PROBE_FORWARD = 1.0 + 1.0 / 3.0  # one extra no-grad forward of a three-forward step (SnapMix code: CAM pass)
-_PROBE_GRADIENT = 1.0 + 2.0 / 3.0  # an extra forward and backward to the input (SalfMix section 4.2)
-METHOD_COST = {
-    "baseline": 1.0,
-    "cutout": 0.84 / 0.83,  # SaliencyMix slides, training-time table
-    "mixup": 0.87 / 0.83,  # same table
-    "cutmix": 0.89 / 0.83,  # same table
-    "saliencymix": 0.91 / 0.83,  # same table
-    "resizemix": 0.89 / 0.83,  # assumed as CutMix: one paste per sample
-    "ricap": 0.89 / 0.83,  # assumed as CutMix: four crops per sample
-    "snapmix": _PROBE_FORWARD * 0.89 / 0.83,
-    "salfmix": _PROBE_GRADIENT,
-    "cutout_saliency": _PROBE_GRADIENT,
-    "hybridmix_v1": _PROBE_GRADIENT * 0.87 / 0.83,
-    "hybridmix_v2": _PROBE_GRADIENT * 0.91 / 0.83,
-    "hybridmix_v3": _PROBE_GRADIENT * 0.89 / 0.83,
 }
 
 
@@ -157,7 +142,7 @@ def estimate_hours(resolved: dict[str, Any], costs: dict, rate: float) -> float 
     recipe = resolved["recipe"]
     train = min(spec.train_images, recipe.get("max_train_images") or spec.train_images)
     test = min(spec.test_images, recipe.get("max_test_images") or spec.test_images)
-    factor = METHOD_COST.get(resolved["method"], 1.0)
+    factor = method_cost(resolved["method"])
     return int(recipe["epochs"]) * (3 * train * factor + test) * gmacs / rate
 
 
@@ -214,9 +199,7 @@ def evaluation_hours(selection, job, costs: dict, rate: float) -> float | None:
         spec = get_spec(run["dataset"])
         test = min(spec.test_images, run["recipe"].get("max_test_images") or spec.test_images)
         return test * FGSM_FORWARDS * gmacs / rate
-    from augrepro.evaluate.detection import check_recipe
-
-    values = check_recipe(recipe)
+    values = check_detection(recipe)
     voc = get_spec("voc")
     train_side = round(sum(values["min_size"]) / len(values["min_size"]))
     train = detection_gmacs(run["model"], values["head"], train_side, values["rois_per_image"])
@@ -370,10 +353,11 @@ def adaptive_cells(entry: dict, published, study, selection) -> AdaptiveCost | N
 
 def pilot_shapes(selection) -> dict:
     """The pilot's shapes of the selection's runs (augrepro.studies.pilot.shapes_of), each measured on its costliest
-    method by :data:`METHOD_COST`, so that its price is an upper bound for the shape's other methods."""
+    method by its declared cost (:func:`augrepro.augment.method_cost`), so that its price is an upper bound for the
+    shape's other methods."""
     from augrepro.studies.pilot import shapes_of
 
-    return shapes_of(selection, METHOD_COST)
+    return shapes_of(selection, method_cost)
 
 
 def measured_prices(selection) -> tuple[dict, list[str]]:

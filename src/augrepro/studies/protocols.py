@@ -18,10 +18,7 @@ from typing import Any
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """Bad configuration, protocol or study; the message names the file, the key and the valid values."""
-
+from augrepro.errors import ConfigError
 
 # Every key a protocol may hold, with the type a value must have (None: any mapping/list checked elsewhere).
 REQUIRED_KEYS = (

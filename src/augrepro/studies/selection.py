@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from augrepro.runs import EvalKey, RunKey
+from augrepro.studies.evaluations import load_evaluations
 from augrepro.studies.protocols import ConfigError, load_protocols, resolve_protocol
 from augrepro.studies.study import (
     Study,
@@ -242,8 +243,6 @@ def select_from_config(config: dict[str, Any], root: str | Path = ".", workdir: 
     workflow runs, and results/ lives (default: ``root``); config paths: :func:`config_paths`."""
     root = Path(root)
     workdir = root if workdir is None else Path(workdir)
-    from augrepro.evaluate.recipes import load_evaluations
-
     paths = config_paths(config, root, workdir)
     protocols = load_protocols(paths["protocols"])
     evaluations = load_evaluations(paths["evaluations"])

@@ -67,7 +67,7 @@ class TrainingConfig:
     ) -> TrainingConfig:
         """Check that ``pretrained`` (a weights file) is given exactly when the protocol starts from pretrained
         weights; the message names the file to give."""
-        key = RunKey(run["protocol"], run["dataset_key"], run["model"], run["augmentation"], int(run["seed"]))
+        key = RunKey.from_record(run)
         tag = run["recipe"].get("pretrained")
         if tag and pretrained is None:
             from augrepro.models.pretrained import weights_file
