@@ -168,6 +168,6 @@ def test_doc_example_config_dry_runs_in_the_workflow(tmp_path, demo_npz):
     write_config(project / "config/studies/halfmix_demo.yaml", yaml.safe_load(doc_blocks("yaml")[0]))
     result = snakemake(project, "--dry-run", "--config", "studies=[demo,halfmix_demo]")
     assert result.returncode == 0, result.stderr[-3000:]
-    # the demo's 5 methods and the two new names x demo x resnet8 x 2 seeds; baseline is shared
-    assert job_counts(result.stdout)["train"] == (5 + 2) * 2
+    # the demo's 4 methods x 4 seeds, and the two new names x demo x resnet8 x 2 seeds; baseline is shared
+    assert job_counts(result.stdout)["train"] == 4 * 4 + 2 * 2
     assert "augmentation=halfmix_narrow" in result.stdout

@@ -60,8 +60,9 @@ TABLES = {
     "team000_results.csv": ("A student team's reproduction of SaliencyMix (Group 10 slides), results table", 9),
     "team000_time.csv": ("A student team's reproduction of SaliencyMix (Group 10 slides), training time table", 3),
     "demo_reference.csv": (
-        "This project's reference run of the demo (augrepro commit b35bb4f; AMD EPYC, 2 cores, no GPU; make demo)",
-        5,
+        "This project's reference run of the demo (augrepro commit 77ff31a; Intel Xeon, 2 cores, no GPU; "
+        "bench/bench_paired_seeds.py --methods baseline cutout cutmix saliencymix --seeds 100 .. 109)",
+        4,
     ),
     "snapmix_table1.csv": (
         "SnapMix AAAI 2021, Table 1 (mean accuracy, ResNet-18/34; as quoted in the literature review slides)",
