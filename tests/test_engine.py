@@ -14,8 +14,10 @@ import torch
 
 from augrepro.data.prepared import PreparedData, save_prepared
 from augrepro.models.registry import MODELS
-from augrepro.train import engine, progress, streams
-from augrepro.train.engine import NonFiniteLossError, topk_errors, train_run
+from augrepro.runs import PREEMPTED_EXIT_CODE
+from augrepro.train import engine, resumable, streams
+from augrepro.train.engine import topk_errors, train_run
+from augrepro.train.resumable import NonFiniteLossError
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +102,7 @@ def test_resumed_run_equals_uninterrupted_run(tiny_npz, tmp_path, monkeypatch):
     run = make_run("saliencymix", variant="official")
     train_run(run, tiny_npz, tmp_path / "straight", EXECUTION, threads=1)
 
-    real_save = progress.atomic_torch_save
+    real_save = resumable.atomic_torch_save
     saves = []
 
     def interrupted_save(path, obj):
@@ -109,11 +111,11 @@ def test_resumed_run_equals_uninterrupted_run(tiny_npz, tmp_path, monkeypatch):
         if saves.count("resume.pt") == 2:
             raise KeyboardInterrupt  # killed right after the checkpoint of epoch 2
 
-    monkeypatch.setattr(progress, "atomic_torch_save", interrupted_save)
+    monkeypatch.setattr(resumable, "atomic_torch_save", interrupted_save)
     with pytest.raises(KeyboardInterrupt):
         train_run(run, tiny_npz, tmp_path / "resumed", EXECUTION, threads=1)
     assert not (tmp_path / "resumed/metrics.csv").exists()
-    monkeypatch.setattr(progress, "atomic_torch_save", real_save)
+    monkeypatch.setattr(resumable, "atomic_torch_save", real_save)
     train_run(run, tiny_npz, tmp_path / "resumed", EXECUTION, threads=1)
 
     assert read_metrics(tmp_path / "straight/metrics.csv") == read_metrics(tmp_path / "resumed/metrics.csv")
@@ -131,7 +133,7 @@ def _stopped_after_the_first_checkpoint(data, out, monkeypatch) -> None:
             raise KeyboardInterrupt
 
     with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
-        patch.setattr(progress, "atomic_torch_save", stop_after_first)
+        patch.setattr(resumable, "atomic_torch_save", stop_after_first)
         train_run(make_run(), data, out, EXECUTION, threads=1)
 
 
@@ -168,18 +170,18 @@ def test_best_pt_holds_the_best_epochs_weights_bitwise_also_across_a_kill(tiny_n
     assert not list((tmp_path / "straight").glob("best.epoch*.pt")) and not (tmp_path / "straight/resume.pt").exists()
     assert not _bitwise_equal(best["model"], _weights(tmp_path / "straight/checkpoint.pt"))
 
-    real_save = progress.atomic_torch_save
+    real_save = resumable.atomic_torch_save
 
     def killed_after_epoch_3(path, obj):
         real_save(path, obj)
         if path.name == "resume.pt" and obj["epoch"] == 3:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(progress, "atomic_torch_save", killed_after_epoch_3)
+    monkeypatch.setattr(resumable, "atomic_torch_save", killed_after_epoch_3)
     with pytest.raises(KeyboardInterrupt):
         train_run(run, tiny_npz, tmp_path / "resumed", EXECUTION, threads=1)
     assert [p.name for p in (tmp_path / "resumed").glob("best.epoch*.pt")] == ["best.epoch2.pt"]
-    monkeypatch.setattr(progress, "atomic_torch_save", real_save)
+    monkeypatch.setattr(resumable, "atomic_torch_save", real_save)
     train_run(run, tiny_npz, tmp_path / "resumed", EXECUTION, threads=1)
     assert _bitwise_equal(_weights(tmp_path / "resumed/best.pt"), best["model"])
 
@@ -190,14 +192,14 @@ def test_best_pt_holds_the_best_epochs_weights_bitwise_also_across_a_kill(tiny_n
 
 
 def test_a_resume_whose_best_weights_are_gone_is_refused(tiny_npz, tmp_path, monkeypatch):
-    real_save = progress.atomic_torch_save
+    real_save = resumable.atomic_torch_save
 
     def killed_after_epoch_1(path, obj):
         real_save(path, obj)
         if path.name == "resume.pt":
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(progress, "atomic_torch_save", killed_after_epoch_1)
+    monkeypatch.setattr(resumable, "atomic_torch_save", killed_after_epoch_1)
     with pytest.raises(KeyboardInterrupt):
         train_run(make_run(epochs=2), tiny_npz, tmp_path, EXECUTION, threads=1)
     monkeypatch.undo()
@@ -370,7 +372,7 @@ def test_sigterm_saves_a_mid_epoch_checkpoint_and_the_resume_is_bitwise_equal(lo
         time.sleep(0.05)
     time.sleep(0.1)  # now inside epoch 2
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == engine.PREEMPTED_EXIT_CODE
+    assert proc.wait(timeout=60) == PREEMPTED_EXIT_CODE
     state = torch.load(out / "resume.pt", weights_only=True)
     assert state["partial"] is not None and 0 < state["partial"]["step"] < 32  # 512 images / batch 16
     assert state["run"] == _json.loads(run_file.read_text())

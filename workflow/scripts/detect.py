@@ -8,8 +8,8 @@ sys.stderr = open(snakemake.log[0], "a", buffering=1)  # (snakemake is injected)
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 from augrepro.evaluate.detection import run_detection
-from augrepro.train.engine import Preempted
 from augrepro.train.gpus import pin_free_gpu
+from augrepro.train.resumable import Preempted
 
 local_gpus = snakemake.config.get("local_gpus")
 if local_gpus and "SLURM_JOB_ID" not in os.environ:

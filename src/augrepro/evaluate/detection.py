@@ -489,6 +489,10 @@ def detect(model, index, indices, batch_size: int, device, workers: int, accel, 
     return out
 
 
+# The detection resume file's kind and layout version (augrepro.train.resumable.ResumeFile).
+RESUME_KIND, RESUME_VERSION = "detection", 1
+
+
 def run_detection(
     checkpoint: str | Path,
     voc_index: str | Path,
@@ -507,17 +511,17 @@ def run_detection(
     from augrepro.data.voc import load_voc_index
     from augrepro.evaluate.checkpoint import execution_setup, load_checkpoint
     from augrepro.evaluate.voc_map import evaluate_voc
-    from augrepro.io import atomic_torch_save, atomic_write_text
+    from augrepro.io import atomic_write_text
     from augrepro.provenance import describe_environment, device_name
-    from augrepro.runs import RunKey, identity_record
-    from augrepro.train.engine import Numerics, Preempted, StopFlag
+    from augrepro.runs import RESUME_FILE, RunKey, identity_record
+    from augrepro.train.engine import Numerics
+    from augrepro.train.resumable import Preempted, ResumeFile, StopFlag, check_finite
 
     values = check_recipe(recipe)
     log, device, workers = execution_setup(execution, threads, log)
     accel = Numerics(device, values["numerics"]).apply()
     wall = time.perf_counter()
     out_json = Path(out_json)
-    resume_path = out_json.parent / "resume.pt"
 
     torch.manual_seed(seed)
     loaded = load_checkpoint(checkpoint, torch.device("cpu"))
@@ -527,23 +531,20 @@ def run_detection(
     model = build_detector(backbone, values, norm.mean, norm.std).to(device)
     index = load_voc_index(voc_index)
     optimizer = torch.optim.SGD(parameter_groups(model, values), lr=values["lr"], momentum=values["momentum"])
+    resume = ResumeFile(
+        out_json.parent / RESUME_FILE, RESUME_KIND, RESUME_VERSION, {"recipe": values, "seed": seed, "run": key.label()}
+    )
     start, losses_log, train_seconds = 0, [], 0.0
-    if resume_path.exists():
-        state = torch.load(resume_path, map_location=device, weights_only=True)
-        if state["recipe"] != values or state["seed"] != seed or state["run"] != key.label():
-            raise RuntimeError(f"{resume_path} belongs to another configuration; delete it to start this job afresh")
+    state = resume.load(device)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start, losses_log, train_seconds = int(state["iteration"]), list(state["losses"]), float(state["train_seconds"])
-        log(f"resuming from {resume_path} at iteration {start}")
+        log(f"resuming from {resume.path} at iteration {start}")
 
     def save(iteration: int) -> None:
-        atomic_torch_save(
-            resume_path,
+        resume.save(
             {
-                "recipe": values,
-                "seed": seed,
-                "run": key.label(),
                 "iteration": iteration,
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
@@ -581,11 +582,13 @@ def run_detection(
             with accel.autocast():
                 loss_dict = model(images, targets)
             loss = sum(v.float() for v in loss_dict.values())
-            if not torch.isfinite(loss):
-                raise RuntimeError(
-                    f"detection loss became {loss.item()} at iteration {iteration + 1} "
-                    f"({ {k: round(float(v.detach()), 4) for k, v in loss_dict.items()} }); stopping without writing outputs"
-                )
+            check_finite(
+                loss.detach().reshape(1),
+                lambda _, at=iteration + 1, parts=loss_dict: (
+                    f"at iteration {at} ({ {k: round(float(v.detach()), 4) for k, v in parts.items()} })"
+                ),
+                "lower the detection recipe's lr or warm it up longer (warmup_iters)",
+            )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -598,12 +601,10 @@ def run_detection(
                     f"iteration {iteration}/{values['iterations']} lr {lr_at(values, iteration - 1):.3g} loss {loss.item():.4f} "
                     + " ".join(f"{k} {v:.4f}" for k, v in parts.items())
                 )
-            if stop.requested and iteration < values["iterations"]:
+            if stop.anywhere() and iteration < values["iterations"]:
                 train_seconds += time.perf_counter() - segment
                 save(iteration)
-                raise Preempted(
-                    f"SIGTERM at iteration {iteration}: state saved to {resume_path}; the next start resumes"
-                )
+                raise Preempted.saved(f"at iteration {iteration}", resume.path)
             if iteration % values["checkpoint_every"] == 0 and iteration < values["iterations"]:
                 train_seconds += time.perf_counter() - segment
                 segment = time.perf_counter()
@@ -654,6 +655,6 @@ def run_detection(
         **describe_environment(),
     }
     atomic_write_text(out_json, json.dumps(out, indent=2, default=str) + "\n")
-    resume_path.unlink(missing_ok=True)
+    resume.remove()
     log("detection: " + ", ".join(f"{k} {v:.2f}" for k, v in summary.items()))
     return out

@@ -6,10 +6,11 @@ written at the end, atomically (``best.pt`` is kept while training, see :mod:`au
 
 While training, the full state (model, optimizer, scheduler, epoch, every RNG state, metrics so far) is
 written atomically to ``resume.pt`` after every epoch, and in the middle of an epoch when SIGTERM arrives
-(what SLURM sends before a time limit or a preemption); the job then exits with :data:`PREEMPTED_EXIT_CODE`.
+(what SLURM sends before a time limit or a preemption); the job then exits with
+:data:`augrepro.runs.PREEMPTED_EXIT_CODE`.
 A job started where ``resume.pt`` exists resumes from it. ``resume.pt`` is not a declared Snakemake
-output, so a failed or killed job does not lose it. On the CPU, with the same thread count, a resumed
-run ends bitwise equal to an uninterrupted one.
+output, so a failed or killed job does not lose it (:mod:`augrepro.train.resumable`: the file, the stop flag, the loss
+check). On the CPU, with the same thread count, a resumed run ends bitwise equal to an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -17,9 +18,7 @@ from __future__ import annotations
 import bisect
 import math
 import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -42,23 +41,11 @@ from augrepro.train import streams
 from augrepro.train.config import Execution, TrainingConfig
 from augrepro.train.distributed import Distributed, Shard
 from augrepro.train.progress import EpochState, Progress
+from augrepro.train.resumable import Preempted, StopFlag, check_finite
 from augrepro.train.streams import Generators
 
 METRIC_COLUMNS = runs.EPOCH_COLUMNS
-__all__ = ["Execution", "NonFiniteLossError", "Numerics", "Preempted", "StopFlag", "train_run"]
-# 128 + SIGTERM: the shell's convention for "terminated by SIGTERM"; non-zero, so Snakemake retries the
-# job (--retries) and SLURM's requeue resubmits it; either way the next start resumes from resume.pt.
-PREEMPTED_EXIT_CODE = 143
-
-
-class NonFiniteLossError(RuntimeError):
-    pass
-
-
-class Preempted(RuntimeError):
-    """SIGTERM arrived; the state was saved to resume.pt. Exit with ``exit_code``."""
-
-    exit_code = PREEMPTED_EXIT_CODE
+__all__ = ["Execution", "Numerics", "train_run"]
 
 
 def pick_device(setting: str) -> torch.device:
@@ -230,26 +217,6 @@ def evaluate(
         loss_sum, err1, err5 = dist.sum(torch.stack([loss_sum, err1, err5]))
     n = len(data)
     return loss_sum.item() / n, 100.0 * err1.item() / n, 100.0 * err5.item() / n
-
-
-class StopFlag:
-    """Set by SIGTERM while training; checked at every step boundary (also the detection fine-tuning's)."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous = None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        self.requested = True
-
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
 
 
 def lr_factor(recipe: dict, steps: int) -> float:
@@ -454,31 +421,20 @@ def train_one_epoch(session: Session, epoch: int, state: EpochState, stop: StopF
         bar.update(1)
         # Checked after a whole step, before the next batch draws anything from the generators; all ranks agree
         # on it (a SIGTERM to any rank stops every rank at this same step).
-        if dist.any(stop.requested) and state.step < shard.steps:
+        if stop.anywhere(dist) and state.step < shard.steps:
             bar.close()
             state.seconds += time.perf_counter() - segment_start
             session.save(progress, epoch, state)
-            raise Preempted(
-                f"SIGTERM in epoch {epoch} at step {state.step}/{shard.steps}: state saved to {progress.path}; "
-                f"exiting with code {PREEMPTED_EXIT_CODE}; the next start resumes from here"
-            )
+            raise Preempted.saved(f"in epoch {epoch} at step {state.step}/{shard.steps}", progress.path)
     bar.close()
-    _check_finite(torch.stack(state.step_losses), epoch, dist)
+    check_finite(
+        torch.stack(state.step_losses),
+        lambda i: f"at epoch {epoch}, step {i + 1}",
+        "lower training.lr or check the method's parameters",
+        dist,
+    )
     state.gpu_seconds += gpu.seconds()
     return state.seconds + time.perf_counter() - segment_start
-
-
-def _check_finite(losses: torch.Tensor, epoch: int, dist: Distributed) -> None:
-    finite = torch.isfinite(losses)
-    if dist.any(not bool(finite.all())):
-        where = "on another rank"
-        if not bool(finite.all()):
-            step = int((~finite).nonzero()[0]) + 1
-            where = f"{losses[step - 1].item()} at epoch {epoch}, step {step}"
-        raise NonFiniteLossError(
-            f"loss became {where}" + (f" (rank {dist.rank})" if dist.enabled else "") + "; "
-            "stopping without writing outputs (lower training.lr or check the method's parameters)"
-        )
 
 
 def evaluate_epoch(
@@ -541,11 +497,8 @@ def train_run(
             log(_describe_epoch(row, config.epochs))
             progress.keep_best(session.model, epoch)  # before resume.pt, which then names it
             session.save(progress, epoch)
-            if session.dist.any(stop.requested) and epoch < config.epochs:
-                raise Preempted(
-                    f"SIGTERM after epoch {epoch}: state saved to {progress.path}; exiting with code "
-                    f"{PREEMPTED_EXIT_CODE}; the next start resumes from here"
-                )
+            if stop.anywhere(session.dist) and epoch < config.epochs:
+                raise Preempted.saved(f"after epoch {epoch}", progress.path)
     timing, meta = _timing(session, progress, rank_devices), _meta(session, progress)
     progress.write_outputs(session.model, config.epochs, timing, meta)
     session.dist.close()
