@@ -15,8 +15,10 @@ import torch
 from augrepro.data.prepared import PreparedData, save_prepared
 from augrepro.models.registry import MODELS
 from augrepro.runs import PREEMPTED_EXIT_CODE
-from augrepro.train import engine, resumable, streams
+from augrepro.train import engine, optim, resumable, streams
 from augrepro.train.engine import topk_errors, train_run
+from augrepro.train.numerics import Numerics
+from augrepro.train.replicas import ReplicaForward
 from augrepro.train.resumable import NonFiniteLossError
 
 
@@ -491,9 +493,9 @@ def test_a_training_step_never_waits_for_the_gpu(device, method, params):
     images = torch.randint(0, 256, (48, 3, 32, 32), dtype=torch.uint8, generator=gen)
     data = DeviceData(images, torch.randint(0, 10, (48,), generator=gen), spec.mean, spec.std, dev)
     model = build_model("resnet8", 10).to(dev)
-    accel = engine.Numerics(dev)
+    accel = Numerics(dev)
     aug = build_augmentation(method, params, spec)
-    opt = engine.make_optimizer(model, {"lr": 0.01, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}, dev)
+    opt = optim.make_optimizer(model, {"lr": 0.01, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}, dev)
     ctx = Context(spec.mean, spec.std, gen, np.random.default_rng(0), epoch=2, model=model)
     order = data.epoch_order(gen)
 
@@ -562,7 +564,7 @@ def _released_lrs(protocol: str, recipe: dict) -> list[float]:
 )
 def test_the_lr_of_every_epoch_follows_the_sources_rule(protocol):
     from augrepro.studies import load_protocols, resolve_protocol
-    from augrepro.train.engine import make_scheduler
+    from augrepro.train.optim import make_scheduler
 
     recipe = resolve_protocol(load_protocols(engine_root() / "config/protocols.yaml"), protocol, "cifar100")
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=recipe["lr"])
@@ -600,14 +602,14 @@ def test_batchnorm_replicas_normalize_each_chunk_and_keep_the_first_chunks_runni
     x = torch.randn(10, 3, 32, 32)
     reference = copy.deepcopy(model)
     want = torch.cat([reference(x[:5]), copy.deepcopy(model)(x[5:])])
-    got = engine.ReplicaForward(model, model, 2)(x)
+    got = ReplicaForward(model, model, 2)(x)
     assert torch.allclose(got, want, atol=1e-6)
     assert not torch.allclose(got, copy.deepcopy(model)(x), atol=1e-3)  # one batch of 10 normalizes differently
     for a, b in zip(model.buffers(), reference.buffers()):
         assert torch.equal(a, b)  # running statistics of the first chunk only
     assert all(m.momentum == 0.1 for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
     model.eval()
-    assert torch.equal(engine.ReplicaForward(model, model, 2)(x), model(x))  # evaluation: one pass, running stats
+    assert torch.equal(ReplicaForward(model, model, 2)(x), model(x))  # evaluation: one pass, running stats
 
 
 def test_the_execution_settings_have_one_set_of_defaults():

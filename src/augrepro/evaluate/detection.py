@@ -514,7 +514,7 @@ def run_detection(
     from augrepro.io import atomic_write_text
     from augrepro.provenance import describe_environment, device_name
     from augrepro.runs import RESUME_FILE, RunKey, identity_record
-    from augrepro.train.engine import Numerics
+    from augrepro.train.numerics import Numerics
     from augrepro.train.resumable import Preempted, ResumeFile, StopFlag, check_finite
 
     values = check_recipe(recipe)
