@@ -14,15 +14,10 @@ from voc_fixture import voc_archives
 from augrepro.data.datasets import get_spec, with_checksum
 from augrepro.data.prepare import prepare
 from augrepro.data.prepared import PreparedData, save_prepared
-from augrepro.evaluate.detection import (
-    RoIPooler,
-    build_detector,
-    check_recipe,
-    iteration_batch,
-    lr_at,
-    parameter_groups,
-    run_detection,
-)
+from augrepro.evaluate.detection import check_recipe
+from augrepro.evaluate.detection_data import iteration_batch
+from augrepro.evaluate.detection_finetune import lr_at, parameter_groups, run_detection
+from augrepro.evaluate.detection_model import RoIPooler, build_detector
 from augrepro.train.engine import train_run
 
 TINY_RECIPE = {

@@ -1,5 +1,5 @@
 """What makes a loop resumable, shared by training (:mod:`augrepro.train.engine`) and the detection fine-tuning
-(:func:`augrepro.evaluate.detection.run_detection`): the resume file, the stop flag and preemption, and the loss check.
+(:mod:`augrepro.evaluate.detection_finetune`): the resume file, the stop flag and preemption, and the loss check.
 
 * **The resume file** (:class:`ResumeFile`, ``resume.pt`` in the job's output folder): the state a job continues
   from, written atomically (:mod:`augrepro.io`), so a job killed while writing it leaves the previous one. It
