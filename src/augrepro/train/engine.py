@@ -155,25 +155,13 @@ class Session:
             execution.decode,
             log if dist.is_main else _quiet,
         )
-        pipeline = (
-            build_pipeline(recipe["pipeline"], spec.image_size) if key.traditional and spec.kind == "pixels" else None
-        )
-        if pipeline is not None:
-            input_pipeline = pipeline.describe()
-        elif spec.kind == "files":  # decoded and augmented by the DataLoader workers (augrepro.data.file_pipelines)
-            input_pipeline = describe_file_pipeline(recipe["pipeline"], key.traditional)
-        else:
-            input_pipeline = None
+        pipeline, input_pipeline = _input_pipeline(config)
         with streams.initial_weights(config.seed):  # the same weights for every method and rank of a seed
             model, pretrained = _model(config, log if dist.is_main else _quiet)
         model = dist.prepare_model(model.to(device), config.batchnorm, device)
         if numerics.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        forward = torch.compile(dist.wrap(model)) if execution.compile else dist.wrap(model)
-        # evaluation never goes through DistributedDataParallel (each rank evaluates its own part of the split)
-        eval_forward = forward if not dist.enabled else (torch.compile(model) if execution.compile else model)
-        # the source's nn.DataParallel replicas that this process emulates (its share of them under torchrun)
-        train_forward = ReplicaForward(forward, model, replicas_per_process(recipe, dist.world_size))
+        train_forward, eval_forward = _forwards(model, config, dist)
         augmentation = build_augmentation(config.method, config.method_params, spec)
         optimizer = make_optimizer(model, recipe, device)
         return cls(
@@ -216,6 +204,29 @@ class Session:
         progress.save(epoch, self.model, self.optimizer, self.scheduler, self.generators, epoch_state)
 
 
+def _input_pipeline(config: TrainingConfig) -> tuple[Any, dict | None]:
+    """The batched input pipeline of a '+' pixel dataset (or None), and what the training split goes through."""
+    key, spec, recipe = config.key, config.spec, config.recipe
+    pipeline = (
+        build_pipeline(recipe["pipeline"], spec.image_size) if key.traditional and spec.kind == "pixels" else None
+    )
+    if pipeline is not None:
+        return pipeline, pipeline.describe()
+    if spec.kind == "files":  # decoded and augmented by the DataLoader workers (augrepro.data.file_pipelines)
+        return None, describe_file_pipeline(recipe["pipeline"], key.traditional)
+    return None, None
+
+
+def _forwards(model: torch.nn.Module, config: TrainingConfig, dist: Distributed) -> tuple[Callable, Callable]:
+    """The model's training and evaluation forwards (compiled if the execution says so)."""
+    compile_ = config.execution.compile
+    forward = torch.compile(dist.wrap(model)) if compile_ else dist.wrap(model)
+    # evaluation never goes through DistributedDataParallel (each rank evaluates its own part of the split)
+    eval_forward = forward if not dist.enabled else (torch.compile(model) if compile_ else model)
+    # the source's nn.DataParallel replicas that this process emulates (its share of them under torchrun)
+    return ReplicaForward(forward, model, replicas_per_process(config.recipe, dist.world_size)), eval_forward
+
+
 def _quiet(msg: str) -> None:
     """The log of every rank but rank 0."""
 
@@ -249,28 +260,31 @@ class _GpuTimer:
         return self.events[0].elapsed_time(self.events[1]) / 1000.0
 
 
+def _epoch_bar(steps: int, done: int, desc: str, shown: bool):
+    """An epoch's progress bar on stderr (rank 0's; on a terminal every second, in a log every 10 s)."""
+    from tqdm import tqdm
+
+    return tqdm(
+        total=steps,
+        initial=done,
+        desc=desc,
+        file=sys.stderr,
+        mininterval=1.0 if sys.stderr.isatty() else 10.0,
+        leave=False,
+        disable=not shown,
+    )
+
+
 def train_one_epoch(session: Session, epoch: int, state: EpochState, stop: StopFlag, progress: Progress) -> float:
     """Train ``epoch`` from ``state`` (a fresh epoch, or the one SIGTERM interrupted) to its end; returns its
     training seconds. At a SIGTERM between two steps, resume.pt is written and :class:`Preempted` raised."""
     config, dist = session.config, session.dist
     norm, generators = session.normalization, session.generators
     ctx = Context(norm.mean, norm.std, generators.method, generators.method_rng, epoch=epoch, model=session.model)
-    shard: Shard = dist.shard(
-        state.order, config.batch_size
-    )  # this rank's part of each step (all of it in one process)
+    shard: Shard = dist.shard(state.order, config.batch_size)  # this rank's part of each step (all in one process)
     segment_start = time.perf_counter()
     gpu = _GpuTimer(session.device)
-    from tqdm import tqdm
-
-    bar = tqdm(
-        total=shard.steps,
-        initial=state.step,
-        desc=f"epoch {epoch}/{config.epochs}",
-        file=sys.stderr,
-        mininterval=1.0 if sys.stderr.isatty() else 10.0,
-        leave=False,
-        disable=not dist.is_main,
-    )
+    bar = _epoch_bar(shard.steps, state.step, f"epoch {epoch}/{config.epochs}", dist.is_main)
     batches = session.train.iterate(shard.order, state.step, shard.batch, generators.pipeline, session.pipeline)
     for x, y in batches:
         mixed, logits, loss = train_step(
