@@ -26,7 +26,7 @@ import torch
 from augrepro.augment import AUGMENTATIONS, Context, build_augmentation
 from augrepro.data import get_spec
 from augrepro.models import build_model
-from augrepro.train.engine import make_optimizer
+from augrepro.train.optim import make_optimizer
 
 GOAL = 0.03
 

@@ -32,7 +32,9 @@ from augrepro.data.datasets import get_spec
 from augrepro.models import build_model
 from augrepro.provenance import device_name
 from augrepro.train.distributed import Distributed
-from augrepro.train.engine import Numerics, make_optimizer, train_step
+from augrepro.train.engine import train_step
+from augrepro.train.numerics import Numerics
+from augrepro.train.optim import make_optimizer
 
 IMAGENET_TRAIN, IMAGENET_VAL, EPOCHS = 1_281_167, 50_000, 300
 ROOT = Path(__file__).resolve().parents[1]

@@ -28,7 +28,9 @@ from augrepro.io import atomic_torch_save
 from augrepro.models import build_model
 from augrepro.provenance import device_name
 from augrepro.train.config import Execution
-from augrepro.train.engine import Numerics, evaluate, make_optimizer, train_step
+from augrepro.train.engine import evaluate, train_step
+from augrepro.train.numerics import Numerics
+from augrepro.train.optim import make_optimizer
 
 CIFAR_TRAIN_IMAGES, CIFAR_TEST_IMAGES = 50_000, 10_000
 EVAL_BATCH = Execution().eval_batch_size  # training.eval_batch_size's default

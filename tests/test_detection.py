@@ -15,14 +15,9 @@ from voc_fixture import voc_archives
 from augrepro.data.datasets import get_spec, with_checksum
 from augrepro.data.prepare import prepare
 from augrepro.data.prepared import PreparedData, save_prepared
-from augrepro.evaluate.detection import (
-    RoIPooler,
-    build_detector,
-    iteration_batch,
-    lr_at,
-    parameter_groups,
-    run_detection,
-)
+from augrepro.evaluate.detection_data import iteration_batch
+from augrepro.evaluate.detection_finetune import lr_at, parameter_groups, run_detection
+from augrepro.evaluate.detection_model import RoIPooler, build_detector
 from augrepro.studies.evaluations import check_detection, load_evaluations
 from augrepro.train.engine import train_run
 
@@ -241,3 +236,39 @@ def test_the_saliencymix_recipe_tests_without_a_score_threshold_and_with_nms_0_3
     model.roi_heads.score_thresh, model.roi_heads.nms_thresh = 0.05, 0.5  # Detectron2's (salfmix_voc)
     with torch.no_grad():
         assert len(model(images)[0]["scores"]) < len(out["scores"])
+
+
+def test_a_killed_fine_tuning_resumes_from_its_resume_file_and_a_foreign_one_is_refused(
+    backbone, voc, tmp_path, monkeypatch
+):
+    from augrepro.train import resumable
+
+    recipe = {**TINY_RECIPE, "checkpoint_every": 2}
+    out = tmp_path / "det" / "detection.json"
+    real_save = resumable.atomic_torch_save
+
+    def killed_after_the_save(path, obj):
+        real_save(path, obj)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(resumable, "atomic_torch_save", killed_after_the_save)
+    with pytest.raises(KeyboardInterrupt):
+        run_detection(backbone, voc, out, recipe, seed=1, execution={"device": "cpu", "workers": 0}, log=print)
+    saved = torch.load(out.parent / "resume.pt", weights_only=True)
+    assert saved["iteration"] == 2 and saved["format"] == {"kind": "detection", "version": 1}
+    monkeypatch.setattr(resumable, "atomic_torch_save", real_save)
+
+    with pytest.raises(RuntimeError, match=r"different configuration \(seed is 1 in the file, 2 here\)"):
+        run_detection(backbone, voc, out, recipe, seed=2, execution={"device": "cpu", "workers": 0}, log=print)
+    logs = []
+    written = run_detection(
+        backbone, voc, out, recipe, seed=1, execution={"device": "cpu", "workers": 0}, log=logs.append
+    )
+    assert any("at iteration 2" in m and "resuming from" in m for m in logs)
+    assert [row[0] for row in written["losses"]] == [4] and written["iterations"] == 4
+    assert not (out.parent / "resume.pt").exists()
+
+    # a training run's resume file where a detection job writes its own
+    resumable.ResumeFile(out.parent / "resume.pt", "training", 1, {"run": {}}).save({"epoch": 1})
+    with pytest.raises(RuntimeError, match="resume file of training, not of detection: delete it"):
+        run_detection(backbone, voc, out, recipe, seed=1, execution={"device": "cpu", "workers": 0}, log=print)

@@ -14,8 +14,12 @@ import torch
 
 from augrepro.data.prepared import PreparedData, save_prepared
 from augrepro.models.registry import MODELS
-from augrepro.train import engine, progress, streams
-from augrepro.train.engine import NonFiniteLossError, topk_errors, train_run
+from augrepro.runs import PREEMPTED_EXIT_CODE
+from augrepro.train import engine, optim, resumable, streams
+from augrepro.train.engine import topk_errors, train_run
+from augrepro.train.numerics import Numerics
+from augrepro.train.replicas import ReplicaForward
+from augrepro.train.resumable import NonFiniteLossError
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +104,7 @@ def test_resumed_run_equals_uninterrupted_run(tiny_npz, tmp_path, monkeypatch):
     run = make_run("saliencymix", variant="official")
     train_run(run, tiny_npz, tmp_path / "straight", EXECUTION, threads=1)
 
-    real_save = progress.atomic_torch_save
+    real_save = resumable.atomic_torch_save
     saves = []
 
     def interrupted_save(path, obj):
@@ -109,11 +113,11 @@ def test_resumed_run_equals_uninterrupted_run(tiny_npz, tmp_path, monkeypatch):
         if saves.count("resume.pt") == 2:
             raise KeyboardInterrupt  # killed right after the checkpoint of epoch 2
 
-    monkeypatch.setattr(progress, "atomic_torch_save", interrupted_save)
+    monkeypatch.setattr(resumable, "atomic_torch_save", interrupted_save)
     with pytest.raises(KeyboardInterrupt):
         train_run(run, tiny_npz, tmp_path / "resumed", EXECUTION, threads=1)
     assert not (tmp_path / "resumed/metrics.csv").exists()
-    monkeypatch.setattr(progress, "atomic_torch_save", real_save)
+    monkeypatch.setattr(resumable, "atomic_torch_save", real_save)
     train_run(run, tiny_npz, tmp_path / "resumed", EXECUTION, threads=1)
 
     assert read_metrics(tmp_path / "straight/metrics.csv") == read_metrics(tmp_path / "resumed/metrics.csv")
@@ -131,7 +135,7 @@ def _stopped_after_the_first_checkpoint(data, out, monkeypatch) -> None:
             raise KeyboardInterrupt
 
     with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
-        patch.setattr(progress, "atomic_torch_save", stop_after_first)
+        patch.setattr(resumable, "atomic_torch_save", stop_after_first)
         train_run(make_run(), data, out, EXECUTION, threads=1)
 
 
@@ -168,18 +172,18 @@ def test_best_pt_holds_the_best_epochs_weights_bitwise_also_across_a_kill(tiny_n
     assert not list((tmp_path / "straight").glob("best.epoch*.pt")) and not (tmp_path / "straight/resume.pt").exists()
     assert not _bitwise_equal(best["model"], _weights(tmp_path / "straight/checkpoint.pt"))
 
-    real_save = progress.atomic_torch_save
+    real_save = resumable.atomic_torch_save
 
     def killed_after_epoch_3(path, obj):
         real_save(path, obj)
         if path.name == "resume.pt" and obj["epoch"] == 3:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(progress, "atomic_torch_save", killed_after_epoch_3)
+    monkeypatch.setattr(resumable, "atomic_torch_save", killed_after_epoch_3)
     with pytest.raises(KeyboardInterrupt):
         train_run(run, tiny_npz, tmp_path / "resumed", EXECUTION, threads=1)
     assert [p.name for p in (tmp_path / "resumed").glob("best.epoch*.pt")] == ["best.epoch2.pt"]
-    monkeypatch.setattr(progress, "atomic_torch_save", real_save)
+    monkeypatch.setattr(resumable, "atomic_torch_save", real_save)
     train_run(run, tiny_npz, tmp_path / "resumed", EXECUTION, threads=1)
     assert _bitwise_equal(_weights(tmp_path / "resumed/best.pt"), best["model"])
 
@@ -190,14 +194,14 @@ def test_best_pt_holds_the_best_epochs_weights_bitwise_also_across_a_kill(tiny_n
 
 
 def test_a_resume_whose_best_weights_are_gone_is_refused(tiny_npz, tmp_path, monkeypatch):
-    real_save = progress.atomic_torch_save
+    real_save = resumable.atomic_torch_save
 
     def killed_after_epoch_1(path, obj):
         real_save(path, obj)
         if path.name == "resume.pt":
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(progress, "atomic_torch_save", killed_after_epoch_1)
+    monkeypatch.setattr(resumable, "atomic_torch_save", killed_after_epoch_1)
     with pytest.raises(KeyboardInterrupt):
         train_run(make_run(epochs=2), tiny_npz, tmp_path, EXECUTION, threads=1)
     monkeypatch.undo()
@@ -370,7 +374,7 @@ def test_sigterm_saves_a_mid_epoch_checkpoint_and_the_resume_is_bitwise_equal(lo
         time.sleep(0.05)
     time.sleep(0.1)  # now inside epoch 2
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == engine.PREEMPTED_EXIT_CODE
+    assert proc.wait(timeout=60) == PREEMPTED_EXIT_CODE
     state = torch.load(out / "resume.pt", weights_only=True)
     assert state["partial"] is not None and 0 < state["partial"]["step"] < 32  # 512 images / batch 16
     assert state["run"] == _json.loads(run_file.read_text())
@@ -489,9 +493,9 @@ def test_a_training_step_never_waits_for_the_gpu(device, method, params):
     images = torch.randint(0, 256, (48, 3, 32, 32), dtype=torch.uint8, generator=gen)
     data = DeviceData(images, torch.randint(0, 10, (48,), generator=gen), spec.mean, spec.std, dev)
     model = build_model("resnet8", 10).to(dev)
-    accel = engine.Numerics(dev)
+    accel = Numerics(dev)
     aug = build_augmentation(method, params, spec)
-    opt = engine.make_optimizer(model, {"lr": 0.01, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}, dev)
+    opt = optim.make_optimizer(model, {"lr": 0.01, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}, dev)
     ctx = Context(spec.mean, spec.std, gen, np.random.default_rng(0), epoch=2, model=model)
     order = data.epoch_order(gen)
 
@@ -560,7 +564,7 @@ def _released_lrs(protocol: str, recipe: dict) -> list[float]:
 )
 def test_the_lr_of_every_epoch_follows_the_sources_rule(protocol):
     from augrepro.studies import load_protocols, resolve_protocol
-    from augrepro.train.engine import make_scheduler
+    from augrepro.train.optim import make_scheduler
 
     recipe = resolve_protocol(load_protocols(engine_root() / "config/protocols.yaml"), protocol, "cifar100")
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=recipe["lr"])
@@ -598,14 +602,14 @@ def test_batchnorm_replicas_normalize_each_chunk_and_keep_the_first_chunks_runni
     x = torch.randn(10, 3, 32, 32)
     reference = copy.deepcopy(model)
     want = torch.cat([reference(x[:5]), copy.deepcopy(model)(x[5:])])
-    got = engine.ReplicaForward(model, model, 2)(x)
+    got = ReplicaForward(model, model, 2)(x)
     assert torch.allclose(got, want, atol=1e-6)
     assert not torch.allclose(got, copy.deepcopy(model)(x), atol=1e-3)  # one batch of 10 normalizes differently
     for a, b in zip(model.buffers(), reference.buffers()):
         assert torch.equal(a, b)  # running statistics of the first chunk only
     assert all(m.momentum == 0.1 for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
     model.eval()
-    assert torch.equal(engine.ReplicaForward(model, model, 2)(x), model(x))  # evaluation: one pass, running stats
+    assert torch.equal(ReplicaForward(model, model, 2)(x), model(x))  # evaluation: one pass, running stats
 
 
 def test_the_execution_settings_have_one_set_of_defaults():

@@ -36,7 +36,8 @@ from augrepro.results.compare import load_published
 from augrepro.runs import RunKey
 from augrepro.studies import ConfigError, load_protocols, resolve_protocol, select_from_config
 from augrepro.studies.plan import run_shape
-from augrepro.train.engine import make_optimizer, make_scheduler, train_run
+from augrepro.train.engine import train_run
+from augrepro.train.optim import make_optimizer, make_scheduler
 
 METHODS = ("baseline", "cutout", "mixup", "cutmix", "snapmix")
 

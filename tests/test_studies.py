@@ -104,7 +104,7 @@ def test_each_paper_protocol_computes_as_its_source_in_fp32_with_tf32_off(tf32_s
     cuDNN's convolutions (which PyTorch otherwise allows) and for matrix products."""
     import torch
 
-    from augrepro.train.engine import Numerics
+    from augrepro.train.numerics import Numerics
 
     protocols = load_protocols(ROOT / "config/protocols.yaml")
     paper = [name for name in protocols if name != "demo" and not name.endswith("_bf16")]
@@ -137,7 +137,7 @@ def test_a_bf16_variant_is_its_recipe_in_bf16_and_trains_in_its_own_folders(ever
     cell of each family in both, the fp32 runs being the paper studies' own, and tests each pair with a claim."""
     import torch
 
-    from augrepro.train.engine import Numerics
+    from augrepro.train.numerics import Numerics
 
     protocols = everything.protocols
     variants = sorted(name for name in protocols if name.endswith("_bf16"))

@@ -36,6 +36,10 @@ RUN_FILES = {
     "meta": "meta.json",
 }
 RESUME_FILE = "resume.pt"
+# The exit code of a job that SIGTERM stopped after it saved its resume file (128 + SIGTERM, the shell's convention
+# for "terminated by SIGTERM"): non-zero, so Snakemake retries the job (--retries) and SLURM's requeue resubmits it;
+# the next start resumes from the file (augrepro.train.resumable).
+PREEMPTED_EXIT_CODE = 143
 # While training: the weights of the best epoch so far (by test top-1 error, the first such epoch, as aggregation's
 # best_epoch), one file per candidate epoch; resume.pt names the one that counts. Not declared outputs, so that a
 # retried job keeps them (Snakemake removes a failed job's declared outputs); the end copies it to best.pt.

@@ -1,4 +1,4 @@
-"""Adapter: rule detect -> augrepro.evaluate.detection.run_detection (exit 143 after saving state on SIGTERM)."""
+"""Adapter: rule detect -> augrepro.evaluate.detection_finetune.run_detection (exit 143 after saving state on SIGTERM)."""
 
 import os
 import sys
@@ -7,9 +7,9 @@ from pathlib import Path
 sys.stderr = open(snakemake.log[0], "a", buffering=1)  # (snakemake is injected); "a": keep earlier attempts
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
-from augrepro.evaluate.detection import run_detection
-from augrepro.train.engine import Preempted
+from augrepro.evaluate.detection_finetune import run_detection
 from augrepro.train.gpus import pin_free_gpu
+from augrepro.train.resumable import Preempted
 
 local_gpus = snakemake.config.get("local_gpus")
 if local_gpus and "SLURM_JOB_ID" not in os.environ:

@@ -7,9 +7,10 @@ from pathlib import Path
 sys.stderr = open(snakemake.log[0], "a", buffering=1)  # (snakemake is injected); "a": keep earlier attempts
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
-from augrepro.train.engine import Preempted, train_run
+from augrepro.train.engine import train_run
 from augrepro.train.gpus import pin_local_gpus
 from augrepro.train.launch import launch, processes_per_node
+from augrepro.train.resumable import Preempted
 
 per_node, nodes = processes_per_node(snakemake.resources)
 # Workstation profile: spread training jobs over the local GPUs, one job per GPU (SLURM pins its own).

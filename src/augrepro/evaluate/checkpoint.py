@@ -64,7 +64,7 @@ def execution_setup(execution: dict[str, Any] | None, threads: int | None, log: 
     """(log, device, DataLoader workers) of an evaluation job from the config's execution-only settings
     (``training:``: device, workers) and the job's threads."""
     from augrepro.train.config import Execution
-    from augrepro.train.engine import pick_device
+    from augrepro.train.numerics import pick_device
 
     execution = Execution.of(execution)
     if threads:

@@ -154,7 +154,7 @@ def run_fgsm(
     from augrepro.io import atomic_write_text
     from augrepro.provenance import describe_environment, device_name
     from augrepro.runs import RunKey
-    from augrepro.train.engine import Numerics
+    from augrepro.train.numerics import Numerics
 
     values = check_fgsm(recipe)
     log, device, workers = execution_setup(execution, threads, log)

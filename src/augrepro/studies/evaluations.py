@@ -3,7 +3,7 @@
 ``fgsm:`` and ``detection:`` each map a recipe name to its values; every recipe is checked when the file is
 loaded (:func:`check_fgsm`, :func:`check_detection`), so a bad one fails before any job starts, naming the file,
 the recipe and the key. The compute that runs them (:mod:`augrepro.evaluate.fgsm`,
-:mod:`augrepro.evaluate.detection`) reads the values these checks return; this module imports no torch.
+:mod:`augrepro.evaluate.detection_finetune`) reads the values these checks return; this module imports no torch.
 """
 
 from __future__ import annotations
@@ -56,11 +56,11 @@ def check_fgsm(recipe: dict[str, Any], where: str = "fgsm recipe") -> dict[str, 
     return values
 
 
-# --- detection transfer (augrepro.evaluate.detection) -------------------------------------------------------
+# --- detection transfer (augrepro.evaluate.detection_finetune) -------------------------------------------------------
 
 DETECTION_HEADS = ("c4", "fpn")
 DETECTION_METRICS = ("voc07", "all_point")
-ROI_POOLS = ("align", "align_v2", "crop")  # augrepro.evaluate.detection.RoIPooler
+ROI_POOLS = ("align", "align_v2", "crop")  # augrepro.evaluate.detection_model.RoIPooler
 # What a detection recipe holds; None: required.
 DETECTION_DEFAULTS: dict[str, Any] = {
     "head": "c4",

@@ -152,7 +152,7 @@ FGSM_FORWARDS = 4
 
 @functools.cache
 def detection_gmacs(model: str, head: str, short_side: int, rois: int, num_classes: int = 21) -> float:
-    """Forward GMACs of a Faster R-CNN per image (``augrepro.evaluate.detection``'s design): the trunk on a 4:3
+    """Forward GMACs of a Faster R-CNN per image (``augrepro.evaluate.detection_model``'s design): the trunk on a 4:3
     image with shorter side ``short_side``, the RPN head, and the box head on ``rois`` regions; counted on the
     meta device."""
     import torch

@@ -56,7 +56,7 @@ OPTIONAL_KEYS = (
 # and the head (the model's final nn.Linear, a new one when the backbone is pretrained; augrepro.models.pretrained.head).
 LR_GROUPS = ("backbone", "head")
 LR_SCHEDULES = ("multistep", "cosine")
-# augrepro.train.engine.Numerics: fp32 (TF32 off; every paper protocol, as its source's GPUs computed), tf32,
+# augrepro.train.numerics.Numerics: fp32 (TF32 off; every paper protocol, as its source's GPUs computed), tf32,
 # bf16 (autocast and channels-last: the fast variants, named <protocol>_bf16), auto (bf16 on a GPU, fp32 on the CPU)
 NUMERICS = ("auto", "fp32", "tf32", "bf16")
 REPORTED = ("best", "final", "median_last10")

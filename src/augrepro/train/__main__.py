@@ -16,8 +16,9 @@ import json
 import sys
 
 from augrepro.train.distributed import env_world_size
-from augrepro.train.engine import Preempted, train_run
+from augrepro.train.engine import train_run
 from augrepro.train.launch import add_worker_arguments, launch
+from augrepro.train.resumable import Preempted
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from augrepro.io import atomic_write_text
-from augrepro.runs import RESUME_FILE
+from augrepro.runs import PREEMPTED_EXIT_CODE, RESUME_FILE
 
-PREEMPTED_EXIT_CODE = 143
 RUN_FILE = "launch_run.json"  # the resolved run, for the worker processes (removed after a finished run)
 
 

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from augrepro.io import atomic_write_text
-from augrepro.runs import PilotKey
+from augrepro.runs import PREEMPTED_EXIT_CODE, PilotKey
 from augrepro.studies.pilot import PilotSettings
 
 MODULE = "augrepro.train.pilot"  # python -m MODULE: the worker
@@ -49,7 +49,6 @@ RUN_FILE = "run.json"
 WORKER_LOG = "worker.log"
 WORK_DIR = "work"  # beside the result file; removed when the result is written
 STOP_GRACE_SECONDS = 30.0  # after SIGTERM at the deadline, before SIGKILL
-PREEMPTED_EXIT_CODE = 143  # SIGTERM to the job: no result, so that Snakemake's retry runs the pilot again
 
 # What each kind of failure means and what to do about it (recorded with the failure as its hint).
 FAILURE_KINDS = {
@@ -214,8 +213,9 @@ def measure(
     started = time.perf_counter() if started is None else started
     from augrepro.provenance import describe_environment, device_name
     from augrepro.train.config import TrainingConfig
-    from augrepro.train.engine import Session, StopFlag, evaluate, train_one_epoch
+    from augrepro.train.engine import Session, evaluate, train_one_epoch
     from augrepro.train.progress import EpochState, Progress
+    from augrepro.train.resumable import StopFlag
 
     settings = PilotSettings.of(settings)
     log = log or _stderr
@@ -311,7 +311,7 @@ def failure_kind(exc: BaseException) -> str:
     """The kind of a worker's exception (a key of :data:`FAILURE_KINDS`)."""
     import torch
 
-    from augrepro.train.engine import NonFiniteLossError
+    from augrepro.train.resumable import NonFiniteLossError
 
     text = str(exc)
     if isinstance(exc, torch.cuda.OutOfMemoryError | MemoryError) or "out of memory" in text.lower():

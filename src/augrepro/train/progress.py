@@ -2,8 +2,9 @@
 
 ``resume.pt`` holds the full state (model, optimizer, scheduler, epoch, every random stream, the metrics
 so far, and a partial epoch's sums when SIGTERM stopped it mid-epoch); it is written atomically after every
-epoch and at SIGTERM, read back when a job starts where it exists, and removed when the run's outputs are
-written. Under torchrun every rank's random streams and partial sums are gathered and rank 0 writes.
+epoch and at SIGTERM, read back when a job starts where it exists (a file of another run is refused:
+:class:`augrepro.train.resumable.ResumeFile`), and removed when the run's outputs are written. Under torchrun every
+rank's random streams and partial sums are gathered and rank 0 writes.
 
 The best epoch's weights (the lowest test top-1 error so far, the first epoch to reach it) are written when an
 epoch sets a new best, atomically, to ``best.epoch<E>.pt`` (:data:`augrepro.runs.BEST_SO_FAR`); resume.pt names
@@ -28,7 +29,12 @@ import torch
 
 from augrepro import runs
 from augrepro.io import atomic_fill, atomic_torch_save, atomic_write_text
+from augrepro.train.resumable import ResumeFile
 from augrepro.train.streams import Generators
+
+# The training resume file's kind and layout version (augrepro.train.resumable.ResumeFile): a change of what
+# resume.pt holds is a new version, which refuses the files of the old one.
+RESUME_KIND, RESUME_VERSION = "training", 1
 
 
 class EpochState:
@@ -77,6 +83,7 @@ class Progress:
         self.out.mkdir(parents=True, exist_ok=True)
         self.run, self.dist = run, dist
         self.path = self.out / runs.RESUME_FILE
+        self.resume_file = ResumeFile(self.path, RESUME_KIND, RESUME_VERSION, {"run": run})
         self.started = time.perf_counter() if started is None else started
         self.rows: list[dict[str, float]] = []
         self.totals = {
@@ -92,11 +99,9 @@ class Progress:
 
     def resume(self, model, optimizer, scheduler, generators: Generators, device, log, steps: int) -> None:
         """Continue from resume.pt when there is one (of this very run and world size)."""
-        if not self.path.exists():
+        state = self.resume_file.load(device)
+        if state is None:
             return
-        state = torch.load(self.path, map_location=device, weights_only=True)
-        if state["run"] != self.run:
-            raise RuntimeError(f"{self.path} belongs to a different configuration; delete it to start this run afresh")
         self.dist.check_resume(state, self.path)
         rng = self.dist.mine(state["rng"])
         Generators.check_saved(rng, self.path)
@@ -161,10 +166,8 @@ class Progress:
         rng_states = self.dist.per_rank(generators.state())
         partial_states = self.dist.per_rank(epoch_state.to_dict()) if epoch_state is not None else None
         if self.dist.is_main:
-            atomic_torch_save(
-                self.path,
+            self.resume_file.save(
                 {
-                    "run": self.run,
                     "epoch": epoch,
                     "world_size": self.dist.world_size,
                     "partial": partial_states,
@@ -208,5 +211,5 @@ class Progress:
         atomic_write_text(self.out / files["timing"], json.dumps(timing, indent=2) + "\n")
         atomic_write_text(self.out / files["meta"], json.dumps(meta, indent=2, default=str) + "\n")
         atomic_write_text(self.out / files["metrics"], buf.getvalue())
-        self.path.unlink(missing_ok=True)
+        self.resume_file.remove()
         self._drop_stale_best(None)

@@ -1,0 +1,58 @@
+"""The training run's optimizer and lr schedule, as the protocol sets them (``augrepro.studies.protocols``)."""
+
+from __future__ import annotations
+
+import bisect
+import math
+
+import torch
+
+from augrepro.models.pretrained import head
+
+
+def make_optimizer(model: torch.nn.Module, recipe: dict, device: torch.device) -> torch.optim.SGD:
+    """SGD with the run's lr, momentum, Nesterov and weight decay; on a GPU the fused kernel (one launch
+    for all parameters instead of a few per parameter group).
+
+    ``lr_groups`` ({backbone, head}) gives two parameter groups, the backbone first (every parameter but the
+    head's) and the head (``augrepro.models.pretrained.head``: the final nn.Linear), each with its lr, as the
+    SnapMix code's ``prams_group: [ftlayer, freshlayer]`` with ``lr_group`` (utils/trainutil.py get_params)."""
+    groups = recipe.get("lr_groups")
+    if groups:
+        head_params = list(head(model)[1].parameters())
+        head_ids = {id(p) for p in head_params}
+        params = [
+            {"params": [p for p in model.parameters() if id(p) not in head_ids], "lr": groups["backbone"]},
+            {"params": head_params, "lr": groups["head"]},
+        ]
+    else:
+        params = model.parameters()
+    return torch.optim.SGD(
+        params,
+        lr=groups["head"] if groups else recipe["lr"],
+        momentum=recipe["momentum"],
+        nesterov=recipe["nesterov"],
+        weight_decay=recipe["weight_decay"],
+        fused=True if device.type == "cuda" else None,
+    )
+
+
+def lr_factor(recipe: dict, steps: int) -> float:
+    """The lr multiplier after ``steps`` scheduler steps (one per finished epoch), so epoch E (1-based) trains
+    with ``lr * lr_factor(recipe, E - 1)``:
+
+    * ``multistep``: gamma ** (milestones passed), as torch's MultiStepLR stepped after each epoch, each decay
+      ``lr_decay_delay`` epochs late (1: the released SaliencyMix CIFAR code calls ``scheduler.step(epoch)`` after
+      testing 0-based epoch ``epoch``, so 61 epochs run at the initial lr, then 60, 40 and 39);
+    * ``cosine``: 0.5 (1 + cos(pi steps / epochs)), CosineAnnealingLR(T_max=epochs) stepped per epoch
+      (RegNet-Pytorch main.py)."""
+    if recipe["lr_schedule"] == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * steps / int(recipe["epochs"])))
+    passed = bisect.bisect_right(recipe["milestones"], steps - int(recipe.get("lr_decay_delay", 0)))
+    return float(recipe["gamma"]) ** passed
+
+
+def make_scheduler(optimizer, recipe: dict):
+    """The protocol's lr schedule (:func:`lr_factor`), stepped once after every epoch (by
+    :func:`augrepro.train.engine.train_run`, before the epoch's evaluation)."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda steps: lr_factor(recipe, steps))
