@@ -4,15 +4,34 @@ at the end, ``timing.json`` and ``meta.json`` (:data:`augrepro.runs.RUN_FILES`; 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from augrepro import runs
 from augrepro.provenance import describe_environment, device_name
 from augrepro.train import streams
 
 if TYPE_CHECKING:
-    from augrepro.train.engine import Session
+    import torch
+
+    from augrepro.train.config import TrainingConfig
+    from augrepro.train.distributed import Distributed
+    from augrepro.train.numerics import Numerics
     from augrepro.train.progress import Progress
+
+
+class Session(Protocol):
+    """What the records read of a training session (:class:`augrepro.train.engine.Session`; a protocol, so that
+    this module does not import the engine that imports it)."""
+
+    config: TrainingConfig
+    device: torch.device
+    dist: Distributed
+    numerics: Numerics
+    train: Any
+    test: Any
+    input_pipeline: dict | None
+    pretrained: dict | None
+    augmentation: Any
 
 
 def describe_start(session: Session) -> str:
