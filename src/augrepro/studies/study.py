@@ -522,7 +522,7 @@ def validate_studies(
 ) -> dict[str, tuple[dict[str, Any], str]]:
     """Check every study against the registries, the protocols and the evaluation recipes; return the alias
     table."""
-    from augrepro.augment import AUGMENTATIONS, build_augmentation
+    from augrepro.augment import AUGMENTATIONS, build_augmentation, method_parameters
     from augrepro.data.datasets import DATASETS, get_spec
     from augrepro.models import MODELS
     from augrepro.models.registry import IMAGENET_MODELS, check_model_options
@@ -537,7 +537,7 @@ def validate_studies(
                     f"{where}: methods.{name}: unknown method {method!r}; valid methods: {', '.join(AUGMENTATIONS.names())}"
                 )
             if "method" not in entry and name in AUGMENTATIONS and entry:
-                defaults = {f.name: f.default for f in dataclasses.fields(AUGMENTATIONS.get(name))}
+                defaults = {f.name: f.default for f in method_parameters(name)}
                 differ = {k: v for k, v in entry.items() if defaults.get(k, object()) != v}
                 if differ:
                     raise ConfigError(
