@@ -28,12 +28,15 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 # Lint and format checks (configured in pyproject.toml); `ruff format . && snakefmt workflow` fixes the format.
+# ruff's rules include McCabe complexity (at most 15 per function); mypy checks the library's types (src/augrepro,
+# with the pinned mypy and stub packages), so that a None or a wrong type is caught before a run, not during one.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/snakefmt --check workflow
 	$(BIN)/snakemake --lint
 	$(BIN)/snakemake --directory .test --lint
+	$(BIN)/mypy
 
 # What the cluster would run, without running it.
 dry-run-paper: $(STAMP)

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from augrepro.results.compare import load_published
-from augrepro.runs import RunKey, identity_record, read_identity
+from augrepro.runs import PilotKey, RunKey, identity_record, read_identity
 from augrepro.studies import ConfigError, load_protocols, resolve_protocol, select_from_config
 from augrepro.studies.plan import REFERENCE, forward_gmacs, load_costs, plan_rows
 from augrepro.studies.study import parse_study
@@ -377,6 +377,16 @@ def test_a_run_key_round_trips_through_wildcards_and_meta():
         read_identity(
             {"run": {"dataset": "cifar10", "model": "resnet18", "augmentation": "cutmix", "seed": 0}}, "x/meta.json"
         )
+
+
+def test_a_key_from_wildcards_refuses_a_missing_wildcard():
+    """A mapping without one of the key's wildcards fails by its name (it made a key holding None before)."""
+    wildcards = RunKey("saliencymix", "cifar10+", "resnet18", "cutmix", 0).wildcards()
+    del wildcards["protocol"]
+    with pytest.raises(KeyError, match="wildcard 'protocol' is missing"):
+        RunKey.from_wildcards(wildcards)
+    with pytest.raises(KeyError, match="wildcard 'gpus' is missing"):
+        PilotKey.from_wildcards({"protocol": "saliencymix", "dataset": "cifar10", "model": "resnet18", "nodes": "1"})
 
 
 # --- the plan ------------------------------------------------------------------------------------------

@@ -453,7 +453,31 @@ def bad_project(tmp_path: Path, case: str) -> tuple[Path, list[str]]:
     studies = ["tiny"]
     if case == "unknown study":
         studies, expected = ["nosuchstudy"], ["studies", "nosuchstudy", "saliencymix_cifar", "tiny"]
-    elif case == "unknown protocol":
+    elif case == "two studies give one alias different parameters":
+        add_study(
+            project,
+            "tiny",
+            dict(TINY_STUDY, augmentations=["sm"], methods={"sm": {"method": "saliencymix", "variant": "paper"}}),
+        )
+        add_study(
+            project,
+            "tiny_lr",
+            dict(TINY_LR_STUDY, augmentations=["sm"], methods={"sm": {"method": "saliencymix", "variant": "official"}}),
+        )
+        expected = ["methods.sm", "tiny.yaml", "tiny_lr.yaml", "same parameters"]
+    elif case == "protocol cycle":
+        add_protocol(project, "loop_a", {"base": "loop_b"})
+        add_protocol(project, "loop_b", {"base": "loop_a"})
+        expected = ["protocol cycle", "loop_a -> loop_b -> loop_a"]
+    else:
+        expected = bad_tiny_study(project, case)
+    write_config(project / "bad.yaml", {"studies": studies})
+    return project, expected
+
+
+def bad_tiny_study(project: Path, case: str) -> list[str]:
+    """A bad ``tiny`` study (or protocol) for ``case``, written into ``project``; what its error must name."""
+    if case == "unknown protocol":
         add_study(project, "tiny", dict(TINY_STUDY, protocol="fastest"))
         expected = ["tiny.yaml", "fastest", "saliencymix_cifar"]
     elif case == "unknown model":
@@ -485,22 +509,6 @@ def bad_project(tmp_path: Path, case: str) -> tuple[Path, list[str]]:
     elif case == "alias shadows a registered method":
         add_study(project, "tiny", dict(TINY_STUDY, methods={"saliencymix": {"variant": "paper"}}))
         expected = ["tiny.yaml", "methods.saliencymix", "variant", "define an alias"]
-    elif case == "two studies give one alias different parameters":
-        add_study(
-            project,
-            "tiny",
-            dict(TINY_STUDY, augmentations=["sm"], methods={"sm": {"method": "saliencymix", "variant": "paper"}}),
-        )
-        add_study(
-            project,
-            "tiny_lr",
-            dict(TINY_LR_STUDY, augmentations=["sm"], methods={"sm": {"method": "saliencymix", "variant": "official"}}),
-        )
-        expected = ["methods.sm", "tiny.yaml", "tiny_lr.yaml", "same parameters"]
-    elif case == "protocol cycle":
-        add_protocol(project, "loop_a", {"base": "loop_b"})
-        add_protocol(project, "loop_b", {"base": "loop_a"})
-        expected = ["protocol cycle", "loop_a -> loop_b -> loop_a"]
     elif case == "study without seeds":
         add_study(project, "tiny", {k: v for k, v in TINY_STUDY.items() if k != "seeds"})
         expected = ["tiny.yaml", "no seeds", "seeds: [0, 1, 2, 3, 4]"]
@@ -519,8 +527,7 @@ def bad_project(tmp_path: Path, case: str) -> tuple[Path, list[str]]:
         expected = ["tiny.yaml", "margin", "'reason' is required"]
     else:
         raise AssertionError(case)
-    write_config(project / "bad.yaml", {"studies": studies})
-    return project, expected
+    return expected
 
 
 BAD_CASES = [

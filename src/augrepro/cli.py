@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -38,12 +37,11 @@ def _params(text: str | None) -> dict:
 
 
 def cmd_methods(_args) -> int:
-    from augrepro.augment import AUGMENTATIONS
+    from augrepro.augment import AUGMENTATIONS, method_class, method_parameters
 
     for name in AUGMENTATIONS.names():
-        cls = AUGMENTATIONS.get(name)
-        fields = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(cls))
-        print(f"{name}({fields})\n    {cls.source}")
+        fields = ", ".join(f"{f.name}={f.default!r}" for f in method_parameters(name))
+        print(f"{name}({fields})\n    {method_class(name).source}")
     return 0
 
 

@@ -12,6 +12,7 @@ identity under ``run``; aggregation, comparison and the report read it back with
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping
@@ -90,6 +91,17 @@ def dataset_key(dataset: str, traditional: bool) -> str:
     return f"{dataset}+" if traditional else str(dataset)
 
 
+def _wildcard(wildcards: Any, name: str) -> str:
+    """One wildcard's value, from Snakemake's wildcards (by attribute) or a mapping; a missing one fails by name."""
+    if not isinstance(wildcards, Mapping):
+        return getattr(wildcards, name)
+    if wildcards.get(name) is None:
+        raise KeyError(
+            f"wildcard {name!r} is missing: the wildcards hold {', '.join(map(str, wildcards)) or 'nothing'}"
+        )
+    return wildcards[name]
+
+
 @dataclass(frozen=True, order=True)
 class RunKey:
     """One run: the five values that name its folder."""
@@ -137,7 +149,7 @@ class RunKey:
 
     @classmethod
     def from_wildcards(cls, wildcards: Any) -> RunKey:
-        get = wildcards.get if isinstance(wildcards, Mapping) else lambda k: getattr(wildcards, k)
+        get = functools.partial(_wildcard, wildcards)
         return cls(get("protocol"), get("dataset"), get("model"), get("augmentation"), int(get("seed")))
 
     @property
@@ -219,7 +231,7 @@ class EvalKey:
 
     @classmethod
     def from_wildcards(cls, kind: str, wildcards: Any) -> EvalKey:
-        get = wildcards.get if isinstance(wildcards, Mapping) else lambda k: getattr(wildcards, k)
+        get = functools.partial(_wildcard, wildcards)
         run = RunKey.from_wildcards(wildcards)
         if kind == "fgsm":
             return cls("fgsm", get("fgsm_recipe"), run)
@@ -272,7 +284,7 @@ class PilotKey:
 
     @classmethod
     def from_wildcards(cls, wildcards: Any) -> PilotKey:
-        get = wildcards.get if isinstance(wildcards, Mapping) else lambda k: getattr(wildcards, k)
+        get = functools.partial(_wildcard, wildcards)
         return cls(get("protocol"), get("dataset"), get("model"), int(get("gpus")), int(get("nodes")))
 
     def label(self) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 from augrepro.augment.catalog import AUGMENTATIONS, method_cost
 
-_INTERFACE = ("Augmentation", "Context", "MixResult", "build_augmentation")
+_INTERFACE = ("Augmentation", "Context", "MixResult", "build_augmentation", "method_class", "method_parameters")
 
 __all__ = ["AUGMENTATIONS", "method_cost", *_INTERFACE]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -19,6 +19,9 @@ import torch.nn.functional as F
 from augrepro.augment.catalog import AUGMENTATIONS
 from augrepro.data.normalization import Normalization
 from augrepro.transfer import to_device
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 @dataclass
@@ -91,7 +94,8 @@ class Augmentation:
 
     name: ClassVar[str] = ""
     source: ClassVar[str] = ""
-    variant: ClassVar[str | None] = None  # overridden by methods that have named variants
+    # Methods with named variants define ``variant`` (a field, or a property of their fields); describe() reads it,
+    # None for the others. Not declared here: a class-level default would clash with a subclass's field or property.
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor, ctx: Context) -> MixResult:
         raise NotImplementedError
@@ -109,7 +113,7 @@ class Augmentation:
         return None
 
     def describe(self) -> dict[str, Any]:
-        params = dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
+        params: dict[str, Any] = dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
         return {"method": self.name, "variant": getattr(self, "variant", None), "params": params, "source": self.source}
 
 
@@ -223,7 +227,7 @@ def beta_parameter(default: float) -> Any:
 def check_ranges(method: str, instance: Augmentation) -> None:
     """Every parameter of ``instance`` against the range declared with it; the message names the key, the value
     and the range, and points to ``baseline`` where a value would silently disable the method."""
-    for f in dataclasses.fields(instance):
+    for f in dataclasses.fields(_dataclass(method, instance)):
         rng = f.metadata.get("range")
         value = getattr(instance, f.name)
         if rng is None or rng.contains(value):
@@ -232,6 +236,32 @@ def check_ranges(method: str, instance: Augmentation) -> None:
         if rng.disables:
             message += f" ({rng.disables}; to train without mixing, use the method `baseline`)"
         raise ValueError(message)
+
+
+def _dataclass(method: str, obj: object) -> DataclassInstance | type[DataclassInstance]:
+    """``obj`` (a method's class or instance), which must be a dataclass: its fields are the method's parameters."""
+    if not dataclasses.is_dataclass(obj):
+        raise TypeError(
+            f"method {method!r} is registered with {obj!r}, which is not a dataclass: decorate its class with "
+            "@dataclass (its fields are the method's parameters)"
+        )
+    return obj
+
+
+def method_class(method: str) -> type[Augmentation]:
+    """The class registered as ``method`` (importing its module); it must subclass :class:`Augmentation`."""
+    cls = AUGMENTATIONS.get(method)
+    if not (isinstance(cls, type) and issubclass(cls, Augmentation)):
+        raise TypeError(
+            f"method {method!r} is registered with {cls!r}, which is not a subclass of Augmentation: register a "
+            "dataclass that subclasses augrepro.augment.Augmentation"
+        )
+    return cls
+
+
+def method_parameters(method: str) -> tuple[dataclasses.Field[Any], ...]:
+    """The parameters of ``method``: the fields of its class (importing its module), with their defaults."""
+    return dataclasses.fields(_dataclass(method, method_class(method)))
 
 
 def _check_type(method: str, key: str, hint: Any, value: Any) -> Any:
@@ -257,9 +287,9 @@ def run_variant(run: dict[str, Any], dataset_spec) -> str | None:
 def build_augmentation(method: str, params: dict[str, Any] | None, dataset_spec) -> Augmentation:
     """Build a registered method from config parameters; unknown, mistyped or out-of-range parameters fail
     by name, before the method is bound to the dataset."""
-    cls = AUGMENTATIONS.get(method)
+    cls = method_class(method)
     params = dict(params or {})
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in method_parameters(method)}
     unknown = sorted(set(params) - set(fields))
     if unknown:
         raise ValueError(

@@ -66,8 +66,8 @@ def execution_setup(execution: dict[str, Any] | None, threads: int | None, log: 
     from augrepro.train.config import Execution
     from augrepro.train.numerics import pick_device
 
-    execution = Execution.of(execution)
+    settings = Execution.of(execution)
     if threads:
         torch.set_num_threads(int(threads))
-    device = pick_device(execution.device)
-    return log or (lambda msg: print(msg, file=sys.stderr, flush=True)), device, execution.loader_workers(threads)
+    device = pick_device(settings.device)
+    return log or (lambda msg: print(msg, file=sys.stderr, flush=True)), device, settings.loader_workers(threads)

@@ -130,57 +130,88 @@ def sequential_verdicts(
             state[cell].seeds = seeds
         table = compare(summarize(here), cells, more_seeds=False, alpha=alpha, **options) if not here.empty else None
         if table is not None:
-            for row in table.to_dict("records"):
-                if row["verdict"] in ("missing", "failed", "not runnable") or _grid_cell(row) not in running:
-                    continue
-                key = tuple(row[c] for c in ROW_KEY)
-                history.setdefault(key, []).append((row["p_equivalence"], row["p_differs"]))
-                rows[key] = row
-        keys = list(rows)
-
-        def repeated(key: tuple, which: int) -> float:
-            values = [pair[which] for pair in history[key]]
-            return values[0] if _grid_cell(rows[key]) in single else design.repeated_p(values)
-
-        repeated_eq = [repeated(k, 0) for k in keys]
-        repeated_diff = [repeated(k, 1) for k in keys]
-        adjusted_eq, adjusted_diff = benjamini_hochberg(repeated_eq), benjamini_hochberg(repeated_diff)
-        for key, re_, rd, ae, ad in zip(keys, repeated_eq, repeated_diff, adjusted_eq, adjusted_diff):
-            row = rows[key]
-            if ae < alpha:
-                verdict = "reproduced"
-            elif ad < alpha:
-                verdict = "better" if _sign(row) * row["diff"] < 0 else "worse"
-            else:
-                verdict = "inconclusive"
-            row.update(
-                repeated_p_equivalence=re_,
-                repeated_p_differs=rd,
-                p_equivalence_adjusted=ae,
-                p_differs_adjusted=ad,
-                verdict=verdict,
-            )
+            _record_look(table, running, history, rows)
+        _decide(rows, history, single, design, alpha)
         for cell in running:
-            mine = [rows[k] for k in keys if _grid_cell(rows[k]) == cell]
-            if not mine:
-                state[cell].stopped_at, state[cell].stop = look, "nothing to decide"
-            elif cell in single:
-                state[cell].stopped_at, state[cell].stop = look, "one look"
-            elif all(r["verdict"] != "inconclusive" for r in mine):
-                state[cell].stopped_at, state[cell].stop = look, "decided"
-            elif look == last:
-                state[cell].stopped_at, state[cell].stop = look, "max"
-            else:
-                chances = [_chance(design, r, n, options) for r in mine if r["verdict"] == "inconclusive"]
-                if chances and all(hopeless for hopeless, _ in chances):
-                    state[cell].stopped_at, state[cell].stop = look, "futile"
-                    state[cell].chance = max(c for _, c in chances)
+            mine = [row for row in rows.values() if _grid_cell(row) == cell]
+            stop = _stop(mine, cell in single, look == last, design, n, options)
+            if stop is not None:
+                state[cell].stopped_at, state[cell].stop = look, stop[0]
+                if stop[1] is not None:
+                    state[cell].chance = stop[1]
         if all(s.stopped_at is not None for s in state.values()):
             up_to = look
             break
     used = {cell: state.seeds for cell, state in state.items()}
     final = compare(summarize(runs_of_cells(runs, used)), cells, more_seeds=False, alpha=alpha, **options)
     return Interim(design, up_to, state, _sequential_table(final, rows, history, state, design, alpha), history)
+
+
+def _record_look(
+    table: pd.DataFrame, running: dict, history: dict[tuple, list[tuple[float, float]]], rows: dict[tuple, dict]
+) -> None:
+    """Add one look's comparison of the running cells' tested rows to each row's ``history`` of (p equivalence,
+    p differs), and keep the row as its latest in ``rows``."""
+    for row in table.to_dict("records"):
+        if row["verdict"] in ("missing", "failed", "not runnable") or _grid_cell(row) not in running:
+            continue
+        key = tuple(row[c] for c in ROW_KEY)
+        history.setdefault(key, []).append((row["p_equivalence"], row["p_differs"]))
+        rows[key] = row
+
+
+def _decide(
+    rows: dict[tuple, dict],
+    history: dict[tuple, list[tuple[float, float]]],
+    single: dict,
+    design: SequentialDesign,
+    alpha: float,
+) -> None:
+    """Every row's repeated p-values over its looks (its one p-value in a one-look cell), adjusted over all rows
+    (Benjamini-Hochberg), and the verdict they give, written into the row."""
+    keys = list(rows)
+
+    def repeated(key: tuple, which: int) -> float:
+        values = [pair[which] for pair in history[key]]
+        return values[0] if _grid_cell(rows[key]) in single else design.repeated_p(values)
+
+    repeated_eq = [repeated(k, 0) for k in keys]
+    repeated_diff = [repeated(k, 1) for k in keys]
+    adjusted_eq, adjusted_diff = benjamini_hochberg(repeated_eq), benjamini_hochberg(repeated_diff)
+    for key, re_, rd, ae, ad in zip(keys, repeated_eq, repeated_diff, adjusted_eq, adjusted_diff):
+        row = rows[key]
+        if ae < alpha:
+            verdict = "reproduced"
+        elif ad < alpha:
+            verdict = "better" if _sign(row) * row["diff"] < 0 else "worse"
+        else:
+            verdict = "inconclusive"
+        row.update(
+            repeated_p_equivalence=re_,
+            repeated_p_differs=rd,
+            p_equivalence_adjusted=ae,
+            p_differs_adjusted=ad,
+            verdict=verdict,
+        )
+
+
+def _stop(
+    mine: list[dict], one_look: bool, last_look: bool, design: SequentialDesign, n: int, options: dict[str, Any]
+) -> tuple[str, float | None] | None:
+    """Why a running cell stops at this look (with its chance of a verdict when futile), or None if it goes on;
+    ``mine``: the cell's rows at this look."""
+    if not mine:
+        return "nothing to decide", None
+    if one_look:
+        return "one look", None
+    if all(r["verdict"] != "inconclusive" for r in mine):
+        return "decided", None
+    if last_look:
+        return "max", None
+    chances = [_chance(design, r, n, options) for r in mine if r["verdict"] == "inconclusive"]
+    if chances and all(hopeless for hopeless, _ in chances):
+        return "futile", max(c for _, c in chances)
+    return None
 
 
 def _sequential_table(final, rows, history, state, design: SequentialDesign, alpha: float) -> pd.DataFrame:

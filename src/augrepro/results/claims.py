@@ -139,21 +139,7 @@ def check_claim(claim: Any, where: str) -> dict:
         if key not in claim:
             raise ClaimError(f"{where}: a {kind} claim needs '{key}': {CLAIM_KEYS[key]}")
     if kind == "equivalent":
-        margin = claim["margin"]
-        protocols = claim["protocols"]
-        if not isinstance(protocols, list) or len(protocols) != 2 or len(set(protocols)) != 2:
-            raise ClaimError(f"{where}: an equivalent claim compares two protocols: protocols: [reference, variant]")
-        number = margin.get("value") if isinstance(margin, dict) else None
-        if (
-            not isinstance(margin, dict)
-            or set(margin) != {"value", "reason"}
-            or isinstance(number, bool)
-            or not isinstance(number, (int, float))
-            or not number > 0
-            or not isinstance(margin["reason"], str)
-            or not margin["reason"].strip()
-        ):
-            raise ClaimError(f"{where}: margin is {margin!r}; expected {CLAIM_KEYS['margin']}")
+        _check_equivalence(claim, where)
     for key in ("among", "methods", "protocols", "datasets", "models"):
         if key in claim and (not isinstance(claim[key], list) or not claim[key]):
             raise ClaimError(f"{where}: '{key}' must be a non-empty list")
@@ -161,22 +147,46 @@ def check_claim(claim: Any, where: str) -> dict:
         raise ClaimError(f"{where}: metric {claim['metric']!r}; valid metrics: {', '.join(METRICS)}")
     gain = claim.get("gain_margin")
     if gain is not None:
-        if kind != "lower":
-            raise ClaimError(f"{where}: 'gain_margin' applies to lower claims only")
-        ok = (
-            isinstance(gain, dict)
-            and len(set(gain) & {"relative", "value"}) == 1
-            and set(gain) <= {"relative", "value", "reason"}
-            and isinstance(gain.get("reason"), str)
-            and gain["reason"].strip()
-        )
-        number = gain.get("relative", gain.get("value")) if isinstance(gain, dict) else None
-        if not ok or isinstance(number, bool) or not isinstance(number, (int, float)) or not number > 0:
-            raise ClaimError(
-                f"{where}: 'gain_margin' is {gain!r}; expected {{relative: <fraction of the published gain>, "
-                "reason: <why>}} or {value: <points>, reason: <why>}"
-            )
+        _check_gain_margin(gain, kind, where)
     return claim
+
+
+def _check_equivalence(claim: dict, where: str) -> None:
+    """An equivalent claim's two protocols and its margin ({value, reason})."""
+    margin = claim["margin"]
+    protocols = claim["protocols"]
+    if not isinstance(protocols, list) or len(protocols) != 2 or len(set(protocols)) != 2:
+        raise ClaimError(f"{where}: an equivalent claim compares two protocols: protocols: [reference, variant]")
+    number = margin.get("value") if isinstance(margin, dict) else None
+    if (
+        not isinstance(margin, dict)
+        or set(margin) != {"value", "reason"}
+        or isinstance(number, bool)
+        or not isinstance(number, (int, float))
+        or not number > 0
+        or not isinstance(margin["reason"], str)
+        or not margin["reason"].strip()
+    ):
+        raise ClaimError(f"{where}: margin is {margin!r}; expected {CLAIM_KEYS['margin']}")
+
+
+def _check_gain_margin(gain: Any, kind: str, where: str) -> None:
+    """A lower claim's ``gain_margin``: {relative, reason} or {value, reason}, the number > 0."""
+    if kind != "lower":
+        raise ClaimError(f"{where}: 'gain_margin' applies to lower claims only")
+    ok = (
+        isinstance(gain, dict)
+        and len(set(gain) & {"relative", "value"}) == 1
+        and set(gain) <= {"relative", "value", "reason"}
+        and isinstance(gain.get("reason"), str)
+        and gain["reason"].strip()
+    )
+    number = gain.get("relative", gain.get("value")) if isinstance(gain, dict) else None
+    if not ok or isinstance(number, bool) or not isinstance(number, (int, float)) or not number > 0:
+        raise ClaimError(
+            f"{where}: 'gain_margin' is {gain!r}; expected {{relative: <fraction of the published gain>, "
+            "reason: <why>}} or {value: <points>, reason: <why>}"
+        )
 
 
 def gain_margin(claim: dict, published_gain: float) -> tuple[float, str]:

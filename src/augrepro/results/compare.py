@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -209,6 +210,31 @@ def _num(value) -> float:
         return float("nan")
 
 
+def _check_published_row(row: Any, where: str) -> None:
+    """One row of a published table (a named tuple of its columns): names, metric, numbers and ``traditional``."""
+    for col in ("source", "protocol", "dataset", "model", "augmentation"):
+        value = getattr(row, col)
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{where}: column '{col}' is empty; every cell needs a {col}")
+    if row.metric not in METRICS:
+        raise ValueError(f"{where}: unknown metric {row.metric!r}; valid metrics: {', '.join(METRICS)}")
+    for col, allow_empty in (("mean", False), ("std", True), ("epochs", True), ("runs", True)):
+        value = getattr(row, col)
+        if isinstance(value, str) and value.strip() == "":
+            value = float("nan")
+        number = _num(value)
+        if math.isnan(number) and not (allow_empty and (value is None or pd.isna(value))):
+            raise ValueError(
+                f"{where}: column '{col}' is {value!r}, not a number" + ("" if allow_empty else " (required)")
+            )
+        if not math.isnan(number) and number < 0:
+            raise ValueError(f"{where}: column '{col}' is negative ({number})")
+    try:
+        to_bool(row.traditional)
+    except ValueError as exc:
+        raise ValueError(f"{where}: column 'traditional': {exc}") from None
+
+
 def _check_published(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     """Types and values of one published table; errors name the file, the row and the fix."""
     for col in PUBLISHED_COLUMNS:
@@ -225,28 +251,7 @@ def _check_published(df: pd.DataFrame, path: Path) -> pd.DataFrame:
             f"{path}: column 'reported' is {bad[0]!r}; valid: {', '.join(REPORTED)} (or empty: the protocol's)"
         )
     for i, row in enumerate(df.itertuples(index=False), start=2):  # line 1 is the header
-        where = f"{path}, line {i}"
-        for col in ("source", "protocol", "dataset", "model", "augmentation"):
-            value = getattr(row, col)
-            if not isinstance(value, str) or not value.strip():
-                raise ValueError(f"{where}: column '{col}' is empty; every cell needs a {col}")
-        if row.metric not in METRICS:
-            raise ValueError(f"{where}: unknown metric {row.metric!r}; valid metrics: {', '.join(METRICS)}")
-        for col, allow_empty in (("mean", False), ("std", True), ("epochs", True), ("runs", True)):
-            value = getattr(row, col)
-            if isinstance(value, str) and value.strip() == "":
-                value = float("nan")
-            number = _num(value)
-            if math.isnan(number) and not (allow_empty and (value is None or pd.isna(value))):
-                raise ValueError(
-                    f"{where}: column '{col}' is {value!r}, not a number" + ("" if allow_empty else " (required)")
-                )
-            if not math.isnan(number) and number < 0:
-                raise ValueError(f"{where}: column '{col}' is negative ({number})")
-        try:
-            to_bool(row.traditional)
-        except ValueError as exc:
-            raise ValueError(f"{where}: column 'traditional': {exc}") from None
+        _check_published_row(row, f"{path}, line {i}")
     df["traditional"] = [to_bool(v) for v in df["traditional"]]
     for col in ("mean", "std", "epochs", "runs"):
         df[col] = pd.to_numeric(df[col].replace("", float("nan")), errors="coerce").astype(float)

@@ -37,9 +37,10 @@ import dataclasses
 import functools
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from augrepro.augment import method_cost
 from augrepro.results.compare import load_published
@@ -58,8 +59,23 @@ from augrepro.studies.evaluations import check_detection
 DEFAULT_COSTS = Path(__file__).resolve().parents[3] / "resources" / "model_costs.csv"
 COST_COLUMNS = ["model", "architecture", "image_size", "num_classes", "forward_gmacs", "parameters"]
 
+
+class Reference(TypedDict):
+    """The run whose published time converts work into hours: its shape (the first four :data:`COST_COLUMNS`),
+    its length and its hours."""
+
+    model: str
+    architecture: str
+    image_size: int
+    num_classes: int
+    epochs: int
+    train_images: int
+    test_images: int
+    hours: float
+
+
 # SaliencyMix slides, training-time table: ResNet-18, CIFAR-10, 200 epochs: 0.83 h (baseline).
-REFERENCE = {
+REFERENCE: Reference = {
     "model": "resnet18",
     "architecture": "cifar",
     "image_size": 32,
@@ -69,6 +85,11 @@ REFERENCE = {
     "test_images": 10_000,
     "hours": 0.83,
 }
+
+
+def reference_shape() -> tuple[str, str, int, int]:
+    """(model, architecture, input size, classes) of the :data:`REFERENCE` run."""
+    return (REFERENCE["model"], REFERENCE["architecture"], REFERENCE["image_size"], REFERENCE["num_classes"])
 
 
 def forward_gmacs(model: str, architecture: str, image_size: int, num_classes: int) -> tuple[float, int]:
@@ -126,7 +147,7 @@ def load_costs(path: str | Path = DEFAULT_COSTS) -> dict[tuple[str, str, int, in
 def _reference_rate(costs: dict) -> float:
     """Work per hour on the reference GPU, from the published time of the reference run."""
     ref = REFERENCE
-    shape = (ref["model"], ref["architecture"], ref["image_size"], ref["num_classes"])
+    shape = reference_shape()
     gmacs = costs.get(shape) or forward_gmacs(*shape)[0]
     return ref["epochs"] * (3 * ref["train_images"] + ref["test_images"]) * gmacs / ref["hours"]
 
@@ -234,6 +255,12 @@ class PlanRow:
         return "pilot" if self.measured == self.runs + self.evaluations else "pilot+FLOPs"
 
 
+def _sum_known(values: Sequence[float | None]) -> float | None:
+    """The sum of ``values``, or None when any is unknown (None)."""
+    known = [v for v in values if v is not None]
+    return None if len(known) < len(values) else sum(known)
+
+
 def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
     """One row per chosen study (skipped ones with their reason), then one for the union of the runs; "done"
     counts the runs whose outputs exist under the selection's project folder."""
@@ -253,21 +280,19 @@ def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
             owners.setdefault(key, []).append(study.name)
 
     def total(keys) -> float | None:
-        values = [hours[k] for k in keys]
-        return None if any(v is None for v in values) else sum(values)
+        return _sum_known([hours[k] for k in keys])
 
     # a run's price does not depend on its seed: the pilot's price of a cell holds for its seeds not yet chosen
     # (an adaptive study's later looks)
     measured_cells = {key.cell: price for key, (price, _) in measured.items()}
 
-    def run_hours(cell: tuple) -> float | None:
+    def run_hours(cell: tuple[str, str, str, str]) -> float | None:
         if cell in measured_cells:
             return measured_cells[cell]
         return estimate_hours(selection.resolved(RunKey(*cell, 0)), costs, rate)
 
-    def seeds_hours(cells: dict) -> float | None:
-        values = [seeds * h if (h := run_hours(cell)) is not None else None for cell, seeds in cells.items()]
-        return None if any(v is None for v in values) else sum(values)
+    def seeds_hours(cells: dict[tuple[str, str, str, str], float]) -> float | None:
+        return _sum_known([seeds * h if (h := run_hours(cell)) is not None else None for cell, seeds in cells.items()])
 
     def pilot(keys) -> dict:
         """How many of ``keys`` the pilot priced, and on which devices."""
@@ -373,10 +398,13 @@ def measured_prices(selection) -> tuple[dict, list[str]]:
     for key, shape in shapes.items():
         result = results[key]
         if result.state == "measured":
-            device = result.record["device_name"]
+            record = result.record
+            if record is None:
+                raise ValueError(f"the pilot of {key.label()} is measured but holds no result record")
+            device = record["device_name"]
             for run in shape.runs:
                 prices[run] = (
-                    run_device_hours(result.record, int(selection.resolved(run)["recipe"]["epochs"])),
+                    run_device_hours(record, int(selection.resolved(run)["recipe"]["epochs"])),
                     device,
                 )
         elif result.state in ("failed", "stale"):
@@ -475,10 +503,10 @@ def write_costs(selections, path: str | Path = DEFAULT_COSTS) -> None:
     """Count the forward MACs of every run shape of ``selections`` (and of the reference run) into ``path``."""
     from augrepro.io import atomic_write_text
 
-    entries = {tuple(REFERENCE[k] for k in COST_COLUMNS[:4])}
+    entries = {reference_shape()}
     for selection in selections:
         entries.update(cost_entries(selection))
-    rows = [COST_COLUMNS]
+    rows: list[Sequence[object]] = [COST_COLUMNS]
     for shape in sorted(entries):
         gmacs, params = forward_gmacs(*shape)
         rows.append([*shape, f"{gmacs:.9g}", params])

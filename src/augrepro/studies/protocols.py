@@ -13,6 +13,7 @@ protocol: they live in the config's ``training:`` and never change a run's ident
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -154,61 +155,89 @@ def resolve_protocol(protocols: dict[str, dict[str, Any]], name: str, dataset: s
 
 
 def _check(values: dict[str, Any], where: str) -> None:
+    """A resolved protocol's keys, types and ranges; the first problem fails, naming ``where`` and the key."""
+    _check_keys(values, where)
+    expect = _expectation(values, where)
+    _check_optimization(values, expect)
+    _check_execution(values, expect)
+    _check_data(values, expect)
+    _check_model(values, expect)
+
+
+_Expect = Callable[[str, bool, str], None]
+
+
+def _expectation(values: dict[str, Any], where: str) -> _Expect:
+    """``expect(key, ok, what)``: fails with the key's value and what was expected unless ``ok``."""
+
+    def expect(key: str, ok: bool, what: str) -> None:
+        if not ok:
+            raise ConfigError(f"{where}: {key} is {values.get(key)!r}; expected {what}")
+
+    return expect
+
+
+def _positive_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_keys(values: dict[str, Any], where: str) -> None:
     missing = [k for k in REQUIRED_KEYS if k not in values and not (k == "lr" and "lr_groups" in values)]
     if "lr" in values and "lr_groups" in values:
         raise ConfigError(f"{where} sets both lr and lr_groups (directly or through its base); keep one")
     if missing:
         raise ConfigError(f"{where} lacks {', '.join(missing)} (directly or through its base)")
 
-    def expect(key, ok: bool, what: str) -> None:
-        if not ok:
-            raise ConfigError(f"{where}: {key} is {values.get(key)!r}; expected {what}")
 
-    def positive_int(v) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool) and v >= 1
-
-    def number(v) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-    expect("epochs", positive_int(values["epochs"]), "an integer >= 1")
-    expect("batch_size", positive_int(values["batch_size"]), "an integer >= 1")
+def _check_optimization(values: dict[str, Any], expect: _Expect) -> None:
+    """Epochs, batch, learning rate(s), pretrained weights, SGD's values and the lr schedule."""
+    expect("epochs", _positive_int(values["epochs"]), "an integer >= 1")
+    expect("batch_size", _positive_int(values["batch_size"]), "an integer >= 1")
     if "lr_groups" in values:
         groups = values["lr_groups"]
         expect(
             "lr_groups",
             isinstance(groups, dict)
             and set(groups) == set(LR_GROUPS)
-            and all(number(v) and v > 0 for v in groups.values()),
+            and all(_number(v) and v > 0 for v in groups.values()),
             f"{{{', '.join(f'{g}: <lr > 0>' for g in LR_GROUPS)}}}",
         )
     else:
-        expect("lr", number(values["lr"]) and values["lr"] > 0, "a number > 0")
+        expect("lr", _number(values["lr"]) and values["lr"] > 0, "a number > 0")
     if values.get("pretrained") is not None:
         from augrepro.models.pretrained import PRETRAINED
 
         expect("pretrained", values["pretrained"] in PRETRAINED, f"one of {', '.join(PRETRAINED)} or null")
-    expect("momentum", number(values["momentum"]) and 0 <= values["momentum"] < 1, "a number in [0, 1)")
+    expect("momentum", _number(values["momentum"]) and 0 <= values["momentum"] < 1, "a number in [0, 1)")
     expect("nesterov", isinstance(values["nesterov"], bool), "true or false")
-    expect("weight_decay", number(values["weight_decay"]) and values["weight_decay"] >= 0, "a number >= 0")
+    expect("weight_decay", _number(values["weight_decay"]) and values["weight_decay"] >= 0, "a number >= 0")
     expect("lr_schedule", values["lr_schedule"] in LR_SCHEDULES, f"one of {', '.join(LR_SCHEDULES)}")
     if values["lr_schedule"] == "multistep":
-        milestones = values.get("milestones")
-        expect(
-            "milestones",
-            isinstance(milestones, list)
-            and all(positive_int(m) for m in milestones)
-            and milestones == sorted(milestones),
-            "an increasing list of epochs >= 1 (multistep schedule)",
-        )
-        expect(
-            "gamma",
-            number(values.get("gamma")) and 0 < values.get("gamma", 0) <= 1,
-            "a number in (0, 1] (multistep schedule)",
-        )
-        delay = values.get("lr_decay_delay", 0)
-        expect(
-            "lr_decay_delay", isinstance(delay, int) and not isinstance(delay, bool) and delay >= 0, "an integer >= 0"
-        )
+        _check_multistep(values, expect)
+
+
+def _check_multistep(values: dict[str, Any], expect: _Expect) -> None:
+    milestones = values.get("milestones")
+    expect(
+        "milestones",
+        isinstance(milestones, list) and all(_positive_int(m) for m in milestones) and milestones == sorted(milestones),
+        "an increasing list of epochs >= 1 (multistep schedule)",
+    )
+    expect(
+        "gamma",
+        _number(values.get("gamma")) and 0 < values.get("gamma", 0) <= 1,
+        "a number in (0, 1] (multistep schedule)",
+    )
+    delay = values.get("lr_decay_delay", 0)
+    expect("lr_decay_delay", isinstance(delay, int) and not isinstance(delay, bool) and delay >= 0, "an integer >= 0")
+
+
+def _check_execution(values: dict[str, Any], expect: _Expect) -> None:
+    """Numerics, the reported epoch, the data pipeline, the architecture and the BatchNorm mode."""
     expect("numerics", values["numerics"] in NUMERICS, f"one of {', '.join(NUMERICS)}")
     expect("reported", values["reported"] in REPORTED, f"one of {', '.join(REPORTED)}")
     expect("pipeline", isinstance(values["pipeline"], dict) and "name" in values["pipeline"], "a mapping with a 'name'")
@@ -221,28 +250,38 @@ def _check(values: dict[str, Any], where: str) -> None:
             f"one of {', '.join(BATCHNORM)} (per_replica: each GPU's part of the batch normalized on its own, "
             "as DataParallel; sync: SyncBatchNorm over the whole batch)",
         )
+
+
+def _check_data(values: dict[str, Any], expect: _Expect) -> None:
+    """Normalization, the evaluation transform and the image limits."""
     if "normalize" in values:
         norm = values["normalize"]
         ok = (
             isinstance(norm, dict)
             and set(norm) == {"mean", "std"}
             and all(
-                isinstance(norm[k], list) and len(norm[k]) == 3 and all(number(v) for v in norm[k])
+                isinstance(norm[k], list) and len(norm[k]) == 3 and all(_number(v) for v in norm[k])
                 for k in ("mean", "std")
             )
         )
         expect("normalize", ok and all(v > 0 for v in norm["std"]), "{mean: [r, g, b], std: [r, g, b]} with std > 0")
     if values.get("eval_transform") is not None:
         fixed = values["eval_transform"]
-        ok = isinstance(fixed, dict) and set(fixed) == {"resize", "crop"} and all(positive_int(fixed[k]) for k in fixed)
+        ok = (
+            isinstance(fixed, dict) and set(fixed) == {"resize", "crop"} and all(_positive_int(fixed[k]) for k in fixed)
+        )
         expect("eval_transform", ok and fixed["crop"] <= fixed["resize"], "{resize: <side>, crop: <side <= resize>}")
     for key in ("max_train_images", "max_test_images"):
         if values.get(key) is not None:
-            expect(key, positive_int(values[key]), "an integer >= 1 or null")
+            expect(key, _positive_int(values[key]), "an integer >= 1 or null")
+
+
+def _check_model(values: dict[str, Any], expect: _Expect) -> None:
+    """The DataParallel replicas, the model builder's options and the methods' parameters."""
     if "batchnorm_replicas" in values:
         expect(
             "batchnorm_replicas",
-            positive_int(values["batchnorm_replicas"]),
+            _positive_int(values["batchnorm_replicas"]),
             "an integer >= 1 (the source's GPUs under nn.DataParallel)",
         )
     if values.get("model_options") is not None:

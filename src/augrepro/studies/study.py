@@ -282,39 +282,7 @@ def parse_study(name: str, raw: Any, path: str | Path) -> Study:
         if not isinstance(raw.get(key), str) or not raw[key].strip():
             raise ConfigError(f"{where}: '{key}' is required: {STUDY_KEYS[key]}")
     adaptive = parse_adaptive(raw["seeds"], f"{where}: seeds") if isinstance(raw.get("seeds"), dict) else None
-    top_seeds = tuple(range(adaptive["start"])) if adaptive else _as_list(raw.get("seeds"), where, "seeds", int)
-    grids_raw = raw.get("grids")
-    top = [{k: raw.get(k) for k in GRID_KEYS if k != "seeds"}]
-    if grids_raw is None:
-        grids_raw = top
-    elif not isinstance(grids_raw, list) or not grids_raw:
-        raise ConfigError(f"{where}: 'grids' must be a non-empty list of grids ({', '.join(GRID_KEYS)})")
-    elif any(raw.get(k) is not None for k in ("datasets", "models", "augmentations")):
-        grids_raw = top + grids_raw  # the top-level grid first, then the further ones
-    grids = []
-    for i, grid_raw in enumerate(grids_raw):
-        grid_where = f"{where}, grid {i + 1}" if len(grids_raw) > 1 else where
-        if not isinstance(grid_raw, dict):
-            raise ConfigError(f"{grid_where}: a grid is a mapping of {', '.join(GRID_KEYS)}")
-        bad = sorted(set(grid_raw) - set(GRID_KEYS))
-        if bad:
-            raise ConfigError(f"{grid_where}: unknown key(s) {', '.join(bad)}; valid grid keys: {', '.join(GRID_KEYS)}")
-        protocol = grid_raw.get("protocol") or raw.get("protocol")
-        if not isinstance(protocol, str) or not protocol:
-            raise ConfigError(f"{grid_where}: 'protocol' is required: {STUDY_KEYS['protocol']}")
-        if adaptive and grid_raw.get("seeds") is not None:
-            raise ConfigError(f"{grid_where}: a study with adaptive seeds gives no seeds per grid")
-        seeds = _as_list(grid_raw.get("seeds"), grid_where, "seeds", int) or top_seeds
-        if not seeds:
-            raise ConfigError(
-                f"{grid_where}: no seeds; set 'seeds: [0, 1, 2, 3, 4]' (a study without seeds runs nothing)"
-            )
-        lists = {}
-        for key in ("datasets", "models", "augmentations"):
-            lists[key] = _as_list(grid_raw.get(key), grid_where, key)
-            if not lists[key]:
-                raise ConfigError(f"{grid_where}: '{key}' is required: {STUDY_KEYS[key]}")
-        grids.append(Grid(protocol, lists["datasets"], lists["models"], lists["augmentations"], seeds))
+    grids = _parse_grids(raw, where, adaptive)
     methods = raw.get("methods") or {}
     if not isinstance(methods, dict) or not all(isinstance(v, dict) or v is None for v in methods.values()):
         raise ConfigError(f"{where}: 'methods' must map an augmentation name to its parameters")
@@ -357,6 +325,48 @@ def parse_study(name: str, raw: Any, path: str | Path) -> Study:
             "evaluations of the runs (evaluate:); give it a seed list"
         )
     return study
+
+
+def _parse_grids(raw: dict[str, Any], where: str, adaptive: dict[str, Any] | None) -> list[Grid]:
+    """A study's grids: its ``grids:`` list, after the top-level grid when the study gives one (or that alone)."""
+    top_seeds = tuple(range(adaptive["start"])) if adaptive else _as_list(raw.get("seeds"), where, "seeds", int)
+    grids_raw = raw.get("grids")
+    top = [{k: raw.get(k) for k in GRID_KEYS if k != "seeds"}]
+    if grids_raw is None:
+        grids_raw = top
+    elif not isinstance(grids_raw, list) or not grids_raw:
+        raise ConfigError(f"{where}: 'grids' must be a non-empty list of grids ({', '.join(GRID_KEYS)})")
+    elif any(raw.get(k) is not None for k in ("datasets", "models", "augmentations")):
+        grids_raw = top + grids_raw  # the top-level grid first, then the further ones
+    return [
+        _parse_grid(grid_raw, f"{where}, grid {i + 1}" if len(grids_raw) > 1 else where, raw, adaptive, top_seeds)
+        for i, grid_raw in enumerate(grids_raw)
+    ]
+
+
+def _parse_grid(
+    grid_raw: Any, grid_where: str, raw: dict[str, Any], adaptive: dict[str, Any] | None, top_seeds: tuple
+) -> Grid:
+    """One grid; its protocol and seeds default to the study's."""
+    if not isinstance(grid_raw, dict):
+        raise ConfigError(f"{grid_where}: a grid is a mapping of {', '.join(GRID_KEYS)}")
+    bad = sorted(set(grid_raw) - set(GRID_KEYS))
+    if bad:
+        raise ConfigError(f"{grid_where}: unknown key(s) {', '.join(bad)}; valid grid keys: {', '.join(GRID_KEYS)}")
+    protocol = grid_raw.get("protocol") or raw.get("protocol")
+    if not isinstance(protocol, str) or not protocol:
+        raise ConfigError(f"{grid_where}: 'protocol' is required: {STUDY_KEYS['protocol']}")
+    if adaptive and grid_raw.get("seeds") is not None:
+        raise ConfigError(f"{grid_where}: a study with adaptive seeds gives no seeds per grid")
+    seeds = _as_list(grid_raw.get("seeds"), grid_where, "seeds", int) or top_seeds
+    if not seeds:
+        raise ConfigError(f"{grid_where}: no seeds; set 'seeds: [0, 1, 2, 3, 4]' (a study without seeds runs nothing)")
+    lists = {}
+    for key in ("datasets", "models", "augmentations"):
+        lists[key] = _as_list(grid_raw.get(key), grid_where, key)
+        if not lists[key]:
+            raise ConfigError(f"{grid_where}: '{key}' is required: {STUDY_KEYS[key]}")
+    return Grid(protocol, lists["datasets"], lists["models"], lists["augmentations"], seeds)
 
 
 def _check_layout(layout: Any, published: tuple[str, ...], where: str) -> dict[str, str]:
@@ -522,132 +532,193 @@ def validate_studies(
 ) -> dict[str, tuple[dict[str, Any], str]]:
     """Check every study against the registries, the protocols and the evaluation recipes; return the alias
     table."""
-    from augrepro.augment import AUGMENTATIONS, build_augmentation
-    from augrepro.data.datasets import DATASETS, get_spec
-    from augrepro.models import MODELS
-    from augrepro.models.registry import IMAGENET_MODELS, check_model_options
-
     aliases = alias_table(all_studies.values())
     for study in all_studies.values():
-        where = study.path
-        for name, entry in study.methods.items():
-            method = entry.get("method", name)
-            if method not in AUGMENTATIONS:
-                raise ConfigError(
-                    f"{where}: methods.{name}: unknown method {method!r}; valid methods: {', '.join(AUGMENTATIONS.names())}"
-                )
-            if "method" not in entry and name in AUGMENTATIONS and entry:
-                defaults = {f.name: f.default for f in dataclasses.fields(AUGMENTATIONS.get(name))}
-                differ = {k: v for k, v in entry.items() if defaults.get(k, object()) != v}
-                if differ:
-                    raise ConfigError(
-                        f"{where}: methods.{name} gives the registered method {name!r} other parameters ({differ}); "
-                        f"that would put a different method into every study's {name!r} folder: define an alias, "
-                        f"e.g. methods: {{{name}_custom: {{method: {name}, ...}}}}, or set the method's default "
-                        "in the protocol (protocols.yaml, methods:)"
-                    )
-        for csv in study.published:
-            if published_dir is not None and not (Path(published_dir) / csv).is_file():
-                raise ConfigError(f"{where}: published file {csv!r} not found in {published_dir}")
-        if published_dir is not None and study.published:
-            check_margins(study, published_dir)
-        names = {a for g in study.grids for a in g.augmentations} | {
-            method_of(aliases, a)[0] for g in study.grids for a in g.augmentations
-        }
-        for i, claim in enumerate(study.claims, start=1):
-            if claim["kind"] == "equivalent" and not set(claim["protocols"]) <= set(study.protocols):
-                raise ConfigError(
-                    f"{where}: claim {i} compares protocols {claim['protocols']}, which the study does not both run; "
-                    f"its protocols: {', '.join(study.protocols)}"
-                )
-            named = [claim.get("method"), claim.get("than"), *claim.get("among", []), *claim.get("methods", [])]
-            unknown = [m for m in named if m is not None and m not in names]
-            if unknown:
-                raise ConfigError(
-                    f"{where}: claim {i} names {unknown[0]!r}, which the study does not run; its augmentations: "
-                    f"{', '.join(sorted(names))}"
-                )
+        _check_methods(study)
+        _check_published_files(study, published_dir)
+        _check_claims_run(study, aliases)
         for grid in study.grids:
-            try:
-                resolve_protocol(protocols, grid.protocol)
-            except ConfigError as exc:
-                raise ConfigError(f"{where}: {exc}") from None
+            _check_grid_names(study, grid, protocols)
             for key in grid.datasets:
-                name, _ = parse_dataset_key(key)
-                if name not in DATASETS:
-                    raise ConfigError(
-                        f"{where}: unknown dataset {key!r} in 'datasets'; valid datasets: {', '.join(sorted(DATASETS))} "
-                        "(append '+' for the protocol's traditional augmentation, e.g. cifar10+)"
-                    )
-                if get_spec(name).kind == "detection":
-                    raise ConfigError(
-                        f"{where}: {name} is a detection dataset, not a classification grid's; a study fine-tunes "
-                        "detectors on it with evaluate: {detection: {recipe: ...}}"
-                    )
-            for model in grid.models:
-                if model not in MODELS and model not in IMAGENET_MODELS:
-                    valid = sorted(set(MODELS.names()) | set(IMAGENET_MODELS))
-                    raise ConfigError(f"{where}: unknown model {model!r} in 'models'; valid models: {', '.join(valid)}")
-            for key in grid.datasets:
-                name, traditional = parse_dataset_key(key)
-                spec = get_spec(name)
-                values = protocol_values(protocols, grid.protocol, name)
-                check_pipeline(values, spec, traditional, f"{where}: protocol {grid.protocol!r} on {key}")
-                processes = max(1, study.resources["gpus"]) * study.resources["nodes"]
-                try:
-                    replicas_per_process(values, processes)
-                except ValueError as exc:
-                    raise ConfigError(
-                        f"{where}: protocol {grid.protocol!r} on {name} with resources of {processes} GPUs: {exc}"
-                    ) from None
-                for model in grid.models:
-                    try:
-                        check_model_options(model, architecture(values, spec), values.get("model_options") or {})
-                    except ValueError as exc:
-                        raise ConfigError(f"{where}: protocol {grid.protocol!r} on {name}: {exc}") from None
-                if architecture(values, spec) == "imagenet":
-                    bad = [m for m in grid.models if m not in IMAGENET_MODELS]
-                    if bad:
-                        raise ConfigError(
-                            f"{where}: model {bad[0]!r} has no ImageNet-style version (protocol {grid.protocol!r} on "
-                            f"{name}); valid models there: {', '.join(IMAGENET_MODELS)}"
-                        )
-                else:
-                    bad = [m for m in grid.models if m not in MODELS]
-                    if bad:
-                        raise ConfigError(
-                            f"{where}: model {bad[0]!r} has no CIFAR-style version (protocol {grid.protocol!r} on "
-                            f"{name}); valid models there: {', '.join(MODELS.names())}"
-                        )
-                if values.get("pretrained"):
-                    from augrepro.models.pretrained import WEIGHTS
-
-                    bad = [m for m in grid.models if m not in WEIGHTS[values["pretrained"]]]
-                    if bad:
-                        raise ConfigError(
-                            f"{where}: protocol {grid.protocol!r} starts from pretrained {values['pretrained']!r} "
-                            f"weights, which model {bad[0]!r} lacks; models with them: "
-                            f"{', '.join(WEIGHTS[values['pretrained']])}"
-                        )
-                for aug in grid.augmentations:
-                    method, params = method_of(aliases, aug)
-                    if method not in AUGMENTATIONS:
-                        raise ConfigError(
-                            f"{where}: unknown augmentation {aug!r} in 'augmentations'; valid methods: "
-                            f"{', '.join(AUGMENTATIONS.names())} (or define an alias under 'methods' with "
-                            "'method: <one of these>')"
-                        )
-                    try:
-                        build_augmentation(method, method_params(values, method, params), spec)
-                    except ValueError as exc:
-                        raise ConfigError(
-                            f"{where}: augmentation {aug!r} with protocol {grid.protocol!r} on {name}: {exc}"
-                        ) from None
+                _check_grid_on(study, grid, key, protocols, aliases)
     if evaluations is not None:
         validate_evaluations(all_studies, protocols, evaluations)
     elif any(s.evaluations for s in all_studies.values()):
         raise ConfigError("a study asks for evaluations (evaluate:) but no evaluation recipes were loaded")
     return aliases
+
+
+def _check_methods(study: Study) -> None:
+    """The study's ``methods:``: each alias names a registered method; a registered name keeps its defaults."""
+    from augrepro.augment import AUGMENTATIONS, method_parameters
+
+    where = study.path
+    for name, entry in study.methods.items():
+        method = entry.get("method", name)
+        if method not in AUGMENTATIONS:
+            raise ConfigError(
+                f"{where}: methods.{name}: unknown method {method!r}; valid methods: {', '.join(AUGMENTATIONS.names())}"
+            )
+        if "method" not in entry and name in AUGMENTATIONS and entry:
+            defaults = {f.name: f.default for f in method_parameters(name)}
+            differ = {k: v for k, v in entry.items() if defaults.get(k, object()) != v}
+            if differ:
+                raise ConfigError(
+                    f"{where}: methods.{name} gives the registered method {name!r} other parameters ({differ}); "
+                    f"that would put a different method into every study's {name!r} folder: define an alias, "
+                    f"e.g. methods: {{{name}_custom: {{method: {name}, ...}}}}, or set the method's default "
+                    "in the protocol (protocols.yaml, methods:)"
+                )
+
+
+def _check_published_files(study: Study, published_dir: str | Path | None) -> None:
+    """The study's published tables exist under ``published_dir`` and each of their cells has a margin."""
+    for csv in study.published:
+        if published_dir is not None and not (Path(published_dir) / csv).is_file():
+            raise ConfigError(f"{study.path}: published file {csv!r} not found in {published_dir}")
+    if published_dir is not None and study.published:
+        check_margins(study, published_dir)
+
+
+def _check_claims_run(study: Study, aliases: dict[str, tuple[dict[str, Any], str]]) -> None:
+    """Every claim compares protocols and methods that the study runs."""
+    where = study.path
+    names = {a for g in study.grids for a in g.augmentations} | {
+        method_of(aliases, a)[0] for g in study.grids for a in g.augmentations
+    }
+    for i, claim in enumerate(study.claims, start=1):
+        if claim["kind"] == "equivalent" and not set(claim["protocols"]) <= set(study.protocols):
+            raise ConfigError(
+                f"{where}: claim {i} compares protocols {claim['protocols']}, which the study does not both run; "
+                f"its protocols: {', '.join(study.protocols)}"
+            )
+        named = [claim.get("method"), claim.get("than"), *claim.get("among", []), *claim.get("methods", [])]
+        unknown = [m for m in named if m is not None and m not in names]
+        if unknown:
+            raise ConfigError(
+                f"{where}: claim {i} names {unknown[0]!r}, which the study does not run; its augmentations: "
+                f"{', '.join(sorted(names))}"
+            )
+
+
+def _check_grid_names(study: Study, grid: Grid, protocols: dict[str, dict[str, Any]]) -> None:
+    """A grid's protocol, datasets (classification ones) and models are known."""
+    from augrepro.data.datasets import DATASETS, get_spec
+    from augrepro.models import MODELS
+    from augrepro.models.registry import IMAGENET_MODELS
+
+    where = study.path
+    try:
+        resolve_protocol(protocols, grid.protocol)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    for key in grid.datasets:
+        name, _ = parse_dataset_key(key)
+        if name not in DATASETS:
+            raise ConfigError(
+                f"{where}: unknown dataset {key!r} in 'datasets'; valid datasets: {', '.join(sorted(DATASETS))} "
+                "(append '+' for the protocol's traditional augmentation, e.g. cifar10+)"
+            )
+        if get_spec(name).kind == "detection":
+            raise ConfigError(
+                f"{where}: {name} is a detection dataset, not a classification grid's; a study fine-tunes "
+                "detectors on it with evaluate: {detection: {recipe: ...}}"
+            )
+    for model in grid.models:
+        if model not in MODELS and model not in IMAGENET_MODELS:
+            valid = sorted(set(MODELS.names()) | set(IMAGENET_MODELS))
+            raise ConfigError(f"{where}: unknown model {model!r} in 'models'; valid models: {', '.join(valid)}")
+
+
+def _check_grid_on(
+    study: Study,
+    grid: Grid,
+    key: str,
+    protocols: dict[str, dict[str, Any]],
+    aliases: dict[str, tuple[dict[str, Any], str]],
+) -> None:
+    """The grid's protocol on one of its datasets (``key``): its pipeline, its replicas on the study's GPUs, and
+    the grid's models and augmentations under it."""
+    from augrepro.data.datasets import get_spec
+
+    where = study.path
+    name, traditional = parse_dataset_key(key)
+    spec = get_spec(name)
+    values = protocol_values(protocols, grid.protocol, name)
+    check_pipeline(values, spec, traditional, f"{where}: protocol {grid.protocol!r} on {key}")
+    processes = max(1, study.resources["gpus"]) * study.resources["nodes"]
+    try:
+        replicas_per_process(values, processes)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{where}: protocol {grid.protocol!r} on {name} with resources of {processes} GPUs: {exc}"
+        ) from None
+    _check_models_on(where, grid, name, values, spec)
+    _check_augmentations_on(where, grid, name, values, spec, aliases)
+
+
+def _check_models_on(where: str, grid: Grid, name: str, values: dict[str, Any], spec) -> None:
+    """The grid's models under the protocol ``values`` on dataset ``name``: their options, a version of the
+    protocol's architecture and, for a pretrained start, its weights."""
+    from augrepro.models import MODELS
+    from augrepro.models.registry import IMAGENET_MODELS, check_model_options
+
+    for model in grid.models:
+        try:
+            check_model_options(model, architecture(values, spec), values.get("model_options") or {})
+        except ValueError as exc:
+            raise ConfigError(f"{where}: protocol {grid.protocol!r} on {name}: {exc}") from None
+    if architecture(values, spec) == "imagenet":
+        bad = [m for m in grid.models if m not in IMAGENET_MODELS]
+        if bad:
+            raise ConfigError(
+                f"{where}: model {bad[0]!r} has no ImageNet-style version (protocol {grid.protocol!r} on "
+                f"{name}); valid models there: {', '.join(IMAGENET_MODELS)}"
+            )
+    else:
+        bad = [m for m in grid.models if m not in MODELS]
+        if bad:
+            raise ConfigError(
+                f"{where}: model {bad[0]!r} has no CIFAR-style version (protocol {grid.protocol!r} on "
+                f"{name}); valid models there: {', '.join(MODELS.names())}"
+            )
+    if values.get("pretrained"):
+        from augrepro.models.pretrained import WEIGHTS
+
+        bad = [m for m in grid.models if m not in WEIGHTS[values["pretrained"]]]
+        if bad:
+            raise ConfigError(
+                f"{where}: protocol {grid.protocol!r} starts from pretrained {values['pretrained']!r} "
+                f"weights, which model {bad[0]!r} lacks; models with them: "
+                f"{', '.join(WEIGHTS[values['pretrained']])}"
+            )
+
+
+def _check_augmentations_on(
+    where: str,
+    grid: Grid,
+    name: str,
+    values: dict[str, Any],
+    spec,
+    aliases: dict[str, tuple[dict[str, Any], str]],
+) -> None:
+    """The grid's augmentations (aliases resolved) build with the protocol's parameters on dataset ``name``."""
+    from augrepro.augment import AUGMENTATIONS, build_augmentation
+
+    for aug in grid.augmentations:
+        method, params = method_of(aliases, aug)
+        if method not in AUGMENTATIONS:
+            raise ConfigError(
+                f"{where}: unknown augmentation {aug!r} in 'augmentations'; valid methods: "
+                f"{', '.join(AUGMENTATIONS.names())} (or define an alias under 'methods' with "
+                "'method: <one of these>')"
+            )
+        try:
+            build_augmentation(method, method_params(values, method, params), spec)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{where}: augmentation {aug!r} with protocol {grid.protocol!r} on {name}: {exc}"
+            ) from None
 
 
 def check_pipeline(protocol: dict[str, Any], spec, traditional: bool, where: str) -> None:
