@@ -50,7 +50,8 @@ def parameter_groups(model: torch.nn.Module, recipe: dict[str, Any]) -> list[dic
     faster-rcnn.pytorch's trainval_net.py builds its groups ('bias' in the name: lr x (DOUBLE_BIAS + 1), weight
     decay BIAS_DECAY and WEIGHT_DECAY or 0) and Detectron2's solver (BIAS_LR_FACTOR, WEIGHT_DECAY_BIAS). Each
     group's ``lr_factor`` scales the schedule's lr (:func:`lr_at`)."""
-    weights, biases = [], []
+    weights: list[torch.nn.Parameter] = []
+    biases: list[torch.nn.Parameter] = []
     for name, param in model.named_parameters():
         if param.requires_grad:
             (biases if name.endswith("bias") else weights).append(param)
@@ -88,7 +89,8 @@ class FineTuning:
             log,
         )
         self.optimizer = torch.optim.SGD(parameter_groups(model, values), lr=values["lr"], momentum=values["momentum"])
-        self.iteration, self.losses, self.train_seconds = 0, [], 0.0
+        self.losses: list[list[float]] = []  # per iteration: [iteration, loss, each part]
+        self.iteration, self.train_seconds = 0, 0.0
 
     def load(self) -> None:
         """Continue from the resume file when there is one (of this very recipe, seed and backbone run)."""
@@ -121,11 +123,14 @@ class FineTuning:
         with self.accel.autocast():
             loss_dict = self.model(images, targets)
         loss = sum(v.float() for v in loss_dict.values())
+        at = self.iteration + 1
+
+        def where(_: int) -> str:
+            return f"at iteration {at} ({ {k: round(float(v.detach()), 4) for k, v in loss_dict.items()} })"
+
         check_finite(
             loss.detach().reshape(1),
-            lambda _, at=self.iteration + 1, parts=loss_dict: (
-                f"at iteration {at} ({ {k: round(float(v.detach()), 4) for k, v in parts.items()} })"
-            ),
+            where,
             "lower the detection recipe's lr or warm it up longer (warmup_iters)",
         )
         self.optimizer.zero_grad(set_to_none=True)

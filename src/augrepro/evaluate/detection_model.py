@@ -25,14 +25,13 @@ from typing import Any
 
 import torch
 from torchvision.ops import MultiScaleRoIAlign
+from torchvision.ops.misc import FrozenBatchNorm2d
 
 from augrepro.studies.evaluations import ROI_POOLS
 
 
 def _freeze_batchnorm(module: torch.nn.Module) -> torch.nn.Module:
     """Every BatchNorm2d replaced by a FrozenBatchNorm2d holding its statistics and affine parameters."""
-    from torchvision.ops.misc import FrozenBatchNorm2d
-
     for name, child in list(module.named_children()):
         if isinstance(child, torch.nn.BatchNorm2d):
             frozen = FrozenBatchNorm2d(child.num_features, eps=child.eps)
@@ -49,7 +48,9 @@ def _freeze_batchnorm(module: torch.nn.Module) -> torch.nn.Module:
 def _channels(layer: torch.nn.Sequential) -> int:
     """Output channels of a torchvision ResNet stage (its last block's last BatchNorm)."""
     block = layer[-1]
-    bn = getattr(block, "bn3", None) or block.bn2
+    bn = getattr(block, "bn3", None) or getattr(block, "bn2", None)
+    if not isinstance(bn, torch.nn.BatchNorm2d | FrozenBatchNorm2d):
+        raise TypeError(f"{type(block).__name__} is not a torchvision ResNet block (no bn3 or bn2 BatchNorm)")
     return int(bn.weight.shape[0])
 
 
@@ -152,7 +153,7 @@ def build_detector(
             f"the detection backbone must be a torchvision (ImageNet-style) ResNet, not {type(resnet).__name__}: "
             "train the backbone runs with a protocol of architecture: imagenet"
         )
-    resnet = _freeze_batchnorm(resnet)
+    _freeze_batchnorm(resnet)  # in place
     for module in (resnet.conv1, resnet.layer1):  # stem and layer1 frozen; bn1 is frozen above
         for param in module.parameters():
             param.requires_grad_(False)

@@ -24,15 +24,15 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import torch
 
 from augrepro.augment import Context, build_augmentation
 from augrepro.data.file_pipelines import describe_file_pipeline
-from augrepro.data.loader import DeviceData
 from augrepro.data.normalization import Normalization
 from augrepro.data.pipelines import build_pipeline
 from augrepro.data.splits import load_splits
@@ -82,9 +82,22 @@ def train_step(
     return mixed, logits, loss
 
 
+class EvalSplit(Protocol):
+    """What :func:`evaluate` reads of a split: DeviceData, FileData, JpegData, or the pilot's first images of one."""
+
+    @property
+    def device(self) -> torch.device: ...
+
+    def __len__(self) -> int: ...
+
+    def eval_batches(
+        self, batch_size: int, start: int = 0, stop: int | None = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
+
+
 @torch.no_grad()
 def evaluate(
-    model, data: DeviceData, batch_size: int, accel: Numerics | None = None, dist: Distributed | None = None
+    model, data: EvalSplit, batch_size: int, accel: Numerics | None = None, dist: Distributed | None = None
 ) -> tuple[float, float, float]:
     """(mean loss, top-1 error %, top-5 error %) over the whole split (with ``dist``: each rank evaluates its
     part of the split and the sums are reduced)."""
@@ -160,7 +173,7 @@ class Session:
             model, pretrained = _model(config, log if dist.is_main else _quiet)
         model = dist.prepare_model(model.to(device), config.batchnorm, device)
         if numerics.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs omit it
         train_forward, eval_forward = _forwards(model, config, dist)
         augmentation = build_augmentation(config.method, config.method_params, spec)
         optimizer = make_optimizer(model, recipe, device)
@@ -236,6 +249,11 @@ def _model(config: TrainingConfig, log) -> tuple[torch.nn.Module, dict | None]:
     model = model_of_run(config.run, config.spec.num_classes)
     if not config.pretrained_tag:
         return model, None
+    if config.pretrained_file is None:
+        raise ValueError(
+            f"{config.key.label()}: the protocol names pretrained weights ({config.pretrained_tag}) but no weights "
+            "file was given: pass the file the workflow's download rule writes (--pretrained)"
+        )
     from augrepro.models.pretrained import load_pretrained
 
     provenance = load_pretrained(model, config.pretrained_file, config.key.model, config.pretrained_tag)
@@ -366,7 +384,7 @@ def train_run(
     session = Session.create(config, data_path, threads, log)
     if not session.dist.is_main:
         log = _quiet  # only rank 0 logs and writes
-    progress = Progress(out_dir, run, session.dist, started)
+    progress = Progress(Path(out_dir), run, session.dist, started)
     session.resume(progress, log)
     rank_devices = session.dist.all_gather(device_name(session.device))
     log(records.describe_start(session))

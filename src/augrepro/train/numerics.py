@@ -41,7 +41,7 @@ class Numerics:
         """Allow TF32 for CUDA convolutions and matrix products exactly when the numerics say so."""
         precision = "tf32" if self.tf32 else "ieee"
         torch.backends.cuda.matmul.fp32_precision = precision
-        torch.backends.cudnn.conv.fp32_precision = precision
+        torch.backends.cudnn.conv.fp32_precision = precision  # type: ignore[attr-defined]  # stubs lack cudnn.conv
         return self
 
     def describe(self) -> dict[str, Any]:
@@ -53,7 +53,7 @@ class Numerics:
             "channels_last": self.channels_last,
             "tf32": self.tf32,
             "cuda_matmul_fp32_precision": torch.backends.cuda.matmul.fp32_precision,
-            "cudnn_conv_fp32_precision": torch.backends.cudnn.conv.fp32_precision,
+            "cudnn_conv_fp32_precision": torch.backends.cudnn.conv.fp32_precision,  # type: ignore[attr-defined]
         }
 
     def autocast(self):

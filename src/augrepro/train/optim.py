@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 
@@ -21,7 +23,7 @@ def make_optimizer(model: torch.nn.Module, recipe: dict, device: torch.device) -
     if groups:
         head_params = list(head(model)[1].parameters())
         head_ids = {id(p) for p in head_params}
-        params = [
+        params: list[dict[str, Any]] | Iterator[torch.nn.Parameter] = [
             {"params": [p for p in model.parameters() if id(p) not in head_ids], "lr": groups["backbone"]},
             {"params": head_params, "lr": groups["head"]},
         ]

@@ -31,6 +31,6 @@ class ReplicaForward:
         finally:
             for m, (momentum, tracked) in zip(self.norms, saved):
                 m.momentum = momentum
-                if tracked is not None:
+                if tracked is not None and m.num_batches_tracked is not None:
                     m.num_batches_tracked.copy_(tracked)
         return torch.cat(outputs)

@@ -59,7 +59,7 @@ class StopFlag:
 
     def __init__(self) -> None:
         self.requested = False
-        self._previous = None
+        self._previous: Any = None  # what signal.signal returned: a handler, SIG_DFL/SIG_IGN or None
 
     def __enter__(self) -> StopFlag:
         if threading.current_thread() is threading.main_thread():
