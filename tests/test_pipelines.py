@@ -14,6 +14,7 @@ from scipy import stats
 from torchvision.transforms import InterpolationMode, RandomResizedCrop
 
 from augrepro.data import get_spec
+from augrepro.data.jitter import adjust_hue, color_jitter
 from augrepro.data.loader import DeviceData
 from augrepro.data.pipelines import (
     PIPELINES,
@@ -22,9 +23,7 @@ from augrepro.data.pipelines import (
     Pipeline,
     RandomResizedCropFlip,
     RandomResizedCropFlipJitter,
-    adjust_hue,
     build_pipeline,
-    color_jitter,
     random_crop_flip,
     resized_crop_flip,
     sample_resized_crop_params,

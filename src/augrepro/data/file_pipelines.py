@@ -84,7 +84,7 @@ class _Lighting:
 class _ColorJitter:
     """The CutMix / SaliencyMix-ImageNet code's utils.ColorJitter(v, v, v) on one ToTensor image (train.py:84):
     brightness, contrast and saturation in a random order, each a blend with factor 1 - U(-v, v), never clamped
-    (``augrepro.data.pipelines.color_jitter`` with ``jitter: cutmix``, as the device path runs it)."""
+    (``augrepro.data.jitter.color_jitter`` with ``jitter: cutmix``, as the device path runs it)."""
 
     def __init__(self, strength: float) -> None:
         self.strength = strength
@@ -92,7 +92,7 @@ class _ColorJitter:
     def __call__(self, img):
         import torch
 
-        from augrepro.data.pipelines import color_jitter
+        from augrepro.data.jitter import color_jitter
 
         v = self.strength
         factors = torch.cat([1.0 - v + 2.0 * v * torch.rand(3), torch.zeros(1)])  # hue: none in that code

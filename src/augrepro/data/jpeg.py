@@ -21,7 +21,7 @@ The DataLoader-worker path (``augrepro.data.loader.FileData``, PIL) stays the fa
 On the CPU the two agree: the decoders' outputs are equal (libjpeg-turbo in both), the crop distribution is
 the same, and the resizes differ by at most one level (torchvision's uint8 kernel derives from Pillow-SIMD;
 a few values in a thousand differ, up to ~15 % at some scales); the colour ops are the same function in both
-(``augrepro.data.pipelines.color_jitter`` with ``jitter: cutmix``, applied to the tensor). On a GPU, nvJPEG's
+(``augrepro.data.jitter.color_jitter`` with ``jitter: cutmix``, applied to the tensor). On a GPU, nvJPEG's
 output differs from libjpeg-turbo's by a few levels (its IDCT and chroma upsampling) and the resize is
 computed in float and rounded. The files are read as they are: nothing is re-encoded.
 """
