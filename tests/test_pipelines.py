@@ -706,10 +706,21 @@ def test_the_imagenet_spec_is_the_decode_paths_pipeline_and_the_workers_compose(
         "size": 224,
         "output": "float32 (in [0, 1] before the lighting noise)",
     }
-    kinds = [type(t) for t in file_transforms({"name": "imagenet"}, True, (0, 0, 0), (1, 1, 1)).transforms]
-    assert kinds == [T.RandomResizedCrop, T.RandomHorizontalFlip, T.ToTensor, _ColorJitter, _Lighting, T.Normalize]
-    kinds = [type(t) for t in file_transforms({"name": "imagenet"}, False, (0, 0, 0), (1, 1, 1)).transforms]
-    assert kinds == [T.Resize, T.CenterCrop, T.ToTensor, T.Normalize]
+    train = file_transforms({"name": "imagenet"}, True, (0, 0, 0), (1, 1, 1)).transforms
+    assert [type(t) for t in train] == [
+        T.RandomResizedCrop,
+        T.RandomHorizontalFlip,
+        T.ToTensor,
+        _ColorJitter,
+        _Lighting,
+        T.Normalize,
+    ]
+    crop, flip, _, jitter, light, _ = train
+    assert crop.size == (224, 224) and crop.scale == (0.08, 1.0) and crop.ratio == (0.75, 4 / 3)
+    assert flip.p == 0.5 and jitter.strength == 0.4 and light.alphastd == 0.1
+    evaluation = file_transforms({"name": "imagenet"}, False, (0, 0, 0), (1, 1, 1)).transforms
+    assert [type(t) for t in evaluation] == [T.Resize, T.CenterCrop, T.ToTensor, T.Normalize]
+    assert evaluation[0].size == 256 and evaluation[1].size == (224, 224)
 
 
 def test_a_spec_runs_only_where_a_backend_executes_its_ops():
