@@ -6,7 +6,7 @@ from scikit-learn's two photographs in a temporary folder, so nothing is downloa
 same files after a warm-up:
 
 - worker path, per CPU core: one process, one thread, PIL decode + the released code's training transforms
-  (``augrepro.data.file_pipelines.imagenet_transforms``: RandomResizedCrop(224), flip, ColorJitter 0.4, lighting 0.1,
+  (``augrepro.data.file_pipelines.file_transforms`` of the ``imagenet`` spec: RandomResizedCrop(224), flip, ColorJitter 0.4, lighting 0.1,
   normalize), then the evaluation transforms; the figure times the number of workers is what DataLoader
   workers deliver at best;
 - device path (``--device``, default the GPU when there is one, else the CPU): an epoch of ``JpegData`` in
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from augrepro.data.file_pipelines import imagenet_transforms
+from augrepro.data.file_pipelines import file_transforms
 from augrepro.data.jpeg import JpegData, decode, device_decoder, read_bytes
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -68,7 +68,7 @@ def worker_per_core(files: list[str], train: bool) -> float:
     """Images per second of one worker (one process, one thread): PIL decode + the transforms."""
     from PIL import Image
 
-    transform = imagenet_transforms(train, MEAN, STD)
+    transform = file_transforms({"name": "imagenet"}, train, MEAN, STD)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

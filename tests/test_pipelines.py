@@ -14,6 +14,7 @@ from scipy import stats
 from torchvision.transforms import InterpolationMode, RandomResizedCrop
 
 from augrepro.data import get_spec
+from augrepro.data.jitter import adjust_hue, color_jitter
 from augrepro.data.loader import DeviceData
 from augrepro.data.pipelines import (
     PIPELINES,
@@ -22,9 +23,7 @@ from augrepro.data.pipelines import (
     Pipeline,
     RandomResizedCropFlip,
     RandomResizedCropFlipJitter,
-    adjust_hue,
     build_pipeline,
-    color_jitter,
     random_crop_flip,
     resized_crop_flip,
     sample_resized_crop_params,
@@ -676,3 +675,71 @@ def test_cuda_equals_cpu_without_synchronizing(name):
         assert torch.equal(out.cpu(), ref)
     else:
         torch.testing.assert_close(out.cpu(), ref, rtol=0, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# one spec, three backends
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_imagenet_spec_is_the_decode_paths_pipeline_and_the_workers_compose():
+    """One spec: the decode path's batched pipeline and the workers' Compose are both built from ``imagenet``."""
+    from torchvision import transforms as T
+
+    from augrepro.data.file_pipelines import _ColorJitter, _Lighting, file_transforms
+    from augrepro.data.jpeg import IMAGENET, IMAGENET_TRAIN
+    from augrepro.data.pipeline_spec import EvalCrop, parse_pipeline
+
+    assert IMAGENET == parse_pipeline({"name": "imagenet"}) and IMAGENET.files and IMAGENET.size == 224
+    assert IMAGENET.evaluation == EvalCrop(256, 224, False)
+    assert IMAGENET_TRAIN.describe() == {
+        "name": "random_resized_crop_flip_jitter",
+        "scale": [0.08, 1.0],
+        "ratio": [0.75, 4 / 3],
+        "antialias": True,
+        "brightness": 0.4,
+        "contrast": 0.4,
+        "saturation": 0.4,
+        "hue": 0.0,
+        "lighting": 0.1,
+        "jitter": "cutmix",
+        "size": 224,
+        "output": "float32 (in [0, 1] before the lighting noise)",
+    }
+    train = file_transforms({"name": "imagenet"}, True, (0, 0, 0), (1, 1, 1)).transforms
+    assert [type(t) for t in train] == [
+        T.RandomResizedCrop,
+        T.RandomHorizontalFlip,
+        T.ToTensor,
+        _ColorJitter,
+        _Lighting,
+        T.Normalize,
+    ]
+    crop, flip, _, jitter, light, _ = train
+    assert crop.size == (224, 224) and crop.scale == (0.08, 1.0) and crop.ratio == (0.75, 4 / 3)
+    assert flip.p == 0.5 and jitter.strength == 0.4 and light.alphastd == 0.1
+    evaluation = file_transforms({"name": "imagenet"}, False, (0, 0, 0), (1, 1, 1)).transforms
+    assert [type(t) for t in evaluation] == [T.Resize, T.CenterCrop, T.ToTensor, T.Normalize]
+    assert evaluation[0].size == 256 and evaluation[1].size == (224, 224)
+
+
+def test_a_spec_runs_only_where_a_backend_executes_its_ops():
+    from augrepro.data.pipeline_spec import ResizeRandomCrop, parse_pipeline
+    from augrepro.data.pipelines import tensor_pipeline
+
+    snapmix = parse_pipeline({"name": "snapmix", "resize": 64, "crop": 48, "warp": True})
+    assert snapmix.size == 48 and isinstance(snapmix.ops[0], ResizeRandomCrop)
+    with pytest.raises(ValueError, match="'snapmix': its ops .* have no batched tensor executor"):
+        tensor_pipeline(snapmix)
+    with pytest.raises(ValueError, match="'imagenet' decodes files; images in memory take one of none, pad_crop_flip"):
+        build_pipeline({"name": "imagenet"}, 64)
+    with pytest.raises(ValueError, match="'snapmix': missing key 'warp' \\(true or false\\)"):
+        parse_pipeline({"name": "snapmix", "resize": 64, "crop": 48})
+
+
+def test_the_spec_module_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, augrepro.data.pipeline_spec, augrepro.data.file_pipelines; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"

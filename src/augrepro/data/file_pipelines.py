@@ -1,88 +1,73 @@
-"""Input pipelines of file datasets (images decoded from files by DataLoader workers), named by the protocol.
+"""The DataLoader workers' backend of the image pipelines: a :class:`~augrepro.data.pipeline_spec.PipelineSpec` as
+a torchvision Compose on PIL images, as the released code runs its transforms (:func:`compose`).
 
-A protocol's ``pipeline`` spec picks one (``FILE_PIPELINES``); the training split gets its training transforms
-when the dataset key has a ``+`` and its evaluation transforms otherwise, the test split always the evaluation
-ones. Each runs torchvision's transforms on PIL images, as the released code does.
-
-- ``imagenet`` (``{name: imagenet}``): the CutMix / SaliencyMix ImageNet code (:func:`imagenet_transforms`):
-  RandomResizedCrop(224), flip, the code's ColorJitter(0.4) (utils.py, unclamped), PCA lighting 0.1, normalize;
-  evaluation Resize(256), CenterCrop(224).
-- ``snapmix`` (``{name: snapmix, resize: 512, crop: 448, warp: true}``): SnapMix code datasets/tfs.py
-  ``get_cub_transform`` (used for CUB, Cars and Aircraft). Training: Resize(resize), RandomCrop(crop),
-  RandomHorizontalFlip, ToTensor, Normalize; evaluation: Resize(resize), CenterCrop(crop). ``warp: true``
-  resizes to resize x resize and crops crop x crop (the aspect ratio is not kept; config/comm.yml
-  ``warp: True``); ``warp: false`` resizes the shorter side (utils/conf.py sets warp False for CUB). When
-  ``resize == crop`` the code trains with RandomResizedCrop(crop) instead of Resize + RandomCrop; that is
-  followed too. (The code applies RandomCrop(crop) a second time after the first; on a crop-sized image it
-  returns the image unchanged, so it is left out.)
+A file dataset's protocol names a file pipeline (``imagenet`` or ``snapmix``: ``augrepro.data.pipeline_spec``,
+whose docstring cites each); the training split gets the spec's training ops when the dataset key has a ``+``
+and its evaluation transform otherwise, the test split always the evaluation one. Each op becomes the released
+code's transform: ResizedCrop -> RandomResizedCrop, ResizeRandomCrop -> Resize then RandomCrop, HorizontalFlip
+-> RandomHorizontalFlip, then ToTensor; a ``cutmix`` ColorJitter -> the CutMix code's utils.ColorJitter
+(:class:`_ColorJitter`, unclamped) and Lighting -> its utils.Lighting (:class:`_Lighting`); Normalize last.
 """
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
-FILE_PIPELINES = ("imagenet", "snapmix")
-_KEYS = {"imagenet": {}, "snapmix": {"resize": int, "crop": int, "warp": bool}}
+from augrepro.data.pipeline_spec import (
+    FILE_PIPELINES,
+    LIGHTING_EIGVAL,
+    LIGHTING_EIGVEC,
+    ColorJitter,
+    EvalCrop,
+    HorizontalFlip,
+    Lighting,
+    Op,
+    PadCrop,
+    PipelineSpec,
+    ResizedCrop,
+    ResizeRandomCrop,
+    parse_pipeline,
+)
 
 
-def check_file_pipeline(spec: dict[str, Any]) -> dict[str, Any]:
-    """The spec with its name checked and every key present and valid; ValueError names the problem."""
-    if not isinstance(spec, dict) or spec.get("name") not in FILE_PIPELINES:
-        name = spec.get("name") if isinstance(spec, dict) else spec
+def file_pipeline(config: dict[str, Any]) -> PipelineSpec:
+    """The spec of a file dataset's ``pipeline``; ValueError names the problem (a pipeline of images in memory
+    among them)."""
+    name = config.get("name") if isinstance(config, dict) else config
+    if name not in FILE_PIPELINES:
         raise ValueError(
             f"pipeline {name!r} does not decode files; file datasets take one of {', '.join(FILE_PIPELINES)}"
         )
-    name = spec["name"]
-    keys = _KEYS[name]
-    unknown = sorted(set(spec) - set(keys) - {"name"})
-    if unknown:
-        raise ValueError(
-            f"pipeline {name!r}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(keys) or 'none'}"
-        )
-    missing = sorted(set(keys) - set(spec))
-    if missing:
-        raise ValueError(
-            f"pipeline {name!r}: missing key(s) {', '.join(missing)} ({', '.join(f'{k}: {t.__name__}' for k, t in keys.items())})"
-        )
-    for key, kind in keys.items():
-        value = spec[key]
-        if kind is bool and not isinstance(value, bool):
-            raise ValueError(f"pipeline {name!r}: {key} = {value!r}: expected true or false")
-        if kind is int and (
-            isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= int(value) <= 4096
-        ):
-            raise ValueError(f"pipeline {name!r}: {key} = {value!r}: expected an integer in [1, 4096]")
-    if name == "snapmix" and spec["crop"] > spec["resize"]:
-        raise ValueError(f"pipeline 'snapmix': crop {spec['crop']} exceeds resize {spec['resize']}; crop <= resize")
-    return dict(spec)
+    return parse_pipeline(config)
 
 
-def file_pipeline_size(spec: dict[str, Any]) -> int:
+def check_file_pipeline(config: dict[str, Any]) -> dict[str, Any]:
+    """The ``pipeline`` as given, once :func:`file_pipeline` accepts it."""
+    file_pipeline(config)
+    return dict(config)
+
+
+def file_pipeline_size(config: dict[str, Any]) -> int:
     """The side of the images the pipeline gives the model (training and evaluation alike)."""
-    spec = check_file_pipeline(spec)
-    return 224 if spec["name"] == "imagenet" else int(spec["crop"])
+    return file_pipeline(config).size
 
 
-def describe_file_pipeline(spec: dict[str, Any], train: bool) -> dict[str, Any]:
+def describe_file_pipeline(config: dict[str, Any], train: bool) -> dict[str, Any]:
     """What a run's training split went through (for meta.json)."""
-    spec = check_file_pipeline(spec)
     return {
-        **spec,
-        "size": file_pipeline_size(spec),
+        **check_file_pipeline(config),
+        "size": file_pipeline_size(config),
         "loader": "files (DataLoader workers)",
         "transforms": "training" if train else "evaluation",
     }
 
 
 class _Lighting:
-    """PCA lighting noise of the CutMix/SaliencyMix ImageNet code (utils.Lighting, alphastd 0.1; AlexNet's
-    eigen-decomposition of ImageNet's RGB covariance: ``augrepro.data.pipelines.LIGHTING_EIGVAL``/``EIGVEC``)."""
+    """PCA lighting noise of the CutMix/SaliencyMix ImageNet code (utils.Lighting; AlexNet's eigen-decomposition
+    of ImageNet's RGB covariance: ``augrepro.data.pipeline_spec.LIGHTING_EIGVAL``/``EIGVEC``)."""
 
-    def __init__(self, alphastd: float = 0.1) -> None:
+    def __init__(self, alphastd: float) -> None:
         import torch
-
-        from augrepro.data.pipelines import LIGHTING_EIGVAL, LIGHTING_EIGVEC
 
         self.alphastd = alphastd
         self.eigval = torch.tensor(LIGHTING_EIGVAL)
@@ -97,17 +82,17 @@ class _Lighting:
 
 
 class _ColorJitter:
-    """The CutMix / SaliencyMix-ImageNet code's utils.ColorJitter(0.4, 0.4, 0.4) on one ToTensor image (train.py:84):
+    """The CutMix / SaliencyMix-ImageNet code's utils.ColorJitter(v, v, v) on one ToTensor image (train.py:84):
     brightness, contrast and saturation in a random order, each a blend with factor 1 - U(-v, v), never clamped
-    (``augrepro.data.pipelines.color_jitter`` with ``jitter: cutmix``, as the device path runs it)."""
+    (``augrepro.data.jitter.color_jitter`` with ``jitter: cutmix``, as the device path runs it)."""
 
-    def __init__(self, strength: float = 0.4) -> None:
+    def __init__(self, strength: float) -> None:
         self.strength = strength
 
     def __call__(self, img):
         import torch
 
-        from augrepro.data.pipelines import color_jitter
+        from augrepro.data.jitter import color_jitter
 
         v = self.strength
         factors = torch.cat([1.0 - v + 2.0 * v * torch.rand(3), torch.zeros(1)])  # hue: none in that code
@@ -115,44 +100,65 @@ class _ColorJitter:
         return color_jitter(img[None], factors[None], order[None], "cutmix")[0]
 
 
-def imagenet_transforms(train: bool, mean, std, size: int = 224):
-    """SaliencyMix-ImageNet/train.py (from CutMix): RandomResizedCrop(224), flip, the code's ColorJitter(0.4, 0.4,
-    0.4), lighting 0.1, normalize; evaluation Resize(256), CenterCrop(224)."""
+def _geometry(op: Op, size: int):
+    """The torchvision transform of a geometric op (on PIL images), as a list."""
     from torchvision import transforms as T
 
+    if isinstance(op, ResizedCrop):
+        return [T.RandomResizedCrop(size, scale=op.scale, ratio=op.ratio, antialias=op.antialias)]
+    if isinstance(op, ResizeRandomCrop):
+        return [T.Resize((op.resize, op.resize) if op.warp else op.resize), T.RandomCrop(size)]
+    if isinstance(op, PadCrop):
+        return [T.RandomCrop(size, padding=op.padding)]
+    if isinstance(op, HorizontalFlip):
+        return [T.RandomHorizontalFlip(op.p)]
+    return None
+
+
+def _colour(op: Op):
+    """The transform of a colour op (on the ToTensor image)."""
+    from torchvision import transforms as T
+
+    if isinstance(op, ColorJitter):
+        if op.kind == "torchvision":
+            return T.ColorJitter(op.brightness, op.contrast, op.saturation, op.hue)
+        if not op.brightness == op.contrast == op.saturation or op.hue:
+            raise ValueError(f"the workers run the CutMix code's ColorJitter with one strength and no hue, not {op}")
+        return _ColorJitter(op.brightness)
+    if isinstance(op, Lighting):
+        return _Lighting(op.alphastd)
+    raise ValueError(f"no worker transform for {op}")
+
+
+def _evaluation(evaluation: EvalCrop):
+    from torchvision import transforms as T
+
+    resize, crop = evaluation.resize, evaluation.crop
+    return [T.Resize((resize, resize) if evaluation.warp else resize), T.CenterCrop(crop)]
+
+
+def compose(spec: PipelineSpec, train: bool, mean, std):
+    """The spec as a torchvision Compose on PIL images: its training ops (``train``) or its evaluation transform
+    (none: the images as they are), then ToTensor and Normalize(mean, std)."""
+    from torchvision import transforms as T
+
+    head: list = []
+    colour: list = []
     if train:
-        return T.Compose(
-            [
-                T.RandomResizedCrop(size),
-                T.RandomHorizontalFlip(),
-                T.ToTensor(),
-                _ColorJitter(0.4),
-                _Lighting(0.1),
-                T.Normalize(mean, std),
-            ]
-        )
-    return T.Compose([T.Resize(int(size * 256 / 224)), T.CenterCrop(size), T.ToTensor(), T.Normalize(mean, std)])
+        for op in spec.ops:
+            geometry = _geometry(op, spec.size)
+            if geometry is not None and not colour:
+                head += geometry
+            else:
+                colour.append(_colour(op))
+    elif spec.evaluation is not None:
+        head = _evaluation(spec.evaluation)
+    return T.Compose([*head, T.ToTensor(), *colour, T.Normalize(mean, std)])
 
 
-def snapmix_transforms(train: bool, mean, std, resize: int, crop: int, warp: bool):
-    """SnapMix code datasets/tfs.py get_cub_transform (see the module docstring)."""
-    from torchvision import transforms as T
-
-    size = (resize, resize) if warp else resize
-    crop_size = (crop, crop) if warp else crop
-    tail = [T.ToTensor(), T.Normalize(mean, std)]
-    if not train:
-        return T.Compose([T.Resize(size), T.CenterCrop(crop_size), *tail])
-    head = [T.RandomResizedCrop(crop_size)] if resize == crop else [T.Resize(size), T.RandomCrop(crop_size)]
-    return T.Compose([*head, T.RandomHorizontalFlip(), *tail])
-
-
-def file_transforms(spec: dict[str, Any] | None, train: bool, mean, std):
-    """The torchvision transforms of a file pipeline spec (None: ``imagenet``)."""
-    spec = check_file_pipeline(spec or {"name": "imagenet"})
-    if spec["name"] == "imagenet":
-        return imagenet_transforms(train, mean, std)
-    return snapmix_transforms(train, mean, std, spec["resize"], spec["crop"], spec["warp"])
+def file_transforms(config: dict[str, Any] | None, train: bool, mean, std):
+    """The torchvision transforms of a file pipeline's ``pipeline`` (None: ``imagenet``)."""
+    return compose(file_pipeline(config or {"name": "imagenet"}), train, mean, std)
 
 
 def decode_files(files, size: int):

@@ -4,11 +4,11 @@ The fast path for file datasets (``training.decode``: ``device``; ``auto`` takes
 the files' bytes a few batches ahead; ``torchvision.io.decode_jpeg(list, device=...)`` decodes a batch at
 once (nvJPEG on a GPU, libjpeg-turbo on the CPU); the released code's augmentation then runs on the device:
 
-- training (SaliencyMix-ImageNet/train.py, from CutMix): RandomResizedCrop(224) with torchvision's
-  box distribution (``sample_resized_crop_params`` on each image's own size), horizontal flip,
-  the code's unclamped utils.ColorJitter(0.4, 0.4, 0.4), PCA lighting 0.1, normalize: the ``random_resized_crop_flip_jitter``
-  pipeline of ``augrepro.data.pipelines`` (:data:`IMAGENET_TRAIN`), its colour ops batched;
-- evaluation: Resize(256) (shorter side; torchvision's output size) then CenterCrop(224).
+- training (SaliencyMix-ImageNet/train.py, from CutMix): the ``imagenet`` spec's ops
+  (``augrepro.data.pipeline_spec``: RandomResizedCrop(224) with torchvision's box distribution, on each image's
+  own size; horizontal flip; the code's unclamped utils.ColorJitter(0.4, 0.4, 0.4); PCA lighting 0.1), run by the
+  batched tensor ops of ``augrepro.data.pipelines`` (:data:`IMAGENET_TRAIN`), then normalize;
+- evaluation: the spec's Resize(256) (shorter side; torchvision's output size) then CenterCrop(224).
 
 Each image's crop is resized on its own, as uint8 (``torchvision.transforms.v2.functional.resized_crop``,
 bilinear, antialiased), into one uint8 batch: decoded images differ in size, and one resize per image costs
@@ -21,7 +21,7 @@ The DataLoader-worker path (``augrepro.data.loader.FileData``, PIL) stays the fa
 On the CPU the two agree: the decoders' outputs are equal (libjpeg-turbo in both), the crop distribution is
 the same, and the resizes differ by at most one level (torchvision's uint8 kernel derives from Pillow-SIMD;
 a few values in a thousand differ, up to ~15 % at some scales); the colour ops are the same function in both
-(``augrepro.data.pipelines.color_jitter`` with ``jitter: cutmix``, applied to the tensor). On a GPU, nvJPEG's
+(``augrepro.data.jitter.color_jitter`` with ``jitter: cutmix``, applied to the tensor). On a GPU, nvJPEG's
 output differs from libjpeg-turbo's by a few levels (its IDCT and chroma upsampling) and the resize is
 computed in float and rounded. The files are read as they are: nothing is re-encoded.
 """
@@ -36,33 +36,23 @@ import numpy as np
 import torch
 
 from augrepro.data.normalization import Normalization
-from augrepro.data.pipelines import RandomResizedCropFlipJitter, build_pipeline
+from augrepro.data.pipeline_spec import EvalCrop, PipelineSpec, parse_pipeline
+from augrepro.data.pipelines import RandomResizedCropFlip, tensor_pipeline
 from augrepro.transfer import to_device
 
 DECODE_MODES = ("auto", "device", "workers")
-# SaliencyMix-ImageNet/train.py (from CutMix-PyTorch): RandomResizedCrop(224), RandomHorizontalFlip,
-# utils.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4) (train.py:84: the code's own, unclamped),
-# Lighting(0.1); torchvision's default scale and ratio
-IMAGENET_TRAIN_SPEC = {
-    "name": "random_resized_crop_flip_jitter",
-    "size": 224,
-    "brightness": 0.4,
-    "contrast": 0.4,
-    "saturation": 0.4,
-    "lighting": 0.1,
-    "jitter": "cutmix",
-}
 
 
-def _imagenet_train() -> RandomResizedCropFlipJitter:
-    pipeline = build_pipeline(IMAGENET_TRAIN_SPEC, 224)
-    if not isinstance(pipeline, RandomResizedCropFlipJitter):
-        raise TypeError(f"IMAGENET_TRAIN_SPEC built a {type(pipeline).__name__}, not RandomResizedCropFlipJitter")
+def batched(spec: PipelineSpec) -> RandomResizedCropFlip:
+    """The spec's training ops as batched tensor ops on images of any size (a random resized crop first)."""
+    pipeline = tensor_pipeline(spec)
+    if not isinstance(pipeline, RandomResizedCropFlip):
+        raise ValueError(f"pipeline {spec.name!r}: the decode path runs a random resized crop first, not {spec.ops}")
     return pipeline
 
 
-IMAGENET_TRAIN = _imagenet_train()
-EVAL_RESIZE, EVAL_CROP = 256, 224  # train.py: Resize(256), CenterCrop(224)
+IMAGENET = parse_pipeline({"name": "imagenet"})  # augrepro.data.pipeline_spec: the SaliencyMix-ImageNet code's
+IMAGENET_TRAIN = batched(IMAGENET)
 CPU_CHUNK = 8  # images per colour-op call on the CPU
 _JPEG_MAGIC = (0xFF, 0xD8)
 
@@ -167,12 +157,16 @@ def resized_crops(images: Sequence[torch.Tensor], top, left, height, width, size
     return out
 
 
-def resize_center_crops(
-    images: Sequence[torch.Tensor], resize: int = EVAL_RESIZE, crop: int = EVAL_CROP
-) -> torch.Tensor:
+def resize_center_crops(images: Sequence[torch.Tensor], evaluation: EvalCrop | None = None) -> torch.Tensor:
     """N x 3 x crop x crop uint8: torchvision ``Resize(resize)`` (the shorter side; bilinear, antialiased) then
-    ``CenterCrop(crop)`` of each uint8 image (``transforms.v2.functional``, as :func:`resized_crops`)."""
+    ``CenterCrop(crop)`` of each uint8 image (``transforms.v2.functional``, as :func:`resized_crops`); the
+    evaluation transform of ImageNet's spec unless ``evaluation`` gives another."""
     from torchvision.transforms.v2 import functional as TF
+
+    evaluation = evaluation or IMAGENET.evaluation
+    if evaluation is None or evaluation.warp:
+        raise ValueError(f"resize_center_crops resizes the shorter side; got {evaluation}")
+    resize, crop = evaluation.resize, evaluation.crop
 
     n = len(images)
     out = torch.empty(n, 3, crop, crop, device=images[0].device if n else "cpu", dtype=torch.uint8)
@@ -196,7 +190,7 @@ def resize_shorter(height: int, width: int, size: int) -> tuple[int, int]:
 
 def augment(
     images: Sequence[torch.Tensor],
-    pipeline: RandomResizedCropFlipJitter,
+    pipeline: RandomResizedCropFlip,
     generator: torch.Generator,
     params: dict[str, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -228,8 +222,8 @@ class JpegData:
     """A split of image files decoded on the training device. Same interface as ``DeviceData`` and
     ``FileData`` for the engine: ``epoch_order``, ``iterate``, ``eval_batches``.
 
-    ``train``: the training pipeline (:data:`IMAGENET_TRAIN`) in ``iterate``; otherwise (and always in
-    ``eval_batches``) the evaluation resize and centre crop. ``readers``: threads reading files ahead,
+    ``spec``: the file pipeline (default ImageNet's); ``train``: its training ops, batched, in ``iterate``;
+    otherwise (and always in ``eval_batches``) its evaluation resize and centre crop. ``readers``: threads reading files ahead,
     ``prefetch``: batches read ahead."""
 
     def __init__(
@@ -242,14 +236,17 @@ class JpegData:
         train: bool,
         readers: int = 8,
         prefetch: int = 2,
-        pipeline: RandomResizedCropFlipJitter = IMAGENET_TRAIN,
+        spec: PipelineSpec = IMAGENET,
     ) -> None:
         self.device = torch.device(device)
         self.files = [str(f) for f in files]
         self.labels = torch.as_tensor(np.asarray(labels), dtype=torch.long).to(self.device)
         if len(self.files) != len(self.labels):
             raise ValueError(f"{len(self.files)} files but {len(self.labels)} labels")
-        self.pipeline = pipeline if train else None
+        self.pipeline = batched(spec) if train else None
+        if spec.evaluation is None:
+            raise ValueError(f"pipeline {spec.name!r} has no evaluation transform for the decode path")
+        self.evaluation = spec.evaluation
         self.readers, self.prefetch = max(1, int(readers)), max(1, int(prefetch))
         self.normalization = Normalization(mean, std, self.device)
 
@@ -267,7 +264,7 @@ class JpegData:
             "decode": "device",
             "decoder": device_decoder(self.device),
             "train": self.pipeline.describe() if self.pipeline is not None else None,
-            "eval": {"resize": EVAL_RESIZE, "crop": EVAL_CROP},
+            "eval": {"resize": self.evaluation.resize, "crop": self.evaluation.crop},
         }
 
     def _read_ahead(self, batches: Iterator[torch.Tensor]) -> Iterator[tuple[torch.Tensor, list[torch.Tensor]]]:
@@ -297,7 +294,7 @@ class JpegData:
             if self.pipeline is not None:
                 x, _ = augment(images, self.pipeline, generator)
             else:
-                x = resize_center_crops(images)
+                x = resize_center_crops(images, self.evaluation)
             yield self.normalization.apply(x), self.labels[to_device(idx, self.device)]
 
     @staticmethod
@@ -309,6 +306,6 @@ class JpegData:
         batches = (torch.arange(s, min(s + batch_size, stop)) for s in range(start, stop, batch_size))
         for idx, data in self._read_ahead(batches):
             yield (
-                self.normalization.apply(resize_center_crops(decode(data, self.device))),
+                self.normalization.apply(resize_center_crops(decode(data, self.device), self.evaluation)),
                 self.labels[to_device(idx, self.device)],
             )

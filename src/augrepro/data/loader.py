@@ -1,7 +1,7 @@
 """The device-resident loader: the whole split as a uint8 tensor on the training device.
 
-The training input pipeline (``augrepro.data.pipelines``: padded random crop, random resized crop,
-flips, colour jitter) and normalization run as batched tensor ops, as in airbench; no DataLoader
+The training input pipeline (a ``augrepro.data.pipeline_spec.PipelineSpec`` run by ``augrepro.data.pipelines``:
+padded random crop, random resized crop, flips, colour jitter) and normalization run as batched tensor ops, as in airbench; no DataLoader
 workers. All randomness comes from the caller's ``torch.Generator`` (on the CPU, so that the stream is
 the same on every device and can be saved in a checkpoint): in training, the run's ``order`` stream for the
 epoch's order and its ``pipeline`` stream for the batches (``augrepro.train.streams``).
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import torch
 
-from augrepro.data.file_pipelines import file_transforms
+from augrepro.data.file_pipelines import compose, file_pipeline
 from augrepro.data.normalization import Normalization
 from augrepro.data.pipelines import Pipeline, resize_center_crop
 from augrepro.transfer import to_device
@@ -145,8 +145,9 @@ class FileData:
 
     Same interface as :class:`DeviceData` for the engine: ``epoch_order``, ``iterate``, ``eval_batches``.
     The epoch's order comes from the caller's generator; worker augmentation is seeded from it too.
-    ``pipeline``: the protocol's file pipeline spec (``augrepro.data.file_pipelines``; None: ImageNet's), whose
-    training transforms apply when ``train`` and its evaluation transforms otherwise.
+    ``pipeline``: the protocol's file pipeline (``augrepro.data.pipeline_spec``; None: ImageNet's), whose training
+    ops apply when ``train`` and its evaluation transform otherwise, as the workers' torchvision Compose
+    (``augrepro.data.file_pipelines.compose``).
     """
 
     def __init__(
@@ -154,7 +155,8 @@ class FileData:
     ) -> None:
         self.device = torch.device(device)
         self.train = train
-        self.dataset = _FileDataset(files, labels, file_transforms(pipeline, train, mean, std))
+        self.spec = file_pipeline(pipeline or {"name": "imagenet"})
+        self.dataset = _FileDataset(files, labels, compose(self.spec, train, mean, std))
         self.workers = workers
 
     def __len__(self) -> int:
@@ -193,8 +195,8 @@ class FileData:
             "decode": "workers",
             "decoder": "PIL in DataLoader workers",
             "workers": self.workers,
-            "train": "imagenet_transforms(train=True)" if self.train else None,
-            "eval": "imagenet_transforms(train=False)",
+            "train": f"{self.spec.name}: training ops (file_pipelines.compose)" if self.train else None,
+            "eval": f"{self.spec.name}: evaluation transform (file_pipelines.compose)",
         }
 
     def eval_batches(self, batch_size: int, start: int = 0, stop: int | None = None):

@@ -1,27 +1,24 @@
-"""Training input pipelines: named, parameterized, batched on the training device.
+"""The batched tensor backend of the image pipelines: a ``PipelineSpec`` run on the training device.
 
-A pipeline turns a batch of uint8 images (N x 3 x H x W, on the training device) into the batch that
-``DeviceData.normalize`` takes. All randomness is drawn from the caller's CPU ``torch.Generator`` (so the
-stream is identical on every device and can be checkpointed); only the drawn parameters travel to the
-device (``augrepro.transfer.to_device``, no stream synchronization). Names (``PIPELINES``):
+The named pipelines, their keys and every value live in ``augrepro.data.pipeline_spec`` (one registry, one
+validator); :func:`tensor_pipeline` builds the batched executor of a spec and :func:`build_pipeline` does so for a
+protocol's ``pipeline`` of images in memory (``PIPELINES``). A pipeline turns a batch of uint8 images
+(N x 3 x H x W, on the training device) into the batch that ``DeviceData.normalize`` takes. All randomness is
+drawn from the caller's CPU ``torch.Generator`` (so the stream is identical on every device and can be
+checkpointed); only the drawn parameters travel to the device (``augrepro.transfer.to_device``, no stream
+synchronization). Executors:
 
-- ``none``: no augmentation; returns the uint8 batch.
-- ``pad_crop_flip``: RandomCrop(size, padding, fill 0) + RandomHorizontalFlip(0.5) (the SaliencyMix, Cutout
-  and CutMix CIFAR code); returns uint8. Spec: ``{"name": "pad_crop_flip", "padding": 4}``.
-- ``random_resized_crop_flip``: RandomResizedCrop(size, scale, ratio, bilinear) + RandomHorizontalFlip(0.5)
-  (SalfMix section 5.1, CIFAR); returns float32 in [0, 1].
-  Spec: ``{"name": "random_resized_crop_flip", "scale": [0.08, 1.0], "ratio": [0.75, 1.3333333]}``.
-- ``random_resized_crop_flip_jitter``: the above + ColorJitter(brightness, contrast, saturation, hue) in a
-  random order per sample (SalfMix section 5.1, Tiny-ImageNet); returns float32 in [0, 1]. Spec:
-  ``{"name": "random_resized_crop_flip_jitter", "brightness": 0.4, "contrast": 0.4, "saturation": 0.4}``.
-  Optional: ``hue`` (0), ``lighting`` (0; the alphastd of the CutMix/SaliencyMix ImageNet code's PCA
-  lighting noise, added after the jitter, not clamped), ``jitter`` (``JITTERS``): ``torchvision`` (the default:
-  torchvision's ColorJitter, which clamps to [0, 1] after each op, the library a recipe without code names) or
-  ``cutmix`` (the CutMix / SaliencyMix-ImageNet code's utils.ColorJitter: the same blends, factors and random
-  order, never clamped, grey 0.299 R + 0.587 G + 0.114 B; no hue).
-
-Both random-resized-crop pipelines take ``scale``, ``ratio`` (torchvision's defaults), ``antialias`` (True,
-torchvision's default) and ``size`` (the output side; default: the dataset's image size).
+- :class:`NoAugmentation` (no op): returns the uint8 batch.
+- :class:`PadCropFlip` (PadCrop + flip): RandomCrop(size, padding, fill 0) + RandomHorizontalFlip(0.5);
+  returns uint8.
+- :class:`RandomResizedCropFlip` (ResizedCrop + flip): RandomResizedCrop(size, scale, ratio, bilinear) +
+  RandomHorizontalFlip(0.5); returns float32 in [0, 1].
+- :class:`RandomResizedCropFlipJitter` (+ ColorJitter [+ Lighting]): the above + ColorJitter(brightness,
+  contrast, saturation, hue) in a random order per sample, then the PCA lighting noise (not clamped), with
+  torchvision's jitter (clamps to [0, 1] after each op) or the CutMix / SaliencyMix-ImageNet code's
+  utils.ColorJitter (the same blends, factors and random order, never clamped, grey 0.299 R + 0.587 G +
+  0.114 B; no hue); returns float32 in [0, 1] (before the lighting noise). The decode path
+  (``augrepro.data.jpeg``) runs it on ImageNet's spec.
 
 Equality with torchvision (tensor backend, float images in [0, 1]; see the tests):
 
@@ -52,31 +49,30 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
 
+from augrepro.data.jitter import color_jitter, lighting
+from augrepro.data.pipeline_spec import (
+    DEFAULT_RATIO,
+    DEFAULT_SCALE,
+    FILE_PIPELINES,
+    PIXEL_PIPELINES,
+    ColorJitter,
+    HorizontalFlip,
+    Lighting,
+    PadCrop,
+    PipelineSpec,
+    ResizedCrop,
+    check_image_size,
+    check_pair,
+    parse_pipeline,
+)
 from augrepro.transfer import to_device
 
-PIPELINES = ("none", "pad_crop_flip", "random_resized_crop_flip", "random_resized_crop_flip_jitter")
-
-# torchvision transforms.RandomResizedCrop defaults
-DEFAULT_SCALE = (0.08, 1.0)
-DEFAULT_RATIO = (3.0 / 4.0, 4.0 / 3.0)
-# torchvision transforms._functional_tensor.rgb_to_grayscale
-_GRAY = (0.2989, 0.587, 0.114)
-# The colour jitter's implementation: torchvision's ColorJitter (each op's blend clamped to [0, 1]) or the CutMix
-# code's utils.ColorJitter (CutMix-PyTorch utils.py Brightness/Contrast/Saturation: img.lerp(gs, alpha), unclamped;
-# its Grayscale 0.299, 0.587, 0.114), which SaliencyMix-ImageNet/train.py:84 uses: jitter -> (grey weights, clamp)
-JITTERS = {"torchvision": (_GRAY, True), "cutmix": ((0.299, 0.587, 0.114), False)}
-# order of the colour ops as torchvision ColorJitter numbers them (fn_idx)
-JITTER_OPS = ("brightness", "contrast", "saturation", "hue")
-# PCA lighting noise of the CutMix/SaliencyMix ImageNet code (utils.Lighting; AlexNet's eigen-decomposition
-# of ImageNet's RGB covariance)
-LIGHTING_EIGVAL = (0.2175, 0.0188, 0.0045)
-LIGHTING_EIGVEC = ((-0.5675, 0.7192, 0.4009), (-0.5808, -0.0045, -0.8140), (-0.5836, -0.6948, 0.4203))
+PIPELINES = PIXEL_PIPELINES  # the named pipelines of images in memory (augrepro.data.pipeline_spec.REGISTRY)
 
 
 # --- pad_crop_flip --------------------------------------------------------------------------------
@@ -123,7 +119,7 @@ def sample_resized_crop_params(
         raise ValueError(f"heights and widths differ in length: {heights.numel()} != {widths.numel()}")
     if heights.numel() and int(torch.minimum(heights, widths).min()) < 1:
         raise ValueError("image heights and widths must be >= 1")
-    scale, ratio = _check_pair("scale", scale, 0.0, 1.0), _check_pair("ratio", ratio, 0.0, math.inf)
+    scale, ratio = check_pair("scale", scale, 0.0, 1.0), check_pair("ratio", ratio, 0.0, math.inf)
     if attempts < 0:
         raise ValueError(f"attempts must be >= 0, got {attempts}")
     n = heights.numel()
@@ -251,33 +247,7 @@ def resized_crop_flip(
     return out
 
 
-# --- colour jitter --------------------------------------------------------------------------------
-
-
-def _gray(x: torch.Tensor, weights: tuple[float, float, float] = _GRAY) -> torch.Tensor:
-    # torchvision transforms._functional_tensor.rgb_to_grayscale (float path); the CutMix code's weights with JITTERS
-    r, g, b = x.unbind(1)
-    return (weights[0] * r + weights[1] * g + weights[2] * b).unsqueeze(1)
-
-
-def adjust_hue(x: torch.Tensor, hue: torch.Tensor) -> torch.Tensor:
-    """Per sample hue rotation of float RGB in [0, 1] by ``hue`` (N,) turns, through HSV, as torchvision
-    F.adjust_hue defines it (h = (h + hue) mod 1; ties of the maximum resolved red, green, blue)."""
-    r, g, b = x.unbind(1)
-    v = torch.maximum(torch.maximum(r, g), b)
-    c = v - torch.minimum(torch.minimum(r, g), b)
-    gray = c == 0
-    c_safe = torch.where(gray, torch.ones_like(c), c)
-    s = torch.where(gray, torch.zeros_like(c), c / torch.where(v == 0, torch.ones_like(v), v))
-    sector = torch.where(v == r, (g - b) / c_safe, torch.where(v == g, (b - r) / c_safe + 2.0, (r - g) / c_safe + 4.0))
-    h = torch.where(gray, torch.zeros_like(c), sector) / 6.0
-    h = torch.remainder(h + hue.to(x.dtype)[:, None, None], 1.0)
-    # HSV to RGB: channel_k = v - v s clamp(min(t, 4 - t), 0, 1) with t = (k + 6h) mod 6, k = 5, 3, 1
-    out = []
-    for k in (5.0, 3.0, 1.0):
-        t = torch.remainder(k + 6.0 * h, 6.0)
-        out.append(v - v * s * torch.minimum(t, 4.0 - t).clamp(0.0, 1.0))
-    return torch.stack(out, 1)
+# --- the evaluation resize -----------------------------------------------------------------------
 
 
 def resize_center_crop(x: torch.Tensor, resize: int, crop: int) -> torch.Tensor:
@@ -296,55 +266,6 @@ def resize_center_crop(x: torch.Tensor, resize: int, crop: int) -> torch.Tensor:
     resized = resized_crop_flip(x, full, full, side, side, None, resize, antialias=True)
     top = int(round((resize - crop) / 2.0))
     return resized[:, :, top : top + crop, top : top + crop]
-
-
-def lighting(x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """Per sample PCA lighting noise (CutMix/SaliencyMix utils.Lighting, on ToTensor's float image):
-    x + eigvec @ (alpha * eigval) per channel, alpha (N x 3) ~ N(0, alphastd); not clamped, as there."""
-    vec = torch.tensor(LIGHTING_EIGVEC, dtype=torch.float32)
-    rgb = (vec[None] * alpha.to(torch.float32).cpu()[:, None, :] * torch.tensor(LIGHTING_EIGVAL)[None, None]).sum(2)
-    return x + to_device(rgb, x.device).to(x.dtype)[:, :, None, None]
-
-
-def color_jitter(
-    x: torch.Tensor, factors: torch.Tensor, order: torch.Tensor, jitter: str = "torchvision"
-) -> torch.Tensor:
-    """torchvision ColorJitter on a float batch in [0, 1], per sample, with given parameters (``jitter: cutmix``:
-    the CutMix code's, the same blends unclamped with its grey; :data:`JITTERS`).
-
-    ``factors``: N x 4 (brightness, contrast, saturation factors; hue shift), ``order``: N x 4, a
-    permutation of 0..3 per sample (torchvision's fn_idx: 0 brightness, 1 contrast, 2 saturation, 3 hue).
-    A factor of 1 (0 for hue) leaves the image as it is, as a disabled op in torchvision. Both on the CPU:
-    only the hue op's sample indices are needed on the host. Brightness blends with black, contrast with the
-    mean of the grayscale image, saturation with the grayscale image, each clamped to [0, 1]
-    (torchvision _functional_tensor._blend); hue: ``adjust_hue``."""
-    weights, clamp = JITTERS[jitter]
-    factors = factors.to(torch.float32).cpu()
-    order = order.to(torch.int64).cpu()
-    hue_on = bool((factors[:, 3] != 0).any())
-    f_dev = to_device(factors, x.device)
-    o_dev = to_device(order, x.device)
-    zero = torch.zeros((), device=x.device, dtype=x.dtype)
-    for slot in range(order.shape[1]):
-        op = o_dev[:, slot]
-        # brightness / contrast / saturation: one blend for the whole batch; a hue slot blends with factor 1
-        f = torch.where(op < 3, f_dev.gather(1, op.clamp(max=2)[:, None]).squeeze(1), 1.0)
-        f = f.to(x.dtype)[:, None, None, None]
-        gray = _gray(x, weights)
-        target = torch.where(
-            (op == 0)[:, None, None, None],
-            zero,
-            torch.where((op == 1)[:, None, None, None], gray.mean(dim=(1, 2, 3), keepdim=True), gray),
-        )
-        x = f * x + (1.0 - f) * target
-        if clamp:
-            x = x.clamp_(0.0, 1.0)
-        if hue_on:
-            chosen = torch.nonzero(order[:, slot] == 3).squeeze(1)  # host side: the CPU order
-            if chosen.numel():
-                idx = to_device(chosen, x.device)
-                x = x.index_copy(0, idx, adjust_hue(x.index_select(0, idx), f_dev[:, 3].index_select(0, idx)))
-    return x
 
 
 # --- pipelines ------------------------------------------------------------------------------------
@@ -474,126 +395,55 @@ class RandomResizedCropFlipJitter(RandomResizedCropFlip):
         return lighting(x, params["lighting"]) if self.lighting > 0 else x
 
 
-_CLASSES = {cls.name: cls for cls in (NoAugmentation, PadCropFlip, RandomResizedCropFlip, RandomResizedCropFlipJitter)}
-assert tuple(_CLASSES) == PIPELINES
-
-
-# --- specs ----------------------------------------------------------------------------------------
+# --- the backend: a spec's batched executor -------------------------------------------------------
 
 
 def _plain(value):
     return list(value) if isinstance(value, tuple) else value
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
+def tensor_pipeline(spec: PipelineSpec) -> Pipeline:
+    """The batched executor of a spec whose ops it runs: none; PadCrop + flip; ResizedCrop + flip [+ ColorJitter
+    [+ Lighting]]. ValueError for other ops (the SnapMix code's Resize then RandomCrop: the workers' only)."""
+    kinds = tuple(type(op) for op in spec.ops)
+    pad, crop, flip = spec.op(PadCrop), spec.op(ResizedCrop), spec.op(HorizontalFlip)
+    jitter, light = spec.op(ColorJitter), spec.op(Lighting)
+    if not kinds:
+        return NoAugmentation(size=spec.size)
+    if kinds == (PadCrop, HorizontalFlip) and pad is not None:
+        return PadCropFlip(size=spec.size, padding=pad.padding)
+    batched = crop is not None and flip is not None and flip.p == 0.5 and kinds[:2] == (ResizedCrop, HorizontalFlip)
+    if not batched or crop is None or kinds[2:] not in ((), (ColorJitter,), (ColorJitter, Lighting)):
+        raise ValueError(f"pipeline {spec.name!r}: its ops {list(spec.ops)} have no batched tensor executor")
+    geometry = RandomResizedCropFlip(size=spec.size, scale=crop.scale, ratio=crop.ratio, antialias=crop.antialias)
+    if jitter is None:
+        return geometry
+    return RandomResizedCropFlipJitter(
+        size=spec.size,
+        scale=crop.scale,
+        ratio=crop.ratio,
+        antialias=crop.antialias,
+        brightness=jitter.brightness,
+        contrast=jitter.contrast,
+        saturation=jitter.saturation,
+        hue=jitter.hue,
+        lighting=light.alphastd if light is not None else 0.0,
+        jitter=jitter.kind,
+    )
 
 
-def _check_pair(key: str, value, low: float, high: float, pipeline: str | None = None) -> tuple[float, float]:
-    where = f"pipeline {pipeline!r}: " if pipeline else ""
-    bound = "inf" if math.isinf(high) else f"{high:g}"
-    if (
-        not isinstance(value, (list, tuple))
-        or len(value) != 2
-        or not all(_is_number(v) for v in value)
-        or not (low < float(value[0]) <= float(value[1]) <= high)
-    ):
-        raise ValueError(f"{where}{key} = {value!r}: expected [min, max] with {low:g} < min <= max <= {bound}")
-    return float(value[0]), float(value[1])
+def build_pipeline(config: dict | None, image_size: int) -> Pipeline | None:
+    """The batched pipeline a protocol's ``pipeline`` names for images in memory, square of side ``image_size``
+    (the output size, unless the random-resized-crop pipelines' ``size`` key sets another).
 
-
-def _check_number(name: str, key: str, value, low: float, high: float) -> float:
-    if not _is_number(value) or not (low <= float(value) <= high):
-        bound = "inf" if math.isinf(high) else f"{high:g}"
-        raise ValueError(f"pipeline {name!r}: {key} = {value!r}: expected a number in [{low:g}, {bound}]")
-    return float(value)
-
-
-# per pipeline: key -> (required, checker(name, value, image_size) -> parsed value)
-_KEYS: dict[str, dict[str, tuple[bool, Callable[[str, Any, Any], Any]]]] = {
-    "none": {},
-    "pad_crop_flip": {
-        "padding": (True, lambda n, v, s: int(_check_integer(n, "padding", v, 0, s))),
-    },
-    "random_resized_crop_flip": {
-        "size": (False, lambda n, v, s: _check_integer(n, "size", v, 1, 4096)),
-        "scale": (False, lambda n, v, s: _check_pair("scale", v, 0.0, 1.0, n)),
-        "ratio": (False, lambda n, v, s: _check_pair("ratio", v, 0.0, math.inf, n)),
-        "antialias": (False, lambda n, v, s: _check_bool(n, "antialias", v)),
-    },
-}
-_KEYS["random_resized_crop_flip_jitter"] = {
-    **_KEYS["random_resized_crop_flip"],
-    "brightness": (True, lambda n, v, s: _check_number(n, "brightness", v, 0.0, math.inf)),
-    "contrast": (True, lambda n, v, s: _check_number(n, "contrast", v, 0.0, math.inf)),
-    "saturation": (True, lambda n, v, s: _check_number(n, "saturation", v, 0.0, math.inf)),
-    "hue": (False, lambda n, v, s: _check_number(n, "hue", v, 0.0, 0.5)),
-    "lighting": (False, lambda n, v, s: _check_number(n, "lighting", v, 0.0, math.inf)),
-    "jitter": (False, lambda n, v, s: _check_choice(n, "jitter", v, tuple(JITTERS))),
-}
-_RANGES = {
-    "padding": "an integer in [0, image_size]",
-    "size": "the output side, an integer in [1, 4096] (default: image_size)",
-    "scale": "[min, max] with 0 < min <= max <= 1",
-    "ratio": "[min, max] with 0 < min <= max",
-    "antialias": "true or false",
-    "brightness": "a number >= 0",
-    "contrast": "a number >= 0",
-    "saturation": "a number >= 0",
-    "hue": "a number in [0, 0.5]",
-    "lighting": "the alphastd of the PCA lighting noise, a number >= 0 (default 0: none)",
-    "jitter": f"one of {', '.join(JITTERS)} (default torchvision: ColorJitter, clamped after each op)",
-}
-
-
-def _check_integer(name: str, key: str, value, low: int, high: int) -> int:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or not (low <= int(value) <= high):
-        raise ValueError(f"pipeline {name!r}: {key} = {value!r}: expected an integer in [{low}, {high}]")
-    return int(value)
-
-
-def _check_choice(name: str, key: str, value, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ValueError(f"pipeline {name!r}: {key} = {value!r}: expected one of {', '.join(choices)}")
-    return value
-
-
-def _check_bool(name: str, key: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"pipeline {name!r}: {key} = {value!r}: expected true or false")
-    return value
-
-
-def build_pipeline(spec: dict | None, image_size: int) -> Pipeline | None:
-    """The pipeline a spec names, for square images of side ``image_size`` (the output size, unless the
-    random-resized-crop pipelines' ``size`` key sets another).
-
-    ``spec`` None: None (no augmentation, as ``{"name": "none"}``). Unknown names or keys, missing required
-    keys and out-of-range values raise ValueError naming the key, the value and what is valid."""
-    if spec is None:
+    ``config`` None: None (no augmentation, as ``{"name": "none"}``). The spec is checked by
+    ``augrepro.data.pipeline_spec.parse_pipeline`` (ValueError naming the key, the value and what is valid); a
+    file pipeline is refused here."""
+    if config is None:
         return None
-    if not isinstance(spec, dict):
-        raise ValueError(f"pipeline spec = {spec!r}: expected a mapping with a 'name' (one of {', '.join(PIPELINES)})")
-    if isinstance(image_size, bool) or not isinstance(image_size, numbers.Integral) or image_size < 1:
-        raise ValueError(f"image_size = {image_size!r}: expected an integer >= 1")
-    name = spec.get("name")
-    if name not in _CLASSES:
-        raise ValueError(f"pipeline name = {name!r}: unknown; valid names: {', '.join(PIPELINES)}")
-    keys = _KEYS[name]
-    kwargs = {}
-    for key, value in spec.items():
-        if key == "name":
-            continue
-        if key not in keys:
-            valid = ", ".join(f"{k} ({_RANGES[k]})" for k in keys) or "none"
-            raise ValueError(f"pipeline {name!r}: unknown key {key!r} = {value!r}; valid keys: {valid}")
-        kwargs[key] = keys[key][1](name, value, int(image_size))
-    for key, (required, _) in keys.items():
-        if required and key not in kwargs:
-            raise ValueError(f"pipeline {name!r}: missing key {key!r} ({_RANGES[key]})")
-    kwargs.setdefault("size", int(image_size))
-    if kwargs.get("jitter") == "cutmix" and kwargs.get("hue", 0.0) > 0:
+    check_image_size(image_size)
+    if isinstance(config, dict) and config.get("name") in FILE_PIPELINES:
         raise ValueError(
-            f"pipeline {name!r}: jitter = 'cutmix' has no hue op (the CutMix code's utils.ColorJitter); use hue 0"
+            f"pipeline {config['name']!r} decodes files; images in memory take one of {', '.join(PIPELINES)}"
         )
-    return _CLASSES[name](**kwargs)
+    return tensor_pipeline(parse_pipeline(config, image_size))

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from augrepro.data.file_pipelines import file_pipeline
 from augrepro.data.jpeg import JpegData, choose_decode
 from augrepro.data.loader import DeviceData, FileData
 from augrepro.data.normalization import Normalization
@@ -45,7 +46,8 @@ def load_split(
         train_files, test_files = data.file_lists()
         files, labels = _subset(*((train_files, data.train_y) if train else (test_files, data.test_y)), limit)
         if decode_mode == "device" and recipe["pipeline"].get("name") == "imagenet":
-            return JpegData(files, labels, mean, std, device, train and traditional, readers=max(2, workers))
+            spec = file_pipeline(recipe["pipeline"])
+            return JpegData(files, labels, mean, std, device, train and traditional, readers=max(2, workers), spec=spec)
         return FileData(files, labels, mean, std, device, train and traditional, workers, recipe["pipeline"])
     train_x, test_x = data.pixels()
     x, y = _subset(*((train_x, data.train_y) if train else (test_x, data.test_y)), limit)
