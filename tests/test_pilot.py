@@ -289,7 +289,9 @@ def test_augrepro_pilot_measures_on_this_machine_and_records_what_it_cannot_star
     assert missing["status"] == "failed" and missing["failure"]["kind"] == "missing_data"
     assert "snakemake results/data/cifar10/data.npz" in missing["failure"]["message"]
     assert "FAILED saliencymix_cifar/cifar10+/resnet18/gpus1_nodes1: missing_data" in out
-    assert re.search(r"^demo\s+10\s.*\spilot$", out, re.M) and re.search(
+    demo_study = yaml.safe_load((ROOT / "config/studies/demo.yaml").read_text())
+    demo_runs = len(demo_study["augmentations"]) * len(demo_study["seeds"])
+    assert re.search(rf"^demo\s+{demo_runs}\s.*\spilot$", out, re.M) and re.search(
         r"^saliencymix_time\s+25\s.*\sFLOPs$", out, re.M
     )
     assert (tmp_path / "results/pilot/summary.csv").is_file()
