@@ -76,7 +76,7 @@ def test_bad_evaluations_are_refused_with_the_file_and_the_fix(project, case):
         expected = ["bad.yaml", "voc is a detection dataset", "evaluate: {detection"]
     elif case == "unknown evaluation":
         add_study(project, "bad", dict(GRID, evaluate={"segmentation": "x"}))
-        expected = ["bad.yaml", "unknown evaluation 'segmentation'", "fgsm, detection"]
+        expected = ["bad.yaml", "evaluate: unknown key(s) segmentation", "fgsm, detection"]
     else:
         add_study(project, "bad", dict(GRID, evaluate={"detection": {"recipe": "salfmix_voc", "seeds": ["one"]}}))
         expected = ["bad.yaml", "seeds", "one", "integer"]

@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from augrepro import schemas
 from augrepro.results.assumptions import AssumptionError, Assumptions
 from augrepro.results.claims import ClaimError, check_claim
 from augrepro.results.compare import METRICS, load_published
@@ -31,49 +32,25 @@ from augrepro.results.sequential import SequentialDesign
 from augrepro.runs import EvalKey, RunKey, identity_record, parse_dataset_key
 from augrepro.studies.protocols import ConfigError, protocol_values, replicas_per_process, resolve_protocol
 
-STUDY_KEYS = {
-    "title": "what the study reproduces, as the report's section heading",
-    "source": "the source document and the table or figure, as a reader can find it",
-    "published": "published CSV files (in the config's 'published' folder) whose cells this study answers",
-    "protocol": "the protocol of the grid (config/protocols.yaml)",
-    "datasets": "dataset keys of the grid (a trailing '+' turns on the protocol's traditional augmentation)",
-    "models": "model names of the grid",
-    "augmentations": "augmentation names of the grid (registered methods or aliases under 'methods')",
-    "seeds": "random seeds: a list (each grid cell runs once per seed), or adaptive seeds {start, step, max, "
-    "boundary: obrien_fleming | pocock, futility}: every cell trains start seeds, and only the undecided ones get "
-    "step more, up to max (augrepro.results.sequential)",
-    "grids": "grids, each with its own protocol/datasets/models/augmentations (and optionally seeds); with a top-level "
-    "grid (datasets/models/augmentations), further grids after it (the SaliencyMix CIFAR table's Cutout-code cells)",
-    "methods": "aliases: name -> {method: <registered>, parameters...}",
-    "resources": "what each training job asks of the scheduler: gpus (per node; more than one: a data-parallel "
-    "torchrun job), nodes (default 1), threads, mem_mb, runtime_min",
-    "not_runnable": "published names (augmentation or model) that cannot be run here -> the reason",
-    "notes": "free text shown under the study's section",
-    "margin": "the equivalence margins of the table's cells, declared before any run (augrepro.results.margins): a "
-    "rule {sd: k | value: points | relative: fraction, reason} or a list of rules with selectors (metric, files, "
-    "datasets, models), the first that matches a cell applying; required when the study has published cells",
-    "published_side": "what the study assumes of its published numbers (augrepro.results.assumptions): runs: {count, "
-    "plausible, reason} behind a std printed without a run count (default 2), exact: {metrics, reason}",
-    "layout": "the columns of the report's table, as the paper prints it: datasets (default: a column per dataset and "
-    "metric, a row per model and method) or models (a column per model, a row per method); or a mapping "
-    "published file -> datasets|models",
-    "claims": "the paper's claims about this table: [{claim, source, kind: lower|best|ranking, ...}] "
-    "(augrepro.results.claims.CLAIM_KEYS)",
-    "evaluate": "evaluations of every run of the grid (config/evaluations.yaml): fgsm: <recipe> and/or "
-    "detection: {recipe: <recipe>, seeds: [...]}, each optionally with its jobs' resources",
-}
-# The report's table layouts (augrepro.report.view): what its columns are.
+# The report's table layouts (augrepro.report.view): what its columns are (the study schema's layout enum).
 LAYOUTS = ("datasets", "models")
 GRID_KEYS = ("protocol", "datasets", "models", "augmentations", "seeds")
 
-RESOURCE_DEFAULTS = {"gpus": 1, "threads": 4, "mem_mb": 16000, "runtime_min": 480, "nodes": 1}
-# What an evaluation job asks of the scheduler unless the study says otherwise: an FGSM pass over ImageNet's
-# validation set is minutes on a GPU; a detection fine-tuning of 24-41K iterations is hours.
+# What a training job and an evaluation job ask of the scheduler unless the study says otherwise: the study
+# schema's defaults (workflow/schemas/study.schema.yaml, resources and evaluate.<kind>.resources).
+RESOURCE_DEFAULTS = schemas.defaults("study", "resources")
 EVALUATION_KINDS = ("fgsm", "detection")
+
+
+def _evaluation_entry(kind: str) -> dict[str, Any]:
+    """The study schema's ``evaluate.<kind>`` in its mapping form ({recipe, ...})."""
+    return schemas.subschema("study", "evaluate", kind)["oneOf"][1]
+
+
 EVALUATION_RESOURCES = {
-    "fgsm": {"gpus": 1, "threads": 8, "mem_mb": 32000, "runtime_min": 120},
-    "detection": {"gpus": 1, "threads": 8, "mem_mb": 32000, "runtime_min": 2880},
+    kind: _evaluation_entry(kind)["properties"]["resources"]["default"] for kind in EVALUATION_KINDS
 }
+DETECTION_SEEDS = tuple(_evaluation_entry("detection")["properties"]["seeds"]["default"])
 
 
 @dataclass(frozen=True)
@@ -111,6 +88,7 @@ class Grid:
 
 
 ADAPTIVE_KEYS = ("start", "step", "max", "boundary", "futility")
+ADAPTIVE_STEP = schemas.subschema("study", "seeds")["oneOf"][1]["properties"]["step"]["default"]
 
 
 def parse_adaptive(raw: Any, where: str) -> dict[str, Any]:
@@ -121,7 +99,7 @@ def parse_adaptive(raw: Any, where: str) -> dict[str, Any]:
             f"{where}: adaptive seeds are {{start, max}} and optionally step, boundary, futility (got {raw!r}); e.g. "
             "seeds: {start: 3, step: 2, max: 9}"
         )
-    spec = {"step": 1, **raw}
+    spec = {"step": ADAPTIVE_STEP, **raw}
     try:
         SequentialDesign(**spec)
     except (TypeError, ValueError) as exc:
@@ -207,98 +185,32 @@ class Study:
         return dataclasses.replace(self, grids=tuple(grids), not_runnable={**self.not_runnable, **reasons})
 
 
-def _as_list(value, where: str, key: str, kind=str) -> tuple:
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not value:
-        raise ConfigError(f"{where}: '{key}' must be a non-empty list, got {value!r}")
-    for v in value:
-        if kind is int:
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                raise ConfigError(f"{where}: '{key}' holds {v!r}, not a non-negative integer seed")
-        elif not isinstance(v, str) or not v:
-            raise ConfigError(f"{where}: '{key}' holds {v!r}, not a name")
-    if len(set(value)) != len(value):
-        raise ConfigError(f"{where}: '{key}' lists a value twice: {value}")
-    return tuple(value)
-
-
-def _resources(raw: Any, defaults: dict[str, int], where: str) -> dict[str, int]:
-    resources = dict(defaults)
-    if raw is not None and not isinstance(raw, dict):
-        raise ConfigError(f"{where}: 'resources' must map {', '.join(defaults)} to integers")
-    for key, value in (raw or {}).items():
-        if key not in defaults:
-            raise ConfigError(f"{where}: unknown resource {key!r}; valid: {', '.join(defaults)}")
-        minimum = 0 if key == "gpus" else 1
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise ConfigError(f"{where}: resources.{key} is {value!r}; expected an integer >= {minimum}")
-        resources[key] = value
-    return resources
-
-
-def parse_evaluations(raw: Any, where: str) -> tuple[Evaluation, ...]:
-    """The study's ``evaluate:``: ``fgsm: <recipe>`` (or ``{recipe, resources}``) and/or
-    ``detection: {recipe, seeds (default [0]), resources}`` (or ``<recipe>``)."""
-    if raw is None:
-        return ()
-    if not isinstance(raw, dict) or not raw:
-        raise ConfigError(
-            f"{where}: 'evaluate' must map fgsm and/or detection to a recipe, e.g. evaluate: {{fgsm: cutmix_fgsm}} "
-            "or evaluate: {detection: {recipe: saliencymix_voc, seeds: [0]}}"
-        )
+def parse_evaluations(raw: dict[str, Any] | None) -> tuple[Evaluation, ...]:
+    """The study's ``evaluate:`` (its shape checked by the study schema): ``fgsm: <recipe>`` (or ``{recipe,
+    resources}``) and/or ``detection: {recipe, seeds, resources}`` (or ``<recipe>``), with the schema's defaults."""
     out = []
-    for kind, entry in raw.items():
-        at = f"{where}: evaluate.{kind}"
-        if kind not in EVALUATION_KINDS:
-            raise ConfigError(
-                f"{where}: unknown evaluation {kind!r} under 'evaluate'; valid: {', '.join(EVALUATION_KINDS)}"
-            )
-        if isinstance(entry, str):
-            entry = {"recipe": entry}
-        if not isinstance(entry, dict) or not isinstance(entry.get("recipe"), str) or not entry["recipe"]:
-            raise ConfigError(f"{at}: give a recipe of config/evaluations.yaml, e.g. {{recipe: <name>}}")
-        allowed = {"recipe", "resources"} | ({"seeds"} if kind == "detection" else set())
-        bad = sorted(set(entry) - allowed)
-        if bad:
-            raise ConfigError(f"{at}: unknown key(s) {', '.join(bad)}; valid keys: {', '.join(sorted(allowed))}")
-        seeds = _as_list(entry.get("seeds"), at, "seeds", int) or ((0,) if kind == "detection" else ())
-        out.append(
-            Evaluation(kind, entry["recipe"], seeds, _resources(entry.get("resources"), EVALUATION_RESOURCES[kind], at))
-        )
+    for kind, entry in (raw or {}).items():
+        entry = {"recipe": entry} if isinstance(entry, str) else entry
+        seeds = tuple(entry.get("seeds") or (DETECTION_SEEDS if kind == "detection" else ()))
+        resources = {**EVALUATION_RESOURCES[kind], **(entry.get("resources") or {})}
+        out.append(Evaluation(kind, entry["recipe"], seeds, resources))
     return tuple(out)
 
 
 def parse_study(name: str, raw: Any, path: str | Path) -> Study:
-    """A study from its YAML mapping; types and required keys are checked (names are checked by
-    :func:`validate_studies`, which also needs the registries and the protocols)."""
+    """A study from its YAML mapping, validated by the study schema (workflow/schemas/study.schema.yaml); what the
+    schema cannot say (grids inherit the study's protocol and seeds; a layout names a published file) is checked
+    here, and names by :func:`augrepro.studies.checks.validate_studies`, which needs the registries and protocols."""
     where = f"{path}"
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: a study file must hold a mapping of {', '.join(STUDY_KEYS)}")
-    unknown = sorted(set(raw) - set(STUDY_KEYS))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(STUDY_KEYS)}")
-    for key in ("title", "source"):
-        if not isinstance(raw.get(key), str) or not raw[key].strip():
-            raise ConfigError(f"{where}: '{key}' is required: {STUDY_KEYS[key]}")
+    schemas.validate(raw, "study", where)
     adaptive = parse_adaptive(raw["seeds"], f"{where}: seeds") if isinstance(raw.get("seeds"), dict) else None
     grids = _parse_grids(raw, where, adaptive)
-    methods = raw.get("methods") or {}
-    if not isinstance(methods, dict) or not all(isinstance(v, dict) or v is None for v in methods.values()):
-        raise ConfigError(f"{where}: 'methods' must map an augmentation name to its parameters")
-    resources = _resources(raw.get("resources"), RESOURCE_DEFAULTS, where)
-    not_runnable = raw.get("not_runnable") or {}
-    if not isinstance(not_runnable, dict) or not all(isinstance(v, str) and v.strip() for v in not_runnable.values()):
-        raise ConfigError(f"{where}: 'not_runnable' maps a published name to the reason it cannot run")
-    published = _as_list(raw.get("published"), where, "published") if raw.get("published") is not None else ()
+    published = tuple(raw.get("published") or ())
     layout = _check_layout(raw.get("layout"), published, where)
-    claims = raw.get("claims") or []
-    if not isinstance(claims, list):
-        raise ConfigError(f"{where}: 'claims' must be a list of claims")
     try:
         margin = check_rules(raw.get("margin"), where)
         published_side = Assumptions.parse(raw.get("published_side"), where, tuple(METRICS))
-        claims = [check_claim(c, f"{where}, claim {i + 1}") for i, c in enumerate(claims)]
+        claims = [check_claim(c, f"{where}, claim {i + 1}") for i, c in enumerate(raw.get("claims") or [])]
     except (MarginError, AssumptionError, ClaimError) as exc:
         raise ConfigError(str(exc)) from None
     study = Study(
@@ -308,16 +220,16 @@ def parse_study(name: str, raw: Any, path: str | Path) -> Study:
         source=raw["source"].strip(),
         published=published,
         grids=tuple(grids),
-        methods={k: dict(v or {}) for k, v in methods.items()},
-        resources=resources,
-        not_runnable=dict(not_runnable),
+        methods={k: dict(v or {}) for k, v in (raw.get("methods") or {}).items()},
+        resources={**RESOURCE_DEFAULTS, **(raw.get("resources") or {})},
+        not_runnable=dict(raw.get("not_runnable") or {}),
         notes=str(raw.get("notes") or "").strip(),
         margin=margin,
         adaptive=adaptive,
         published_side=published_side,
         layout=layout,
         claims=tuple(claims),
-        evaluations=parse_evaluations(raw.get("evaluate"), where),
+        evaluations=parse_evaluations(raw.get("evaluate")),
     )
     if adaptive and study.evaluations:
         raise ConfigError(
@@ -329,13 +241,11 @@ def parse_study(name: str, raw: Any, path: str | Path) -> Study:
 
 def _parse_grids(raw: dict[str, Any], where: str, adaptive: dict[str, Any] | None) -> list[Grid]:
     """A study's grids: its ``grids:`` list, after the top-level grid when the study gives one (or that alone)."""
-    top_seeds = tuple(range(adaptive["start"])) if adaptive else _as_list(raw.get("seeds"), where, "seeds", int)
+    top_seeds = tuple(range(adaptive["start"])) if adaptive else tuple(raw.get("seeds") or ())
+    top = [{k: raw[k] for k in GRID_KEYS if k != "seeds" and raw.get(k) is not None}]
     grids_raw = raw.get("grids")
-    top = [{k: raw.get(k) for k in GRID_KEYS if k != "seeds"}]
     if grids_raw is None:
         grids_raw = top
-    elif not isinstance(grids_raw, list) or not grids_raw:
-        raise ConfigError(f"{where}: 'grids' must be a non-empty list of grids ({', '.join(GRID_KEYS)})")
     elif any(raw.get(k) is not None for k in ("datasets", "models", "augmentations")):
         grids_raw = top + grids_raw  # the top-level grid first, then the further ones
     return [
@@ -345,49 +255,41 @@ def _parse_grids(raw: dict[str, Any], where: str, adaptive: dict[str, Any] | Non
 
 
 def _parse_grid(
-    grid_raw: Any, grid_where: str, raw: dict[str, Any], adaptive: dict[str, Any] | None, top_seeds: tuple
+    grid: dict[str, Any], grid_where: str, raw: dict[str, Any], adaptive: dict[str, Any] | None, top_seeds: tuple
 ) -> Grid:
-    """One grid; its protocol and seeds default to the study's."""
-    if not isinstance(grid_raw, dict):
-        raise ConfigError(f"{grid_where}: a grid is a mapping of {', '.join(GRID_KEYS)}")
-    bad = sorted(set(grid_raw) - set(GRID_KEYS))
-    if bad:
-        raise ConfigError(f"{grid_where}: unknown key(s) {', '.join(bad)}; valid grid keys: {', '.join(GRID_KEYS)}")
-    protocol = grid_raw.get("protocol") or raw.get("protocol")
-    if not isinstance(protocol, str) or not protocol:
-        raise ConfigError(f"{grid_where}: 'protocol' is required: {STUDY_KEYS['protocol']}")
-    if adaptive and grid_raw.get("seeds") is not None:
+    """One grid (its keys' shapes checked by the schema); its protocol and seeds default to the study's."""
+    protocol = grid.get("protocol") or raw.get("protocol")
+    if not protocol:
+        raise ConfigError(f"{grid_where}: 'protocol' is required: {_description('protocol')}")
+    if adaptive and grid.get("seeds") is not None:
         raise ConfigError(f"{grid_where}: a study with adaptive seeds gives no seeds per grid")
-    seeds = _as_list(grid_raw.get("seeds"), grid_where, "seeds", int) or top_seeds
+    seeds = tuple(grid.get("seeds") or top_seeds)
     if not seeds:
         raise ConfigError(f"{grid_where}: no seeds; set 'seeds: [0, 1, 2, 3, 4]' (a study without seeds runs nothing)")
-    lists = {}
     for key in ("datasets", "models", "augmentations"):
-        lists[key] = _as_list(grid_raw.get(key), grid_where, key)
-        if not lists[key]:
-            raise ConfigError(f"{grid_where}: '{key}' is required: {STUDY_KEYS[key]}")
-    return Grid(protocol, lists["datasets"], lists["models"], lists["augmentations"], seeds)
+        if not grid.get(key):  # the top-level grid of a study with further grids may lack one
+            raise ConfigError(f"{grid_where}: '{key}' is required: {_description(key)}")
+    return Grid(protocol, tuple(grid["datasets"]), tuple(grid["models"]), tuple(grid["augmentations"]), seeds)
 
 
-def _check_layout(layout: Any, published: tuple[str, ...], where: str) -> dict[str, str]:
-    """``layout:`` as published file -> layout (a single layout applies to every published file)."""
+def _description(key: str) -> str:
+    """A study key's description in the study schema, on one line."""
+    return " ".join(schemas.subschema("study", key)["description"].split())
+
+
+def _check_layout(layout: str | dict[str, str] | None, published: tuple[str, ...], where: str) -> dict[str, str]:
+    """``layout:`` as published file -> layout (a single layout applies to every published file); each file named
+    is one of the study's published files."""
     if layout is None:
         return {}
     if isinstance(layout, str):
         layout = {file: layout for file in published}
-    if not isinstance(layout, dict):
-        raise ConfigError(
-            f"{where}: 'layout' is {layout!r}; expected one of {', '.join(LAYOUTS)} or a mapping "
-            "published file -> layout"
-        )
-    for file, value in layout.items():
+    for file in layout:
         if file not in published:
             raise ConfigError(
                 f"{where}: 'layout' names {file!r}, not one of the study's published files "
                 f"({', '.join(published) or 'none'})"
             )
-        if value not in LAYOUTS:
-            raise ConfigError(f"{where}: 'layout' of {file} is {value!r}; valid layouts: {', '.join(LAYOUTS)}")
     return dict(layout)
 
 

@@ -1,0 +1,129 @@
+"""The JSON schemas of the input files (``workflow/schemas/<kind>.schema.yaml``): loading, defaults, validation.
+
+The config is validated by Snakemake's ``validate`` against ``config.schema.yaml``; the study, protocol and
+evaluation-recipe files are validated here against their schemas, with the same library (jsonschema, Draft
+2020-12). A failure names the file, the key path (``grids[1].seeds[0]``), the offending value and, where the
+schema gives ``examples``, one as the fix. The schemas live beside the workflow, found from this package's folder
+in the repository (an editable install, as ``make`` makes); checks that a schema cannot say (a protocol named by
+a study exists, a method is registered) are :mod:`augrepro.studies.checks`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from augrepro.errors import ConfigError
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
+
+
+@functools.cache
+def load_schema(kind: str) -> dict[str, Any]:
+    """The schema of one file kind (``study``, ``protocol``, ``evaluations``, ``config``), checked as a schema."""
+    path = SCHEMA_DIR / f"{kind}.schema.yaml"
+    if not path.is_file():
+        raise ConfigError(
+            f"schema {path} not found: augrepro reads its file schemas from the repository's workflow/schemas "
+            "(install it editable from a clone: pip install -e .)"
+        )
+    schema = yaml.safe_load(path.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return schema
+
+
+def subschema(kind: str, *keys: str) -> dict[str, Any]:
+    """The schema at ``properties.<key>...`` of a kind's schema (``$defs`` references followed)."""
+    root = load_schema(kind)
+    node = root
+    for key in keys:
+        node = _resolve(root, node)["properties"][key]
+    return _resolve(root, node)
+
+
+def _resolve(root: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """``node`` with its ``$ref`` followed; its own keys (description, default) win over the definition's."""
+    ref = node.get("$ref")
+    if ref is None:
+        return node
+    assert ref.startswith("#/$defs/"), ref  # the schemas refer only to their own definitions
+    own = {k: v for k, v in node.items() if k != "$ref"}
+    return {**_resolve(root, root["$defs"][ref.removeprefix("#/$defs/")]), **own}
+
+
+def defaults(kind: str, *keys: str) -> dict[str, Any]:
+    """Each key's schema default at ``keys`` (e.g. ``defaults("study", "resources")``): the one place it is said."""
+    root = load_schema(kind)
+    properties = subschema(kind, *keys)["properties"]
+    return {
+        k: node["default"] for k, node in ((k, _resolve(root, v)) for k, v in properties.items()) if "default" in node
+    }
+
+
+def key_path(path: Iterable[Any]) -> str:
+    """``grids[1].seeds[0]`` for the path ``("grids", 1, "seeds", 0)``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _branch(error: ValidationError) -> ValidationError:
+    """For a value that matches none of a ``oneOf``'s shapes, the failure inside the shape of the value's own type
+    (a mapping given as adaptive seeds fails as adaptive seeds, not as "not a list")."""
+    while error.validator in ("oneOf", "anyOf") and error.context:
+        wrong_type = {e.relative_schema_path[0] for e in error.context if e.validator == "type" and not e.relative_path}
+        inner = [e for e in error.context if e.relative_schema_path[0] not in wrong_type]
+        if not inner:
+            break
+        error = best_match(inner) or error
+    return error
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def format_error(error: ValidationError, where: str) -> str:
+    """One schema failure as ``<file>: <key path>: <what is wrong>[; valid ...][; e.g. <example>]``."""
+    error = _branch(error)
+    at = key_path(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = list(schema.get("properties", {}))
+        unknown = sorted(str(k) for k in error.instance if k not in known)
+        text = f"unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(known)}"
+    elif error.validator == "required":
+        missing = str(error.message).split("'")[1]
+        description = " ".join(str(schema.get("properties", {}).get(missing, {}).get("description", "")).split())
+        text = f"'{missing}' is required" + (f": {description}" if description else "")
+    elif error.validator in ("oneOf", "anyOf"):  # of a type none of the shapes has
+        types = [t for e in error.context if e.validator == "type" for t in _as_list(e.validator_value)]
+        text = f"{error.instance!r} is not of type {', '.join(repr(t) for t in dict.fromkeys(types))}"
+    elif error.validator == "enum":
+        text = f"{error.instance!r} is not valid; valid: {', '.join(str(v) for v in schema['enum'])}"
+    else:
+        text = error.message
+    examples = schema.get("examples")
+    if examples and error.validator != "required":
+        text += f"; e.g. {at or 'the file'}: {yaml.safe_dump(examples[0], default_flow_style=True, sort_keys=False, width=1000).strip()}"
+    return f"{where}: {at}: {text}" if at else f"{where}: {text}"
+
+
+def validate(instance: Any, kind: str, where: str, *keys: str) -> None:
+    """Refuse ``instance`` (a file's content, or the part at ``keys`` of the kind's schema) unless it matches the
+    schema; the message names ``where`` (the file), the key path and the value (:func:`format_error`)."""
+    schema = subschema(kind, *keys) if keys else load_schema(kind)
+    if keys:
+        schema = {**schema, "$defs": load_schema(kind).get("$defs", {})}
+    error = best_match(Draft202012Validator(schema).iter_errors(instance))
+    if error is not None:
+        if keys:
+            error.path.extendleft(reversed(keys))
+        raise ConfigError(format_error(error, where))

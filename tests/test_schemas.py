@@ -1,0 +1,115 @@
+"""The input files' JSON schemas (workflow/schemas/): every shipped file validates, every key is described, and a
+bad file is refused naming the file, the key path and the value."""
+
+import pytest
+import yaml
+from conftest import ROOT
+
+from augrepro import schemas
+from augrepro.errors import ConfigError
+from augrepro.results.sequential import DEFAULT_BOUNDARY, DEFAULT_FUTILITY
+from augrepro.studies.study import EVALUATION_RESOURCES, RESOURCE_DEFAULTS, parse_study
+
+KINDS = ("study",)
+SHIPPED = {
+    "study": sorted((ROOT / "config/studies").glob("*.yaml")) + sorted((ROOT / ".test/config/studies").glob("*.yaml"))
+}
+
+
+def _properties(node, at="", root=None):
+    """Every (key path, schema) of a schema's keys, through $defs, oneOf branches and items."""
+    root = root or node
+    if not isinstance(node, dict):
+        return
+    for key, sub in (node.get("properties") or {}).items():
+        yield f"{at}.{key}" if at else key, sub
+        yield from _properties(sub, f"{at}.{key}" if at else key, root)
+    for branch in node.get("oneOf", []) + node.get("anyOf", []):
+        yield from _properties(branch, at, root)
+    for key in ("items", "additionalProperties"):
+        yield from _properties(node.get(key), f"{at}[]", root)
+    if node is root:
+        for name, sub in (node.get("$defs") or {}).items():
+            yield from _properties(sub, f"$defs.{name}", root)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_key_of_a_schema_has_a_description_and_every_optional_top_level_key_a_default(kind):
+    schema = schemas.load_schema(kind)
+    undescribed = [path for path, sub in _properties(schema) if not schemas._resolve(schema, sub).get("description")]
+    assert not undescribed, undescribed
+    optional = set(schema["properties"]) - set(schema.get("required", []))
+    assert optional and all("default" in schema["properties"][k] for k in optional), [
+        k for k in optional if "default" not in schema["properties"][k]
+    ]
+
+
+@pytest.mark.parametrize("kind, path", [(k, p) for k, paths in SHIPPED.items() for p in paths], ids=lambda v: str(v))
+def test_every_shipped_file_validates(kind, path):
+    schemas.validate(yaml.safe_load(path.read_text()), kind, str(path))
+
+
+def test_the_study_defaults_live_in_the_schema_and_agree_with_the_library():
+    schema = schemas.load_schema("study")
+    assert RESOURCE_DEFAULTS == {"gpus": 1, "threads": 4, "mem_mb": 16000, "runtime_min": 480, "nodes": 1}
+    evaluate = schema["properties"]["evaluate"]["properties"]
+    assert EVALUATION_RESOURCES["detection"] == evaluate["detection"]["oneOf"][1]["properties"]["resources"]["default"]
+    adaptive = schema["properties"]["seeds"]["oneOf"][1]["properties"]
+    assert (adaptive["boundary"]["default"], adaptive["futility"]["default"]) == (DEFAULT_BOUNDARY, DEFAULT_FUTILITY)
+
+
+TINY = {
+    "title": "t",
+    "source": "s",
+    "protocol": "demo",
+    "datasets": ["cifar10"],
+    "models": ["resnet18"],
+    "augmentations": ["baseline"],
+    "seeds": [0, 1],
+}
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        # an unknown key: named, with the valid ones
+        ({"epochs": 10}, "x.yaml: unknown key(s) epochs; valid keys: title, source, published, protocol"),
+        ({"resources": {"gpu": 1}}, "x.yaml: resources: unknown key(s) gpu; valid keys: gpus, threads"),
+        (
+            {"grids": [{"datasets": ["cifar10"], "models": ["resnet18"], "augmentations": ["cutout"], "epochs": 3}]},
+            "x.yaml: grids[0]: unknown key(s) epochs",
+        ),
+        # a wrong type: the key path down to the item
+        ({"seeds": [0, "one"]}, "x.yaml: seeds[1]: 'one' is not of type 'integer'"),
+        (
+            {
+                "grids": [
+                    {"datasets": ["cifar10"], "models": ["resnet18"], "augmentations": ["cutout"], "seeds": ["one"]}
+                ]
+            },
+            "x.yaml: grids[0].seeds[0]: 'one' is not of type 'integer'",
+        ),
+        ({"methods": {"cm": 3}}, "x.yaml: methods.cm: 3 is not of type 'object', 'null'"),
+        # out of range, or not one of the values
+        ({"resources": {"gpus": -1}}, "x.yaml: resources.gpus: -1 is less than the minimum of 0"),
+        ({"seeds": [-1]}, "x.yaml: seeds[0]: -1 is less than the minimum of 0"),
+        ({"seeds": {"start": 1, "max": 9}}, "x.yaml: seeds.start: 1 is less than the minimum of 2"),
+        ({"layout": "rows"}, "x.yaml: layout: 'rows' is not valid; valid: datasets, models"),
+        ({"models": ["resnet18", "resnet18"]}, "x.yaml: models: ['resnet18', 'resnet18'] has non-unique elements"),
+        # adaptive seeds: the mapping's own shape, with an example as the fix
+        ({"seeds": {"start": 3, "maximum": 9}}, "x.yaml: seeds: unknown key(s) maximum; valid keys: start, step, max"),
+        ({"seeds": {"start": 3, "maximum": 9}}, "e.g. seeds: {start: 3, step: 2, max: 9}"),
+        ({"evaluate": {"fgsm": {"recipe": "x", "seeds": [0]}}}, "x.yaml: evaluate.fgsm: unknown key(s) seeds"),
+        ({"title": None}, "x.yaml: title: None is not of type 'string'"),
+    ],
+)
+def test_a_bad_study_is_refused_naming_the_file_the_key_and_the_value(change, expected):
+    with pytest.raises(ConfigError) as err:
+        parse_study("x", {**TINY, **change}, "config/studies/x.yaml")
+    assert f"config/studies/{expected}" in str(err.value) or expected in str(err.value)
+    assert str(err.value).startswith("config/studies/x.yaml")
+
+
+def test_a_required_key_is_refused_with_its_description():
+    with pytest.raises(ConfigError, match="x.yaml: 'source' is required: The source document"):
+        parse_study("x", {k: v for k, v in TINY.items() if k != "source"}, "x.yaml")
