@@ -208,7 +208,7 @@ def test_study_files_parse_into_grids():
 def test_dataparallel_replicas_must_match_the_ranks_of_a_multi_gpu_study(gpus, nodes, refused):
     """SaliencyMix-ImageNet's BatchNorm saw a quarter of the batch (DataParallel on 4 GPUs): one process emulates
     the 4 replicas, 4 ranks are them; any other world size would change the statistics, refused before work."""
-    from augrepro.studies.study import validate_studies
+    from augrepro.studies.checks import validate_studies
 
     raw = yaml.safe_load((ROOT / "config/studies/saliencymix_imagenet.yaml").read_text())
     raw["resources"] = {**raw["resources"], "gpus": gpus, "nodes": nodes}
