@@ -8,11 +8,13 @@ from conftest import ROOT
 from augrepro import schemas
 from augrepro.errors import ConfigError
 from augrepro.results.sequential import DEFAULT_BOUNDARY, DEFAULT_FUTILITY
+from augrepro.studies.protocols import BATCHNORM_DEFAULT, LR_DECAY_DELAY_DEFAULT, load_protocols
 from augrepro.studies.study import EVALUATION_RESOURCES, RESOURCE_DEFAULTS, parse_study
 
-KINDS = ("study",)
+KINDS = ("study", "protocol")
 SHIPPED = {
-    "study": sorted((ROOT / "config/studies").glob("*.yaml")) + sorted((ROOT / ".test/config/studies").glob("*.yaml"))
+    "study": sorted((ROOT / "config/studies").glob("*.yaml")) + sorted((ROOT / ".test/config/studies").glob("*.yaml")),
+    "protocol": [ROOT / "config/protocols.yaml", ROOT / ".test/config/protocols.yaml"],
 }
 
 
@@ -33,15 +35,22 @@ def _properties(node, at="", root=None):
             yield from _properties(sub, f"$defs.{name}", root)
 
 
+def _keys_and_required(kind):
+    """The keys of a file kind's entries and those of them that must be given (and so have no default)."""
+    schema = schemas.load_schema(kind)
+    if kind == "protocol":  # the values of a protocol, required once resolved (lr: or lr_groups)
+        return schema["$defs"]["values"]["properties"], {*schema["$defs"]["resolved"]["required"], "lr"}
+    return schema["properties"], set(schema.get("required", []))
+
+
 @pytest.mark.parametrize("kind", KINDS)
-def test_every_key_of_a_schema_has_a_description_and_every_optional_top_level_key_a_default(kind):
+def test_every_key_of_a_schema_has_a_description_and_every_optional_key_a_default(kind):
     schema = schemas.load_schema(kind)
     undescribed = [path for path, sub in _properties(schema) if not schemas._resolve(schema, sub).get("description")]
     assert not undescribed, undescribed
-    optional = set(schema["properties"]) - set(schema.get("required", []))
-    assert optional and all("default" in schema["properties"][k] for k in optional), [
-        k for k in optional if "default" not in schema["properties"][k]
-    ]
+    keys, required = _keys_and_required(kind)
+    no_default = [k for k in set(keys) - required if "default" not in keys[k]]
+    assert set(keys) - required and not no_default, no_default
 
 
 @pytest.mark.parametrize("kind, path", [(k, p) for k, paths in SHIPPED.items() for p in paths], ids=lambda v: str(v))
@@ -108,6 +117,42 @@ def test_a_bad_study_is_refused_naming_the_file_the_key_and_the_value(change, ex
         parse_study("x", {**TINY, **change}, "config/studies/x.yaml")
     assert f"config/studies/{expected}" in str(err.value) or expected in str(err.value)
     assert str(err.value).startswith("config/studies/x.yaml")
+
+
+@pytest.mark.parametrize(
+    "entry, expected",
+    [
+        ({"base": "demo", "epoch": 3}, "p.yaml: a: unknown key(s) epoch; valid keys: title, epochs"),
+        (
+            {"base": "demo", "per_dataset": {"cifar10": {"gama": 0.1}}},
+            "p.yaml: a.per_dataset.cifar10: unknown key(s) gama",
+        ),
+        ({"base": "demo", "nesterov": "yes"}, "p.yaml: a.nesterov: 'yes' is not of type 'boolean'"),
+        ({"base": "demo", "milestones": [1, "x"]}, "p.yaml: a.milestones[1]: 'x' is not of type 'integer'"),
+        ({"base": "demo", "momentum": 1.5}, "p.yaml: a.momentum: 1.5 is greater than or equal to the maximum of 1"),
+        ({"base": "demo", "epochs": 0}, "p.yaml: a.epochs: 0 is less than the minimum of 1"),
+        (
+            {"base": "demo", "batchnorm": "frozen"},
+            "p.yaml: a.batchnorm: 'frozen' is not valid; valid: per_replica, sync",
+        ),
+        ({"base": "demo", "lr_schedule": "multistep", "milestones": None}, "milestones: None is not of type 'array'"),
+        ({"epochs": 3}, "p.yaml: protocol 'a' lacks batch_size, lr, momentum"),
+    ],
+)
+def test_a_bad_protocol_is_refused_naming_the_file_the_key_and_the_value(tmp_path, entry, expected):
+    demo = yaml.safe_load((ROOT / "config/protocols.yaml").read_text())["demo"]
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump({"demo": demo, "a": entry}))
+    with pytest.raises(ConfigError) as err:
+        load_protocols(tmp_path / "p.yaml")
+    assert expected in str(err.value)
+
+
+def test_the_protocol_defaults_live_in_the_schema():
+    from augrepro.train.config import BATCHNORM_DEFAULT as train_default
+
+    values = schemas.load_schema("protocol")["$defs"]["values"]["properties"]
+    assert BATCHNORM_DEFAULT is train_default and BATCHNORM_DEFAULT == values["batchnorm"]["default"] == "per_replica"
+    assert LR_DECAY_DELAY_DEFAULT == values["lr_decay_delay"]["default"] == 0
 
 
 def test_a_required_key_is_refused_with_its_description():

@@ -90,18 +90,24 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def format_error(error: ValidationError, where: str) -> str:
+def _all_properties(root: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """A schema node's keys: its own ``properties`` after those of the definition it refers to."""
+    inherited = _all_properties(root, _resolve(root, {"$ref": node["$ref"]})) if "$ref" in node else {}
+    return {**inherited, **node.get("properties", {})}
+
+
+def format_error(error: ValidationError, where: str, root: dict[str, Any] | None = None) -> str:
     """One schema failure as ``<file>: <key path>: <what is wrong>[; valid ...][; e.g. <example>]``."""
     error = _branch(error)
     at = key_path(error.absolute_path)
     schema = error.schema if isinstance(error.schema, dict) else {}
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        known = list(schema.get("properties", {}))
+    known = _all_properties(root or schema, schema)
+    if error.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(error.instance, dict):
         unknown = sorted(str(k) for k in error.instance if k not in known)
         text = f"unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(known)}"
     elif error.validator == "required":
         missing = str(error.message).split("'")[1]
-        description = " ".join(str(schema.get("properties", {}).get(missing, {}).get("description", "")).split())
+        description = " ".join(str(_resolve(root or schema, known.get(missing, {})).get("description", "")).split())
         text = f"'{missing}' is required" + (f": {description}" if description else "")
     elif error.validator in ("oneOf", "anyOf"):  # of a type none of the shapes has
         types = [t for e in error.context if e.validator == "type" for t in _as_list(e.validator_value)]
@@ -112,18 +118,25 @@ def format_error(error: ValidationError, where: str) -> str:
         text = error.message
     examples = schema.get("examples")
     if examples and error.validator != "required":
-        text += f"; e.g. {at or 'the file'}: {yaml.safe_dump(examples[0], default_flow_style=True, sort_keys=False, width=1000).strip()}"
+        example = yaml.safe_dump(examples[0], default_flow_style=True, sort_keys=False, width=1000).strip()
+        text += f"; e.g. {at or 'the file'}: {example}"
     return f"{where}: {at}: {text}" if at else f"{where}: {text}"
 
 
-def validate(instance: Any, kind: str, where: str, *keys: str) -> None:
-    """Refuse ``instance`` (a file's content, or the part at ``keys`` of the kind's schema) unless it matches the
-    schema; the message names ``where`` (the file), the key path and the value (:func:`format_error`)."""
-    schema = subschema(kind, *keys) if keys else load_schema(kind)
-    if keys:
-        schema = {**schema, "$defs": load_schema(kind).get("$defs", {})}
+def validate(instance: Any, kind: str, where: str, definition: str | None = None) -> None:
+    """Refuse ``instance`` (a file's content, or with ``definition`` a value of the kind's ``$defs``) unless it
+    matches the schema; the message names ``where`` (the file), the key path and the value (:func:`format_error`)."""
+    root = load_schema(kind)
+    schema = {"$ref": f"#/$defs/{definition}", "$defs": root["$defs"]} if definition else root
     error = best_match(Draft202012Validator(schema).iter_errors(instance))
     if error is not None:
-        if keys:
-            error.path.extendleft(reversed(keys))
-        raise ConfigError(format_error(error, where))
+        raise ConfigError(format_error(error, where, root))
+
+
+def definition_defaults(kind: str, definition: str) -> dict[str, Any]:
+    """Each key's default in a definition of a kind's schema (``$defs.<definition>``)."""
+    root = load_schema(kind)
+    properties = _all_properties(root, root["$defs"][definition])
+    return {
+        k: node["default"] for k, node in ((k, _resolve(root, v)) for k, v in properties.items()) if "default" in node
+    }
