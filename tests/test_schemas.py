@@ -8,13 +8,18 @@ from conftest import ROOT
 from augrepro import schemas
 from augrepro.errors import ConfigError
 from augrepro.results.sequential import DEFAULT_BOUNDARY, DEFAULT_FUTILITY
-from augrepro.studies.protocols import BATCHNORM_DEFAULT, LR_DECAY_DELAY_DEFAULT, load_protocols
+from augrepro.runs import CHECKPOINTS
+from augrepro.studies.evaluations import DETECTION_DEFAULTS, FGSM_DEFAULTS, load_evaluations
+from augrepro.studies.protocols import BATCHNORM_DEFAULT, LR_DECAY_DELAY_DEFAULT, NUMERICS, load_protocols
 from augrepro.studies.study import EVALUATION_RESOURCES, RESOURCE_DEFAULTS, parse_study
 
-KINDS = ("study", "protocol")
+KINDS = ("study", "protocol", "evaluations")
 SHIPPED = {
     "study": sorted((ROOT / "config/studies").glob("*.yaml")) + sorted((ROOT / ".test/config/studies").glob("*.yaml")),
     "protocol": [ROOT / "config/protocols.yaml", ROOT / ".test/config/protocols.yaml"],
+    "evaluations": sorted(
+        p for p in (ROOT / "config/evaluations.yaml", ROOT / ".test/config/evaluations.yaml") if p.exists()
+    ),
 }
 
 
@@ -40,6 +45,9 @@ def _keys_and_required(kind):
     schema = schemas.load_schema(kind)
     if kind == "protocol":  # the values of a protocol, required once resolved (lr: or lr_groups)
         return schema["$defs"]["values"]["properties"], {*schema["$defs"]["resolved"]["required"], "lr"}
+    if kind == "evaluations":  # the values of a recipe of either kind
+        recipes = [schema["$defs"][k] for k in ("fgsm", "detection")]
+        return {k: v for r in recipes for k, v in r["properties"].items()}, {k for r in recipes for k in r["required"]}
     return schema["properties"], set(schema.get("required", []))
 
 
@@ -153,6 +161,40 @@ def test_the_protocol_defaults_live_in_the_schema():
     values = schemas.load_schema("protocol")["$defs"]["values"]["properties"]
     assert BATCHNORM_DEFAULT is train_default and BATCHNORM_DEFAULT == values["batchnorm"]["default"] == "per_replica"
     assert LR_DECAY_DELAY_DEFAULT == values["lr_decay_delay"]["default"] == 0
+
+
+@pytest.mark.parametrize(
+    "recipes, expected",
+    [
+        ({"pgd": {}}, "e.yaml: unknown key(s) pgd; valid keys: fgsm, detection"),
+        (
+            {"fgsm": {"x": {"checkpoint": "best", "steps": 3}}},
+            "e.yaml: fgsm.x: unknown key(s) steps; valid keys: title",
+        ),
+        ({"fgsm": {"x": {"checkpoint": "best", "clip": "yes"}}}, "e.yaml: fgsm.x.clip: 'yes' is not of type 'boolean'"),
+        (
+            {"fgsm": {"x": {"checkpoint": "best", "epsilon": 8}}},
+            "e.yaml: fgsm.x.epsilon: 8 is greater than the maximum of 1",
+        ),
+        ({"fgsm": {"x": {"checkpoint": "last"}}}, "e.yaml: fgsm.x.checkpoint: 'last' is not valid; valid: final, best"),
+        (
+            {"detection": {"d": {"checkpoint": "best"}}},
+            "e.yaml: detection.d: 'batch_size' is required: Images per iteration",
+        ),
+    ],
+)
+def test_a_bad_recipe_is_refused_naming_the_file_the_key_and_the_value(tmp_path, recipes, expected):
+    (tmp_path / "e.yaml").write_text(yaml.safe_dump(recipes))
+    with pytest.raises(ConfigError) as err:
+        load_evaluations(tmp_path / "e.yaml")
+    assert expected in str(err.value)
+
+
+def test_the_recipes_defaults_and_values_agree_with_the_library():
+    evaluations = schemas.load_schema("evaluations")["$defs"]
+    assert evaluations["checkpoint"]["enum"] == list(CHECKPOINTS)
+    assert evaluations["detection"]["properties"]["numerics"]["enum"] == list(NUMERICS)
+    assert DETECTION_DEFAULTS["roi_pool"] == "align_v2" and FGSM_DEFAULTS["epsilon"] == pytest.approx(8 / 255)
 
 
 def test_a_required_key_is_refused_with_its_description():
