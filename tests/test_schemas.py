@@ -7,6 +7,8 @@ from conftest import ROOT
 
 from augrepro import schemas
 from augrepro.errors import ConfigError
+from augrepro.results.claims import KINDS as CLAIM_KINDS
+from augrepro.results.compare import METRICS
 from augrepro.results.sequential import DEFAULT_BOUNDARY, DEFAULT_FUTILITY
 from augrepro.runs import CHECKPOINTS
 from augrepro.studies.evaluations import DETECTION_DEFAULTS, FGSM_DEFAULTS, load_evaluations
@@ -68,6 +70,8 @@ def test_every_shipped_file_validates(kind, path):
 
 def test_the_study_defaults_live_in_the_schema_and_agree_with_the_library():
     schema = schemas.load_schema("study")
+    assert schema["$defs"]["claim"]["properties"]["metric"]["enum"] == list(METRICS)
+    assert schema["$defs"]["claim"]["properties"]["kind"]["enum"] == list(CLAIM_KINDS)
     assert RESOURCE_DEFAULTS == {"gpus": 1, "threads": 4, "mem_mb": 16000, "runtime_min": 480, "nodes": 1}
     evaluate = schema["properties"]["evaluate"]["properties"]
     assert EVALUATION_RESOURCES["detection"] == evaluate["detection"]["oneOf"][1]["properties"]["resources"]["default"]
@@ -118,6 +122,15 @@ TINY = {
         ({"seeds": {"start": 3, "maximum": 9}}, "e.g. seeds: {start: 3, step: 2, max: 9}"),
         ({"evaluate": {"fgsm": {"recipe": "x", "seeds": [0]}}}, "x.yaml: evaluate.fgsm: unknown key(s) seeds"),
         ({"title": None}, "x.yaml: title: None is not of type 'string'"),
+        # a claim: its keys, and those its kind needs
+        (
+            {"claims": [{"claim": "c", "source": "s", "kind": "lower", "method": "a"}]},
+            "x.yaml: claims[0]: 'than' is required: lower: the method it beats",
+        ),
+        (
+            {"claims": [{"claim": "c", "source": "s", "kind": "ranking", "methods": ["a"], "metric": "top2"}]},
+            "x.yaml: claims[0].metric: 'top2' is not valid; valid: top1_error",
+        ),
     ],
 )
 def test_a_bad_study_is_refused_naming_the_file_the_key_and_the_value(change, expected):

@@ -96,6 +96,27 @@ def _all_properties(root: dict[str, Any], node: dict[str, Any]) -> dict[str, Any
     return {**inherited, **node.get("properties", {})}
 
 
+def _keys_at(root: dict[str, Any], path: Iterable[Any]) -> dict[str, Any]:
+    """The keys the schema describes for the value at ``path`` of the instance (through $ref, items,
+    additionalProperties and the shapes of a oneOf): where a key that a condition requires is described."""
+    nodes = [root]
+    for part in path:
+        step = []
+        for node in nodes:
+            for shape in [node, *_resolve(root, node).get("oneOf", [])]:
+                full = _resolve(root, shape)
+                child = full.get("items") if isinstance(part, int) else _all_properties(root, shape).get(part)
+                child = child if child is not None or isinstance(part, int) else full.get("additionalProperties")
+                if isinstance(child, dict):
+                    step.append(child)
+        nodes = step
+    keys: dict[str, Any] = {}
+    for node in nodes:
+        for shape in [node, *_resolve(root, node).get("oneOf", [])]:
+            keys = {**_all_properties(root, shape), **keys}
+    return keys
+
+
 def format_error(error: ValidationError, where: str, root: dict[str, Any] | None = None) -> str:
     """One schema failure as ``<file>: <key path>: <what is wrong>[; valid ...][; e.g. <example>]``."""
     error = _branch(error)
@@ -107,7 +128,8 @@ def format_error(error: ValidationError, where: str, root: dict[str, Any] | None
         text = f"unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(known)}"
     elif error.validator == "required":
         missing = str(error.message).split("'")[1]
-        description = " ".join(str(_resolve(root or schema, known.get(missing, {})).get("description", "")).split())
+        node = _keys_at(root or schema, error.absolute_path).get(missing) or known.get(missing) or {}
+        description = " ".join(str(_resolve(root or schema, node).get("description", "")).split())
         text = f"'{missing}' is required" + (f": {description}" if description else "")
     elif error.validator in ("oneOf", "anyOf"):  # of a type none of the shapes has
         types = [t for e in error.context if e.validator == "type" for t in _as_list(e.validator_value)]
@@ -130,7 +152,7 @@ def validate(instance: Any, kind: str, where: str, definition: str | None = None
     schema = {"$ref": f"#/$defs/{definition}", "$defs": root["$defs"]} if definition else root
     error = best_match(Draft202012Validator(schema).iter_errors(instance))
     if error is not None:
-        raise ConfigError(format_error(error, where, root))
+        raise ConfigError(format_error(error, where, schema))
 
 
 def definition_defaults(kind: str, definition: str) -> dict[str, Any]:
