@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.exceptions import ValidationError, relevance
 
 from augrepro.errors import ConfigError
 
@@ -77,12 +77,12 @@ def key_path(path: Iterable[Any]) -> str:
 def _branch(error: ValidationError) -> ValidationError:
     """For a value that matches none of a ``oneOf``'s shapes, the failure inside the shape of the value's own type
     (a mapping given as adaptive seeds fails as adaptive seeds, not as "not a list")."""
-    while error.validator in ("oneOf", "anyOf") and error.context:
+    while error.validator in ("oneOf", "anyOf") and error.context and not _one_of_keys(error):
         wrong_type = {e.relative_schema_path[0] for e in error.context if e.validator == "type" and not e.relative_path}
         inner = [e for e in error.context if e.relative_schema_path[0] not in wrong_type]
         if not inner:
             break
-        error = best_match(inner) or error
+        error = max(inner, key=relevance)
     return error
 
 
@@ -117,13 +117,26 @@ def _keys_at(root: dict[str, Any], path: Iterable[Any]) -> dict[str, Any]:
     return keys
 
 
-def format_error(error: ValidationError, where: str, root: dict[str, Any] | None = None) -> str:
+def _one_of_keys(error: ValidationError) -> list[str] | None:
+    """The keys of a ``oneOf`` whose every shape only requires one key (exactly one of them must be given)."""
+    shapes = error.validator_value if error.validator == "oneOf" else None
+    if isinstance(shapes, list) and all(isinstance(b, dict) and set(b) == {"required"} for b in shapes):
+        return [k for b in shapes for k in b["required"]]
+    return None
+
+
+def format_error(
+    error: ValidationError, where: str, root: dict[str, Any] | None = None, prefix: tuple[Any, ...] = ()
+) -> str:
     """One schema failure as ``<file>: <key path>: <what is wrong>[; valid ...][; e.g. <example>]``."""
     error = _branch(error)
-    at = key_path(error.absolute_path)
+    exactly_one = _one_of_keys(error)
+    at = key_path((*prefix, *error.absolute_path))
     schema = error.schema if isinstance(error.schema, dict) else {}
     known = _all_properties(root or schema, schema)
-    if error.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(error.instance, dict):
+    if exactly_one:
+        text = f"give exactly one of {', '.join(exactly_one)}"
+    elif error.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(error.instance, dict):
         unknown = sorted(str(k) for k in error.instance if k not in known)
         text = f"unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(known)}"
     elif error.validator == "required":
@@ -145,14 +158,16 @@ def format_error(error: ValidationError, where: str, root: dict[str, Any] | None
     return f"{where}: {at}: {text}" if at else f"{where}: {text}"
 
 
-def validate(instance: Any, kind: str, where: str, definition: str | None = None) -> None:
-    """Refuse ``instance`` (a file's content, or with ``definition`` a value of the kind's ``$defs``) unless it
-    matches the schema; the message names ``where`` (the file), the key path and the value (:func:`format_error`)."""
+def validate(instance: Any, kind: str, where: str, definition: str | None = None, prefix: tuple[Any, ...] = ()) -> None:
+    """Refuse ``instance`` (a file's content, or with ``definition`` a value of the kind's ``$defs``, found at the
+    key path ``prefix`` of its file) unless it matches the schema; the message names ``where`` (the file), the key
+    path and the value (:func:`format_error`)."""
     root = load_schema(kind)
     schema = {"$ref": f"#/$defs/{definition}", "$defs": root["$defs"]} if definition else root
-    error = best_match(Draft202012Validator(schema).iter_errors(instance))
-    if error is not None:
-        raise ConfigError(format_error(error, where, schema))
+    errors = list(Draft202012Validator(schema).iter_errors(instance))
+    if errors:
+        error = max(errors, key=relevance)  # the most relevant, then into the shape of the value's type (_branch)
+        raise ConfigError(format_error(error, where, schema, prefix))
 
 
 def definition_defaults(kind: str, definition: str) -> dict[str, Any]:
