@@ -117,9 +117,11 @@ def test_assumptions_of_the_published_side():
     assert declared.plausible == (3, 2, 5)
     assert declared.side(0.8, math.nan, math.nan, "hours").kind == "exact"
     assert declared.side(20.0, 0.3, math.nan, "top1_error", assumed_runs=5).runs == 5
-    with pytest.raises(AssumptionError, match="integers >= 2"):
+    with pytest.raises(AssumptionError, match="s: published_side.runs.count: 1 is less than the minimum of 2"):
         Assumptions.parse({"runs": {"count": 1, "reason": "r"}}, "s")
-    with pytest.raises(AssumptionError, match="'reason' is required"):
+    with pytest.raises(
+        AssumptionError, match="s: published_side.exact.reason: '' is empty; give it: Why these published"
+    ):
         Assumptions.parse({"exact": {"metrics": ["hours"], "reason": ""}}, "s")
 
 

@@ -147,6 +147,11 @@ def format_error(
     elif error.validator in ("oneOf", "anyOf"):  # of a type none of the shapes has
         types = [t for e in error.context if e.validator == "type" for t in _as_list(e.validator_value)]
         text = f"{error.instance!r} is not of type {', '.join(repr(t) for t in dict.fromkeys(types))}"
+    elif error.validator == "pattern" and error.validator_value == "\\S":  # the schemas' non-empty text
+        path = list(error.absolute_path)
+        node = _keys_at(root or schema, path[:-1]).get(path[-1], {}) if path else {}
+        description = " ".join(str(_resolve(root or schema, node).get("description", "")).split())
+        text = f"{error.instance!r} is empty" + (f"; give it: {description}" if description else "")
     elif error.validator == "enum":
         text = f"{error.instance!r} is not valid; valid: {', '.join(str(v) for v in schema['enum'])}"
     else:
