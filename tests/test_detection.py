@@ -142,13 +142,16 @@ def test_the_schedule_and_the_data_order():
     seen = [i for it in range(5) for i, _ in iteration_batch(10, 2, 7, it)]
     assert sorted(seen) == list(range(10))
     assert iteration_batch(10, 2, 7, 3) == iteration_batch(10, 2, 7, 3) != iteration_batch(10, 2, 8, 3)
-    with pytest.raises(ValueError, match="milestones is \\[120\\]; expected an increasing list"):
+    with pytest.raises(
+        ValueError,
+        match="milestones is \\[120\\]; expected an increasing list of iterations below 'iterations' \\(4\\)",
+    ):
         check_detection({**TINY_RECIPE, "milestones": [120]})
-    with pytest.raises(ValueError, match="head is 'c5'"):
+    with pytest.raises(ValueError, match="head: 'c5' is not valid; valid: c4, fpn"):
         check_detection({**TINY_RECIPE, "head": "c5"})
-    with pytest.raises(ValueError, match="roi_pool is 'max'; expected one of align, align_v2, crop"):
+    with pytest.raises(ValueError, match="roi_pool: 'max' is not valid; valid: align, align_v2, crop"):
         check_detection({**TINY_RECIPE, "roi_pool": "max"})
-    with pytest.raises(ValueError, match="checkpoint is None; expected one of final, best"):
+    with pytest.raises(ValueError, match="'checkpoint' is required: Which weights of the run"):
         check_detection({k: v for k, v in TINY_RECIPE.items() if k != "checkpoint"})
 
 

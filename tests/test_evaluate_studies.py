@@ -76,7 +76,7 @@ def test_bad_evaluations_are_refused_with_the_file_and_the_fix(project, case):
         expected = ["bad.yaml", "voc is a detection dataset", "evaluate: {detection"]
     elif case == "unknown evaluation":
         add_study(project, "bad", dict(GRID, evaluate={"segmentation": "x"}))
-        expected = ["bad.yaml", "unknown evaluation 'segmentation'", "fgsm, detection"]
+        expected = ["bad.yaml", "evaluate: unknown key(s) segmentation", "fgsm, detection"]
     else:
         add_study(project, "bad", dict(GRID, evaluate={"detection": {"recipe": "salfmix_voc", "seeds": ["one"]}}))
         expected = ["bad.yaml", "seeds", "one", "integer"]
@@ -89,5 +89,5 @@ def test_bad_evaluations_are_refused_with_the_file_and_the_fix(project, case):
 def test_a_bad_recipe_is_refused_when_the_recipes_are_loaded(project):
     path = project / "config/evaluations.yaml"
     path.write_text(path.read_text().replace("lr: 0.02 ", "lr: -1 "))
-    with pytest.raises(ConfigError, match="detection recipe 'salfmix_voc': lr is -1; expected a number > 0"):
+    with pytest.raises(ConfigError, match="detection.salfmix_voc.lr: -1 is less than or equal to the minimum of 0"):
         select_from_config({"studies": ["demo"]}, project)

@@ -121,7 +121,10 @@ def test_protocol_follows_the_released_code():
     "change, message",
     [
         ({"lr": 0.1}, "sets both lr and lr_groups"),
-        ({"lr_groups": {"backbone": 0.001}}, "lr_groups is .*expected \\{backbone: <lr > 0>, head: <lr > 0>\\}"),
+        (
+            {"lr_groups": {"backbone": 0.001}},
+            "bad.lr_groups: 'head' is required: The learning rate of the model's final nn.Linear",
+        ),
         ({"pretrained": "imagenet21k"}, "pretrained is 'imagenet21k'; expected one of imagenet1k_v1"),
     ],
 )

@@ -68,9 +68,12 @@ def test_every_protocol_value_cites_its_source():
         ({"a": {"base": "b"}, "b": {"base": "a"}}, "protocol cycle through 'base:': a -> b -> a"),
         ({"a": {"base": "nowhere"}}, "unknown protocol 'nowhere' (the base of protocol 'a')"),
         ({"a": {"base": "demo", "epoch": 3}}, "unknown key(s) epoch"),
-        ({"a": {"base": "demo", "numerics": "fp16"}}, "numerics is 'fp16'; expected one of auto, fp32, tf32, bf16"),
+        ({"a": {"base": "demo", "numerics": "fp16"}}, "a.numerics: 'fp16' is not valid; valid: auto, fp32, tf32, bf16"),
         ({"a": {"base": "demo", "milestones": [16, 12]}}, "an increasing list"),
-        ({"a": {"base": "demo", "per_dataset": {"cifar10": {"base": "demo"}}}}, "per_dataset.cifar10 may not set base"),
+        (
+            {"a": {"base": "demo", "per_dataset": {"cifar10": {"base": "demo"}}}},
+            "a.per_dataset.cifar10: unknown key(s) base; valid keys: title",
+        ),
         ({"a": {"base": "demo", "eval_transform": {"resize": 32, "crop": 64}}}, "eval_transform"),
     ],
 )
@@ -208,7 +211,7 @@ def test_study_files_parse_into_grids():
 def test_dataparallel_replicas_must_match_the_ranks_of_a_multi_gpu_study(gpus, nodes, refused):
     """SaliencyMix-ImageNet's BatchNorm saw a quarter of the batch (DataParallel on 4 GPUs): one process emulates
     the 4 replicas, 4 ranks are them; any other world size would change the statistics, refused before work."""
-    from augrepro.studies.study import validate_studies
+    from augrepro.studies.checks import validate_studies
 
     raw = yaml.safe_load((ROOT / "config/studies/saliencymix_imagenet.yaml").read_text())
     raw["resources"] = {**raw["resources"], "gpus": gpus, "nodes": nodes}

@@ -19,11 +19,15 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from augrepro import schemas
+from augrepro.errors import ConfigError
 from augrepro.results.stats import PublishedSide
 
-# The smallest run count behind a printed std: the most conservative assumption, the default.
-DEFAULT_ASSUMED_RUNS = 2
-KEYS = ("runs", "exact")
+# The smallest run count behind a printed std, the most conservative assumption: the default (the study schema's
+# published_side.runs.count).
+DEFAULT_ASSUMED_RUNS = schemas.load_schema("study")["$defs"]["published_side"]["properties"]["runs"]["properties"][
+    "count"
+]["default"]
 
 
 class AssumptionError(ValueError):
@@ -44,35 +48,21 @@ class Assumptions:
     def parse(cls, raw: Any, where: str, metrics=()) -> Assumptions:
         if raw is None:
             return cls()
-        if not isinstance(raw, dict) or not raw or set(raw) - set(KEYS):
-            raise AssumptionError(
-                f"{where}: 'published_side' is {raw!r}; expected a mapping with runs: {{count, plausible, reason}} "
-                "and/or exact: {metrics, reason}"
-            )
+        try:
+            schemas.validate(raw, "study", where, "published_side", prefix=("published_side",))
+        except ConfigError as exc:
+            raise AssumptionError(str(exc)) from None
         out = cls()
         runs = raw.get("runs")
         if runs is not None:
-            at = f"{where}: published_side.runs"
-            if not isinstance(runs, dict) or set(runs) - {"count", "plausible", "reason"}:
-                raise AssumptionError(f"{at} must be a mapping of count, plausible, reason")
             count = runs.get("count", DEFAULT_ASSUMED_RUNS)
             plausible = runs.get("plausible", [count])
-            ints = [count, *plausible] if isinstance(plausible, list) else None
-            if ints is None or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 2 for v in ints):
-                raise AssumptionError(f"{at}: count and plausible must be integers >= 2 (runs behind a printed std)")
-            if not isinstance(runs.get("reason"), str) or not runs["reason"].strip():
-                raise AssumptionError(f"{at}: 'reason' is required: why this run count")
             out = cls(count, tuple(dict.fromkeys([count, *plausible])), runs["reason"].strip())
         exact = raw.get("exact")
         if exact is not None:
-            at = f"{where}: published_side.exact"
-            if not isinstance(exact, dict) or set(exact) != {"metrics", "reason"}:
-                raise AssumptionError(f"{at} must be a mapping of metrics (a list) and reason")
             names = exact["metrics"]
-            if not isinstance(names, list) or not names or (metrics and any(m not in metrics for m in names)):
-                raise AssumptionError(f"{at}: metrics must be a non-empty list of {', '.join(metrics) or 'metrics'}")
-            if not isinstance(exact["reason"], str) or not exact["reason"].strip():
-                raise AssumptionError(f"{at}: 'reason' is required: why these published values are exact")
+            if metrics and any(m not in metrics for m in names):
+                raise AssumptionError(f"{where}: published_side.exact.metrics: {names!r}; valid: {', '.join(metrics)}")
             out = cls(out.runs, out.plausible, out.runs_reason, tuple(names), exact["reason"].strip())
         return out
 

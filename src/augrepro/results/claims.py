@@ -29,6 +29,8 @@ from typing import Any
 
 import pandas as pd
 
+from augrepro import schemas
+from augrepro.errors import ConfigError
 from augrepro.results.assumptions import Assumptions
 from augrepro.results.claim_tests import (
     DEFAULT_GAIN_MARGIN,
@@ -40,28 +42,12 @@ from augrepro.results.claim_tests import (
     paired_equivalence,
     ranking,
 )
-from augrepro.results.compare import HIGHER_IS_BETTER, METRICS, metric_column, normalize_ours, to_bool
+from augrepro.results.compare import HIGHER_IS_BETTER, metric_column, normalize_ours, to_bool
 from augrepro.results.stats import DEFAULT_ALPHA
 from augrepro.runs import dataset_key
 
 KINDS = ("lower", "best", "ranking", "equivalent")
-CLAIM_KEYS = {
-    "claim": "the sentence, as the paper states it",
-    "source": "where the paper states it (slide, section, table)",
-    "kind": "lower | best | ranking | equivalent (one method under two protocols: the same result within margin)",
-    "method": "lower, best, equivalent: the method the claim is about",
-    "than": "lower: the method it beats",
-    "among": "best: the methods it is the best of (itself included or not)",
-    "methods": "ranking: the methods whose published order is claimed",
-    "protocols": "optional: protocols of the cells (default: the study's); equivalent: [reference, variant], both "
-    "the study's",
-    "margin": "equivalent: {value: <points > 0>, reason: <why>}, the largest difference that is still the same result",
-    "datasets": "optional: dataset keys of the cells (default: the study's)",
-    "models": "optional: models of the cells (default: the study's)",
-    "metric": "optional: top1_error (default), top5_error, hours, fgsm_top1_accuracy, map, map50, map75",
-    "gain_margin": "lower: the margin of the gain's equivalence test, {relative: r} (r x the published gain) or "
-    "{value: points}, with its reason; default {relative: 0.5}",
-}
+# A claim's keys, each described with its default: the study schema's $defs.claim (workflow/schemas/study.schema.yaml).
 CLAIM_COLUMNS = [
     "study",
     "claim_id",
@@ -117,76 +103,15 @@ class ClaimError(ValueError):
 
 
 def check_claim(claim: Any, where: str) -> dict:
-    """A claim's keys and types; the message names the study file and the key."""
-    if not isinstance(claim, dict):
-        raise ClaimError(f"{where}: a claim is a mapping of {', '.join(CLAIM_KEYS)}")
-    unknown = sorted(set(claim) - set(CLAIM_KEYS))
-    if unknown:
-        raise ClaimError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(CLAIM_KEYS)}")
-    for key in ("claim", "source", "kind"):
-        if not isinstance(claim.get(key), str) or not claim[key].strip():
-            raise ClaimError(f"{where}: '{key}' is required: {CLAIM_KEYS[key]}")
-    kind = claim["kind"]
-    if kind not in KINDS:
-        raise ClaimError(f"{where}: kind {kind!r}; valid kinds: {', '.join(KINDS)}")
-    needs = {
-        "lower": ("method", "than"),
-        "best": ("method", "among"),
-        "ranking": ("methods",),
-        "equivalent": ("method", "protocols", "margin"),
-    }[kind]
-    for key in needs:
-        if key not in claim:
-            raise ClaimError(f"{where}: a {kind} claim needs '{key}': {CLAIM_KEYS[key]}")
-    if kind == "equivalent":
-        _check_equivalence(claim, where)
-    for key in ("among", "methods", "protocols", "datasets", "models"):
-        if key in claim and (not isinstance(claim[key], list) or not claim[key]):
-            raise ClaimError(f"{where}: '{key}' must be a non-empty list")
-    if claim.get("metric", "top1_error") not in METRICS:
-        raise ClaimError(f"{where}: metric {claim['metric']!r}; valid metrics: {', '.join(METRICS)}")
-    gain = claim.get("gain_margin")
-    if gain is not None:
-        _check_gain_margin(gain, kind, where)
-    return claim
-
-
-def _check_equivalence(claim: dict, where: str) -> None:
-    """An equivalent claim's two protocols and its margin ({value, reason})."""
-    margin = claim["margin"]
-    protocols = claim["protocols"]
-    if not isinstance(protocols, list) or len(protocols) != 2 or len(set(protocols)) != 2:
-        raise ClaimError(f"{where}: an equivalent claim compares two protocols: protocols: [reference, variant]")
-    number = margin.get("value") if isinstance(margin, dict) else None
-    if (
-        not isinstance(margin, dict)
-        or set(margin) != {"value", "reason"}
-        or isinstance(number, bool)
-        or not isinstance(number, (int, float))
-        or not number > 0
-        or not isinstance(margin["reason"], str)
-        or not margin["reason"].strip()
-    ):
-        raise ClaimError(f"{where}: margin is {margin!r}; expected {CLAIM_KEYS['margin']}")
-
-
-def _check_gain_margin(gain: Any, kind: str, where: str) -> None:
-    """A lower claim's ``gain_margin``: {relative, reason} or {value, reason}, the number > 0."""
-    if kind != "lower":
+    """A claim's keys, types and the keys its kind needs (the study schema's ``$defs.claim``), and what a schema
+    cannot say: a gain margin belongs to a lower claim; the message names the study file, the claim and the key."""
+    try:
+        schemas.validate(claim, "study", where, "claim")
+    except ConfigError as exc:
+        raise ClaimError(str(exc)) from None
+    if "gain_margin" in claim and claim["kind"] != "lower":
         raise ClaimError(f"{where}: 'gain_margin' applies to lower claims only")
-    ok = (
-        isinstance(gain, dict)
-        and len(set(gain) & {"relative", "value"}) == 1
-        and set(gain) <= {"relative", "value", "reason"}
-        and isinstance(gain.get("reason"), str)
-        and gain["reason"].strip()
-    )
-    number = gain.get("relative", gain.get("value")) if isinstance(gain, dict) else None
-    if not ok or isinstance(number, bool) or not isinstance(number, (int, float)) or not number > 0:
-        raise ClaimError(
-            f"{where}: 'gain_margin' is {gain!r}; expected {{relative: <fraction of the published gain>, "
-            "reason: <why>}} or {value: <points>, reason: <why>}"
-        )
+    return claim
 
 
 def gain_margin(claim: dict, published_gain: float) -> tuple[float, str]:

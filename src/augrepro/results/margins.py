@@ -42,6 +42,9 @@ from typing import Any
 
 import pandas as pd
 
+from augrepro import schemas
+from augrepro.errors import ConfigError
+
 RULES = ("sd", "value", "relative")
 SELECTORS = ("metric", "files", "datasets", "models")
 # The metrics where the binomial bound of the independent-errors model applies (errors on a fixed test set).
@@ -98,39 +101,15 @@ class CellMargin:
 
 
 def check_rules(raw: Any, where: str) -> tuple[dict[str, Any], ...]:
-    """The study's ``margin:`` as a tuple of rules; the message names the file and the key."""
+    """The study's ``margin:`` as a tuple of rules, validated by the study schema (``$defs.margin_rule``); the
+    message names the file and the key."""
     if raw is None:
         return ()
-    rules = [raw] if isinstance(raw, dict) else raw
-    example = "margin: {sd: 2, reason: <why>} (or value: <points>, or relative: <fraction>)"
-    if not isinstance(rules, list) or not rules:
-        raise MarginError(f"{where}: 'margin' is {raw!r}; expected a rule or a list of rules, e.g. {example}")
-    out = []
-    for i, rule in enumerate(rules, start=1):
-        at = f"{where}: margin rule {i}" if len(rules) > 1 else f"{where}: margin"
-        if not isinstance(rule, dict):
-            raise MarginError(f"{at} is {rule!r}; expected a mapping, e.g. {example}")
-        unknown = sorted(set(rule) - {*RULES, *SELECTORS, "reason"})
-        if unknown:
-            raise MarginError(
-                f"{at}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(RULES)} (one of), reason, "
-                f"and the selectors {', '.join(SELECTORS)}"
-            )
-        kinds = [k for k in RULES if k in rule]
-        if len(kinds) != 1:
-            raise MarginError(f"{at}: give exactly one of {', '.join(RULES)}, e.g. {example}")
-        value = rule[kinds[0]]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value > 0 and math.isfinite(value)):
-            raise MarginError(f"{at}: {kinds[0]} is {value!r}; expected a positive number")
-        if not isinstance(rule.get("reason"), str) or not rule["reason"].strip():
-            raise MarginError(f"{at}: 'reason' is required: why this margin, stated before any run")
-        for key in SELECTORS:
-            if key in rule:
-                values = [rule[key]] if key == "metric" and isinstance(rule[key], str) else rule[key]
-                if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
-                    raise MarginError(f"{at}: '{key}' must be a non-empty list of names")
-        out.append(dict(rule))
-    return tuple(out)
+    try:
+        schemas.validate(raw, "study", where, "margin_rules", prefix=("margin",))
+    except ConfigError as exc:
+        raise MarginError(str(exc)) from None
+    return tuple(dict(rule) for rule in ([raw] if isinstance(raw, dict) else raw))
 
 
 def _selected(rule: Mapping[str, Any], cell: Mapping[str, Any]) -> bool:

@@ -6,6 +6,9 @@ run (best, final or median of the last 10 epochs). A protocol may derive from an
 override values per dataset (``per_dataset: {tinyimagenet: {...}}``), so that one recipe of a paper, whose
 values differ by dataset (SalfMix section 5.1), stays one protocol.
 
+Each protocol's keys, types, ranges and defaults are its JSON schema's (workflow/schemas/protocol.schema.yaml),
+checked as written and once resolved; this module keeps the base chain and what a schema cannot say.
+
 Execution-only settings (device, compile, DataLoader workers, evaluation batch size) are not part of a
 protocol: they live in the config's ``training:`` and never change a run's identity.
 """
@@ -13,57 +16,31 @@ protocol: they live in the config's ``training:`` and never change a run's ident
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from augrepro import schemas
 from augrepro.errors import ConfigError
 
-# Every key a protocol may hold, with the type a value must have (None: any mapping/list checked elsewhere).
-REQUIRED_KEYS = (
-    "epochs",
-    "batch_size",
-    "lr",  # or lr_groups
-    "momentum",
-    "nesterov",
-    "weight_decay",
-    "lr_schedule",
-    "pipeline",
-    "numerics",
-    "reported",
-)
-OPTIONAL_KEYS = (
-    "base",
-    "title",
-    "eval_transform",
-    "milestones",
-    "gamma",
-    "normalize",
-    "architecture",
-    "methods",
-    "per_dataset",
-    "max_train_images",
-    "max_test_images",
-    "lr_decay_delay",
-    "model_options",
-    "batchnorm_replicas",
-    "lr_groups",
-    "pretrained",
-    "batchnorm",
-)
+# The keys a resolved protocol must hold (lr or lr_groups besides): the protocol schema's (resolved), which states
+# every key's type, range and default (workflow/schemas/protocol.schema.yaml).
+REQUIRED_KEYS = tuple(schemas.load_schema("protocol")["$defs"]["resolved"]["required"])
+_VALUES = schemas.load_schema("protocol")["$defs"]["values"]["properties"]
 # lr_groups: one learning rate per parameter group, instead of lr: the backbone (every parameter but the head's)
 # and the head (the model's final nn.Linear, a new one when the backbone is pretrained; augrepro.models.pretrained.head).
-LR_GROUPS = ("backbone", "head")
-LR_SCHEDULES = ("multistep", "cosine")
+LR_GROUPS = tuple(_VALUES["lr_groups"]["required"])
+LR_SCHEDULES = tuple(_VALUES["lr_schedule"]["enum"])
 # augrepro.train.numerics.Numerics: fp32 (TF32 off; every paper protocol, as its source's GPUs computed), tf32,
 # bf16 (autocast and channels-last: the fast variants, named <protocol>_bf16), auto (bf16 on a GPU, fp32 on the CPU)
-NUMERICS = ("auto", "fp32", "tf32", "bf16")
-REPORTED = ("best", "final", "median_last10")
-BATCHNORM = ("per_replica", "sync")  # augrepro.train.distributed: BatchNorm of a data-parallel run
-BATCHNORM_DEFAULT = "per_replica"  # as nn.DataParallel, which every source used
-ARCHITECTURES = ("cifar", "imagenet")
+NUMERICS = tuple(_VALUES["numerics"]["enum"])
+REPORTED = tuple(_VALUES["reported"]["enum"])
+BATCHNORM = tuple(_VALUES["batchnorm"]["enum"])  # augrepro.train.distributed: BatchNorm of a data-parallel run
+BATCHNORM_DEFAULT = _VALUES["batchnorm"]["default"]  # as nn.DataParallel, which every source used
+BATCHNORM_REPLICAS_DEFAULT = _VALUES["batchnorm_replicas"]["default"]
+LR_DECAY_DELAY_DEFAULT = _VALUES["lr_decay_delay"]["default"]
+ARCHITECTURES = tuple(_VALUES["architecture"]["enum"])
 # Keys whose mappings merge key by key through ``base`` and ``per_dataset`` (the others are replaced whole).
 MERGED_KEYS = ("methods",)
 
@@ -77,26 +54,11 @@ def load_protocols(path: str | Path) -> dict[str, dict[str, Any]]:
             f"config key 'protocols': {path} not found; point it at a protocols file such as config/protocols.yaml"
         )
     with open(path, encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh) or {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of protocol name -> settings")
-    for name, entry in raw.items():
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{path}: protocol {name!r} must be a mapping of settings, got {type(entry).__name__}")
-        unknown = sorted(set(entry) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS))
-        if unknown:
-            raise ConfigError(
-                f"{path}: protocol {name!r}: unknown key(s) {', '.join(unknown)}; valid keys: "
-                f"{', '.join(REQUIRED_KEYS + OPTIONAL_KEYS)}"
-            )
-        for dataset, override in (entry.get("per_dataset") or {}).items():
-            if not isinstance(override, dict):
-                raise ConfigError(f"{path}: protocol {name!r}: per_dataset.{dataset} must be a mapping")
-            bad = sorted(
-                set(override) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS) | ({"base", "per_dataset"} & set(override))
-            )
-            if bad:
-                raise ConfigError(f"{path}: protocol {name!r}: per_dataset.{dataset} may not set {', '.join(bad)}")
+        try:
+            raw = yaml.safe_load(fh) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    schemas.validate(raw, "protocol", str(path))
     protocols = {str(k): v for k, v in raw.items()}
     for name in protocols:
         _check(resolve_protocol(protocols, name), f"{path}: protocol {name!r}")
@@ -155,143 +117,33 @@ def resolve_protocol(protocols: dict[str, dict[str, Any]], name: str, dataset: s
 
 
 def _check(values: dict[str, Any], where: str) -> None:
-    """A resolved protocol's keys, types and ranges; the first problem fails, naming ``where`` and the key."""
+    """A resolved protocol: its keys (through its base), the protocol schema's ``resolved`` (types, ranges, the
+    multistep schedule's keys), and what a schema cannot say; the first problem fails, naming ``where`` and the key."""
     _check_keys(values, where)
-    expect = _expectation(values, where)
-    _check_optimization(values, expect)
-    _check_execution(values, expect)
-    _check_data(values, expect)
-    _check_model(values, expect)
+    schemas.validate(values, "protocol", where, "resolved")
+    milestones = values.get("milestones") or []
+    if values["lr_schedule"] == "multistep" and milestones != sorted(milestones):
+        raise ConfigError(f"{where}: milestones is {milestones!r}; expected an increasing list of epochs")
+    fixed = values.get("eval_transform")
+    if fixed and fixed["crop"] > fixed["resize"]:
+        raise ConfigError(f"{where}: eval_transform is {fixed!r}; expected {{resize: <side>, crop: <side <= resize>}}")
+    if values.get("pretrained") is not None:
+        from augrepro.models.pretrained import PRETRAINED
 
-
-_Expect = Callable[[str, bool, str], None]
-
-
-def _expectation(values: dict[str, Any], where: str) -> _Expect:
-    """``expect(key, ok, what)``: fails with the key's value and what was expected unless ``ok``."""
-
-    def expect(key: str, ok: bool, what: str) -> None:
-        if not ok:
-            raise ConfigError(f"{where}: {key} is {values.get(key)!r}; expected {what}")
-
-    return expect
-
-
-def _positive_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+        if values["pretrained"] not in PRETRAINED:
+            raise ConfigError(
+                f"{where}: pretrained is {values['pretrained']!r}; expected one of {', '.join(PRETRAINED)} or null"
+            )
 
 
 def _check_keys(values: dict[str, Any], where: str) -> None:
-    missing = [k for k in REQUIRED_KEYS if k not in values and not (k == "lr" and "lr_groups" in values)]
+    """The keys a protocol needs, given directly or through its base: one of lr and lr_groups, and the required."""
+    needed = [k for k in _VALUES if k in REQUIRED_KEYS or k == "lr"]  # in the schema's order
+    missing = [k for k in needed if k not in values and not (k == "lr" and "lr_groups" in values)]
     if "lr" in values and "lr_groups" in values:
         raise ConfigError(f"{where} sets both lr and lr_groups (directly or through its base); keep one")
     if missing:
         raise ConfigError(f"{where} lacks {', '.join(missing)} (directly or through its base)")
-
-
-def _check_optimization(values: dict[str, Any], expect: _Expect) -> None:
-    """Epochs, batch, learning rate(s), pretrained weights, SGD's values and the lr schedule."""
-    expect("epochs", _positive_int(values["epochs"]), "an integer >= 1")
-    expect("batch_size", _positive_int(values["batch_size"]), "an integer >= 1")
-    if "lr_groups" in values:
-        groups = values["lr_groups"]
-        expect(
-            "lr_groups",
-            isinstance(groups, dict)
-            and set(groups) == set(LR_GROUPS)
-            and all(_number(v) and v > 0 for v in groups.values()),
-            f"{{{', '.join(f'{g}: <lr > 0>' for g in LR_GROUPS)}}}",
-        )
-    else:
-        expect("lr", _number(values["lr"]) and values["lr"] > 0, "a number > 0")
-    if values.get("pretrained") is not None:
-        from augrepro.models.pretrained import PRETRAINED
-
-        expect("pretrained", values["pretrained"] in PRETRAINED, f"one of {', '.join(PRETRAINED)} or null")
-    expect("momentum", _number(values["momentum"]) and 0 <= values["momentum"] < 1, "a number in [0, 1)")
-    expect("nesterov", isinstance(values["nesterov"], bool), "true or false")
-    expect("weight_decay", _number(values["weight_decay"]) and values["weight_decay"] >= 0, "a number >= 0")
-    expect("lr_schedule", values["lr_schedule"] in LR_SCHEDULES, f"one of {', '.join(LR_SCHEDULES)}")
-    if values["lr_schedule"] == "multistep":
-        _check_multistep(values, expect)
-
-
-def _check_multistep(values: dict[str, Any], expect: _Expect) -> None:
-    milestones = values.get("milestones")
-    expect(
-        "milestones",
-        isinstance(milestones, list) and all(_positive_int(m) for m in milestones) and milestones == sorted(milestones),
-        "an increasing list of epochs >= 1 (multistep schedule)",
-    )
-    expect(
-        "gamma",
-        _number(values.get("gamma")) and 0 < values.get("gamma", 0) <= 1,
-        "a number in (0, 1] (multistep schedule)",
-    )
-    delay = values.get("lr_decay_delay", 0)
-    expect("lr_decay_delay", isinstance(delay, int) and not isinstance(delay, bool) and delay >= 0, "an integer >= 0")
-
-
-def _check_execution(values: dict[str, Any], expect: _Expect) -> None:
-    """Numerics, the reported epoch, the data pipeline, the architecture and the BatchNorm mode."""
-    expect("numerics", values["numerics"] in NUMERICS, f"one of {', '.join(NUMERICS)}")
-    expect("reported", values["reported"] in REPORTED, f"one of {', '.join(REPORTED)}")
-    expect("pipeline", isinstance(values["pipeline"], dict) and "name" in values["pipeline"], "a mapping with a 'name'")
-    if "architecture" in values:
-        expect("architecture", values["architecture"] in ARCHITECTURES, f"one of {', '.join(ARCHITECTURES)}")
-    if "batchnorm" in values:
-        expect(
-            "batchnorm",
-            values["batchnorm"] in BATCHNORM,
-            f"one of {', '.join(BATCHNORM)} (per_replica: each GPU's part of the batch normalized on its own, "
-            "as DataParallel; sync: SyncBatchNorm over the whole batch)",
-        )
-
-
-def _check_data(values: dict[str, Any], expect: _Expect) -> None:
-    """Normalization, the evaluation transform and the image limits."""
-    if "normalize" in values:
-        norm = values["normalize"]
-        ok = (
-            isinstance(norm, dict)
-            and set(norm) == {"mean", "std"}
-            and all(
-                isinstance(norm[k], list) and len(norm[k]) == 3 and all(_number(v) for v in norm[k])
-                for k in ("mean", "std")
-            )
-        )
-        expect("normalize", ok and all(v > 0 for v in norm["std"]), "{mean: [r, g, b], std: [r, g, b]} with std > 0")
-    if values.get("eval_transform") is not None:
-        fixed = values["eval_transform"]
-        ok = (
-            isinstance(fixed, dict) and set(fixed) == {"resize", "crop"} and all(_positive_int(fixed[k]) for k in fixed)
-        )
-        expect("eval_transform", ok and fixed["crop"] <= fixed["resize"], "{resize: <side>, crop: <side <= resize>}")
-    for key in ("max_train_images", "max_test_images"):
-        if values.get(key) is not None:
-            expect(key, _positive_int(values[key]), "an integer >= 1 or null")
-
-
-def _check_model(values: dict[str, Any], expect: _Expect) -> None:
-    """The DataParallel replicas, the model builder's options and the methods' parameters."""
-    if "batchnorm_replicas" in values:
-        expect(
-            "batchnorm_replicas",
-            _positive_int(values["batchnorm_replicas"]),
-            "an integer >= 1 (the source's GPUs under nn.DataParallel)",
-        )
-    if values.get("model_options") is not None:
-        expect("model_options", isinstance(values["model_options"], dict), "a mapping of the model builder's options")
-    methods = values.get("methods") or {}
-    expect(
-        "methods",
-        isinstance(methods, dict) and all(isinstance(v, dict) for v in methods.values()),
-        "method -> parameters",
-    )
 
 
 def protocol_values(protocols: dict[str, dict[str, Any]], name: str, dataset: str) -> dict[str, Any]:
@@ -306,7 +158,7 @@ def replicas_per_process(recipe: dict, world_size: int) -> int:
     emulates with :class:`ReplicaForward`: all of them in a single process; under torchrun each rank is one
     replica already, so the replicas must equal the ranks (``batchnorm: per_replica``); ``sync`` normalizes
     over the global batch, one replica per process."""
-    replicas = int(recipe.get("batchnorm_replicas", 1))
+    replicas = int(recipe.get("batchnorm_replicas", BATCHNORM_REPLICAS_DEFAULT))
     if world_size <= 1:
         return replicas
     if recipe.get("batchnorm", BATCHNORM_DEFAULT) == "sync" or replicas == 1:

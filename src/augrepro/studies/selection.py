@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from augrepro.runs import EvalKey, RunKey
+from augrepro.studies.checks import validate_studies
 from augrepro.studies.evaluations import load_evaluations
 from augrepro.studies.protocols import ConfigError, load_protocols, resolve_protocol
 from augrepro.studies.study import (
@@ -22,7 +23,6 @@ from augrepro.studies.study import (
     parse_adaptive,
     resolve_run,
     select,
-    validate_studies,
 )
 
 # The config's adaptive seeds when it does not say (workflow/schemas/config.schema.yaml's defaults).

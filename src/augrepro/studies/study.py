@@ -6,74 +6,50 @@ augmentations x seeds; a table whose rows follow two recipes, such as SalfMix Ta
 the cells of its table that cannot be run, with the reason. The grid of a workflow is the union of the
 chosen studies' runs: a run that two studies need is one job and one folder.
 
-Every check here runs before any job starts, and each message names the file, the key and the valid values.
+A study file's shape is its JSON schema's (workflow/schemas/study.schema.yaml); its names are checked against
+the protocols, the registries and the published folder by :mod:`augrepro.studies.checks`. Every check runs
+before any job starts, and each message names the file, the key and the valid values.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import yaml
 
+from augrepro import schemas
 from augrepro.results.assumptions import AssumptionError, Assumptions
 from augrepro.results.claims import ClaimError, check_claim
-from augrepro.results.compare import METRICS, load_published
-from augrepro.results.margins import MarginError, check_rules, resolve_margins
-from augrepro.results.scope import dataset_test_images
+from augrepro.results.compare import METRICS
+from augrepro.results.margins import MarginError, check_rules
 from augrepro.results.sequential import SequentialDesign
 from augrepro.runs import EvalKey, RunKey, identity_record, parse_dataset_key
-from augrepro.studies.protocols import ConfigError, protocol_values, replicas_per_process, resolve_protocol
+from augrepro.studies.protocols import ConfigError, protocol_values
 
-STUDY_KEYS = {
-    "title": "what the study reproduces, as the report's section heading",
-    "source": "the source document and the table or figure, as a reader can find it",
-    "published": "published CSV files (in the config's 'published' folder) whose cells this study answers",
-    "protocol": "the protocol of the grid (config/protocols.yaml)",
-    "datasets": "dataset keys of the grid (a trailing '+' turns on the protocol's traditional augmentation)",
-    "models": "model names of the grid",
-    "augmentations": "augmentation names of the grid (registered methods or aliases under 'methods')",
-    "seeds": "random seeds: a list (each grid cell runs once per seed), or adaptive seeds {start, step, max, "
-    "boundary: obrien_fleming | pocock, futility}: every cell trains start seeds, and only the undecided ones get "
-    "step more, up to max (augrepro.results.sequential)",
-    "grids": "grids, each with its own protocol/datasets/models/augmentations (and optionally seeds); with a top-level "
-    "grid (datasets/models/augmentations), further grids after it (the SaliencyMix CIFAR table's Cutout-code cells)",
-    "methods": "aliases: name -> {method: <registered>, parameters...}",
-    "resources": "what each training job asks of the scheduler: gpus (per node; more than one: a data-parallel "
-    "torchrun job), nodes (default 1), threads, mem_mb, runtime_min",
-    "not_runnable": "published names (augmentation or model) that cannot be run here -> the reason",
-    "notes": "free text shown under the study's section",
-    "margin": "the equivalence margins of the table's cells, declared before any run (augrepro.results.margins): a "
-    "rule {sd: k | value: points | relative: fraction, reason} or a list of rules with selectors (metric, files, "
-    "datasets, models), the first that matches a cell applying; required when the study has published cells",
-    "published_side": "what the study assumes of its published numbers (augrepro.results.assumptions): runs: {count, "
-    "plausible, reason} behind a std printed without a run count (default 2), exact: {metrics, reason}",
-    "layout": "the columns of the report's table, as the paper prints it: datasets (default: a column per dataset and "
-    "metric, a row per model and method) or models (a column per model, a row per method); or a mapping "
-    "published file -> datasets|models",
-    "claims": "the paper's claims about this table: [{claim, source, kind: lower|best|ranking, ...}] "
-    "(augrepro.results.claims.CLAIM_KEYS)",
-    "evaluate": "evaluations of every run of the grid (config/evaluations.yaml): fgsm: <recipe> and/or "
-    "detection: {recipe: <recipe>, seeds: [...]}, each optionally with its jobs' resources",
-}
-# The report's table layouts (augrepro.report.view): what its columns are.
+# The report's table layouts (augrepro.report.view): what its columns are (the study schema's layout enum).
 LAYOUTS = ("datasets", "models")
 GRID_KEYS = ("protocol", "datasets", "models", "augmentations", "seeds")
 
-RESOURCE_DEFAULTS = {"gpus": 1, "threads": 4, "mem_mb": 16000, "runtime_min": 480, "nodes": 1}
-# What an evaluation job asks of the scheduler unless the study says otherwise: an FGSM pass over ImageNet's
-# validation set is minutes on a GPU; a detection fine-tuning of 24-41K iterations is hours.
+# What a training job and an evaluation job ask of the scheduler unless the study says otherwise: the study
+# schema's defaults (workflow/schemas/study.schema.yaml, resources and evaluate.<kind>.resources).
+RESOURCE_DEFAULTS = schemas.defaults("study", "resources")
 EVALUATION_KINDS = ("fgsm", "detection")
+
+
+def _evaluation_entry(kind: str) -> dict[str, Any]:
+    """The study schema's ``evaluate.<kind>`` in its mapping form ({recipe, ...})."""
+    return schemas.subschema("study", "evaluate", kind)["oneOf"][1]
+
+
 EVALUATION_RESOURCES = {
-    "fgsm": {"gpus": 1, "threads": 8, "mem_mb": 32000, "runtime_min": 120},
-    "detection": {"gpus": 1, "threads": 8, "mem_mb": 32000, "runtime_min": 2880},
+    kind: _evaluation_entry(kind)["properties"]["resources"]["default"] for kind in EVALUATION_KINDS
 }
+DETECTION_SEEDS = tuple(_evaluation_entry("detection")["properties"]["seeds"]["default"])
 
 
 @dataclass(frozen=True)
@@ -111,6 +87,7 @@ class Grid:
 
 
 ADAPTIVE_KEYS = ("start", "step", "max", "boundary", "futility")
+ADAPTIVE_STEP = schemas.subschema("study", "seeds")["oneOf"][1]["properties"]["step"]["default"]
 
 
 def parse_adaptive(raw: Any, where: str) -> dict[str, Any]:
@@ -121,7 +98,7 @@ def parse_adaptive(raw: Any, where: str) -> dict[str, Any]:
             f"{where}: adaptive seeds are {{start, max}} and optionally step, boundary, futility (got {raw!r}); e.g. "
             "seeds: {start: 3, step: 2, max: 9}"
         )
-    spec = {"step": 1, **raw}
+    spec = {"step": ADAPTIVE_STEP, **raw}
     try:
         SequentialDesign(**spec)
     except (TypeError, ValueError) as exc:
@@ -207,98 +184,32 @@ class Study:
         return dataclasses.replace(self, grids=tuple(grids), not_runnable={**self.not_runnable, **reasons})
 
 
-def _as_list(value, where: str, key: str, kind=str) -> tuple:
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not value:
-        raise ConfigError(f"{where}: '{key}' must be a non-empty list, got {value!r}")
-    for v in value:
-        if kind is int:
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                raise ConfigError(f"{where}: '{key}' holds {v!r}, not a non-negative integer seed")
-        elif not isinstance(v, str) or not v:
-            raise ConfigError(f"{where}: '{key}' holds {v!r}, not a name")
-    if len(set(value)) != len(value):
-        raise ConfigError(f"{where}: '{key}' lists a value twice: {value}")
-    return tuple(value)
-
-
-def _resources(raw: Any, defaults: dict[str, int], where: str) -> dict[str, int]:
-    resources = dict(defaults)
-    if raw is not None and not isinstance(raw, dict):
-        raise ConfigError(f"{where}: 'resources' must map {', '.join(defaults)} to integers")
-    for key, value in (raw or {}).items():
-        if key not in defaults:
-            raise ConfigError(f"{where}: unknown resource {key!r}; valid: {', '.join(defaults)}")
-        minimum = 0 if key == "gpus" else 1
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise ConfigError(f"{where}: resources.{key} is {value!r}; expected an integer >= {minimum}")
-        resources[key] = value
-    return resources
-
-
-def parse_evaluations(raw: Any, where: str) -> tuple[Evaluation, ...]:
-    """The study's ``evaluate:``: ``fgsm: <recipe>`` (or ``{recipe, resources}``) and/or
-    ``detection: {recipe, seeds (default [0]), resources}`` (or ``<recipe>``)."""
-    if raw is None:
-        return ()
-    if not isinstance(raw, dict) or not raw:
-        raise ConfigError(
-            f"{where}: 'evaluate' must map fgsm and/or detection to a recipe, e.g. evaluate: {{fgsm: cutmix_fgsm}} "
-            "or evaluate: {detection: {recipe: saliencymix_voc, seeds: [0]}}"
-        )
+def parse_evaluations(raw: dict[str, Any] | None) -> tuple[Evaluation, ...]:
+    """The study's ``evaluate:`` (its shape checked by the study schema): ``fgsm: <recipe>`` (or ``{recipe,
+    resources}``) and/or ``detection: {recipe, seeds, resources}`` (or ``<recipe>``), with the schema's defaults."""
     out = []
-    for kind, entry in raw.items():
-        at = f"{where}: evaluate.{kind}"
-        if kind not in EVALUATION_KINDS:
-            raise ConfigError(
-                f"{where}: unknown evaluation {kind!r} under 'evaluate'; valid: {', '.join(EVALUATION_KINDS)}"
-            )
-        if isinstance(entry, str):
-            entry = {"recipe": entry}
-        if not isinstance(entry, dict) or not isinstance(entry.get("recipe"), str) or not entry["recipe"]:
-            raise ConfigError(f"{at}: give a recipe of config/evaluations.yaml, e.g. {{recipe: <name>}}")
-        allowed = {"recipe", "resources"} | ({"seeds"} if kind == "detection" else set())
-        bad = sorted(set(entry) - allowed)
-        if bad:
-            raise ConfigError(f"{at}: unknown key(s) {', '.join(bad)}; valid keys: {', '.join(sorted(allowed))}")
-        seeds = _as_list(entry.get("seeds"), at, "seeds", int) or ((0,) if kind == "detection" else ())
-        out.append(
-            Evaluation(kind, entry["recipe"], seeds, _resources(entry.get("resources"), EVALUATION_RESOURCES[kind], at))
-        )
+    for kind, entry in (raw or {}).items():
+        entry = {"recipe": entry} if isinstance(entry, str) else entry
+        seeds = tuple(entry.get("seeds") or (DETECTION_SEEDS if kind == "detection" else ()))
+        resources = {**EVALUATION_RESOURCES[kind], **(entry.get("resources") or {})}
+        out.append(Evaluation(kind, entry["recipe"], seeds, resources))
     return tuple(out)
 
 
 def parse_study(name: str, raw: Any, path: str | Path) -> Study:
-    """A study from its YAML mapping; types and required keys are checked (names are checked by
-    :func:`validate_studies`, which also needs the registries and the protocols)."""
+    """A study from its YAML mapping, validated by the study schema (workflow/schemas/study.schema.yaml); what the
+    schema cannot say (grids inherit the study's protocol and seeds; a layout names a published file) is checked
+    here, and names by :func:`augrepro.studies.checks.validate_studies`, which needs the registries and protocols."""
     where = f"{path}"
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: a study file must hold a mapping of {', '.join(STUDY_KEYS)}")
-    unknown = sorted(set(raw) - set(STUDY_KEYS))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(STUDY_KEYS)}")
-    for key in ("title", "source"):
-        if not isinstance(raw.get(key), str) or not raw[key].strip():
-            raise ConfigError(f"{where}: '{key}' is required: {STUDY_KEYS[key]}")
+    schemas.validate(raw, "study", where)
     adaptive = parse_adaptive(raw["seeds"], f"{where}: seeds") if isinstance(raw.get("seeds"), dict) else None
     grids = _parse_grids(raw, where, adaptive)
-    methods = raw.get("methods") or {}
-    if not isinstance(methods, dict) or not all(isinstance(v, dict) or v is None for v in methods.values()):
-        raise ConfigError(f"{where}: 'methods' must map an augmentation name to its parameters")
-    resources = _resources(raw.get("resources"), RESOURCE_DEFAULTS, where)
-    not_runnable = raw.get("not_runnable") or {}
-    if not isinstance(not_runnable, dict) or not all(isinstance(v, str) and v.strip() for v in not_runnable.values()):
-        raise ConfigError(f"{where}: 'not_runnable' maps a published name to the reason it cannot run")
-    published = _as_list(raw.get("published"), where, "published") if raw.get("published") is not None else ()
+    published = tuple(raw.get("published") or ())
     layout = _check_layout(raw.get("layout"), published, where)
-    claims = raw.get("claims") or []
-    if not isinstance(claims, list):
-        raise ConfigError(f"{where}: 'claims' must be a list of claims")
     try:
         margin = check_rules(raw.get("margin"), where)
         published_side = Assumptions.parse(raw.get("published_side"), where, tuple(METRICS))
-        claims = [check_claim(c, f"{where}, claim {i + 1}") for i, c in enumerate(claims)]
+        claims = [check_claim(c, f"{where}, claim {i + 1}") for i, c in enumerate(raw.get("claims") or [])]
     except (MarginError, AssumptionError, ClaimError) as exc:
         raise ConfigError(str(exc)) from None
     study = Study(
@@ -308,16 +219,16 @@ def parse_study(name: str, raw: Any, path: str | Path) -> Study:
         source=raw["source"].strip(),
         published=published,
         grids=tuple(grids),
-        methods={k: dict(v or {}) for k, v in methods.items()},
-        resources=resources,
-        not_runnable=dict(not_runnable),
+        methods={k: dict(v or {}) for k, v in (raw.get("methods") or {}).items()},
+        resources={**RESOURCE_DEFAULTS, **(raw.get("resources") or {})},
+        not_runnable=dict(raw.get("not_runnable") or {}),
         notes=str(raw.get("notes") or "").strip(),
         margin=margin,
         adaptive=adaptive,
         published_side=published_side,
         layout=layout,
         claims=tuple(claims),
-        evaluations=parse_evaluations(raw.get("evaluate"), where),
+        evaluations=parse_evaluations(raw.get("evaluate")),
     )
     if adaptive and study.evaluations:
         raise ConfigError(
@@ -329,13 +240,11 @@ def parse_study(name: str, raw: Any, path: str | Path) -> Study:
 
 def _parse_grids(raw: dict[str, Any], where: str, adaptive: dict[str, Any] | None) -> list[Grid]:
     """A study's grids: its ``grids:`` list, after the top-level grid when the study gives one (or that alone)."""
-    top_seeds = tuple(range(adaptive["start"])) if adaptive else _as_list(raw.get("seeds"), where, "seeds", int)
+    top_seeds = tuple(range(adaptive["start"])) if adaptive else tuple(raw.get("seeds") or ())
+    top = [{k: raw[k] for k in GRID_KEYS if k != "seeds" and raw.get(k) is not None}]
     grids_raw = raw.get("grids")
-    top = [{k: raw.get(k) for k in GRID_KEYS if k != "seeds"}]
     if grids_raw is None:
         grids_raw = top
-    elif not isinstance(grids_raw, list) or not grids_raw:
-        raise ConfigError(f"{where}: 'grids' must be a non-empty list of grids ({', '.join(GRID_KEYS)})")
     elif any(raw.get(k) is not None for k in ("datasets", "models", "augmentations")):
         grids_raw = top + grids_raw  # the top-level grid first, then the further ones
     return [
@@ -345,74 +254,42 @@ def _parse_grids(raw: dict[str, Any], where: str, adaptive: dict[str, Any] | Non
 
 
 def _parse_grid(
-    grid_raw: Any, grid_where: str, raw: dict[str, Any], adaptive: dict[str, Any] | None, top_seeds: tuple
+    grid: dict[str, Any], grid_where: str, raw: dict[str, Any], adaptive: dict[str, Any] | None, top_seeds: tuple
 ) -> Grid:
-    """One grid; its protocol and seeds default to the study's."""
-    if not isinstance(grid_raw, dict):
-        raise ConfigError(f"{grid_where}: a grid is a mapping of {', '.join(GRID_KEYS)}")
-    bad = sorted(set(grid_raw) - set(GRID_KEYS))
-    if bad:
-        raise ConfigError(f"{grid_where}: unknown key(s) {', '.join(bad)}; valid grid keys: {', '.join(GRID_KEYS)}")
-    protocol = grid_raw.get("protocol") or raw.get("protocol")
-    if not isinstance(protocol, str) or not protocol:
-        raise ConfigError(f"{grid_where}: 'protocol' is required: {STUDY_KEYS['protocol']}")
-    if adaptive and grid_raw.get("seeds") is not None:
+    """One grid (its keys' shapes checked by the schema); its protocol and seeds default to the study's."""
+    protocol = grid.get("protocol") or raw.get("protocol")
+    if not protocol:
+        raise ConfigError(f"{grid_where}: 'protocol' is required: {_description('protocol')}")
+    if adaptive and grid.get("seeds") is not None:
         raise ConfigError(f"{grid_where}: a study with adaptive seeds gives no seeds per grid")
-    seeds = _as_list(grid_raw.get("seeds"), grid_where, "seeds", int) or top_seeds
+    seeds = tuple(grid.get("seeds") or top_seeds)
     if not seeds:
         raise ConfigError(f"{grid_where}: no seeds; set 'seeds: [0, 1, 2, 3, 4]' (a study without seeds runs nothing)")
-    lists = {}
     for key in ("datasets", "models", "augmentations"):
-        lists[key] = _as_list(grid_raw.get(key), grid_where, key)
-        if not lists[key]:
-            raise ConfigError(f"{grid_where}: '{key}' is required: {STUDY_KEYS[key]}")
-    return Grid(protocol, lists["datasets"], lists["models"], lists["augmentations"], seeds)
+        if not grid.get(key):  # the top-level grid of a study with further grids may lack one
+            raise ConfigError(f"{grid_where}: '{key}' is required: {_description(key)}")
+    return Grid(protocol, tuple(grid["datasets"]), tuple(grid["models"]), tuple(grid["augmentations"]), seeds)
 
 
-def _check_layout(layout: Any, published: tuple[str, ...], where: str) -> dict[str, str]:
-    """``layout:`` as published file -> layout (a single layout applies to every published file)."""
+def _description(key: str) -> str:
+    """A study key's description in the study schema, on one line."""
+    return " ".join(schemas.subschema("study", key)["description"].split())
+
+
+def _check_layout(layout: str | dict[str, str] | None, published: tuple[str, ...], where: str) -> dict[str, str]:
+    """``layout:`` as published file -> layout (a single layout applies to every published file); each file named
+    is one of the study's published files."""
     if layout is None:
         return {}
     if isinstance(layout, str):
         layout = {file: layout for file in published}
-    if not isinstance(layout, dict):
-        raise ConfigError(
-            f"{where}: 'layout' is {layout!r}; expected one of {', '.join(LAYOUTS)} or a mapping "
-            "published file -> layout"
-        )
-    for file, value in layout.items():
+    for file in layout:
         if file not in published:
             raise ConfigError(
                 f"{where}: 'layout' names {file!r}, not one of the study's published files "
                 f"({', '.join(published) or 'none'})"
             )
-        if value not in LAYOUTS:
-            raise ConfigError(f"{where}: 'layout' of {file} is {value!r}; valid layouts: {', '.join(LAYOUTS)}")
     return dict(layout)
-
-
-@functools.cache
-def _published_tables(published_dir: str) -> pd.DataFrame:
-    return load_published(published_dir)
-
-
-def check_margins(study: Study, published_dir: str | Path) -> None:
-    """Every published cell of the study has a margin it declared before any run (its ``margin`` rules, each
-    applicable: augrepro.results.margins)."""
-    published = _published_tables(str(published_dir))
-    protocols = set(study.protocols)
-    cells = published[published["file"].isin(study.published) & published["protocol"].isin(protocols)]
-    if cells.empty:
-        return
-    if not study.margin:
-        raise ConfigError(
-            f"{study.path}: the study answers {len(cells)} published cells but declares no margin; add one before any "
-            "run, with its reason, e.g. margin: {sd: 2, reason: <why>} (augrepro.results.margins)"
-        )
-    try:
-        resolve_margins(study.margin, cells, dataset_test_images, study.path)
-    except MarginError as exc:
-        raise ConfigError(str(exc)) from None
 
 
 def load_studies(studies_dir: str | Path) -> dict[str, Study]:
@@ -479,277 +356,6 @@ def method_of(aliases: dict[str, tuple[dict[str, Any], str]], augmentation: str)
 def method_params(protocol: dict[str, Any], method: str, alias_params: dict[str, Any]) -> dict[str, Any]:
     """A run's method parameters: the protocol's defaults for the method (its source's), then the alias's."""
     return {**copy.deepcopy((protocol.get("methods") or {}).get(method) or {}), **copy.deepcopy(alias_params)}
-
-
-def validate_evaluations(
-    all_studies: dict[str, Study],
-    protocols: dict[str, dict[str, Any]],
-    evaluations: dict[str, dict[str, dict[str, Any]]],
-) -> None:
-    """Every evaluation names a recipe of its kind; detection backbones are ImageNet-style ResNets; and no run
-    is evaluated by two recipes of one kind (one run's result is one cell of the summary)."""
-    from augrepro.data.datasets import get_spec
-    from augrepro.models.registry import IMAGENET_MODELS
-
-    owner: dict[tuple[str, RunKey], tuple[str, str]] = {}
-    for study in all_studies.values():
-        for evaluation in study.evaluations:
-            recipes = evaluations.get(evaluation.kind) or {}
-            if evaluation.recipe not in recipes:
-                raise ConfigError(
-                    f"{study.path}: evaluate.{evaluation.kind}: unknown recipe {evaluation.recipe!r}; "
-                    f"valid {evaluation.kind} recipes: "
-                    f"{', '.join(sorted(recipes)) or 'none'} (config/evaluations.yaml)"
-                )
-            for grid in study.grids:
-                for key in grid.datasets:
-                    name, _ = parse_dataset_key(key)
-                    values = protocol_values(protocols, grid.protocol, name)
-                    if evaluation.kind == "detection" and (
-                        architecture(values, get_spec(name)) != "imagenet"
-                        or any(m not in IMAGENET_MODELS for m in grid.models)
-                    ):
-                        raise ConfigError(
-                            f"{study.path}: evaluate.detection needs torchvision (ImageNet-style) ResNet backbones: "
-                            f"protocol {grid.protocol!r} on {name} must have architecture: imagenet and the models be "
-                            f"among {', '.join(IMAGENET_MODELS)}"
-                        )
-            for run in study.runs():
-                other = owner.setdefault((evaluation.kind, run), (evaluation.recipe, study.path))
-                if other[0] != evaluation.recipe:
-                    raise ConfigError(
-                        f"{study.path}: evaluate.{evaluation.kind} is {evaluation.recipe!r} for run {run.label()}, "
-                        f"but {other[1]} "
-                        f"evaluates it with {other[0]!r}; one run has one {evaluation.kind} result: use the same recipe"
-                    )
-
-
-def validate_studies(
-    all_studies: dict[str, Study],
-    protocols: dict[str, dict[str, Any]],
-    published_dir: str | Path | None = None,
-    evaluations: dict[str, dict[str, dict[str, Any]]] | None = None,
-) -> dict[str, tuple[dict[str, Any], str]]:
-    """Check every study against the registries, the protocols and the evaluation recipes; return the alias
-    table."""
-    aliases = alias_table(all_studies.values())
-    for study in all_studies.values():
-        _check_methods(study)
-        _check_published_files(study, published_dir)
-        _check_claims_run(study, aliases)
-        for grid in study.grids:
-            _check_grid_names(study, grid, protocols)
-            for key in grid.datasets:
-                _check_grid_on(study, grid, key, protocols, aliases)
-    if evaluations is not None:
-        validate_evaluations(all_studies, protocols, evaluations)
-    elif any(s.evaluations for s in all_studies.values()):
-        raise ConfigError("a study asks for evaluations (evaluate:) but no evaluation recipes were loaded")
-    return aliases
-
-
-def _check_methods(study: Study) -> None:
-    """The study's ``methods:``: each alias names a registered method; a registered name keeps its defaults."""
-    from augrepro.augment import AUGMENTATIONS, method_parameters
-
-    where = study.path
-    for name, entry in study.methods.items():
-        method = entry.get("method", name)
-        if method not in AUGMENTATIONS:
-            raise ConfigError(
-                f"{where}: methods.{name}: unknown method {method!r}; valid methods: {', '.join(AUGMENTATIONS.names())}"
-            )
-        if "method" not in entry and name in AUGMENTATIONS and entry:
-            defaults = {f.name: f.default for f in method_parameters(name)}
-            differ = {k: v for k, v in entry.items() if defaults.get(k, object()) != v}
-            if differ:
-                raise ConfigError(
-                    f"{where}: methods.{name} gives the registered method {name!r} other parameters ({differ}); "
-                    f"that would put a different method into every study's {name!r} folder: define an alias, "
-                    f"e.g. methods: {{{name}_custom: {{method: {name}, ...}}}}, or set the method's default "
-                    "in the protocol (protocols.yaml, methods:)"
-                )
-
-
-def _check_published_files(study: Study, published_dir: str | Path | None) -> None:
-    """The study's published tables exist under ``published_dir`` and each of their cells has a margin."""
-    for csv in study.published:
-        if published_dir is not None and not (Path(published_dir) / csv).is_file():
-            raise ConfigError(f"{study.path}: published file {csv!r} not found in {published_dir}")
-    if published_dir is not None and study.published:
-        check_margins(study, published_dir)
-
-
-def _check_claims_run(study: Study, aliases: dict[str, tuple[dict[str, Any], str]]) -> None:
-    """Every claim compares protocols and methods that the study runs."""
-    where = study.path
-    names = {a for g in study.grids for a in g.augmentations} | {
-        method_of(aliases, a)[0] for g in study.grids for a in g.augmentations
-    }
-    for i, claim in enumerate(study.claims, start=1):
-        if claim["kind"] == "equivalent" and not set(claim["protocols"]) <= set(study.protocols):
-            raise ConfigError(
-                f"{where}: claim {i} compares protocols {claim['protocols']}, which the study does not both run; "
-                f"its protocols: {', '.join(study.protocols)}"
-            )
-        named = [claim.get("method"), claim.get("than"), *claim.get("among", []), *claim.get("methods", [])]
-        unknown = [m for m in named if m is not None and m not in names]
-        if unknown:
-            raise ConfigError(
-                f"{where}: claim {i} names {unknown[0]!r}, which the study does not run; its augmentations: "
-                f"{', '.join(sorted(names))}"
-            )
-
-
-def _check_grid_names(study: Study, grid: Grid, protocols: dict[str, dict[str, Any]]) -> None:
-    """A grid's protocol, datasets (classification ones) and models are known."""
-    from augrepro.data.datasets import DATASETS, get_spec
-    from augrepro.models import MODELS
-    from augrepro.models.registry import IMAGENET_MODELS
-
-    where = study.path
-    try:
-        resolve_protocol(protocols, grid.protocol)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-    for key in grid.datasets:
-        name, _ = parse_dataset_key(key)
-        if name not in DATASETS:
-            raise ConfigError(
-                f"{where}: unknown dataset {key!r} in 'datasets'; valid datasets: {', '.join(sorted(DATASETS))} "
-                "(append '+' for the protocol's traditional augmentation, e.g. cifar10+)"
-            )
-        if get_spec(name).kind == "detection":
-            raise ConfigError(
-                f"{where}: {name} is a detection dataset, not a classification grid's; a study fine-tunes "
-                "detectors on it with evaluate: {detection: {recipe: ...}}"
-            )
-    for model in grid.models:
-        if model not in MODELS and model not in IMAGENET_MODELS:
-            valid = sorted(set(MODELS.names()) | set(IMAGENET_MODELS))
-            raise ConfigError(f"{where}: unknown model {model!r} in 'models'; valid models: {', '.join(valid)}")
-
-
-def _check_grid_on(
-    study: Study,
-    grid: Grid,
-    key: str,
-    protocols: dict[str, dict[str, Any]],
-    aliases: dict[str, tuple[dict[str, Any], str]],
-) -> None:
-    """The grid's protocol on one of its datasets (``key``): its pipeline, its replicas on the study's GPUs, and
-    the grid's models and augmentations under it."""
-    from augrepro.data.datasets import get_spec
-
-    where = study.path
-    name, traditional = parse_dataset_key(key)
-    spec = get_spec(name)
-    values = protocol_values(protocols, grid.protocol, name)
-    check_pipeline(values, spec, traditional, f"{where}: protocol {grid.protocol!r} on {key}")
-    processes = max(1, study.resources["gpus"]) * study.resources["nodes"]
-    try:
-        replicas_per_process(values, processes)
-    except ValueError as exc:
-        raise ConfigError(
-            f"{where}: protocol {grid.protocol!r} on {name} with resources of {processes} GPUs: {exc}"
-        ) from None
-    _check_models_on(where, grid, name, values, spec)
-    _check_augmentations_on(where, grid, name, values, spec, aliases)
-
-
-def _check_models_on(where: str, grid: Grid, name: str, values: dict[str, Any], spec) -> None:
-    """The grid's models under the protocol ``values`` on dataset ``name``: their options, a version of the
-    protocol's architecture and, for a pretrained start, its weights."""
-    from augrepro.models import MODELS
-    from augrepro.models.registry import IMAGENET_MODELS, check_model_options
-
-    for model in grid.models:
-        try:
-            check_model_options(model, architecture(values, spec), values.get("model_options") or {})
-        except ValueError as exc:
-            raise ConfigError(f"{where}: protocol {grid.protocol!r} on {name}: {exc}") from None
-    if architecture(values, spec) == "imagenet":
-        bad = [m for m in grid.models if m not in IMAGENET_MODELS]
-        if bad:
-            raise ConfigError(
-                f"{where}: model {bad[0]!r} has no ImageNet-style version (protocol {grid.protocol!r} on "
-                f"{name}); valid models there: {', '.join(IMAGENET_MODELS)}"
-            )
-    else:
-        bad = [m for m in grid.models if m not in MODELS]
-        if bad:
-            raise ConfigError(
-                f"{where}: model {bad[0]!r} has no CIFAR-style version (protocol {grid.protocol!r} on "
-                f"{name}); valid models there: {', '.join(MODELS.names())}"
-            )
-    if values.get("pretrained"):
-        from augrepro.models.pretrained import WEIGHTS
-
-        bad = [m for m in grid.models if m not in WEIGHTS[values["pretrained"]]]
-        if bad:
-            raise ConfigError(
-                f"{where}: protocol {grid.protocol!r} starts from pretrained {values['pretrained']!r} "
-                f"weights, which model {bad[0]!r} lacks; models with them: "
-                f"{', '.join(WEIGHTS[values['pretrained']])}"
-            )
-
-
-def _check_augmentations_on(
-    where: str,
-    grid: Grid,
-    name: str,
-    values: dict[str, Any],
-    spec,
-    aliases: dict[str, tuple[dict[str, Any], str]],
-) -> None:
-    """The grid's augmentations (aliases resolved) build with the protocol's parameters on dataset ``name``."""
-    from augrepro.augment import AUGMENTATIONS, build_augmentation
-
-    for aug in grid.augmentations:
-        method, params = method_of(aliases, aug)
-        if method not in AUGMENTATIONS:
-            raise ConfigError(
-                f"{where}: unknown augmentation {aug!r} in 'augmentations'; valid methods: "
-                f"{', '.join(AUGMENTATIONS.names())} (or define an alias under 'methods' with "
-                "'method: <one of these>')"
-            )
-        try:
-            build_augmentation(method, method_params(values, method, params), spec)
-        except ValueError as exc:
-            raise ConfigError(
-                f"{where}: augmentation {aug!r} with protocol {grid.protocol!r} on {name}: {exc}"
-            ) from None
-
-
-def check_pipeline(protocol: dict[str, Any], spec, traditional: bool, where: str) -> None:
-    """The protocol's pipeline exists for the dataset's kind, and training and evaluation see one image size."""
-    from augrepro.data.file_pipelines import FILE_PIPELINES, check_file_pipeline
-    from augrepro.data.pipelines import build_pipeline
-
-    spec_pipeline = protocol["pipeline"]
-    if spec.kind == "files":
-        if spec_pipeline.get("name") not in FILE_PIPELINES:
-            raise ConfigError(
-                f"{where}: pipeline {spec_pipeline.get('name')!r} runs on images in memory; {spec.name} is decoded "
-                f"from files, whose pipeline is one of {', '.join(FILE_PIPELINES)}"
-            )
-        try:
-            check_file_pipeline(spec_pipeline)
-        except ValueError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
-        return
-    try:
-        pipeline = build_pipeline(spec_pipeline, spec.image_size)
-    except ValueError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-    fixed = protocol.get("eval_transform")
-    eval_size = fixed["crop"] if fixed else spec.image_size
-    train_size = pipeline.describe().get("size", spec.image_size) if traditional and pipeline is not None else eval_size
-    if train_size != eval_size:
-        raise ConfigError(
-            f"{where}: training sees {train_size}-px images but evaluation {eval_size}-px ones; set the protocol's "
-            f"eval_transform (e.g. {{resize: {round(train_size * 8 / 7)}, crop: {train_size}}})"
-        )
 
 
 def architecture(protocol: dict[str, Any], spec) -> str:

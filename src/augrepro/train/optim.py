@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from augrepro.models.pretrained import head
+from augrepro.studies.protocols import LR_DECAY_DELAY_DEFAULT
 
 
 def make_optimizer(model: torch.nn.Module, recipe: dict, device: torch.device) -> torch.optim.SGD:
@@ -50,7 +51,9 @@ def lr_factor(recipe: dict, steps: int) -> float:
       (RegNet-Pytorch main.py)."""
     if recipe["lr_schedule"] == "cosine":
         return 0.5 * (1.0 + math.cos(math.pi * steps / int(recipe["epochs"])))
-    passed = bisect.bisect_right(recipe["milestones"], steps - int(recipe.get("lr_decay_delay", 0)))
+    passed = bisect.bisect_right(
+        recipe["milestones"], steps - int(recipe.get("lr_decay_delay", LR_DECAY_DELAY_DEFAULT))
+    )
     return float(recipe["gamma"]) ** passed
 
 
