@@ -24,6 +24,16 @@ from augrepro.errors import ConfigError
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
 
 
+def read_yaml(path: Path) -> Any:
+    """The content of a configuration file (a study, the protocols, the evaluation recipes); a file that is not
+    YAML is refused by name with the parser's message."""
+    with open(path, encoding="utf-8") as fh:
+        try:
+            return yaml.safe_load(fh)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+
+
 @functools.cache
 def load_schema(kind: str) -> dict[str, Any]:
     """The schema of one file kind (``study``, ``protocol``, ``evaluations``, ``config``), checked as a schema."""

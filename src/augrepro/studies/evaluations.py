@@ -12,8 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from augrepro import schemas
 from augrepro.errors import ConfigError
 
@@ -59,11 +57,7 @@ def load_evaluations(path: str | Path) -> dict[str, dict[str, dict[str, Any]]]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config key 'evaluations': {path} not found; point it at config/evaluations.yaml")
-    with open(path, encoding="utf-8") as fh:
-        try:
-            raw = yaml.safe_load(fh) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    raw = schemas.read_yaml(path) or {}
     schemas.validate(raw, "evaluations", str(path))
     checks = {"fgsm": check_fgsm, "detection": check_detection}
     out: dict[str, dict[str, dict[str, Any]]] = {}

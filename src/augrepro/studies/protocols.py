@@ -19,8 +19,6 @@ import copy
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from augrepro import schemas
 from augrepro.errors import ConfigError
 
@@ -53,11 +51,7 @@ def load_protocols(path: str | Path) -> dict[str, dict[str, Any]]:
         raise ConfigError(
             f"config key 'protocols': {path} not found; point it at a protocols file such as config/protocols.yaml"
         )
-    with open(path, encoding="utf-8") as fh:
-        try:
-            raw = yaml.safe_load(fh) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    raw = schemas.read_yaml(path) or {}
     schemas.validate(raw, "protocol", str(path))
     protocols = {str(k): v for k, v in raw.items()}
     for name in protocols:

@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from augrepro import schemas
 from augrepro.results.assumptions import AssumptionError, Assumptions
 from augrepro.results.claims import ClaimError, check_claim
@@ -299,12 +297,7 @@ def load_studies(studies_dir: str | Path) -> dict[str, Study]:
         raise ConfigError(f"config key 'studies_dir': {studies_dir} is not a folder of study files")
     studies = {}
     for path in sorted(studies_dir.glob("*.yaml")):
-        with open(path, encoding="utf-8") as fh:
-            try:
-                raw = yaml.safe_load(fh)
-            except yaml.YAMLError as exc:
-                raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-        studies[path.stem] = parse_study(path.stem, raw, path)
+        studies[path.stem] = parse_study(path.stem, schemas.read_yaml(path), path)
     if not studies:
         raise ConfigError(f"{studies_dir}: no study files (<name>.yaml)")
     return studies
