@@ -13,7 +13,7 @@ from augrepro.results.sequential import DEFAULT_BOUNDARY, DEFAULT_FUTILITY
 from augrepro.runs import CHECKPOINTS
 from augrepro.studies.evaluations import DETECTION_DEFAULTS, FGSM_DEFAULTS, load_evaluations
 from augrepro.studies.protocols import BATCHNORM_DEFAULT, LR_DECAY_DELAY_DEFAULT, NUMERICS, load_protocols
-from augrepro.studies.study import EVALUATION_RESOURCES, RESOURCE_DEFAULTS, parse_study
+from augrepro.studies.study import EVALUATION_RESOURCES, RESOURCE_DEFAULTS, load_studies, parse_study
 
 KINDS = ("study", "protocol", "evaluations")
 SHIPPED = {
@@ -213,3 +213,13 @@ def test_the_recipes_defaults_and_values_agree_with_the_library():
 def test_a_required_key_is_refused_with_its_description():
     with pytest.raises(ConfigError, match="x.yaml: 'source' is required: The source document"):
         parse_study("x", {k: v for k, v in TINY.items() if k != "source"}, "x.yaml")
+
+
+@pytest.mark.parametrize("loader", [load_evaluations, load_protocols, load_studies])
+def test_a_file_that_is_not_yaml_is_refused_naming_it(tmp_path, loader):
+    """The study, protocols and recipe loaders read through one reader: a file that does not parse is refused with
+    its path and the parser's message, before anything is checked."""
+    path = tmp_path / "bad.yaml"
+    path.write_text("a: [1, 2\nb: 3\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML \("):
+        loader(tmp_path if loader is load_studies else path)
