@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from augrepro.results.power import seeds_for_power, seeds_to_decide, tost_power
+from augrepro.results.power import seeds_for_power, seeds_to_decide, tost_power, tost_powers
 from augrepro.results.stats import PublishedSide, cell_equivalence
 
 REPLICATES = 2000
@@ -105,3 +105,22 @@ def test_an_undecidable_cell_says_so():
     more = seeds_to_decide(20.6, 0.3, 3, PublishedSide(20.0, exact=True), 0.6)
     assert more.seeds is None and "no number of seeds" in more.text
     assert seeds_to_decide(20.0, math.nan, 1, PublishedSide(20.0), 0.6).seeds is None
+
+
+@pytest.mark.parametrize(
+    "published",
+    [PublishedSide(4.0, std=0.2, runs=5), PublishedSide(4.0, runs=1), PublishedSide(4.0, exact=True)],
+    ids=["sample", "draws", "exact"],
+)
+def test_the_vectorized_power_equals_the_power_at_each_seed_count(published):
+    """tost_powers (one scipy call for many seed counts, what the plan uses) gives tost_power's number at each count,
+    exactly; and seeds_for_power is the first count whose power reaches 80 %, the same for two sides that differ
+    only in their mean (the power does not depend on it)."""
+    ns = list(range(0, 40))
+    vector = tost_powers(ns, 0.15, 0.5, published)
+    assert [float(v) for v in vector] == [tost_power(n, 0.15, 0.5, published) for n in ns]
+    first = seeds_for_power(0.15, 0.5, published)
+    assert first is not None and tost_power(first, 0.15, 0.5, published) >= 0.8
+    assert all(tost_power(n, 0.15, 0.5, published) < 0.8 for n in range(2, first))
+    moved = PublishedSide(7.5, std=published.std, runs=published.runs, exact=published.exact)
+    assert seeds_for_power(0.15, 0.5, moved) == first

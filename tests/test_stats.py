@@ -292,3 +292,14 @@ def test_adjust_cells_demotes_marginal_cells_and_says_so():
     assert demoted.level_equivalence == pytest.approx(0.05 * 2 / 4)
     assert adjusted[4].level_equivalence == pytest.approx(0.05 * 2 / 4)
     assert adjusted[0].level_equivalence == pytest.approx(0.05 * 1 / 4)
+
+
+def test_t_quantiles_equal_scipy_at_every_degrees_of_freedom():
+    """t_quantiles computes each distinct df once; the numbers are scipy's, element for element (inf: the normal)."""
+    from scipy import stats as sps
+
+    from augrepro.results.stats import t_quantiles
+
+    df = np.array([[3.0, 3.0, 7.5], [np.inf, 1.0, 3.0]])
+    assert np.array_equal(t_quantiles(0.95, df), sps.t.ppf(0.95, df))
+    assert t_quantiles(0.95, df).shape == df.shape

@@ -353,6 +353,22 @@ def test_shared_runs_and_resources(everything):
     assert run["method_params"]["prob"] == 1.0 and run["recipe"]["architecture"] == "imagenet"
 
 
+def test_the_owner_index_equals_a_scan_of_every_study(everything):
+    """Selection indexes each run's studies and each evaluation job's requests once; the index answers as a scan of
+    every chosen study would, for every run any of them may train and every evaluation job."""
+    for key in {k for s in everything.studies for k in s.potential_runs()}:
+        assert everything.studies_of(key) == [s for s in everything.studies if key in s.potential_runs()]
+    assert everything.studies_of(RunKey("saliencymix_cifar", "cifar10+", "resnet18", "baseline", 99)) == []
+    for job in everything.evaluation_jobs:
+        requests = [
+            e.resources
+            for s in everything.studies
+            for e in s.evaluations
+            if (e.kind, e.recipe) == (job.kind, job.recipe) and job.run in s.runs()
+        ]
+        assert everything.evaluation_resources(job) == {k: max(r[k] for r in requests) for k in requests[0]}
+
+
 def test_a_study_is_skipped_when_its_data_is_not_available():
     selection = select_from_config({"studies": ["saliencymix_imagenet", "team000"], "data": {}}, ROOT)
     assert [s.name for s in selection.studies] == ["team000"]

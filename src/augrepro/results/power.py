@@ -15,7 +15,9 @@ Two questions, two calculations (both for the test of :func:`augrepro.results.st
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,15 +57,37 @@ def tost_power(
     difference is ``true_diff``: ``P(T_U < -t_crit) - P(T_L < t_crit)`` with ``T_L = (D + delta) / SE`` and
     ``T_U = (D - delta) / SE`` noncentral t with the design's degrees of freedom (``scipy.stats.nct``); never above
     the exact power, floored at 0."""
-    if n < 2:
-        return 0.0
-    sd, df = _design_terms(n, sigma, published)
-    if sd == 0:
-        return 1.0 if abs(true_diff) < delta else 0.0
-    t_crit = stats.t.ppf(1.0 - alpha, df)
-    upper = stats.nct.cdf(-t_crit, df, (true_diff - delta) / sd)
-    lower = stats.nct.cdf(t_crit, df, (true_diff + delta) / sd)
-    return float(max(0.0, upper - lower))
+    return float(tost_powers((n,), sigma, delta, published, alpha, true_diff)[0])
+
+
+def tost_powers(
+    ns: Sequence[int],
+    sigma: float,
+    delta: float,
+    published: PublishedSide,
+    alpha: float = DEFAULT_ALPHA,
+    true_diff: float = 0.0,
+) -> np.ndarray:
+    """:func:`tost_power` at each seed count of ``ns``, in one vectorized call of scipy's distributions (the plan
+    asks for every count from 2 up for every published cell)."""
+    out = np.zeros(len(ns))
+    live = [i for i, n in enumerate(ns) if n >= 2]
+    if not live:
+        return out
+    terms = [_design_terms(ns[i], sigma, published) for i in live]
+    sd = np.array([t[0] for t in terms])
+    df = np.array([t[1] for t in terms])
+    exact = sd == 0
+    if exact.any():
+        out[[i for i, e in zip(live, exact) if e]] = 1.0 if abs(true_diff) < delta else 0.0
+    rest = [i for i, e in zip(live, exact) if not e]
+    if rest:
+        sd, df = sd[~exact], df[~exact]
+        t_crit = stats.t.ppf(1.0 - alpha, df)
+        upper = stats.nct.cdf(-t_crit, df, (true_diff - delta) / sd)
+        lower = stats.nct.cdf(t_crit, df, (true_diff + delta) / sd)
+        out[rest] = np.maximum(0.0, upper - lower)
+    return out
 
 
 def seeds_for_power(
@@ -75,13 +99,35 @@ def seeds_for_power(
     max_seeds: int = MAX_SEEDS,
 ) -> int | None:
     """The smallest number of seeds (2 .. ``max_seeds``) at which :func:`tost_power` reaches ``target``; None
-    when none does (the published side's own uncertainty alone can keep the interval wider than the margin)."""
+    when none does (the published side's own uncertainty alone can keep the interval wider than the margin).
+    The power depends on the published side's kind, std and run count, not on its mean: cells that share those
+    share one calculation."""
     if not (sigma > 0 and math.isfinite(sigma)):
         return None
-    for n in range(2, max_seeds + 1):
-        if tost_power(n, sigma, delta, published, alpha) >= target:
-            return n
+    std = float(published.std) if published.kind == "sample" else None  # NaN would never hit the cache
+    return _seeds_for_power(sigma, delta, published.kind, std, published.runs, alpha, target, max_seeds)
+
+
+@functools.lru_cache(maxsize=4096)
+def _seeds_for_power(
+    sigma: float, delta: float, kind: str, std: float | None, runs: int, alpha: float, target: float, max_seeds: int
+) -> int | None:
+    published = _design_side(kind, std, runs)
+    for first in range(2, max_seeds + 1, _SEARCH_STEP):  # the first counts first: most cells need few seeds
+        ns = range(first, min(first + _SEARCH_STEP, max_seeds + 1))
+        reached = np.flatnonzero(tost_powers(ns, sigma, delta, published, alpha) >= target)
+        if reached.size:
+            return ns[int(reached[0])]
     return None
+
+
+_SEARCH_STEP = 16
+
+
+def _design_side(kind: str, std: float | None, runs: int) -> PublishedSide:
+    """A published side of ``kind`` with ``std`` (None: not printed) and ``runs`` (its mean plays no part in the
+    power)."""
+    return PublishedSide(0.0, std=math.nan if std is None else std, runs=runs, exact=kind == "exact")
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from augrepro.results.power import tost_power
-from augrepro.results.stats import DEFAULT_ALPHA, PublishedSide, decide_many
+from augrepro.results.stats import DEFAULT_ALPHA, PublishedSide, decide_many, t_quantiles
 
 BOUNDARIES = ("obrien_fleming", "pocock")
 DEFAULT_BOUNDARY = "obrien_fleming"
@@ -160,7 +160,7 @@ def chance_to_decide(design: SequentialDesign, diff, std, n: int, published: Pub
     diff, std = np.asarray(diff, dtype=float), np.asarray(std, dtype=float)
     total = design.max
     se, df = _se_df(std**2, total, published)
-    t = stats.t.ppf(1.0 - design.levels[-1], df)
+    t = t_quantiles(1.0 - design.levels[-1], df)
     tau = std * math.sqrt(max(total - n, 0)) / total
     tau = np.where(tau > 0, tau, 1e-12)
     inner = np.maximum(delta - t * se, 0.0)

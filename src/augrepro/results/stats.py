@@ -178,13 +178,21 @@ def decide(diff: float, terms: Sequence[tuple[float, float]], delta: float, alph
     )
 
 
+def t_quantiles(q: float, df) -> np.ndarray:
+    """Student's t quantile ``q`` at each degrees of freedom of the array ``df``, computed once per distinct value
+    (simulations draw thousands of cells that share a few: the same numbers as ``scipy.stats.t.ppf(q, df)``)."""
+    df = np.asarray(df, dtype=float)
+    distinct, where = np.unique(df, return_inverse=True)
+    return np.asarray(stats.t.ppf(q, distinct))[where].reshape(df.shape)
+
+
 def decide_many(diff, se, df, delta: float, alpha_equivalent: float, alpha_differs: float) -> np.ndarray:
     """Vectorized outcome of :func:`decide` (0 inconclusive, 1 reproduced, 2 differs) for arrays of differences,
     standard errors and degrees of freedom, with a level for each of the two decisions (the levels that a
     multiplicity adjustment leaves a cell)."""
     diff, se, df = (np.asarray(a, dtype=float) for a in (diff, se, df))
-    t_eq = stats.t.ppf(1.0 - alpha_equivalent, df)
-    t_diff = stats.t.ppf(1.0 - alpha_differs, df)
+    t_eq = t_quantiles(1.0 - alpha_equivalent, df)
+    t_diff = t_eq if alpha_differs == alpha_equivalent else t_quantiles(1.0 - alpha_differs, df)
     reproduced = np.abs(diff) + t_eq * se < delta
     differs = np.abs(diff) - t_diff * se > delta
     return np.where(reproduced, 1, np.where(differs, 2, 0))

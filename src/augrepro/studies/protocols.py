@@ -16,6 +16,7 @@ protocol: they live in the config's ``training:`` and never change a run's ident
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -141,10 +142,17 @@ def _check_keys(values: dict[str, Any], where: str) -> None:
 
 
 def protocol_values(protocols: dict[str, dict[str, Any]], name: str, dataset: str) -> dict[str, Any]:
-    """The resolved protocol of one run (for ``dataset``), checked."""
+    """The resolved protocol of one run (for ``dataset``), checked (once per distinct resolved values: every run of
+    a protocol on a dataset has the same, and the workflow resolves each of its runs)."""
     values = resolve_protocol(protocols, name, dataset)
-    _check(values, f"protocol {name!r} on {dataset}")
+    fingerprint = json.dumps(values, sort_keys=True, default=repr)
+    if fingerprint not in _PASSED:
+        _check(values, f"protocol {name!r} on {dataset}")
+        _PASSED.add(fingerprint)
     return values
+
+
+_PASSED: set[str] = set()  # the resolved protocols (as canonical JSON) that passed _check
 
 
 def replicas_per_process(recipe: dict, world_size: int) -> int:

@@ -82,10 +82,21 @@ class Selection:
     runs: list[RunKey] = field(default_factory=list)  # the union, each run once
     evaluation_jobs: list[EvalKey] = field(default_factory=list)  # the union of the evaluation jobs, each once
     _resolved: dict[RunKey, dict[str, Any]] = field(default_factory=dict, repr=False)
+    # run -> the chosen studies that may train it, and evaluation job -> the chosen studies' requests for it: built
+    # once, since Snakemake asks for every job's resources (a scan of every study per job cost 20 s on the paper)
+    _owners: dict[RunKey, list[Study]] = field(default_factory=dict, repr=False)
+    _evaluation_requests: dict[tuple[str, str, RunKey], list[dict[str, int]]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.runs = list(dict.fromkeys(r for s in self.studies for r in s.runs()))
         self.evaluation_jobs = list(dict.fromkeys(j for s in self.studies for j in s.evaluation_jobs()))
+        for study in self.studies:
+            for key in dict.fromkeys(study.potential_runs()):
+                self._owners.setdefault(key, []).append(study)
+            for evaluation in study.evaluations:
+                for key in dict.fromkeys(study.runs()):
+                    place = (evaluation.kind, evaluation.recipe, key)
+                    self._evaluation_requests.setdefault(place, []).append(evaluation.resources)
 
     def jobs_of(self, kind: str) -> list[EvalKey]:
         """The evaluation jobs of one kind (``fgsm`` or ``detection``)."""
@@ -97,12 +108,7 @@ class Selection:
 
     def evaluation_resources(self, job: EvalKey) -> dict[str, int]:
         """What an evaluation job asks for: the largest request of the chosen studies that need it."""
-        requests = [
-            e.resources
-            for s in self.studies
-            for e in s.evaluations
-            if e.kind == job.kind and e.recipe == job.recipe and job.run in set(s.runs())
-        ]
+        requests = self._evaluation_requests.get((job.kind, job.recipe, job.run), [])
         if not requests:
             raise KeyError(f"{job.kind} job {job.recipe} of {job.run.label()} is not in any chosen study")
         return {k: max(r[k] for r in requests) for k in requests[0]}
@@ -114,7 +120,8 @@ class Selection:
         return self._resolved[key]
 
     def studies_of(self, key: RunKey) -> list[Study]:
-        return [s for s in self.studies if key in set(s.potential_runs())]
+        """The chosen studies that may train ``key`` (adaptive studies: any seed up to their ``max``)."""
+        return list(self._owners.get(key, []))
 
     @property
     def adaptive_studies(self) -> list[Study]:
