@@ -203,3 +203,33 @@ def test_loading_recipes_and_pricing_methods_import_no_torch():
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     result = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_validating_and_pricing_the_whole_paper_imports_no_torch_once_its_builds_passed(tmp_path):
+    """select_from_config (every check of every study file) and plan_rows (the plan, the evaluation jobs' costs
+    included) on the whole paper: the first time, the methods' builds import torch and leave their marker in the
+    working directory's .snakemake/augrepro/; the second time, in a fresh interpreter, nothing imports torch or
+    torchvision, and the plan is the same."""
+    code = (
+        "import sys, yaml\n"
+        "from pathlib import Path\n"
+        "from augrepro.studies import format_plan, plan_rows, select_from_config\n"
+        "root, workdir = Path(sys.argv[1]), Path(sys.argv[2])\n"
+        "config = yaml.safe_load(open(root / 'config/paper.yaml'))\n"
+        "plan = format_plan(plan_rows(select_from_config(config, root, workdir=workdir)))\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision'))\n"
+        "print(repr(plan))\n"
+        "print(bool(loaded))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    outputs = []
+    for _ in range(2):
+        result = subprocess.run(
+            [sys.executable, "-c", code, str(SRC.parent), str(tmp_path)], capture_output=True, text=True, env=env
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        outputs.append(result.stdout.splitlines())
+    (first_plan, first_torch), (second_plan, second_torch) = outputs
+    assert first_torch == "True" and second_torch == "False"
+    assert first_plan == second_plan and "GPU-h" in first_plan
+    assert len(list((tmp_path / ".snakemake" / "augrepro").glob("builds-*.ok"))) == 1

@@ -146,3 +146,30 @@ def test_preactresnet_options_follow_each_source():
         build_model("preactresnet18", 10, stem=2)
     with pytest.raises(ValueError, match="ImageNet-style resnet50 takes none"):
         build_model("resnet50", 10, "imagenet", final_bn=False)
+
+
+def test_each_declared_model_is_registered_by_its_module_with_the_declared_options():
+    """The catalog (no torch) declares each model's module, label and options; building it imports that module,
+    which registers the name with exactly those keyword options (what a protocol's model_options may set)."""
+    import inspect
+
+    from augrepro.models.catalog import check_model_options
+
+    for name in MODELS.names():
+        builder = MODELS.get(name)
+        options = [p for p in inspect.signature(builder).parameters if p != "num_classes"]
+        assert list(MODELS.metadata(name)["options"]) == options, name
+    check_model_options("preactresnet18", "cifar", {"final_bn": False, "stem_stride": 2})
+    with pytest.raises(ValueError, match="valid options: final_bn, stem_stride"):
+        check_model_options("preactresnet18", "cifar", {"width": 2})
+    with pytest.raises(ValueError, match=r"valid options: \(none\)"):
+        check_model_options("resnet18", "cifar", {"final_bn": False})
+
+
+def test_the_weights_file_names_are_torchvisions():
+    """weights_file names a run's pretrained file without torchvision; the names are those of torchvision's enums."""
+    from augrepro.models.pretrained import WEIGHTS, torchvision_weights, weights_file
+
+    for tag, models in WEIGHTS.items():
+        for model in models:
+            assert weights_file(model, tag) == torchvision_weights(model, tag).url.rsplit("/", 1)[-1]

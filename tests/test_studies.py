@@ -424,6 +424,17 @@ def test_the_cost_table_covers_every_study_and_matches_a_recount(everything):
     assert costs[tuple(REFERENCE[k] for k in ("model", "architecture", "image_size", "num_classes"))] > 0
 
 
+def test_the_detection_cost_table_covers_every_detection_job_and_matches_a_recount(everything):
+    """The plan prices a detection job from resources/detection_costs.csv (no torch): every shape of the paper's
+    detection jobs is there, with the GMACs that counting on the meta device gives, exactly."""
+    from augrepro.studies.plan import detection_entries, detection_gmacs, load_detection_costs
+
+    costs = load_detection_costs()
+    needed = detection_entries(everything)
+    assert needed and not set(needed) - set(costs), "run `augrepro plan --write-costs`"
+    assert costs[needed[0]] == detection_gmacs(*needed[0])
+
+
 def test_the_plan_counts_runs_done_and_shared_and_calibrates_on_the_published_hours(tmp_path):
     project = tmp_path / "project"
     for item in ("config", "resources"):

@@ -330,3 +330,14 @@ def parse_pipeline(config: dict[str, Any], image_size: int | None = None) -> Pip
         if spec_key.required and key not in values:
             raise ValueError(f"pipeline {name!r}: missing key {key!r} ({spec_key.valid})")
     return entry.build(values, size)
+
+
+def parse_pixel_pipeline(config: dict[str, Any], image_size: int) -> PipelineSpec:
+    """:func:`parse_pipeline` for images in memory, square of side ``image_size``: a file pipeline is refused, naming
+    the pipelines of images in memory."""
+    check_image_size(image_size)
+    if isinstance(config, dict) and config.get("name") in FILE_PIPELINES:
+        raise ValueError(
+            f"pipeline {config['name']!r} decodes files; images in memory take one of {', '.join(PIXEL_PIPELINES)}"
+        )
+    return parse_pipeline(config, image_size)

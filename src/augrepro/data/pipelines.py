@@ -58,7 +58,6 @@ from augrepro.data.jitter import color_jitter, lighting
 from augrepro.data.pipeline_spec import (
     DEFAULT_RATIO,
     DEFAULT_SCALE,
-    FILE_PIPELINES,
     PIXEL_PIPELINES,
     ColorJitter,
     HorizontalFlip,
@@ -66,9 +65,8 @@ from augrepro.data.pipeline_spec import (
     PadCrop,
     PipelineSpec,
     ResizedCrop,
-    check_image_size,
     check_pair,
-    parse_pipeline,
+    parse_pixel_pipeline,
 )
 from augrepro.transfer import to_device
 
@@ -441,9 +439,4 @@ def build_pipeline(config: dict | None, image_size: int) -> Pipeline | None:
     file pipeline is refused here."""
     if config is None:
         return None
-    check_image_size(image_size)
-    if isinstance(config, dict) and config.get("name") in FILE_PIPELINES:
-        raise ValueError(
-            f"pipeline {config['name']!r} decodes files; images in memory take one of {', '.join(PIPELINES)}"
-        )
-    return tensor_pipeline(parse_pipeline(config, image_size))
+    return tensor_pipeline(parse_pixel_pipeline(config, image_size))

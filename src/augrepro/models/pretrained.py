@@ -27,11 +27,12 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any
-
-import torch.nn as nn
+from typing import TYPE_CHECKING, Any
 
 from augrepro.io import atomic_fill
+
+if TYPE_CHECKING:
+    import torch.nn as nn
 
 PRETRAINED = ("imagenet1k_v1",)
 # tag -> model -> torchvision weight enum (torchvision models/resnet.py: ResNet18/34/50/101_Weights.IMAGENET1K_V1)
@@ -41,6 +42,16 @@ WEIGHTS = {
         "resnet34": "ResNet34_Weights.IMAGENET1K_V1",
         "resnet50": "ResNet50_Weights.IMAGENET1K_V1",
         "resnet101": "ResNet101_Weights.IMAGENET1K_V1",
+    },
+}
+# tag -> model -> the file name of the enum's URL (the same models/resnet.py), so that the workflow names the weights
+# file of a run without importing torchvision; tests/test_models.py checks it against torchvision's enums
+WEIGHTS_FILES = {
+    "imagenet1k_v1": {
+        "resnet18": "resnet18-f37072fd.pth",
+        "resnet34": "resnet34-b627a593.pth",
+        "resnet50": "resnet50-0676ba61.pth",
+        "resnet101": "resnet101-63fe2227.pth",
     },
 }
 # torch/hub.py HASH_REGEX (r'-([a-f0-9]*)\.'), anchored: the name's hash is the SHA-256 prefix of the file
@@ -53,26 +64,33 @@ class WeightsError(ValueError):
 
 def head(model: nn.Module) -> tuple[str, nn.Linear]:
     """(qualified name, module) of the model's head: its final ``nn.Linear`` (torchvision's ``fc``)."""
+    import torch.nn as nn
+
     found = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
     if not found:
         raise WeightsError(f"{type(model).__name__} has no nn.Linear classifier, so it has no head to keep fresh")
     return found[-1]
 
 
-def torchvision_weights(model: str, tag: str):
-    """torchvision's weight enum member for ``model`` under ``tag``."""
-    from torchvision.models import get_weight
-
+def _check_entry(model: str, tag: str) -> None:
     if tag not in WEIGHTS:
         raise WeightsError(f"pretrained {tag!r}: unknown; valid: {', '.join(PRETRAINED)}")
     if model not in WEIGHTS[tag]:
         raise WeightsError(f"pretrained {tag!r} has no weights for model {model!r}; models: {', '.join(WEIGHTS[tag])}")
+
+
+def torchvision_weights(model: str, tag: str):
+    """torchvision's weight enum member for ``model`` under ``tag``."""
+    from torchvision.models import get_weight
+
+    _check_entry(model, tag)
     return get_weight(WEIGHTS[tag][model])
 
 
 def weights_file(model: str, tag: str) -> str:
-    """The file name of torchvision's weights (e.g. ``resnet50-0676ba61.pth``)."""
-    return torchvision_weights(model, tag).url.rsplit("/", 1)[-1]
+    """The file name of torchvision's weights (e.g. ``resnet50-0676ba61.pth``; no torchvision import)."""
+    _check_entry(model, tag)
+    return WEIGHTS_FILES[tag][model]
 
 
 def _entry_of_file(file_name: str) -> tuple[str, str]:

@@ -21,6 +21,7 @@ from augrepro.results.compare import load_published
 from augrepro.results.margins import MarginError, resolve_margins
 from augrepro.results.scope import dataset_test_images
 from augrepro.runs import RunKey, parse_dataset_key
+from augrepro.studies.builds import Builds, add_build, check_builds
 from augrepro.studies.protocols import ConfigError, protocol_values, replicas_per_process, resolve_protocol
 from augrepro.studies.study import Grid, Study, alias_table, architecture, method_of, method_params
 
@@ -97,10 +98,13 @@ def validate_studies(
     protocols: dict[str, dict[str, Any]],
     published_dir: str | Path | None = None,
     evaluations: dict[str, dict[str, dict[str, Any]]] | None = None,
+    build_cache: str | Path | None = None,
 ) -> dict[str, tuple[dict[str, Any], str]]:
     """Check every study against the registries, the protocols and the evaluation recipes; return the alias
-    table."""
+    table. The methods' builds run last (:func:`augrepro.studies.builds.check_builds`, remembered in
+    ``build_cache`` when given)."""
     aliases = alias_table(all_studies.values())
+    builds: Builds = {}
     for study in all_studies.values():
         _check_methods(study)
         _check_published_files(study, published_dir)
@@ -108,17 +112,18 @@ def validate_studies(
         for grid in study.grids:
             _check_grid_names(study, grid, protocols)
             for key in grid.datasets:
-                _check_grid_on(study, grid, key, protocols, aliases)
+                _check_grid_on(study, grid, key, protocols, aliases, builds)
     if evaluations is not None:
         validate_evaluations(all_studies, protocols, evaluations)
     elif any(s.evaluations for s in all_studies.values()):
         raise ConfigError("a study asks for evaluations (evaluate:) but no evaluation recipes were loaded")
+    check_builds(builds, build_cache)
     return aliases
 
 
 def _check_methods(study: Study) -> None:
     """The study's ``methods:``: each alias names a registered method; a registered name keeps its defaults."""
-    from augrepro.augment import AUGMENTATIONS, method_parameters
+    from augrepro.augment import AUGMENTATIONS
 
     where = study.path
     for name, entry in study.methods.items():
@@ -128,6 +133,8 @@ def _check_methods(study: Study) -> None:
                 f"{where}: methods.{name}: unknown method {method!r}; valid methods: {', '.join(AUGMENTATIONS.names())}"
             )
         if "method" not in entry and name in AUGMENTATIONS and entry:
+            from augrepro.augment import method_parameters  # the method's class (torch): only for such an entry
+
             defaults = {f.name: f.default for f in method_parameters(name)}
             differ = {k: v for k, v in entry.items() if defaults.get(k, object()) != v}
             if differ:
@@ -204,9 +211,10 @@ def _check_grid_on(
     key: str,
     protocols: dict[str, dict[str, Any]],
     aliases: dict[str, tuple[dict[str, Any], str]],
+    builds: Builds,
 ) -> None:
     """The grid's protocol on one of its datasets (``key``): its pipeline, its replicas on the study's GPUs, and
-    the grid's models and augmentations under it."""
+    the grid's models and augmentations under it (the augmentations' builds added to ``builds``)."""
     from augrepro.data.datasets import get_spec
 
     where = study.path
@@ -222,7 +230,7 @@ def _check_grid_on(
             f"{where}: protocol {grid.protocol!r} on {name} with resources of {processes} GPUs: {exc}"
         ) from None
     _check_models_on(where, grid, name, values, spec)
-    _check_augmentations_on(where, grid, name, values, spec, aliases)
+    _check_augmentations_on(where, grid, name, values, aliases, builds)
 
 
 def _check_models_on(where: str, grid: Grid, name: str, values: dict[str, Any], spec) -> None:
@@ -267,11 +275,12 @@ def _check_augmentations_on(
     grid: Grid,
     name: str,
     values: dict[str, Any],
-    spec,
     aliases: dict[str, tuple[dict[str, Any], str]],
+    builds: Builds,
 ) -> None:
-    """The grid's augmentations (aliases resolved) build with the protocol's parameters on dataset ``name``."""
-    from augrepro.augment import AUGMENTATIONS, build_augmentation
+    """The grid's augmentations (aliases resolved) are registered; each, with the protocol's parameters on dataset
+    ``name``, is added to ``builds`` (built by :func:`augrepro.studies.builds.check_builds`)."""
+    from augrepro.augment import AUGMENTATIONS
 
     for aug in grid.augmentations:
         method, params = method_of(aliases, aug)
@@ -281,18 +290,15 @@ def _check_augmentations_on(
                 f"{', '.join(AUGMENTATIONS.names())} (or define an alias under 'methods' with "
                 "'method: <one of these>')"
             )
-        try:
-            build_augmentation(method, method_params(values, method, params), spec)
-        except ValueError as exc:
-            raise ConfigError(
-                f"{where}: augmentation {aug!r} with protocol {grid.protocol!r} on {name}: {exc}"
-            ) from None
+        context = f"{where}: augmentation {aug!r} with protocol {grid.protocol!r} on {name}"
+        add_build(builds, context, method, method_params(values, method, params), name)
 
 
 def check_pipeline(protocol: dict[str, Any], spec, traditional: bool, where: str) -> None:
-    """The protocol's pipeline exists for the dataset's kind, and training and evaluation see one image size."""
+    """The protocol's pipeline exists for the dataset's kind, and training and evaluation see one image size. Checks
+    the pipeline's spec (:mod:`augrepro.data.pipeline_spec`, which every backend executes), without torch."""
     from augrepro.data.file_pipelines import FILE_PIPELINES, check_file_pipeline
-    from augrepro.data.pipelines import build_pipeline
+    from augrepro.data.pipeline_spec import parse_pixel_pipeline
 
     spec_pipeline = protocol["pipeline"]
     if spec.kind == "files":
@@ -307,12 +313,12 @@ def check_pipeline(protocol: dict[str, Any], spec, traditional: bool, where: str
             raise ConfigError(f"{where}: {exc}") from None
         return
     try:
-        pipeline = build_pipeline(spec_pipeline, spec.image_size)
+        pipeline = parse_pixel_pipeline(spec_pipeline, spec.image_size) if spec_pipeline is not None else None
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     fixed = protocol.get("eval_transform")
     eval_size = fixed["crop"] if fixed else spec.image_size
-    train_size = pipeline.describe().get("size", spec.image_size) if traditional and pipeline is not None else eval_size
+    train_size = pipeline.size if traditional and pipeline is not None else eval_size
     if train_size != eval_size:
         raise ConfigError(
             f"{where}: training sees {train_size}-px images but evaluation {eval_size}-px ones; set the protocol's "

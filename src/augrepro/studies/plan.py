@@ -58,6 +58,9 @@ from augrepro.studies.evaluations import check_detection
 
 DEFAULT_COSTS = Path(__file__).resolve().parents[3] / "resources" / "model_costs.csv"
 COST_COLUMNS = ["model", "architecture", "image_size", "num_classes", "forward_gmacs", "parameters"]
+# Faster R-CNN's forward GMACs per image (detection_gmacs) of each detection shape the studies fine-tune
+DETECTION_COSTS = DEFAULT_COSTS.with_name("detection_costs.csv")
+DETECTION_COST_COLUMNS = ["model", "head", "short_side", "rois", "forward_gmacs"]
 
 
 class Reference(TypedDict):
@@ -134,12 +137,18 @@ def run_shape(resolved: dict[str, Any]) -> tuple[str, str, int, int]:
 
 
 def load_costs(path: str | Path = DEFAULT_COSTS) -> dict[tuple[str, str, int, int], float]:
+    """The counted forward GMACs of the run shapes (:func:`run_shape`) in ``path``."""
+    return _cost_table(path, COST_COLUMNS[:4])
+
+
+def _cost_table(path: str | Path, key: list[str]) -> dict[tuple[str, str, int, int], float]:
+    """A cost table: its ``key`` columns (two names, then two integers) -> its ``forward_gmacs``; empty when absent."""
     path = Path(path)
     if not path.is_file():
         return {}
     with open(path, newline="") as fh:
         return {
-            (r["model"], r["architecture"], int(r["image_size"]), int(r["num_classes"])): float(r["forward_gmacs"])
+            (r[key[0]], r[key[1]], int(r[key[2]]), int(r[key[3]])): float(r["forward_gmacs"])
             for r in csv.DictReader(fh)
         }
 
@@ -222,10 +231,31 @@ def evaluation_hours(selection, job, costs: dict, rate: float) -> float | None:
         return test * FGSM_FORWARDS * gmacs / rate
     values = check_detection(recipe)
     voc = get_spec("voc")
-    train_side = round(sum(values["min_size"]) / len(values["min_size"]))
-    train = detection_gmacs(run["model"], values["head"], train_side, values["rois_per_image"])
-    test = detection_gmacs(run["model"], values["head"], values["test_min_size"], values["proposals_test"])
+    train, test = (detection_cost(*shape) for shape in detection_shapes(run["model"], values))
     return (values["iterations"] * values["batch_size"] * 3 * train + voc.test_images * test) / rate
+
+
+def detection_shapes(model: str, values: dict[str, Any]) -> tuple[tuple[str, str, int, int], tuple[str, str, int, int]]:
+    """(model, head, shorter side, regions) of a detection recipe's training step (the mean of its shorter sides,
+    ``rois_per_image`` regions) and of its test pass (``test_min_size``, ``proposals_test``)."""
+    train_side = round(sum(values["min_size"]) / len(values["min_size"]))
+    return (
+        (model, values["head"], train_side, values["rois_per_image"]),
+        (model, values["head"], values["test_min_size"], values["proposals_test"]),
+    )
+
+
+@functools.cache
+def load_detection_costs(path: str | Path = DETECTION_COSTS) -> dict[tuple[str, str, int, int], float]:
+    """The counted forward GMACs of the detection shapes (:func:`detection_shapes`) in ``path``."""
+    return _cost_table(path, DETECTION_COST_COLUMNS[:4])
+
+
+def detection_cost(model: str, head: str, short_side: int, rois: int) -> float:
+    """Forward GMACs of a Faster R-CNN shape: from resources/detection_costs.csv (no torch), counted
+    (:func:`detection_gmacs`) when the table lacks it."""
+    known = load_detection_costs().get((model, head, short_side, rois))
+    return known if known is not None else detection_gmacs(model, head, short_side, rois)
 
 
 @dataclass
@@ -499,15 +529,31 @@ def cost_entries(selection) -> list[tuple[str, str, int, int]]:
     return sorted({run_shape(selection.resolved(k)) for k in selection.runs})
 
 
-def write_costs(selections, path: str | Path = DEFAULT_COSTS) -> None:
-    """Count the forward MACs of every run shape of ``selections`` (and of the reference run) into ``path``."""
+def detection_entries(selection) -> list[tuple[str, str, int, int]]:
+    """Every detection shape (:func:`detection_shapes`) that the selection's evaluation jobs need."""
+    entries: set[tuple[str, str, int, int]] = set()
+    for job in selection.jobs_of("detection"):
+        recipe = check_detection(selection.evaluation_recipe(job.kind, job.recipe))
+        entries.update(detection_shapes(selection.resolved(job.run)["model"], recipe))
+    return sorted(entries)
+
+
+def write_costs(selections, path: str | Path = DEFAULT_COSTS, detection_path: str | Path = DETECTION_COSTS) -> None:
+    """Count the forward MACs of every run shape of ``selections`` (and of the reference run) into ``path``, and
+    those of every detection shape of their evaluation jobs into ``detection_path``."""
     from augrepro.io import atomic_write_text
 
     entries = {reference_shape()}
+    detection = set()
     for selection in selections:
         entries.update(cost_entries(selection))
+        detection.update(detection_entries(selection))
     rows: list[Sequence[object]] = [COST_COLUMNS]
     for shape in sorted(entries):
         gmacs, params = forward_gmacs(*shape)
         rows.append([*shape, f"{gmacs:.9g}", params])
     atomic_write_text(Path(path), "".join(",".join(str(v) for v in r) + "\n" for r in rows))
+    rows = [DETECTION_COST_COLUMNS]
+    rows += [[*shape, repr(detection_gmacs(*shape))] for shape in sorted(detection)]  # exact: the plan reads it back
+    atomic_write_text(Path(detection_path), "".join(",".join(str(v) for v in r) + "\n" for r in rows))
+    load_detection_costs.cache_clear()

@@ -25,6 +25,8 @@ from augrepro.studies.study import (
     select,
 )
 
+BUILD_CACHE = Path(".snakemake") / "augrepro"  # under the working directory: the builds that passed
+
 # The config's adaptive seeds when it does not say (workflow/schemas/config.schema.yaml's defaults).
 ADAPTIVE_DEFAULTS = {"start": 4, "step": 2, "max": 8, "boundary": "pocock", "futility": 0.1}
 
@@ -247,14 +249,17 @@ def config_paths(config: dict[str, Any], root: str | Path, workdir: str | Path |
 
 def select_from_config(config: dict[str, Any], root: str | Path = ".", workdir: str | Path | None = None) -> Selection:
     """Load, check and select. ``root``: the repository (its config/ and resources/); ``workdir``: where the
-    workflow runs, and results/ lives (default: ``root``); config paths: :func:`config_paths`."""
+    workflow runs, and results/ lives (default: ``root``); config paths: :func:`config_paths`. Given a ``workdir``
+    (the workflow's), the methods' builds that passed are remembered in its ``.snakemake/augrepro/``
+    (:mod:`augrepro.studies.builds`)."""
     root = Path(root)
+    build_cache = None if workdir is None else Path(workdir) / BUILD_CACHE
     workdir = root if workdir is None else Path(workdir)
     paths = config_paths(config, root, workdir)
     protocols = load_protocols(paths["protocols"])
     evaluations = load_evaluations(paths["evaluations"])
     all_studies = load_studies(paths["studies_dir"])
-    aliases = validate_studies(all_studies, protocols, paths["published"], evaluations)
+    aliases = validate_studies(all_studies, protocols, paths["published"], evaluations, build_cache)
     check_checksums((config.get("data") or {}).get("checksums"))
     chosen = select(all_studies, config.get("studies", ["demo"]))
     adaptive = {**ADAPTIVE_DEFAULTS, **(config.get("adaptive") or {})}
