@@ -6,7 +6,7 @@ tables, laid out as the study's config says (``layout:``, :data:`augrepro.studie
 (a row per model and method, a column per dataset and metric) or ``models`` (a row per method, a column per
 model). Each cell holds the comparison's numbers (ours and published mean and std, n, diff, its interval, the
 margin, the verdict, the seeds that would decide it); names are shown with the labels of their registries (a model's where it is registered,
-a dataset's in its DatasetSpec, a metric's in :data:`augrepro.results.compare.METRICS`). Numbers become text only
+a dataset's in its DatasetSpec, a metric's in :data:`augrepro.results.metrics.METRICS`). Numbers become text only
 in the template, through :mod:`augrepro.report.format`.
 
 :func:`study_sections` builds one :class:`Section` per chosen study (its verdicts, claims, runs without a
@@ -25,7 +25,10 @@ import pandas as pd
 from augrepro.data.datasets import dataset_label
 from augrepro.models.registry import model_label
 from augrepro.report.figures import forest, hours_vs_published, learning_curves, ours_vs_published
-from augrepro.results.compare import METRICS, REPORTED_LABELS, VERDICTS, to_bool, unmatched
+from augrepro.results.cells import unmatched
+from augrepro.results.compare import VERDICTS
+from augrepro.results.metrics import METRICS, REPORTED_LABELS
+from augrepro.results.published import to_bool
 from augrepro.results.scope import grid_mask, study_cells
 from augrepro.results.verdicts import Verdicts
 
