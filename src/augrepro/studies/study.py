@@ -29,7 +29,7 @@ from augrepro.results.sequential import SequentialDesign
 from augrepro.runs import EvalKey, RunKey, identity_record, parse_dataset_key
 from augrepro.studies.protocols import ConfigError, protocol_values
 
-# The report's table layouts (augrepro.report.view): what its columns are (the study schema's layout enum).
+# The report's table layouts (augrepro.report.tables): what its columns are (the study schema's layout enum).
 LAYOUTS = ("datasets", "models")
 GRID_KEYS = ("protocol", "datasets", "models", "augmentations", "seeds")
 
