@@ -11,9 +11,9 @@ import pytest
 from test_aggregate import SEED0, make_run
 
 from augrepro.results.aggregate import RUN_COLUMNS, summarize, write_aggregate
-from augrepro.results.compare import HIGHER_IS_BETTER, metric_column
 from augrepro.results.compare import compare as compare_with_margins
 from augrepro.results.margins import check_rules
+from augrepro.results.metrics import HIGHER_IS_BETTER, metric_column
 from augrepro.runs import EvalKey, RunKey, identity_record
 
 

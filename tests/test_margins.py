@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from augrepro.results.assumptions import AssumptionError, Assumptions
-from augrepro.results.compare import load_published
 from augrepro.results.margins import MarginError, check_rules, column_noise, resolve_margins
+from augrepro.results.published import load_published
 from augrepro.results.scope import dataset_test_images
 from augrepro.studies import ConfigError, select_from_config
 

@@ -6,8 +6,10 @@ import pytest
 
 from augrepro.report.build import build_report as build_page
 from augrepro.results.assumptions import Assumptions
-from augrepro.results.compare import compare, load_published, unmatched
+from augrepro.results.cells import unmatched
+from augrepro.results.compare import compare
 from augrepro.results.margins import check_rules
+from augrepro.results.published import load_published
 from augrepro.results.verdicts import write_chosen_verdicts
 from augrepro.studies import select_from_config
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from augrepro.results.compare import load_published
+from augrepro.results.published import load_published
 
 PUBLISHED_DIR = Path(__file__).resolve().parents[1] / "resources" / "published"
 MODELS = {

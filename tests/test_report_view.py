@@ -14,10 +14,13 @@ from augrepro.data.datasets import DATASETS, dataset_label
 from augrepro.models.registry import MODELS, model_label
 from augrepro.registry import Registry
 from augrepro.report import format as fmt
-from augrepro.report.view import Estimate, claims_of, comparison_tables, study_sections
+from augrepro.report.claims import claims_of
+from augrepro.report.tables import comparison_tables
+from augrepro.report.values import Estimate
+from augrepro.report.view import study_sections
 from augrepro.results.compare import compare as compare_with_margins
-from augrepro.results.compare import load_published
 from augrepro.results.margins import check_rules
+from augrepro.results.published import load_published
 from augrepro.results.verdicts import study_verdicts
 from augrepro.studies import select_from_config
 from augrepro.studies.protocols import ConfigError

@@ -8,7 +8,7 @@ from conftest import ROOT
 from augrepro import schemas
 from augrepro.errors import ConfigError
 from augrepro.results.claims import KINDS as CLAIM_KINDS
-from augrepro.results.compare import METRICS
+from augrepro.results.metrics import METRICS
 from augrepro.results.sequential import DEFAULT_BOUNDARY, DEFAULT_FUTILITY
 from augrepro.runs import CHECKPOINTS
 from augrepro.studies.evaluations import DETECTION_DEFAULTS, FGSM_DEFAULTS, load_evaluations

@@ -32,7 +32,7 @@ from augrepro.models.pretrained import (
     load_pretrained,
     weights_file,
 )
-from augrepro.results.compare import load_published
+from augrepro.results.published import load_published
 from augrepro.runs import RunKey
 from augrepro.studies import ConfigError, load_protocols, resolve_protocol, select_from_config
 from augrepro.studies.plan import run_shape
@@ -144,7 +144,7 @@ def test_the_plan_counts_448_px_crops():
 
 
 def test_without_a_source_for_cars_the_study_runs_cub_and_aircraft_unless_cars_files_are_downloaded(tmp_path):
-    from augrepro.results.compare import load_published
+    from augrepro.results.published import load_published
     from augrepro.results.verdicts import study_verdicts
     from augrepro.studies.plan import format_plan, plan_rows
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from augrepro.results.compare import load_published
+from augrepro.results.published import load_published
 from augrepro.runs import PilotKey, RunKey, identity_record, read_identity
 from augrepro.studies import ConfigError, load_protocols, resolve_protocol, select_from_config
 from augrepro.studies.plan import REFERENCE, forward_gmacs, load_costs, plan_rows

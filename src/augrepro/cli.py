@@ -120,7 +120,8 @@ def cmd_pilot(args) -> int:
     from augrepro.studies import ConfigError, format_plan, plan_rows, select_from_config
     from augrepro.studies.pilot import PilotSettings, format_summary, write_summary
     from augrepro.studies.plan import pilot_shapes
-    from augrepro.train.pilot import record_failure, run_pilot
+    from augrepro.train.pilot import run_pilot
+    from augrepro.train.pilot_result import record_failure
 
     config = _config(args)
     root = Path(args.root)

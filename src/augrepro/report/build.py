@@ -13,8 +13,9 @@ import pandas as pd
 from augrepro.report.provenance import provenance_rows
 from augrepro.report.render import templates_base, write_report
 from augrepro.report.view import GalleryItem, Page, failed_runs, other_studies, study_sections
-from augrepro.results.compare import VERDICTS, load_published, to_bool
+from augrepro.results.compare import VERDICTS
 from augrepro.results.curves import load_published_curves
+from augrepro.results.published import load_published, to_bool
 from augrepro.results.verdicts import VERDICT_DETAILS, VERDICT_RULE, read_table, read_verdicts, verdict_paths
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

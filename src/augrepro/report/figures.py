@@ -25,7 +25,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from augrepro.data.datasets import dataset_label  # noqa: E402
-from augrepro.results.compare import to_bool  # noqa: E402
+from augrepro.results.published import to_bool  # noqa: E402
 
 VERDICT_COLORS = {
     "reproduced": "#2e7d32",

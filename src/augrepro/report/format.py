@@ -35,7 +35,7 @@ def number(value, digits: int = 2) -> str:
 
 
 def estimate(value, digits: int = 2) -> str:
-    """A :class:`augrepro.report.view.Estimate` as mean ± std."""
+    """A :class:`augrepro.report.values.Estimate` as mean ± std."""
     return mean_std(value.mean, value.std, digits)
 
 

@@ -8,7 +8,9 @@ from augrepro.results.aggregate import (
     write_aggregate,
     write_partial_aggregate,
 )
-from augrepro.results.compare import compare, load_published, unmatched
+from augrepro.results.cells import unmatched
+from augrepro.results.compare import compare
+from augrepro.results.published import load_published
 from augrepro.results.verdicts import VERDICT_RULE, read_verdicts, study_verdicts, write_verdicts
 
 __all__ = [

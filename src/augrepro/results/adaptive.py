@@ -24,7 +24,9 @@ import pandas as pd
 from augrepro.io import atomic_write_text
 from augrepro.results.aggregate import collect_runs, summarize
 from augrepro.results.assumptions import Assumptions
-from augrepro.results.compare import HIGHER_IS_BETTER, compare, load_published, to_bool
+from augrepro.results.compare import compare
+from augrepro.results.metrics import HIGHER_IS_BETTER
+from augrepro.results.published import load_published, to_bool
 from augrepro.results.scope import cell_rows, compare_options, study_cells
 from augrepro.results.sequential import DESIGN_POWER, SequentialDesign, futile, one_look, worth_more_looks
 from augrepro.results.stats import DEFAULT_ALPHA, benjamini_hochberg

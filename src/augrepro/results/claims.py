@@ -32,6 +32,7 @@ import pandas as pd
 from augrepro import schemas
 from augrepro.errors import ConfigError
 from augrepro.results.assumptions import Assumptions
+from augrepro.results.cells import normalize_ours
 from augrepro.results.claim_tests import (
     DEFAULT_GAIN_MARGIN,
     DEFAULT_GAIN_REASON,
@@ -42,7 +43,8 @@ from augrepro.results.claim_tests import (
     paired_equivalence,
     ranking,
 )
-from augrepro.results.compare import HIGHER_IS_BETTER, metric_column, normalize_ours, to_bool
+from augrepro.results.metrics import HIGHER_IS_BETTER, metric_column
+from augrepro.results.published import to_bool
 from augrepro.results.stats import DEFAULT_ALPHA
 from augrepro.runs import dataset_key
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from augrepro.results.compare import to_bool
+from augrepro.results.published import to_bool
 
 INDEX_COLUMNS = ["curve", "source", "protocol", "dataset", "traditional", "model", "augmentation", "args"]
 OPTIONAL_INDEX_COLUMNS = ["differs"]  # empty: the run's recipe is the cell's protocol

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from augrepro.results.assumptions import Assumptions
-from augrepro.results.compare import to_bool
+from augrepro.results.published import to_bool
 from augrepro.runs import dataset_key
 
 

@@ -20,7 +20,8 @@ import pandas as pd
 from augrepro.io import atomic_write_csv
 from augrepro.results.adaptive import design_of, runs_of_cells, sequential_verdicts
 from augrepro.results.claims import CLAIM_CELL_COLUMNS, CLAIM_COLUMNS, evaluate_claims
-from augrepro.results.compare import VERDICT_COLUMNS, compare, load_published, to_bool
+from augrepro.results.compare import VERDICT_COLUMNS, compare
+from augrepro.results.published import load_published, to_bool
 from augrepro.results.scope import compare_options, grid_mask, study_cells
 
 # The rule, as the report opens with it: three lines, then the details folded under them.

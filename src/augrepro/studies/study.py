@@ -23,13 +23,13 @@ from typing import Any
 from augrepro import schemas
 from augrepro.results.assumptions import AssumptionError, Assumptions
 from augrepro.results.claims import ClaimError, check_claim
-from augrepro.results.compare import METRICS
 from augrepro.results.margins import MarginError, check_rules
+from augrepro.results.metrics import METRICS
 from augrepro.results.sequential import SequentialDesign
 from augrepro.runs import EvalKey, RunKey, identity_record, parse_dataset_key
 from augrepro.studies.protocols import ConfigError, protocol_values
 
-# The report's table layouts (augrepro.report.view): what its columns are (the study schema's layout enum).
+# The report's table layouts (augrepro.report.tables): what its columns are (the study schema's layout enum).
 LAYOUTS = ("datasets", "models")
 GRID_KEYS = ("protocol", "datasets", "models", "augmentations", "seeds")
 
