@@ -7,15 +7,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from augrepro.results.published import as_float as as_number  # the published tables' reader: NaN where not a number
+
 NAN = math.nan
-
-
-def as_number(value) -> float:
-    """``value`` as a float; NaN where it is not a number."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return NAN
 
 
 def as_int(value) -> int | None:

@@ -20,10 +20,6 @@ from augrepro.results.assumptions import Assumptions
 from augrepro.results.cells import MATCH_KEY, OurCell, PublishedCell, normalize_ours, rows_by_key
 from augrepro.results.margins import CellMargin, resolve_margins
 from augrepro.results.power import seeds_to_decide
-
-# re-exported: augrepro.studies.plan, augrepro.studies.checks and augrepro.results.design import them from here
-from augrepro.results.published import load_published as load_published
-from augrepro.results.published import to_bool as to_bool
 from augrepro.results.stats import (
     DEFAULT_ALPHA,
     AdjustedCell,

@@ -14,9 +14,9 @@ from typing import Any
 import pandas as pd
 
 from augrepro.results.assumptions import Assumptions
-from augrepro.results.compare import to_bool
 from augrepro.results.margins import CellMargin, resolve_margins
 from augrepro.results.power import TARGET_POWER, seeds_for_power
+from augrepro.results.published import to_bool
 from augrepro.results.scope import cell_rows, dataset_test_images, study_cells
 from augrepro.results.sequential import SequentialDesign, expected_seeds, one_look
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from augrepro.results.compare import load_published
 from augrepro.results.margins import MarginError, resolve_margins
+from augrepro.results.published import load_published
 from augrepro.results.scope import dataset_test_images
 from augrepro.runs import RunKey, parse_dataset_key
 from augrepro.studies.builds import Builds, add_build, check_builds

@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from augrepro.augment import method_cost
-from augrepro.results.compare import load_published
 from augrepro.results.design import (
     DESIGN_NOTE,
     AdaptiveCost,
@@ -52,6 +51,7 @@ from augrepro.results.design import (
     study_design,
     summarize_design,
 )
+from augrepro.results.published import load_published
 from augrepro.results.sequential import SequentialDesign
 from augrepro.runs import RunKey
 from augrepro.studies.evaluations import check_detection
