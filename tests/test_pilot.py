@@ -16,8 +16,9 @@ from conftest import ROOT, TINY_PROTOCOL, add_protocol, add_study, copy_project,
 from augrepro.augment import method_cost
 from augrepro.runs import PilotKey, RunKey
 from augrepro.studies import plan_rows, select_from_config
+from augrepro.studies.costs import estimate_hours, load_costs
 from augrepro.studies.pilot import PilotSettings
-from augrepro.studies.plan import estimate_hours, load_costs, pilot_shapes
+from augrepro.studies.plan import pilot_shapes
 
 RESOURCES = {"gpus": 0, "threads": 1, "mem_mb": 1000, "runtime_min": 10}
 # Two studies, three shapes: tiny on demo and demo+ in one process; a protocol whose batch (33) the 2 processes of its
@@ -138,9 +139,9 @@ def test_the_plan_prices_on_the_measurements_and_says_which_price_it_used(pilote
     rows = {r.study: r for r in plan_rows(selection)}
     shapes = pilot_shapes(selection)
     costs = load_costs()
-    from augrepro.studies.plan import _reference_rate
+    from augrepro.studies.costs import reference_rate
 
-    rate = _reference_rate(costs)
+    rate = reference_rate(costs)
 
     def price(run: RunKey) -> float:
         key = next(k for k, s in shapes.items() if run in s.runs)
@@ -182,9 +183,9 @@ def test_a_shape_without_a_valid_measurement_keeps_the_flop_estimate(piloted, tm
     row = next(r for r in plan_rows(selection) if r.study == "pilot_one")
     record = json.loads((copy / PilotKey("tiny", "demo", "resnet8", 0, 1).result).read_text())
     costs = load_costs()
-    from augrepro.studies.plan import _reference_rate
+    from augrepro.studies.costs import reference_rate
 
-    rate = _reference_rate(costs)
+    rate = reference_rate(costs)
     runs = next(s for s in selection.studies if s.name == "pilot_one").runs()
     expected = sum(
         expected_gpu_hours(record, 2) if k.dataset_key == "demo" else estimate_hours(selection.resolved(k), costs, rate)

@@ -35,7 +35,7 @@ from augrepro.models.pretrained import (
 from augrepro.results.published import load_published
 from augrepro.runs import RunKey
 from augrepro.studies import ConfigError, load_protocols, resolve_protocol, select_from_config
-from augrepro.studies.plan import run_shape
+from augrepro.studies.costs import run_shape
 from augrepro.train.engine import train_run
 from augrepro.train.optim import make_optimizer, make_scheduler
 

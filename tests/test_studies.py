@@ -12,7 +12,8 @@ import yaml
 from augrepro.results.published import load_published
 from augrepro.runs import PilotKey, RunKey, identity_record, read_identity
 from augrepro.studies import ConfigError, load_protocols, resolve_protocol, select_from_config
-from augrepro.studies.plan import REFERENCE, forward_gmacs, load_costs, plan_rows
+from augrepro.studies.costs import REFERENCE, forward_gmacs, load_costs
+from augrepro.studies.plan import plan_rows
 from augrepro.studies.study import parse_study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -412,7 +413,7 @@ def test_a_key_from_wildcards_refuses_a_missing_wildcard():
 
 
 def test_the_cost_table_covers_every_study_and_matches_a_recount(everything):
-    from augrepro.studies.plan import cost_entries
+    from augrepro.studies.costs import cost_entries
 
     costs = load_costs()
     demo = select_from_config({"studies": ["demo"]}, ROOT)
@@ -427,7 +428,7 @@ def test_the_cost_table_covers_every_study_and_matches_a_recount(everything):
 def test_the_detection_cost_table_covers_every_detection_job_and_matches_a_recount(everything):
     """The plan prices a detection job from resources/detection_costs.csv (no torch): every shape of the paper's
     detection jobs is there, with the GMACs that counting on the meta device gives, exactly."""
-    from augrepro.studies.plan import detection_entries, detection_gmacs, load_detection_costs
+    from augrepro.studies.costs import detection_entries, detection_gmacs, load_detection_costs
 
     costs = load_detection_costs()
     needed = detection_entries(everything)

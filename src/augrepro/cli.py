@@ -84,7 +84,7 @@ def _config(args) -> dict:
 
 def cmd_plan(args) -> int:
     from augrepro.studies import ConfigError, format_plan, plan_rows, select_from_config
-    from augrepro.studies.plan import DEFAULT_COSTS, write_costs
+    from augrepro.studies.costs import DEFAULT_COSTS, write_costs
 
     root = args.root
     config = _config(args)

@@ -6,7 +6,7 @@ built (:func:`augrepro.augment.build_augmentation`). A new method is declared he
 it, and registered in its module with ``@register(name)`` (docs/adding_a_method.md).
 
 ``cost``: a training step's cost relative to the baseline's, the factor by which the plan multiplies a run's
-training work (:func:`augrepro.studies.plan.estimate_hours`) and by which the pilot chooses the costliest method of
+training work (:func:`augrepro.studies.costs.estimate_hours`) and by which the pilot chooses the costliest method of
 a shape (:func:`augrepro.studies.pilot.shapes_of`); ``cost_source``: where that factor comes from.
 """
 
