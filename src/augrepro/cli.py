@@ -22,6 +22,18 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from augrepro.models.pretrained import weights_file
+from augrepro.runs import PILOT_SUMMARY
+from augrepro.studies import ConfigError, format_plan, plan_rows, select_from_config
+from augrepro.studies.costs import DEFAULT_COSTS, write_costs
+from augrepro.studies.pilot import PilotSettings, format_summary, write_summary
+from augrepro.studies.plan import format_margins, pilot_shapes
+from augrepro.train.pilot import run_pilot
+from augrepro.train.pilot_result import record_failure
 
 
 def _params(text: str | None) -> dict:
@@ -67,7 +79,6 @@ def cmd_preview(args) -> int:
 def _config(args) -> dict:
     """The workflow's config as Snakemake would read it: config/config.yaml, each --config file merged over it, then
     --studies, --imagenet-path and --local-dir."""
-    import yaml
 
     config: dict = {}
     for path in ["config/config.yaml", *(args.config or [])]:
@@ -83,8 +94,6 @@ def _config(args) -> dict:
 
 
 def cmd_plan(args) -> int:
-    from augrepro.studies import ConfigError, format_plan, plan_rows, select_from_config
-    from augrepro.studies.costs import DEFAULT_COSTS, write_costs
 
     root = args.root
     config = _config(args)
@@ -102,8 +111,6 @@ def cmd_plan(args) -> int:
         print(f"augrepro plan: {exc}", file=sys.stderr)
         return 2
     if args.margins:
-        from augrepro.studies.plan import format_margins
-
         print(format_margins(selection))
         return 0
     print(format_plan(plan_rows(selection)))
@@ -113,15 +120,6 @@ def cmd_plan(args) -> int:
 def cmd_pilot(args) -> int:
     """The pilot outside Snakemake: every shape's pilot job on this machine, one after another (its GPUs: the first
     ones visible), from the prepared data in results/data/; then the summary and the plan on the measurements."""
-    from pathlib import Path
-
-    from augrepro.models.pretrained import weights_file
-    from augrepro.runs import PILOT_SUMMARY
-    from augrepro.studies import ConfigError, format_plan, plan_rows, select_from_config
-    from augrepro.studies.pilot import PilotSettings, format_summary, write_summary
-    from augrepro.studies.plan import pilot_shapes
-    from augrepro.train.pilot import run_pilot
-    from augrepro.train.pilot_result import record_failure
 
     config = _config(args)
     root = Path(args.root)

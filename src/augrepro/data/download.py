@@ -24,6 +24,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from augrepro.data import demo
 from augrepro.data.datasets import Archive, DatasetSpec
 
 
@@ -218,8 +219,6 @@ def fetch(
     keep_part = False
     try:
         if spec.url == "embedded:":
-            from augrepro.data import demo
-
             log(f"building the embedded {spec.name} dataset (no network)")
             demo.build_archive(part)
             origin = "the embedded builder"

@@ -17,7 +17,9 @@ import torch
 
 from augrepro.augment.base import run_variant
 from augrepro.data.datasets import get_spec
+from augrepro.models import model_of_run
 from augrepro.runs import RunKey, identity_record
+from augrepro.train.config import Execution
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,6 @@ class RunCheckpoint:
 
 def load_checkpoint(checkpoint: str | Path, device: torch.device) -> RunCheckpoint:
     """A finished run's checkpoint.pt or best.pt."""
-    from augrepro.models import model_of_run
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or "run" not in state or "model" not in state:
@@ -63,7 +64,6 @@ def load_run_model(checkpoint: str | Path, device: torch.device) -> tuple[dict[s
 def execution_setup(execution: dict[str, Any] | None, threads: int | None, log: Callable[[str], None] | None):
     """(log, device, DataLoader workers) of an evaluation job from the config's execution-only settings
     (``training:``: device, workers) and the job's threads."""
-    from augrepro.train.config import Execution
     from augrepro.train.numerics import pick_device
 
     settings = Execution.of(execution)

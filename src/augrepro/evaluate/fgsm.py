@@ -33,7 +33,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from augrepro.data.datasets import get_spec
+from augrepro.data.file_pipelines import describe_file_pipeline
 from augrepro.data.normalization import Normalization
+from augrepro.data.prepared import load_prepared
+from augrepro.io import atomic_write_text
+from augrepro.provenance import describe_environment, device_name
+from augrepro.runs import RunKey
 from augrepro.studies.evaluations import check_fgsm
 
 SOURCE = (
@@ -121,9 +127,6 @@ def pixel_test_batches(run: dict[str, Any], data_path, batch_size: int, device: 
     :class:`~augrepro.data.normalization.Normalization`, the transform in words). The loaders yield normalized
     images; ``Normalization.undo`` (``x * std + mean``) undoes that (within float rounding) so the attack perturbs
     pixels."""
-    from augrepro.data.datasets import get_spec
-    from augrepro.data.file_pipelines import describe_file_pipeline
-    from augrepro.data.prepared import load_prepared
     from augrepro.data.splits import load_split
 
     recipe = run["recipe"]
@@ -151,9 +154,6 @@ def run_fgsm(
     """Attack a finished run's test split (``recipe``: epsilon, clip, batch_size, checkpoint) with the weights in
     ``checkpoint`` (the file the recipe's ``checkpoint`` names) and write ``out_json``."""
     from augrepro.evaluate.checkpoint import execution_setup, load_checkpoint
-    from augrepro.io import atomic_write_text
-    from augrepro.provenance import describe_environment, device_name
-    from augrepro.runs import RunKey
     from augrepro.train.numerics import Numerics
 
     values = check_fgsm(recipe)

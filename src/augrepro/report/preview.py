@@ -18,8 +18,11 @@ import torch
 
 from augrepro.augment import Context, build_augmentation
 from augrepro.augment.base import MixResult
+from augrepro.data import get_spec, load_prepared
+from augrepro.data.file_pipelines import decode_files
 from augrepro.data.normalization import Normalization
 from augrepro.io import atomic_open
+from augrepro.models import build_model, model_of_run
 
 
 def _label(classes: list[str], i: int) -> str:
@@ -56,7 +59,6 @@ def spread_over_classes(labels: np.ndarray, count: int) -> np.ndarray:
 
 
 def load_model(architecture: str, num_classes: int, checkpoint: str | None, seed: int) -> tuple[torch.nn.Module, str]:
-    from augrepro.models import build_model, model_of_run
 
     if checkpoint is not None:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
@@ -84,7 +86,6 @@ def render_preview(
 ) -> Path:
     """Write the preview PNG of ``method`` (with ``params``) on the first ``count`` training images whose
     labels are spread over the classes; returns the path written (atomically)."""
-    from augrepro.data import get_spec, load_prepared
 
     spec = get_spec(dataset)  # unknown dataset: the registry's error lists the valid ones
     if count < 1:
@@ -104,8 +105,6 @@ def render_preview(
     data = load_prepared(data_path)
     pick = spread_over_classes(data.train_y, count)
     if data.train_x is None:  # a file dataset: the picked images decoded, resized and centre-cropped to its size
-        from augrepro.data.file_pipelines import decode_files
-
         train_files, _ = data.file_lists()
         images_u8 = decode_files(train_files[pick], spec.image_size)
     else:

@@ -7,6 +7,7 @@ from collections import Counter
 
 import pandas as pd
 
+from augrepro.provenance import describe_environment
 from augrepro.report.format import number, value_text
 
 
@@ -62,7 +63,6 @@ def computed_provenance(
 def workflow_provenance(config: dict, studies: dict | None = None) -> dict:
     """What the report says about the workflow that made it: code and package versions, the studies that ran
     and those that were skipped (with why), and the execution settings."""
-    from augrepro.provenance import describe_environment
 
     env = describe_environment()
     entries = (studies or {}).get("studies", [])

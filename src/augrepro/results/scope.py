@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from augrepro.data.datasets import DATASETS
 from augrepro.results.assumptions import Assumptions
 from augrepro.results.published import to_bool
 from augrepro.runs import dataset_key
@@ -33,7 +34,6 @@ def study_cells(study: dict[str, Any], published: pd.DataFrame) -> pd.DataFrame:
 
 def dataset_test_images(dataset: str) -> int | None:
     """A dataset's number of test images (the binomial bound of a margin), None for a name that is not one."""
-    from augrepro.data.datasets import DATASETS
 
     return DATASETS[dataset].test_images if dataset in DATASETS else None
 

@@ -23,7 +23,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from augrepro.data.datasets import get_spec
 from augrepro.errors import ConfigError
+from augrepro.io import atomic_write_text
 
 PACKAGE = Path(__file__).resolve().parents[1]  # src/augrepro
 
@@ -64,7 +66,6 @@ def check_builds(builds: Builds, cache_dir: str | Path | None = None) -> bool:
     if marker is not None and marker.is_file():
         return False
     from augrepro.augment import build_augmentation
-    from augrepro.data.datasets import get_spec
 
     for (method, params, dataset), where in builds.items():
         try:
@@ -72,8 +73,6 @@ def check_builds(builds: Builds, cache_dir: str | Path | None = None) -> bool:
         except ValueError as exc:
             raise ConfigError(f"{where}: {exc}") from None
     if marker is not None:
-        from augrepro.io import atomic_write_text
-
         marker.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(marker, f"{len(builds)} builds passed\n")
     return True

@@ -17,6 +17,13 @@ from typing import Any
 
 import pandas as pd
 
+from augrepro.augment import AUGMENTATIONS
+from augrepro.data.datasets import DATASETS, get_spec
+from augrepro.data.file_pipelines import FILE_PIPELINES, check_file_pipeline
+from augrepro.data.pipeline_spec import parse_pixel_pipeline
+from augrepro.models import MODELS
+from augrepro.models.pretrained import WEIGHTS
+from augrepro.models.registry import IMAGENET_MODELS, check_model_options
 from augrepro.results.margins import MarginError, resolve_margins
 from augrepro.results.published import load_published
 from augrepro.results.scope import dataset_test_images
@@ -57,8 +64,6 @@ def validate_evaluations(
 ) -> None:
     """Every evaluation names a recipe of its kind; detection backbones are ImageNet-style ResNets; and no run
     is evaluated by two recipes of one kind (one run's result is one cell of the summary)."""
-    from augrepro.data.datasets import get_spec
-    from augrepro.models.registry import IMAGENET_MODELS
 
     owner: dict[tuple[str, RunKey], tuple[str, str]] = {}
     for study in all_studies.values():
@@ -123,7 +128,6 @@ def validate_studies(
 
 def _check_methods(study: Study) -> None:
     """The study's ``methods:``: each alias names a registered method; a registered name keeps its defaults."""
-    from augrepro.augment import AUGMENTATIONS
 
     where = study.path
     for name, entry in study.methods.items():
@@ -178,9 +182,6 @@ def _check_claims_run(study: Study, aliases: dict[str, tuple[dict[str, Any], str
 
 def _check_grid_names(study: Study, grid: Grid, protocols: dict[str, dict[str, Any]]) -> None:
     """A grid's protocol, datasets (classification ones) and models are known."""
-    from augrepro.data.datasets import DATASETS, get_spec
-    from augrepro.models import MODELS
-    from augrepro.models.registry import IMAGENET_MODELS
 
     where = study.path
     try:
@@ -215,7 +216,6 @@ def _check_grid_on(
 ) -> None:
     """The grid's protocol on one of its datasets (``key``): its pipeline, its replicas on the study's GPUs, and
     the grid's models and augmentations under it (the augmentations' builds added to ``builds``)."""
-    from augrepro.data.datasets import get_spec
 
     where = study.path
     name, traditional = parse_dataset_key(key)
@@ -236,8 +236,6 @@ def _check_grid_on(
 def _check_models_on(where: str, grid: Grid, name: str, values: dict[str, Any], spec) -> None:
     """The grid's models under the protocol ``values`` on dataset ``name``: their options, a version of the
     protocol's architecture and, for a pretrained start, its weights."""
-    from augrepro.models import MODELS
-    from augrepro.models.registry import IMAGENET_MODELS, check_model_options
 
     for model in grid.models:
         try:
@@ -259,8 +257,6 @@ def _check_models_on(where: str, grid: Grid, name: str, values: dict[str, Any], 
                 f"{name}); valid models there: {', '.join(MODELS.names())}"
             )
     if values.get("pretrained"):
-        from augrepro.models.pretrained import WEIGHTS
-
         bad = [m for m in grid.models if m not in WEIGHTS[values["pretrained"]]]
         if bad:
             raise ConfigError(
@@ -280,7 +276,6 @@ def _check_augmentations_on(
 ) -> None:
     """The grid's augmentations (aliases resolved) are registered; each, with the protocol's parameters on dataset
     ``name``, is added to ``builds`` (built by :func:`augrepro.studies.builds.check_builds`)."""
-    from augrepro.augment import AUGMENTATIONS
 
     for aug in grid.augmentations:
         method, params = method_of(aliases, aug)
@@ -297,8 +292,6 @@ def _check_augmentations_on(
 def check_pipeline(protocol: dict[str, Any], spec, traditional: bool, where: str) -> None:
     """The protocol's pipeline exists for the dataset's kind, and training and evaluation see one image size. Checks
     the pipeline's spec (:mod:`augrepro.data.pipeline_spec`, which every backend executes), without torch."""
-    from augrepro.data.file_pipelines import FILE_PIPELINES, check_file_pipeline
-    from augrepro.data.pipeline_spec import parse_pixel_pipeline
 
     spec_pipeline = protocol["pipeline"]
     if spec.kind == "files":

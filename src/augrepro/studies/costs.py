@@ -36,6 +36,10 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from augrepro.augment import method_cost
+from augrepro.data.datasets import get_spec
+from augrepro.data.file_pipelines import file_pipeline_size
+from augrepro.io import atomic_write_text
+from augrepro.models import build_model
 from augrepro.studies.evaluations import check_detection
 
 DEFAULT_COSTS = Path(__file__).resolve().parents[3] / "resources" / "model_costs.csv"
@@ -90,8 +94,6 @@ def _count(model: str, architecture: str, options: dict, image_size: int, num_cl
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from augrepro.models import build_model
-
     net = build_model(model, num_classes, architecture, **options).to("meta")
     with FlopCounterMode(display=False) as counter:
         net(torch.empty(1, 3, image_size, image_size, device="meta"))
@@ -100,14 +102,11 @@ def _count(model: str, architecture: str, options: dict, image_size: int, num_cl
 
 def run_shape(resolved: dict[str, Any]) -> tuple[str, str, int, int]:
     """(model, architecture, input size, classes) of a resolved run."""
-    from augrepro.data.datasets import get_spec
 
     spec = get_spec(resolved["dataset"])
     recipe = resolved["recipe"]
     pipeline = recipe.get("pipeline") or {}
     if spec.kind == "files":  # the size the file pipeline crops to (the SnapMix code's 448, ImageNet's 224)
-        from augrepro.data.file_pipelines import file_pipeline_size
-
         size = file_pipeline_size(pipeline)
     else:
         size = int(pipeline.get("size") or spec.image_size)
@@ -145,7 +144,6 @@ def reference_rate(costs: dict) -> float:
 
 def estimate_hours(resolved: dict[str, Any], costs: dict, rate: float) -> float | None:
     """Estimated GPU-hours of one run on the reference GPU; None when its model's cost is not in the table."""
-    from augrepro.data.datasets import get_spec
 
     gmacs = costs.get(run_shape(resolved))
     if gmacs is None:
@@ -200,7 +198,6 @@ def detection_gmacs(model: str, head: str, short_side: int, rois: int, num_class
 
 def evaluation_hours(selection, job, costs: dict, rate: float) -> float | None:
     """Estimated GPU-hours of one evaluation job on the reference GPU (None: no cost for its model)."""
-    from augrepro.data.datasets import get_spec
 
     run = selection.resolved(job.run)
     recipe = selection.evaluation_recipe(job.kind, job.recipe)
@@ -257,7 +254,6 @@ def detection_entries(selection) -> list[tuple[str, str, int, int]]:
 def write_costs(selections, path: str | Path = DEFAULT_COSTS, detection_path: str | Path = DETECTION_COSTS) -> None:
     """Count the forward MACs of every run shape of ``selections`` (and of the reference run) into ``path``, and
     those of every detection shape of their evaluation jobs into ``detection_path``."""
-    from augrepro.io import atomic_write_text
 
     entries = {reference_shape()}
     detection = set()

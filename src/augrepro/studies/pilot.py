@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from augrepro.io import atomic_write_text
 from augrepro.runs import PILOT_ROOT, PilotKey, RunKey
 
 
@@ -300,7 +301,6 @@ def summary_row(key: PilotKey, record: Mapping[str, Any]) -> dict[str, Any]:
 
 def write_summary(results: Iterable[tuple[PilotKey, str | Path]], out: str | Path) -> list[dict[str, Any]]:
     """results/pilot/summary.csv from every shape's result file (written atomically); returns its rows."""
-    from augrepro.io import atomic_write_text
 
     rows = [summary_row(key, read_result(path)) for key, path in results]
     buf = io.StringIO()

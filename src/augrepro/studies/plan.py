@@ -28,6 +28,7 @@ from augrepro.results.published import load_published
 from augrepro.results.sequential import SequentialDesign
 from augrepro.runs import RunKey
 from augrepro.studies.costs import estimate_hours, evaluation_hours, load_costs, reference_rate
+from augrepro.studies.pilot import has_results, load_pilot, run_device_hours, shapes_of
 
 
 @dataclass
@@ -182,7 +183,6 @@ def pilot_shapes(selection) -> dict:
     """The pilot's shapes of the selection's runs (augrepro.studies.pilot.shapes_of), each measured on its costliest
     method by its declared cost (:func:`augrepro.augment.method_cost`), so that its price is an upper bound for the
     shape's other methods."""
-    from augrepro.studies.pilot import shapes_of
 
     return shapes_of(selection, method_cost)
 
@@ -190,7 +190,6 @@ def pilot_shapes(selection) -> dict:
 def measured_prices(selection) -> tuple[dict, list[str]]:
     """The GPU-hours of every run whose shape the pilot measured (run -> (GPU-hours, device name)), and a line for
     each shape whose pilot failed or went stale (its runs keep the FLOP estimate). Nothing when no pilot ran."""
-    from augrepro.studies.pilot import has_results, load_pilot, run_device_hours
 
     if not has_results(selection.root):
         return {}, []

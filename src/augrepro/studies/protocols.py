@@ -22,6 +22,7 @@ from typing import Any
 
 from augrepro import schemas
 from augrepro.errors import ConfigError
+from augrepro.models.pretrained import PRETRAINED
 
 # The keys a resolved protocol must hold (lr or lr_groups besides): the protocol schema's (resolved), which states
 # every key's type, range and default (workflow/schemas/protocol.schema.yaml).
@@ -123,8 +124,6 @@ def _check(values: dict[str, Any], where: str) -> None:
     if fixed and fixed["crop"] > fixed["resize"]:
         raise ConfigError(f"{where}: eval_transform is {fixed!r}; expected {{resize: <side>, crop: <side <= resize>}}")
     if values.get("pretrained") is not None:
-        from augrepro.models.pretrained import PRETRAINED
-
         if values["pretrained"] not in PRETRAINED:
             raise ConfigError(
                 f"{where}: pretrained is {values['pretrained']!r}; expected one of {', '.join(PRETRAINED)} or null"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from augrepro.data.datasets import get_spec, with_checksum
 from augrepro.runs import EvalKey, RunKey
 from augrepro.studies.checks import validate_studies
 from augrepro.studies.evaluations import load_evaluations
@@ -36,7 +37,6 @@ def unavailable_reason(dataset: str, data_config: dict[str, Any] | None, root: s
     (ImageNet needs an account) needs ``data.<name>_path`` pointing at the user's copy; a dataset whose official
     URLs are gone (Stanford Cars) needs data.local_dir or data.mirror, unless its files are already in
     results/downloads/<name>/."""
-    from augrepro.data.datasets import get_spec
 
     spec = get_spec(dataset)
     if spec.downloadable:
@@ -57,7 +57,6 @@ def unavailable_reason(dataset: str, data_config: dict[str, Any] | None, root: s
 
 def check_checksums(checksums: dict[str, Any] | None) -> None:
     """data.checksums names datasets with archives and, for a dataset of several files, their file names."""
-    from augrepro.data.datasets import get_spec, with_checksum
 
     for name, value in (checksums or {}).items():
         try:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from augrepro import schemas
+from augrepro.data.datasets import get_spec
 from augrepro.results.assumptions import AssumptionError, Assumptions
 from augrepro.results.claims import ClaimError, check_claim
 from augrepro.results.margins import MarginError, check_rules
@@ -363,7 +364,6 @@ def resolve_run(
 ) -> dict[str, Any]:
     """Everything one training run depends on, and nothing else: its identity, its method and parameters,
     and its protocol's values on its dataset. Execution-only settings are not here."""
-    from augrepro.data.datasets import get_spec
 
     values = protocol_values(protocols, key.protocol, key.dataset)
     method, alias_params = method_of(aliases, key.augmentation)

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from augrepro.data.datasets import DatasetSpec, get_spec
+from augrepro.models.pretrained import weights_file
 from augrepro.runs import RunKey
 from augrepro.studies.protocols import BATCHNORM_DEFAULT
 
@@ -70,8 +71,6 @@ class TrainingConfig:
         key = RunKey.from_record(run)
         tag = run["recipe"].get("pretrained")
         if tag and pretrained is None:
-            from augrepro.models.pretrained import weights_file
-
             raise ValueError(
                 f"protocol {key.protocol!r} starts from pretrained {tag!r} weights: give the file "
                 f"{weights_file(key.model, tag)} (the workflow's pretrained rule fetches it into "

@@ -37,6 +37,7 @@ from augrepro.data.normalization import Normalization
 from augrepro.data.pipelines import build_pipeline
 from augrepro.data.splits import load_splits
 from augrepro.models import model_of_run
+from augrepro.models.pretrained import load_pretrained
 from augrepro.provenance import device_name
 from augrepro.studies.protocols import replicas_per_process
 from augrepro.train import records, streams
@@ -254,7 +255,6 @@ def _model(config: TrainingConfig, log) -> tuple[torch.nn.Module, dict | None]:
             f"{config.key.label()}: the protocol names pretrained weights ({config.pretrained_tag}) but no weights "
             "file was given: pass the file the workflow's download rule writes (--pretrained)"
         )
-    from augrepro.models.pretrained import load_pretrained
 
     provenance = load_pretrained(model, config.pretrained_file, config.key.model, config.pretrained_tag)
     log(f"loaded {provenance['weights']} from {config.pretrained_file} into the backbone; {provenance['head']}")

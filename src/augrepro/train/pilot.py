@@ -23,6 +23,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from typing import Any
 from augrepro.io import atomic_write_text
 from augrepro.runs import PREEMPTED_EXIT_CODE, PilotKey
 from augrepro.studies.pilot import PilotSettings
+from augrepro.train.launch import add_worker_arguments, child_env, launch
 from augrepro.train.pilot_measure import measure
 from augrepro.train.pilot_result import FAILURE_KINDS, describe_failure, failed_outcome, log_to_stderr, write_result
 
@@ -58,7 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     [--steps S] [--warmup W] [--nproc-per-node G [--nnodes M]]``: the pilot's worker (every rank under torchrun)."""
     started = time.perf_counter()
     from augrepro.train.distributed import env_world_size
-    from augrepro.train.launch import add_worker_arguments, launch
 
     parser = argparse.ArgumentParser(prog="python -m augrepro.train.pilot", description="the pilot's worker")
     add_worker_arguments(parser, "the pilot's work folder (measurement.json, failure.rank<r>.json)")
@@ -164,7 +165,6 @@ def run_pilot(
     ``result`` (atomically) in every case; returns the record. Raises :class:`PilotInterrupted` (no result) when
     SIGTERM or SIGINT reaches the job. ``deadline_seconds``: when the worker is stopped and the pilot recorded as timed
     out (default: 90 % of the settings' runtime_min)."""
-    from augrepro.train.launch import child_env
 
     settings = PilotSettings.of(settings)
     deadline = settings.deadline_seconds if deadline_seconds is None else float(deadline_seconds)
@@ -191,8 +191,6 @@ def run_pilot(
         def interrupt(signum, frame):
             stopped.append(signum)
             _stop(proc)
-
-        import threading
 
         handled = (signal.SIGTERM, signal.SIGINT) if threading.current_thread() is threading.main_thread() else ()
         previous = {s: signal.signal(s, interrupt) for s in handled}

@@ -19,7 +19,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from augrepro.provenance import describe_environment, device_name
 from augrepro.studies.pilot import PilotSettings
+from augrepro.train.config import TrainingConfig
 from augrepro.train.pilot_result import job_memory, log_to_stderr, process_memory
 
 
@@ -128,8 +130,6 @@ def measure(
     worker started (time.perf_counter()), for the setup time: the data loaded and the model built (the imports, done
     before, not counted)."""
     started = time.perf_counter() if started is None else started
-    from augrepro.provenance import describe_environment, device_name
-    from augrepro.train.config import TrainingConfig
     from augrepro.train.engine import Session, evaluate, train_one_epoch
     from augrepro.train.progress import EpochState, Progress
     from augrepro.train.resumable import StopFlag
