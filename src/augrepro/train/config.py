@@ -51,8 +51,10 @@ class Execution:
 @dataclass(frozen=True)
 class TrainingConfig:
     """One resolved run as the engine trains it (:class:`augrepro.resolved.ResolvedRun`), its dataset, the execution
-    settings and the pretrained weights file of a protocol that starts from one."""
+    settings and the pretrained weights file of a protocol that starts from one. ``run`` is the run's params as
+    given, kept whole: its identity in resume.pt and the checkpoints, and meta.json's ``config``."""
 
+    run: dict[str, Any]
     resolved: ResolvedRun
     spec: DatasetSpec
     execution: Execution
@@ -69,6 +71,7 @@ class TrainingConfig:
         ``pretrained`` (a weights file) is given exactly when the protocol starts from pretrained weights; the
         message names the file to give."""
         resolved = run if isinstance(run, ResolvedRun) else ResolvedRun.from_params(run)
+        params = resolved.to_params() if isinstance(run, ResolvedRun) else dict(run)
         key, tag = resolved.key, resolved.protocol.pretrained
         if tag and pretrained is None:
             from augrepro.models.pretrained import weights_file
@@ -83,13 +86,12 @@ class TrainingConfig:
                 f"protocol {key.protocol!r} has no 'pretrained:', but a weights file was given ({pretrained})"
             )
         return cls(
-            resolved, get_spec(key.dataset), Execution.of(execution), None if pretrained is None else str(pretrained)
+            params,
+            resolved,
+            get_spec(key.dataset),
+            Execution.of(execution),
+            None if pretrained is None else str(pretrained),
         )
-
-    @property
-    def run(self) -> dict[str, Any]:
-        """The run as its params hold it: its identity in resume.pt and the checkpoints, meta.json's ``config``."""
-        return self.resolved.to_params()
 
     @property
     def key(self) -> RunKey:
