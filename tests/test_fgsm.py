@@ -175,9 +175,11 @@ def test_file_datasets_give_the_evaluation_crop_before_normalization(tmp_path, p
     Resize 256 + CenterCrop 224, SnapMix's warp to 40 + CenterCrop 32) before normalization, in [0, 1]: what
     torchvision's transforms without the Normalize give, to float rounding."""
     from PIL import Image
+    from test_engine import make_run
     from torchvision import transforms as T
 
     from augrepro.evaluate.fgsm import pixel_test_batches
+    from augrepro.resolved import ResolvedRun
 
     rng = np.random.default_rng(0)
     files = []
@@ -189,7 +191,11 @@ def test_file_datasets_give_the_evaluation_crop_before_normalization(tmp_path, p
     save_prepared(
         PreparedData(None, np.arange(3), None, np.arange(3), ["a", "b", "c"], np.array(files), np.array(files)), data
     )
-    run = {"dataset": "imagenet", "recipe": {"pipeline": pipeline, "normalize": {"mean": list(MEAN), "std": list(STD)}}}
+    base = make_run("baseline")
+    recipe = {**base["recipe"], "pipeline": pipeline, "normalize": {"mean": list(MEAN), "std": list(STD)}}
+    run = ResolvedRun.from_params(
+        {**base, "dataset": "imagenet", "dataset_key": "imagenet", "traditional": False, "recipe": recipe}
+    )
     batches, n, _, transform = pixel_test_batches(run, data, 3, torch.device("cpu"), 0)
     x, y = next(iter(batches))
     if pipeline["name"] == "imagenet":

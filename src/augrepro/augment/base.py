@@ -23,6 +23,8 @@ from augrepro.transfer import to_device
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
+    from augrepro.resolved import ResolvedRun
+
 
 @dataclass
 class MixResult:
@@ -277,11 +279,12 @@ def _check_type(method: str, key: str, hint: Any, value: Any) -> Any:
     return value
 
 
-def run_variant(run: dict[str, Any], dataset_spec) -> str | None:
+def run_variant(run: ResolvedRun, dataset_spec) -> str | None:
     """The variant a resolved run records, in its meta.json and in its evaluations' results: what its method, built
     with the run's parameters, describes (SaliencyMix's ``variant``, HybridMix's ``mode``; None for a method
-    without variants). The engine's meta.json takes it from the same ``describe()`` of the method it trains."""
-    return build_augmentation(run["method"], run["method_params"], dataset_spec).describe()["variant"]
+    without variants). The engine's meta.json takes it from the same ``describe()`` of the method it trains; without
+    building it (and torch), :attr:`augrepro.resolved.ResolvedRun.variant` says the same."""
+    return build_augmentation(run.method, run.params, dataset_spec).describe()["variant"]
 
 
 def build_augmentation(method: str, params: dict[str, Any] | None, dataset_spec) -> Augmentation:

@@ -39,10 +39,11 @@ from augrepro.augment.basic import CutMix, Mixup
 from augrepro.augment.boxes import boxes_around, paste_pairs
 from augrepro.augment.salfmix import FIRST_EPOCH, SalfMix, check_patch_params
 from augrepro.augment.saliencymix import SaliencyMix, paste_around_peaks
+from augrepro.augment.variants import HYBRIDMIX_DEFAULTS, HYBRIDMIX_MODES, SALIENCYMIX_VARIANTS, hybridmix_variant
 from augrepro.saliency import METHODS
 from augrepro.transfer import to_device
 
-MODES = ("per_sample", "per_batch")
+MODES = HYBRIDMIX_MODES
 
 
 @dataclass
@@ -51,7 +52,7 @@ class _HybridMix(Augmentation):
     r: float = param(0.3, low=0.0, high=1.0, low_open=True)  # SalfMix patch side floor(W * r)
     first_epoch: int = param(FIRST_EPOCH, low=1)  # Algorithm 2, line 6: mixing only for e > 1
     pool: bool = True  # False: SalfMix's map without average pooling (Table 10, SalfMix §6.5)
-    mode: str = param("per_sample", choices=MODES)  # Algorithm 2 loops over samples
+    mode: str = param(HYBRIDMIX_DEFAULTS["mode"], choices=MODES)  # Algorithm 2 loops over samples
     prob: float = probability(1.0)  # Algorithm 2, line 12: T_t on every sample (per batch in per_batch mode)
 
     def __post_init__(self) -> None:
@@ -77,7 +78,7 @@ class _HybridMix(Augmentation):
 
     @property
     def variant(self) -> str:
-        return self.mode
+        return hybridmix_variant(self.mode)
 
     def uses_model(self) -> bool:
         return True
@@ -122,7 +123,8 @@ class HybridMixV1(_HybridMix):
 @register("hybridmix_v2")
 @dataclass
 class HybridMixV2(_HybridMix):
-    saliencymix: str = param("paper", choices=("official", "paper"))  # SaliencyMix's variant (official: per_batch only)
+    # SaliencyMix's variant (official: per_batch only)
+    saliencymix: str = param(HYBRIDMIX_DEFAULTS["saliencymix"], choices=SALIENCYMIX_VARIANTS)
     beta: float = beta_parameter(1.0)  # SaliencyMix's default
     saliency: str = param("fine_grained", choices=METHODS)  # the detector of the SaliencyMix code
     source = "SalfMix paper Algorithm 2 and Table 2 (v2: SaliencyMix)"
@@ -140,7 +142,7 @@ class HybridMixV2(_HybridMix):
 
     @property
     def variant(self) -> str:
-        return f"{self.mode}, saliencymix {self.saliencymix}"
+        return hybridmix_variant(self.mode, self.saliencymix)
 
     def mix_pairs(self, x1, x2, ctx):
         lam = sample_lams(ctx, x1.shape[0], self.beta, x1.device)

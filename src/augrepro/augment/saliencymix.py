@@ -55,11 +55,11 @@ from augrepro.augment.boxes import (
     paste_pairs,
     place_windows,
 )
+from augrepro.augment.variants import SALIENCYMIX_DEFAULTS, SALIENCYMIX_MODES, SALIENCYMIX_VARIANTS, saliencymix_variant
 from augrepro.saliency import METHODS, official_float_peak, saliency_maps
 from augrepro.transfer import device_tensor, to_device
 
-VARIANTS = ("official", "paper")
-MODES = ("per_batch", "per_sample")
+VARIANTS, MODES = SALIENCYMIX_VARIANTS, SALIENCYMIX_MODES
 STYLES = (
     "salient_to_corresponding",
     "salient_to_salient",
@@ -73,7 +73,7 @@ STYLES = (
 @register("saliencymix")
 @dataclass
 class SaliencyMix(Augmentation):
-    variant: str = param("official", choices=VARIANTS)
+    variant: str = param(SALIENCYMIX_DEFAULTS["variant"], choices=VARIANTS)
     beta: float = beta_parameter(1.0)
     prob: float = probability(0.5)  # salmix_prob of the released CIFAR code
     saliency: str = param(
@@ -82,7 +82,8 @@ class SaliencyMix(Augmentation):
     style: str = param(
         "salient_to_corresponding", choices=STYLES
     )  # paper variant only: the mixing-style ablation (SaliencyMix slides)
-    mode: str = param("per_batch", choices=MODES)  # per_sample: HybridMix v2's SaliencyMix (SalfMix Algorithm 2)
+    # per_sample: HybridMix v2's SaliencyMix (SalfMix Algorithm 2)
+    mode: str = param(SALIENCYMIX_DEFAULTS["mode"], choices=MODES)
     source = "SaliencyMix_CIFAR/saliencymix.py (official) / SaliencyMix paper section 3 (paper)"
 
     def bind(self, spec) -> None:
@@ -97,10 +98,7 @@ class SaliencyMix(Augmentation):
             )
 
     def describe(self) -> dict:
-        described = super().describe()
-        if self.mode == "per_sample":
-            described["variant"] = f"{self.variant}, per_sample"
-        return described
+        return {**super().describe(), "variant": saliencymix_variant(self.variant, self.mode)}
 
     def saliency_map(self, images, labels, ctx: Context):
         if self.variant == "official":

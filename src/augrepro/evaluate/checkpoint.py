@@ -18,7 +18,8 @@ import torch
 from augrepro.augment.base import run_variant
 from augrepro.data.datasets import get_spec
 from augrepro.models import model_of_run
-from augrepro.runs import RunKey, identity_record
+from augrepro.resolved import ResolvedRun
+from augrepro.runs import identity_record
 from augrepro.train.config import Execution
 
 
@@ -26,16 +27,21 @@ from augrepro.train.config import Execution
 class RunCheckpoint:
     """A run's weights file as loaded: the resolved run, the model with the weights, and the epoch they are of."""
 
-    run: dict[str, Any]
+    resolved: ResolvedRun
     model: torch.nn.Module
     epoch: int
     path: str
 
+    @property
+    def run(self) -> dict[str, Any]:
+        """The resolved run as the checkpoint holds it (the train rule's params)."""
+        return self.resolved.to_params()
+
     def identity(self) -> dict[str, Any]:
         """The run's identity as its meta.json records it (:func:`augrepro.runs.identity_record`), its variant
         included (:func:`augrepro.augment.base.run_variant`)."""
-        variant = run_variant(self.run, get_spec(self.run["dataset"]))
-        return identity_record(RunKey.from_record(self.run), self.run["method"], variant)
+        variant = run_variant(self.resolved, get_spec(self.resolved.key.dataset))
+        return identity_record(self.resolved.key, self.resolved.method, variant)
 
     def record(self, choice: str) -> dict[str, Any]:
         """What an evaluation's result says of the weights it read."""
@@ -48,11 +54,10 @@ def load_checkpoint(checkpoint: str | Path, device: torch.device) -> RunCheckpoi
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or "run" not in state or "model" not in state:
         raise ValueError(f"{checkpoint}: not a run checkpoint (expected the engine's 'run' and 'model')")
-    run = state["run"]
-    spec = get_spec(run["dataset"])
-    model = model_of_run(run, spec.num_classes)
+    resolved = ResolvedRun.from_params(state["run"])
+    model = model_of_run(state["run"], get_spec(resolved.key.dataset).num_classes)
     model.load_state_dict(state["model"])
-    return RunCheckpoint(run, model.to(device), int(state.get("epoch", 0)), str(checkpoint))
+    return RunCheckpoint(resolved, model.to(device), int(state.get("epoch", 0)), str(checkpoint))
 
 
 def load_run_model(checkpoint: str | Path, device: torch.device) -> tuple[dict[str, Any], torch.nn.Module]:

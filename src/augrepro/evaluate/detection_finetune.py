@@ -35,7 +35,7 @@ from augrepro.evaluate.detection_model import build_detector
 from augrepro.evaluate.voc_map import VocResult, evaluate_voc
 from augrepro.io import atomic_write_text
 from augrepro.provenance import describe_environment, device_name
-from augrepro.runs import RESUME_FILE, RunKey
+from augrepro.runs import RESUME_FILE
 from augrepro.studies.evaluations import check_detection
 from augrepro.train.numerics import Numerics
 from augrepro.train.resumable import Preempted, ResumeFile, StopFlag, check_finite
@@ -249,9 +249,8 @@ def run_detection(
 
     torch.manual_seed(seed)
     loaded = load_checkpoint(checkpoint, torch.device("cpu"))
-    run = loaded.run
-    key = RunKey.from_record(run)
-    norm = Normalization.of(run["recipe"], get_spec(run["dataset"]))
+    key, protocol = loaded.resolved.key, loaded.resolved.protocol
+    norm = Normalization.of(protocol.to_params(), get_spec(key.dataset))
     model = build_detector(loaded.model, values, norm.mean, norm.std).to(device)
     index = load_voc_index(voc_index)
     resume = ResumeFile(
@@ -260,7 +259,7 @@ def run_detection(
     tuning = FineTuning(model, values, resume, device, accel, log)
     tuning.load()
     log(
-        f"detection: backbone {key.label()} ({run['model']}, {run['recipe']['architecture']}; {values['checkpoint']} "
+        f"detection: backbone {key.label()} ({key.model}, {protocol.architecture}; {values['checkpoint']} "
         f"weights, epoch {loaded.epoch}), head {values['head']} ({values['roi_pool']} {values['roi_size']}), "
         f"{len(index.train)} training / {len(index.test)} test images, {values['iterations']} iterations of "
         f"{values['batch_size']} images, lr {values['lr']} (x{values['gamma']} at {values['milestones']}), "

@@ -39,7 +39,7 @@ from augrepro.data.normalization import Normalization
 from augrepro.data.prepared import load_prepared
 from augrepro.io import atomic_write_text
 from augrepro.provenance import describe_environment, device_name
-from augrepro.runs import RunKey
+from augrepro.resolved import ResolvedRun
 from augrepro.studies.evaluations import check_fgsm
 
 SOURCE = (
@@ -121,7 +121,7 @@ def fgsm_accuracy(
     }
 
 
-def pixel_test_batches(run: dict[str, Any], data_path, batch_size: int, device: torch.device, workers: int):
+def pixel_test_batches(run: ResolvedRun, data_path, batch_size: int, device: torch.device, workers: int):
     """The run's test split through the evaluation transform its training used (:func:`augrepro.data.splits.
     load_split`, as the engine loads it), as [0, 1] images on ``device``: (batches, count, the run's
     :class:`~augrepro.data.normalization.Normalization`, the transform in words). The loaders yield normalized
@@ -129,14 +129,14 @@ def pixel_test_batches(run: dict[str, Any], data_path, batch_size: int, device: 
     pixels."""
     from augrepro.data.splits import load_split
 
-    recipe = run["recipe"]
-    norm = Normalization.of(recipe, get_spec(run["dataset"])).to(device)
+    protocol, recipe = run.protocol, run.protocol.to_params()
+    norm = Normalization.of(recipe, get_spec(run.key.dataset)).to(device)
     data = load_prepared(data_path)
     split = load_split(data, "test", recipe, False, norm, device, workers)
     if data.kind == "files":
-        transform = f"the file pipeline's evaluation transforms: {describe_file_pipeline(recipe['pipeline'], False)}"
+        transform = f"the file pipeline's evaluation transforms: {describe_file_pipeline(protocol.pipeline, False)}"
     else:
-        fixed = recipe.get("eval_transform")
+        fixed = protocol.eval_transform
         transform = f"Resize {fixed['resize']}, CenterCrop {fixed['crop']}" if fixed else "none (the images as stored)"
     batches = ((norm.undo(x), y) for x, y in split.eval_batches(batch_size))
     return batches, len(split), norm, transform
@@ -161,11 +161,10 @@ def run_fgsm(
     numerics = Numerics(device, "fp32").apply()
     start = time.perf_counter()
     loaded = load_checkpoint(checkpoint, device)
-    run, model = loaded.run, loaded.model
+    run, model = loaded.resolved, loaded.model
     batches, count, norm, transform = pixel_test_batches(run, data_path, values["batch_size"], device, workers)
-    key = RunKey.from_record(run)
     log(
-        f"FGSM on run {key.label()} ({values['checkpoint']} weights: {Path(checkpoint).name}, epoch {loaded.epoch}): "
+        f"FGSM on run {run.key.label()} ({values['checkpoint']} weights: {Path(checkpoint).name}, epoch {loaded.epoch}): "
         f"{count} test images, eps {values['epsilon']:.6g}, clip {values['clip']}, on {device}"
     )
     result = fgsm_accuracy(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from augrepro.data.datasets import get_spec, with_checksum
+from augrepro.resolved import ResolvedRun
 from augrepro.runs import EvalKey, RunKey
 from augrepro.studies.checks import validate_studies
 from augrepro.studies.evaluations import load_evaluations
@@ -120,6 +121,10 @@ class Selection:
             self._resolved[key] = resolve_run(key, self.protocols, self.aliases)
         return self._resolved[key]
 
+    def resolved_run(self, key: RunKey) -> ResolvedRun:
+        """The resolved run of one key, typed (:class:`augrepro.resolved.ResolvedRun`)."""
+        return ResolvedRun.from_params(self.resolved(key))
+
     def studies_of(self, key: RunKey) -> list[Study]:
         """The chosen studies that may train ``key`` (adaptive studies: any seed up to their ``max``)."""
         return list(self._owners.get(key, []))
@@ -158,17 +163,17 @@ class Selection:
 
     def grid_entry(self, key: RunKey) -> dict[str, Any]:
         """A run's identity, epochs, folder and training log (what the partial report scans)."""
-        run = self.resolved(key)
+        run = self.resolved_run(key)
         return {
             "protocol": key.protocol,
             "dataset": key.dataset,
             "traditional": key.traditional,
             "model": key.model,
             "augmentation": key.augmentation,
-            "method": run["method"],
-            "variant": run["method_params"].get("variant"),
+            "method": run.method,
+            "variant": run.variant,
             "seed": key.seed,
-            "epochs": int(run["recipe"]["epochs"]),
+            "epochs": run.protocol.epochs,
             "run_dir": key.run_dir,
             "log": key.log,
         }

@@ -22,12 +22,13 @@ from typing import Any
 
 from augrepro import schemas
 from augrepro.data.datasets import get_spec
+from augrepro.resolved import NOT_IN_RECIPE, Protocol, ResolvedRun
 from augrepro.results.assumptions import AssumptionError, Assumptions
 from augrepro.results.claims import ClaimError, check_claim
 from augrepro.results.margins import MarginError, check_rules
 from augrepro.results.metrics import METRICS
 from augrepro.results.sequential import SequentialDesign
-from augrepro.runs import EvalKey, RunKey, identity_record, parse_dataset_key
+from augrepro.runs import EvalKey, RunKey, parse_dataset_key
 from augrepro.studies.protocols import ConfigError, protocol_values
 
 # The report's table layouts (augrepro.report.tables): what its columns are (the study schema's layout enum).
@@ -357,21 +358,27 @@ def architecture(protocol: dict[str, Any], spec) -> str:
     return protocol.get("architecture") or ("imagenet" if spec.kind == "files" else "cifar")
 
 
+def resolve(
+    key: RunKey,
+    protocols: dict[str, dict[str, Any]],
+    aliases: dict[str, tuple[dict[str, Any], str]],
+) -> ResolvedRun:
+    """Everything one training run depends on, and nothing else: its key, its method and parameters, and its
+    protocol's values on its dataset (its report title and method defaults aside). Execution-only settings are not
+    here."""
+
+    values = protocol_values(protocols, key.protocol, key.dataset)
+    method, alias_params = method_of(aliases, key.augmentation)
+    values["architecture"] = architecture(values, get_spec(key.dataset))
+    recipe = {k: v for k, v in values.items() if k not in NOT_IN_RECIPE}
+    return ResolvedRun(key, method, method_params(values, method, alias_params), Protocol.from_params(recipe))
+
+
 def resolve_run(
     key: RunKey,
     protocols: dict[str, dict[str, Any]],
     aliases: dict[str, tuple[dict[str, Any], str]],
 ) -> dict[str, Any]:
-    """Everything one training run depends on, and nothing else: its identity, its method and parameters,
-    and its protocol's values on its dataset. Execution-only settings are not here."""
-
-    values = protocol_values(protocols, key.protocol, key.dataset)
-    method, alias_params = method_of(aliases, key.augmentation)
-    values["architecture"] = architecture(values, get_spec(key.dataset))
-    values.pop("title", None)
-    identity = {k: v for k, v in identity_record(key, method, None).items() if k != "variant"}
-    return {
-        **identity,
-        "method_params": method_params(values, method, alias_params),
-        "recipe": {k: v for k, v in values.items() if k != "methods"},
-    }
+    """The resolved run (:func:`resolve`) as the train rule's params: its identity, ``method_params`` and
+    ``recipe`` (:meth:`augrepro.resolved.ResolvedRun.to_params`)."""
+    return resolve(key, protocols, aliases).to_params()

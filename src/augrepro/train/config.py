@@ -2,7 +2,8 @@
 
 :class:`Execution` is the config's ``training:`` (workflow/schemas/config.schema.yaml): how a run is executed,
 never what it computes, so it is not part of the run's identity. :class:`TrainingConfig` is one resolved run
-(:func:`augrepro.studies.study.resolve_run`) with the values the engine reads, each default stated once here.
+(:class:`augrepro.resolved.ResolvedRun`, whose protocol's defaults are its schema's) with the dataset and those
+settings.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 
 from augrepro.data.datasets import DatasetSpec, get_spec
 from augrepro.models.pretrained import weights_file
+from augrepro.resolved import Protocol, ResolvedRun
 from augrepro.runs import RunKey
-from augrepro.studies.protocols import BATCHNORM_DEFAULT
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,12 @@ class Execution:
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """One resolved run as the engine trains it: ``run`` is kept whole (it is the run's identity in resume.pt
-    and checkpoint.pt); the rest are the values read from it, with their defaults."""
+    """One resolved run as the engine trains it (:class:`augrepro.resolved.ResolvedRun`), its dataset, the execution
+    settings and the pretrained weights file of a protocol that starts from one. ``run`` is the run's params as
+    given, kept whole: its identity in resume.pt and the checkpoints, and meta.json's ``config``."""
 
     run: dict[str, Any]
-    key: RunKey
+    resolved: ResolvedRun
     spec: DatasetSpec
     execution: Execution
     pretrained_file: str | None = None
@@ -62,14 +64,16 @@ class TrainingConfig:
     @classmethod
     def of(
         cls,
-        run: dict[str, Any],
+        run: Mapping[str, Any] | ResolvedRun,
         execution: Mapping[str, Any] | Execution | None = None,
         pretrained: str | os.PathLike | None = None,
     ) -> TrainingConfig:
-        """Check that ``pretrained`` (a weights file) is given exactly when the protocol starts from pretrained
-        weights; the message names the file to give."""
-        key = RunKey.from_record(run)
-        tag = run["recipe"].get("pretrained")
+        """``run``: the train rule's params (:meth:`ResolvedRun.to_params`) or the resolved run. Check that
+        ``pretrained`` (a weights file) is given exactly when the protocol starts from pretrained weights; the
+        message names the file to give."""
+        resolved = run if isinstance(run, ResolvedRun) else ResolvedRun.from_params(run)
+        params = resolved.to_params() if isinstance(run, ResolvedRun) else dict(run)
+        key, tag = resolved.key, resolved.protocol.pretrained
         if tag and pretrained is None:
             raise ValueError(
                 f"protocol {key.protocol!r} starts from pretrained {tag!r} weights: give the file "
@@ -81,13 +85,25 @@ class TrainingConfig:
                 f"protocol {key.protocol!r} has no 'pretrained:', but a weights file was given ({pretrained})"
             )
         return cls(
-            run, key, get_spec(key.dataset), Execution.of(execution), None if pretrained is None else str(pretrained)
+            params,
+            resolved,
+            get_spec(key.dataset),
+            Execution.of(execution),
+            None if pretrained is None else str(pretrained),
         )
 
     @property
+    def key(self) -> RunKey:
+        return self.resolved.key
+
+    @property
+    def protocol(self) -> Protocol:
+        return self.resolved.protocol
+
+    @property
     def recipe(self) -> dict[str, Any]:
-        """The protocol's resolved values (config/protocols.yaml)."""
-        return self.run["recipe"]
+        """The protocol's resolved values as a mapping (config/protocols.yaml), for the readers that take one."""
+        return self.protocol.to_params()
 
     @property
     def seed(self) -> int:
@@ -95,25 +111,25 @@ class TrainingConfig:
 
     @property
     def epochs(self) -> int:
-        return int(self.recipe["epochs"])
+        return self.protocol.epochs
 
     @property
     def batch_size(self) -> int:
-        return int(self.recipe["batch_size"])
+        return self.protocol.batch_size
 
     @property
     def batchnorm(self) -> str:
-        """BatchNorm over several processes: per_replica (the default, as DataParallel) or sync."""
-        return self.recipe.get("batchnorm", BATCHNORM_DEFAULT)
+        """BatchNorm over several processes: per_replica (the schema's default, as DataParallel) or sync."""
+        return self.protocol.batchnorm
 
     @property
     def pretrained_tag(self) -> str | None:
-        return self.recipe.get("pretrained")
+        return self.protocol.pretrained
 
     @property
     def method(self) -> str:
-        return self.run["method"]
+        return self.resolved.method
 
     @property
     def method_params(self) -> dict[str, Any]:
-        return self.run["method_params"]
+        return self.resolved.params

@@ -153,7 +153,7 @@ class Session:
             torch.set_num_threads(int(threads))
         # torchrun's processes: join the group, take this rank's GPU
         dist, device = Distributed.from_environment(pick_device(execution.device))
-        numerics = Numerics(device, recipe["numerics"]).apply()
+        numerics = Numerics(device, config.protocol.numerics).apply()
         if device.type == "cuda":  # fixed input shapes: let cuDNN pick the fastest convolution algorithms once
             torch.backends.cudnn.benchmark = True
         norm = Normalization.of(recipe, spec)
@@ -220,14 +220,12 @@ class Session:
 
 def _input_pipeline(config: TrainingConfig) -> tuple[Any, dict | None]:
     """The batched input pipeline of a '+' pixel dataset (or None), and what the training split goes through."""
-    key, spec, recipe = config.key, config.spec, config.recipe
-    pipeline = (
-        build_pipeline(recipe["pipeline"], spec.image_size) if key.traditional and spec.kind == "pixels" else None
-    )
+    key, spec, protocol = config.key, config.spec, config.protocol
+    pipeline = build_pipeline(protocol.pipeline, spec.image_size) if key.traditional and spec.kind == "pixels" else None
     if pipeline is not None:
         return pipeline, pipeline.describe()
     if spec.kind == "files":  # decoded and augmented by the DataLoader workers (augrepro.data.file_pipelines)
-        return None, describe_file_pipeline(recipe["pipeline"], key.traditional)
+        return None, describe_file_pipeline(protocol.pipeline, key.traditional)
     return None, None
 
 
