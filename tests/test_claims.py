@@ -245,7 +245,7 @@ def test_an_equivalence_claim_pairs_one_method_under_two_protocols_seed_by_seed(
         ),
         (
             {"kind": "equivalent", "method": "a", "protocols": ["p", "q"], "margin": 0.3},
-            "claim 1: margin: 0.3 is not of type 'object'; e.g. margin: {value: 0.3, reason: <why>}",
+            "claim 1: margin: got 0.3; expected a mapping; e.g. margin: {value: 0.3, reason: <why>}",
         ),
         (
             {"kind": "equivalent", "method": "a", "protocols": ["p", "q"]},

@@ -89,5 +89,5 @@ def test_bad_evaluations_are_refused_with_the_file_and_the_fix(project, case):
 def test_a_bad_recipe_is_refused_when_the_recipes_are_loaded(project):
     path = project / "config/evaluations.yaml"
     path.write_text(path.read_text().replace("lr: 0.02 ", "lr: -1 "))
-    with pytest.raises(ConfigError, match="detection.salfmix_voc.lr: -1 is less than or equal to the minimum of 0"):
+    with pytest.raises(ConfigError, match="detection.salfmix_voc.lr: got -1; expected a number > 0"):
         select_from_config({"studies": ["demo"]}, project)

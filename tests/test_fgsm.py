@@ -108,7 +108,7 @@ def test_a_constant_model_is_unaffected(trained):
 
 def test_recipe_values_are_checked():
     assert check_fgsm({"epsilon": 8 / 255, "checkpoint": "best"})["clip"] is True
-    with pytest.raises(ValueError, match="epsilon: 8 is greater than the maximum of 1; e.g. epsilon: 0.0313"):
+    with pytest.raises(ValueError, match=r"epsilon: got 8; expected a number in \[0, 1\]; e.g. epsilon: 0.0313"):
         check_fgsm({"epsilon": 8, "checkpoint": "best"})
     with pytest.raises(ValueError, match="unknown key.*steps; valid keys: title, name, checkpoint, epsilon"):
         check_fgsm({"steps": 10})

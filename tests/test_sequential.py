@@ -263,7 +263,7 @@ def test_a_study_may_ask_for_adaptive_seeds():
 @pytest.mark.parametrize(
     "seeds, message",
     [
-        ({"start": 1, "max": 5}, "t.yaml: seeds.start: 1 is less than the minimum of 2"),
+        ({"start": 1, "max": 5}, "t.yaml: seeds.start: got 1; expected an integer >= 2"),
         ({"start": 4, "max": 3}, "seeds.max must be an integer >= seeds.start"),
         ({"start": 3, "max": 9, "boundary": "haybittle"}, "valid: obrien_fleming, pocock"),
         ({"start": 3}, "t.yaml: seeds: 'max' is required"),

@@ -135,6 +135,40 @@ def _one_of_keys(error: ValidationError) -> list[str] | None:
     return None
 
 
+_TYPE_NAMES = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping",
+    "null": "null",
+}
+_FINITE = 1e300  # the schemas' maximum for "any finite number"
+_BOUND_VALIDATORS = ("type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def expected_value(schema: dict[str, Any]) -> str:
+    """What a schema node accepts, in words: its types and its bounds (``an integer >= 1``, ``a number in [0, 1)``,
+    ``a mapping or null``)."""
+    kind = " or ".join(_TYPE_NAMES.get(t, str(t)) for t in _as_list(schema.get("type", []))) or "a value"
+    low = ("[", schema["minimum"]) if "minimum" in schema else ("(", schema.get("exclusiveMinimum"))
+    high = ("]", schema["maximum"]) if "maximum" in schema else (")", schema.get("exclusiveMaximum"))
+    if high[1] is not None and high[1] >= _FINITE:  # a bound that only says "finite" (YAML has .inf)
+        kind, high = f"a finite {kind.removeprefix('a ').removeprefix('an ')}", (")", None)
+    if low[1] is not None and high[1] is not None:
+        return f"{kind} in {low[0]}{_number(low[1])}, {_number(high[1])}{high[0]}"
+    if low[1] is not None:
+        return f"{kind} {'>=' if low[0] == '[' else '>'} {_number(low[1])}"
+    if high[1] is not None:
+        return f"{kind} {'<=' if high[0] == ']' else '<'} {_number(high[1])}"
+    return kind
+
+
 def format_error(
     error: ValidationError, where: str, root: dict[str, Any] | None = None, prefix: tuple[Any, ...] = ()
 ) -> str:
@@ -164,6 +198,8 @@ def format_error(
         text = f"{error.instance!r} is empty" + (f"; give it: {description}" if description else "")
     elif error.validator == "enum":
         text = f"{error.instance!r} is not valid; valid: {', '.join(str(v) for v in schema['enum'])}"
+    elif error.validator in _BOUND_VALIDATORS:
+        text = f"got {error.instance!r}; expected {expected_value(schema)}"
     else:
         text = error.message
     examples = schema.get("examples")

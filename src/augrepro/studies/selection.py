@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from augrepro import schemas
 from augrepro.data.datasets import get_spec, with_checksum
 from augrepro.resolved import ResolvedRun
 from augrepro.runs import EvalKey, RunKey
@@ -30,7 +31,7 @@ from augrepro.studies.study import (
 BUILD_CACHE = Path(".snakemake") / "augrepro"  # under the working directory: the builds that passed
 
 # The config's adaptive seeds when it does not say (workflow/schemas/config.schema.yaml's defaults).
-ADAPTIVE_DEFAULTS = {"start": 4, "step": 2, "max": 8, "boundary": "pocock", "futility": 0.1}
+ADAPTIVE_DEFAULTS = {k: v for k, v in schemas.defaults("config", "adaptive").items() if k != "enabled"}
 
 
 def unavailable_reason(dataset: str, data_config: dict[str, Any] | None, root: str | Path = ".") -> str | None:
