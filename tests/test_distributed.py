@@ -139,7 +139,8 @@ def _register_test_models() -> None:
         "test_bn_halves": lambda num_classes: _net(num_classes, _GroupNormalizedBN),
     }
     for name, build in builders.items():
-        if name not in MODELS:
+        if name not in MODELS:  # declared as the catalog declares a model, then registered here
+            MODELS.declare(name, __name__, options=())
             MODELS.register(name)(build)
 
 
