@@ -120,6 +120,17 @@ class ResolvedRun:
     protocol: Protocol
 
     @property
+    def architecture(self) -> str:
+        """The model's input stem, ``cifar`` or ``imagenet``: its protocol's, which a resolved run always sets
+        (:func:`augrepro.studies.study.architecture` gives the default by the dataset's kind)."""
+        if self.protocol.architecture is None:
+            raise ValueError(
+                f"resolved run {self.key.label()}: its recipe names no architecture; it was not resolved by this "
+                "augrepro (augrepro.studies.study.resolve_run)"
+            )
+        return self.protocol.architecture
+
+    @property
     def variant(self) -> str | None:
         """The variant the run records (:func:`augrepro.augment.variants.declared_variant`; no torch)."""
         return declared_variant(self.method, self.params)

@@ -245,7 +245,7 @@ def _quiet(msg: str) -> None:
 
 def _model(config: TrainingConfig, log) -> tuple[torch.nn.Module, dict | None]:
     """The run's model, with the protocol's pretrained weights in its backbone (their provenance) if any."""
-    model = model_of_run(config.run, config.spec.num_classes)
+    model = model_of_run(config.resolved, config.spec.num_classes)
     if not config.pretrained_tag:
         return model, None
     if config.pretrained_file is None:
