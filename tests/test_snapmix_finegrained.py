@@ -139,7 +139,7 @@ def test_protocol_checks_lr_groups_and_pretrained(tmp_path, change, message):
 def test_the_plan_counts_448_px_crops():
     selection = select_from_config({"studies": ["snapmix_finegrained"], "data": {"local_dir": "/nonexistent"}}, ROOT)
     assert len(selection.runs) == 3 * 4 * 5 * 3
-    shape = run_shape(selection.resolved(RunKey("snapmix_finegrained", "cars+", "resnet34", "snapmix", 0)))
+    shape = run_shape(selection.resolved_run(RunKey("snapmix_finegrained", "cars+", "resnet34", "snapmix", 0)))
     assert shape == ("resnet34", "imagenet", 448, 196)
 
 
