@@ -102,6 +102,12 @@ class Protocol:
             extra={k: v for k, v in values.items() if k not in known},
         )
 
+    @classmethod
+    def of_values(cls, values: Mapping[str, Any]) -> Protocol:
+        """The protocol of a resolved protocol's values (:func:`augrepro.studies.protocols.protocol_values`) as a
+        run keeps them: without what a run does not keep (:data:`NOT_IN_RECIPE`)."""
+        return cls.from_params({k: v for k, v in values.items() if k not in NOT_IN_RECIPE})
+
     def to_params(self) -> dict[str, Any]:
         """The recipe as the run's params hold it: the keys given, in their order, with their values (copies)."""
         keys = self.keys() if self.given is None else self.given
