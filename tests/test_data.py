@@ -523,9 +523,9 @@ def test_normalization_of_a_run_and_its_inverse():
     from augrepro.data.normalization import Normalization
 
     spec = get_spec("cifar10")
-    usual = Normalization.of({}, spec)
+    usual = Normalization.of(None, spec)
     assert (usual.mean, usual.std) == (tuple(spec.mean), tuple(spec.std))
-    own = Normalization.of({"normalize": {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.5, 1]}}, spec)
+    own = Normalization.of({"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.5, 1]}, spec)
     assert (own.mean, own.std) == ((0.5, 0.5, 0.5), (0.25, 0.5, 1.0))  # the protocol's values win
     x = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16).expand(2, 3, 16, 16).contiguous()
     z = own.apply(x)

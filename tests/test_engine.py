@@ -563,12 +563,13 @@ def _released_lrs(protocol: str, recipe: dict) -> list[float]:
     ],
 )
 def test_the_lr_of_every_epoch_follows_the_sources_rule(protocol):
+    from augrepro.resolved import Protocol
     from augrepro.studies import load_protocols, resolve_protocol
     from augrepro.train.optim import make_scheduler
 
     recipe = resolve_protocol(load_protocols(engine_root() / "config/protocols.yaml"), protocol, "cifar100")
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=recipe["lr"])
-    sched = make_scheduler(opt, recipe)
+    sched = make_scheduler(opt, Protocol.of_values(recipe))
     ours = []
     for _ in range(recipe["epochs"]):
         ours.append(opt.param_groups[0]["lr"])

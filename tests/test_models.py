@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import ROOT
 
 from augrepro.models import MODELS, build_model
 from augrepro.registry import UnknownNameError
@@ -129,7 +130,7 @@ def test_preactresnet_options_follow_each_source():
     strides its stem by 2 on 64 x 64 Tiny-ImageNet (stem_stride: 2), so its last stage sees 4 x 4 as on CIFAR."""
     import torch
 
-    from augrepro.models import build_model, model_of_run
+    from augrepro.models import model_of_run
 
     he = build_model("preactresnet18", 200)
     puzzle = build_model("preactresnet18", 200, final_bn=False, stem_stride=2)
@@ -138,8 +139,7 @@ def test_preactresnet_options_follow_each_source():
     x = torch.randn(2, 3, 64, 64)
     assert he.features(x).shape[-1] == 8 and puzzle.features(x).shape[-1] == 4
     assert (puzzle.features(x) < 0).any()  # no final ReLU: the features are the last block's sum
-    run = {"model": "preactresnet18", "recipe": {"architecture": "cifar", "model_options": {"final_bn": False}}}
-    assert model_of_run(run, 10).bn is None
+    assert model_of_run(puzzlemix_run(), 10).bn is None
     with pytest.raises(
         ValueError, match="model_options stem for model 'preactresnet18'; valid options: final_bn, stem_stride"
     ):
@@ -173,3 +173,36 @@ def test_the_weights_file_names_are_torchvisions():
     for tag, models in WEIGHTS.items():
         for model in models:
             assert weights_file(model, tag) == torchvision_weights(model, tag).url.rsplit("/", 1)[-1]
+
+
+def puzzlemix_run(dataset: str = "cifar100"):
+    """A resolved run of PuzzleMix's protocol (PreActResNet-18 without its final BN: ``final_bn: false``)."""
+    from augrepro.runs import RunKey
+    from augrepro.studies import load_protocols
+    from augrepro.studies.study import resolve
+
+    protocols = load_protocols(ROOT / "config" / "protocols.yaml")
+    return resolve(RunKey("puzzlemix_1200", dataset, "preactresnet18", "baseline", 0), protocols, {})
+
+
+def test_a_checkpoints_run_is_read_as_a_resolved_run_by_the_evaluations_and_the_preview(tmp_path):
+    """A checkpoint keeps its run as the train rule's params (a mapping): the evaluations and the preview read it
+    with ResolvedRun.from_params and build its model with its protocol's architecture and model options; a
+    checkpoint whose run is not a resolved run is refused, naming what it lacks."""
+    from augrepro.evaluate.checkpoint import load_checkpoint
+    from augrepro.report.preview import load_model
+
+    run = puzzlemix_run()
+    model = build_model("preactresnet18", 100, final_bn=False)
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"run": run.to_params(), "model": model.state_dict(), "epoch": 3}, path)
+    loaded = load_checkpoint(path, torch.device("cpu"))
+    assert loaded.resolved == run and loaded.model.bn is None and loaded.epoch == 3
+    previewed, note = load_model("resnet8", 100, str(path), seed=0)
+    assert previewed.bn is None and note == "preactresnet18 from checkpoint.pt"
+    assert all(torch.equal(a, b) for a, b in zip(previewed.state_dict().values(), model.state_dict().values()))
+    old = {k: v for k, v in run.to_params().items() if k != "method_params"}
+    torch.save({"run": old, "model": model.state_dict()}, path)
+    for read in (lambda: load_checkpoint(path, torch.device("cpu")), lambda: load_model("resnet8", 100, str(path), 0)):
+        with pytest.raises(ValueError, match="not a resolved run: it lacks method_params"):
+            read()

@@ -146,10 +146,10 @@ def test_the_plan_prices_on_the_measurements_and_says_which_price_it_used(pilote
     def price(run: RunKey) -> float:
         key = next(k for k, s in shapes.items() if run in s.runs)
         record = json.loads((project / key.result).read_text())
-        epochs = selection.resolved(run)["recipe"]["epochs"]
+        resolved = selection.resolved_run(run)
         if record["status"] == "ok":
-            return expected_gpu_hours(record, epochs)
-        return estimate_hours(selection.resolved(run), costs, rate)
+            return expected_gpu_hours(record, resolved.protocol.epochs)
+        return estimate_hours(resolved, costs, rate)
 
     for name in STUDIES:
         study = next(s for s in selection.studies if s.name == name)
@@ -188,7 +188,9 @@ def test_a_shape_without_a_valid_measurement_keeps_the_flop_estimate(piloted, tm
     rate = reference_rate(costs)
     runs = next(s for s in selection.studies if s.name == "pilot_one").runs()
     expected = sum(
-        expected_gpu_hours(record, 2) if k.dataset_key == "demo" else estimate_hours(selection.resolved(k), costs, rate)
+        expected_gpu_hours(record, 2)
+        if k.dataset_key == "demo"
+        else estimate_hours(selection.resolved_run(k), costs, rate)
         for k in runs
     )
     assert row.price == "pilot+FLOPs" and row.measured == 4
@@ -251,7 +253,7 @@ def test_the_paper_pilot_runs_one_job_per_shape_with_its_gpus_on_slurm(project, 
     assert len(pilots) == len(shapes) and all("runtime=30" in line for line in pilots)  # pilot_settings.runtime_min
     assert sum("gpu=4" in line for line in pilots) == sum(k.gpus == 4 for k in shapes) == 2  # ResNet-50 and -101
     cifar = shapes[PilotKey("saliencymix_cifar", "cifar10+", "resnet18", 1, 1)]
-    assert selection.resolved(cifar.run)["method"] == "saliencymix"  # its costliest method, by the plan's table
+    assert selection.resolved_run(cifar.run).method == "saliencymix"  # its costliest method, by the plan's table
 
 
 def test_a_pilot_past_its_deadline_is_stopped_and_recorded_as_timed_out(piloted, tmp_path):
@@ -265,7 +267,7 @@ def test_a_pilot_past_its_deadline_is_stopped_and_recorded_as_timed_out(piloted,
     result = tmp_path / key.result
     settings = PilotSettings(steps=100_000, warmup=0)
     data = project / "results/data/demo/data.npz"
-    run = selection.resolved(shape.run)
+    run = selection.resolved_run(shape.run)
     record = run_pilot(key, run, data, result, {"device": "cpu"}, 1, settings=settings, deadline_seconds=8)
     assert record["status"] == "failed" and record["failure"]["kind"] == "timeout"
     assert "did not finish" in record["failure"]["message"] and "lower steps (100000)" in record["failure"]["message"]

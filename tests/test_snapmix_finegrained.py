@@ -32,6 +32,7 @@ from augrepro.models.pretrained import (
     load_pretrained,
     weights_file,
 )
+from augrepro.resolved import Protocol
 from augrepro.results.published import load_published
 from augrepro.runs import RunKey
 from augrepro.studies import ConfigError, load_protocols, resolve_protocol, select_from_config
@@ -139,7 +140,7 @@ def test_protocol_checks_lr_groups_and_pretrained(tmp_path, change, message):
 def test_the_plan_counts_448_px_crops():
     selection = select_from_config({"studies": ["snapmix_finegrained"], "data": {"local_dir": "/nonexistent"}}, ROOT)
     assert len(selection.runs) == 3 * 4 * 5 * 3
-    shape = run_shape(selection.resolved(RunKey("snapmix_finegrained", "cars+", "resnet34", "snapmix", 0)))
+    shape = run_shape(selection.resolved_run(RunKey("snapmix_finegrained", "cars+", "resnet34", "snapmix", 0)))
     assert shape == ("resnet34", "imagenet", 448, 196)
 
 
@@ -240,7 +241,8 @@ def test_per_group_learning_rates_apply_to_backbone_and_head():
     backbone, fresh = optimizer.param_groups
     assert [p is q for p, q in zip(fresh["params"], model.fc.parameters())] == [True, True]
     assert len(backbone["params"]) == len(list(model.parameters())) - 2
-    scheduler = make_scheduler(optimizer, recipe)
+    snapmix = resolve_protocol(load_protocols(ROOT / "config" / "protocols.yaml"), "snapmix_finegrained", "cub200")
+    scheduler = make_scheduler(optimizer, Protocol.of_values({**snapmix, **recipe}))
     lrs = []
     for _ in range(4):
         lrs += [g["lr"] for g in optimizer.param_groups]

@@ -252,15 +252,18 @@ def test_the_cutout_protocol_is_cutouts_train_py(everything):
 
     from augrepro.data import get_spec
     from augrepro.data.normalization import Normalization
+    from augrepro.resolved import Protocol
     from augrepro.studies.protocols import replicas_per_process
 
     for dataset, length in (("cifar10", 16), ("cifar100", 8)):  # train.py:1-2 and the README's commands
         recipe = resolve_protocol(everything.protocols, "cutout_cifar", dataset)
         assert {k: recipe[k] for k in CUTOUT_TRAIN_PY} == CUTOUT_TRAIN_PY
         assert recipe["methods"]["cutout"] == {"length": length, "n_holes": 1}  # train.py:43 --n_holes 1
-        assert replicas_per_process(recipe, 1) == 1  # train.py:154 cnn.cuda(): one GPU, no DataParallel
-        assert replicas_per_process(resolve_protocol(everything.protocols, "saliencymix_cifar", dataset), 1) == 2
-        norm = Normalization.of(recipe, get_spec(dataset))  # train.py:69-70
+        protocol = Protocol.of_values(recipe)
+        assert replicas_per_process(protocol, 1) == 1  # train.py:154 cnn.cuda(): one GPU, no DataParallel
+        saliencymix = resolve_protocol(everything.protocols, "saliencymix_cifar", dataset)
+        assert replicas_per_process(Protocol.of_values(saliencymix), 1) == 2
+        norm = Normalization.of(protocol.normalize, get_spec(dataset))  # train.py:69-70
         mean, std = torch.tensor([125.3, 123.0, 113.9]) / 255, torch.tensor([63.0, 62.1, 66.7]) / 255
         torch.testing.assert_close(torch.as_tensor(norm.mean).float(), mean)
         torch.testing.assert_close(torch.as_tensor(norm.std).float(), std)

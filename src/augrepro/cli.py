@@ -135,11 +135,11 @@ def cmd_pilot(args) -> int:
         execution["device"] = args.device
     results = []
     for key, shape in pilot_shapes(selection).items():
-        run, result = selection.resolved(shape.run), root / key.result
+        run, result = selection.resolved_run(shape.run), root / key.result
         per_node, nodes = max(1, shape.resources["gpus"]), shape.resources["nodes"]
         data = root / f"results/data/{key.dataset}/data.npz"
-        tag = run["recipe"].get("pretrained")
-        weights = root / "results/pretrained" / weights_file(run["model"], tag) if tag else None
+        tag = run.protocol.pretrained
+        weights = root / "results/pretrained" / weights_file(run.key.model, tag) if tag else None
         missing = next((p for p in (data, weights) if p is not None and not p.is_file()), None)
         if missing is not None:
             message = (

@@ -102,6 +102,12 @@ class Protocol:
             extra={k: v for k, v in values.items() if k not in known},
         )
 
+    @classmethod
+    def of_values(cls, values: Mapping[str, Any]) -> Protocol:
+        """The protocol of a resolved protocol's values (:func:`augrepro.studies.protocols.protocol_values`) as a
+        run keeps them: without what a run does not keep (:data:`NOT_IN_RECIPE`)."""
+        return cls.from_params({k: v for k, v in values.items() if k not in NOT_IN_RECIPE})
+
     def to_params(self) -> dict[str, Any]:
         """The recipe as the run's params hold it: the keys given, in their order, with their values (copies)."""
         keys = self.keys() if self.given is None else self.given
@@ -118,6 +124,17 @@ class ResolvedRun:
     method: str
     params: dict[str, Any]
     protocol: Protocol
+
+    @property
+    def architecture(self) -> str:
+        """The model's input stem, ``cifar`` or ``imagenet``: its protocol's, which a resolved run always sets
+        (:func:`augrepro.studies.study.architecture` gives the default by the dataset's kind)."""
+        if self.protocol.architecture is None:
+            raise ValueError(
+                f"resolved run {self.key.label()}: its recipe names no architecture; it was not resolved by this "
+                "augrepro (augrepro.studies.study.resolve_run)"
+            )
+        return self.protocol.architecture
 
     @property
     def variant(self) -> str | None:

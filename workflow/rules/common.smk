@@ -167,9 +167,9 @@ def get_pretrained(wildcards):
     file name>), or nothing."""
     from augrepro.models.pretrained import weights_file
 
-    run = SELECTION.resolved(RunKey.from_wildcards(wildcards))
-    tag = run["recipe"].get("pretrained")
-    return [f"results/pretrained/{weights_file(run['model'], tag)}"] if tag else []
+    run = SELECTION.resolved_run(RunKey.from_wildcards(wildcards))
+    tag = run.protocol.pretrained
+    return [f"results/pretrained/{weights_file(run.key.model, tag)}"] if tag else []
 
 
 def get_run_config(wildcards):

@@ -7,6 +7,7 @@ from pathlib import Path
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # (snakemake is injected)
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
+from augrepro.resolved import ResolvedRun
 from augrepro.runs import PilotKey
 from augrepro.train.gpus import pin_local_gpus
 from augrepro.train.launch import processes_per_node
@@ -18,7 +19,7 @@ gpu_locks = pin_local_gpus(snakemake.config.get("local_gpus"), per_node)
 try:
     run_pilot(
         PilotKey.from_wildcards(snakemake.wildcards),
-        snakemake.params.run,
+        ResolvedRun.from_params(snakemake.params.run),
         snakemake.input.data,
         snakemake.output.result,
         snakemake.config.get("training") or {},  # execution-only settings, as the training jobs read them

@@ -9,6 +9,7 @@ code's own transform and stays as it is.) Its values come from the protocol's ``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -31,10 +32,9 @@ class Normalization:
         self.std_tensor = device_tensor(self.std, self.device).view(1, 3, 1, 1)
 
     @classmethod
-    def of(cls, recipe: dict[str, Any], spec) -> Normalization:
-        """The protocol's normalization (its ``normalize``: the source's mean and std) or the dataset's usual one
-        (``spec``: its DatasetSpec)."""
-        norm = recipe.get("normalize")
+    def of(cls, norm: Mapping[str, Any] | None, spec) -> Normalization:
+        """The protocol's normalization (its ``normalize``, :attr:`augrepro.resolved.Protocol.normalize`: the
+        source's mean and std) or, when it sets none, the dataset's usual one (``spec``: its DatasetSpec)."""
         if norm:
             return cls(norm["mean"], norm["std"])
         return cls(spec.mean, spec.std)

@@ -9,6 +9,7 @@ normalizes with the run's :class:`~augrepro.data.normalization.Normalization`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -19,6 +20,9 @@ from augrepro.data.loader import DeviceData, FileData
 from augrepro.data.normalization import Normalization
 from augrepro.data.prepared import PreparedData, load_prepared
 
+if TYPE_CHECKING:
+    from augrepro.resolved import Protocol
+
 
 def _subset(x: np.ndarray, y: np.ndarray, limit: int | None):
     return (x, y) if limit is None else (x[:limit], y[:limit])
@@ -27,7 +31,7 @@ def _subset(x: np.ndarray, y: np.ndarray, limit: int | None):
 def load_split(
     data: PreparedData,
     which: str,
-    recipe: dict,
+    protocol: Protocol,
     traditional: bool,
     norm: Normalization,
     device,
@@ -40,23 +44,23 @@ def load_split(
     (augrepro.data.jpeg), by DataLoader workers otherwise. The training transforms apply when ``traditional``
     (and only to the training split), the evaluation ones otherwise."""
     train = which == "train"
-    limit = recipe.get(f"max_{which}_images")
+    limit = protocol.max_train_images if train else protocol.max_test_images
     mean, std = norm.mean, norm.std
     if data.kind == "files":
         train_files, test_files = data.file_lists()
         files, labels = _subset(*((train_files, data.train_y) if train else (test_files, data.test_y)), limit)
-        if decode_mode == "device" and recipe["pipeline"].get("name") == "imagenet":
-            spec = file_pipeline(recipe["pipeline"])
+        if decode_mode == "device" and protocol.pipeline.get("name") == "imagenet":
+            spec = file_pipeline(protocol.pipeline)
             return JpegData(files, labels, mean, std, device, train and traditional, readers=max(2, workers), spec=spec)
-        return FileData(files, labels, mean, std, device, train and traditional, workers, recipe["pipeline"])
+        return FileData(files, labels, mean, std, device, train and traditional, workers, protocol.pipeline)
     train_x, test_x = data.pixels()
     x, y = _subset(*((train_x, data.train_y) if train else (test_x, data.test_y)), limit)
-    return DeviceData(torch.from_numpy(x), torch.from_numpy(y), mean, std, device, recipe.get("eval_transform"))
+    return DeviceData(torch.from_numpy(x), torch.from_numpy(y), mean, std, device, protocol.eval_transform)
 
 
 def load_splits(
     data_path,
-    recipe: dict,
+    protocol: Protocol,
     traditional: bool,
     norm: Normalization,
     device,
@@ -71,5 +75,5 @@ def load_splits(
         mode, why = choose_decode(decode, device)
         log(f"image files decoded {'on ' + str(device) if mode == 'device' else 'by DataLoader workers'} ({why})")
     return tuple(
-        load_split(data, which, recipe, traditional, norm, device, workers, mode) for which in ("train", "test")
+        load_split(data, which, protocol, traditional, norm, device, workers, mode) for which in ("train", "test")
     )

@@ -48,14 +48,16 @@ class RunCheckpoint:
         return {"kind": choice, "file": Path(self.path).name, "epoch": self.epoch}
 
 
-def load_checkpoint(checkpoint: str | Path, device: torch.device) -> RunCheckpoint:
-    """A finished run's checkpoint.pt or best.pt."""
+def load_checkpoint(checkpoint: str | Path, device: torch.device, num_classes: int | None = None) -> RunCheckpoint:
+    """A finished run's checkpoint.pt or best.pt; its ``run`` read with :meth:`ResolvedRun.from_params`, its model
+    with ``num_classes`` outputs (default: its dataset's)."""
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or "run" not in state or "model" not in state:
         raise ValueError(f"{checkpoint}: not a run checkpoint (expected the engine's 'run' and 'model')")
     resolved = ResolvedRun.from_params(state["run"])
-    model = model_of_run(state["run"], get_spec(resolved.key.dataset).num_classes)
+    classes = get_spec(resolved.key.dataset).num_classes if num_classes is None else num_classes
+    model = model_of_run(resolved, classes)
     model.load_state_dict(state["model"])
     return RunCheckpoint(resolved, model.to(device), int(state.get("epoch", 0)), str(checkpoint))
 

@@ -250,7 +250,7 @@ def run_detection(
     torch.manual_seed(seed)
     loaded = load_checkpoint(checkpoint, torch.device("cpu"))
     key, protocol = loaded.resolved.key, loaded.resolved.protocol
-    norm = Normalization.of(protocol.to_params(), get_spec(key.dataset))
+    norm = Normalization.of(protocol.normalize, get_spec(key.dataset))
     model = build_detector(loaded.model, values, norm.mean, norm.std).to(device)
     index = load_voc_index(voc_index)
     resume = ResumeFile(

@@ -129,10 +129,10 @@ def pixel_test_batches(run: ResolvedRun, data_path, batch_size: int, device: tor
     pixels."""
     from augrepro.data.splits import load_split
 
-    protocol, recipe = run.protocol, run.protocol.to_params()
-    norm = Normalization.of(recipe, get_spec(run.key.dataset)).to(device)
+    protocol = run.protocol
+    norm = Normalization.of(protocol.normalize, get_spec(run.key.dataset)).to(device)
     data = load_prepared(data_path)
-    split = load_split(data, "test", recipe, False, norm, device, workers)
+    split = load_split(data, "test", protocol, False, norm, device, workers)
     if data.kind == "files":
         transform = f"the file pipeline's evaluation transforms: {describe_file_pipeline(protocol.pipeline, False)}"
     else:

@@ -7,6 +7,8 @@ from augrepro.models.catalog import ARCHITECTURES, IMAGENET_MODELS, MODELS, chec
 if TYPE_CHECKING:
     import torch.nn as nn
 
+    from augrepro.resolved import ResolvedRun
+
 __all__ = ["ARCHITECTURES", "IMAGENET_MODELS", "MODELS", "build_model", "check_model_options", "model_label"]
 
 
@@ -28,10 +30,7 @@ def build_model(name: str, num_classes: int, architecture: str = "cifar", **opti
     return MODELS.build(name, num_classes=num_classes, **options)
 
 
-def model_of_run(run: dict, num_classes: int) -> nn.Module:
-    """The model a resolved run (augrepro.studies.study.resolve_run, or a checkpoint's ``run``) trains: its name,
-    its protocol's architecture and model options."""
-    recipe = run.get("recipe") or {}
-    return build_model(
-        run["model"], num_classes, recipe.get("architecture", "cifar"), **(recipe.get("model_options") or {})
-    )
+def model_of_run(run: ResolvedRun, num_classes: int) -> nn.Module:
+    """The model a resolved run trains: its name, its protocol's architecture and model options. A checkpoint's
+    ``run`` (a mapping) is read with :meth:`augrepro.resolved.ResolvedRun.from_params` first."""
+    return build_model(run.key.model, num_classes, run.architecture, **(run.protocol.model_options or {}))

@@ -21,8 +21,9 @@ from augrepro.augment.base import MixResult
 from augrepro.data import get_spec, load_prepared
 from augrepro.data.file_pipelines import decode_files
 from augrepro.data.normalization import Normalization
+from augrepro.evaluate.checkpoint import load_checkpoint
 from augrepro.io import atomic_open
-from augrepro.models import build_model, model_of_run
+from augrepro.models import build_model
 
 
 def _label(classes: list[str], i: int) -> str:
@@ -61,12 +62,8 @@ def spread_over_classes(labels: np.ndarray, count: int) -> np.ndarray:
 def load_model(architecture: str, num_classes: int, checkpoint: str | None, seed: int) -> tuple[torch.nn.Module, str]:
 
     if checkpoint is not None:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        run = state.get("run") or {}
-        architecture = run.get("model", architecture)
-        model = model_of_run({"model": architecture, **run}, num_classes)
-        model.load_state_dict(state["model"])
-        return model.train(), f"{architecture} from {Path(checkpoint).name}"
+        loaded = load_checkpoint(checkpoint, torch.device("cpu"), num_classes)
+        return loaded.model.train(), f"{loaded.resolved.key.model} from {Path(checkpoint).name}"
     torch.manual_seed(seed)
     return build_model(architecture, num_classes).train(), f"freshly initialised {architecture} (seed {seed})"
 

@@ -24,6 +24,7 @@ from augrepro.data.pipeline_spec import parse_pixel_pipeline
 from augrepro.models import MODELS
 from augrepro.models.pretrained import WEIGHTS
 from augrepro.models.registry import IMAGENET_MODELS, check_model_options
+from augrepro.resolved import Protocol
 from augrepro.results.margins import MarginError, resolve_margins
 from augrepro.results.published import load_published
 from augrepro.results.scope import dataset_test_images
@@ -224,7 +225,7 @@ def _check_grid_on(
     check_pipeline(values, spec, traditional, f"{where}: protocol {grid.protocol!r} on {key}")
     processes = max(1, study.resources["gpus"]) * study.resources["nodes"]
     try:
-        replicas_per_process(values, processes)
+        replicas_per_process(Protocol.of_values(values), processes)
     except ValueError as exc:
         raise ConfigError(
             f"{where}: protocol {grid.protocol!r} on {name} with resources of {processes} GPUs: {exc}"

@@ -40,6 +40,7 @@ from augrepro.data.datasets import get_spec
 from augrepro.data.file_pipelines import file_pipeline_size
 from augrepro.io import atomic_write_text
 from augrepro.models import build_model
+from augrepro.resolved import ResolvedRun
 from augrepro.studies.evaluations import check_detection
 
 DEFAULT_COSTS = Path(__file__).resolve().parents[3] / "resources" / "model_costs.csv"
@@ -100,21 +101,20 @@ def _count(model: str, architecture: str, options: dict, image_size: int, num_cl
     return counter.get_total_flops() / 2e9, sum(p.numel() for p in net.parameters())
 
 
-def run_shape(resolved: dict[str, Any]) -> tuple[str, str, int, int]:
+def run_shape(run: ResolvedRun) -> tuple[str, str, int, int]:
     """(model, architecture, input size, classes) of a resolved run."""
 
-    spec = get_spec(resolved["dataset"])
-    recipe = resolved["recipe"]
-    pipeline = recipe.get("pipeline") or {}
+    spec, protocol = get_spec(run.key.dataset), run.protocol
+    pipeline = protocol.pipeline or {}
     if spec.kind == "files":  # the size the file pipeline crops to (the SnapMix code's 448, ImageNet's 224)
         size = file_pipeline_size(pipeline)
     else:
         size = int(pipeline.get("size") or spec.image_size)
-    options = recipe.get("model_options") or {}
-    arch = recipe["architecture"] + (
+    options = protocol.model_options or {}
+    arch = run.architecture + (
         "[" + ";".join(f"{k}={json.dumps(v)}" for k, v in sorted(options.items())) + "]" if options else ""
     )
-    return resolved["model"], arch, size, spec.num_classes
+    return run.key.model, arch, size, spec.num_classes
 
 
 def load_costs(path: str | Path = DEFAULT_COSTS) -> dict[tuple[str, str, int, int], float]:
@@ -142,18 +142,16 @@ def reference_rate(costs: dict) -> float:
     return ref["epochs"] * (3 * ref["train_images"] + ref["test_images"]) * gmacs / ref["hours"]
 
 
-def estimate_hours(resolved: dict[str, Any], costs: dict, rate: float) -> float | None:
+def estimate_hours(run: ResolvedRun, costs: dict, rate: float) -> float | None:
     """Estimated GPU-hours of one run on the reference GPU; None when its model's cost is not in the table."""
 
-    gmacs = costs.get(run_shape(resolved))
+    gmacs = costs.get(run_shape(run))
     if gmacs is None:
         return None
-    spec = get_spec(resolved["dataset"])
-    recipe = resolved["recipe"]
-    train = min(spec.train_images, recipe.get("max_train_images") or spec.train_images)
-    test = min(spec.test_images, recipe.get("max_test_images") or spec.test_images)
-    factor = method_cost(resolved["method"])
-    return int(recipe["epochs"]) * (3 * train * factor + test) * gmacs / rate
+    spec, protocol = get_spec(run.key.dataset), run.protocol
+    train = min(spec.train_images, protocol.max_train_images or spec.train_images)
+    test = min(spec.test_images, protocol.max_test_images or spec.test_images)
+    return protocol.epochs * (3 * train * method_cost(run.method) + test) * gmacs / rate
 
 
 # FGSM: clean forward + attack forward and backward to the input (about 2 forwards) + the adversarial forward.
@@ -199,18 +197,18 @@ def detection_gmacs(model: str, head: str, short_side: int, rois: int, num_class
 def evaluation_hours(selection, job, costs: dict, rate: float) -> float | None:
     """Estimated GPU-hours of one evaluation job on the reference GPU (None: no cost for its model)."""
 
-    run = selection.resolved(job.run)
+    run = selection.resolved_run(job.run)
     recipe = selection.evaluation_recipe(job.kind, job.recipe)
     if job.kind == "fgsm":
         gmacs = costs.get(run_shape(run))
         if gmacs is None:
             return None
-        spec = get_spec(run["dataset"])
-        test = min(spec.test_images, run["recipe"].get("max_test_images") or spec.test_images)
+        spec = get_spec(run.key.dataset)
+        test = min(spec.test_images, run.protocol.max_test_images or spec.test_images)
         return test * FGSM_FORWARDS * gmacs / rate
     values = check_detection(recipe)
     voc = get_spec("voc")
-    train, test = (detection_cost(*shape) for shape in detection_shapes(run["model"], values))
+    train, test = (detection_cost(*shape) for shape in detection_shapes(run.key.model, values))
     return (values["iterations"] * values["batch_size"] * 3 * train + voc.test_images * test) / rate
 
 
@@ -239,7 +237,7 @@ def detection_cost(model: str, head: str, short_side: int, rois: int) -> float:
 
 def cost_entries(selection) -> list[tuple[str, str, int, int]]:
     """Every (model, architecture, size, classes) that the selection's runs need."""
-    return sorted({run_shape(selection.resolved(k)) for k in selection.runs})
+    return sorted({run_shape(selection.resolved_run(k)) for k in selection.runs})
 
 
 def detection_entries(selection) -> list[tuple[str, str, int, int]]:
@@ -247,7 +245,7 @@ def detection_entries(selection) -> list[tuple[str, str, int, int]]:
     entries: set[tuple[str, str, int, int]] = set()
     for job in selection.jobs_of("detection"):
         recipe = check_detection(selection.evaluation_recipe(job.kind, job.recipe))
-        entries.update(detection_shapes(selection.resolved(job.run)["model"], recipe))
+        entries.update(detection_shapes(job.run.model, recipe))
     return sorted(entries)
 
 

@@ -118,7 +118,7 @@ def shapes_of(selection, method_cost: Callable[[str], float]) -> dict[PilotKey, 
         grouped.setdefault(PilotKey.of(key, res["gpus"], res["nodes"]), []).append(key)
     shapes = {}
     for shape, keys in grouped.items():
-        costs = [method_cost(selection.resolved(k)["method"]) for k in keys]
+        costs = [method_cost(selection.resolved_run(k).method) for k in keys]
         chosen = keys[costs.index(max(costs))]
         merged = {name: max(resources[k][name] for k in keys) for name in resources[keys[0]]}
         shapes[shape] = Shape(shape, tuple(keys), chosen, merged)

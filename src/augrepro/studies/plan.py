@@ -71,7 +71,7 @@ def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
     rate = reference_rate(costs)
     published = load_published(selection.published_dir)
     described = {entry["name"]: entry for entry in selection.describe()["studies"]}
-    hours = {key: estimate_hours(selection.resolved(key), costs, rate) for key in selection.runs}
+    hours = {key: estimate_hours(selection.resolved_run(key), costs, rate) for key in selection.runs}
     hours.update({job: evaluation_hours(selection, job, costs, rate) for job in selection.evaluation_jobs})
     measured, notes = measured_prices(selection)
     hours.update({key: price for key, (price, _) in measured.items()})
@@ -92,7 +92,7 @@ def plan_rows(selection, costs: dict | None = None) -> list[PlanRow]:
     def run_hours(cell: tuple[str, str, str, str]) -> float | None:
         if cell in measured_cells:
             return measured_cells[cell]
-        return estimate_hours(selection.resolved(RunKey(*cell, 0)), costs, rate)
+        return estimate_hours(selection.resolved_run(RunKey(*cell, 0)), costs, rate)
 
     def seeds_hours(cells: dict[tuple[str, str, str, str], float]) -> float | None:
         return _sum_known([seeds * h if (h := run_hours(cell)) is not None else None for cell, seeds in cells.items()])
@@ -204,10 +204,7 @@ def measured_prices(selection) -> tuple[dict, list[str]]:
                 raise ValueError(f"the pilot of {key.label()} is measured but holds no result record")
             device = record["device_name"]
             for run in shape.runs:
-                prices[run] = (
-                    run_device_hours(record, int(selection.resolved(run)["recipe"]["epochs"])),
-                    device,
-                )
+                prices[run] = (run_device_hours(record, selection.resolved_run(run).protocol.epochs), device)
         elif result.state in ("failed", "stale"):
             notes.append(f"pilot {result.state}: {key.label()}: {result.reason} (its runs: FLOP estimate)")
     return prices, notes

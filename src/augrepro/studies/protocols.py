@@ -18,11 +18,14 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from augrepro import schemas
 from augrepro.errors import ConfigError
 from augrepro.models.pretrained import PRETRAINED
+
+if TYPE_CHECKING:
+    from augrepro.resolved import Protocol
 
 # The keys a resolved protocol must hold (lr or lr_groups besides): the protocol schema's (resolved), which states
 # every key's type, range and default (workflow/schemas/protocol.schema.yaml).
@@ -38,7 +41,6 @@ NUMERICS = tuple(_VALUES["numerics"]["enum"])
 REPORTED = tuple(_VALUES["reported"]["enum"])
 BATCHNORM = tuple(_VALUES["batchnorm"]["enum"])  # augrepro.train.distributed: BatchNorm of a data-parallel run
 BATCHNORM_DEFAULT = _VALUES["batchnorm"]["default"]  # as nn.DataParallel, which every source used
-BATCHNORM_REPLICAS_DEFAULT = _VALUES["batchnorm_replicas"]["default"]
 LR_DECAY_DELAY_DEFAULT = _VALUES["lr_decay_delay"]["default"]
 ARCHITECTURES = tuple(_VALUES["architecture"]["enum"])
 # Keys whose mappings merge key by key through ``base`` and ``per_dataset`` (the others are replaced whole).
@@ -154,15 +156,15 @@ def protocol_values(protocols: dict[str, dict[str, Any]], name: str, dataset: st
 _PASSED: set[str] = set()  # the resolved protocols (as canonical JSON) that passed _check
 
 
-def replicas_per_process(recipe: dict, world_size: int) -> int:
+def replicas_per_process(protocol: Protocol, world_size: int) -> int:
     """How many of the source's ``nn.DataParallel`` replicas (the protocol's ``batchnorm_replicas``) one process
     emulates with :class:`ReplicaForward`: all of them in a single process; under torchrun each rank is one
     replica already, so the replicas must equal the ranks (``batchnorm: per_replica``); ``sync`` normalizes
     over the global batch, one replica per process."""
-    replicas = int(recipe.get("batchnorm_replicas", BATCHNORM_REPLICAS_DEFAULT))
+    replicas = protocol.batchnorm_replicas
     if world_size <= 1:
         return replicas
-    if recipe.get("batchnorm", BATCHNORM_DEFAULT) == "sync" or replicas == 1:
+    if protocol.batchnorm == "sync" or replicas == 1:
         return 1
     if replicas != world_size:
         raise ValueError(

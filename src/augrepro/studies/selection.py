@@ -24,7 +24,7 @@ from augrepro.studies.study import (
     load_studies,
     method_of,
     parse_adaptive,
-    resolve_run,
+    resolve,
     select,
 )
 
@@ -84,7 +84,7 @@ class Selection:
     adaptive_design: dict[str, Any] = field(default_factory=lambda: dict(ADAPTIVE_DEFAULTS))
     runs: list[RunKey] = field(default_factory=list)  # the union, each run once
     evaluation_jobs: list[EvalKey] = field(default_factory=list)  # the union of the evaluation jobs, each once
-    _resolved: dict[RunKey, dict[str, Any]] = field(default_factory=dict, repr=False)
+    _resolved: dict[RunKey, ResolvedRun] = field(default_factory=dict, repr=False)
     # run -> the chosen studies that may train it, and evaluation job -> the chosen studies' requests for it: built
     # once, since Snakemake asks for every job's resources (a scan of every study per job cost 20 s on the paper)
     _owners: dict[RunKey, list[Study]] = field(default_factory=dict, repr=False)
@@ -116,15 +116,16 @@ class Selection:
             raise KeyError(f"{job.kind} job {job.recipe} of {job.run.label()} is not in any chosen study")
         return {k: max(r[k] for r in requests) for k in requests[0]}
 
-    def resolved(self, key: RunKey) -> dict[str, Any]:
-        """The resolved configuration of one run (cached; it depends on the run's key alone)."""
+    def resolved_run(self, key: RunKey) -> ResolvedRun:
+        """The resolved run of one key, typed (:class:`augrepro.resolved.ResolvedRun`; built once per key: it depends
+        on the run's key alone)."""
         if key not in self._resolved:
-            self._resolved[key] = resolve_run(key, self.protocols, self.aliases)
+            self._resolved[key] = resolve(key, self.protocols, self.aliases)
         return self._resolved[key]
 
-    def resolved_run(self, key: RunKey) -> ResolvedRun:
-        """The resolved run of one key, typed (:class:`augrepro.resolved.ResolvedRun`)."""
-        return ResolvedRun.from_params(self.resolved(key))
+    def resolved(self, key: RunKey) -> dict[str, Any]:
+        """The resolved run of one key as the train rule's params (:meth:`ResolvedRun.to_params`: a fresh mapping)."""
+        return self.resolved_run(key).to_params()
 
     def studies_of(self, key: RunKey) -> list[Study]:
         """The chosen studies that may train ``key`` (adaptive studies: any seed up to their ``max``)."""

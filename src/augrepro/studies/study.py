@@ -22,7 +22,7 @@ from typing import Any
 
 from augrepro import schemas
 from augrepro.data.datasets import get_spec
-from augrepro.resolved import NOT_IN_RECIPE, Protocol, ResolvedRun
+from augrepro.resolved import Protocol, ResolvedRun
 from augrepro.results.assumptions import AssumptionError, Assumptions
 from augrepro.results.claims import ClaimError, check_claim
 from augrepro.results.margins import MarginError, check_rules
@@ -370,8 +370,7 @@ def resolve(
     values = protocol_values(protocols, key.protocol, key.dataset)
     method, alias_params = method_of(aliases, key.augmentation)
     values["architecture"] = architecture(values, get_spec(key.dataset))
-    recipe = {k: v for k, v in values.items() if k not in NOT_IN_RECIPE}
-    return ResolvedRun(key, method, method_params(values, method, alias_params), Protocol.from_params(recipe))
+    return ResolvedRun(key, method, method_params(values, method, alias_params), Protocol.of_values(values))
 
 
 def resolve_run(

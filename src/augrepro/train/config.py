@@ -102,7 +102,8 @@ class TrainingConfig:
 
     @property
     def recipe(self) -> dict[str, Any]:
-        """The protocol's resolved values as a mapping (config/protocols.yaml), for the readers that take one."""
+        """The protocol's resolved values as a mapping (config/protocols.yaml), for the reader that takes one
+        (:func:`augrepro.train.optim.make_optimizer`, which the benchmarks and tests call with a few values)."""
         return self.protocol.to_params()
 
     @property

@@ -148,7 +148,7 @@ class Session:
 
     @classmethod
     def create(cls, config: TrainingConfig, data_path, threads: int | None, log: Callable[[str], None]) -> Session:
-        key, spec, recipe, execution = config.key, config.spec, config.recipe, config.execution
+        key, spec, protocol, execution = config.key, config.spec, config.protocol, config.execution
         if threads:
             torch.set_num_threads(int(threads))
         # torchrun's processes: join the group, take this rank's GPU
@@ -156,12 +156,12 @@ class Session:
         numerics = Numerics(device, config.protocol.numerics).apply()
         if device.type == "cuda":  # fixed input shapes: let cuDNN pick the fastest convolution algorithms once
             torch.backends.cudnn.benchmark = True
-        norm = Normalization.of(recipe, spec)
+        norm = Normalization.of(protocol.normalize, spec)
         # the data order, the pipeline's, the method's and the global draws: each a stream of (seed, purpose, rank)
         generators = Generators.derive(config.seed, dist.rank)
         train, test = load_splits(
             data_path,
-            recipe,
+            protocol,
             key.traditional,
             norm,
             device,
@@ -177,7 +177,7 @@ class Session:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs omit it
         train_forward, eval_forward = _forwards(model, config, dist)
         augmentation = build_augmentation(config.method, config.method_params, spec)
-        optimizer = make_optimizer(model, recipe, device)
+        optimizer = make_optimizer(model, config.recipe, device)
         return cls(
             config,
             device,
@@ -195,7 +195,7 @@ class Session:
             eval_forward,
             augmentation,
             optimizer,
-            make_scheduler(optimizer, recipe),
+            make_scheduler(optimizer, protocol),
         )
 
     def resume(self, progress: Progress, log: Callable[[str], None]) -> None:
@@ -236,7 +236,7 @@ def _forwards(model: torch.nn.Module, config: TrainingConfig, dist: Distributed)
     # evaluation never goes through DistributedDataParallel (each rank evaluates its own part of the split)
     eval_forward = forward if not dist.enabled else (torch.compile(model) if compile_ else model)
     # the source's nn.DataParallel replicas that this process emulates (its share of them under torchrun)
-    return ReplicaForward(forward, model, replicas_per_process(config.recipe, dist.world_size)), eval_forward
+    return ReplicaForward(forward, model, replicas_per_process(config.protocol, dist.world_size)), eval_forward
 
 
 def _quiet(msg: str) -> None:
@@ -245,7 +245,7 @@ def _quiet(msg: str) -> None:
 
 def _model(config: TrainingConfig, log) -> tuple[torch.nn.Module, dict | None]:
     """The run's model, with the protocol's pretrained weights in its backbone (their provenance) if any."""
-    model = model_of_run(config.run, config.spec.num_classes)
+    model = model_of_run(config.resolved, config.spec.num_classes)
     if not config.pretrained_tag:
         return model, None
     if config.pretrained_file is None:

@@ -10,11 +10,12 @@ from typing import Any
 import torch
 
 from augrepro.models.pretrained import head
-from augrepro.studies.protocols import LR_DECAY_DELAY_DEFAULT
+from augrepro.resolved import Protocol
 
 
 def make_optimizer(model: torch.nn.Module, recipe: dict, device: torch.device) -> torch.optim.SGD:
-    """SGD with the run's lr, momentum, Nesterov and weight decay; on a GPU the fused kernel (one launch
+    """SGD with the run's lr, momentum, Nesterov and weight decay (``recipe``: the protocol's values as a mapping,
+    :attr:`augrepro.train.config.TrainingConfig.recipe`, or just these); on a GPU the fused kernel (one launch
     for all parameters instead of a few per parameter group).
 
     ``lr_groups`` ({backbone, head}) gives two parameter groups, the backbone first (every parameter but the
@@ -40,24 +41,24 @@ def make_optimizer(model: torch.nn.Module, recipe: dict, device: torch.device) -
     )
 
 
-def lr_factor(recipe: dict, steps: int) -> float:
+def lr_factor(protocol: Protocol, steps: int) -> float:
     """The lr multiplier after ``steps`` scheduler steps (one per finished epoch), so epoch E (1-based) trains
-    with ``lr * lr_factor(recipe, E - 1)``:
+    with ``lr * lr_factor(protocol, E - 1)``:
 
     * ``multistep``: gamma ** (milestones passed), as torch's MultiStepLR stepped after each epoch, each decay
       ``lr_decay_delay`` epochs late (1: the released SaliencyMix CIFAR code calls ``scheduler.step(epoch)`` after
       testing 0-based epoch ``epoch``, so 61 epochs run at the initial lr, then 60, 40 and 39);
     * ``cosine``: 0.5 (1 + cos(pi steps / epochs)), CosineAnnealingLR(T_max=epochs) stepped per epoch
       (RegNet-Pytorch main.py)."""
-    if recipe["lr_schedule"] == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * steps / int(recipe["epochs"])))
-    passed = bisect.bisect_right(
-        recipe["milestones"], steps - int(recipe.get("lr_decay_delay", LR_DECAY_DELAY_DEFAULT))
-    )
-    return float(recipe["gamma"]) ** passed
+    if protocol.lr_schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * steps / int(protocol.epochs)))
+    milestones, gamma = protocol.milestones, protocol.gamma
+    if milestones is None or gamma is None:  # the protocol schema requires both of a multistep schedule
+        raise ValueError(f"protocol {protocol.name!r}: a multistep lr schedule needs milestones and gamma")
+    return float(gamma) ** bisect.bisect_right(milestones, steps - int(protocol.lr_decay_delay))
 
 
-def make_scheduler(optimizer, recipe: dict):
+def make_scheduler(optimizer, protocol: Protocol):
     """The protocol's lr schedule (:func:`lr_factor`), stepped once after every epoch (by
     :func:`augrepro.train.engine.train_run`, before the epoch's evaluation)."""
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda steps: lr_factor(recipe, steps))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda steps: lr_factor(protocol, steps))

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from augrepro.io import atomic_write_text
+from augrepro.resolved import ResolvedRun
 from augrepro.runs import PREEMPTED_EXIT_CODE, PilotKey
 from augrepro.studies.pilot import PilotSettings
 from augrepro.train.launch import add_worker_arguments, child_env, launch
@@ -149,7 +150,7 @@ def _worker_failure(
 
 def run_pilot(
     key: PilotKey,
-    run: dict[str, Any],
+    run: ResolvedRun,
     data,
     result,
     execution: dict[str, Any] | None = None,
@@ -174,14 +175,14 @@ def run_pilot(
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     run_file = work / RUN_FILE
-    atomic_write_text(run_file, json.dumps(run, indent=2) + "\n")
+    atomic_write_text(run_file, json.dumps(run.to_params(), indent=2) + "\n")
     cmd = [sys.executable, "-m", MODULE, str(run_file), str(data)]
     cmd += [str(work), "--execution", json.dumps(execution or {})]
     cmd += ["--steps", str(settings.steps), "--warmup", str(settings.warmup)]
     cmd += ["--threads", str(threads)] if threads else []
     cmd += ["--pretrained", str(pretrained)] if pretrained else []
     cmd += ["--nproc-per-node", str(per_node), "--nnodes", str(nodes)] if per_node * nodes > 1 else []
-    log(f"pilot of {key.label()} ({run['augmentation']}, seed {run['seed']}): {' '.join(cmd)}")
+    log(f"pilot of {key.label()} ({run.key.augmentation}, seed {run.key.seed}): {' '.join(cmd)}")
     started, timed_out, stopped = time.perf_counter(), False, []
     with open(work / WORKER_LOG, "w") as sink:
         proc = subprocess.Popen(

@@ -16,6 +16,7 @@ from dataclasses import asdict
 from typing import Any
 
 from augrepro.io import atomic_write_text
+from augrepro.resolved import ResolvedRun
 from augrepro.runs import PilotKey
 from augrepro.studies.pilot import PilotSettings
 
@@ -115,7 +116,7 @@ def failed_outcome(failure: dict[str, Any]) -> dict[str, Any]:
 
 def write_result(
     key: PilotKey,
-    run: dict[str, Any],
+    run: ResolvedRun,
     result,
     outcome: dict[str, Any],
     world_size: int,
@@ -125,12 +126,12 @@ def write_result(
 ) -> dict[str, Any]:
     """Write a pilot's result file (atomically): what it trained, its outcome (measurements or failure), and the job."""
     record: dict[str, Any] = {
-        "run": f"{run['protocol']}/{run['dataset_key']}/{run['model']}/{run['augmentation']}/seed{run['seed']}",
-        "augmentation": run["augmentation"],
-        "method": run["method"],
-        "config": run,
-        "epochs": int(run["recipe"]["epochs"]),
-        "batch_size": int(run["recipe"]["batch_size"]),
+        "run": run.key.label(),
+        "augmentation": run.key.augmentation,
+        "method": run.method,
+        "config": run.to_params(),
+        "epochs": run.protocol.epochs,
+        "batch_size": run.protocol.batch_size,
         "world_size": world_size,
         "steps": settings.steps,
         "warmup": settings.warmup,
@@ -154,7 +155,7 @@ def write_result(
 
 def record_failure(
     key: PilotKey,
-    run: dict[str, Any],
+    run: ResolvedRun,
     result,
     kind: str,
     message: str,
