@@ -270,6 +270,13 @@ def test_a_killed_fine_tuning_resumes_from_its_resume_file_and_a_foreign_one_is_
     assert any("at iteration 2" in m and "resuming from" in m for m in logs)
     assert [row[0] for row in written["losses"]] == [4] and written["iterations"] == 4
     assert not (out.parent / "resume.pt").exists()
+    # the resumed fine-tuning is the uninterrupted one, bit for bit: its last loss and its test (the samplers of the
+    # RPN and the RoI head draw from torch's global generator, saved in the resume file)
+    whole = run_detection(
+        backbone, voc, tmp_path / "whole" / "detection.json", recipe, seed=1, execution={"device": "cpu", "workers": 0}
+    )
+    assert whole["losses"] == written["losses"]
+    assert (whole["map"], whole["ap_per_class"]) == (written["map"], written["ap_per_class"])
 
     # a training run's resume file where a detection job writes its own
     resumable.ResumeFile(out.parent / "resume.pt", "training", 1, {"run": {}}).save({"epoch": 1})

@@ -38,7 +38,7 @@ from augrepro.provenance import describe_environment, device_name
 from augrepro.runs import RESUME_FILE
 from augrepro.studies.evaluations import check_detection
 from augrepro.train.numerics import Numerics
-from augrepro.train.resumable import Preempted, ResumeFile, StopFlag, check_finite
+from augrepro.train.resumable import Preempted, ResumeFile, StopFlag, check_finite, global_rng_state, restore_global_rng
 
 # The detection resume file's kind and layout version (augrepro.train.resumable.ResumeFile).
 RESUME_KIND, RESUME_VERSION = "detection", 1
@@ -91,6 +91,7 @@ class FineTuning:
         self.optimizer = torch.optim.SGD(parameter_groups(model, values), lr=values["lr"], momentum=values["momentum"])
         self.losses: list[list[float]] = []  # per iteration: [iteration, loss, each part]
         self.iteration, self.train_seconds = 0, 0.0
+        self.rng: dict[str, Any] | None = None  # the global generators of the resume file, restored by train()
 
     def load(self) -> None:
         """Continue from the resume file when there is one (of this very recipe, seed and backbone run)."""
@@ -101,6 +102,7 @@ class FineTuning:
         self.optimizer.load_state_dict(state["optimizer"])
         self.iteration, self.losses = int(state["iteration"]), list(state["losses"])
         self.train_seconds = float(state["train_seconds"])
+        self.rng = state.get("rng")  # absent in a file written before the global generators were saved
         self.log(f"resuming from {self.resume.path} at iteration {self.iteration}")
 
     def save(self) -> None:
@@ -111,6 +113,9 @@ class FineTuning:
                 "optimizer": self.optimizer.state_dict(),
                 "losses": self.losses,
                 "train_seconds": self.train_seconds,
+                # torch's global generators: the RPN's and the RoI head's samplers draw from them (torchvision's
+                # BalancedPositiveNegativeSampler, torch.randperm), so a resumed fine-tuning draws what it would have
+                "rng": global_rng_state(),
             },
         )
 
@@ -147,6 +152,9 @@ class FineTuning:
             data, batch_sampler=sampler, num_workers=workers, collate_fn=collate, pin_memory=self.device.type == "cuda"
         )
         self.model.train()
+        batches = iter(loader)  # creating it draws the loader's base seed from the global generator
+        if self.rng is not None:  # then the generators as they were at the save, as if never interrupted
+            restore_global_rng(self.rng)
         bar = tqdm(
             total=iterations,
             initial=self.iteration,
@@ -157,7 +165,7 @@ class FineTuning:
         )
         segment = time.perf_counter()
         with StopFlag() as stop:
-            for images, targets, _ids in loader:
+            for images, targets, _ids in batches:
                 loss, loss_dict = self.step(images, targets)
                 self.iteration += 1
                 bar.update(1)
