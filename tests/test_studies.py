@@ -227,6 +227,26 @@ def test_dataparallel_replicas_must_match_the_ranks_of_a_multi_gpu_study(gpus, n
     validate_studies({study.name: study}, synced)  # SyncBatchNorm: any world size
 
 
+def test_a_world_size_that_does_not_divide_the_batch_is_refused_before_any_job():
+    """Each rank takes batch / (gpus x nodes) images: a study whose GPUs do not divide its protocol's batch is refused
+    when the studies are checked (before, the first training step refused it, on the cluster)."""
+    from augrepro.studies.checks import validate_studies
+
+    raw = yaml.safe_load((ROOT / "config/studies/saliencymix_imagenet.yaml").read_text())
+    protocols = load_protocols(ROOT / "config/protocols.yaml")
+    synced = {**protocols, "saliencymix_imagenet": {**protocols["saliencymix_imagenet"], "batchnorm": "sync"}}
+    batch = resolve_protocol(synced, "saliencymix_imagenet", "imagenet")["batch_size"]
+    for gpus, refused in ((8, False), (3, True)):
+        raw["resources"] = {**raw["resources"], "gpus": gpus, "nodes": 1}
+        study = parse_study("saliencymix_imagenet", raw, "saliencymix_imagenet.yaml")
+        assert bool(batch % gpus) == refused
+        if not refused:
+            validate_studies({study.name: study}, synced)
+            continue
+        with pytest.raises(ConfigError, match=f"with resources of 3 GPUs: batch size {batch} is not a multiple of"):
+            validate_studies({study.name: study}, synced)
+
+
 # Cutout's train.py (uoguelph-mlrg/Cutout@287f934), value by value, with its lines
 CUTOUT_TRAIN_PY = {
     "epochs": 200,  # train.py:35 --epochs default 200

@@ -30,7 +30,13 @@ from augrepro.results.published import load_published
 from augrepro.results.scope import dataset_test_images
 from augrepro.runs import RunKey, parse_dataset_key
 from augrepro.studies.builds import Builds, add_build, check_builds
-from augrepro.studies.protocols import ConfigError, protocol_values, replicas_per_process, resolve_protocol
+from augrepro.studies.protocols import (
+    ConfigError,
+    batch_per_process,
+    protocol_values,
+    replicas_per_process,
+    resolve_protocol,
+)
 from augrepro.studies.study import Grid, Study, alias_table, architecture, method_of, method_params
 
 
@@ -226,6 +232,7 @@ def _check_grid_on(
     processes = max(1, study.resources["gpus"]) * study.resources["nodes"]
     try:
         replicas_per_process(Protocol.of_values(values), processes)
+        batch_per_process(int(values["batch_size"]), processes)
     except ValueError as exc:
         raise ConfigError(
             f"{where}: protocol {grid.protocol!r} on {name} with resources of {processes} GPUs: {exc}"

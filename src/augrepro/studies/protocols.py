@@ -156,6 +156,17 @@ def protocol_values(protocols: dict[str, dict[str, Any]], name: str, dataset: st
 _PASSED: set[str] = set()  # the resolved protocols (as canonical JSON) that passed _check
 
 
+def batch_per_process(batch_size: int, world_size: int) -> int:
+    """Each process's part of a global batch of ``batch_size`` over ``world_size`` data-parallel processes; a world
+    size that does not divide it is refused (checked by the studies' validation before any job, and by the run)."""
+    if world_size > 1 and batch_size % world_size:
+        raise ValueError(
+            f"batch size {batch_size} is not a multiple of the world size {world_size}: the per-GPU batch is "
+            "the protocol's batch size / world size; choose a number of GPUs (gpus x nodes) that divides it"
+        )
+    return batch_size // max(1, world_size)
+
+
 def replicas_per_process(protocol: Protocol, world_size: int) -> int:
     """How many of the source's ``nn.DataParallel`` replicas (the protocol's ``batchnorm_replicas``) one process
     emulates with :class:`ReplicaForward`: all of them in a single process; under torchrun each rank is one

@@ -39,7 +39,7 @@ from typing import Any
 
 import torch
 
-from augrepro.studies.protocols import BATCHNORM
+from augrepro.studies.protocols import BATCHNORM, batch_per_process
 
 
 def env_world_size() -> int:
@@ -172,12 +172,7 @@ class Distributed:
         steps = -(-n // batch_size)
         if not self.enabled:
             return Shard(order, batch_size, steps, [1.0] * steps)
-        if batch_size % self.world_size:
-            raise ValueError(
-                f"batch size {batch_size} is not a multiple of the world size {self.world_size}: the per-GPU batch is "
-                "the protocol's batch size / world size; choose a number of GPUs (gpus x nodes) that divides it"
-            )
-        local = batch_size // self.world_size
+        local = batch_per_process(batch_size, self.world_size)
         parts, scales = [], []
         for step in range(steps):
             images = order[step * batch_size : (step + 1) * batch_size]
