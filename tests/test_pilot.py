@@ -21,8 +21,10 @@ from augrepro.studies.pilot import PilotSettings
 from augrepro.studies.plan import pilot_shapes
 
 RESOURCES = {"gpus": 0, "threads": 1, "mem_mb": 1000, "runtime_min": 10}
-# Two studies, three shapes: tiny on demo and demo+ in one process; a protocol whose batch (33) the 2 processes of its
-# study's shape (torchrun, gloo) cannot split. (A pilot measured on 2 processes: tests/test_slurm.py.)
+# Two studies, three shapes: tiny on demo and demo+ in one process; a protocol whose learning rate (1e38) overflows
+# the weights in its first steps, on the 2 processes of its study's shape (torchrun, gloo): a failure that only running
+# finds (a batch the processes cannot split is refused before, when the studies are checked). (A pilot measured on 2
+# processes: tests/test_slurm.py.)
 STUDIES = {
     "pilot_one": {
         "protocol": "tiny",
@@ -33,7 +35,7 @@ STUDIES = {
         "resources": RESOURCES,
     },
     "pilot_bad": {
-        "protocol": "tiny_odd",
+        "protocol": "tiny_nan",
         "datasets": ["demo"],
         "models": ["resnet8"],
         "augmentations": ["baseline"],
@@ -42,7 +44,7 @@ STUDIES = {
     },
 }
 CONFIG = {"studies": list(STUDIES)}
-BAD = PilotKey("tiny_odd", "demo", "resnet8", 2, 1)
+BAD = PilotKey("tiny_nan", "demo", "resnet8", 2, 1)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +52,7 @@ def piloted(tmp_path_factory):
     """The studies' pilot, run once through Snakemake: (project, completed process)."""
     project = copy_project(tmp_path_factory.mktemp("pilot") / "project")
     add_protocol(project, "tiny", TINY_PROTOCOL)
-    add_protocol(project, "tiny_odd", {"title": "tiny with a batch of 33", "base": "tiny", "batch_size": 33})
+    add_protocol(project, "tiny_nan", {"title": "tiny with a learning rate that overflows", "base": "tiny", "lr": 1e38})
     for name, study in STUDIES.items():
         add_study(project, name, study)
     result = snakemake(
@@ -92,7 +94,7 @@ def test_the_pilot_measures_every_shape_and_trains_nothing(piloted):
     assert {key.label() for key in shapes} == {
         "tiny/demo/resnet8/gpus0_nodes1",
         "tiny/demo+/resnet8/gpus0_nodes1",
-        "tiny_odd/demo/resnet8/gpus2_nodes1",
+        "tiny_nan/demo/resnet8/gpus2_nodes1",
     }
     from augrepro.provenance import device_name
 
@@ -121,16 +123,16 @@ def test_a_failed_shape_is_named_with_why_before_any_training_job(piloted):
     output = result.stdout + result.stderr
     failed = [line for line in output.splitlines() if "FAILED" in line and BAD.label() in line]
     assert failed, output[-3000:]
-    assert "invalid_setting" in failed[0] and "batch size 33 is not a multiple of the world size 2" in failed[0]
+    assert "non_finite_loss" in failed[0] and "loss became" in failed[0]
     assert "augrepro pilot: 3 shapes, 2 measured, 1 failed" in output
     assert f"pilot the failed shapes again: --config pilot=true --forcerun {BAD.result}" in output
     assert not (project / "results/runs").exists()  # no training job started, none was scheduled
     record = json.loads((project / BAD.result).read_text())
-    assert record["status"] == "failed" and record["failure"]["kind"] == "invalid_setting"
-    assert record["run"] == "tiny_odd/demo/resnet8/baseline/seed0" and record["world_size"] == 2
+    assert record["status"] == "failed" and record["failure"]["kind"] == "non_finite_loss"
+    assert record["run"] == "tiny_nan/demo/resnet8/baseline/seed0" and record["world_size"] == 2
     with open(project / "results/pilot/summary.csv", newline="") as fh:
         row = next(r for r in csv.DictReader(fh) if r["shape"] == BAD.label())
-    assert row["status"] == "failed" and "batch size 33" in row["failure"] and row["run_hours"] == ""
+    assert row["status"] == "failed" and "loss became" in row["failure"] and row["run_hours"] == ""
 
 
 def test_the_plan_prices_on_the_measurements_and_says_which_price_it_used(piloted):
@@ -167,7 +169,7 @@ def test_the_plan_prices_on_the_measurements_and_says_which_price_it_used(pilote
         f"price: 8 runs measured on {json.loads((project / next(iter(shapes)).result).read_text())['device_name']}"
         in plan
     )
-    assert f"pilot failed: {BAD.label()}: invalid_setting" in plan
+    assert f"pilot failed: {BAD.label()}: non_finite_loss" in plan
 
 
 def test_a_shape_without_a_valid_measurement_keeps_the_flop_estimate(piloted, tmp_path):

@@ -329,7 +329,7 @@ def train_one_epoch(session: Session, epoch: int, state: EpochState, stop: StopF
     check_finite(
         torch.stack(state.step_losses),
         lambda i: f"at epoch {epoch}, step {i + 1}",
-        "lower training.lr or check the method's parameters",
+        "lower the protocol's lr (config/protocols.yaml) or check the method's parameters",
         dist,
     )
     state.gpu_seconds += gpu.seconds()
