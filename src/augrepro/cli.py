@@ -79,7 +79,6 @@ def cmd_preview(args) -> int:
 def _config(args) -> dict:
     """The workflow's config as Snakemake would read it: config/config.yaml, each --config file merged over it, then
     --studies, --imagenet-path and --local-dir."""
-
     config: dict = {}
     for path in ["config/config.yaml", *(args.config or [])]:
         with open(f"{args.root}/{path}" if not path.startswith("/") else path) as fh:
@@ -120,7 +119,6 @@ def cmd_plan(args) -> int:
 def cmd_pilot(args) -> int:
     """The pilot outside Snakemake: every shape's pilot job on this machine, one after another (its GPUs: the first
     ones visible), from the prepared data in results/data/; then the summary and the plan on the measurements."""
-
     config = _config(args)
     root = Path(args.root)
     try:

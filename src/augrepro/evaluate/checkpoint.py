@@ -51,7 +51,6 @@ class RunCheckpoint:
 def load_checkpoint(checkpoint: str | Path, device: torch.device, num_classes: int | None = None) -> RunCheckpoint:
     """A finished run's checkpoint.pt or best.pt; its ``run`` read with :meth:`ResolvedRun.from_params`, its model
     with ``num_classes`` outputs (default: its dataset's)."""
-
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or "run" not in state or "model" not in state:
         raise ValueError(f"{checkpoint}: not a run checkpoint (expected the engine's 'run' and 'model')")

@@ -83,7 +83,6 @@ def render_preview(
 ) -> Path:
     """Write the preview PNG of ``method`` (with ``params``) on the first ``count`` training images whose
     labels are spread over the classes; returns the path written (atomically)."""
-
     spec = get_spec(dataset)  # unknown dataset: the registry's error lists the valid ones
     if count < 1:
         raise ValueError(f"preview count must be at least 1, got {count}")

@@ -63,7 +63,6 @@ def computed_provenance(
 def workflow_provenance(config: dict, studies: dict | None = None) -> dict:
     """What the report says about the workflow that made it: code and package versions, the studies that ran
     and those that were skipped (with why), and the execution settings."""
-
     env = describe_environment()
     entries = (studies or {}).get("studies", [])
     out = {

@@ -34,7 +34,6 @@ def study_cells(study: dict[str, Any], published: pd.DataFrame) -> pd.DataFrame:
 
 def dataset_test_images(dataset: str) -> int | None:
     """A dataset's number of test images (the binomial bound of a margin), None for a name that is not one."""
-
     return DATASETS[dataset].test_images if dataset in DATASETS else None
 
 

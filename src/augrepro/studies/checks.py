@@ -71,7 +71,6 @@ def validate_evaluations(
 ) -> None:
     """Every evaluation names a recipe of its kind; detection backbones are ImageNet-style ResNets; and no run
     is evaluated by two recipes of one kind (one run's result is one cell of the summary)."""
-
     owner: dict[tuple[str, RunKey], tuple[str, str]] = {}
     for study in all_studies.values():
         for evaluation in study.evaluations:
@@ -135,7 +134,6 @@ def validate_studies(
 
 def _check_methods(study: Study) -> None:
     """The study's ``methods:``: each alias names a registered method; a registered name keeps its defaults."""
-
     where = study.path
     for name, entry in study.methods.items():
         method = entry.get("method", name)
@@ -189,7 +187,6 @@ def _check_claims_run(study: Study, aliases: dict[str, tuple[dict[str, Any], str
 
 def _check_grid_names(study: Study, grid: Grid, protocols: dict[str, dict[str, Any]]) -> None:
     """A grid's protocol, datasets (classification ones) and models are known."""
-
     where = study.path
     try:
         resolve_protocol(protocols, grid.protocol)
@@ -223,7 +220,6 @@ def _check_grid_on(
 ) -> None:
     """The grid's protocol on one of its datasets (``key``): its pipeline, its replicas on the study's GPUs, and
     the grid's models and augmentations under it (the augmentations' builds added to ``builds``)."""
-
     where = study.path
     name, traditional = parse_dataset_key(key)
     spec = get_spec(name)
@@ -244,7 +240,6 @@ def _check_grid_on(
 def _check_models_on(where: str, grid: Grid, name: str, values: dict[str, Any], spec) -> None:
     """The grid's models under the protocol ``values`` on dataset ``name``: their options, a version of the
     protocol's architecture and, for a pretrained start, its weights."""
-
     for model in grid.models:
         try:
             check_model_options(model, architecture(values, spec), values.get("model_options") or {})
@@ -284,7 +279,6 @@ def _check_augmentations_on(
 ) -> None:
     """The grid's augmentations (aliases resolved) are registered; each, with the protocol's parameters on dataset
     ``name``, is added to ``builds`` (built by :func:`augrepro.studies.builds.check_builds`)."""
-
     for aug in grid.augmentations:
         method, params = method_of(aliases, aug)
         if method not in AUGMENTATIONS:
@@ -300,7 +294,6 @@ def _check_augmentations_on(
 def check_pipeline(protocol: dict[str, Any], spec, traditional: bool, where: str) -> None:
     """The protocol's pipeline exists for the dataset's kind, and training and evaluation see one image size. Checks
     the pipeline's spec (:mod:`augrepro.data.pipeline_spec`, which every backend executes), without torch."""
-
     spec_pipeline = protocol["pipeline"]
     if spec.kind == "files":
         if spec_pipeline.get("name") not in FILE_PIPELINES:

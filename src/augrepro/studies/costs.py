@@ -103,7 +103,6 @@ def _count(model: str, architecture: str, options: dict, image_size: int, num_cl
 
 def run_shape(run: ResolvedRun) -> tuple[str, str, int, int]:
     """(model, architecture, input size, classes) of a resolved run."""
-
     spec, protocol = get_spec(run.key.dataset), run.protocol
     pipeline = protocol.pipeline or {}
     if spec.kind == "files":  # the size the file pipeline crops to (the SnapMix code's 448, ImageNet's 224)
@@ -144,7 +143,6 @@ def reference_rate(costs: dict) -> float:
 
 def estimate_hours(run: ResolvedRun, costs: dict, rate: float) -> float | None:
     """Estimated GPU-hours of one run on the reference GPU; None when its model's cost is not in the table."""
-
     gmacs = costs.get(run_shape(run))
     if gmacs is None:
         return None
@@ -196,7 +194,6 @@ def detection_gmacs(model: str, head: str, short_side: int, rois: int, num_class
 
 def evaluation_hours(selection, job, costs: dict, rate: float) -> float | None:
     """Estimated GPU-hours of one evaluation job on the reference GPU (None: no cost for its model)."""
-
     run = selection.resolved_run(job.run)
     recipe = selection.evaluation_recipe(job.kind, job.recipe)
     if job.kind == "fgsm":
@@ -252,7 +249,6 @@ def detection_entries(selection) -> list[tuple[str, str, int, int]]:
 def write_costs(selections, path: str | Path = DEFAULT_COSTS, detection_path: str | Path = DETECTION_COSTS) -> None:
     """Count the forward MACs of every run shape of ``selections`` (and of the reference run) into ``path``, and
     those of every detection shape of their evaluation jobs into ``detection_path``."""
-
     entries = {reference_shape()}
     detection = set()
     for selection in selections:

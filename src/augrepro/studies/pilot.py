@@ -301,7 +301,6 @@ def summary_row(key: PilotKey, record: Mapping[str, Any]) -> dict[str, Any]:
 
 def write_summary(results: Iterable[tuple[PilotKey, str | Path]], out: str | Path) -> list[dict[str, Any]]:
     """results/pilot/summary.csv from every shape's result file (written atomically); returns its rows."""
-
     rows = [summary_row(key, read_result(path)) for key, path in results]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")

@@ -183,14 +183,12 @@ def pilot_shapes(selection) -> dict:
     """The pilot's shapes of the selection's runs (augrepro.studies.pilot.shapes_of), each measured on its costliest
     method by its declared cost (:func:`augrepro.augment.method_cost`), so that its price is an upper bound for the
     shape's other methods."""
-
     return shapes_of(selection, method_cost)
 
 
 def measured_prices(selection) -> tuple[dict, list[str]]:
     """The GPU-hours of every run whose shape the pilot measured (run -> (GPU-hours, device name)), and a line for
     each shape whose pilot failed or went stale (its runs keep the FLOP estimate). Nothing when no pilot ran."""
-
     if not has_results(selection.root):
         return {}, []
     shapes = pilot_shapes(selection)

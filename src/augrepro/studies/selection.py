@@ -39,7 +39,6 @@ def unavailable_reason(dataset: str, data_config: dict[str, Any] | None, root: s
     (ImageNet needs an account) needs ``data.<name>_path`` pointing at the user's copy; a dataset whose official
     URLs are gone (Stanford Cars) needs data.local_dir or data.mirror, unless its files are already in
     results/downloads/<name>/."""
-
     spec = get_spec(dataset)
     if spec.downloadable:
         data_config = data_config or {}
@@ -59,7 +58,6 @@ def unavailable_reason(dataset: str, data_config: dict[str, Any] | None, root: s
 
 def check_checksums(checksums: dict[str, Any] | None) -> None:
     """data.checksums names datasets with archives and, for a dataset of several files, their file names."""
-
     for name, value in (checksums or {}).items():
         try:
             with_checksum(get_spec(name), value)

@@ -366,7 +366,6 @@ def resolve(
     """Everything one training run depends on, and nothing else: its key, its method and parameters, and its
     protocol's values on its dataset (its report title and method defaults aside). Execution-only settings are not
     here."""
-
     values = protocol_values(protocols, key.protocol, key.dataset)
     method, alias_params = method_of(aliases, key.augmentation)
     values["architecture"] = architecture(values, get_spec(key.dataset))

@@ -166,7 +166,6 @@ def run_pilot(
     ``result`` (atomically) in every case; returns the record. Raises :class:`PilotInterrupted` (no result) when
     SIGTERM or SIGINT reaches the job. ``deadline_seconds``: when the worker is stopped and the pilot recorded as timed
     out (default: 90 % of the settings' runtime_min)."""
-
     settings = PilotSettings.of(settings)
     deadline = settings.deadline_seconds if deadline_seconds is None else float(deadline_seconds)
     log = log or log_to_stderr
