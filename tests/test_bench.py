@@ -42,6 +42,7 @@ CASES = {
         ["--seeds", "0", "1", "--epochs", "1", "--train", "64", "--test", "32", "--methods", "baseline", "cutmix"],
         ["paired std", "unpaired std", "ratio", "cutmix", "random streams: crn-1"],
     ),
+    "bench_dry_run.py": (["--repeats", "1", "--studies", "demo"], ["cold", "warm 1", "torch imported: no"]),
     "bench_resnet50.py": (
         ["--batch", "4", "--size", "64", "--steps", "1", "--warmup", "0", "--eval-batch", "2", "--world-sizes", "1,2"],
         ["img/s", "h/300 ep", "gloo", "evaluation"],

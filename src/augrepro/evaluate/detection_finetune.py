@@ -38,7 +38,8 @@ from augrepro.provenance import describe_environment, device_name
 from augrepro.runs import RESUME_FILE
 from augrepro.studies.evaluations import check_detection
 from augrepro.train.numerics import Numerics
-from augrepro.train.resumable import Preempted, ResumeFile, StopFlag, check_finite, global_rng_state, restore_global_rng
+from augrepro.train.resumable import Preempted, ResumeFile, StopFlag, check_finite
+from augrepro.train.streams import restore_torch_global, torch_global_state
 
 # The detection resume file's kind and layout version (augrepro.train.resumable.ResumeFile).
 RESUME_KIND, RESUME_VERSION = "detection", 1
@@ -115,7 +116,7 @@ class FineTuning:
                 "train_seconds": self.train_seconds,
                 # torch's global generators: the RPN's and the RoI head's samplers draw from them (torchvision's
                 # BalancedPositiveNegativeSampler, torch.randperm), so a resumed fine-tuning draws what it would have
-                "rng": global_rng_state(),
+                "rng": torch_global_state(),
             },
         )
 
@@ -154,7 +155,7 @@ class FineTuning:
         self.model.train()
         batches = iter(loader)  # creating it draws the loader's base seed from the global generator
         if self.rng is not None:  # then the generators as they were at the save, as if never interrupted
-            restore_global_rng(self.rng)
+            restore_torch_global(self.rng)
         bar = tqdm(
             total=iterations,
             initial=self.iteration,

@@ -164,18 +164,3 @@ def _differences(where: str, saved: Any, wanted: Any) -> list[str]:
 def _shown(value: Any, most: int = 80) -> str:
     text = "absent" if value is _ABSENT else repr(value)
     return text if len(text) <= most else text[: most - 3] + "..."
-
-
-def global_rng_state() -> dict[str, Any]:
-    """torch's global generators (the CPU's and each CUDA device's), for a loop whose library code draws from them."""
-    return {
-        "cpu": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def restore_global_rng(state: dict[str, Any]) -> None:
-    """Set torch's global generators to a :func:`global_rng_state` (the CUDA ones where this machine has as many)."""
-    torch.set_rng_state(state["cpu"].cpu())
-    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])

@@ -87,6 +87,21 @@ def describe() -> dict[str, Any]:
     }
 
 
+def torch_global_state() -> dict[str, Any]:
+    """torch's global generators: the CPU's (``torch``) and each CUDA device's (``cuda``)."""
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def restore_torch_global(state: dict[str, Any]) -> None:
+    """Put torch's global generators where :func:`torch_global_state` saw them (states loaded onto any device)."""
+    torch.set_rng_state(state["torch"].cpu())
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
 @dataclass
 class Generators:
     """The streams a run draws from after its weights are built: ``order`` (alike on every rank), and this rank's
@@ -117,8 +132,7 @@ class Generators:
             "version": STREAMS_VERSION,
             "python": random.getstate(),
             "numpy_global": _numpy_global_state(),
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            **torch_global_state(),
             "order": self.order.get_state(),
             "pipeline": self.pipeline.get_state(),
             "method": self.method.get_state(),
@@ -149,9 +163,7 @@ class Generators:
         random.setstate(state["python"])
         kind, keys, pos, has_gauss, gauss = state["numpy_global"]
         np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
-        torch.set_rng_state(state["torch"])
-        if state["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
+        restore_torch_global(state)
         self.order.set_state(state["order"])
         self.pipeline.set_state(state["pipeline"])
         self.method.set_state(state["method"])
